@@ -1,0 +1,146 @@
+"""The published document: what ``/v1/info/ip_addresses`` serves, derived from the plan and the ledger.
+
+JSON keeps the compatible core ``{"ip_addresses": [...]}`` and adds ``region``, ``sync_token``,
+``created_at``, ``sha256``, ``notice_days`` and ``upcoming`` (announced future changes only). The
+``.txt`` form is the address list, one per line; its bytes are exactly what ``sha256`` covers.
+
+``created_at`` is the moment the content last changed (the latest announcement or effective day up to
+the rendering moment), so re-rendering unchanged content gives the same bytes, ETag and sync token.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+from importlib import resources
+from xml.sax.saxutils import escape
+
+from .dates import rfc3339, start_of
+from .plan import Plan
+from .timeline import Announcement, published_addresses, upcoming
+
+SCHEMA_NAME = "ip_addresses.schema.json"
+EPOCH = start_of(dt.date(2020, 1, 1))
+
+
+def load_schema() -> dict:
+    return json.loads(resources.files("egress.schema").joinpath(SCHEMA_NAME).read_text("utf-8"))
+
+
+def canonical_text(addresses) -> str:
+    """The canonical address list: one address per line, sorted as published, newline-terminated."""
+    return "".join(f"{ip}\n" for ip in addresses)
+
+
+def list_sha256(addresses) -> str:
+    return hashlib.sha256(canonical_text(addresses).encode()).hexdigest()
+
+
+@dataclasses.dataclass(frozen=True)
+class Rendered:
+    region: str
+    document: dict
+    created_at: dt.datetime
+
+    @property
+    def json_bytes(self) -> bytes:
+        return (json.dumps(self.document, indent=2) + "\n").encode()
+
+    @property
+    def txt_bytes(self) -> bytes:
+        return canonical_text(self.document["ip_addresses"]).encode()
+
+    @property
+    def etag(self) -> str:
+        return f'"{self.document["sha256"][:16]}-{self.document["sync_token"]}"'
+
+
+def last_changed(plan: Plan, region: str | None, anns: dict[str, Announcement], moment: dt.datetime) -> dt.datetime:
+    """The latest moment up to ``moment`` at which a region's published content changed."""
+    day = moment.date()
+    times = [EPOCH]
+    for a in anns.values():
+        if region and a.region != region:
+            continue
+        if a.announced_at <= moment:
+            times.append(a.announced_at)
+        if a.effective <= day:
+            times.append(start_of(a.effective))
+    return max(times)
+
+
+def render(plan: Plan, region: str, anns: dict[str, Announcement], moment: dt.datetime) -> Rendered:
+    """The region's document as it stands at ``moment`` (announcements made later are ignored)."""
+    known = {k: a for k, a in anns.items() if a.region == region and a.announced_at <= moment}
+    day = moment.date()
+    addresses = [str(ip) for ip in published_addresses(plan, region, known, day)]
+    created = last_changed(plan, region, known, moment)
+    doc = {
+        "ip_addresses": addresses,
+        "region": region,
+        "sync_token": str(int(created.timestamp())),
+        "created_at": rfc3339(created),
+        "sha256": list_sha256(addresses),
+        "notice_days": plan.notice_days,
+        "upcoming": [
+            {"ip": u.ip, "action": u.action, "effective": u.effective.isoformat(), "announced_at": rfc3339(u.announced_at)}
+            for u in upcoming(plan, region, known, day)
+        ],
+    }
+    return Rendered(region, doc, created)
+
+
+def changes_document(plan: Plan, anns: dict[str, Announcement], moment: dt.datetime) -> dict:
+    """Every announced change of every region, newest announcement first (``changes.json``)."""
+    known = [a for a in anns.values() if a.announced_at <= moment and a.region in plan.regions]
+    known.sort(key=lambda a: (a.announced_at, a.change_id), reverse=True)
+    created = last_changed(plan, None, {a.change_id: a for a in known}, moment)
+    return {
+        "created_at": rfc3339(created),
+        "sync_token": str(int(created.timestamp())),
+        "notice_days": plan.notice_days,
+        "changes": [
+            {
+                "id": a.change_id, "region": a.region, "ip": a.ip, "action": a.action,
+                "planned": a.planned.isoformat(), "effective": a.effective.isoformat(),
+                "announced_at": rfc3339(a.announced_at), "notice_lead_days": a.lead,
+                "short_notice_reason": a.exception_reason,
+                "state": "in effect" if a.effective <= moment.date() else "upcoming",
+            }
+            for a in known
+        ],
+    }
+
+
+def atom_feed(changes: dict, base_url: str) -> bytes:
+    """An Atom feed (RFC 4287) of the changes document, one entry per announced change."""
+    base = base_url.rstrip("/")
+    out = [
+        '<?xml version="1.0" encoding="utf-8"?>',
+        '<feed xmlns="http://www.w3.org/2005/Atom">',
+        "  <title>smtp-egress IP address changes</title>",
+        f"  <id>{escape(base)}/v1/info/ip_addresses/changes.atom</id>",
+        f'  <link rel="self" href="{escape(base)}/v1/info/ip_addresses/changes.atom"/>',
+        f'  <link rel="alternate" type="application/json" href="{escape(base)}/v1/info/ip_addresses/changes.json"/>',
+        f"  <updated>{changes['created_at']}</updated>",
+        "  <author><name>smtp-egress</name></author>",
+    ]
+    for c in changes["changes"]:
+        verb = "added to" if c["action"] == "add" else "removed from"
+        title = f"{c['ip']} will be {verb} the {c['region']} list on {c['effective']} (UTC)"
+        summary = (f"{title}. Announced {c['announced_at']} ({c['notice_lead_days']} days of notice). "
+                   + ("Allow it on your SMTP server before that day." if c["action"] == "add"
+                      else "You may remove it from your allowlist from that day on."))
+        out += [
+            "  <entry>",
+            f"    <title>{escape(title)}</title>",
+            f"    <id>urn:smtp-egress:change:{escape(c['id'])}</id>",
+            f"    <updated>{c['announced_at']}</updated>",
+            f'    <link href="{escape(base)}/v1/info/ip_addresses?region={escape(c["region"])}"/>',
+            f"    <summary>{escape(summary)}</summary>",
+            "  </entry>",
+        ]
+    out.append("</feed>")
+    return ("\n".join(out) + "\n").encode()

@@ -1,0 +1,66 @@
+"""One error base class; each failure kind has its own subclass and exit code.
+
+The command line turns an :class:`EgressError` into its message and exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+# Exit codes, documented in README.md ("Exit codes"). When several apply, the command returns the
+# most urgent one in this order: PUBLISHED_UNUSABLE, DELIVERY_INCOMPLETE, SHORT_NOTICE, DRIFT.
+OK = 0
+INTERNAL = 1
+USAGE = 2
+PUBLISHED_UNUSABLE = 3
+SHORT_NOTICE = 4
+DRIFT = 5
+DELIVERY_INCOMPLETE = 6
+
+URGENCY = (PUBLISHED_UNUSABLE, DELIVERY_INCOMPLETE, SHORT_NOTICE, DRIFT)
+
+
+def most_urgent(codes) -> int:
+    """The exit code to return when several conditions hold at once."""
+    present = set(codes)
+    for code in URGENCY:
+        if code in present:
+            return code
+    return max(present, default=OK)
+
+
+class EgressError(Exception):
+    """A problem a user can act on: printed as its message, exits with ``exit_code``."""
+
+    exit_code = USAGE
+
+
+class ConfigError(EgressError):
+    """A flag, environment variable or configuration value is wrong."""
+
+
+class PlanError(EgressError):
+    """The IP plan is invalid. ``problems`` holds every problem found, each ``file:line: message``."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = list(problems)
+        head = "the plan is invalid:" if len(self.problems) == 1 else f"the plan is invalid ({len(self.problems)} problems):"
+        super().__init__("\n  ".join([head, *self.problems]))
+
+
+class InputError(EgressError):
+    """An input file other than the plan (workspaces CSV/JSON, a date flag) is invalid."""
+
+
+class PublishedUnusable(EgressError):
+    """The published document could not be fetched or does not look right. Nothing is sent."""
+
+    exit_code = PUBLISHED_UNUSABLE
+
+
+class DeliveryError(EgressError):
+    """A notice could not be delivered through a channel (transient unless ``permanent``)."""
+
+    exit_code = DELIVERY_INCOMPLETE
+
+    def __init__(self, message: str, *, permanent: bool = False):
+        self.permanent = permanent
+        super().__init__(message)

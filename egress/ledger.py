@@ -1,0 +1,248 @@
+"""The ledger: the record of facts. Which changes were announced when, and every notice delivery.
+
+One database behind SQLAlchemy Core: an SQLite file by default (``.egress/egress.db``), PostgreSQL by
+URL. Every state change is its own committed transaction, so a run killed at any point (kill -9) leaves
+the ledger consistent: an announcement is recorded together with one pending delivery per
+(workspace, channel), and a delivery is marked sent only after the channel accepted it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from pathlib import Path
+from typing import Iterable
+
+import sqlalchemy as sa
+
+from .dates import UTC
+from .errors import ConfigError
+from .plan import Change
+from .timeline import Announcement
+
+DEFAULT_DB = Path(".egress") / "egress.db"
+
+metadata = sa.MetaData()
+
+workspaces = sa.Table(
+    "workspaces", metadata,
+    sa.Column("workspace_id", sa.String(200), primary_key=True),
+    sa.Column("region", sa.String(64), nullable=False, index=True),
+    sa.Column("email", sa.String(320), nullable=False),
+    sa.Column("webhook_url", sa.String(2000)),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+announcements = sa.Table(
+    "announcements", metadata,
+    sa.Column("change_id", sa.String(300), primary_key=True),
+    sa.Column("region", sa.String(64), nullable=False, index=True),
+    sa.Column("ip", sa.String(64), nullable=False),
+    sa.Column("action", sa.String(8), nullable=False),
+    sa.Column("planned", sa.Date, nullable=False),
+    sa.Column("announced_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("notice_days", sa.Integer, nullable=False),
+    sa.Column("exception_reason", sa.Text),
+    sa.Column("plan_sha256", sa.String(64), nullable=False),
+)
+
+deliveries = sa.Table(
+    "deliveries", metadata,
+    sa.Column("change_id", sa.String(300), sa.ForeignKey("announcements.change_id"), primary_key=True),
+    sa.Column("workspace_id", sa.String(200), primary_key=True),
+    sa.Column("channel", sa.String(16), primary_key=True),
+    sa.Column("target", sa.String(2000), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False, index=True),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("message_id", sa.String(400), nullable=False),
+    sa.Column("last_error", sa.Text),
+    sa.Column("sent_at", sa.DateTime(timezone=True)),
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Workspace:
+    workspace_id: str
+    region: str
+    email: str
+    webhook_url: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Delivery:
+    change_id: str
+    workspace_id: str
+    channel: str  # "email" | "webhook"
+    target: str
+    status: str  # "pending" | "sent" | "failed"
+    attempts: int
+    message_id: str
+    last_error: str | None = None
+
+
+def message_id(change_id: str, workspace_id: str, domain: str = "smtp-egress.invalid") -> str:
+    """A deterministic Message-ID per (change, workspace): a resent notice carries the same one."""
+    import hashlib
+
+    digest = hashlib.sha256(f"{change_id}\0{workspace_id}".encode()).hexdigest()[:32]
+    return f"<ipchange.{digest}@{domain}>"
+
+
+def _utc(value: dt.datetime | None) -> dt.datetime | None:
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def database_url(value: str | None) -> str:
+    """The SQLAlchemy URL to use: the given one, or the embedded SQLite file under the working dir."""
+    if value:
+        return value
+    DEFAULT_DB.parent.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{DEFAULT_DB}"
+
+
+class Ledger:
+    def __init__(self, url: str | None = None):
+        self.url = database_url(url)
+        try:
+            self.engine = sa.create_engine(self.url)
+        except (sa.exc.ArgumentError, ImportError, sa.exc.NoSuchModuleError) as exc:
+            raise ConfigError(f"EGRESS_DB {self.url!r} is not a usable SQLAlchemy URL: {exc}") from None
+        if self.engine.dialect.name == "sqlite":
+            sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+        try:
+            metadata.create_all(self.engine)
+        except sa.exc.OperationalError as exc:
+            raise ConfigError(f"cannot open the ledger database {self.engine.url!r}: {exc.orig}") from None
+        self._conn: sa.Connection | None = None
+
+    @property
+    def conn(self) -> sa.Connection:
+        if self._conn is None:
+            self._conn = self.engine.connect()
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        self.engine.dispose()
+
+    # Workspaces ---------------------------------------------------------------------------------
+
+    def upsert_workspaces(self, rows: Iterable[Workspace], now: dt.datetime) -> tuple[int, int]:
+        """Insert or update workspaces in one transaction; returns (added, updated)."""
+        rows = list(rows)
+        added = updated = 0
+        with self.conn.begin():
+            existing = {r[0] for r in self.conn.execute(sa.select(workspaces.c.workspace_id))}
+            for w in rows:
+                values = dict(region=w.region, email=w.email, webhook_url=w.webhook_url, updated_at=now)
+                if w.workspace_id in existing:
+                    self.conn.execute(workspaces.update().where(workspaces.c.workspace_id == w.workspace_id).values(**values))
+                    updated += 1
+                else:
+                    self.conn.execute(workspaces.insert().values(workspace_id=w.workspace_id, **values))
+                    existing.add(w.workspace_id)
+                    added += 1
+        return added, updated
+
+    def workspaces(self, region: str) -> list[Workspace]:
+        q = sa.select(workspaces.c.workspace_id, workspaces.c.region, workspaces.c.email, workspaces.c.webhook_url)
+        q = q.where(workspaces.c.region == region).order_by(workspaces.c.workspace_id)
+        with self.conn.begin():
+            return [Workspace(*r) for r in self.conn.execute(q)]
+
+    # Announcements ------------------------------------------------------------------------------
+
+    def announcements(self, region: str | None = None) -> dict[str, Announcement]:
+        q = sa.select(announcements)
+        if region:
+            q = q.where(announcements.c.region == region)
+        with self.conn.begin():
+            rows = self.conn.execute(q).mappings().all()
+        return {
+            r["change_id"]: Announcement(
+                r["change_id"], r["region"], r["ip"], r["action"], r["planned"], _utc(r["announced_at"]),
+                r["notice_days"], r["exception_reason"],
+            )
+            for r in rows
+        }
+
+    def announce(self, change: Change, now: dt.datetime, notice_days: int, plan_sha256: str,
+                 targets: list[Workspace], exception_reason: str | None = None) -> Announcement:
+        """Record the announcement and one pending delivery per (workspace, channel), atomically."""
+        with self.conn.begin():
+            self.conn.execute(announcements.insert().values(
+                change_id=change.change_id, region=change.region, ip=change.ip, action=change.action,
+                planned=change.effective, announced_at=now, notice_days=notice_days,
+                exception_reason=exception_reason, plan_sha256=plan_sha256,
+            ))
+            self._enqueue(change.change_id, targets, existing=set())
+        return Announcement(change.change_id, change.region, change.ip, change.action, change.effective, now,
+                            notice_days, exception_reason)
+
+    def enqueue_missing(self, change_id: str, targets: list[Workspace]) -> int:
+        """Add pending deliveries for workspaces that joined after ``change_id`` was announced."""
+        with self.conn.begin():
+            q = sa.select(deliveries.c.workspace_id, deliveries.c.channel).where(deliveries.c.change_id == change_id)
+            existing = {(w, c) for w, c in self.conn.execute(q)}
+            return self._enqueue(change_id, targets, existing)
+
+    def _enqueue(self, change_id: str, targets: list[Workspace], existing: set) -> int:
+        rows = []
+        for w in targets:
+            channels = [("email", w.email)] + ([("webhook", w.webhook_url)] if w.webhook_url else [])
+            for channel, target in channels:
+                if (w.workspace_id, channel) not in existing:
+                    rows.append(dict(change_id=change_id, workspace_id=w.workspace_id, channel=channel,
+                                     target=target, status="pending", attempts=0,
+                                     message_id=message_id(change_id, w.workspace_id)))
+        if rows:
+            self.conn.execute(deliveries.insert(), rows)
+        return len(rows)
+
+    # Deliveries ---------------------------------------------------------------------------------
+
+    def unsent(self, region: str | None = None) -> list[Delivery]:
+        """Deliveries not yet accepted by their channel, in a stable order."""
+        q = sa.select(deliveries.c.change_id, deliveries.c.workspace_id, deliveries.c.channel, deliveries.c.target,
+                      deliveries.c.status, deliveries.c.attempts, deliveries.c.message_id, deliveries.c.last_error)
+        q = q.where(deliveries.c.status != "sent")
+        if region:
+            q = q.join(announcements, announcements.c.change_id == deliveries.c.change_id).where(announcements.c.region == region)
+        q = q.order_by(deliveries.c.change_id, deliveries.c.channel, deliveries.c.workspace_id)
+        with self.conn.begin():
+            return [Delivery(*r) for r in self.conn.execute(q)]
+
+    def mark_sent(self, d: Delivery, now: dt.datetime) -> None:
+        with self.conn.begin():
+            self.conn.execute(self._key(deliveries.update(), d).values(
+                status="sent", attempts=deliveries.c.attempts + 1, sent_at=now, last_error=None))
+
+    def mark_failed(self, d: Delivery, error: str) -> None:
+        with self.conn.begin():
+            self.conn.execute(self._key(deliveries.update(), d).values(
+                status="failed", attempts=deliveries.c.attempts + 1, last_error=error[:2000]))
+
+    @staticmethod
+    def _key(stmt, d: Delivery):
+        return stmt.where(deliveries.c.change_id == d.change_id, deliveries.c.workspace_id == d.workspace_id,
+                          deliveries.c.channel == d.channel)
+
+    def delivery_counts(self, change_id: str) -> dict[str, int]:
+        q = sa.select(deliveries.c.status, sa.func.count()).where(deliveries.c.change_id == change_id).group_by(deliveries.c.status)
+        with self.conn.begin():
+            return {status: n for status, n in self.conn.execute(q)}
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    # WAL + NORMAL: a commit survives the process being killed (kill -9); only power loss can lose the
+    # last transactions. busy_timeout lets a second run wait rather than fail on a locked file.
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()

@@ -1,0 +1,35 @@
+"""``egress validate``: check the IP plan and say exactly what is wrong, with file:line."""
+
+from __future__ import annotations
+
+from .common import add_json, add_plan, print_json
+
+
+def register(sub) -> None:
+    p = sub.add_parser("validate", help="check the IP plan", description="Check the IP plan: syntax, keys, addresses, dates, coverage.")
+    add_plan(p)
+    add_json(p)
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    from egress.errors import PlanError
+    from egress.plan import load_plan
+
+    try:
+        plan = load_plan(args.plan)
+    except PlanError as exc:
+        if args.json:
+            print_json({"ok": False, "plan": args.plan, "problems": exc.problems})
+        raise
+    summary = {
+        "ok": True, "plan": plan.path, "sha256": plan.sha256, "notice_days": plan.notice_days,
+        "regions": {name: len(entries) for name, entries in plan.regions.items()},
+        "changes": [c.change_id for c in plan.changes()],
+    }
+    if args.json:
+        print_json(summary)
+    else:
+        regions = ", ".join(f"{n} ({c} addresses)" for n, c in summary["regions"].items())
+        print(f"{plan.path}: OK: {regions}; {len(summary['changes'])} dated changes; notice {plan.notice_days} days")
+    return 0

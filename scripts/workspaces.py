@@ -1,0 +1,10 @@
+"""``egress workspaces``: not written yet."""
+
+
+def register(sub) -> None:
+    p = sub.add_parser("workspaces", help="(not written yet)")
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    raise NotImplementedError("workspaces")
