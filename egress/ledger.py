@@ -8,8 +8,10 @@ the ledger consistent: an announcement is recorded together with one pending del
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
+import hashlib
 from pathlib import Path
 from typing import Iterable
 
@@ -82,8 +84,6 @@ class Delivery:
 
 def message_id(change_id: str, workspace_id: str, domain: str = "smtp-egress.invalid") -> str:
     """A deterministic Message-ID per (change, workspace): a resent notice carries the same one."""
-    import hashlib
-
     digest = hashlib.sha256(f"{change_id}\0{workspace_id}".encode()).hexdigest()[:32]
     return f"<ipchange.{digest}@{domain}>"
 
@@ -122,6 +122,40 @@ class Ledger:
         if self._conn is None:
             self._conn = self.engine.connect()
         return self._conn
+
+    @contextlib.contextmanager
+    def lock(self, name: str):
+        """Hold an exclusive, non-blocking lock named ``name`` for this ledger (one notify run per region).
+
+        SQLite: an flock on a file beside the database; PostgreSQL: a session advisory lock. Released
+        by the operating system or the server if the process dies, so a killed run never blocks the next.
+        """
+        busy = ConfigError(f"another 'egress {name.split('-')[0]}' run holds the lock {name!r} on {self.engine.url!r}; "
+                           "wait for it to finish (a killed run releases it at once)")
+        dialect = self.engine.dialect.name
+        if dialect == "sqlite" and self.engine.url.database not in (None, "", ":memory:"):
+            import fcntl
+
+            with open(f"{self.engine.url.database}.{name}.lock", "a") as handle:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    raise busy from None
+                yield
+            return
+        if dialect == "postgresql":
+            key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+            with self.conn.begin():
+                got = self.conn.execute(sa.select(sa.func.pg_try_advisory_lock(key))).scalar()
+            if not got:
+                raise busy
+            try:
+                yield
+            finally:
+                with self.conn.begin():
+                    self.conn.execute(sa.select(sa.func.pg_advisory_unlock(key)))
+            return
+        yield
 
     def close(self) -> None:
         if self._conn is not None:

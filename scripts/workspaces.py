@@ -1,10 +1,54 @@
-"""``egress workspaces``: not written yet."""
+"""``egress workspaces``: load the custom-SMTP workspaces to notify into the ledger database."""
+
+from __future__ import annotations
+
+from .common import add_db, add_json, add_plan, print_json
 
 
 def register(sub) -> None:
-    p = sub.add_parser("workspaces", help="(not written yet)")
-    p.set_defaults(run=run)
+    p = sub.add_parser("workspaces", help="import or list the workspaces to notify",
+                       description="Manage the custom-SMTP workspaces that receive IP-change notices.")
+    verbs = p.add_subparsers(dest="verb", metavar="VERB", required=True)
+    imp = verbs.add_parser("import", help="load a CSV (workspace_id,region,email[,webhook_url]) or JSON list",
+                           description="Insert or update workspaces from FILE, all or nothing.")
+    imp.add_argument("file", metavar="FILE")
+    ls = verbs.add_parser("list", help="list the workspaces of a region")
+    ls.add_argument("--region", required=True)
+    for q in (imp, ls):
+        add_plan(q)
+        add_db(q)
+        add_json(q)
+        q.set_defaults(run=run)
 
 
 def run(args) -> int:
-    raise NotImplementedError("workspaces")
+    from egress.dates import utc_now
+    from egress.ledger import Ledger
+    from egress.plan import load_plan
+    from egress.workspaces import read_workspaces
+
+    plan = load_plan(args.plan)
+    if args.verb == "import":
+        rows = read_workspaces(args.file, set(plan.regions))
+        ledger = Ledger(args.db)
+        try:
+            added, updated = ledger.upsert_workspaces(rows, utc_now())
+        finally:
+            ledger.close()
+        if args.json:
+            print_json({"file": args.file, "added": added, "updated": updated, "total": len(rows)})
+        else:
+            print(f"{args.file}: {len(rows)} workspaces ({added} added, {updated} updated)")
+        return 0
+    plan.region(args.region)
+    ledger = Ledger(args.db)
+    try:
+        rows = ledger.workspaces(args.region)
+    finally:
+        ledger.close()
+    if args.json:
+        print_json([w.__dict__ for w in rows])
+    else:
+        for w in rows:
+            print(f"{w.workspace_id}\t{w.region}\t{w.email}\t{w.webhook_url or ''}")
+    return 0

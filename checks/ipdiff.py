@@ -1,0 +1,80 @@
+"""Diff the published document against the plan and the ledger; decide what the daily job must do.
+
+The result says, for one region on one day:
+- ``missing``: addresses that must be published today but are not. A list that shrank by more than
+  the plan explains is never read as "addresses removed": the caller treats it as a bad document.
+- ``unexpected``: published addresses that the plan and ledger do not put in today's list (drift).
+- ``due``: unannounced changes far enough away to announce now.
+- ``short``: unannounced changes closer than ``notice_days``, each with the earliest compliant day.
+- ``stale_upcoming``: announced changes the published document does not list yet (re-publish).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+from egress.dates import earliest_compliant_day, lead_days
+from egress.plan import Change, Plan
+from egress.timeline import Announcement, published_addresses, unannounced, upcoming
+
+
+@dataclasses.dataclass(frozen=True)
+class ShortNotice:
+    change: Change
+    lead_days: int
+    earliest_compliant: dt.date
+
+    def describe(self, notice_days: int) -> str:
+        c = self.change
+        verb = "addition of" if c.action == "add" else "removal of"
+        when = f"{self.lead_days} days away" if self.lead_days >= 0 else f"{-self.lead_days} days overdue"
+        field = "active_from" if c.action == "add" else "retire_on"
+        return (f"{c.region}: {verb} {c.ip} planned for {c.effective.isoformat()} is {when}; customers need "
+                f"{notice_days} days of notice. Nothing was sent for it. Move its {field} to "
+                f"{self.earliest_compliant.isoformat()} or later (the earliest compliant date if announced now), "
+                f"or rerun with --allow-short-notice --reason TEXT to announce it anyway as a recorded exception")
+
+
+@dataclasses.dataclass(frozen=True)
+class DiffResult:
+    region: str
+    day: dt.date
+    expected: tuple[str, ...]
+    published: tuple[str, ...]
+    missing: tuple[str, ...]
+    unexpected: tuple[str, ...]
+    due: tuple[Change, ...]
+    short: tuple[ShortNotice, ...]
+    stale_upcoming: tuple[str, ...]
+
+    @property
+    def drift(self) -> bool:
+        return bool(self.missing or self.unexpected)
+
+
+def diff(plan: Plan, region: str, anns: dict[str, Announcement], published: list[str], now: dt.datetime,
+         published_upcoming: list[dict] | None = None) -> DiffResult:
+    """Compare ``published`` (addresses as strings) with what plan + ledger expect at ``now``."""
+    day = now.date()
+    expected = [str(ip) for ip in published_addresses(plan, region, anns, day)]
+    pub_set, exp_set = set(published), set(expected)
+    due, short = [], []
+    for change in unannounced(plan, region, anns):
+        lead = lead_days(now, change.effective)
+        if lead >= plan.notice_days:
+            due.append(change)
+        else:
+            short.append(ShortNotice(change, lead, earliest_compliant_day(now, plan.notice_days)))
+    listed = {(u.get("ip"), u.get("action"), u.get("effective")) for u in (published_upcoming or [])}
+    stale = [
+        f"{u.action} {u.ip} on {u.effective.isoformat()}"
+        for u in upcoming(plan, region, anns, day)
+        if (u.ip, u.action, u.effective.isoformat()) not in listed
+    ]
+    return DiffResult(
+        region=region, day=day, expected=tuple(expected), published=tuple(published),
+        missing=tuple(ip for ip in expected if ip not in pub_set),
+        unexpected=tuple(ip for ip in published if ip not in exp_set),
+        due=tuple(due), short=tuple(short), stale_upcoming=tuple(stale),
+    )

@@ -1,0 +1,130 @@
+"""Reading the custom-SMTP workspaces to notify from a CSV or JSON file.
+
+CSV: a header ``workspace_id,region,email[,webhook_url]`` then one row per workspace.
+JSON: a list of objects with the same keys. Every problem is reported as ``file:line`` (CSV) or
+``file[index]`` (JSON) with the bad value; nothing is imported unless the whole file is valid.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from .errors import InputError
+from .ledger import Workspace
+
+REQUIRED = ("workspace_id", "region", "email")
+OPTIONAL = ("webhook_url",)
+EMAIL = re.compile(r"^[^@\s<>(),;:\"\[\]\\]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)+$")
+WORKSPACE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$")
+
+
+def read_workspaces(path: str | Path, regions: set[str]) -> list[Workspace]:
+    path = Path(path)
+    try:
+        text = path.read_text("utf-8-sig")
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the workspaces file: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: the workspaces file is not UTF-8 text") from None
+    if path.suffix.lower() == ".json" or text.lstrip().startswith("["):
+        rows = _json_rows(text, str(path))
+    else:
+        rows = _csv_rows(text, str(path))
+    problems: list[str] = []
+    out: list[Workspace] = []
+    seen: dict[str, str] = {}
+    for where, row in rows:
+        ws = _workspace(row, where, regions, problems)
+        if ws is None:
+            continue
+        if ws.workspace_id in seen:
+            problems.append(f"{where}: workspace_id {ws.workspace_id!r} already appears at {seen[ws.workspace_id]}")
+            continue
+        seen[ws.workspace_id] = where
+        out.append(ws)
+    if problems:
+        head = f"{path}: nothing was imported ({len(problems)} problem{'s' if len(problems) > 1 else ''}):"
+        raise InputError("\n  ".join([head, *problems[:50]] + ([f"... and {len(problems) - 50} more"] if len(problems) > 50 else [])))
+    return out
+
+
+def _csv_rows(text: str, source: str):
+    reader = csv.reader(io.StringIO(text))
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise InputError(f"{source}: the file is empty; expected a header 'workspace_id,region,email[,webhook_url]'") from None
+    header = [h.strip() for h in header]
+    missing = [k for k in REQUIRED if k not in header]
+    unknown = [k for k in header if k not in REQUIRED + OPTIONAL]
+    if missing or unknown:
+        raise InputError(f"{source}:1: header {','.join(header)!r} must be 'workspace_id,region,email[,webhook_url]'"
+                         + (f"; missing {missing}" if missing else "") + (f"; unknown {unknown}" if unknown else ""))
+    rows = []
+    try:
+        for values in reader:
+            line = reader.line_num
+            if not any(v.strip() for v in values):
+                continue
+            if len(values) != len(header):
+                rows.append((f"{source}:{line}", {"__error__": f"has {len(values)} fields, the header has {len(header)}"}))
+                continue
+            rows.append((f"{source}:{line}", dict(zip(header, values))))
+    except csv.Error as exc:
+        raise InputError(f"{source}:{reader.line_num}: malformed CSV: {exc}") from None
+    return rows
+
+
+def _json_rows(text: str, source: str):
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{source}:{exc.lineno}: malformed JSON: {exc.msg}") from None
+    if not isinstance(data, list):
+        raise InputError(f"{source}: expected a JSON list of objects with keys {list(REQUIRED + OPTIONAL)}")
+    rows = []
+    for i, item in enumerate(data):
+        where = f"{source}[{i}]"
+        if not isinstance(item, dict):
+            rows.append((where, {"__error__": f"is {item!r}, not an object"}))
+        else:
+            unknown = sorted(set(item) - set(REQUIRED + OPTIONAL))
+            rows.append((where, {"__error__": f"has unknown keys {unknown}"} if unknown else item))
+    return rows
+
+
+def _workspace(row: dict, where: str, regions: set[str], problems: list[str]) -> Workspace | None:
+    if "__error__" in row:
+        problems.append(f"{where}: the row {row['__error__']}")
+        return None
+    values = {}
+    for key in REQUIRED + OPTIONAL:
+        value = row.get(key)
+        if value is not None and not isinstance(value, str):
+            problems.append(f"{where}: {key} {value!r} must be a string")
+            return None
+        values[key] = (value or "").strip()
+    ok = True
+    if not WORKSPACE_ID.match(values["workspace_id"]):
+        problems.append(f"{where}: workspace_id {values['workspace_id']!r} must be 1-200 letters, digits, '.', '_', ':' or '-'")
+        ok = False
+    if values["region"] not in regions:
+        problems.append(f"{where}: region {values['region']!r} is not in the plan (regions: {', '.join(sorted(regions))})")
+        ok = False
+    if not EMAIL.match(values["email"]):
+        problems.append(f"{where}: email {values['email']!r} is not an address like ops@customer.example")
+        ok = False
+    url = values["webhook_url"]
+    if url:
+        parts = urlsplit(url)
+        if parts.scheme not in ("https", "http") or not parts.hostname or any(c in url for c in "\r\n "):
+            problems.append(f"{where}: webhook_url {url!r} must be an http(s) URL")
+            ok = False
+    if not ok:
+        return None
+    return Workspace(values["workspace_id"], values["region"], values["email"], url or None)

@@ -1,0 +1,66 @@
+"""The diff between the published list and plan + ledger."""
+
+import datetime as dt
+
+from checks.ipdiff import diff
+from egress.dates import UTC, start_of
+from egress.plan import parse_plan
+from egress.timeline import Announcement
+
+D = dt.date.fromisoformat
+PLAN = parse_plan(b"""\
+regions:
+  us:
+    - ip: 198.51.100.10
+    - ip: 198.51.100.11
+      active_from: 2026-12-10
+    - ip: 198.51.100.12
+      retire_on: 2026-12-20
+""", "plan.yaml")
+ADD, REMOVE = PLAN.changes("us")
+TODAY = start_of(D("2026-11-26"))
+
+
+def announced(*changes, at=TODAY):
+    return {c.change_id: Announcement(c.change_id, "us", c.ip, c.action, c.effective, at, 7) for c in changes}
+
+
+def test_in_sync_nothing_announced_yet_both_due():
+    r = diff(PLAN, "us", {}, ["198.51.100.10", "198.51.100.12"], TODAY)
+    assert not r.drift and r.missing == () and r.unexpected == ()
+    assert [c.change_id for c in r.due] == [ADD.change_id, REMOVE.change_id] and r.short == ()
+
+
+def test_change_closer_than_notice_is_short_with_earliest_date():
+    r = diff(PLAN, "us", {}, ["198.51.100.10", "198.51.100.12"], start_of(D("2026-12-05")))
+    assert [s.change.change_id for s in r.short] == [ADD.change_id]
+    (s,) = r.short
+    assert s.lead_days == 5 and s.earliest_compliant == D("2026-12-12")
+    assert "2026-12-12" in s.describe(7) and "--allow-short-notice" in s.describe(7)
+    assert [c.change_id for c in r.due] == [REMOVE.change_id]
+
+
+def test_exactly_notice_days_away_is_due_not_short():
+    r = diff(PLAN, "us", {}, ["198.51.100.10", "198.51.100.12"], start_of(D("2026-12-03")))
+    assert ADD in r.due and not r.short
+
+
+def test_missing_address_is_reported_not_read_as_removal():
+    r = diff(PLAN, "us", {}, ["198.51.100.10"], TODAY)
+    assert r.missing == ("198.51.100.12",) and r.drift
+
+
+def test_unexpected_address_is_drift():
+    r = diff(PLAN, "us", {}, ["198.51.100.10", "198.51.100.12", "198.51.100.99"], TODAY)
+    assert r.unexpected == ("198.51.100.99",) and r.missing == ()
+
+
+def test_announced_addition_expected_from_its_day_and_stale_upcoming_noticed():
+    anns = announced(ADD, REMOVE)
+    r = diff(PLAN, "us", anns, ["198.51.100.10", "198.51.100.12"], start_of(D("2026-12-10")))
+    assert r.missing == ("198.51.100.11",)
+    r = diff(PLAN, "us", anns, ["198.51.100.10", "198.51.100.12"], TODAY, published_upcoming=[])
+    assert r.due == () and len(r.stale_upcoming) == 2
+    listed = [{"ip": "198.51.100.11", "action": "add", "effective": "2026-12-10"},
+              {"ip": "198.51.100.12", "action": "remove", "effective": "2026-12-20"}]
+    assert diff(PLAN, "us", anns, ["198.51.100.10", "198.51.100.12"], TODAY, listed).stale_upcoming == ()

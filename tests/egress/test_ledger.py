@@ -1,0 +1,95 @@
+"""The ledger on SQLite and on a real PostgreSQL: announcements, deliveries, workspaces, the run lock."""
+
+import datetime as dt
+
+import pytest
+
+from egress.dates import UTC
+from egress.errors import ConfigError
+from egress.ledger import Ledger, Workspace, message_id
+from egress.plan import parse_plan
+
+PLAN = parse_plan(b"regions:\n  us:\n    - ip: 198.51.100.10\n    - ip: 198.51.100.11\n      active_from: 2026-12-10\n", "p.yaml")
+NOW = dt.datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
+WS = [Workspace("ws-1", "us", "a@one.example"), Workspace("ws-2", "us", "b@two.example", "https://hooks.two.example/ip"),
+      Workspace("ws-3", "eu", "c@three.example")]
+
+
+@pytest.fixture
+def ledger(db_url):
+    led = Ledger(db_url)
+    yield led
+    led.close()
+
+
+def test_workspaces_upsert_and_region_filter(ledger):
+    assert ledger.upsert_workspaces(WS, NOW) == (3, 0)
+    assert ledger.upsert_workspaces([Workspace("ws-1", "us", "new@one.example")], NOW) == (0, 1)
+    us = ledger.workspaces("us")
+    assert [(w.workspace_id, w.email) for w in us] == [("ws-1", "new@one.example"), ("ws-2", "b@two.example")]
+
+
+def test_announce_records_change_and_one_delivery_per_channel(ledger):
+    ledger.upsert_workspaces(WS, NOW)
+    (change,) = PLAN.changes("us")
+    a = ledger.announce(change, NOW, 7, PLAN.sha256, ledger.workspaces("us"))
+    assert a.announced_at == NOW and a.effective == change.effective
+    stored = ledger.announcements("us")[change.change_id]
+    assert stored.announced_at == NOW and stored.planned == dt.date(2026, 12, 10) and stored.exception_reason is None
+    pending = ledger.unsent("us")
+    assert [(d.workspace_id, d.channel, d.target) for d in pending] == [
+        ("ws-1", "email", "a@one.example"), ("ws-2", "email", "b@two.example"),
+        ("ws-2", "webhook", "https://hooks.two.example/ip")]
+    assert pending[0].message_id == message_id(change.change_id, "ws-1")
+    assert ledger.announcements("eu") == {}
+
+
+def test_announcing_twice_is_refused_by_the_database(ledger):
+    (change,) = PLAN.changes("us")
+    ledger.announce(change, NOW, 7, PLAN.sha256, [])
+    with pytest.raises(Exception):
+        ledger.announce(change, NOW, 7, PLAN.sha256, [])
+    assert len(ledger.announcements()) == 1
+
+
+def test_mark_sent_failed_and_late_workspaces(ledger):
+    ledger.upsert_workspaces(WS[:1], NOW)
+    (change,) = PLAN.changes("us")
+    ledger.announce(change, NOW, 7, PLAN.sha256, ledger.workspaces("us"), exception_reason=None)
+    (d,) = ledger.unsent()
+    ledger.mark_failed(d, "451 try later")
+    (again,) = ledger.unsent()
+    assert again.status == "failed" and again.attempts == 1 and again.last_error == "451 try later"
+    ledger.mark_sent(again, NOW)
+    assert ledger.unsent() == [] and ledger.delivery_counts(change.change_id) == {"sent": 1}
+    ledger.upsert_workspaces(WS, NOW)
+    assert ledger.enqueue_missing(change.change_id, ledger.workspaces("us")) == 2
+    assert ledger.enqueue_missing(change.change_id, ledger.workspaces("us")) == 0
+    assert {d.workspace_id for d in ledger.unsent()} == {"ws-2"}
+
+
+def test_exception_reason_is_kept(ledger):
+    (change,) = PLAN.changes("us")
+    ledger.announce(change, NOW, 7, PLAN.sha256, [], exception_reason="upstream range withdrawn")
+    assert ledger.announcements()[change.change_id].exception_reason == "upstream range withdrawn"
+
+
+def test_lock_is_exclusive_and_released(db_url):
+    first, second = Ledger(db_url), Ledger(db_url)
+    try:
+        with first.lock("notify-us"):
+            with pytest.raises(ConfigError, match="holds the lock"):
+                with second.lock("notify-us"):
+                    pass
+            with second.lock("notify-eu"):
+                pass
+        with second.lock("notify-us"):
+            pass
+    finally:
+        first.close()
+        second.close()
+
+
+def test_unusable_url_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="nosuchdriver"):
+        Ledger("nosuchdriver://x/y")
