@@ -52,10 +52,6 @@ class Rendered:
     def txt_bytes(self) -> bytes:
         return canonical_text(self.document["ip_addresses"]).encode()
 
-    @property
-    def etag(self) -> str:
-        return f'"{self.document["sha256"][:16]}-{self.document["sync_token"]}"'
-
 
 def last_changed(plan: Plan, region: str | None, anns: dict[str, Announcement], moment: dt.datetime) -> dt.datetime:
     """The latest moment up to ``moment`` at which a region's published content changed."""

@@ -1,10 +1,166 @@
-"""``egress publish``: not written yet."""
+"""``egress publish``: the published document as it stands at a moment, on stdout, in a file or as a static tree.
+
+``--region R`` prints the region's document (``--format json``, the default, or ``txt``), or writes it
+with ``--out FILE``. ``--static-dir DIR`` writes, for object storage behind a CDN, the whole tree:
+
+  DIR/<region>/v1/info/ip_addresses      JSON (application/json); DIR/<region>/ is the root of the
+                                         region's host, one region per host as in the original API
+  DIR/<region>/v1/info/ip_addresses.txt  the address list (text/plain; charset=utf-8)
+  DIR/v1/info/ip_addresses/changes.json  every announced change of every region (application/json)
+  DIR/v1/info/ip_addresses/changes.atom  the same as an Atom feed (application/atom+xml); its links
+                                         use --base-url, and point at /v1/info/ip_addresses?region=R,
+                                         which the CDN maps to /<region>/v1/info/ip_addresses
+  DIR/headers.json                       {path: {"Content-Type": ..., "Cache-Control": ...}} for
+                                         every file above, for the uploader (not itself uploaded)
+
+Every file is written atomically (a temp file in the same directory, fsync, rename), headers.json last,
+so a crash never leaves a half-written file (at most a stray .NAME.*.tmp: upload only the files that
+headers.json lists). A region whose list would be empty is refused (exit 3).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from .common import add_db, add_plan, env_or, moment_for
 
 
 def register(sub) -> None:
-    p = sub.add_parser("publish", help="(not written yet)")
+    p = sub.add_parser("publish", help="print or write the published list (one region, or the static tree)",
+                       description=__doc__.split("\n\n", 1)[1].replace("``", ""),
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_plan(p)
+    add_db(p)
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--region", metavar="REGION", help="publish this region's document")
+    what.add_argument("--static-dir", metavar="DIR", help="write the static tree for every region into DIR")
+    p.add_argument("--at", metavar="DATE", help="the document as it stands at midnight UTC of DATE (YYYY-MM-DD); default: now")
+    p.add_argument("--format", choices=("json", "txt"), help="with --region: json (default) or txt")
+    p.add_argument("--out", metavar="FILE", help="with --region: write to FILE atomically instead of stdout")
+    p.add_argument("--base-url", metavar="URL",
+                   help="with --static-dir: the public URL of the tree, for links in changes.atom (env EGRESS_BASE_URL)")
     p.set_defaults(run=run)
 
 
 def run(args) -> int:
-    raise NotImplementedError("publish")
+    from egress.errors import ConfigError
+    from egress.ledger import Ledger
+    from egress.plan import load_plan
+
+    plan = load_plan(args.plan)
+    moment = moment_for(args.at, "--at")
+    base_url = env_or(args.base_url, "EGRESS_BASE_URL")
+    if args.static_dir:
+        for flag, value in (("--format", args.format), ("--out", args.out)):
+            if value is not None:
+                raise ConfigError(f"{flag} applies to --region only; --static-dir writes every file and format")
+        if not base_url or not base_url.startswith(("https://", "http://")):
+            raise ConfigError(f"--static-dir needs --base-url (or EGRESS_BASE_URL), the http(s) URL the tree is "
+                              f"served from, for the links in changes.atom; got {base_url!r}")
+    else:
+        plan.region(args.region)  # ConfigError naming the region and the known ones, before touching the ledger
+    ledger = Ledger(args.db)
+    try:
+        anns = ledger.announcements()
+    finally:
+        ledger.close()
+    if args.static_dir:
+        return write_tree(Path(args.static_dir), static_files(plan, anns, moment, base_url))
+    rendered = _render(plan, args.region, anns, moment)
+    data = rendered.txt_bytes if args.format == "txt" else rendered.json_bytes
+    if args.out:
+        write_atomic(Path(args.out), data)
+        doc = rendered.document
+        print(f"wrote {args.out}: region {doc['region']}, {len(doc['ip_addresses'])} addresses, "
+              f"{len(doc['upcoming'])} upcoming changes, sha256 {doc['sha256']}")
+    else:
+        sys.stdout.write(data.decode("utf-8"))
+        sys.stdout.flush()
+    return 0
+
+
+def _render(plan, region, anns, moment):
+    from egress.dates import rfc3339
+    from egress.document import render
+    from egress.errors import PublishedUnusable
+
+    rendered = render(plan, region, anns, moment)
+    if not rendered.document["ip_addresses"]:
+        raise PublishedUnusable(
+            f"region {region!r} would publish an empty list at {rfc3339(moment)} (none of its additions is "
+            "announced and in effect yet); an empty list makes customers' sync scripts wipe their allowlists, "
+            "so nothing was published: announce an addition first, or keep an undated address")
+    return rendered
+
+
+def static_files(plan, anns, moment, base_url: str) -> dict[str, tuple[bytes, str]]:
+    """Every file of the static tree: relative POSIX path -> (bytes, Content-Type)."""
+    from egress.document import atom_feed, changes_document
+    from egress.errors import ConfigError
+    from egress.server import ATOM_TYPE, BASE_PATH, JSON_TYPE, TEXT_TYPE, changes_json_bytes
+
+    base = BASE_PATH.lstrip("/")
+    files: dict[str, tuple[bytes, str]] = {}
+    for region in plan.regions:
+        if region == base.split("/")[0]:
+            raise ConfigError(f"region {region!r} clashes with the shared {base}/ folder of the static tree; rename the region")
+        rendered = _render(plan, region, anns, moment)
+        files[f"{region}/{base}"] = (rendered.json_bytes, JSON_TYPE)
+        files[f"{region}/{base}.txt"] = (rendered.txt_bytes, TEXT_TYPE)
+    changes = changes_document(plan, anns, moment)
+    files[f"{base}/changes.json"] = (changes_json_bytes(changes), JSON_TYPE)
+    files[f"{base}/changes.atom"] = (atom_feed(changes, base_url), ATOM_TYPE)
+    return files
+
+
+def write_tree(root: Path, files: dict[str, tuple[bytes, str]]) -> int:
+    from egress.server import CACHE_CONTROL
+
+    for rel, (data, _) in files.items():
+        write_atomic(root / rel, data, make_parents=True)
+        print(f"wrote {root / rel}")
+    headers = {rel: {"Content-Type": ctype, "Cache-Control": CACHE_CONTROL} for rel, (_, ctype) in sorted(files.items())}
+    write_atomic(root / "headers.json", (json.dumps(headers, indent=2) + "\n").encode(), make_parents=True)
+    print(f"wrote {root / 'headers.json'} (Content-Type and Cache-Control of {len(files)} files, for the uploader)")
+    return 0
+
+
+def write_atomic(path: Path, data: bytes, make_parents: bool = False) -> None:
+    """Replace ``path`` with ``data`` all at once: a reader or a crash sees the old file or the new one."""
+    from egress.errors import ConfigError
+
+    tmp = None
+    try:
+        if make_parents:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes it 0600; the published list is public
+        os.replace(tmp, path)
+        tmp = None
+        _fsync_dir(path.parent)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {str(path)!r}: {exc.strerror or exc}; check the path and its permissions") from None
+    finally:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make the rename itself durable (POSIX); skipped where directories cannot be opened."""
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)

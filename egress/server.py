@@ -1,0 +1,287 @@
+"""The HTTP server for the published list: ``/v1/info/ip_addresses`` and friends, stdlib only.
+
+Routes (GET and HEAD; any other method is 405):
+
+- ``/v1/info/ip_addresses?region=R``: the region's JSON document (no ``region``: the default region)
+- ``/v1/info/ip_addresses.txt?region=R``: the canonical address list, the bytes ``sha256`` covers
+- ``/v1/info/ip_addresses/changes.json`` and ``/changes.atom``: every announced change, all regions
+- ``/healthz``: 200 when the ledger can be read (503 otherwise); never rate limited
+
+Every document is rendered per request from the plan and a fresh read of the ledger at the current
+time, so a new announcement shows up without a restart. Responses carry a strong ``ETag``,
+``Last-Modified`` and ``Cache-Control``; ``If-None-Match`` gives 304. (``If-Modified-Since`` is not
+honoured: a plan edit can change a list without moving its ``created_at``, so only the ETag, a hash of
+the exact bytes, can say "unchanged".) Each client IP gets a token bucket; over it the reply is 429 with ``Retry-After``. Errors
+are JSON bodies with a non-2xx status, never an HTML page a sync script could mistake for a list.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import hashlib
+import json
+import math
+import socket
+import socketserver
+import sys
+import threading
+import time
+import traceback
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Callable, NamedTuple
+from urllib.parse import parse_qs, urlsplit
+
+from .dates import parse_rfc3339, utc_now
+from .document import atom_feed, changes_document, render
+from .errors import ConfigError
+from .plan import Plan
+
+BASE_PATH = "/v1/info/ip_addresses"
+JSON_TYPE = "application/json"
+TEXT_TYPE = "text/plain; charset=utf-8"
+ATOM_TYPE = "application/atom+xml; charset=utf-8"
+CACHE_CONTROL = "public, max-age=300"
+DEFAULT_RATE = 10.0
+
+
+def changes_json_bytes(changes: dict) -> bytes:
+    """``changes.json`` as served and published: the same layout as the region documents."""
+    return (json.dumps(changes, indent=2) + "\n").encode()
+
+
+def strong_etag(body: bytes) -> str:
+    return f'"{hashlib.sha256(body).hexdigest()[:32]}"'
+
+
+def http_date(moment: dt.datetime) -> str:
+    return email.utils.format_datetime(moment.astimezone(dt.timezone.utc).replace(microsecond=0), usegmt=True)
+
+
+class Doc(NamedTuple):
+    body: bytes
+    content_type: str
+    etag: str
+    modified: dt.datetime
+
+
+class RateLimiter:
+    """A token bucket per key (client IP): ``rate`` tokens a second, at most ``burst`` saved up."""
+
+    def __init__(self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic, max_keys: int = 10_000):
+        if rate <= 0 or burst < 1:
+            raise ValueError("rate must be > 0 and burst >= 1")
+        self.rate, self.burst, self.clock, self.max_keys = float(rate), int(burst), clock, max_keys
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def take(self, key: str) -> float:
+        """Spend one token: 0.0 if allowed, else the seconds until the next token."""
+        now = self.clock()
+        with self._lock:
+            tokens, stamp = self._buckets.get(key, (self.burst, now))
+            tokens = min(self.burst, tokens + (now - stamp) * self.rate)
+            if len(self._buckets) >= self.max_keys and key not in self._buckets:
+                # Forget clients whose bucket has refilled: they are indistinguishable from new ones.
+                for k in [k for k, (t, s) in self._buckets.items() if t + (now - s) * self.rate >= self.burst]:
+                    del self._buckets[k]
+            if tokens >= 1:
+                self._buckets[key] = (tokens - 1, now)
+                return 0.0
+            self._buckets[key] = (tokens, now)
+            return (1 - tokens) / self.rate
+
+
+class Problem(Exception):
+    """A request that gets a JSON error reply with ``status``."""
+
+    def __init__(self, status: int, message: str):
+        self.status = status
+        super().__init__(message)
+
+
+class Publisher:
+    """Renders the documents from the plan and a fresh read of the ledger (one shared connection)."""
+
+    def __init__(self, plan: Plan, ledger_url: str | None, default_region: str, base_url: str,
+                 clock: Callable[[], dt.datetime] = utc_now):
+        from .ledger import Ledger
+
+        plan.region(default_region)  # ConfigError naming it and the known regions
+        self.plan, self.default_region, self.base_url, self.clock = plan, default_region, base_url, clock
+        self.ledger = Ledger(ledger_url)
+        self._lock = threading.Lock()
+
+    def announcements(self) -> dict:
+        import sqlalchemy as sa
+
+        with self._lock:
+            try:
+                return self.ledger.announcements()
+            except sa.exc.SQLAlchemyError as exc:
+                self.ledger.close()  # the next request reconnects
+                raise Problem(503, f"the ledger cannot be read ({type(exc).__name__}); try again later") from None
+
+    def region_doc(self, region: str | None, text: bool) -> Doc:
+        region = region or self.default_region
+        if region not in self.plan.regions:
+            known = ", ".join(sorted(self.plan.regions))
+            raise Problem(404, f"region {region!r} is not published here (regions: {known})")
+        rendered = render(self.plan, region, self.announcements(), self.clock())
+        if not rendered.document["ip_addresses"]:
+            raise Problem(503, f"region {region!r} has no published address yet; refusing to serve an empty list")
+        if text:
+            return Doc(rendered.txt_bytes, TEXT_TYPE, strong_etag(rendered.txt_bytes), rendered.created_at)
+        return Doc(rendered.json_bytes, JSON_TYPE, strong_etag(rendered.json_bytes), rendered.created_at)
+
+    def changes_doc(self, atom: bool) -> Doc:
+        changes = changes_document(self.plan, self.announcements(), self.clock())
+        body = atom_feed(changes, self.base_url) if atom else changes_json_bytes(changes)
+        return Doc(body, ATOM_TYPE if atom else JSON_TYPE, strong_etag(body), parse_rfc3339(changes["created_at"]))
+
+
+class Handler(BaseHTTPRequestHandler):
+    server: "EgressServer"
+    server_version = "smtp-egress"
+    protocol_version = "HTTP/1.1"
+    timeout = 30  # an idle keep-alive connection frees its thread after this many seconds
+
+    def version_string(self) -> str:
+        return self.server_version
+
+    def do_GET(self) -> None:
+        self._respond(body=True)
+
+    def do_HEAD(self) -> None:
+        self._respond(body=False)
+
+    def _not_allowed(self) -> None:
+        self._send_body = True
+        self.close_connection = True  # a request body we did not read must not be parsed as a request
+        if self._limited():
+            return
+        self._error(405, f"method {self.command} is not allowed; use GET or HEAD", {"Allow": "GET, HEAD"})
+
+    do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_TRACE = do_CONNECT = _not_allowed
+
+    def _respond(self, body: bool) -> None:
+        self._send_body = body
+        url = urlsplit(self.path)
+        try:
+            if url.path == "/healthz":
+                self.server.publisher.announcements()
+                return self._send(200, json.dumps({"status": "ok"}).encode() + b"\n", JSON_TYPE, {"Cache-Control": "no-store"})
+            if self._limited():
+                return
+            region = parse_qs(url.query).get("region", [None])[-1]
+            routes = {
+                BASE_PATH: lambda: self.server.publisher.region_doc(region, text=False),
+                BASE_PATH + ".txt": lambda: self.server.publisher.region_doc(region, text=True),
+                BASE_PATH + "/changes.json": lambda: self.server.publisher.changes_doc(atom=False),
+                BASE_PATH + "/changes.atom": lambda: self.server.publisher.changes_doc(atom=True),
+            }
+            if url.path not in routes:
+                raise Problem(404, f"no such path {url.path!r}; the list is at {BASE_PATH}?region=R")
+            self._send_doc(routes[url.path]())
+        except Problem as exc:
+            self._error(exc.status, str(exc), {"Retry-After": "60"} if exc.status == 503 else None)
+        except Exception:  # a bug: answer 500 (JSON, not a page) and log the traceback
+            traceback.print_exc(file=sys.stderr)
+            self._error(500, "internal error")
+
+    def _limited(self) -> bool:
+        wait = self.server.limiter.take(self.client_address[0])
+        if wait:
+            retry = max(1, math.ceil(wait))
+            self._error(429, f"rate limit exceeded ({self.server.limiter.rate:g} requests/s); retry in {retry} s",
+                        {"Retry-After": str(retry)})
+        return bool(wait)
+
+    def _send_doc(self, doc: Doc) -> None:
+        headers = {"ETag": doc.etag, "Last-Modified": http_date(doc.modified), "Cache-Control": CACHE_CONTROL}
+        if self._not_modified(doc):
+            self._send_body = False
+            return self._send(304, b"", doc.content_type, headers, length=False)
+        self._send(200, doc.body, doc.content_type, headers)
+
+    def _not_modified(self, doc: Doc) -> bool:
+        inm = self.headers.get("If-None-Match")
+        if inm is None:
+            return False
+        tags = [t.strip() for t in inm.split(",")]
+        return "*" in tags or doc.etag in tags or f"W/{doc.etag}" in tags
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """The base class's errors (malformed request, unknown method) as JSON too, not an HTML page."""
+        self.close_connection = True
+        self._send_body = self.command != "HEAD"
+        self._error(code, message or self.responses.get(code, ("error",))[0])
+
+    def _error(self, status: int, message: str, headers: dict | None = None) -> None:
+        body = json.dumps({"error": message, "status": status}).encode() + b"\n"
+        self._send(status, body, JSON_TYPE, {"Cache-Control": "no-store", **(headers or {})})
+
+    def _send(self, status: int, body: bytes, content_type: str, headers: dict, length: bool = True) -> None:
+        self.send_response(status)
+        base = {"Content-Type": content_type, "Content-Length": str(len(body)), "X-Content-Type-Options": "nosniff"}
+        if not length:  # a 304 has no body; its Content-Length would describe the 200 it stands for
+            del base["Content-Length"]
+        for name, value in {**base, **headers}.items():
+            self.send_header(name, value)
+        self.end_headers()
+        if getattr(self, "_send_body", False):
+            self.wfile.write(body)
+
+    def log_request(self, code="-", size="-") -> None:
+        self.log_message("%s %s %s", self.command or "-", getattr(self, "path", "-"), getattr(code, "value", code))
+
+    def log_message(self, format: str, *args) -> None:
+        """One line per request on stderr: client IP, method, path, status (no date, no DNS lookup)."""
+        if self.server.log:
+            line = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in format % args)
+            print(f"{self.client_address[0]} {line}", file=sys.stderr, flush=True)
+
+
+class EgressServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address, publisher: Publisher, limiter: RateLimiter, log: bool):
+        self.publisher, self.limiter, self.log = publisher, limiter, log
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
+        super().__init__(address, Handler)
+
+    def server_bind(self) -> None:
+        socketserver.TCPServer.server_bind(self)  # not HTTPServer's: it does a reverse DNS lookup
+        self.server_name, self.server_port = self.server_address[:2]
+
+    def server_close(self) -> None:
+        super().server_close()
+        self.publisher.ledger.close()
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def make_server(plan: Plan, ledger_url: str | None, host: str = "127.0.0.1", port: int = 8080, *,
+                default_region: str | None = None, rate: float = DEFAULT_RATE, burst: int | None = None,
+                base_url: str | None = None, clock: Callable[[], dt.datetime] = utc_now,
+                log: bool = True) -> EgressServer:
+    """A bound, not yet serving, server; call ``serve_forever()`` (tests run it in a thread, port 0)."""
+    default_region = default_region or next(iter(plan.regions))
+    if rate <= 0:
+        raise ConfigError(f"rate {rate!r} (--rate) must be a positive number of requests per second")
+    burst = max(1, math.ceil(rate)) if burst is None else burst
+    if burst < 1:
+        raise ConfigError(f"burst {burst!r} (--burst) must be at least 1 request")
+    publisher = Publisher(plan, ledger_url, default_region, base_url or "", clock)
+    try:
+        server = EgressServer((host, port), publisher, RateLimiter(rate, burst), log)
+    except OSError as exc:
+        publisher.ledger.close()
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}; pick another --host/--port") from None
+    if not base_url:
+        publisher.base_url = server.url
+    return server
