@@ -6,6 +6,8 @@ The result says, for one region on one day:
 - ``unexpected``: published addresses that the plan and ledger do not put in today's list (drift).
 - ``due``: unannounced changes far enough away to announce now.
 - ``short``: unannounced changes closer than ``notice_days``, each with the earliest compliant day.
+- ``blocked``: due removals that would leave the published list empty (their replacement is not
+  announced): make before break, so they are not announced either.
 - ``stale_upcoming``: announced changes the published document does not list yet (re-publish).
 """
 
@@ -16,7 +18,7 @@ import datetime as dt
 
 from egress.dates import earliest_compliant_day, lead_days
 from egress.plan import Change, Plan
-from egress.timeline import Announcement, published_addresses, unannounced, upcoming
+from egress.timeline import Announcement, first_empty_day, published_addresses, unannounced, upcoming
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,6 +49,7 @@ class DiffResult:
     due: tuple[Change, ...]
     short: tuple[ShortNotice, ...]
     stale_upcoming: tuple[str, ...]
+    blocked: tuple[tuple[Change, dt.date], ...] = ()
 
     @property
     def drift(self) -> bool:
@@ -66,6 +69,7 @@ def diff(plan: Plan, region: str, anns: dict[str, Announcement], published: list
             due.append(change)
         else:
             short.append(ShortNotice(change, lead, earliest_compliant_day(now, plan.notice_days)))
+    due, blocked = _unblocked(plan, region, anns, due, now)
     listed = {(u.get("ip"), u.get("action"), u.get("effective")) for u in (published_upcoming or [])}
     stale = [
         f"{u.action} {u.ip} on {u.effective.isoformat()}"
@@ -76,5 +80,23 @@ def diff(plan: Plan, region: str, anns: dict[str, Announcement], published: list
         region=region, day=day, expected=tuple(expected), published=tuple(published),
         missing=tuple(ip for ip in expected if ip not in pub_set),
         unexpected=tuple(ip for ip in published if ip not in exp_set),
-        due=tuple(due), short=tuple(short), stale_upcoming=tuple(stale),
+        due=tuple(due), short=tuple(short), stale_upcoming=tuple(stale), blocked=tuple(blocked),
     )
+
+
+def _unblocked(plan: Plan, region: str, anns: dict[str, Announcement], due: list[Change], now: dt.datetime):
+    """Split due changes: additions always go; a removal goes only if the list stays non-empty."""
+    def announced(c: Change) -> Announcement:
+        return Announcement(c.change_id, region, c.ip, c.action, c.effective, now, plan.notice_days)
+
+    tentative = dict(anns)
+    ok, blocked = [], []
+    for c in sorted(due, key=lambda c: (c.action != "add", c.effective)):
+        trial = {**tentative, c.change_id: announced(c)}
+        empty = first_empty_day(plan, region, trial) if c.action == "remove" else None
+        if empty is None:
+            tentative = trial
+            ok.append(c)
+        else:
+            blocked.append((c, empty))
+    return sorted(ok), blocked

@@ -89,3 +89,12 @@ def upcoming(plan: Plan, region: str, announcements: dict[str, Announcement], da
 def unannounced(plan: Plan, region: str, announcements: dict[str, Announcement]) -> list[Change]:
     """Planned changes of the region that have not been announced yet."""
     return [c for c in plan.changes(region) if c.change_id not in announcements]
+
+
+def first_empty_day(plan: Plan, region: str, announcements: dict[str, Announcement]) -> dt.date | None:
+    """The first day an announced removal would leave the region's published list empty, if any."""
+    days = sorted({a.effective for a in announcements.values() if a.region == region and a.action == "remove"})
+    for day in days:
+        if not published_addresses(plan, region, announcements, day):
+            return day
+    return None

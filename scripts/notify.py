@@ -79,6 +79,7 @@ def _run_job(args, plan, ledger, doc, now, report) -> None:
         to_announce += [(s.change, args.reason.strip()) for s in result.short]
     else:
         report.refused_short(result.short)
+    report.refused_blocked(result.blocked)
     if args.dry_run:
         report.would_announce(to_announce, len(targets))
         return

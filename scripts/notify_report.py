@@ -42,7 +42,8 @@ class Report:
                           f"the published list at {doc.source} lacks {len(result.missing)} address(es) that must be "
                           f"published today: {', '.join(result.missing)}. It shrank by more than the plan explains, "
                           f"so it was not read as 'addresses removed' and nothing was sent. Check the endpoint and "
-                          f"re-publish (egress publish), then rerun")
+                          f"re-publish (egress publish), then rerun. If these are new addresses, give them an "
+                          f"active_from date so that they are announced before they are published")
         if result.unexpected:
             self._problem(errors.DRIFT,
                           f"drift: the published list has address(es) the plan does not list for today: "
@@ -50,6 +51,15 @@ class Report:
         if result.stale_upcoming:
             self.lines.append(f"note: the published document does not list announced change(s) yet: "
                               f"{'; '.join(result.stale_upcoming)}; re-publish it (egress publish)")
+
+    def refused_blocked(self, blocked) -> None:
+        """Removals not announced because the list would be left empty."""
+        for change, day in blocked:
+            self.data["short_notice"].append({"change": change.change_id, "blocked_empty_on": day.isoformat()})
+            self._problem(errors.SHORT_NOTICE,
+                          f"{change.region}: removal of {change.ip} on {change.effective.isoformat()} was not announced: "
+                          f"the published list would be empty from {day.isoformat()} because no replacement address "
+                          f"is announced to take over. Plan (and let the job announce) an addition first")
 
     def refused_short(self, shorts) -> None:
         """Changes closer than notice_days that were not announced (no --allow-short-notice)."""

@@ -1,0 +1,156 @@
+"""Fetch the currently published IP-list document and validate it strictly.
+
+:func:`fetch_published` reads an http(s) URL (bounded retries, timeouts, a size cap) or a local file
+(a path or a ``file://`` URL) and returns a :class:`PublishedDocument` only if every check passes.
+Anything else raises one of the :mod:`checks.published_errors` classes (exit code 3): a failed fetch,
+an HTML error page or an empty list is never read as "these addresses were removed".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import functools
+import json
+import time
+import urllib.parse
+import urllib.request
+
+import jsonschema
+import requests
+
+from egress.dates import parse_rfc3339
+from egress.document import list_sha256, load_schema
+from egress.plan import IPAddress, parse_address
+
+from .published_errors import (
+    BodyTooLarge, ChecksumMismatch, DuplicateAddress, EmptyBody, EmptyList, InvalidAddress, MalformedJSON,
+    SchemaViolation, SourceUnreadable, UnsupportedSource, WrongRegion,
+)
+from .published_http import fetch_bytes
+
+
+@dataclasses.dataclass(frozen=True)
+class PublishedDocument:
+    source: str
+    region: str
+    addresses: tuple[IPAddress, ...]  # parsed, in document order
+    sync_token: str
+    created_at: dt.datetime  # aware UTC
+    sha256: str
+    notice_days: int
+    upcoming: tuple[dict, ...]
+    raw: dict
+
+
+def fetch_published(source: str, region: str, *, timeout: float = 10.0, attempts: int = 4,
+                    max_bytes: int = 1_048_576, max_retry_after: float = 60.0,
+                    sleep=time.sleep, session: requests.Session | None = None) -> PublishedDocument:
+    """Fetch and validate ``region``'s published document from a URL or a file; raise PublishedUnusable."""
+    scheme = urllib.parse.urlsplit(source).scheme.lower()
+    if scheme in ("http", "https"):
+        own = session is None
+        session = session or requests.Session()
+        try:
+            body, ctype = fetch_bytes(session, source, timeout=timeout, attempts=attempts, max_bytes=max_bytes,
+                                      max_retry_after=max_retry_after, sleep=sleep)
+        finally:
+            if own:
+                session.close()
+        return parse_published(body, source, region, content_type=ctype)
+    if scheme == "file":
+        parts = urllib.parse.urlsplit(source)
+        if parts.netloc not in ("", "localhost"):
+            raise UnsupportedSource(source, f"file URL names host {parts.netloc!r}; only local files can be read", is_file=True)
+        path = urllib.request.url2pathname(parts.path)
+    elif "://" in source:
+        raise UnsupportedSource(source, f"scheme {scheme!r} is not supported; use an http(s) URL or a file path")
+    else:
+        path = source
+    try:
+        with open(path, "rb") as f:
+            body = f.read(max_bytes + 1)
+    except OSError as exc:
+        raise SourceUnreadable(source, f"cannot read the file: {exc.strerror or exc}", is_file=True) from None
+    if len(body) > max_bytes:
+        raise BodyTooLarge(source, f"the file is larger than the {max_bytes}-byte limit", is_file=True)
+    return parse_published(body, source, region, is_file=True)
+
+
+@functools.cache
+def _validator() -> jsonschema.protocols.Validator:
+    schema = load_schema()
+    return jsonschema.validators.validator_for(schema)(schema)
+
+
+def _object(pairs):
+    out = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"key {key!r} appears twice in one object")
+        out[key] = value
+    return out
+
+
+def parse_published(body: bytes, source: str, region: str, *, content_type: str | None = None,
+                    is_file: bool = False) -> PublishedDocument:
+    """Validate a document's bytes strictly (JSON, schema, region, addresses, sha256); raise PublishedUnusable."""
+    def fail(cls, detail: str):
+        return cls(source, detail, is_file=is_file)
+
+    if not body.strip():
+        served = f" (HTTP 200, Content-Type {content_type!r})" if content_type is not None else ""
+        raise fail(EmptyBody, f"the document is empty: {len(body)} bytes{served}")
+    try:
+        doc = json.loads(body.decode("utf-8"), object_pairs_hook=_object)
+    except UnicodeDecodeError as exc:
+        raise fail(MalformedJSON, f"the body is not UTF-8 text ({exc.reason} at byte {exc.start} of {len(body)})") from None
+    except json.JSONDecodeError as exc:
+        at = len(exc.doc[: exc.pos].encode())
+        raise fail(MalformedJSON, f"truncated or malformed JSON at byte {at} of {len(body)} ({exc.msg})") from None
+    except (ValueError, RecursionError) as exc:
+        raise fail(MalformedJSON, f"malformed JSON ({exc or 'nested too deeply'}), {len(body)} bytes") from None
+    if not isinstance(doc, dict):
+        raise fail(SchemaViolation, f"the document is a JSON {type(doc).__name__}, not an object with 'ip_addresses'")
+    if doc.get("ip_addresses") == []:
+        raise fail(EmptyList, "'ip_addresses' is an empty list; a region always has addresses, so this is a broken "
+                              "publication, not the removal of every address")
+    errors = [e for e in _validator().iter_errors(doc)
+              if not (e.validator == "uniqueItems" and list(e.absolute_path) == ["ip_addresses"])]
+    if errors:
+        first = min(errors, key=lambda e: [str(p) for p in e.absolute_path])
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise fail(SchemaViolation, f"schema violation at {first.json_path}: {first.message[:300]}{more}")
+    if doc["region"] != region:
+        raise fail(WrongRegion, f"the document is for region {doc['region']!r}, expected {region!r}")
+
+    def moment(path: str, text: str, parse):
+        try:
+            return parse(text)
+        except ValueError:
+            raise fail(SchemaViolation, f"schema violation at $.{path}: {text!r} is not a real date or time") from None
+
+    seen: dict[IPAddress, int] = {}
+    for i, text in enumerate(doc["ip_addresses"]):
+        try:
+            ip = parse_address(text)
+        except ValueError as exc:
+            raise fail(InvalidAddress, f"ip_addresses[{i}] {text!r} {exc}") from None
+        if ip in seen:
+            j = seen[ip]
+            raise fail(DuplicateAddress, f"ip_addresses[{i}] {text!r} duplicates ip_addresses[{j}] {doc['ip_addresses'][j]!r}")
+        seen[ip] = i
+    for i, u in enumerate(doc["upcoming"]):
+        try:
+            parse_address(u["ip"])
+        except ValueError as exc:
+            raise fail(InvalidAddress, f"upcoming[{i}].ip {u['ip']!r} {exc}") from None
+        moment(f"upcoming[{i}].effective", u["effective"], dt.date.fromisoformat)
+        moment(f"upcoming[{i}].announced_at", u["announced_at"], parse_rfc3339)
+    created_at = moment("created_at", doc["created_at"], parse_rfc3339)
+    digest = list_sha256(doc["ip_addresses"])
+    if digest != doc["sha256"]:
+        raise fail(ChecksumMismatch, f"the list does not match its own sha256: truncated or altered (the document says "
+                                     f"{doc['sha256']}, its {len(seen)} addresses hash to {digest})")
+    return PublishedDocument(source, region, tuple(seen), doc["sync_token"], created_at, doc["sha256"],
+                             int(doc["notice_days"]), tuple(doc["upcoming"]), doc)
