@@ -105,8 +105,11 @@ class Report:
               + (" (dry run: nothing recorded or sent)" if self.dry_run else ""))
         for line in self.lines or ["nothing to do"]:
             print(f"  {line}")
-        if not self.problems and not self.data["announced"]:
-            print("  all announced changes are published; nothing was due")
+        if self.data["announced"] and not self.dry_run:
+            print("  next: re-publish the documents so that 'upcoming' lists the new announcements "
+                  "(egress publish --static-dir DIR, or let egress serve pick them up)")
+        elif not self.problems and not self.data["announced"]:
+            print("  nothing was due")
         for p in self.problems:
             print(f"  ACTION NEEDED: {p}", file=sys.stderr)
         print(f"  exit {self.exit_code()}: {_meaning(self.exit_code())}")

@@ -1,9 +1,141 @@
-"""Fixtures shared by the whole suite."""
+"""Fixtures shared by the whole suite: ledger databases (SQLite and a real PostgreSQL), a trustme CA
+and real aiosmtpd servers on 127.0.0.1 (STARTTLS+AUTH, implicit TLS, plain)."""
 
+from __future__ import annotations
+
+import dataclasses
 import os
+import socket
+import ssl
 import uuid
+from typing import ClassVar
+from urllib.parse import quote
 
 import pytest
+
+USER = "notices@example.com"
+PASSWORD = "p@ss:w/rd%+#?&"  # every character here needs percent-encoding in a URL
+UTF8_PASSWORD = "pässwörd€"  # smtplib.login cannot send this (it encodes AUTH as ASCII)
+
+
+@pytest.fixture(scope="session")
+def ca():
+    import trustme
+
+    return trustme.CA()
+
+
+@pytest.fixture(scope="session")
+def cafile(ca, tmp_path_factory) -> str:
+    path = tmp_path_factory.mktemp("ca") / "ca.pem"
+    ca.cert_pem.write_to_path(str(path))
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def server_tls(ca) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1", "localhost").configure_cert(ctx)
+    return ctx
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclasses.dataclass
+class Received:
+    mail_from: str
+    rcpt_tos: list[str]
+    content: bytes
+    peer: tuple
+    tls: bool
+    auth_login: bytes | None
+
+
+class RecordingHandler:
+    """Keeps every accepted message. RCPT to reject550@... gets 550, defer451@... gets 451."""
+
+    def __init__(self):
+        self.messages: list[Received] = []
+        self.auth_attempts: list[bytes] = []
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        local = address.split("@", 1)[0]
+        if local == "reject550":
+            return "550 5.1.1 no such mailbox here"
+        if local == "defer451":
+            return "451 4.3.0 try again later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        login = getattr(session.auth_data, "login", None) if session.auth_data else None
+        self.messages.append(Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content,
+                                      session.peer, session.ssl is not None, login))
+        return "250 2.0.0 queued"
+
+    @property
+    def connections(self) -> int:
+        return len({m.peer for m in self.messages})
+
+    def authenticator(self, server, session, envelope, mechanism, auth_data):
+        from aiosmtpd.smtp import AuthResult
+
+        self.auth_attempts.append(auth_data.login)
+        ok = auth_data.login == USER.encode() and auth_data.password in (PASSWORD.encode(), UTF8_PASSWORD.encode())
+        return AuthResult(success=ok, auth_data=auth_data if ok else None, handled=False)
+
+
+@dataclasses.dataclass
+class Server:
+    handler: RecordingHandler
+    port: int
+    user: ClassVar[str] = USER
+    password: ClassVar[str] = PASSWORD
+    utf8_password: ClassVar[str] = UTF8_PASSWORD
+
+    @property
+    def where(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def url(self, scheme: str = "smtp", *, user: str | None = None, password: str | None = None, query: str = "") -> str:
+        """``scheme://user:password@127.0.0.1:port?query``, user and password percent-encoded."""
+        auth = ""
+        if user is not None:
+            auth = quote(user, safe="") + (f":{quote(password, safe='')}" if password is not None else "") + "@"
+        return f"{scheme}://{auth}127.0.0.1:{self.port}" + (f"?{query}" if query else "")
+
+
+@pytest.fixture
+def smtp_server(server_tls):
+    """Start aiosmtpd servers by kind: "starttls" (STARTTLS + AUTH required), "implicit", "plain"."""
+    from aiosmtpd.controller import Controller
+
+    controllers = []
+
+    def start(kind: str, **server_kwargs) -> Server:
+        handler = RecordingHandler()
+        port = free_port()
+        kwargs = dict(hostname="127.0.0.1", port=port, authenticator=handler.authenticator, **server_kwargs)
+        if kind == "starttls":
+            kwargs.update(tls_context=server_tls, require_starttls=True, auth_required=True)
+        elif kind == "implicit":  # aiosmtpd does not mark implicit TLS sessions as TLS: allow AUTH anyway
+            kwargs.update(ssl_context=server_tls, auth_required=True, auth_require_tls=False)
+        elif kind == "plain":
+            kwargs.update(auth_require_tls=False)
+        else:
+            raise ValueError(kind)
+        controller = Controller(handler, **kwargs)
+        controller.start()
+        controllers.append(controller)
+        return Server(handler, port)
+
+    yield start
+    for controller in controllers:
+        controller.stop()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

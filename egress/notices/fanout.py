@@ -22,8 +22,9 @@ from ..ledger import Delivery, Ledger
 from ..timeline import Announcement
 from .render import NoticeContext, RenderedNotice, render_notice
 
-# After this many transient failures in a row the channel is taken to be down: the rest stays pending
-# for the next run instead of being hammered now.
+# After this many transient email failures in a row the SMTP server is taken to be down: the remaining
+# emails stay pending for the next run instead of hammering it now. (Webhooks each go to a different
+# server, so one customer's dead endpoint never holds back anyone else's notice.)
 MAX_CONSECUTIVE_TRANSIENT = 5
 
 
@@ -64,14 +65,14 @@ def deliver(ledger: Ledger, pending: list[Delivery], anns: dict[str, Announcemen
     summary = FanoutSummary()
     rendered: dict[str, RenderedNotice] = {}
     bar = _progress(len(pending), progress)
-    transient_streak = 0
+    email_streak = 0  # one SMTP server behind every email: a streak means it is down
     try:
-        for i, d in enumerate(pending):
-            if transient_streak >= MAX_CONSECUTIVE_TRANSIENT:
-                summary.left_pending = len(pending) - i
-                summary.errors.append(f"stopped after {transient_streak} failures in a row; "
-                                      f"{summary.left_pending} notices left pending for the next run")
-                break
+        for d in pending:
+            if d.channel == "email" and email_streak >= MAX_CONSECUTIVE_TRANSIENT:
+                summary.left_pending += 1  # kept for the next run; webhooks (other servers) still go
+                if bar is not None:
+                    bar.update(1)
+                continue
             notice = rendered.get(d.change_id)
             if notice is None:
                 notice = rendered[d.change_id] = render_notice(channels.context(anns[d.change_id]))
@@ -82,15 +83,19 @@ def deliver(ledger: Ledger, pending: list[Delivery], anns: dict[str, Announcemen
                 else:
                     summary.reconciled += 1
                 ledger.mark_sent(d, now())
-                transient_streak = 0
+                if d.channel == "email":
+                    email_streak = 0
             except DeliveryError as exc:
-                transient_streak = 0 if exc.permanent else transient_streak + 1
+                if d.channel == "email":
+                    email_streak = 0 if exc.permanent else email_streak + 1
                 summary.failed += 1
-                message = f"{d.channel} to {d.workspace_id} ({d.target}) for {d.change_id}: {exc}"
-                summary.errors.append(message)
+                summary.errors.append(f"{d.channel} to {d.workspace_id} ({d.target}) for {d.change_id}: {exc}")
                 ledger.mark_failed(d, str(exc))
             if bar is not None:
                 bar.update(1)
+        if summary.left_pending:
+            summary.errors.append(f"the SMTP server failed {MAX_CONSECUTIVE_TRANSIENT} times in a row; "
+                                  f"{summary.left_pending} email notices left pending for the next run")
     finally:
         if bar is not None:
             bar.close()

@@ -1,0 +1,255 @@
+"""Where notice emails go: an SMTP submission server (one reused, verified-TLS connection) or a Maildir.
+
+``open_transport`` picks SMTP when a URL is configured, else the Maildir outbox. Both raise
+:class:`DeliveryError` (``permanent=True`` when retrying cannot help) and never put a password in a
+message. Certificates are always verified; a private CA is added with ``cafile`` (EGRESS_SMTP_CAFILE).
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import smtplib
+import ssl
+from typing import Protocol
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from ..errors import ConfigError, DeliveryError
+from .maildir import MaildirOutbox, check_envelope
+
+__all__ = ["MaildirOutbox", "SmtpTransport", "Transport", "mask_url", "open_transport", "parse_smtp_url"]
+
+DEFAULT_PORTS = {"smtp": 587, "smtps": 465}
+PORT_HINT = "port 465 speaks implicit TLS: use smtps://; 587 (and 2525) use STARTTLS: use smtp://"
+
+
+class Transport(Protocol):
+    def delivered(self, message_id: str) -> bool: ...
+    def send(self, *, sender: str, recipient: str, message_id: str, data: bytes) -> None: ...
+    def close(self) -> None: ...
+
+
+def open_transport(smtp_url: str | None, outbox: str, cafile: str | None = None) -> Transport:
+    """SMTP when ``smtp_url`` is set, else the Maildir at ``outbox``."""
+    return SmtpTransport(smtp_url, cafile=cafile) if smtp_url else MaildirOutbox(outbox)
+
+
+def mask_url(url: str) -> str:
+    """``url`` with any password replaced by ``***`` (robust to URLs that do not parse)."""
+    at = url.rfind("@")
+    if at == -1:
+        return url
+    start = url.find("://") + 3 if "://" in url[:at] else 0
+    colon = url.find(":", start, at)
+    return url if colon == -1 else f"{url[:colon]}:***{url[at:]}"
+
+
+@dataclasses.dataclass(frozen=True)
+class SmtpSettings:
+    implicit_tls: bool
+    host: str
+    port: int
+    username: str | None = dataclasses.field(default=None)
+    password: str | None = dataclasses.field(default=None, repr=False)
+    tls_required: bool = False
+
+    @property
+    def where(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+def parse_smtp_url(url: str) -> SmtpSettings:
+    """Parse ``smtp://[user:pass@]host[:port][?tls=required]`` or ``smtps://...``; ConfigError if invalid."""
+    def bad(why: str) -> ConfigError:
+        return ConfigError(f"SMTP URL {mask_url(url)!r} is invalid: {why}; "
+                           "write smtp://[user:pass@]host[:port][?tls=required] or smtps://[user:pass@]host[:port]")
+
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise bad(str(exc).replace(url, mask_url(url))) from None
+    if parts.scheme not in DEFAULT_PORTS:
+        raise bad(f"the scheme {parts.scheme!r} is not smtp or smtps")
+    if not parts.hostname:
+        raise bad("it names no host")
+    if port is not None and not 0 < port < 65536:
+        raise bad(f"port {port} is out of range")
+    if parts.path not in ("", "/") or parts.fragment:
+        raise bad("it has a path or fragment")
+    tls_required = False
+    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        if key != "tls" or value != "required":
+            raise bad(f"unknown query parameter {key}={value!r} (only tls=required is understood)")
+        tls_required = True
+    username = unquote(parts.username) if parts.username else None
+    password = unquote(parts.password) if parts.password is not None else None
+    if password is not None and not username:
+        raise bad("it has a password but no user name")
+    return SmtpSettings(parts.scheme == "smtps", parts.hostname, port or DEFAULT_PORTS[parts.scheme],
+                        username, password, tls_required)
+
+
+class SmtpTransport:
+    """Delivers over one SMTP connection, opened on first use and reused; reconnects once if dropped."""
+
+    def __init__(self, url: str, *, cafile: str | None = None, timeout: float = 30.0, local_hostname: str | None = None):
+        self.settings = parse_smtp_url(url)
+        self.url = mask_url(url)
+        try:
+            self._context = ssl.create_default_context(cafile=cafile)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(f"EGRESS_SMTP_CAFILE {cafile!r} is not a readable PEM CA certificate: {exc}") from None
+        self.timeout = timeout
+        self.local_hostname = local_hostname
+        self._smtp: smtplib.SMTP | None = None
+        self.connections = 0  # how many connections were opened (for reports and tests)
+
+    def delivered(self, message_id: str) -> bool:
+        return False  # an SMTP server cannot be asked; the ledger records what was accepted
+
+    def send(self, *, sender: str, recipient: str, message_id: str, data: bytes) -> None:
+        check_envelope(sender, recipient)
+        reused = self._smtp is not None
+        try:
+            self._transaction(sender, recipient, data)
+        except (smtplib.SMTPServerDisconnected, _Dropped) as exc:
+            self._drop()
+            if not reused:
+                raise DeliveryError(f"{self.settings.where} closed the connection: {exc}") from None
+            try:  # an idle reused connection was closed by the server: reconnect once
+                self._transaction(sender, recipient, data)
+            except (smtplib.SMTPServerDisconnected, _Dropped) as again:
+                self._drop()
+                raise DeliveryError(f"{self.settings.where} closed the connection: {again}") from None
+
+    def close(self) -> None:
+        if self._smtp is not None:
+            try:
+                self._smtp.quit()
+            except (smtplib.SMTPException, OSError):
+                pass
+            self._drop()
+
+    def __enter__(self) -> SmtpTransport:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------------------------------
+
+    def _transaction(self, sender: str, recipient: str, data: bytes) -> None:
+        smtp = self._smtp or self._connect()
+        options = []
+        if not (sender + recipient).isascii():
+            if not smtp.has_extn("smtputf8"):
+                raise DeliveryError(f"{self.settings.where} does not offer SMTPUTF8, needed for the non-ASCII "
+                                    f"address {recipient if not recipient.isascii() else sender!r}", permanent=True)
+            options = ["SMTPUTF8"]
+        try:
+            smtp.sendmail(sender, [recipient], data, mail_options=options)
+        except smtplib.SMTPRecipientsRefused as exc:
+            code, reply = exc.recipients.get(recipient, (None, b""))
+            raise self._refused(f"{self.settings.where} refused the recipient {recipient!r}", code, reply) from None
+        except smtplib.SMTPSenderRefused as exc:
+            raise self._refused(f"{self.settings.where} refused the sender {sender!r}", exc.smtp_code, exc.smtp_error) from None
+        except smtplib.SMTPDataError as exc:
+            raise self._refused(f"{self.settings.where} refused the message for {recipient!r}", exc.smtp_code, exc.smtp_error) from None
+        except smtplib.SMTPResponseException as exc:
+            raise self._refused(f"{self.settings.where} answered", exc.smtp_code, exc.smtp_error) from None
+        except smtplib.SMTPServerDisconnected:
+            raise
+        except OSError as exc:
+            self._drop()
+            raise DeliveryError(f"connection to {self.settings.where} failed while sending: {exc}") from None
+
+    def _refused(self, what: str, code: int | None, reply: bytes | str) -> Exception:
+        text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
+        if code == 421:
+            return _Dropped(f"{code} {text}")
+        return DeliveryError(f"{what}: {code} {text}", permanent=code is not None and 500 <= code < 600)
+
+    def _connect(self) -> smtplib.SMTP:
+        s = self.settings
+        smtp, greeted = None, False
+        try:  # given a host, the constructor connects and reads the greeting (and keeps it for TLS SNI)
+            if s.implicit_tls:
+                smtp = smtplib.SMTP_SSL(s.host, s.port, self.local_hostname, timeout=self.timeout, context=self._context)
+            else:
+                smtp = smtplib.SMTP(s.host, s.port, self.local_hostname, timeout=self.timeout)
+            greeted = True
+            smtp.ehlo()
+            if not s.implicit_tls:
+                if smtp.has_extn("starttls"):
+                    smtp.starttls(context=self._context)
+                    smtp.ehlo()
+                elif s.tls_required:
+                    raise DeliveryError(f"{s.where} does not offer STARTTLS, and the SMTP URL says tls=required",
+                                        permanent=True)
+                elif s.username:
+                    raise DeliveryError(
+                        f"{s.where} does not offer STARTTLS: refusing to send the password of {s.username!r} in "
+                        "clear text; enable STARTTLS on the server, or use smtps:// if it speaks implicit TLS (465)",
+                        permanent=True)
+            if s.username:
+                self._login(smtp)
+        except BaseException as exc:
+            if smtp is not None:
+                smtp.close()
+            raise self._connect_error(exc, greeted) from None
+        self._smtp = smtp
+        self.connections += 1
+        return smtp
+
+    def _login(self, smtp: smtplib.SMTP) -> None:
+        s = self.settings
+        try:
+            if (s.username + (s.password or "")).isascii():
+                smtp.login(s.username, s.password or "")
+            else:  # smtplib encodes AUTH as ASCII; RFC 4616 PLAIN carries UTF-8
+                if not smtp.has_extn("auth"):
+                    raise smtplib.SMTPNotSupportedError
+                blob = base64.b64encode(b"\0" + s.username.encode() + b"\0" + (s.password or "").encode())
+                code, reply = smtp.docmd("AUTH", "PLAIN " + blob.decode("ascii"))
+                if code != 235:
+                    raise smtplib.SMTPAuthenticationError(code, reply)
+        except smtplib.SMTPNotSupportedError:
+            raise DeliveryError(f"{s.where} does not offer AUTH, but the SMTP URL has credentials", permanent=True) from None
+        except smtplib.SMTPAuthenticationError as exc:
+            raise self._refused(f"{s.where} rejected the credentials of {s.username!r}", exc.smtp_code, exc.smtp_error) from None
+
+    def _connect_error(self, exc: BaseException, greeted: bool) -> BaseException:
+        s = self.settings
+        if isinstance(exc, (DeliveryError, KeyboardInterrupt, SystemExit)):
+            return exc
+        if isinstance(exc, ssl.SSLCertVerificationError):
+            return DeliveryError(
+                f"the TLS certificate of {s.where} was not trusted ({exc.verify_message}); if the server uses a "
+                "private or self-signed CA, set EGRESS_SMTP_CAFILE to that CA's certificate (PEM). "
+                "Certificate verification is never turned off.", permanent=True)
+        if isinstance(exc, ssl.SSLError) and "WRONG_VERSION_NUMBER" in str(exc).upper().replace(" ", "_"):
+            return DeliveryError(f"TLS handshake with {s.where} failed (wrong version number): the server did not "
+                                 f"answer with TLS. {PORT_HINT}", permanent=True)
+        if isinstance(exc, ssl.SSLError):
+            return DeliveryError(f"TLS handshake with {s.where} failed: {exc}")
+        if isinstance(exc, (smtplib.SMTPServerDisconnected, TimeoutError)) and not greeted and not s.implicit_tls:
+            # A plain-text client on an implicit-TLS port waits for a greeting that never comes.
+            return DeliveryError(f"no SMTP greeting from {s.where} ({exc or 'timed out'}); if that port speaks "
+                                 f"implicit TLS, {PORT_HINT}", permanent=s.port == 465)
+        if isinstance(exc, smtplib.SMTPResponseException):
+            return self._refused(f"{s.where} answered", exc.smtp_code, exc.smtp_error)
+        if isinstance(exc, (smtplib.SMTPException, OSError)):
+            return DeliveryError(f"cannot connect to {s.where}: {exc}")
+        return exc
+
+    def _drop(self) -> None:
+        if self._smtp is not None:
+            try:
+                self._smtp.close()
+            finally:
+                self._smtp = None
+
+
+class _Dropped(Exception):
+    """The server closed the connection (421 or a disconnect): reconnect once."""
