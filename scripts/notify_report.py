@@ -81,7 +81,8 @@ class Report:
 
     def delivered(self, summary) -> None:
         self.data["delivery"] = {"attempted": summary.attempted, "sent": summary.sent, "reconciled": summary.reconciled,
-                                 "failed": summary.failed, "left_pending": summary.left_pending}
+                                 "failed": summary.failed, "left_pending": summary.left_pending,
+                                 "seconds": summary.seconds}
         self.lines.append(f"notices: {summary.sent} sent, {summary.reconciled} found already delivered, "
                           f"{summary.failed} failed, {summary.left_pending} left pending")
         if not summary.complete:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import sys
+import time
 from typing import Callable
 
 from ..dates import utc_now
@@ -35,6 +36,7 @@ class FanoutSummary:
     reconciled: int = 0  # found already delivered (after a crash) and marked sent without resending
     failed: int = 0
     left_pending: int = 0
+    seconds: float = 0.0  # wall time of the delivery loop
     errors: list[str] = dataclasses.field(default_factory=list)
 
     @property
@@ -63,6 +65,7 @@ class Channels:
 def deliver(ledger: Ledger, pending: list[Delivery], anns: dict[str, Announcement], channels: Channels,
             *, now: Callable[[], dt.datetime] = utc_now, progress: bool | None = None) -> FanoutSummary:
     summary = FanoutSummary()
+    started = time.perf_counter()
     rendered: dict[str, RenderedNotice] = {}
     bar = _progress(len(pending), progress)
     email_streak = 0  # one SMTP server behind every email: a streak means it is down
@@ -97,6 +100,7 @@ def deliver(ledger: Ledger, pending: list[Delivery], anns: dict[str, Announcemen
             summary.errors.append(f"the SMTP server failed {MAX_CONSECUTIVE_TRANSIENT} times in a row; "
                                   f"{summary.left_pending} email notices left pending for the next run")
     finally:
+        summary.seconds = round(time.perf_counter() - started, 3)
         if bar is not None:
             bar.close()
     return summary
