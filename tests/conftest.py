@@ -138,12 +138,9 @@ def smtp_server(server_tls):
         controller.stop()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request, tmp_path):
-    """A fresh, empty ledger database URL: an SQLite file, and a real PostgreSQL (schema per test)."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/ledger.db"
-        return
+@pytest.fixture
+def pg_url():
+    """A fresh, empty database on the real PostgreSQL that scripts/dev/test starts (CI fails without it)."""
     base = os.environ.get("EGRESS_TEST_PG_URL")
     if not base:
         if os.environ.get("CI"):
@@ -159,3 +156,11 @@ def db_url(request, tmp_path):
     with admin.connect() as conn:
         conn.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
     admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path):
+    """A fresh, empty ledger database URL: an SQLite file, and a real PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/ledger.db"
+    return request.getfixturevalue("pg_url")

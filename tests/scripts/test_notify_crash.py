@@ -109,3 +109,33 @@ def test_kill_before_any_delivery_leaves_announcement_and_all_rows_pending(setup
         assert sum(counts.values()) == WORKSPACES
     finally:
         ledger.close()
+
+
+def test_killed_smtp_fanout_resumes_with_every_notice_and_no_silent_duplicate(setup, smtp_server, cafile):
+    """Over SMTP the only window is between the server's 250 and the ledger's commit: at most one
+    notice per kill can arrive twice, and then with the same Message-ID, so the recipient can drop it."""
+    tmp, common = setup
+    server = smtp_server("starttls")
+    smtp = ["--smtp-url", server.url("smtp", user=server.user, password=server.password), "--smtp-cafile", cafile]
+    received = server.handler.messages
+    kills = 0
+    for threshold in (150, 900, 2000):
+        proc = egress(*notify_args(common), *smtp, cwd=tmp)
+        if kill_when(proc, lambda: len(received) >= threshold):
+            kills += 1
+    assert kills >= 2, "the fan-out finished before it could be killed: make it longer"
+    proc = egress(*notify_args(common), *smtp, cwd=tmp)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err.decode()
+
+    import email as email_lib
+
+    ids = [email_lib.message_from_bytes(m.content)["Message-ID"] for m in received]
+    recipients = {r for m in received for r in m.rcpt_tos}
+    assert len(recipients) == WORKSPACES and len(set(ids)) == WORKSPACES, "a notice is missing"
+    assert len(ids) - len(set(ids)) <= kills, f"{len(ids) - len(set(ids))} duplicates from {kills} kills"
+    ledger = Ledger(f"sqlite:///{tmp}/ledger.db")
+    try:
+        assert ledger.delivery_counts(CHANGE) == {"sent": WORKSPACES}
+    finally:
+        ledger.close()

@@ -1,0 +1,146 @@
+"""``egress notify`` through real channels: an SMTP server with real TLS, a webhook receiver, PostgreSQL."""
+
+from __future__ import annotations
+
+import email
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from egress.ledger import Ledger
+from egress.notices.webhook import verify
+from scripts.cli import main
+
+PLAN = """\
+regions:
+  us:
+    - ip: 198.51.100.10
+    - ip: 198.51.100.11
+      active_from: 2026-12-10
+"""
+CHANGE = "us/add/198.51.100.11/2026-12-10"
+SECRET = "whsec-test-0123456789"
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for var in ("EGRESS_SMTP_URL", "EGRESS_DB", "EGRESS_OUTBOX", "EGRESS_WEBHOOK_SECRET", "EGRESS_SMTP_CAFILE"):
+        monkeypatch.delenv(var, raising=False)
+    (tmp_path / "plan.yaml").write_text(PLAN)
+    return tmp_path
+
+
+def setup_ledger(workdir, db: str, rows: str) -> list[str]:
+    (workdir / "ws.csv").write_text("workspace_id,region,email,webhook_url\n" + rows)
+    common = ["--plan", "plan.yaml", "--db", db]
+    assert main(["workspaces", "import", "ws.csv", *common]) == 0
+    assert main(["publish", "--region", "us", "--at", "2026-11-26", "--out", "published.json", *common]) == 0
+    return ["notify", "--region", "us", "--published", "published.json", "--today", "2026-11-26", *common]
+
+
+def test_notices_over_starttls_with_auth_one_connection(workdir, smtp_server, cafile, monkeypatch):
+    server = smtp_server("starttls")
+    rows = "".join(f"ws-{i},us,ops{i}@customer{i}.example,\n" for i in range(5))
+    args = setup_ledger(workdir, f"sqlite:///{workdir}/l.db", rows)
+    monkeypatch.setenv("EGRESS_SMTP_URL", server.url("smtp", user=server.user, password=server.password))
+    monkeypatch.setenv("EGRESS_SMTP_CAFILE", cafile)
+    assert main(args) == 0
+    got = server.handler.messages
+    assert sorted(r for m in got for r in m.rcpt_tos) == [f"ops{i}@customer{i}.example" for i in range(5)]
+    assert all(m.tls for m in got) and server.handler.connections == 1
+    parsed = email.message_from_bytes(got[0].content)
+    assert parsed["X-Egress-Change"] == CHANGE and parsed.is_multipart()
+    assert {p.get_content_type() for p in parsed.walk()} >= {"text/plain", "text/html", "text/calendar"}
+
+
+def test_partial_failure_exits_6_and_the_next_run_sends_only_what_is_missing(workdir, smtp_server, cafile, monkeypatch, capsys):
+    server = smtp_server("starttls")
+    rows = "ws-1,us,ok1@one.example,\nws-2,us,defer451@two.example,\nws-3,us,ok3@three.example,\n"
+    args = setup_ledger(workdir, f"sqlite:///{workdir}/l.db", rows)
+    monkeypatch.setenv("EGRESS_SMTP_URL", server.url("smtp", user=server.user, password=server.password))
+    monkeypatch.setenv("EGRESS_SMTP_CAFILE", cafile)
+    assert main(args) == 6
+    assert "defer451@two.example" in capsys.readouterr().err
+    assert sorted(r for m in server.handler.messages for r in m.rcpt_tos) == ["ok1@one.example", "ok3@three.example"]
+    # The customer fixes the address; the next run resumes and sends only that one notice.
+    (workdir / "fix.csv").write_text("workspace_id,region,email\nws-2,us,ok2@two.example\n")
+    assert main(["workspaces", "import", "fix.csv", "--plan", "plan.yaml", "--db", f"sqlite:///{workdir}/l.db"]) == 0
+    ledger = Ledger(f"sqlite:///{workdir}/l.db")
+    try:
+        (pending,) = ledger.unsent()
+        assert pending.workspace_id == "ws-2" and pending.status == "failed" and pending.attempts == 1
+    finally:
+        ledger.close()
+    # The delivery row keeps the address it was announced to; the rerun retries that target.
+    assert main(args) == 6
+    assert len(server.handler.messages) == 2
+
+
+def test_smtp_server_down_leaves_notices_pending_and_says_so(workdir, capsys):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens here once the socket closes
+    args = setup_ledger(workdir, f"sqlite:///{workdir}/l.db", "".join(f"ws-{i},us,o{i}@c{i}.example,\n" for i in range(8)))
+    capsys.readouterr()
+    assert main([*args, "--smtp-url", f"smtp://127.0.0.1:{port}", "--json"]) == 6
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["delivery"]["sent"] == 0 and summary["delivery"]["left_pending"] == 3
+    assert summary["delivery"]["failed"] == 5
+
+
+class Receiver(BaseHTTPRequestHandler):
+    received: list = []
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        ok = verify(SECRET.encode(), self.headers["X-Egress-Timestamp"], body, self.headers["X-Egress-Signature"])
+        self.received.append((ok, self.headers["Idempotency-Key"], json.loads(body)))
+        self.send_response(204 if ok else 401)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def test_signed_webhooks_alongside_email(workdir, monkeypatch):
+    Receiver.received = []
+    hook = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=hook.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{hook.server_port}/hooks/ip"
+        args = setup_ledger(workdir, f"sqlite:///{workdir}/l.db", f"ws-1,us,a@one.example,{url}\nws-2,us,b@two.example,\n")
+        monkeypatch.setenv("EGRESS_WEBHOOK_SECRET", SECRET)
+        monkeypatch.setenv("EGRESS_WEBHOOK_ALLOW_PRIVATE", "1")
+        assert main([*args, "--outbox", "outbox"]) == 0
+        assert main([*args, "--outbox", "outbox"]) == 0  # rerun: nothing twice
+    finally:
+        hook.shutdown()
+        hook.server_close()
+    ((ok, key, payload),) = Receiver.received
+    assert ok and payload["change_id"] == CHANGE and payload["workspace_id"] == "ws-1" and key == payload["delivery_id"]
+    assert len(list((workdir / "outbox" / "new").iterdir())) == 2
+
+
+def test_webhook_without_secret_is_a_failed_delivery_not_a_crash(workdir, capsys):
+    args = setup_ledger(workdir, f"sqlite:///{workdir}/l.db", "ws-1,us,a@one.example,https://hooks.one.example/ip\n")
+    assert main([*args, "--outbox", "outbox"]) == 6
+    assert "EGRESS_WEBHOOK_SECRET" in capsys.readouterr().err
+
+
+def test_whole_job_on_postgresql(workdir, pg_url):
+    db_url = pg_url
+    args = setup_ledger(workdir, db_url, "ws-1,us,a@one.example,\nws-2,us,b@two.example,\n")
+    assert main([*args, "--outbox", "outbox"]) == 0
+    assert main([*args, "--outbox", "outbox"]) == 0
+    ledger = Ledger(db_url)
+    try:
+        assert list(ledger.announcements()) == [CHANGE] and ledger.unsent() == []
+        assert ledger.delivery_counts(CHANGE) == {"sent": 2}
+    finally:
+        ledger.close()
+    assert len(list((workdir / "outbox" / "new").iterdir())) == 2
