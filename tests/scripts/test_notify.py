@@ -245,3 +245,52 @@ def test_published_list_follows_announcements_served_live(env):
         server.shutdown()
         server.server_close()
     assert len(env.outbox_messages()) == 4
+
+
+def _run_with_stderr(env, stderr_is_tty: bool) -> str:
+    """Run notify as a real process, its stderr a terminal (pty) or a pipe; return what it wrote there."""
+    import os
+    import pty
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    rows = "".join(f"ws-{i},us,ops{i}@c{i}.example\n" for i in range(40))
+    (env.dir / "many.csv").write_text("workspace_id,region,email\n" + rows)
+    assert env.cli("workspaces", "import", str(env.dir / "many.csv")) == 0
+    args = [sys.executable, "-m", "scripts.cli", "notify", "--region", "us", "--published", env.published("2026-11-26"),
+            "--today", "2026-11-26", "--outbox", str(env.outbox), "--plan", str(env.plan), "--db", env.db]
+    penv = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    if not stderr_is_tty:
+        proc = subprocess.run(args, capture_output=True, env=penv, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        return proc.stderr.decode()
+    import fcntl
+    import struct
+    import termios
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # a real terminal has a size
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=slave, env=penv)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    assert proc.wait(120) == 0
+    return b"".join(chunks).decode(errors="replace")
+
+
+def test_progress_bar_on_a_terminal_only(env):
+    shown = _run_with_stderr(env, stderr_is_tty=True)
+    assert "/80 [" in shown and "notice/s" in shown, shown
+
+
+def test_quiet_when_not_on_a_terminal(env):
+    assert _run_with_stderr(env, stderr_is_tty=False) == ""
