@@ -29,7 +29,7 @@ def register(sub) -> None:
     p.add_argument("--smtp-url", metavar="URL", help="smtp://[user:pass@]host[:port][?tls=required] or smtps://... (env EGRESS_SMTP_URL)")
     p.add_argument("--smtp-cafile", metavar="FILE", help="extra CA certificate to trust for SMTP TLS (env EGRESS_SMTP_CAFILE)")
     p.add_argument("--from", dest="sender", metavar="ADDRESS", help="From: of notices (env EGRESS_FROM)")
-    p.add_argument("--public-url", metavar="URL", help="base URL of the published list, linked from notices (env EGRESS_PUBLIC_URL)")
+    p.add_argument("--base-url", metavar="URL", help="public base URL of the published list, linked from notices (env EGRESS_BASE_URL)")
     p.add_argument("--progress", action="store_const", const=True, default=None,
                    help="show the progress bar even when stderr is not a terminal (default: only on a terminal)")
     add_plan(p)
@@ -115,4 +115,4 @@ def _channels(args):
                                env_or(args.smtp_cafile, "EGRESS_SMTP_CAFILE") or None)
     return Channels(transport=transport, webhook=webhook,
                     sender=env_or(args.sender, "EGRESS_FROM", "smtp-egress IP notices <ip-notices@localhost>"),
-                    endpoint_url=env_or(args.public_url, "EGRESS_PUBLIC_URL", "http://127.0.0.1:8080"))
+                    endpoint_url=env_or(args.base_url, "EGRESS_BASE_URL", "http://127.0.0.1:8080"))
