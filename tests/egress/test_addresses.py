@@ -1,0 +1,68 @@
+"""Address states for the gateways, and the deploy guard."""
+
+import datetime as dt
+
+import pytest
+
+from egress.addresses import GuardViolation, address_states, enforce_guard, guard_violations, should_attach
+from egress.dates import UTC, start_of
+from egress.plan import parse_plan
+from egress.timeline import Announcement
+
+D = dt.date.fromisoformat
+PLAN = parse_plan(b"""\
+regions:
+  us:
+    - ip: 198.51.100.10
+    - ip: 198.51.100.11
+      active_from: 2026-12-10
+    - ip: 198.51.100.12
+      retire_on: 2026-12-20
+""", "plan.yaml")
+ADD, REMOVE = PLAN.changes("us")
+
+
+def ann(change, day: str):
+    return {change.change_id: Announcement(change.change_id, "us", change.ip, change.action, change.effective,
+                                           start_of(D(day)), 7)}
+
+
+def states(anns, day):
+    return {s.ip: s.state for s in address_states(PLAN, "us", anns, D(day))}
+
+
+def test_states_follow_announcements():
+    assert states({}, "2026-11-26") == {"198.51.100.10": "live", "198.51.100.11": "planned", "198.51.100.12": "live"}
+    anns = {**ann(ADD, "2026-11-26"), **ann(REMOVE, "2026-11-26")}
+    assert states(anns, "2026-11-26") == {"198.51.100.10": "live", "198.51.100.11": "announced", "198.51.100.12": "retiring"}
+    assert states(anns, "2026-12-10") == {"198.51.100.10": "live", "198.51.100.11": "live", "198.51.100.12": "retiring"}
+    assert states(anns, "2026-12-20") == {"198.51.100.10": "live", "198.51.100.11": "live", "198.51.100.12": "retired"}
+
+
+def test_guard_passes_when_everything_was_announced_in_time():
+    anns = {**ann(ADD, "2026-11-26"), **ann(REMOVE, "2026-11-26")}
+    for day in ("2026-11-26", "2026-12-10", "2026-12-20"):
+        assert guard_violations(PLAN, "us", anns, start_of(D(day))) == []
+
+
+def test_guard_refuses_unannounced_attach_and_detach_naming_dates():
+    with pytest.raises(GuardViolation) as info:
+        enforce_guard(PLAN, "us", {}, start_of(D("2026-12-20")))
+    text = str(info.value)
+    assert "198.51.100.11 is planned to send from 2026-12-10 but was never announced" in text
+    assert "may be attached from 2026-12-27" in text
+    assert "198.51.100.12 is planned to stop sending on 2026-12-20 but its removal was never announced" in text
+
+
+def test_guard_refuses_late_announcement_until_notice_is_over():
+    anns = ann(ADD, "2026-12-08")  # 2 days before the planned day: effective 2026-12-15
+    (v,) = guard_violations(PLAN, "us", anns, start_of(D("2026-12-12")))
+    assert "announced 2026-12-08" in v.message and "2026-12-15" in v.message
+    assert guard_violations(PLAN, "us", anns, start_of(D("2026-12-15"))) == []
+
+
+def test_override_is_returned_and_attaches_as_planned():
+    found = enforce_guard(PLAN, "us", {}, start_of(D("2026-12-12")), override_reason="provider incident 4711")
+    assert [v.ip for v in found] == ["198.51.100.11"]
+    (s,) = [s for s in address_states(PLAN, "us", {}, D("2026-12-12")) if s.ip == "198.51.100.11"]
+    assert should_attach(s, D("2026-12-12"), overridden=True) and not should_attach(s, D("2026-12-12"), overridden=False)
