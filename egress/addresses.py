@@ -114,3 +114,27 @@ def enforce_guard(plan: Plan, region: str, anns: dict[str, Announcement], now: d
 def should_attach(state: AddressState, day: dt.date, overridden: bool) -> bool:
     """Attached to the gateways today? The announced state; under an emergency override, the plan's."""
     return state.entry.is_live(day) if overridden else state.attached
+
+
+def announcements_from_document(plan: Plan, region: str, addresses: list[str], upcoming: list[dict]) -> dict[str, Announcement]:
+    """What a published document says was announced, as ledger-shaped announcements (for the guard).
+
+    A change listed in ``upcoming`` was announced at its ``announced_at``. A change already reflected in
+    ``ip_addresses`` (an addition listed, a removal gone) took effect after due notice. Anything else
+    counts as not announced, so the guard errs towards keeping the gateways as they are.
+    """
+    from .dates import parse_rfc3339, start_of
+
+    listed = set(addresses)
+    pending = {(u["ip"], u["action"]): u for u in upcoming}
+    out: dict[str, Announcement] = {}
+    for c in plan.changes(region):
+        u = pending.get((c.ip, c.action))
+        if u is not None:
+            at = parse_rfc3339(u["announced_at"])
+        elif (c.action == "add") == (c.ip in listed):
+            at = start_of(c.effective) - dt.timedelta(days=plan.notice_days)
+        else:
+            continue
+        out[c.change_id] = Announcement(c.change_id, region, c.ip, c.action, c.effective, at, plan.notice_days)
+    return out

@@ -66,3 +66,23 @@ def test_override_is_returned_and_attaches_as_planned():
     assert [v.ip for v in found] == ["198.51.100.11"]
     (s,) = [s for s in address_states(PLAN, "us", {}, D("2026-12-12")) if s.ip == "198.51.100.11"]
     assert should_attach(s, D("2026-12-12"), overridden=True) and not should_attach(s, D("2026-12-12"), overridden=False)
+
+
+def test_announcements_recovered_from_a_published_document():
+    from egress.addresses import announcements_from_document
+
+    # Before anything is announced: the document lists .10 and .12 and nothing upcoming.
+    assert announcements_from_document(PLAN, "us", ["198.51.100.10", "198.51.100.12"], []) == {}
+    upcoming = [{"ip": "198.51.100.11", "action": "add", "effective": "2026-12-10", "announced_at": "2026-11-26T00:00:00Z"},
+                {"ip": "198.51.100.12", "action": "remove", "effective": "2026-12-20", "announced_at": "2026-11-27T08:00:00Z"}]
+    anns = announcements_from_document(PLAN, "us", ["198.51.100.10", "198.51.100.12"], upcoming)
+    assert anns[ADD.change_id].announced_at == start_of(D("2026-11-26"))
+    assert states(anns, "2026-12-10")["198.51.100.11"] == "live"
+    assert guard_violations(PLAN, "us", anns, start_of(D("2026-12-10"))) == []
+    # After both took effect the document reflects them; the guard stays quiet.
+    anns = announcements_from_document(PLAN, "us", ["198.51.100.10", "198.51.100.11"], [])
+    assert set(anns) == {ADD.change_id, REMOVE.change_id}
+    assert guard_violations(PLAN, "us", anns, start_of(D("2026-12-21"))) == []
+    # A document that never listed .11 means its addition was never announced: the guard refuses.
+    anns = announcements_from_document(PLAN, "us", ["198.51.100.10", "198.51.100.12"], [])
+    assert [v.ip for v in guard_violations(PLAN, "us", anns, start_of(D("2026-12-12")))] == ["198.51.100.11"]
