@@ -15,7 +15,7 @@ from typing import Sequence
 from egress import __version__
 from egress.errors import EgressError
 
-COMMANDS = ("validate", "publish", "serve", "notify", "workspaces")
+COMMANDS = ("validate", "publish", "serve", "notify", "workspaces", "synth", "allowlist", "report")
 
 
 def build_parser() -> argparse.ArgumentParser:
