@@ -1,12 +1,216 @@
-"""``egress allowlist``: being written."""
+"""``egress allowlist``: what a customer must allow, in the syntax of the tool that enforces it.
+
+  egress allowlist --region R --format F [--at DATE] [--live-only] [--no-aggregate] [--out FILE]
+  egress allowlist --all DIR [--at DATE] [--signing-key PEM] [--live-only] [--no-aggregate]
+  egress allowlist --verify DIR [--public-key PEM]
+  egress allowlist --generate-key PATH
+  egress allowlist --list-formats
+
+The content is the region's published list on the day (--at, midnight UTC; default now) plus the announced
+additions that have not started yet (customers must allow them before they send); --live-only leaves the
+additions out. Planned changes that were never announced are never included. Addresses are aggregated into
+the fewest exact CIDR blocks unless --no-aggregate. Every output begins with its provenance: region, time
+of generation, plan sha256, the published document's sync_token, what is included and when additions start.
+
+--all writes DIR/<region>/<file> for every format and region, each region's published document
+(DIR/<region>/ip_addresses.json), DIR/README.txt and DIR/SHA256SUMS (check with sha256sum -c SHA256SUMS).
+With a signing key (--signing-key or env EGRESS_SIGNING_KEY: an Ed25519 private key in PEM) it also writes
+Ed25519 signatures SHA256SUMS.sig and <region>/ip_addresses.json.sig. --verify checks them (exit 3 on any
+mismatch). SOURCE_DATE_EPOCH, when set, fixes the generation time (reproducible bundles).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from .common import add_db, add_json, add_plan, env_or, moment_for, print_json
 
 
 def register(sub) -> None:
-    p = sub.add_parser("allowlist", help="(being written)")
+    p = sub.add_parser("allowlist", help="generate allowlists (firewalls, MTAs, clouds), sign and verify bundles",
+                       description=__doc__.split("\n\n", 1)[1].replace("``", ""),
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_plan(p)
+    add_db(p)
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--region", metavar="REGION", help="one region's allowlist (with --format)")
+    what.add_argument("--all", metavar="DIR", help="every format of every region, with SHA256SUMS, into DIR")
+    what.add_argument("--verify", metavar="DIR", help="check a tree written by --all: signature and checksums")
+    what.add_argument("--generate-key", metavar="PATH", help="write a new Ed25519 key pair: PATH (0600) and PATH.pub")
+    what.add_argument("--list-formats", action="store_true", help="list the formats and their files")
+    p.add_argument("--format", metavar="FORMAT", help="with --region: the output format (see --list-formats)")
+    p.add_argument("--at", metavar="DATE", help="the allowlist as it stands at midnight UTC of DATE (YYYY-MM-DD); default: now")
+    p.add_argument("--live-only", action="store_true", help="only addresses live on the day, not announced upcoming additions")
+    p.add_argument("--no-aggregate", action="store_true", help="one entry per address instead of CIDR blocks")
+    p.add_argument("--out", metavar="FILE", help="with --region: write to FILE atomically instead of stdout")
+    p.add_argument("--signing-key", metavar="PEM", help="with --all: Ed25519 private key to sign with (env EGRESS_SIGNING_KEY)")
+    p.add_argument("--public-key", metavar="PEM", help="with --verify: the Ed25519 public key to check the signatures with")
+    add_json(p)
     p.set_defaults(run=run)
 
 
-def run(args) -> int:
-    from egress.errors import EgressError
+def _only(args, mode: str, allowed: set[str]) -> None:
+    from egress.errors import ConfigError
 
-    raise EgressError("egress allowlist is not available yet")
+    flags = {"--format": args.format, "--out": args.out, "--signing-key": args.signing_key,
+             "--public-key": args.public_key, "--at": args.at, "--live-only": args.live_only or None,
+             "--no-aggregate": args.no_aggregate or None}
+    for flag, value in flags.items():
+        if value is not None and flag not in allowed:
+            raise ConfigError(f"{flag} does not apply to {mode}")
+
+
+def run(args) -> int:
+    if args.list_formats:
+        _only(args, "--list-formats", set())
+        return list_formats(args)
+    if args.generate_key:
+        _only(args, "--generate-key", set())
+        return generate_key(args)
+    if args.verify:
+        _only(args, "--verify", {"--public-key"})
+        return verify(args)
+    common = {"--at", "--live-only", "--no-aggregate"}
+    if args.all:
+        _only(args, "--all", common | {"--signing-key"})
+        return write_all(args)
+    _only(args, "--region", common | {"--format", "--out"})
+    return one(args)
+
+
+def generated_at():
+    """Now, or SOURCE_DATE_EPOCH (reproducible builds) when set."""
+    import datetime as dt
+
+    from egress.dates import UTC, utc_now
+    from egress.errors import ConfigError
+
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if epoch is None:
+        return utc_now()
+    try:
+        return dt.datetime.fromtimestamp(int(epoch), UTC)
+    except (ValueError, OverflowError, OSError):
+        raise ConfigError(f"SOURCE_DATE_EPOCH {epoch!r} is not a number of seconds since 1970-01-01 UTC") from None
+
+
+def _load(args):
+    from egress.ledger import Ledger
+    from egress.plan import load_plan
+
+    plan = load_plan(args.plan)
+    if args.region:
+        plan.region(args.region)  # name an unknown region before touching the ledger
+    ledger = Ledger(args.db)
+    try:
+        anns = ledger.announcements()
+    finally:
+        ledger.close()
+    return plan, anns
+
+
+def _warn(warnings) -> None:
+    for w in warnings:
+        print(f"egress allowlist: warning: {w}", file=sys.stderr)
+
+
+def one(args) -> int:
+    from egress.allowlists import build, get
+    from egress.errors import ConfigError
+
+    from .publish import write_atomic
+
+    if not args.format:
+        from egress.allowlists import FORMATS
+
+        raise ConfigError(f"--region needs --format; choose one of: {', '.join(FORMATS)}")
+    fmt = get(args.format)  # exit 2 listing the formats, before reading anything
+    plan, anns = _load(args)
+    al = build(plan, args.region, anns, moment_for(args.at, "--at"), generated_at(),
+               live_only=args.live_only, aggregate=not args.no_aggregate)
+    out = fmt.render(al)
+    _warn(out.warnings)
+    if args.out:
+        write_atomic(Path(args.out), out.data)
+        print(f"wrote {args.out}: region {al.region}, format {fmt.name}, {len(al.addresses)} addresses in "
+              f"{len(al.networks)} blocks, {0 if al.live_only else len(al.additions)} upcoming additions")
+    else:
+        sys.stdout.write(out.data.decode("utf-8"))
+        sys.stdout.flush()
+    return 0
+
+
+def write_all(args) -> int:
+    import contextlib
+
+    from egress.allowlists.bundle import DOCUMENT, MANIFEST, tree_files
+    from egress.signing import SIGNATURE_SUFFIX, load_private_key
+
+    from .publish import write_atomic
+
+    key_path = env_or(args.signing_key, "EGRESS_SIGNING_KEY")
+    key = load_private_key(Path(key_path)) if key_path else None
+    plan, anns = _load(args)
+    files, warnings = tree_files(plan, anns, moment_for(args.at, "--at"), generated_at(),
+                                 live_only=args.live_only, aggregate=not args.no_aggregate, key=key)
+    root = Path(args.all)
+    if key is None:  # a signature left from an earlier signed run would not match the new files
+        for stale in [MANIFEST, *(f"{r}/{DOCUMENT}" for r in plan.regions)]:
+            with contextlib.suppress(FileNotFoundError):
+                (root / (stale + SIGNATURE_SUFFIX)).unlink()
+    for rel, data in files.items():  # SHA256SUMS, then its signature, come last
+        write_atomic(root / rel, data, make_parents=True)
+    _warn(warnings)
+    summary = {"dir": str(root), "regions": sorted(plan.regions), "files": len(files), "signed": key is not None,
+               "manifest": str(root / MANIFEST), "warnings": warnings}
+    if args.json:
+        print_json(summary)
+    else:
+        signed = f"signed ({MANIFEST}{SIGNATURE_SUFFIX})" if key else "not signed (no --signing-key / EGRESS_SIGNING_KEY)"
+        print(f"wrote {len(files)} files for {len(plan.regions)} regions into {root}; {signed}; "
+              f"check with: cd {root} && sha256sum -c {MANIFEST}")
+    return 0
+
+
+def verify(args) -> int:
+    from egress.allowlists.bundle import verify_tree
+    from egress.signing import VerificationFailed, load_public_key
+
+    key = load_public_key(Path(args.public_key)) if args.public_key else None
+    report = verify_tree(Path(args.verify), key)
+    if args.json:
+        print_json({**vars(report), "ok": report.ok})
+    for rel in report.unlisted:
+        print(f"egress allowlist: warning: {rel} is not in the manifest: it is not covered by the checksums", file=sys.stderr)
+    if not report.ok:
+        raise VerificationFailed(f"{args.verify}: {len(report.problems)} problem(s):\n  " + "\n  ".join(report.problems))
+    if not args.json:
+        docs = f", {len(report.documents_signed)} documents signed" if key else ""
+        print(f"{args.verify}: OK: signature {report.signature}; {report.files_checked} files match the manifest{docs}")
+    return 0
+
+
+def generate_key(args) -> int:
+    from egress.signing import generate_key as generate
+
+    path = Path(args.generate_key)
+    pub = generate(path)
+    print(f"wrote {path} (Ed25519 private key, mode 0600: keep it secret; use it with EGRESS_SIGNING_KEY={path}) "
+          f"and {pub} (the public key: give it to whoever verifies)")
+    return 0
+
+
+def list_formats(args) -> int:
+    from egress.allowlists import FORMATS
+
+    rows = [{"format": f.name, "file": f.filename, "what": f.summary, "provenance": f.provenance} for f in FORMATS.values()]
+    if args.json:
+        print_json(rows)
+    else:
+        width = max(len(r["format"]) for r in rows)
+        for r in rows:
+            print(f"{r['format']:<{width}}  {r['file']:<22} {r['what']}")
+    return 0

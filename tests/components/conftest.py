@@ -76,6 +76,7 @@ class RecordingMonitor(pulumi.runtime.mocks.MockMonitor):
                 "custom": bool(request.custom), "protect": bool(request.protect),
                 "retain_on_delete": bool(request.retainOnDelete), "provider": request.provider,
                 "inputs": dict(inputs), "aliases": list(request.aliases) if request.aliases else [],
+                "import_id": request.importId or None,
             })
         return response
 

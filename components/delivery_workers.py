@@ -1,0 +1,208 @@
+"""DeliveryWorkers: the queue, the sent-mail archive and the autoscaled EC2 workers of one region.
+
+Children (``name`` is the component's name):
+
+- ``{name}-dlq`` and ``{name}-queue``: SQS queues, SSE (SQS-managed keys); the main queue redrives a message
+  to the dead-letter queue after ``max_receive_count`` receives. The DLQ keeps messages 14 days.
+- ``{name}-archive`` (+ ``-public-access-block``, ``-ownership``, ``-encryption``, ``-versioning``,
+  ``-lifecycle``, ``-policy``): the copy of every sent email, private, SSE-S3 (AES256), versioned,
+  STANDARD_IA after 30 days, expired after ``archive_retention_days``, TLS-only bucket policy.
+- ``{name}-role`` (trust: ec2.amazonaws.com), ``{name}-role-policy`` (only what
+  :func:`components.iam_policies.worker_policy` allows), ``{name}-instance-profile``.
+- ``{name}-launch-template``: IMDSv2 only (hop limit 1), no public IP, encrypted gp3 root volume, user data =
+  cloud-init from ``templates/worker-user-data.yaml.j2`` (installs ``worker_package`` in /opt/smtp-egress
+  and runs ``smtp-egress-worker.service``: ``egress worker --queue-url ... --archive-bucket ... --region ...``).
+- ``{name}-asg``: the autoscaling group in the private subnets, on the launch template's latest version,
+  with a rolling instance refresh when the template changes.
+
+``ami_id`` is required and comes from the stack configuration (the stack program reads it; components never
+read config); an Amazon Linux 2023 image fits the cloud-init as written. ``egress worker`` itself is a later
+issue: until it exists the unit fails and systemd keeps restarting it every 10 s.
+``region`` is the plan's region name (``us``), passed to ``egress worker --region``; the AWS region comes from
+the instance. Without SSM or CloudWatch permissions, instances offer no shell and ship no logs: deliberate.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import jinja2
+import pulumi
+import pulumi_aws as aws
+
+from egress.errors import ConfigError
+
+from . import iam_policies
+from .private_bucket import check_bucket_resource_name, private_bucket
+
+ARCHIVE_TRANSITION_DAYS = 30
+ARCHIVE_STORAGE_CLASS = "STANDARD_IA"
+NONCURRENT_VERSION_DAYS = 30
+DLQ_RETENTION_SECONDS = 1_209_600  # 14 days, the SQS maximum
+SERVICE_NAME = "smtp-egress-worker.service"
+
+_REGION = re.compile(r"[a-z][a-z0-9-]{0,30}")
+_PACKAGE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._\-\[\],=<>!~+:/@]{0,200}")
+_SAFE_VALUE = re.compile(r"[A-Za-z0-9._\-:/]{1,1024}")  # what may go into the systemd unit unquoted
+
+
+@dataclass(frozen=True)
+class DeliveryWorkersArgs:
+    """``ami_id`` is required: the stack config names it (``smtp-egress:workerAmi``). ``region`` is the plan region."""
+
+    region: str
+    ami_id: pulumi.Input[str]
+    private_subnet_ids: pulumi.Input[Sequence[str]]
+    security_group_id: pulumi.Input[str]
+    instance_type: str = "t3.small"
+    min_size: int = 2
+    max_size: int = 4
+    desired_capacity: int = 2
+    worker_package: str = "smtp-egress"
+    archive_retention_days: int = 400
+    message_retention_seconds: int = 345_600  # 4 days
+    visibility_timeout_seconds: int = 300
+    max_receive_count: int = 5
+    root_device_name: str = "/dev/xvda"
+    root_volume_size_gb: int = 16
+    tags: Mapping[str, str] | None = None
+
+
+def validate(args: DeliveryWorkersArgs) -> None:
+    """Raise ConfigError naming every bad value; pure, runs before any resource is declared."""
+    p = []
+    if not _REGION.fullmatch(args.region):
+        p.append(f"region {args.region!r} must be a plan region name such as 'us' (lowercase letters, digits, '-')")
+    if isinstance(args.ami_id, str) and not re.fullmatch(r"ami-([0-9a-f]{8}|[0-9a-f]{17})", args.ami_id):
+        p.append(f"ami_id {args.ami_id!r} is not an AMI ID such as 'ami-0123456789abcdef0' (stack config names it)")
+    if not re.fullmatch(r"[a-z][a-z0-9-]*\.[a-z0-9]+", args.instance_type):
+        p.append(f"instance_type {args.instance_type!r} is not an EC2 instance type such as 't3.small'")
+    if not (0 <= args.min_size <= args.desired_capacity <= args.max_size and args.max_size >= 1):
+        p.append(f"sizes min_size={args.min_size!r}, desired_capacity={args.desired_capacity!r}, max_size={args.max_size!r} "
+                 "must satisfy 0 <= min_size <= desired_capacity <= max_size and max_size >= 1")
+    if not _PACKAGE.fullmatch(args.worker_package):
+        p.append(f"worker_package {args.worker_package!r} must be a pip requirement such as 'smtp-egress==0.2.0' "
+                 "(no spaces or quotes)")
+    if args.archive_retention_days <= ARCHIVE_TRANSITION_DAYS:
+        p.append(f"archive_retention_days {args.archive_retention_days!r} must be more than {ARCHIVE_TRANSITION_DAYS} "
+                 f"(copies move to {ARCHIVE_STORAGE_CLASS} after {ARCHIVE_TRANSITION_DAYS} days)")
+    if not 60 <= args.message_retention_seconds <= DLQ_RETENTION_SECONDS // 2:
+        p.append(f"message_retention_seconds {args.message_retention_seconds!r} must be 60..{DLQ_RETENTION_SECONDS // 2}: "
+                 "the dead-letter queue (14 days) must keep a failed message at least 7 days after it expires here")
+    if not 0 <= args.visibility_timeout_seconds <= 43_200:
+        p.append(f"visibility_timeout_seconds {args.visibility_timeout_seconds!r} must be 0..43200")
+    if not 1 <= args.max_receive_count <= 1000:
+        p.append(f"max_receive_count {args.max_receive_count!r} must be 1..1000")
+    if not re.fullmatch(r"/dev/[a-z0-9]+", args.root_device_name):
+        p.append(f"root_device_name {args.root_device_name!r} must be the AMI's root device, e.g. '/dev/xvda'")
+    if not 8 <= args.root_volume_size_gb <= 1024:
+        p.append(f"root_volume_size_gb {args.root_volume_size_gb!r} must be 8..1024")
+    if p:
+        raise ConfigError("DeliveryWorkers: " + "; ".join(p))
+
+
+def render_user_data(*, region: str, queue_url: str, archive_bucket: str, worker_package: str) -> str:
+    """The cloud-init document (text, not yet base64). Values are checked so none can break out of the unit."""
+    for what, value, pattern in (("region", region, _REGION), ("queue_url", queue_url, _SAFE_VALUE),
+                                 ("archive_bucket", archive_bucket, _SAFE_VALUE), ("worker_package", worker_package, _PACKAGE)):
+        if not isinstance(value, str) or not pattern.fullmatch(value):
+            raise ValueError(f"{what} {value!r} cannot go into the worker's cloud-init (unexpected characters)")
+    env = jinja2.Environment(loader=jinja2.PackageLoader("components", "templates"), undefined=jinja2.StrictUndefined,
+                             autoescape=False, keep_trailing_newline=True)
+    return env.get_template("worker-user-data.yaml.j2").render(
+        region=region, queue_url=queue_url, archive_bucket=archive_bucket, worker_package=worker_package)
+
+
+def archive_lifecycle_rules(retention_days: int) -> list[dict]:
+    return [{
+        "id": "archive-sent-mail", "status": "Enabled", "filter": {"prefix": ""},
+        "transitions": [{"days": ARCHIVE_TRANSITION_DAYS, "storage_class": ARCHIVE_STORAGE_CLASS}],
+        "expiration": {"days": retention_days},
+        "noncurrent_version_expiration": {"noncurrent_days": NONCURRENT_VERSION_DAYS},
+        "abort_incomplete_multipart_upload": {"days_after_initiation": 7},
+    }]
+
+
+class DeliveryWorkers(pulumi.ComponentResource):
+    queue_url: pulumi.Output[str]
+    queue_arn: pulumi.Output[str]
+    dlq_url: pulumi.Output[str]
+    archive_bucket_name: pulumi.Output[str]
+    archive_bucket_arn: pulumi.Output[str]
+    role_arn: pulumi.Output[str]
+    launch_template_id: pulumi.Output[str]
+    asg_name: pulumi.Output[str]
+
+    def __init__(self, name: str, args: DeliveryWorkersArgs, opts: pulumi.ResourceOptions | None = None):
+        validate(args)
+        check_bucket_resource_name(f"{name}-archive")
+        super().__init__("smtp-egress:workers:DeliveryWorkers", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        tags = {**(args.tags or {}), "smtp-egress:region": args.region}
+
+        dlq = aws.sqs.Queue(f"{name}-dlq", message_retention_seconds=DLQ_RETENTION_SECONDS,
+                            sqs_managed_sse_enabled=True, tags=tags, opts=child)
+        queue = aws.sqs.Queue(
+            f"{name}-queue", message_retention_seconds=args.message_retention_seconds,
+            visibility_timeout_seconds=args.visibility_timeout_seconds, sqs_managed_sse_enabled=True,
+            redrive_policy=pulumi.Output.json_dumps({"deadLetterTargetArn": dlq.arn,
+                                                     "maxReceiveCount": args.max_receive_count}),
+            tags=tags, opts=child)
+
+        archive = private_bucket(f"{name}-archive", self, tags)
+        bucket = archive.bucket
+        aws.s3.BucketLifecycleConfiguration(f"{name}-archive-lifecycle", bucket=bucket.id,
+                                            rules=archive_lifecycle_rules(args.archive_retention_days),
+                                            opts=pulumi.ResourceOptions(parent=self, depends_on=[archive.versioning]))
+        aws.s3.BucketPolicy(f"{name}-archive-policy", bucket=bucket.id,
+                            policy=bucket.arn.apply(iam_policies.tls_only_bucket_policy),
+                            opts=pulumi.ResourceOptions(parent=self, depends_on=[archive.public_access_block]))
+
+        role = aws.iam.Role(f"{name}-role", assume_role_policy=iam_policies.assume_role_policy("ec2.amazonaws.com"),
+                            description=f"smtp-egress delivery workers ({args.region})", tags=tags, opts=child)
+        role_policy = aws.iam.RolePolicy(f"{name}-role-policy", role=role.id,
+                           policy=pulumi.Output.all(queue.arn, bucket.arn).apply(lambda a: iam_policies.worker_policy(*a)),
+                           opts=child)
+        profile = aws.iam.InstanceProfile(f"{name}-instance-profile", role=role.name, tags=tags, opts=child)
+
+        user_data = pulumi.Output.all(queue.url, bucket.bucket).apply(lambda v: base64.b64encode(render_user_data(
+            region=args.region, queue_url=v[0], archive_bucket=v[1], worker_package=args.worker_package,
+        ).encode()).decode())
+        template = aws.ec2.LaunchTemplate(
+            f"{name}-launch-template", image_id=args.ami_id, instance_type=args.instance_type,
+            iam_instance_profile={"arn": profile.arn},
+            metadata_options={"http_endpoint": "enabled", "http_tokens": "required",
+                              "http_put_response_hop_limit": 1, "instance_metadata_tags": "disabled"},
+            network_interfaces=[{"device_index": 0, "associate_public_ip_address": "false",
+                                 "delete_on_termination": "true", "security_groups": [args.security_group_id]}],
+            block_device_mappings=[{"device_name": args.root_device_name, "ebs": {
+                "encrypted": "true", "volume_type": "gp3", "volume_size": args.root_volume_size_gb,
+                "delete_on_termination": "true"}}],
+            user_data=user_data, update_default_version=True,
+            tag_specifications=[{"resource_type": "volume", "tags": tags}], tags=tags, opts=child)
+        asg = aws.autoscaling.Group(
+            f"{name}-asg", vpc_zone_identifiers=args.private_subnet_ids,
+            min_size=args.min_size, max_size=args.max_size, desired_capacity=args.desired_capacity,
+            launch_template={"id": template.id, "version": template.latest_version.apply(str)},
+            health_check_type="EC2", health_check_grace_period=300,
+            instance_refresh={"strategy": "Rolling", "preferences": {"min_healthy_percentage": 50}},
+            tags=[{"key": k, "value": v, "propagate_at_launch": True}
+                  for k, v in sorted({**tags, "Name": f"{name}-worker"}.items())],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[role_policy]))
+
+        self.queue_url = queue.url
+        self.queue_arn = queue.arn
+        self.dlq_url = dlq.url
+        self.archive_bucket_name = bucket.bucket
+        self.archive_bucket_arn = bucket.arn
+        self.role_arn = role.arn
+        self.launch_template_id = template.id
+        self.asg_name = asg.name
+        self.register_outputs({
+            "queue_url": self.queue_url, "queue_arn": self.queue_arn, "dlq_url": self.dlq_url,
+            "archive_bucket_name": self.archive_bucket_name, "archive_bucket_arn": self.archive_bucket_arn,
+            "role_arn": self.role_arn, "launch_template_id": self.launch_template_id, "asg_name": self.asg_name,
+        })

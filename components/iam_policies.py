@@ -1,0 +1,122 @@
+"""IAM and bucket policy documents as pure functions of ARNs (tested without Pulumi).
+
+Components call these inside ``Output.all(...).apply(...)`` once the ARNs are known. Every function
+refuses an ARN that is not one (``None`` from an unknown output, an empty string, a bucket name where
+an ARN belongs), because a policy with a wrong ``Resource`` either fails at deploy time or, worse,
+grants something nobody reviewed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+
+VERSION = "2012-10-17"
+
+# What a delivery worker may do, and nothing else.
+WORKER_QUEUE_ACTIONS = ("sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage")
+WORKER_ARCHIVE_ACTIONS = ("s3:PutObject",)
+
+_ECR_IMAGE = re.compile(
+    r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/"
+    r"(?P<repo>[a-z0-9][a-z0-9._/-]*?)(?::[\w.-]+)?(?:@sha256:[0-9a-f]{64})?$")
+
+
+def require_arn(value, what: str) -> str:
+    if not isinstance(value, str) or not value.startswith("arn:") or any(c.isspace() for c in value):
+        raise ValueError(f"{what} must be an ARN (arn:...), got {value!r}")
+    return value
+
+
+def document(statements: Sequence[dict]) -> str:
+    """The policy JSON, keys sorted so that an unchanged policy never shows a diff."""
+    return json.dumps({"Version": VERSION, "Statement": list(statements)}, sort_keys=True)
+
+
+def assume_role_policy(service: str, source_account: str | None = None) -> str:
+    """Trust policy for one AWS service; ``source_account`` adds the confused-deputy guard (aws:SourceAccount)."""
+    if not re.fullmatch(r"[a-z0-9.-]+\.amazonaws\.com", service):
+        raise ValueError(f"service must be a service principal such as 'ec2.amazonaws.com', got {service!r}")
+    statement = {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}
+    if source_account is not None:
+        if not re.fullmatch(r"\d{12}", str(source_account)):
+            raise ValueError(f"source_account must be a 12-digit AWS account ID, got {source_account!r}")
+        statement["Condition"] = {"StringEquals": {"aws:SourceAccount": str(source_account)}}
+    return document([statement])
+
+
+def worker_policy(queue_arn: str, archive_bucket_arn: str) -> str:
+    """The delivery worker's only permissions: consume the main queue, write sent-mail copies to the archive."""
+    return document([
+        {"Sid": "ConsumeDeliveryQueue", "Effect": "Allow", "Action": list(WORKER_QUEUE_ACTIONS),
+         "Resource": require_arn(queue_arn, "queue_arn")},
+        {"Sid": "ArchiveSentMail", "Effect": "Allow", "Action": list(WORKER_ARCHIVE_ACTIONS),
+         "Resource": f"{require_arn(archive_bucket_arn, 'archive_bucket_arn')}/*"},
+    ])
+
+
+def deny_insecure_transport(bucket_arn: str) -> dict:
+    """Bucket policy statement refusing every request not made over TLS."""
+    arn = require_arn(bucket_arn, "bucket_arn")
+    return {"Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+            "Resource": [arn, f"{arn}/*"], "Condition": {"Bool": {"aws:SecureTransport": "false"}}}
+
+
+def tls_only_bucket_policy(bucket_arn: str) -> str:
+    return document([deny_insecure_transport(bucket_arn)])
+
+
+def cloudfront_read_policy(bucket_arn: str, distribution_arn: str) -> str:
+    """Only this one CloudFront distribution (through its origin access control) may read objects."""
+    arn = require_arn(bucket_arn, "bucket_arn")
+    return document([
+        {"Sid": "AllowCloudFrontRead", "Effect": "Allow", "Principal": {"Service": "cloudfront.amazonaws.com"},
+         "Action": "s3:GetObject", "Resource": f"{arn}/*",
+         "Condition": {"StringEquals": {"AWS:SourceArn": require_arn(distribution_arn, "distribution_arn")}}},
+        deny_insecure_transport(arn),
+    ])
+
+
+def ecr_repository_arn(image: str) -> str | None:
+    """The ECR repository ARN of an image reference, or None for an image hosted elsewhere (no ECR rights needed)."""
+    m = _ECR_IMAGE.match(image)
+    if not m:
+        return None
+    partition = "aws-cn" if ".amazonaws.com.cn/" in image else "aws"
+    return f"arn:{partition}:ecr:{m['region']}:{m['account']}:repository/{m['repo']}"
+
+
+def task_execution_policy(log_group_arn: str, secret_arns: Sequence[str], ecr_repository: str | None) -> str:
+    """What ECS needs to start the task: pull its image, write its logs, read exactly its secrets."""
+    statements: list[dict] = []
+    if ecr_repository is not None:
+        statements += [
+            {"Sid": "EcrAuth", "Effect": "Allow", "Action": "ecr:GetAuthorizationToken", "Resource": "*"},
+            {"Sid": "EcrPull", "Effect": "Allow",
+             "Action": ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+             "Resource": require_arn(ecr_repository, "ecr_repository")},
+        ]
+    statements.append({"Sid": "WriteLogs", "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                       "Resource": f"{require_arn(log_group_arn, 'log_group_arn')}:log-stream:*"})
+    if secret_arns:
+        statements.append({"Sid": "ReadJobSecrets", "Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
+                           "Resource": sorted(require_arn(a, "secret ARN") for a in secret_arns)})
+    return document(statements)
+
+
+def scheduler_policy(task_definition_arn: str, cluster_arn: str, pass_role_arns: Sequence[str],
+                     dead_letter_arn: str | None = None) -> str:
+    """EventBridge Scheduler may run this task definition on this cluster and pass exactly its two roles."""
+    statements = [
+        {"Sid": "RunNoticeTask", "Effect": "Allow", "Action": "ecs:RunTask",
+         "Resource": require_arn(task_definition_arn, "task_definition_arn"),
+         "Condition": {"ArnEquals": {"ecs:cluster": require_arn(cluster_arn, "cluster_arn")}}},
+        {"Sid": "PassTaskRoles", "Effect": "Allow", "Action": "iam:PassRole",
+         "Resource": sorted(require_arn(a, "role ARN") for a in pass_role_arns),
+         "Condition": {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}}},
+    ]
+    if dead_letter_arn is not None:
+        statements.append({"Sid": "DeadLetter", "Effect": "Allow", "Action": "sqs:SendMessage",
+                           "Resource": require_arn(dead_letter_arn, "dead_letter_arn")})
+    return document(statements)

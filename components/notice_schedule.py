@@ -1,0 +1,221 @@
+"""NoticeSchedule: the daily ``egress notify`` job of one region, an ECS Fargate task run by EventBridge Scheduler.
+
+Why ECS Fargate and not Lambda: the job is the real ``egress`` command line, and a container image carries it
+with every dependency (SQLAlchemy, psycopg, jinja2, pulumi, pulumi-aws: about 450 MB installed, beyond
+Lambda's 250 MB unzipped limit for zip packages); the same image runs the same command on a laptop
+(``docker run IMAGE egress notify ...``), so what runs daily is what was tested, exit codes included. A
+Fargate task has no 15-minute ceiling (a fan-out to many workspaces with SMTP retries and backoff may need
+longer), needs no handler wrapper, and keeps no state: the ledger is PostgreSQL (``EGRESS_DB``) and notices
+leave over SMTP (``EGRESS_SMTP_URL``), so the container's root filesystem is read-only.
+
+Secrets (``secrets``: ``EGRESS_DB`` and ``EGRESS_SMTP_URL`` required, ``EGRESS_WEBHOOK_SECRET`` when a
+workspace has a webhook) are stored in Secrets Manager secrets created here and reach the container through
+the task definition's ``secrets`` (``valueFrom`` = the secret's ARN), never its plain ``environment``; only
+each ``SecretVersion`` holds a value, as a Pulumi secret. ``EGRESS_BASE_URL`` (the host linked from
+notices) defaults to the scheme and host of ``published_url``.
+
+Children (``name`` is the component's name; ``<env>`` is the variable in lower case with '-'):
+``{name}-cluster`` (only when ``cluster_arn`` is None), ``{name}-secret-<env>`` and ``{name}-secret-<env>-version``
+per secret, ``{name}-logs`` (retention 400 days), ``{name}-execution-role`` + ``-execution-role-policy``
+(pull the image if it is in ECR, write the log group, read exactly these secrets), ``{name}-task-role``
+(no permissions: the job calls no AWS API), ``{name}-task`` (family ``name``), ``{name}-scheduler-role`` +
+``-scheduler-role-policy`` (ecs:RunTask on this task definition in this cluster, iam:PassRole on the two
+roles), ``{name}-schedule`` (UTC, no flexible window, FARGATE, private subnets, no public IP, 2 retries).
+Scheduler retries cover a failed RunTask call, not a task that exits non-zero.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.parse
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_aws as aws
+
+from egress.errors import ConfigError
+
+from . import iam_policies
+
+REQUIRED_SECRETS = {
+    "EGRESS_DB": "the ledger must be the shared PostgreSQL database; a task's default SQLite file vanishes with it",
+    "EGRESS_SMTP_URL": "notices must leave over SMTP; the default Maildir outbox vanishes with the task",
+}
+KNOWN_SECRETS = (*REQUIRED_SECRETS, "EGRESS_WEBHOOK_SECRET")
+FARGATE_MEMORY = {256: range(512, 2049, 512), 512: range(1024, 4097, 1024), 1024: range(2048, 8193, 1024),
+                  2048: range(4096, 16385, 1024), 4096: range(8192, 30721, 1024)}
+LOG_RETENTION_DAYS = 400
+CONTAINER = "notify"
+
+_ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
+_SECRET_LIKE = re.compile(r"SECRET|PASSWORD|PASSWD|TOKEN|CREDENTIAL|PRIVATE_KEY")
+_USERINFO = re.compile(r"://[^/@\s]*:[^/@\s]*@")
+_SCHEDULE = re.compile(r"(cron\((\S+ ){5}\S+\)|rate\(\d+ (minute|minutes|hour|hours|day|days)\))")
+
+
+@dataclass(frozen=True)
+class NoticeScheduleArgs:
+    """``secrets``: variable -> value (a Pulumi secret), stored in Secrets Manager; ``environment``: plain settings
+    only; ``cluster_arn`` None creates a cluster; ``published_url`` may be an Output (e.g. IpListPublisher.url)."""
+
+    region: str
+    image: str
+    subnet_ids: pulumi.Input[Sequence[str]]
+    security_group_id: pulumi.Input[str]
+    published_url: pulumi.Input[str]
+    secrets: Mapping[str, pulumi.Input[str]]
+    environment: Mapping[str, str] = field(default_factory=dict)
+    cluster_arn: pulumi.Input[str] | None = None
+    schedule_expression: str = "cron(0 6 * * ? *)"
+    cpu: int = 256
+    memory: int = 512
+    cpu_architecture: str = "X86_64"
+    plan_path: str | None = None  # --plan inside the image; default: stacks/egress-ips.yaml under its WORKDIR
+    dead_letter_queue_arn: pulumi.Input[str] | None = None
+    tags: Mapping[str, str] | None = None
+
+
+def validate(args: NoticeScheduleArgs) -> None:
+    """Raise ConfigError naming every bad value (secret values are never inspected or printed)."""
+    p = []
+    if not re.fullmatch(r"[a-z][a-z0-9-]{0,30}", args.region):
+        p.append(f"region {args.region!r} must be a plan region name such as 'us'")
+    if not args.image or any(c.isspace() for c in args.image):
+        p.append(f"image {args.image!r} must be a container image reference such as 'ACCOUNT.dkr.ecr.REGION.amazonaws.com/smtp-egress:0.1.0'")
+    if not _SCHEDULE.fullmatch(args.schedule_expression):
+        p.append(f"schedule_expression {args.schedule_expression!r} must be a recurring 'cron(m h dom mon dow y)' or 'rate(n unit)'")
+    if isinstance(args.published_url, str) and not re.fullmatch(r"https://[^\s/?#]+/\S*", args.published_url):
+        p.append(f"published_url {args.published_url!r} must be the https URL of the published list")
+    for key in sorted(args.secrets):
+        if not _ENV_NAME.fullmatch(key):
+            p.append(f"secret name {key!r} must be an environment variable name such as 'EGRESS_DB'")
+    for key, why in REQUIRED_SECRETS.items():
+        if key not in args.secrets:
+            p.append(f"secrets lack {key!r}: {why}")
+    for key, value in sorted(args.environment.items()):
+        if not _ENV_NAME.fullmatch(key):
+            p.append(f"environment name {key!r} must be an environment variable name")
+        elif key in args.secrets:
+            p.append(f"{key!r} is in both environment and secrets; keep it in secrets only")
+        elif key in KNOWN_SECRETS or _SECRET_LIKE.search(key):
+            p.append(f"environment {key!r} looks like a secret; pass it in secrets (stored in Secrets Manager)")
+        elif not isinstance(value, str) or _USERINFO.search(value):
+            p.append(f"environment {key!r} must be a plain string without credentials (user:password@); use secrets")
+    if args.memory not in FARGATE_MEMORY.get(args.cpu, ()):
+        p.append(f"cpu {args.cpu!r} with memory {args.memory!r} is not a Fargate size (e.g. 256/512, 512/1024, 1024/2048)")
+    if args.cpu_architecture not in ("X86_64", "ARM64"):
+        p.append(f"cpu_architecture {args.cpu_architecture!r} must be 'X86_64' or 'ARM64'")
+    if args.plan_path is not None and not re.fullmatch(r"[\w./-]+", args.plan_path):
+        p.append(f"plan_path {args.plan_path!r} must be a path inside the image")
+    if p:
+        raise ConfigError("NoticeSchedule: " + "; ".join(p))
+
+
+def base_url(published_url: str) -> str:
+    """https://host/v1/info/ip_addresses -> https://host (what notices link to, as EGRESS_BASE_URL)."""
+    parts = urllib.parse.urlsplit(published_url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def command(region: str, published_url: str, plan_path: str | None = None) -> list[str]:
+    plan = ["--plan", plan_path] if plan_path else []
+    return ["egress", "notify", "--region", region, "--published", published_url, *plan, "--json"]
+
+
+def container_definitions(*, image: str, command: Sequence[str], environment: Mapping[str, str],
+                          secret_arns: Mapping[str, str], log_group: str, aws_region: str) -> str:
+    """The task's one container: plain settings in ``environment``, secrets only as ``valueFrom`` ARNs."""
+    return json.dumps([{
+        "name": CONTAINER, "image": image, "essential": True, "command": list(command),
+        "environment": [{"name": k, "value": v} for k, v in sorted(environment.items())],
+        "secrets": [{"name": k, "valueFrom": iam_policies.require_arn(v, f"secret {k}")} for k, v in sorted(secret_arns.items())],
+        "readonlyRootFilesystem": True,
+        "logConfiguration": {"logDriver": "awslogs", "options": {
+            "awslogs-group": log_group, "awslogs-region": aws_region, "awslogs-stream-prefix": CONTAINER}},
+    }], sort_keys=True)
+
+
+class NoticeSchedule(pulumi.ComponentResource):
+    schedule_arn: pulumi.Output[str]
+    task_definition_arn: pulumi.Output[str]
+    log_group_name: pulumi.Output[str]
+    secret_arns: pulumi.Output[dict]
+
+    def __init__(self, name: str, args: NoticeScheduleArgs, opts: pulumi.ResourceOptions | None = None):
+        validate(args)
+        super().__init__("smtp-egress:jobs:NoticeSchedule", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        tags = {**(args.tags or {}), "smtp-egress:region": args.region}
+        account = aws.get_caller_identity_output(opts=pulumi.InvokeOptions(parent=self)).account_id
+        aws_region = aws.get_region_output(opts=pulumi.InvokeOptions(parent=self)).region
+
+        cluster_arn = args.cluster_arn
+        if cluster_arn is None:
+            cluster_arn = aws.ecs.Cluster(f"{name}-cluster", tags=tags, opts=child).arn
+
+        secret_arns: dict[str, pulumi.Output[str]] = {}
+        for key in sorted(args.secrets):
+            slug = key.lower().replace("_", "-")
+            secret = aws.secretsmanager.Secret(f"{name}-secret-{slug}", description=f"{key} of the {args.region} notice job",
+                                               tags=tags, opts=child)
+            aws.secretsmanager.SecretVersion(f"{name}-secret-{slug}-version", secret_id=secret.id,
+                                             secret_string=pulumi.Output.secret(args.secrets[key]), opts=child)
+            secret_arns[key] = secret.arn
+
+        logs = aws.cloudwatch.LogGroup(f"{name}-logs", retention_in_days=LOG_RETENTION_DAYS, tags=tags, opts=child)
+
+        def ecs_role(role: str) -> aws.iam.Role:
+            trust = account.apply(lambda a: iam_policies.assume_role_policy("ecs-tasks.amazonaws.com", a))
+            return aws.iam.Role(f"{name}-{role}", assume_role_policy=trust, tags=tags, opts=child)
+
+        execution_role, task_role = ecs_role("execution-role"), ecs_role("task-role")
+        ecr = iam_policies.ecr_repository_arn(args.image)
+        aws.iam.RolePolicy(f"{name}-execution-role-policy", role=execution_role.id, opts=child,
+                           policy=pulumi.Output.all(logs.arn, *secret_arns.values()).apply(
+                               lambda a: iam_policies.task_execution_policy(a[0], a[1:], ecr)))
+
+        environment = {"EGRESS_BASE_URL": pulumi.Output.from_input(args.published_url).apply(base_url),
+                       **args.environment}
+        definitions = pulumi.Output.all(
+            published=args.published_url, log_group=logs.name, aws_region=aws_region,
+            secret_arns=pulumi.Output.all(**secret_arns), environment=pulumi.Output.all(**environment),
+        ).apply(lambda v: container_definitions(
+            image=args.image, command=command(args.region, v["published"], args.plan_path), environment=v["environment"],
+            secret_arns=v["secret_arns"], log_group=v["log_group"], aws_region=v["aws_region"]))
+        task = aws.ecs.TaskDefinition(
+            f"{name}-task", family=name, requires_compatibilities=["FARGATE"], network_mode="awsvpc",
+            cpu=str(args.cpu), memory=str(args.memory), execution_role_arn=execution_role.arn, task_role_arn=task_role.arn,
+            runtime_platform={"operating_system_family": "LINUX", "cpu_architecture": args.cpu_architecture},
+            container_definitions=definitions, tags=tags, opts=child)
+
+        scheduler_role = aws.iam.Role(
+            f"{name}-scheduler-role", tags=tags, opts=child,
+            assume_role_policy=account.apply(lambda a: iam_policies.assume_role_policy("scheduler.amazonaws.com", a)))
+        aws.iam.RolePolicy(
+            f"{name}-scheduler-role-policy", role=scheduler_role.id, opts=child,
+            policy=pulumi.Output.all(task.arn, cluster_arn, execution_role.arn, task_role.arn, args.dead_letter_queue_arn)
+            .apply(lambda a: iam_policies.scheduler_policy(a[0], a[1], [a[2], a[3]], a[4])))
+
+        target = {
+            "arn": cluster_arn, "role_arn": scheduler_role.arn,
+            "ecs_parameters": {"task_definition_arn": task.arn, "launch_type": "FARGATE", "task_count": 1,
+                               "platform_version": "LATEST", "network_configuration": {
+                                   "subnets": args.subnet_ids, "security_groups": [args.security_group_id],
+                                   "assign_public_ip": False}},
+            "retry_policy": {"maximum_retry_attempts": 2, "maximum_event_age_in_seconds": 3600},
+        }
+        if args.dead_letter_queue_arn is not None:
+            target["dead_letter_config"] = {"arn": args.dead_letter_queue_arn}
+        schedule = aws.scheduler.Schedule(
+            f"{name}-schedule", description=f"daily egress notify for region {args.region}",
+            schedule_expression=args.schedule_expression, schedule_expression_timezone="UTC",
+            flexible_time_window={"mode": "OFF"}, state="ENABLED", target=target, opts=child)
+
+        self.schedule_arn = schedule.arn
+        self.task_definition_arn = task.arn
+        self.log_group_name = logs.name
+        self.secret_arns = pulumi.Output.all(**secret_arns)
+        self.register_outputs({"schedule_arn": self.schedule_arn, "task_definition_arn": self.task_definition_arn,
+                               "log_group_name": self.log_group_name, "secret_arns": self.secret_arns})

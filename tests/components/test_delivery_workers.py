@@ -1,0 +1,300 @@
+"""DeliveryWorkers: pure validation, rendering and policy functions, then the exact child contract under mocks."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+
+import pulumi
+import pytest
+import yaml
+
+from components import iam_policies
+from components.delivery_workers import (
+    DeliveryWorkers,
+    DeliveryWorkersArgs,
+    archive_lifecycle_rules,
+    render_user_data,
+    validate,
+)
+from components.private_bucket import check_bucket_resource_name
+from egress.errors import ConfigError
+
+TYPE = "smtp-egress:workers:DeliveryWorkers"
+QUEUE_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/us-workers-queue-a1b2c3d"
+ARGS = DeliveryWorkersArgs(region="us", ami_id="ami-0123456789abcdef0", private_subnet_ids=["subnet-a", "subnet-b"],
+                           security_group_id="sg-workers", tags={"team": "mail"})
+
+
+def realistic(rec):
+    """Give the mocks the provider-computed outputs this component reads (queue URL, bucket name, ...)."""
+    base = rec.new_resource
+
+    def new_resource(args):
+        rid, out = base(args)
+        if args.typ == "aws:sqs/queue:Queue":
+            out["url"] = QUEUE_URL if args.name.endswith("-queue") else f"https://sqs.us-east-1.amazonaws.com/123456789012/{args.name}-x"
+        elif args.typ == "aws:s3/bucket:Bucket":
+            out["bucket"] = f"{args.name}-abc1234"
+        elif args.typ == "aws:ec2/launchTemplate:LaunchTemplate":
+            out["latestVersion"] = 3
+        elif args.typ in ("aws:autoscaling/group:Group", "aws:iam/role:Role"):
+            out["name"] = f"{args.name}-abc1234"
+        return rid, out
+
+    rec.new_resource = new_resource
+    return rec
+
+
+def deploy(pulumi_mocks, check, args=ARGS):
+    rec = realistic(pulumi_mocks())
+    captured = []
+
+    @pulumi.runtime.test
+    def run():
+        comp = DeliveryWorkers("us-workers", args)
+        outs = [comp.queue_url, comp.queue_arn, comp.dlq_url, comp.archive_bucket_name, comp.archive_bucket_arn,
+                comp.role_arn, comp.launch_template_id, comp.asg_name]
+        return pulumi.Output.all(*outs).apply(captured.append)
+
+    run()
+    # run() returns once every registration has finished: check the whole recorded plan, not just what
+    # had registered when the component's outputs resolved.
+    assert len(captured) == 1, "the component's outputs never resolved"
+    check(rec, captured[0])
+
+
+def one(rec, typ, name):
+    found = [r for r in rec.sorted() if r["type"] == typ and r["name"] == name]
+    assert len(found) == 1, f"expected one {typ} {name}, found {[r['name'] for r in rec.by_type(typ)]}"
+    return found[0]["inputs"]
+
+
+# --- pure functions --------------------------------------------------------------------------------------
+
+def test_defaults_validate():
+    validate(ARGS)
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"region": "US East"}, "region 'US East'"),
+    ({"ami_id": "ubuntu-22.04"}, "ami_id 'ubuntu-22.04'"),
+    ({"instance_type": "small"}, "instance_type 'small'"),
+    ({"min_size": 3, "desired_capacity": 2}, "min_size=3, desired_capacity=2"),
+    ({"max_size": 0, "min_size": 0, "desired_capacity": 0}, "max_size=0"),
+    ({"worker_package": "smtp-egress; curl evil"}, "worker_package 'smtp-egress; curl evil'"),
+    ({"archive_retention_days": 30}, "archive_retention_days 30"),
+    ({"message_retention_seconds": 1_209_600}, "message_retention_seconds 1209600"),
+    ({"visibility_timeout_seconds": 50_000}, "visibility_timeout_seconds 50000"),
+    ({"max_receive_count": 0}, "max_receive_count 0"),
+    ({"root_device_name": "xvda"}, "root_device_name 'xvda'"),
+])
+def test_validate_names_the_bad_value(change, words):
+    with pytest.raises(ConfigError, match="DeliveryWorkers: ") as exc:
+        validate(dataclasses.replace(ARGS, **change))
+    assert words in str(exc.value)
+
+
+def test_validate_reports_every_problem_at_once():
+    with pytest.raises(ConfigError) as exc:
+        validate(dataclasses.replace(ARGS, max_receive_count=0, archive_retention_days=1))
+    assert "max_receive_count 0" in str(exc.value) and "archive_retention_days 1" in str(exc.value)
+
+
+def test_user_data_is_cloud_init_with_the_worker_unit():
+    text = render_user_data(region="us", queue_url=QUEUE_URL, archive_bucket="arch-1", worker_package="smtp-egress==0.2.0")
+    assert text.startswith("#cloud-config\n")
+    doc = yaml.safe_load(text)
+    unit = next(f for f in doc["write_files"] if f["path"] == "/etc/systemd/system/smtp-egress-worker.service")
+    lines = unit["content"].splitlines()
+    assert (f"ExecStart=/opt/smtp-egress/bin/egress worker --queue-url {QUEUE_URL} --archive-bucket arch-1 --region us"
+            in lines)
+    assert {"DynamicUser=yes", "NoNewPrivileges=yes", "Restart=always", "WantedBy=multi-user.target"} <= set(lines)
+    assert doc["runcmd"] == [
+        ["python3", "-m", "venv", "/opt/smtp-egress"],
+        ["/opt/smtp-egress/bin/pip", "install", "--no-cache-dir", "smtp-egress==0.2.0"],
+        ["systemctl", "daemon-reload"],
+        ["systemctl", "enable", "--now", "smtp-egress-worker.service"],
+    ]
+
+
+@pytest.mark.parametrize("field, value", [
+    ("queue_url", "https://q\nExecStartPre=/bin/sh"), ("queue_url", None), ("archive_bucket", "a b"),
+    ("archive_bucket", "b%n"), ("region", "us\n"), ("worker_package", 'x"]\n - [rm'),
+])
+def test_user_data_refuses_values_that_could_escape_the_unit(field, value):
+    kwargs = {"region": "us", "queue_url": QUEUE_URL, "archive_bucket": "arch-1", "worker_package": "smtp-egress"}
+    with pytest.raises(ValueError, match=field):
+        render_user_data(**{**kwargs, field: value})
+
+
+def test_worker_policy_allows_exactly_the_queue_and_archive_actions():
+    policy = json.loads(iam_policies.worker_policy("arn:aws:sqs:us-east-1:1:q", "arn:aws:s3:::arch"))
+    assert policy == {"Version": "2012-10-17", "Statement": [
+        {"Sid": "ConsumeDeliveryQueue", "Effect": "Allow", "Resource": "arn:aws:sqs:us-east-1:1:q", "Action": [
+            "sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"]},
+        {"Sid": "ArchiveSentMail", "Effect": "Allow", "Action": ["s3:PutObject"], "Resource": "arn:aws:s3:::arch/*"},
+    ]}
+
+
+@pytest.mark.parametrize("queue, bucket", [(None, "arn:aws:s3:::a"), ("arn:aws:sqs:r:1:q", "bucket-name"), ("", "arn:aws:s3:::a")])
+def test_worker_policy_refuses_what_is_not_an_arn(queue, bucket):
+    with pytest.raises(ValueError, match="must be an ARN"):
+        iam_policies.worker_policy(queue, bucket)
+
+
+def test_archive_lifecycle():
+    assert archive_lifecycle_rules(400) == [{
+        "id": "archive-sent-mail", "status": "Enabled", "filter": {"prefix": ""},
+        "transitions": [{"days": 30, "storage_class": "STANDARD_IA"}], "expiration": {"days": 400},
+        "noncurrent_version_expiration": {"noncurrent_days": 30},
+        "abort_incomplete_multipart_upload": {"days_after_initiation": 7},
+    }]
+
+
+@pytest.mark.parametrize("name", ["US-workers", "a" * 56, "us--workers", "-us", "us_workers"])
+def test_bucket_resource_names_that_s3_would_refuse(name):
+    with pytest.raises(ValueError, match="cannot name an S3 bucket"):
+        check_bucket_resource_name(name)
+
+
+def test_component_validates_before_declaring_anything(pulumi_mocks):
+    rec = pulumi_mocks()
+    with pytest.raises(ConfigError, match="max_receive_count 0"):
+        DeliveryWorkers("us-workers", dataclasses.replace(ARGS, max_receive_count=0))
+    assert rec.resources == []
+
+
+# --- the child contract under mocks ----------------------------------------------------------------------
+
+def test_children_types_names_and_parents(pulumi_mocks):
+    def check(rec, _):
+        comp = [r for r in rec.sorted() if r["type"] == TYPE]
+        assert len(comp) == 1 and comp[0]["name"] == "us-workers"
+        children = [r for r in rec.sorted() if r["type"] != TYPE]
+        assert all(r["parent"] == comp[0]["urn"] for r in children)
+        assert sorted((r["type"], r["name"]) for r in children) == sorted([
+            ("aws:sqs/queue:Queue", "us-workers-dlq"),
+            ("aws:sqs/queue:Queue", "us-workers-queue"),
+            ("aws:s3/bucket:Bucket", "us-workers-archive"),
+            ("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "us-workers-archive-public-access-block"),
+            ("aws:s3/bucketOwnershipControls:BucketOwnershipControls", "us-workers-archive-ownership"),
+            ("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+             "us-workers-archive-encryption"),
+            ("aws:s3/bucketVersioning:BucketVersioning", "us-workers-archive-versioning"),
+            ("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", "us-workers-archive-lifecycle"),
+            ("aws:s3/bucketPolicy:BucketPolicy", "us-workers-archive-policy"),
+            ("aws:iam/role:Role", "us-workers-role"),
+            ("aws:iam/rolePolicy:RolePolicy", "us-workers-role-policy"),
+            ("aws:iam/instanceProfile:InstanceProfile", "us-workers-instance-profile"),
+            ("aws:ec2/launchTemplate:LaunchTemplate", "us-workers-launch-template"),
+            ("aws:autoscaling/group:Group", "us-workers-asg"),
+        ])
+    deploy(pulumi_mocks, check)
+
+
+def test_outputs(pulumi_mocks):
+    def check(rec, values):
+        *named, template_id, asg_name = values
+        assert named == [
+            QUEUE_URL, "arn:aws:sqs:us-east-1:123456789012:us-workers-queue",
+            "https://sqs.us-east-1.amazonaws.com/123456789012/us-workers-dlq-x", "us-workers-archive-abc1234",
+            "arn:aws:s3:us-east-1:123456789012:us-workers-archive", "arn:aws:iam:us-east-1:123456789012:us-workers-role",
+        ]
+        assert template_id.startswith("us-workers-launch-template-") and asg_name == "us-workers-asg-abc1234"
+        asg = one(rec, "aws:autoscaling/group:Group", "us-workers-asg")
+        assert asg["launchTemplate"]["id"] == template_id
+    deploy(pulumi_mocks, check)
+
+
+def test_launch_template_imdsv2_no_public_ip_encrypted_disk_and_user_data(pulumi_mocks):
+    def check(rec, _):
+        lt = one(rec, "aws:ec2/launchTemplate:LaunchTemplate", "us-workers-launch-template")
+        assert lt["imageId"] == "ami-0123456789abcdef0" and lt["instanceType"] == "t3.small"
+        assert lt["metadataOptions"] == {"httpEndpoint": "enabled", "httpTokens": "required",
+                                         "httpPutResponseHopLimit": 1.0, "instanceMetadataTags": "disabled"}
+        assert lt["networkInterfaces"] == [{"deviceIndex": 0.0, "associatePublicIpAddress": "false",
+                                            "deleteOnTermination": "true", "securityGroups": ["sg-workers"]}]
+        assert "vpcSecurityGroupIds" not in lt
+        assert lt["blockDeviceMappings"] == [{"deviceName": "/dev/xvda", "ebs": {
+            "encrypted": "true", "volumeType": "gp3", "volumeSize": 16.0, "deleteOnTermination": "true"}}]
+        assert lt["iamInstanceProfile"] == {"arn": "arn:aws:iam:us-east-1:123456789012:us-workers-instance-profile"}
+        cloud_init = yaml.safe_load(base64.b64decode(lt["userData"]).decode())
+        unit = cloud_init["write_files"][0]
+        assert unit["path"] == "/etc/systemd/system/smtp-egress-worker.service"
+        assert (f"ExecStart=/opt/smtp-egress/bin/egress worker --queue-url {QUEUE_URL} "
+                "--archive-bucket us-workers-archive-abc1234 --region us") in unit["content"].splitlines()
+        assert ["/opt/smtp-egress/bin/pip", "install", "--no-cache-dir", "smtp-egress"] in cloud_init["runcmd"]
+    deploy(pulumi_mocks, check)
+
+
+def test_iam_role_trusts_ec2_and_allows_only_queue_and_archive(pulumi_mocks):
+    def check(rec, _):
+        role = one(rec, "aws:iam/role:Role", "us-workers-role")
+        assert json.loads(role["assumeRolePolicy"])["Statement"] == [
+            {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]
+        policy = one(rec, "aws:iam/rolePolicy:RolePolicy", "us-workers-role-policy")
+        assert policy["role"].startswith("us-workers-role-")
+        statements = json.loads(policy["policy"])["Statement"]
+        assert [(s["Effect"], s["Action"], s["Resource"]) for s in statements] == [
+            ("Allow", ["sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"],
+             "arn:aws:sqs:us-east-1:123456789012:us-workers-queue"),
+            ("Allow", ["s3:PutObject"], "arn:aws:s3:us-east-1:123456789012:us-workers-archive/*"),
+        ]
+        assert one(rec, "aws:iam/instanceProfile:InstanceProfile", "us-workers-instance-profile")["role"] == "us-workers-role-abc1234"
+        kinds = {r["type"] for r in rec.resources}
+        assert not kinds & {"aws:iam/rolePolicyAttachment:RolePolicyAttachment", "aws:iam/policy:Policy",
+                            "aws:iam/policyAttachment:PolicyAttachment"}
+    deploy(pulumi_mocks, check)
+
+
+def test_archive_bucket_private_encrypted_versioned_with_lifecycle_and_tls_only(pulumi_mocks):
+    def check(rec, _):
+        bucket_id = next(r for r in rec.resources if r["name"] == "us-workers-archive-encryption")["inputs"]["bucket"]
+        assert bucket_id.startswith("us-workers-archive-")
+        pab = one(rec, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "us-workers-archive-public-access-block")
+        assert pab == {"bucket": bucket_id, "blockPublicAcls": True, "blockPublicPolicy": True,
+                       "ignorePublicAcls": True, "restrictPublicBuckets": True}
+        assert one(rec, "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+                   "us-workers-archive-encryption")["rules"] == [{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "AES256"}}]
+        assert one(rec, "aws:s3/bucketVersioning:BucketVersioning",
+                   "us-workers-archive-versioning")["versioningConfiguration"] == {"status": "Enabled"}
+        assert one(rec, "aws:s3/bucketOwnershipControls:BucketOwnershipControls",
+                   "us-workers-archive-ownership")["rule"] == {"objectOwnership": "BucketOwnerEnforced"}
+        (rule,) = one(rec, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", "us-workers-archive-lifecycle")["rules"]
+        assert rule["status"] == "Enabled" and rule["filter"] == {"prefix": ""}
+        assert rule["transitions"] == [{"days": 30.0, "storageClass": "STANDARD_IA"}]
+        assert rule["expiration"] == {"days": 400.0}
+        assert rule["noncurrentVersionExpiration"] == {"noncurrentDays": 30.0}
+        (deny,) = json.loads(one(rec, "aws:s3/bucketPolicy:BucketPolicy", "us-workers-archive-policy")["policy"])["Statement"]
+        assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+        assert deny["Resource"] == ["arn:aws:s3:us-east-1:123456789012:us-workers-archive",
+                                    "arn:aws:s3:us-east-1:123456789012:us-workers-archive/*"]
+        assert one(rec, "aws:s3/bucket:Bucket", "us-workers-archive")["forceDestroy"] is False
+    deploy(pulumi_mocks, check)
+
+
+def test_queues_encrypted_with_redrive_to_the_dlq(pulumi_mocks):
+    def check(rec, _):
+        dlq = one(rec, "aws:sqs/queue:Queue", "us-workers-dlq")
+        queue = one(rec, "aws:sqs/queue:Queue", "us-workers-queue")
+        assert dlq["sqsManagedSseEnabled"] is True and queue["sqsManagedSseEnabled"] is True
+        assert dlq["messageRetentionSeconds"] == 1_209_600.0
+        assert queue["messageRetentionSeconds"] == 345_600.0 and queue["visibilityTimeoutSeconds"] == 300.0
+        assert json.loads(queue["redrivePolicy"]) == {
+            "deadLetterTargetArn": "arn:aws:sqs:us-east-1:123456789012:us-workers-dlq", "maxReceiveCount": 7}
+    deploy(pulumi_mocks, check, dataclasses.replace(ARGS, max_receive_count=7))
+
+
+def test_asg_in_private_subnets_on_the_template_with_propagated_tags(pulumi_mocks):
+    def check(rec, _):
+        asg = one(rec, "aws:autoscaling/group:Group", "us-workers-asg")
+        assert asg["vpcZoneIdentifiers"] == ["subnet-a", "subnet-b"]
+        assert (asg["minSize"], asg["desiredCapacity"], asg["maxSize"]) == (1.0, 2.0, 5.0)
+        assert asg["launchTemplate"] == {"id": asg["launchTemplate"]["id"], "version": "3"}  # the latest version
+        assert asg["launchTemplate"]["id"].startswith("us-workers-launch-template-")
+        assert asg["healthCheckType"] == "EC2" and asg["instanceRefresh"]["strategy"] == "Rolling"
+        assert sorted((t["key"], t["value"], t["propagateAtLaunch"]) for t in asg["tags"]) == [
+            ("Name", "us-workers-worker", True), ("smtp-egress:region", "us", True), ("team", "mail", True)]
+    deploy(pulumi_mocks, check, dataclasses.replace(ARGS, min_size=1, desired_capacity=2, max_size=5))

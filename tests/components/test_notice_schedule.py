@@ -1,0 +1,268 @@
+"""NoticeSchedule: validation, the container definition, least-privilege roles, and secrets that never leak."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pulumi
+import pytest
+
+from components import iam_policies
+from components.notice_schedule import (
+    NoticeSchedule,
+    NoticeScheduleArgs,
+    base_url,
+    command,
+    container_definitions,
+    validate,
+)
+from egress.errors import ConfigError
+
+TYPE = "smtp-egress:jobs:NoticeSchedule"
+SECRET_SIG = "4dabf18193072939515e22adb298388d"  # pulumi's marker of a secret value on the wire
+IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/smtp-egress:0.1.0"
+URL = "https://us.ips.example.com/v1/info/ip_addresses"
+DB = "postgresql+psycopg://egress:Db-Pa55word-7f3@db.internal/egress"
+SMTP = "smtp://notices:Smtp-Pa55word-91c@smtp.example.com:587"
+HOOK = "Webhook-Key-0a1b2c3d4e5f"
+TASK_ARN = "arn:aws:ecs:us-east-1:123456789012:task-definition/us-notices:1"
+ARN = "arn:aws:{}:us-east-1:123456789012:{}"
+
+
+def args(**change) -> NoticeScheduleArgs:
+    base = NoticeScheduleArgs(
+        region="us", image=IMAGE, subnet_ids=["subnet-a", "subnet-b"], security_group_id="sg-jobs", published_url=URL,
+        secrets={"EGRESS_DB": pulumi.Output.secret(DB), "EGRESS_SMTP_URL": pulumi.Output.secret(SMTP),
+                 "EGRESS_WEBHOOK_SECRET": HOOK},  # a plain string is made secret too
+        environment={"EGRESS_FROM": "IP notices <ip-notices@example.com>"}, tags={"team": "mail"})
+    return dataclasses.replace(base, **change)
+
+
+def realistic(rec):
+    base = rec.new_resource
+
+    def new_resource(a):
+        rid, out = base(a)
+        if a.typ == "aws:ecs/taskDefinition:TaskDefinition":
+            out["arn"] = TASK_ARN
+        elif a.typ == "aws:cloudwatch/logGroup:LogGroup":
+            out.update(name=f"{a.name}-abc1234", arn=ARN.format("logs", f"log-group:{a.name}-abc1234"))
+        return rid, out
+
+    rec.new_resource = new_resource
+    return rec
+
+
+def deploy(pulumi_mocks, check, a=None):
+    rec = realistic(pulumi_mocks())
+    captured = []
+
+    @pulumi.runtime.test
+    def run():
+        comp = NoticeSchedule("us-notices", a or args())
+        outs = [comp.schedule_arn, comp.task_definition_arn, comp.log_group_name, comp.secret_arns]
+        return pulumi.Output.all(*outs).apply(captured.append)
+
+    run()
+    assert len(captured) == 1, "the component's outputs never resolved"  # every registration has finished here
+    check(rec, captured[0])
+
+
+def one(rec, typ, name):
+    found = [r for r in rec.sorted() if r["type"] == typ and r["name"] == name]
+    assert len(found) == 1, f"expected one {typ} {name}, found {[r['name'] for r in rec.by_type(typ)]}"
+    return found[0]["inputs"]
+
+
+# --- pure functions --------------------------------------------------------------------------------------
+
+def test_defaults_validate():
+    validate(args())
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"region": "US"}, "region 'US'"),
+    ({"image": ""}, "image ''"),
+    ({"schedule_expression": "0 6 * * *"}, "schedule_expression '0 6 * * *'"),
+    ({"schedule_expression": "at(2026-12-01T06:00:00)"}, "recurring"),
+    ({"published_url": "http://us.ips.example.com/v1/info/ip_addresses"}, "published_url 'http://"),
+    ({"secrets": {"EGRESS_SMTP_URL": "x"}}, "secrets lack 'EGRESS_DB'"),
+    ({"secrets": {"EGRESS_DB": "x"}}, "secrets lack 'EGRESS_SMTP_URL'"),
+    ({"secrets": {"EGRESS_DB": "x", "EGRESS_SMTP_URL": "y", "bad-name": "z"}}, "secret name 'bad-name'"),
+    ({"environment": {"EGRESS_DB": "sqlite:///x"}}, "in both environment and secrets"),
+    ({"environment": {"EGRESS_WEBHOOK_SECRET": "k"}, "secrets": {"EGRESS_DB": "x", "EGRESS_SMTP_URL": "y"}}, "looks like a secret"),
+    ({"environment": {"API_TOKEN": "k"}}, "environment 'API_TOKEN' looks like a secret"),
+    ({"environment": {"EGRESS_RELAY": "smtp://u:p@h"}}, "without credentials"),
+    ({"cpu": 256, "memory": 4096}, "cpu 256 with memory 4096"),
+    ({"cpu_architecture": "arm"}, "cpu_architecture 'arm'"),
+    ({"plan_path": "plan.yaml; rm -rf /"}, "plan_path"),
+])
+def test_validate_names_the_bad_value(change, words):
+    with pytest.raises(ConfigError, match="NoticeSchedule: ") as exc:
+        validate(args(**change))
+    assert words in str(exc.value)
+
+
+def test_validation_never_prints_a_secret_value():
+    with pytest.raises(ConfigError) as exc:
+        validate(args(secrets={"EGRESS_SMTP_URL": SMTP, "bad name": DB}))
+    assert SMTP not in str(exc.value) and DB not in str(exc.value)
+
+
+def test_command_and_base_url():
+    assert command("us", URL) == ["egress", "notify", "--region", "us", "--published", URL, "--json"]
+    assert command("eu", URL, "/app/plan.yaml")[-3:] == ["--plan", "/app/plan.yaml", "--json"]
+    assert base_url(URL) == "https://us.ips.example.com"
+
+
+def test_container_definition_carries_secrets_only_as_arns():
+    (c,) = json.loads(container_definitions(
+        image=IMAGE, command=["egress", "notify"], environment={"B": "2", "A": "1"},
+        secret_arns={"EGRESS_DB": "arn:aws:secretsmanager:us-east-1:1:secret:db"}, log_group="lg", aws_region="us-east-1"))
+    assert c["environment"] == [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]
+    assert c["secrets"] == [{"name": "EGRESS_DB", "valueFrom": "arn:aws:secretsmanager:us-east-1:1:secret:db"}]
+    assert c["readonlyRootFilesystem"] is True and c["essential"] is True
+    assert c["logConfiguration"] == {"logDriver": "awslogs", "options": {
+        "awslogs-group": "lg", "awslogs-region": "us-east-1", "awslogs-stream-prefix": "notify"}}
+    with pytest.raises(ValueError, match="secret EGRESS_DB"):
+        container_definitions(image=IMAGE, command=[], environment={}, secret_arns={"EGRESS_DB": DB},
+                              log_group="lg", aws_region="us-east-1")
+
+
+@pytest.mark.parametrize("image, repo", [
+    (IMAGE, "arn:aws:ecr:us-east-1:123456789012:repository/smtp-egress"),
+    ("123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/smtp-egress@sha256:" + "a" * 64,
+     "arn:aws:ecr:eu-west-1:123456789012:repository/team/smtp-egress"),
+    ("ghcr.io/example/smtp-egress:0.1.0", None),
+])
+def test_ecr_repository_of_an_image(image, repo):
+    assert iam_policies.ecr_repository_arn(image) == repo
+
+
+def test_execution_policy_without_ecr_grants_no_ecr():
+    policy = json.loads(iam_policies.task_execution_policy("arn:aws:logs:r:1:log-group:g", ["arn:aws:secretsmanager:r:1:secret:s"], None))
+    assert [s["Sid"] for s in policy["Statement"]] == ["WriteLogs", "ReadJobSecrets"]
+
+
+def test_scheduler_policy_with_a_dead_letter_queue():
+    policy = json.loads(iam_policies.scheduler_policy(TASK_ARN, "arn:aws:ecs:r:1:cluster/c", ["arn:aws:iam::1:role/a"],
+                                                      "arn:aws:sqs:r:1:dlq"))
+    assert policy["Statement"][-1] == {"Sid": "DeadLetter", "Effect": "Allow", "Action": "sqs:SendMessage",
+                                       "Resource": "arn:aws:sqs:r:1:dlq"}
+
+
+# --- the child contract under mocks ----------------------------------------------------------------------
+
+def test_children_types_names_and_parents(pulumi_mocks):
+    def check(rec, _):
+        (comp,) = [r for r in rec.sorted() if r["type"] == TYPE]
+        children = [r for r in rec.sorted() if r["type"] != TYPE]
+        assert comp["name"] == "us-notices" and all(r["parent"] == comp["urn"] for r in children)
+        secrets = [(f"aws:secretsmanager/secret{v}:Secret{v}", f"us-notices-secret-{s}{'-version' if v else ''}")
+                   for s in ("egress-db", "egress-smtp-url", "egress-webhook-secret") for v in ("", "Version")]
+        assert sorted((r["type"], r["name"]) for r in children) == sorted([
+            ("aws:ecs/cluster:Cluster", "us-notices-cluster"), *secrets,
+            ("aws:cloudwatch/logGroup:LogGroup", "us-notices-logs"),
+            ("aws:iam/role:Role", "us-notices-execution-role"),
+            ("aws:iam/rolePolicy:RolePolicy", "us-notices-execution-role-policy"),
+            ("aws:iam/role:Role", "us-notices-task-role"),
+            ("aws:ecs/taskDefinition:TaskDefinition", "us-notices-task"),
+            ("aws:iam/role:Role", "us-notices-scheduler-role"),
+            ("aws:iam/rolePolicy:RolePolicy", "us-notices-scheduler-role-policy"),
+            ("aws:scheduler/schedule:Schedule", "us-notices-schedule"),
+        ])
+    deploy(pulumi_mocks, check)
+
+
+def test_outputs(pulumi_mocks):
+    def check(rec, values):
+        assert values == [ARN.format("scheduler", "us-notices-schedule"), TASK_ARN, "us-notices-logs-abc1234", {
+            key: ARN.format("secretsmanager", f"us-notices-secret-{slug}")
+            for key, slug in (("EGRESS_DB", "egress-db"), ("EGRESS_SMTP_URL", "egress-smtp-url"),
+                              ("EGRESS_WEBHOOK_SECRET", "egress-webhook-secret"))}]
+    deploy(pulumi_mocks, check)
+
+
+def test_secret_values_appear_only_in_their_secret_versions(pulumi_mocks):
+    def check(rec, _):
+        for r in rec.sorted():
+            text = json.dumps(r["inputs"], default=str)
+            if r["type"] == "aws:secretsmanager/secretVersion:SecretVersion":
+                value = r["inputs"]["secretString"]
+                assert value[SECRET_SIG] and value["value"] in (DB, SMTP, HOOK)  # stored, and as a Pulumi secret
+                continue
+            for secret in (DB, SMTP, HOOK, "Pa55word"):
+                assert secret not in text, f"{secret!r} leaked into {r['type']} {r['name']}"
+        versions = {r["name"]: r["inputs"]["secretString"]["value"]
+                    for r in rec.by_type("aws:secretsmanager/secretVersion:SecretVersion")}
+        assert versions == {"us-notices-secret-egress-db-version": DB, "us-notices-secret-egress-smtp-url-version": SMTP,
+                            "us-notices-secret-egress-webhook-secret-version": HOOK}
+    deploy(pulumi_mocks, check)
+
+
+def test_task_definition_runs_notify_for_the_region_with_secrets_by_reference(pulumi_mocks):
+    def check(rec, values):
+        task = one(rec, "aws:ecs/taskDefinition:TaskDefinition", "us-notices-task")
+        assert task["requiresCompatibilities"] == ["FARGATE"] and task["networkMode"] == "awsvpc"
+        assert (task["cpu"], task["memory"], task["family"]) == ("512", "1024", "us-notices")
+        assert task["executionRoleArn"] == ARN.format("iam", "us-notices-execution-role")
+        assert task["taskRoleArn"] == ARN.format("iam", "us-notices-task-role")
+        (c,) = json.loads(task["containerDefinitions"])
+        assert c["image"] == IMAGE
+        assert c["command"] == ["egress", "notify", "--region", "us", "--published", URL, "--json"]
+        assert c["environment"] == [{"name": "EGRESS_BASE_URL", "value": "https://us.ips.example.com"},
+                                    {"name": "EGRESS_FROM", "value": "IP notices <ip-notices@example.com>"}]
+        assert c["secrets"] == [{"name": k, "valueFrom": v} for k, v in sorted(values[3].items())]
+        assert c["logConfiguration"]["options"]["awslogs-group"] == "us-notices-logs-abc1234"
+        assert c["logConfiguration"]["options"]["awslogs-region"] == "us-east-1"
+        assert one(rec, "aws:cloudwatch/logGroup:LogGroup", "us-notices-logs")["retentionInDays"] == 400.0
+    deploy(pulumi_mocks, check, args(cpu=512, memory=1024))
+
+
+def test_schedule_runs_the_task_daily_on_fargate_in_private_subnets(pulumi_mocks):
+    def check(rec, _):
+        s = one(rec, "aws:scheduler/schedule:Schedule", "us-notices-schedule")
+        assert s["scheduleExpression"] == "cron(30 5 * * ? *)" and s["scheduleExpressionTimezone"] == "UTC"
+        assert s["flexibleTimeWindow"] == {"mode": "OFF"} and s["state"] == "ENABLED"
+        target = s["target"]
+        assert target["arn"] == "arn:aws:ecs:us-east-1:123456789012:cluster/shared"
+        assert target["roleArn"] == ARN.format("iam", "us-notices-scheduler-role")
+        assert target["ecsParameters"] == {
+            "taskDefinitionArn": TASK_ARN, "launchType": "FARGATE", "taskCount": 1.0, "platformVersion": "LATEST",
+            "networkConfiguration": {"subnets": ["subnet-a", "subnet-b"], "securityGroups": ["sg-jobs"], "assignPublicIp": False}}
+        assert target["retryPolicy"]["maximumRetryAttempts"] == 2.0
+        assert target["deadLetterConfig"] == {"arn": "arn:aws:sqs:us-east-1:123456789012:notices-dlq"}
+        assert not rec.by_type("aws:ecs/cluster:Cluster")  # the given cluster is used, none is created
+    deploy(pulumi_mocks, check, args(schedule_expression="cron(30 5 * * ? *)",
+                                     cluster_arn="arn:aws:ecs:us-east-1:123456789012:cluster/shared",
+                                     dead_letter_queue_arn="arn:aws:sqs:us-east-1:123456789012:notices-dlq"))
+
+
+def test_roles_are_least_privilege(pulumi_mocks):
+    def check(rec, values):
+        trusts = {n: json.loads(one(rec, "aws:iam/role:Role", f"us-notices-{n}")["assumeRolePolicy"])["Statement"]
+                  for n in ("execution-role", "task-role", "scheduler-role")}
+        for role, service in (("execution-role", "ecs-tasks"), ("task-role", "ecs-tasks"), ("scheduler-role", "scheduler")):
+            assert trusts[role] == [{"Effect": "Allow", "Principal": {"Service": f"{service}.amazonaws.com"},
+                                     "Action": "sts:AssumeRole",
+                                     "Condition": {"StringEquals": {"aws:SourceAccount": "123456789012"}}}]
+        execution = json.loads(one(rec, "aws:iam/rolePolicy:RolePolicy", "us-notices-execution-role-policy")["policy"])
+        assert [(s["Action"], s["Resource"]) for s in execution["Statement"]] == [
+            ("ecr:GetAuthorizationToken", "*"),
+            (["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+             "arn:aws:ecr:us-east-1:123456789012:repository/smtp-egress"),
+            (["logs:CreateLogStream", "logs:PutLogEvents"], ARN.format("logs", "log-group:us-notices-logs-abc1234:log-stream:*")),
+            ("secretsmanager:GetSecretValue", sorted(values[3].values())),
+        ]
+        scheduler = json.loads(one(rec, "aws:iam/rolePolicy:RolePolicy", "us-notices-scheduler-role-policy")["policy"])
+        assert scheduler["Statement"] == [
+            {"Sid": "RunNoticeTask", "Effect": "Allow", "Action": "ecs:RunTask", "Resource": TASK_ARN,
+             "Condition": {"ArnEquals": {"ecs:cluster": ARN.format("ecs", "us-notices-cluster")}}},
+            {"Sid": "PassTaskRoles", "Effect": "Allow", "Action": "iam:PassRole",
+             "Resource": [ARN.format("iam", "us-notices-execution-role"), ARN.format("iam", "us-notices-task-role")],
+             "Condition": {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}}},
+        ]
+        policies = [r["name"] for r in rec.resources if r["type"].startswith("aws:iam/") and r["type"] != "aws:iam/role:Role"]
+        assert sorted(policies) == ["us-notices-execution-role-policy", "us-notices-scheduler-role-policy"]  # task role: none
+    deploy(pulumi_mocks, check)

@@ -1,0 +1,18 @@
+#!/bin/sh
+# smtp-egress allowlist: region us, format ufw
+# generated_at: 2027-01-01T12:00:00Z
+# as_of: 2026-11-26 (UTC day); published list sync_token 1795597200, sha256 c4d09b14280c65956d0b254a3056e60b0512f43c2307cc83359b5d8cf993fd46
+# plan: plan.yaml sha256 8b2fd096970e3d82c9a9bea8fab1e247accf6ee20312eff40045fa244655fdc3
+# content: live addresses and announced upcoming additions; planned changes not yet announced are never included
+# live: 7 addresses in the published list
+# upcoming additions: 1 (allow each before it starts sending)
+#   + 198.51.100.11 starts sending 2026-12-10 (announced 2026-11-25T09:00:00Z)
+#   - 198.51.100.10 stays live until 2026-12-20 (announced retirement): remove it from then on
+# aggregated: 8 addresses in 4 exact CIDR blocks (no address outside the list)
+#
+# Run as root: sh <this file>   (ufw skips rules it already has; 'ufw --dry-run' previews)
+set -e
+ufw allow proto tcp from 198.51.100.8/30 to any port 465,587,2525 comment 'smtp-egress us'
+ufw allow proto tcp from 198.51.100.20 to any port 465,587,2525 comment 'smtp-egress us'
+ufw allow proto tcp from 2001:db8::10/127 to any port 465,587,2525 comment 'smtp-egress us'
+ufw allow proto tcp from 2001:db8::20 to any port 465,587,2525 comment 'smtp-egress us'
