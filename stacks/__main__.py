@@ -1,0 +1,178 @@
+"""The regional smtp-egress stack (``us``, ``eu``): one program, configured by ``stacks/Pulumi.<stack>.yaml``.
+
+Order matters. The program reads its settings, the IP plan and what customers were told, and runs the
+deploy guard BEFORE it declares any resource: a planned change whose notice was not given in time stops
+the deployment with a message naming the address and the dates (nothing is created or changed), unless
+``smtp-egress:emergencyOverride`` gives a reason, which is then exported in ``guard_overrides``.
+
+What customers were told comes from, in this order: the published document named by env
+``EGRESS_PUBLISHED`` (a file or URL; ``egress synth --published``), the ledger (env ``EGRESS_DB``, else
+config ``smtp-egress:ledgerUrl``), else the region's published document at ``smtp-egress:publishedUrl``.
+Env ``EGRESS_PLAN`` replaces the plan file and ``EGRESS_TODAY=YYYY-MM-DD`` the current day (midnight
+UTC), for ``egress synth`` and tests. Nothing imports this file; ``egress synth`` runs it with runpy.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import pulumi  # noqa: E402
+import pulumi_aws as aws  # noqa: E402
+
+from components.delivery_workers import DeliveryWorkers, DeliveryWorkersArgs  # noqa: E402
+from components.egress_rules import SmtpEgressRules, SmtpEgressRulesArgs, resolver_ip  # noqa: E402
+from components.notice_schedule import NoticeSchedule, NoticeScheduleArgs  # noqa: E402
+from components.publisher import IpListPublisher, IpListPublisherArgs, PublishedFile  # noqa: E402
+from components.regional_egress import EgressAddress, RegionalEgress, RegionalEgressArgs  # noqa: E402
+from components.tracking_dns import TrackingDns, TrackingDnsArgs  # noqa: E402
+from egress.addresses import address_states, announcements_from_document, enforce_guard, should_attach  # noqa: E402
+from egress.dates import parse_day, start_of, utc_now  # noqa: E402
+from egress.errors import EgressError, PublishedUnusable  # noqa: E402
+from egress.plan import load_plan  # noqa: E402
+from egress.timeline import published_addresses  # noqa: E402
+from stacks.settings import StackSettings  # noqa: E402
+
+
+def clean(exc: EgressError) -> EgressError:
+    """The same error, also a ``pulumi.RunError``: the Pulumi CLI prints its message without a traceback,
+    and ``egress synth`` still sees the EgressError (message and exit code)."""
+    if isinstance(exc, pulumi.RunError):
+        return exc
+    cls = type(type(exc).__name__, (type(exc), pulumi.RunError), {"__module__": type(exc).__module__})
+    new = BaseException.__new__(cls, *exc.args)
+    new.__dict__.update(exc.__dict__)
+    return new
+
+
+def current_moment():
+    today = os.environ.get("EGRESS_TODAY")
+    return start_of(parse_day(today, where="EGRESS_TODAY")) if today else utc_now()
+
+
+def documents(plan, region: str, anns: dict, all_anns: dict, moment, base_url: str) -> dict:
+    """This region's files of the static tree (as ``egress publish --static-dir`` writes them)."""
+    from egress.document import atom_feed, changes_document, render
+    from egress.server import ATOM_TYPE, BASE_PATH, CACHE_CONTROL, JSON_TYPE, TEXT_TYPE, changes_json_bytes
+
+    base = BASE_PATH.lstrip("/")
+    doc = render(plan, region, anns, moment)
+    changes = changes_document(plan, all_anns, moment)
+    files = {f"{region}/{base}": (doc.json_bytes, JSON_TYPE), f"{region}/{base}.txt": (doc.txt_bytes, TEXT_TYPE),
+             f"{base}/changes.json": (changes_json_bytes(changes), JSON_TYPE),
+             f"{base}/changes.atom": (atom_feed(changes, base_url), ATOM_TYPE)}
+    return {path: PublishedFile(data.decode(), ctype, CACHE_CONTROL) for path, (data, ctype) in files.items()}
+
+
+def announcements(plan, settings: StackSettings) -> tuple[dict, dict]:
+    """(this region's announcements for the guard, every region's known ones for the changes feed)."""
+    published = os.environ.get("EGRESS_PUBLISHED")
+    ledger_url = os.environ.get("EGRESS_DB") or settings.guard_ledger_url
+    if ledger_url and not published:
+        from egress.ledger import Ledger
+
+        ledger = Ledger(ledger_url)
+        try:
+            every = ledger.announcements()
+        finally:
+            ledger.close()
+        return {k: a for k, a in every.items() if a.region == settings.region}, every
+    from checks.published import fetch_published
+
+    doc = fetch_published(published or settings.published_url, settings.region)
+    anns = announcements_from_document(plan, settings.region, [str(ip) for ip in doc.addresses], list(doc.upcoming))
+    return anns, anns
+
+
+def notice_security_group(region: str, network, tags: dict) -> "aws.ec2.SecurityGroup":
+    """The daily notice job needs more than the workers may do (HTTPS to the published list and to webhooks,
+    the ledger's PostgreSQL in the VPC), so it gets its own group: still no port 25, still nothing inbound."""
+    world = {"cidr_blocks": ["0.0.0.0/0"], "ipv6_cidr_blocks": ["::/0"]}
+    resolver = [f"{resolver_ip(network.vpc_cidr)}/32"]
+    egress = [{"protocol": "tcp", "from_port": port, "to_port": port, "description": what, **world}
+              for port, what in ((443, "HTTPS: published list, webhooks"), (465, "SMTP (implicit TLS)"),
+                                 (587, "SMTP submission"))]
+    egress.append({"protocol": "tcp", "from_port": 5432, "to_port": 5432, "cidr_blocks": [network.vpc_cidr],
+                   "description": "the ledger (PostgreSQL) inside the VPC"})
+    egress += [{"protocol": proto, "from_port": 53, "to_port": 53, "cidr_blocks": resolver,
+                "description": f"DNS ({proto}) to the VPC resolver"} for proto in ("udp", "tcp")]
+    return aws.ec2.SecurityGroup(
+        f"{region}-notices", vpc_id=network.vpc_id, ingress=[], egress=egress, tags={**tags, "Name": f"{region}-notices"},
+        description="Daily notice job: HTTPS (published list, webhooks), SMTP submission, the ledger; nothing in")
+
+
+def prepare():
+    """Everything the resources depend on, checked before any exists: settings, plan, announcements, guard."""
+    settings = StackSettings.load(pulumi.Config(), pulumi.Config("aws"))
+    plan = load_plan(os.environ.get("EGRESS_PLAN") or ROOT / "stacks" / "egress-ips.yaml")
+    plan.region(settings.region)  # a clear error naming the region and the plan's regions
+    now = current_moment()
+    day = now.date()
+    anns, all_anns = announcements(plan, settings)
+    overridden = enforce_guard(plan, settings.region, anns, now, override_reason=settings.emergency_override)
+    forced = {v.ip for v in overridden}
+    addresses = [EgressAddress(ip=s.ip, state=s.state, attach=should_attach(s, day, s.ip in forced),
+                               allocation_id=s.entry.allocation_id, byoip_pool=s.entry.byoip_pool)
+                 for s in address_states(plan, settings.region, anns, day)]
+    live = [str(ip) for ip in published_addresses(plan, settings.region, anns, day)]
+    if not live:
+        raise PublishedUnusable(
+            f"{settings.region}: no address of the plan is published on {day.isoformat()}; an empty list makes "
+            "customers' sync scripts wipe their allowlists, so nothing was deployed: announce an addition first")
+    docs = documents(plan, settings.region, anns, all_anns, now, settings.published_base_url)
+    return settings, overridden, addresses, live, docs
+
+
+def declare(settings: StackSettings, overridden: list, addresses: list, live: list[str], docs: dict) -> None:
+    """The resources and the stack outputs. Nothing before this creates any."""
+    if settings.emergency_override and not overridden:
+        pulumi.log.warn("smtp-egress:emergencyOverride is set but the guard found nothing to override; remove it")
+    for v in overridden:
+        pulumi.log.warn(f"deploy guard OVERRIDDEN ({settings.emergency_override!r}): {v.message}")
+
+    region = settings.region
+    tags = {"Project": "smtp-egress", "Stack": settings.stack}
+
+    network = RegionalEgress(region, RegionalEgressArgs(
+        region=region, vpc_cidr=settings.vpc_cidr, availability_zones=settings.availability_zones,
+        addresses=addresses, reserve=settings.reserve, tags=tags))
+    rules = SmtpEgressRules(f"{region}-smtp", SmtpEgressRulesArgs(
+        vpc_id=network.vpc_id, vpc_cidr=network.vpc_cidr, private_subnet_ids=network.private_subnet_ids, tags=tags))
+    dns = TrackingDns(f"{region}-dns", TrackingDnsArgs(
+        zone_id=settings.zone_id, domain=settings.tracking_domain, region=region, tracking_target=settings.tracking_target,
+        mx_addresses=settings.mx_addresses, live_addresses=live))
+    workers = DeliveryWorkers(f"{region}-workers", DeliveryWorkersArgs(
+        region=region, ami_id=settings.worker_ami, private_subnet_ids=network.private_subnet_ids,
+        security_group_id=rules.security_group_id, instance_type=settings.worker_instance_type,
+        min_size=settings.worker_min_size, max_size=settings.worker_max_size,
+        desired_capacity=settings.worker_desired_size, tags=tags))
+    publisher = IpListPublisher(f"{region}-published", IpListPublisherArgs(
+        region=region, documents=docs, aliases=settings.published_aliases, certificate_arn=settings.certificate_arn,
+        tags=tags))
+    NoticeSchedule(f"{region}-notices", NoticeScheduleArgs(
+        region=region, image=settings.notice_image, subnet_ids=network.private_subnet_ids,
+        security_group_id=notice_security_group(region, network, tags).id, published_url=settings.published_url,
+        secrets={"EGRESS_DB": settings.ledger_url, "EGRESS_SMTP_URL": settings.smtp_url,
+                 "EGRESS_WEBHOOK_SECRET": settings.webhook_secret},
+        schedule_expression=settings.notice_schedule, tags=tags))
+
+    pulumi.export("egress_addresses", {
+        a.ip: {"state": a.state, "attached": a.attach, "allocation_id": network.eip_allocation_ids[a.ip]}
+        for a in addresses})
+    pulumi.export("queue_url", workers.queue_url)
+    pulumi.export("archive_bucket", workers.archive_bucket_name)
+    pulumi.export("publisher_url", publisher.url)
+    pulumi.export("tracking_hosts", {"tracking": dns.tracking_host, "mx": dns.mx_host, "egress_txt": dns.txt_name})
+    pulumi.export("guard_overrides", [{"ip": v.ip, "reason": settings.emergency_override, "violation": v.message}
+                                      for v in overridden])
+
+
+try:
+    declare(*prepare())
+except EgressError as exc:
+    raise clean(exc) from None

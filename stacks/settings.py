@@ -1,0 +1,173 @@
+"""The regional stack's settings, read once from Pulumi config into one typed, frozen object.
+
+``StackSettings.load(pulumi.Config(), pulumi.Config("aws"))`` reads and checks every key the program
+uses (``smtp-egress:*`` and ``aws:region``) and raises :class:`SettingsError` naming the key, the bad
+value and the stack file to fix. Components never read config; they get values from here.
+
+Secrets (``smtpUrl``, ``ledgerUrl``, ``webhookSecret``, ``signingKey``) stay secret ``Output`` values, so
+everything derived from them is masked in state and in ``egress synth`` plans. The one exception is
+``guard_ledger_url``: the deploy guard must read the ledger before any resource exists, so it gets the
+plain URL; it is never passed to a resource or exported.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import json
+import re
+import urllib.parse
+
+import pulumi
+
+from egress.errors import ConfigError
+
+NS = "smtp-egress"
+SECRET_KEYS = ("smtpUrl", "ledgerUrl", "webhookSecret", "signingKey")  # signingKey is optional
+AMI = re.compile(r"^ami-[0-9a-f]{8}([0-9a-f]{9})?$")
+SCHEDULE = re.compile(r"^(cron|rate)\(.+\)$")
+
+
+class SettingsError(ConfigError, pulumi.RunError):
+    """A stack config key is missing or wrong (a clean error under the Pulumi CLI and `egress synth`)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class StackSettings:
+    stack: str
+    aws_region: str
+    region: str  # the plan's region: us | eu
+    availability_zones: tuple[str, ...]
+    vpc_cidr: str
+    tracking_domain: str
+    zone_id: str
+    tracking_target: str
+    mx_addresses: tuple[str, ...]
+    worker_instance_type: str
+    worker_ami: str
+    worker_min_size: int
+    worker_max_size: int
+    worker_desired_size: int
+    notice_schedule: str
+    notice_image: str
+    published_url: str
+    reserve: int
+    emergency_override: str | None
+    certificate_arn: str | None  # optional: serve the list at publishedUrl's host (an ACM cert in us-east-1)
+    smtp_url: pulumi.Output[str] = dataclasses.field(repr=False)
+    ledger_url: pulumi.Output[str] = dataclasses.field(repr=False)
+    webhook_secret: pulumi.Output[str] = dataclasses.field(repr=False)
+    signing_key: pulumi.Output[str] | None = dataclasses.field(repr=False)  # optional; no component uses it yet
+    guard_ledger_url: str | None = dataclasses.field(default=None, repr=False)
+
+    @property
+    def published_base_url(self) -> str:
+        """scheme://host of publishedUrl: the base of the links in the changes feed."""
+        parts = urllib.parse.urlsplit(self.published_url)
+        return f"{parts.scheme}://{parts.netloc}"
+
+    @property
+    def published_aliases(self) -> tuple[str, ...]:
+        """The publisher's CloudFront aliases: publishedUrl's host, when a certificate is configured."""
+        return (urllib.parse.urlsplit(self.published_url).hostname,) if self.certificate_arn else ()
+
+    @classmethod
+    def load(cls, config: pulumi.Config, aws_config: pulumi.Config) -> "StackSettings":
+        stack = pulumi.get_stack()
+        r = _Reader(config, stack)
+        aws_region = _Reader(aws_config, stack).text("region")
+        zones = tuple(r.strings("availabilityZones"))
+        for zone in zones:
+            if not zone.startswith(aws_region):
+                r.bad("availabilityZones", zones, f"zone {zone!r} is not in aws:region {aws_region!r}")
+        sizes = {k: r.integer(k, minimum=0) for k in ("workerMinSize", "workerMaxSize", "workerDesiredSize")}
+        if not sizes["workerMinSize"] <= sizes["workerDesiredSize"] <= sizes["workerMaxSize"]:
+            r.bad("workerDesiredSize", sizes["workerDesiredSize"],
+                  f"it must lie between workerMinSize {sizes['workerMinSize']} and workerMaxSize {sizes['workerMaxSize']}")
+        ledger_plain = config.get("ledgerUrl")
+        return cls(
+            stack=stack, aws_region=aws_region, region=r.text("planRegion"), availability_zones=zones,
+            vpc_cidr=r.cidr("vpcCidr"), tracking_domain=r.hostname("trackingDomain"), zone_id=r.text("zoneId"),
+            tracking_target=r.hostname("trackingTarget"), mx_addresses=tuple(r.strings("mxAddresses")),
+            worker_instance_type=r.text("workerInstanceType"), worker_ami=r.pattern("workerAmi", AMI, "ami-0123456789abcdef0"),
+            worker_min_size=sizes["workerMinSize"], worker_max_size=sizes["workerMaxSize"],
+            worker_desired_size=sizes["workerDesiredSize"],
+            notice_schedule=r.pattern("noticeSchedule", SCHEDULE, "cron(0 6 * * ? *)"), notice_image=r.text("noticeImage"),
+            published_url=r.url("publishedUrl"), reserve=r.integer("reserve", minimum=0, default=0),
+            emergency_override=(config.get("emergencyOverride") or "").strip() or None,
+            certificate_arn=(config.get("certificateArn") or "").strip() or None,
+            smtp_url=r.secret("smtpUrl"), ledger_url=r.secret("ledgerUrl"),
+            webhook_secret=r.secret("webhookSecret"), signing_key=config.get_secret("signingKey"),
+            guard_ledger_url=ledger_plain if ledger_plain and "://" in ledger_plain else None,
+        )
+
+
+class _Reader:
+    def __init__(self, config: pulumi.Config, stack: str):
+        self.config, self.stack = config, stack
+
+    def where(self, key: str) -> str:
+        return f"'{self.config.name}:{key}' (stacks/Pulumi.{self.stack}.yaml)"
+
+    def bad(self, key: str, value, why: str):
+        raise SettingsError(f"config {self.where(key)} is {value!r}: {why}; fix it with "
+                            f"`pulumi config set {self.config.name}:{key} ...`")
+
+    def text(self, key: str, default: str | None = None) -> str:
+        value = self.config.get(key)
+        if value is None or not value.strip():
+            if default is not None:
+                return default
+            raise SettingsError(f"config {self.where(key)} is missing; set it with "
+                                f"`pulumi config set {self.config.name}:{key} VALUE`")
+        return value.strip()
+
+    def secret(self, key: str) -> pulumi.Output[str]:
+        self.text(key)  # present (its value is never inspected here)
+        return self.config.require_secret(key)
+
+    def integer(self, key: str, minimum: int, default: int | None = None) -> int:
+        value = self.text(key, None if default is None else str(default))
+        try:
+            number = int(value)
+        except ValueError:
+            self.bad(key, value, "expected a whole number")
+        if number < minimum:
+            self.bad(key, number, f"expected at least {minimum}")
+        return number
+
+    def strings(self, key: str) -> list[str]:
+        value = self.text(key)
+        try:
+            items = json.loads(value)
+        except json.JSONDecodeError:
+            items = None
+        if not isinstance(items, list) or not items or not all(isinstance(i, str) and i for i in items):
+            self.bad(key, value, "expected a non-empty list of strings (YAML list, or JSON with --path)")
+        return items
+
+    def cidr(self, key: str) -> str:
+        value = self.text(key)
+        try:
+            return str(ipaddress.ip_network(value))
+        except ValueError as exc:
+            self.bad(key, value, f"not a network ({exc})")
+
+    def hostname(self, key: str) -> str:
+        value = self.text(key).rstrip(".").lower()
+        if not re.fullmatch(r"([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}", value):
+            self.bad(key, value, "expected a DNS name such as egress.example.com")
+        return value
+
+    def pattern(self, key: str, regex: re.Pattern, example: str) -> str:
+        value = self.text(key)
+        if not regex.match(value):
+            self.bad(key, value, f"expected something like {example!r}")
+        return value
+
+    def url(self, key: str) -> str:
+        value = self.text(key)
+        parts = urllib.parse.urlsplit(value)
+        if parts.scheme != "https" or not parts.netloc:
+            self.bad(key, value, "expected the https URL of the region's published document")
+        return value
