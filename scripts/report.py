@@ -1,12 +1,119 @@
-"""``egress report``: being written."""
+"""``egress report``: the compliance record of every change to the IP lists and every notice.
+
+Per region: the list as it stands on the report's day, the announced changes still to take effect, and
+the history of every change (announced ones from the ledger, planned ones flagged "not announced"): when
+it was announced, when it took effect (a late announcement delays it: make before break), its notice
+lead, how many workspaces were notified and how many deliveries failed or are pending, and every
+short-notice exception with its reason. Flags mark what a reviewer should look at: late notice,
+short-notice exception, not announced, no longer in the plan, delivery failed. Provenance: the plan's
+path, sha256 and git commit, the ledger URL (password masked), the generation time and the version.
+
+  --format md     GitHub-flavoured Markdown, for pasting into tickets (the default)
+  --format html   one self-contained, printable page (inline CSS, nothing fetched)
+  --format json   for auditors' tools; the shape is documented in egress/report/render.py
+
+Without --format, the format follows the suffix of --out (.md, .html or .htm, .json); on stdout it is
+Markdown. --out writes the file atomically. --at DATE describes the record as it stood at midnight UTC of
+DATE (announcements made later are left out; delivery counts are always the ledger's current ones).
+--since DATE keeps in the history only the changes announced or effective on or after DATE (a change
+never announced: planned on or after DATE). The report never changes the ledger's records, and exits 0
+whatever it finds: read its flags.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .common import add_db, add_plan, moment_for
+
+SUFFIXES = {".md": "md", ".markdown": "md", ".html": "html", ".htm": "html", ".json": "json"}
 
 
 def register(sub) -> None:
-    p = sub.add_parser("report", help="(being written)")
+    p = sub.add_parser("report", help="the compliance record: every change, its notice, its exceptions (html, md, json)",
+                       description=__doc__.split("\n\n", 1)[1].replace("``", ""),
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_plan(p)
+    add_db(p)
+    fmt = p.add_mutually_exclusive_group()
+    fmt.add_argument("--format", choices=("html", "md", "json"),
+                     help="output format (default: from the suffix of --out, else md)")
+    fmt.add_argument("--json", dest="format", action="store_const", const="json", help="the same as --format json")
+    p.add_argument("--out", metavar="FILE", help="write the report to FILE atomically instead of stdout")
+    p.add_argument("--at", metavar="DATE", help="the record as it stood at midnight UTC of DATE (YYYY-MM-DD); default: now")
+    p.add_argument("--since", metavar="DATE", help="history of changes announced or effective on or after DATE (YYYY-MM-DD)")
     p.set_defaults(run=run)
 
 
-def run(args) -> int:
-    from egress.errors import EgressError
+def output_format(fmt: str | None, out: str | None) -> str:
+    """--format if given; else the suffix of --out; else Markdown."""
+    from egress.errors import ConfigError
 
-    raise EgressError("egress report is not available yet")
+    if fmt:
+        return fmt
+    if out is None:
+        return "md"
+    try:
+        return SUFFIXES[Path(out).suffix.lower()]
+    except KeyError:
+        raise ConfigError(f"cannot tell the report format from --out {out!r}; name the file .html, .md or .json, "
+                          "or pass --format html|md|json") from None
+
+
+def run(args) -> int:
+    from egress import __version__
+    from egress.dates import parse_day, utc_now
+    from egress.ledger import Ledger
+    from egress.plan import load_plan
+    from egress.report import Provenance, build_report, mask_url, plan_git_info
+    from egress.report.render import render
+
+    from .publish import write_atomic
+
+    fmt = output_format(args.format, args.out)
+    since = parse_day(args.since, where="--since") if args.since is not None else None
+    generated = utc_now()
+    moment = moment_for(args.at, "--at") if args.at is not None else generated
+    plan = load_plan(args.plan)
+    url = ledger_url(args.db)
+    provenance = Provenance(
+        generated_at=generated, at=moment, since=since, plan_path=args.plan, plan_sha256=plan.sha256,
+        notice_days=plan.notice_days, git=plan_git_info(args.plan), ledger_url=mask_url(url), version=__version__,
+    )
+    ledger = Ledger(url)
+    try:
+        report = build_report(plan, ledger, provenance)
+    finally:
+        ledger.close()
+    text = render(report, fmt)
+    if args.out:
+        write_atomic(Path(args.out), text.encode("utf-8"))
+        s = report.summary
+        print(f"wrote {args.out} ({fmt}): {len(s.regions)} regions, {s.changes} changes, {s.flags} flags, "
+              f"{s.exceptions} short-notice exceptions, as of {report.day.isoformat()}")
+    else:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    return 0
+
+
+def ledger_url(flag_value: str | None) -> str:
+    """The ledger's URL; a report reads an existing ledger and never creates an empty SQLite file."""
+    import sqlalchemy as sa
+
+    from egress.errors import ConfigError
+    from egress.ledger import DEFAULT_DB
+    from egress.report import mask_url
+
+    url = flag_value or f"sqlite:///{DEFAULT_DB}"
+    try:
+        parsed = sa.engine.make_url(url)
+    except sa.exc.ArgumentError:
+        return url  # the ledger names the bad URL
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        if not Path(parsed.database).is_file():
+            raise ConfigError(f"no ledger at {mask_url(url)!r}: the file does not exist; pass --db URL (or set "
+                              "EGRESS_DB) to the ledger that 'egress notify' records in")
+    return url

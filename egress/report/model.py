@@ -1,0 +1,230 @@
+"""The compliance record as typed data, built from the plan and the ledger.
+
+Per region: the list as it stands on the report's day (:func:`egress.timeline.published_addresses`), the
+announced changes still to take effect, and the history: every change the plan holds (announced or not)
+and every announcement the ledger holds (also one whose change has since left the plan), each with when
+it was announced, when it takes effect, its notice lead, its notice deliveries and its flags.
+
+The report describes the moment ``at``: announcements recorded after it are left out, as ``egress
+publish --at`` does. Delivery counts are the ledger's state when the report is made (a delivery records
+when it was sent, but not when it failed).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections import Counter
+
+import sqlalchemy as sa
+
+from ..ledger import Ledger, announcements, deliveries, workspaces
+from ..plan import Change, Plan
+from ..timeline import Announcement, published_addresses
+from .provenance import Provenance
+
+# States of a change on the report's day.
+IN_EFFECT, PENDING, NOT_ANNOUNCED, NOT_IN_PLAN = "in_effect", "pending", "not_announced", "not_in_plan"
+# Flags: what a compliance reviewer should look at.
+LATE_NOTICE = "late_notice"  # announced with less than notice_days of notice and no exception: delayed
+SHORT_NOTICE_EXCEPTION = "short_notice_exception"  # less than notice_days, taken as planned, with a reason
+DELIVERY_FAILED = "delivery_failed"  # at least one notice delivery failed
+FLAGS = (LATE_NOTICE, SHORT_NOTICE_EXCEPTION, NOT_ANNOUNCED, NOT_IN_PLAN, DELIVERY_FAILED)
+
+
+@dataclasses.dataclass(frozen=True)
+class DeliveryCounts:
+    workspaces_notified: int  # distinct workspaces with at least one sent notice
+    sent: int
+    failed: int
+    pending: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Undelivered:
+    """A notice delivery that was not accepted (yet): who, which channel, how often it was tried, why."""
+
+    workspace_id: str
+    channel: str
+    status: str  # "failed" | "pending"
+    attempts: int
+    last_error: str | None
+
+
+@dataclasses.dataclass(frozen=True)
+class ChangeRecord:
+    change_id: str
+    region: str
+    ip: str
+    action: str  # "add" | "remove"
+    planned: dt.date
+    notice_days: int  # the promise when it was announced (the plan's, if not announced)
+    in_plan: bool
+    state: str  # IN_EFFECT | PENDING | NOT_ANNOUNCED | NOT_IN_PLAN
+    announced_at: dt.datetime | None = None
+    effective: dt.date | None = None  # None while not announced: it never takes effect
+    lead_days: int | None = None
+    exception_reason: str | None = None
+    plan_sha256: str | None = None  # the plan the announcement was made from (the ledger records it)
+    deliveries: DeliveryCounts | None = None
+    undelivered: tuple[Undelivered, ...] = ()
+    flags: tuple[str, ...] = ()
+
+    @property
+    def delayed(self) -> bool:
+        """Announced late, so it takes effect after its planned day (make before break)."""
+        return self.effective is not None and self.effective > self.planned
+
+
+@dataclasses.dataclass(frozen=True)
+class RegionReport:
+    region: str
+    in_plan: bool
+    workspaces: int  # workspaces of the region in the ledger now
+    live: tuple[str, ...]  # the published list on the report's day
+    upcoming: tuple[ChangeRecord, ...]  # announced, in the plan, effective after the report's day
+    changes: tuple[ChangeRecord, ...]  # the history (limited by --since)
+
+    @property
+    def exceptions(self) -> tuple[ChangeRecord, ...]:
+        return tuple(c for c in self.changes if c.exception_reason)
+
+    @property
+    def flags(self) -> int:
+        return sum(len(c.flags) for c in self.changes)
+
+
+@dataclasses.dataclass(frozen=True)
+class Summary:
+    regions: tuple[str, ...]
+    changes: int
+    flags: int
+    flagged_changes: int
+    flags_by_kind: dict[str, int]
+    exceptions: int
+    upcoming: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Report:
+    provenance: Provenance
+    regions: tuple[RegionReport, ...]
+
+    @property
+    def day(self) -> dt.date:
+        return self.provenance.at.date()
+
+    @property
+    def summary(self) -> Summary:
+        changes = [c for r in self.regions for c in r.changes]
+        kinds = Counter(f for c in changes for f in c.flags)
+        return Summary(
+            regions=tuple(r.region for r in self.regions), changes=len(changes), flags=sum(kinds.values()),
+            flagged_changes=sum(1 for c in changes if c.flags), flags_by_kind={k: kinds.get(k, 0) for k in FLAGS},
+            exceptions=sum(len(r.exceptions) for r in self.regions), upcoming=sum(len(r.upcoming) for r in self.regions),
+        )
+
+
+def build_report(plan: Plan, ledger: Ledger, provenance: Provenance) -> Report:
+    moment, since = provenance.at, provenance.since
+    day = moment.date()
+    anns = {k: a for k, a in ledger.announcements().items() if a.announced_at <= moment}
+    counts, undelivered = _deliveries(ledger, set(anns))
+    plan_hashes = _announced_plans(ledger)
+    members = _workspace_counts(ledger)
+    out = []
+    for region in sorted(set(plan.regions) | {a.region for a in anns.values()}):
+        in_plan = region in plan.regions
+        region_anns = {k: a for k, a in anns.items() if a.region == region}
+        planned = plan.changes(region) if in_plan else []
+        facts = (counts, undelivered, plan_hashes)
+        records = [_record(c, region_anns.get(c.change_id), plan.notice_days, day, facts) for c in planned]
+        planned_ids = {c.change_id for c in planned}
+        records += [_orphan(a, facts) for k, a in region_anns.items() if k not in planned_ids]
+        records.sort(key=lambda r: (r.planned, r.action, r.ip, r.change_id))
+        live = tuple(str(ip) for ip in published_addresses(plan, region, region_anns, day)) if in_plan else ()
+        out.append(RegionReport(
+            region=region, in_plan=in_plan, workspaces=members.get(region, 0), live=live,
+            upcoming=tuple(r for r in records if r.state == PENDING),
+            changes=tuple(r for r in records if since is None or _touches(r, since)),
+        ))
+    return Report(provenance, tuple(out))
+
+
+def _touches(record: ChangeRecord, since: dt.date) -> bool:
+    """Announced, effective (or, never announced, planned) on or after ``since``."""
+    days = [record.announced_at.date(), record.effective] if record.announced_at else [record.planned]
+    return any(d is not None and d >= since for d in days)
+
+
+def _record(change: Change, ann: Announcement | None, plan_notice_days: int, day: dt.date, facts) -> ChangeRecord:
+    base = dict(change_id=change.change_id, region=change.region, ip=change.ip, action=change.action,
+                planned=change.effective, in_plan=True)
+    if ann is None:
+        return ChangeRecord(**base, notice_days=plan_notice_days, state=NOT_ANNOUNCED, flags=(NOT_ANNOUNCED,))
+    return _announced(base, ann, IN_EFFECT if ann.effective <= day else PENDING, facts)
+
+
+def _orphan(ann: Announcement, facts) -> ChangeRecord:
+    """An announcement whose change the plan no longer holds (its date moved, or it was withdrawn)."""
+    base = dict(change_id=ann.change_id, region=ann.region, ip=ann.ip, action=ann.action, planned=ann.planned,
+                in_plan=False)
+    return _announced(base, ann, NOT_IN_PLAN, facts)
+
+
+def _announced(base: dict, ann: Announcement, state: str, facts) -> ChangeRecord:
+    counts, undelivered, plan_hashes = facts
+    flags = []
+    if ann.lead < ann.notice_days:
+        flags.append(SHORT_NOTICE_EXCEPTION if ann.exception_reason else LATE_NOTICE)
+    if state == NOT_IN_PLAN:
+        flags.append(NOT_IN_PLAN)
+    tally = counts.get(ann.change_id, DeliveryCounts(0, 0, 0, 0))
+    if tally.failed:
+        flags.append(DELIVERY_FAILED)
+    return ChangeRecord(**base, notice_days=ann.notice_days, state=state, announced_at=ann.announced_at,
+                        effective=ann.effective, lead_days=ann.lead, exception_reason=ann.exception_reason,
+                        plan_sha256=plan_hashes.get(ann.change_id), deliveries=tally,
+                        undelivered=tuple(undelivered.get(ann.change_id, ())), flags=tuple(flags))
+
+
+def _deliveries(ledger: Ledger, change_ids: set[str]):
+    """Per change: delivery counts by status, distinct workspaces notified, and the undelivered rows."""
+    d = deliveries.c
+    by_status = (sa.select(d.change_id, d.status, sa.func.count(), sa.func.count(sa.distinct(d.workspace_id)))
+                 .group_by(d.change_id, d.status))
+    not_sent = (sa.select(d.change_id, d.workspace_id, d.channel, d.status, d.attempts, d.last_error)
+                .where(d.status != "sent").order_by(d.change_id, d.workspace_id, d.channel))
+    with ledger.conn.begin():
+        grouped = ledger.conn.execute(by_status).all()
+        rows = ledger.conn.execute(not_sent).all()
+    tallies: dict[str, dict[str, tuple[int, int]]] = {}
+    for change_id, status, n, distinct_ws in grouped:
+        tallies.setdefault(change_id, {})[status] = (n, distinct_ws)
+    counts = {
+        cid: DeliveryCounts(workspaces_notified=t.get("sent", (0, 0))[1], sent=t.get("sent", (0, 0))[0],
+                            failed=t.get("failed", (0, 0))[0], pending=t.get("pending", (0, 0))[0])
+        for cid, t in tallies.items() if cid in change_ids
+    }
+    undelivered: dict[str, list[Undelivered]] = {}
+    for change_id, workspace_id, channel, status, attempts, last_error in rows:
+        if change_id in change_ids:
+            undelivered.setdefault(change_id, []).append(Undelivered(workspace_id, channel, status, attempts, last_error))
+    return counts, undelivered
+
+
+def _announced_plans(ledger: Ledger) -> dict[str, str]:
+    """The sha256 of the plan each announcement was made from."""
+    q = sa.select(announcements.c.change_id, announcements.c.plan_sha256)
+    with ledger.conn.begin():
+        return {change_id: sha for change_id, sha in ledger.conn.execute(q)}
+
+
+def _workspace_counts(ledger: Ledger) -> dict[str, int]:
+    q = sa.select(workspaces.c.region, sa.func.count()).group_by(workspaces.c.region)
+    with ledger.conn.begin():
+        return {region: n for region, n in ledger.conn.execute(q)}
+
+
+__all__ = ["ChangeRecord", "DeliveryCounts", "FLAGS", "RegionReport", "Report", "Summary", "Undelivered",
+           "build_report"]

@@ -1,0 +1,203 @@
+"""Render a :class:`~.model.Report` as self-contained HTML, GitHub-flavoured Markdown, or JSON.
+
+HTML is one file with inline CSS and nothing to fetch (a Content-Security-Policy of ``default-src
+'none'`` makes sure), autoescaped; it prints without splitting table rows. Markdown is for pasting into
+tickets. JSON is for auditors' tools: keys sorted, days ``YYYY-MM-DD``, instants RFC 3339 UTC
+(``2026-11-26T09:30:00Z``), ``null`` where a value does not apply. Its shape (``format_version`` 1)::
+
+    {
+      "format": "smtp-egress/compliance-report", "format_version": 1,
+      "provenance": {
+        "generated_at": instant, "at": instant (the moment described), "day": day (its UTC day),
+        "since": day | null, "notice_days": int, "version": "0.1.0",
+        "ledger": "postgresql+psycopg://user:***@host/db" (password masked),
+        "plan": {"path": str, "sha256": hex,
+                 "git": {"commit": hex | null, "path": str (in the repository), "modified": bool} | null}
+      },
+      "summary": {
+        "regions": [str], "changes": int (history rows), "flags": int, "flagged_changes": int,
+        "flags_by_kind": {"late_notice": int, "short_notice_exception": int, "not_announced": int,
+                          "not_in_plan": int, "delivery_failed": int},
+        "exceptions": int, "upcoming": int
+      },
+      "regions": [{                       # sorted by name
+        "region": str, "in_plan": bool, "workspaces": int (in the ledger now),
+        "live": [ip] (the published list on "day"),
+        "upcoming": [change], "changes": [change] (the history), "exceptions": [change]
+      }]
+    }
+
+    change = {
+      "change_id": "us/add/198.51.100.11/2026-12-10", "region": str, "ip": str, "action": "add" | "remove",
+      "planned": day, "state": "in_effect" | "pending" | "not_announced" | "not_in_plan", "in_plan": bool,
+      "announced_at": instant | null, "effective": day | null (null: not announced, never takes effect),
+      "delayed": bool (effective after planned: announced late), "lead_days": int | null,
+      "notice_days": int, "exception_reason": str | null,
+      "plan_sha256": hex | null (the plan the announcement was made from),
+      "deliveries": {"workspaces_notified": int, "sent": int, "failed": int, "pending": int} | null,
+      "undelivered": [{"workspace_id": str, "channel": "email" | "webhook", "status": "failed" | "pending",
+                       "attempts": int, "last_error": str | null}],
+      "flags": [flag]  # late_notice | short_notice_exception | not_announced | not_in_plan | delivery_failed
+    }
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+
+import jinja2
+import markupsafe
+
+from ..dates import rfc3339
+from . import model
+from .model import ChangeRecord, Report
+
+FORMATS = ("html", "md", "json")
+UNDELIVERED_SHOWN = 50  # per change in HTML and Markdown; JSON lists every undelivered notice
+FORMAT_NAME = "smtp-egress/compliance-report"
+FORMAT_VERSION = 1
+FLAG_LABELS = {model.LATE_NOTICE: "late notice", model.SHORT_NOTICE_EXCEPTION: "short-notice exception",
+               model.NOT_ANNOUNCED: "not announced", model.NOT_IN_PLAN: "not in plan",
+               model.DELIVERY_FAILED: "delivery failed"}
+_URL = re.compile(r"https?://[^\s<>\"']+[^\s<>\"'.,;:!?)\]]")
+_DAY = re.compile(r"(\d{4}-\d\d-\d\d)")
+_env: jinja2.Environment | None = None
+
+
+def render(report: Report, fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps(as_json(report), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    template = {"html": "report.html.j2", "md": "report.md.j2"}[fmt]
+    return _environment().get_template(template).render(r=report, s=report.summary, p=report.provenance)
+
+
+# JSON -----------------------------------------------------------------------------------------------
+
+def as_json(report: Report) -> dict:
+    p, s = report.provenance, report.summary
+    return {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "provenance": {
+            "generated_at": rfc3339(p.generated_at), "at": rfc3339(p.at), "day": report.day.isoformat(),
+            "since": p.since.isoformat() if p.since else None, "notice_days": p.notice_days,
+            "version": p.version, "ledger": p.ledger_url,
+            "plan": {"path": p.plan_path, "sha256": p.plan_sha256,
+                     "git": None if p.git is None else {"commit": p.git.commit, "path": p.git.path,
+                                                        "modified": p.git.modified}},
+        },
+        "summary": {
+            "regions": list(s.regions), "changes": s.changes, "flags": s.flags, "flagged_changes": s.flagged_changes,
+            "flags_by_kind": dict(s.flags_by_kind), "exceptions": s.exceptions, "upcoming": s.upcoming,
+        },
+        "regions": [
+            {"region": r.region, "in_plan": r.in_plan, "workspaces": r.workspaces, "live": list(r.live),
+             "upcoming": [_change_json(c) for c in r.upcoming], "changes": [_change_json(c) for c in r.changes],
+             "exceptions": [_change_json(c) for c in r.exceptions]}
+            for r in report.regions
+        ],
+    }
+
+
+def _change_json(c: ChangeRecord) -> dict:
+    return {
+        "change_id": c.change_id, "region": c.region, "ip": c.ip, "action": c.action,
+        "planned": c.planned.isoformat(), "state": c.state, "in_plan": c.in_plan,
+        "announced_at": rfc3339(c.announced_at) if c.announced_at else None,
+        "effective": c.effective.isoformat() if c.effective else None, "delayed": c.delayed,
+        "lead_days": c.lead_days, "notice_days": c.notice_days, "exception_reason": c.exception_reason,
+        "plan_sha256": c.plan_sha256,
+        "deliveries": None if c.deliveries is None else dataclasses.asdict(c.deliveries),
+        "undelivered": [dataclasses.asdict(u) for u in c.undelivered],
+        "flags": list(c.flags),
+    }
+
+
+# Words shared by the HTML and Markdown templates ------------------------------------------------------
+
+def flag_text(c: ChangeRecord, flag: str, day) -> str:
+    """One flag in words a reviewer can act on."""
+    if flag == model.LATE_NOTICE:
+        return (f"late notice: {c.lead_days} of {c.notice_days} days; takes effect {c.effective.isoformat()} "
+                f"instead of {c.planned.isoformat()}")
+    if flag == model.SHORT_NOTICE_EXCEPTION:
+        return f"short-notice exception: {c.lead_days} of {c.notice_days} days; reason: {c.exception_reason}"
+    if flag == model.NOT_ANNOUNCED:
+        if c.planned <= day:
+            return f"not announced: planned for {c.planned.isoformat()}, so not in effect"
+        return "not announced yet"
+    if flag == model.NOT_IN_PLAN:
+        return "announced, but no longer in the plan"
+    if flag == model.DELIVERY_FAILED:
+        n = c.deliveries.failed if c.deliveries else 0
+        return f"{n} notice deliver{'y' if n == 1 else 'ies'} failed"
+    return flag
+
+
+def effective_text(c: ChangeRecord) -> str:
+    if c.effective is None:
+        return "never (not announced)"
+    if c.state == model.PENDING:
+        return f"{c.effective.isoformat()} (pending)"
+    return c.effective.isoformat()
+
+
+def change_text(c: ChangeRecord) -> str:
+    return f"{'add' if c.action == 'add' else 'remove'} {c.ip}"
+
+
+def md_cell(value) -> str:
+    """A value safe inside a GitHub-flavoured Markdown table cell: one line, no bare pipes or tags."""
+    text = "" if value is None else str(value)
+    text = text.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+    return " ".join(text.split())
+
+
+def md_code(value) -> str:
+    """A value as a Markdown code span inside a table cell (no escapes apply in code spans, but ``\\|`` does)."""
+    text = " ".join(("" if value is None else str(value)).split()).replace("|", "\\|")
+    return f"`` {text} ``" if "`" in text else f"`{text}`"
+
+
+def linkify(value) -> markupsafe.Markup:
+    """Escape text for HTML and turn plain http(s) URLs in it into links (an incident ticket, say)."""
+    text = "" if value is None else str(value)
+    out, last = [], 0
+    for m in _URL.finditer(text):
+        out.append(markupsafe.escape(text[last:m.start()]))
+        url = markupsafe.escape(m.group(0))
+        out.append(markupsafe.Markup(f'<a class="bare" href="{url}">{url}</a>'))
+        last = m.end()
+    out.append(markupsafe.escape(text[last:]))
+    return markupsafe.Markup("").join(out)
+
+
+def keep_dates(value) -> markupsafe.Markup:
+    """Escape text for HTML, keeping each YYYY-MM-DD day on one line (browsers break after its hyphens).
+
+    The print CSS makes these spans inline blocks, so a narrow column may break right after the day
+    (``2026-12-16`` / ``T09:00:00Z``); on screen those columns do not wrap.
+    """
+    parts = _DAY.split("" if value is None else str(value))
+    return markupsafe.Markup("").join(
+        markupsafe.Markup('<span class="nowrap">%s</span>') % part if i % 2 else markupsafe.escape(part)
+        for i, part in enumerate(parts))
+
+
+def _environment() -> jinja2.Environment:
+    global _env
+    if _env is None:
+        _env = jinja2.Environment(
+            loader=jinja2.PackageLoader("egress.report", "templates"),
+            autoescape=jinja2.select_autoescape(enabled_extensions=("html.j2", "html"),
+                                                disabled_extensions=("md.j2",), default=True),
+            trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+            undefined=jinja2.StrictUndefined,
+        )
+        _env.filters.update(md=md_cell, md_code=md_code, linkify=linkify, keep_dates=keep_dates,
+                            iso=lambda d: d.isoformat() if d else "", rfc3339=lambda t: rfc3339(t) if t else "")
+        _env.globals.update(UNDELIVERED_SHOWN=UNDELIVERED_SHOWN, flag_text=flag_text, effective_text=effective_text,
+                            change_text=change_text, flag_label=FLAG_LABELS.get)
+    return _env
