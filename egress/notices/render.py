@@ -19,6 +19,8 @@ from email.message import EmailMessage
 
 import jinja2
 
+from ..templating import environment
+
 from ..dates import UTC, lead_days, rfc3339
 from ..errors import DeliveryError
 
@@ -26,7 +28,6 @@ ACTIONS = ("add", "remove")
 # C0 controls and DEL: a CR or LF in a header value would start a new header (header injection).
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _HEADERS_POLICY = email.policy.SMTP
-_env: jinja2.Environment | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -183,16 +184,7 @@ def ics_fold(line: str, limit: int = 75) -> str:
 
 
 def _environment() -> jinja2.Environment:
-    global _env
-    if _env is None:
-        _env = jinja2.Environment(
-            loader=jinja2.PackageLoader("egress.notices", "templates"),
-            autoescape=jinja2.select_autoescape(enabled_extensions=("html.j2", "html"),
-                                                disabled_extensions=("txt.j2",), default=True),
-            trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
-            undefined=jinja2.StrictUndefined,
-        )
-    return _env
+    return environment("egress.notices", "txt.j2")
 
 
 def _mime_body(change_id: str, text: str, html: str, ics: str) -> bytes:

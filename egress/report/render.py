@@ -48,6 +48,8 @@ import json
 import re
 
 import jinja2
+
+from ..templating import environment
 import markupsafe
 
 from ..dates import rfc3339
@@ -63,7 +65,6 @@ FLAG_LABELS = {model.LATE_NOTICE: "late notice", model.SHORT_NOTICE_EXCEPTION: "
                model.DELIVERY_FAILED: "delivery failed"}
 _URL = re.compile(r"https?://[^\s<>\"']+[^\s<>\"'.,;:!?)\]]")
 _DAY = re.compile(r"(\d{4}-\d\d-\d\d)")
-_env: jinja2.Environment | None = None
 
 
 def render(report: Report, fmt: str) -> str:
@@ -187,17 +188,10 @@ def keep_dates(value) -> markupsafe.Markup:
 
 
 def _environment() -> jinja2.Environment:
-    global _env
-    if _env is None:
-        _env = jinja2.Environment(
-            loader=jinja2.PackageLoader("egress.report", "templates"),
-            autoescape=jinja2.select_autoescape(enabled_extensions=("html.j2", "html"),
-                                                disabled_extensions=("md.j2",), default=True),
-            trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
-            undefined=jinja2.StrictUndefined,
-        )
-        _env.filters.update(md=md_cell, md_code=md_code, linkify=linkify, keep_dates=keep_dates,
-                            iso=lambda d: d.isoformat() if d else "", rfc3339=lambda t: rfc3339(t) if t else "")
-        _env.globals.update(UNDELIVERED_SHOWN=UNDELIVERED_SHOWN, flag_text=flag_text, effective_text=effective_text,
-                            change_text=change_text, flag_label=FLAG_LABELS.get)
-    return _env
+    env = environment("egress.report", "md.j2")
+    if "md" not in env.filters:
+        env.filters.update(md=md_cell, md_code=md_code, linkify=linkify, keep_dates=keep_dates,
+                           iso=lambda d: d.isoformat() if d else "", rfc3339=lambda t: rfc3339(t) if t else "")
+        env.globals.update(UNDELIVERED_SHOWN=UNDELIVERED_SHOWN, flag_text=flag_text, effective_text=effective_text,
+                           change_text=change_text, flag_label=FLAG_LABELS.get)
+    return env
