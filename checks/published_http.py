@@ -10,6 +10,8 @@ from __future__ import annotations
 import datetime as dt
 import email.utils
 
+import time
+
 import requests
 import urllib3.exceptions
 
@@ -86,13 +88,22 @@ def _attempt(session, source, timeout, max_bytes, max_retry_after) -> tuple[byte
         raise _Retry(cls, detail, outcome) from None
 
 
+# The whole body must arrive within this many read timeouts: a server that trickles one byte per
+# read timeout would otherwise hold the daily job for hours.
+BODY_DEADLINE_FACTOR = 3
+
+
 def _read_body(resp, source, max_bytes, timeout) -> bytes:
     declared = resp.headers.get("Content-Length", "")
     if declared.isdigit() and int(declared) > max_bytes:
         raise BodyTooLarge(source, f"Content-Length {declared} is larger than the {max_bytes}-byte limit; the body was not read")
     chunks, size = [], 0
+    deadline = time.monotonic() + BODY_DEADLINE_FACTOR * timeout
     try:
-        for chunk in resp.iter_content(CHUNK):
+        for chunk in _arriving(resp.raw):
+            if time.monotonic() > deadline:
+                raise _Retry(FetchTimeout, f"the body took longer than {BODY_DEADLINE_FACTOR * timeout:g}s to arrive "
+                             f"({size} bytes so far): a server trickling its answer", "timeout")
             size += len(chunk)
             if size > max_bytes:
                 raise BodyTooLarge(source, f"the body is larger than the {max_bytes}-byte limit (stopped reading at {size} bytes)")
@@ -105,6 +116,25 @@ def _read_body(resp, source, max_bytes, timeout) -> bytes:
             cls, outcome, detail = TruncatedBody, "truncated", f"the connection closed after {size} bytes{of}: truncated body"
         raise _Retry(cls, detail, outcome) from None
     return b"".join(chunks)
+
+
+def _arriving(raw):
+    """Chunks as they arrive (``iter_content`` blocks until a whole chunk is in, so a trickle would
+    never reach the deadline check), with urllib3's errors mapped as ``iter_content`` maps them."""
+    while True:
+        try:
+            chunk = raw.read1(CHUNK, decode_content=True)
+        except urllib3.exceptions.ProtocolError as exc:
+            raise requests.exceptions.ChunkedEncodingError(exc) from exc
+        except urllib3.exceptions.DecodeError as exc:
+            raise requests.exceptions.ContentDecodingError(exc) from exc
+        except urllib3.exceptions.ReadTimeoutError as exc:
+            raise requests.exceptions.ConnectionError(exc) from exc
+        except urllib3.exceptions.SSLError as exc:
+            raise requests.exceptions.SSLError(exc) from exc
+        if not chunk:
+            return
+        yield chunk
 
 
 def _causes(exc: BaseException) -> list[BaseException]:

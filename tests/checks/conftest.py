@@ -53,6 +53,7 @@ class Reply:
     delay: float = 0.0
     reset: bool = False
     content_length: int | None = None
+    drip: float = 0.0  # seconds between single body bytes: a server that trickles forever
 
 
 class Script:
@@ -110,7 +111,14 @@ def _handler(script: Script):
                     self.send_header("Connection", "close")
                     self.close_connection = True
                 self.end_headers()
-                self.wfile.write(reply.body)
+                if reply.drip:
+                    for i in range(len(reply.body)):
+                        if script.stop.wait(reply.drip):
+                            break
+                        self.wfile.write(reply.body[i:i + 1])
+                        self.wfile.flush()
+                else:
+                    self.wfile.write(reply.body)
             except OSError:  # the client gave up (timeout tests)
                 self.close_connection = True
 

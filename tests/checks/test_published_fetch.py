@@ -320,3 +320,11 @@ def test_credentials_in_the_url_are_not_repeated(server, session, sleeps):
                 call=lambda: fetch_published(url, "us", session=session, sleep=sleeps.append, attempts=1))
     assert "s3cret" not in msg and "job" not in msg
     assert server.seen[0][1]["Authorization"].startswith("Basic ")  # the credentials were still used
+
+
+def test_a_trickling_body_is_a_timeout_not_a_wait_forever(server, session, sleeps, valid_bytes):
+    url = server.on(PATH, Reply(body=valid_bytes, drip=0.05))  # each byte well within the read timeout
+    start = time.monotonic()
+    fails(pe.FetchTimeout, url, "trickling", "gave up after 2 attempts: timeout, timeout",
+          call=lambda: fetch_published(url, "us", session=session, sleep=sleeps.append, timeout=0.3, attempts=2))
+    assert time.monotonic() - start < 5
