@@ -58,9 +58,17 @@ class Received:
 class RecordingHandler:
     """Keeps every accepted message. RCPT to reject550@... gets 550, defer451@... gets 451."""
 
-    def __init__(self):
+    def __init__(self, pipelining: bool = False):
         self.messages: list[Received] = []
         self.auth_attempts: list[bytes] = []
+        self.pipelining = pipelining
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        """Advertise PIPELINING when asked (aiosmtpd reads commands in order, so it copes)."""
+        session.host_name = hostname
+        if self.pipelining:
+            responses.insert(1, "250-PIPELINING")
+        return responses
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         local = address.split("@", 1)[0]
@@ -116,8 +124,8 @@ def smtp_server(server_tls):
 
     controllers = []
 
-    def start(kind: str, **server_kwargs) -> Server:
-        handler = RecordingHandler()
+    def start(kind: str, pipelining: bool = False, **server_kwargs) -> Server:
+        handler = RecordingHandler(pipelining)
         port = free_port()
         kwargs = dict(hostname="127.0.0.1", port=port, authenticator=handler.authenticator, **server_kwargs)
         if kind == "starttls":

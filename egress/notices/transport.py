@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import re
 import smtplib
 import ssl
 from typing import Protocol
@@ -148,7 +149,10 @@ class SmtpTransport:
                                     f"address {recipient if not recipient.isascii() else sender!r}", permanent=True)
             options = ["SMTPUTF8"]
         try:
-            smtp.sendmail(sender, [recipient], data, mail_options=options)
+            if smtp.has_extn("pipelining") and not options:
+                _sendmail_pipelined(smtp, sender, recipient, data)
+            else:
+                smtp.sendmail(sender, [recipient], data, mail_options=options)
         except smtplib.SMTPRecipientsRefused as exc:
             code, reply = exc.recipients.get(recipient, (None, b""))
             raise self._refused(f"{self.settings.where} refused the recipient {recipient!r}", code, reply) from None
@@ -249,6 +253,50 @@ class SmtpTransport:
                 self._smtp.close()
             finally:
                 self._smtp = None
+
+
+def _sendmail_pipelined(smtp: smtplib.SMTP, sender: str, recipient: str, data: bytes) -> None:
+    """``smtp.sendmail(sender, [recipient], data)`` with RFC 2920 pipelining: MAIL, RCPT and DATA go out in
+    one write and their replies are read together, then the message: two round trips instead of four.
+    Raises what sendmail raises. The message counts as accepted only on the 250 after its final dot."""
+    size = f" SIZE={len(data)}" if smtp.has_extn("size") else ""
+    smtp.send(f"MAIL FROM:<{sender}>{size}\r\nRCPT TO:<{recipient}>\r\nDATA\r\n")
+    replies = []
+    for _ in range(3):
+        replies.append(smtp.getreply())
+        if replies[-1][0] == 421:  # the server is closing: it sends nothing more
+            break
+    (mail, mail_text), (rcpt, rcpt_text), (go, go_text) = replies + [(421, b"")] * (3 - len(replies))
+    if go == 354:
+        if mail == 250 and rcpt in (250, 251):
+            body = re.sub(rb"(?m)^\.", b"..", data)
+            smtp.send(body + (b"" if body.endswith(b"\r\n") else b"\r\n") + b".\r\n")
+            code, text = smtp.getreply()
+            if code == 250:
+                return
+            _reset(smtp, code)
+            raise smtplib.SMTPDataError(code, text)
+        smtp.send(b".\r\n")  # RFC 2920 3.1: DATA accepted although the envelope failed: send an empty message
+        smtp.getreply()
+    if mail != 250:
+        _reset(smtp, mail)
+        raise smtplib.SMTPSenderRefused(mail, mail_text, sender)
+    if rcpt not in (250, 251):
+        _reset(smtp, rcpt)
+        raise smtplib.SMTPRecipientsRefused({recipient: (rcpt, rcpt_text)})
+    _reset(smtp, go)
+    raise smtplib.SMTPDataError(go, go_text)
+
+
+def _reset(smtp: smtplib.SMTP, code: int) -> None:
+    """As sendmail does after a refusal: close on 421, else RSET (ignoring a server that already left)."""
+    if code == 421:
+        smtp.close()
+        return
+    try:
+        smtp.rset()
+    except smtplib.SMTPServerDisconnected:
+        pass
 
 
 class _Dropped(Exception):

@@ -237,3 +237,31 @@ def test_non_ascii_recipient_needs_smtputf8(smtp_server, rendered_notice, smtput
             with pytest.raises(DeliveryError) as err:
                 send(transport, rendered_notice, "opérations@exemple.fr")
             assert err.value.permanent and "SMTPUTF8" in str(err.value)
+
+
+def test_pipelining_server_gets_each_notice_intact_and_refusals_keep_the_connection_in_sync(smtp_server, cafile):
+    """With PIPELINING offered, MAIL/RCPT/DATA go out in one write; refusals still map as without it."""
+    import email as email_lib
+
+    from egress.errors import DeliveryError
+    from egress.notices.transport import SmtpTransport
+
+    server = smtp_server("starttls", pipelining=True)
+    body = (b"From: a@example.com\r\nTo: b@example.com\r\nSubject: dots\r\nMessage-ID: <m1@x>\r\n\r\n"
+            b".leading dot line\r\n..two dots\r\nend\r\n")
+    with SmtpTransport(server.url("smtp", user=server.user, password=server.password), cafile=cafile) as t:
+        assert t._connect().has_extn("pipelining")
+        t.send(sender="a@example.com", recipient="ok1@example.com", message_id="<m1@x>", data=body)
+        with pytest.raises(DeliveryError) as refused:
+            t.send(sender="a@example.com", recipient="reject550@example.com", message_id="<m2@x>", data=body)
+        assert refused.value.permanent and "550" in str(refused.value)
+        with pytest.raises(DeliveryError) as deferred:
+            t.send(sender="a@example.com", recipient="defer451@example.com", message_id="<m3@x>", data=body)
+        assert not deferred.value.permanent
+        t.send(sender="a@example.com", recipient="ok2@example.com", message_id="<m4@x>", data=body)
+    got = server.handler.messages
+    assert [m.rcpt_tos for m in got] == [["ok1@example.com"], ["ok2@example.com"]]
+    assert server.handler.connections == 1
+    for m in got:
+        parsed = email_lib.message_from_bytes(m.content)
+        assert parsed.get_payload() == ".leading dot line\r\n..two dots\r\nend\r\n"
