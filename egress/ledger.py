@@ -239,6 +239,24 @@ class Ledger:
 
     # Deliveries ---------------------------------------------------------------------------------
 
+    def retarget_unsent(self) -> int:
+        """Point deliveries not yet sent at their workspace's current email / webhook URL.
+
+        A customer who fixes a bouncing address gets the pending notice at the new one on the next run;
+        a sent delivery keeps the target it went to (it is part of the record). Two statements, whatever
+        the number of workspaces.
+        """
+        changed = 0
+        with self.conn.begin():
+            for channel, column in (("email", workspaces.c.email), ("webhook", workspaces.c.webhook_url)):
+                same_ws = workspaces.c.workspace_id == deliveries.c.workspace_id
+                current = sa.select(column).where(same_ws).scalar_subquery()
+                moved = sa.exists().where(same_ws, column.is_not(None), column != deliveries.c.target)
+                result = self.conn.execute(deliveries.update().where(
+                    deliveries.c.channel == channel, deliveries.c.status != "sent", moved).values(target=current))
+                changed += result.rowcount
+        return changed
+
     def unsent(self, region: str | None = None) -> list[Delivery]:
         """Deliveries not yet accepted by their channel, in a stable order."""
         q = sa.select(deliveries.c.change_id, deliveries.c.workspace_id, deliveries.c.channel, deliveries.c.target,

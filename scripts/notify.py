@@ -89,6 +89,7 @@ def _run_job(args, plan, ledger, doc, now, report) -> None:
     for a in anns.values():
         if a.effective > now.date():
             ledger.enqueue_missing(a.change_id, targets)
+    ledger.retarget_unsent()
     pending = ledger.unsent(args.region)
     if not pending:
         return

@@ -93,3 +93,17 @@ def test_lock_is_exclusive_and_released(db_url):
 def test_unusable_url_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="nosuchdriver"):
         Ledger("nosuchdriver://x/y")
+
+
+def test_unsent_deliveries_follow_a_corrected_address_sent_ones_keep_theirs(ledger):
+    ledger.upsert_workspaces(WS, NOW)
+    (change,) = PLAN.changes("us")
+    ledger.announce(change, NOW, 7, PLAN.sha256, ledger.workspaces("us"))
+    first = [d for d in ledger.unsent() if d.workspace_id == "ws-1"][0]
+    ledger.mark_sent(first, NOW)
+    ledger.upsert_workspaces([Workspace("ws-1", "us", "moved@one.example"),
+                              Workspace("ws-2", "us", "fixed@two.example", "https://hooks.two.example/v2")], NOW)
+    assert ledger.retarget_unsent() == 2
+    assert ledger.retarget_unsent() == 0
+    targets = {(d.workspace_id, d.channel): d.target for d in ledger.unsent()}
+    assert targets == {("ws-2", "email"): "fixed@two.example", ("ws-2", "webhook"): "https://hooks.two.example/v2"}

@@ -74,9 +74,14 @@ def test_partial_failure_exits_6_and_the_next_run_sends_only_what_is_missing(wor
         assert pending.workspace_id == "ws-2" and pending.status == "failed" and pending.attempts == 1
     finally:
         ledger.close()
-    # The delivery row keeps the address it was announced to; the rerun retries that target.
-    assert main(args) == 6
-    assert len(server.handler.messages) == 2
+    # The rerun sends the pending notice to the corrected address, and only that one.
+    assert main(args) == 0
+    assert [m.rcpt_tos for m in server.handler.messages[2:]] == [["ok2@two.example"]]
+    ledger = Ledger(f"sqlite:///{workdir}/l.db")
+    try:
+        assert ledger.unsent() == [] and ledger.delivery_counts(CHANGE) == {"sent": 3}
+    finally:
+        ledger.close()
 
 
 def test_smtp_server_down_leaves_notices_pending_and_says_so(workdir, capsys):
