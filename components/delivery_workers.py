@@ -10,14 +10,20 @@ Children (``name`` is the component's name):
 - ``{name}-role`` (trust: ec2.amazonaws.com), ``{name}-role-policy`` (only what
   :func:`components.iam_policies.worker_policy` allows), ``{name}-instance-profile``.
 - ``{name}-launch-template``: IMDSv2 only (hop limit 1), no public IP, encrypted gp3 root volume, user data =
-  cloud-init from ``templates/worker-user-data.yaml.j2`` (installs ``worker_package`` in /opt/smtp-egress
-  and runs ``smtp-egress-worker.service``: ``egress worker --queue-url ... --archive-bucket ... --region ...``).
+  cloud-init from ``templates/worker-user-data.yaml.j2``, which installs NOTHING (the workers' security group
+  reaches no package index): it writes and enables ``smtp-egress-worker.service`` (``egress worker --queue-url
+  ... --archive-bucket ... --region ...``) after checking that /opt/smtp-egress/bin/egress exists.
 - ``{name}-asg``: the autoscaling group in the private subnets, on the launch template's latest version,
   with a rolling instance refresh when the template changes.
 
 ``ami_id`` is required and comes from the stack configuration (the stack program reads it; components never
-read config); an Amazon Linux 2023 image fits the cloud-init as written. ``egress worker`` itself is a later
-issue: until it exists the unit fails and systemd keeps restarting it every 10 s.
+read config). The AMI must already carry smtp-egress in /opt/smtp-egress: build the AMI with the package
+installed, e.g. EC2 Image Builder or Packer running ``python3 -m venv /opt/smtp-egress &&
+/opt/smtp-egress/bin/pip install smtp-egress==VERSION`` (on Amazon Linux 2023 or any image with python3,
+systemd and cloud-init). Without it, cloud-init says so in the console log and leaves the service disabled.
+The AMI pins the version; a new AMI ID rolls the workers. ``egress worker`` itself is a later issue: until
+it exists the unit fails and systemd keeps restarting it every 10 s.
+The workers reach SQS and S3 through :class:`components.vpc_endpoints.VpcEndpoints`, not the internet.
 ``region`` is the plan's region name (``us``), passed to ``egress worker --region``; the AWS region comes from
 the instance. Without SSM or CloudWatch permissions, instances offer no shell and ship no logs: deliberate.
 """
@@ -45,7 +51,6 @@ DLQ_RETENTION_SECONDS = 1_209_600  # 14 days, the SQS maximum
 SERVICE_NAME = "smtp-egress-worker.service"
 
 _REGION = re.compile(r"[a-z][a-z0-9-]{0,30}")
-_PACKAGE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._\-\[\],=<>!~+:/@]{0,200}")
 _SAFE_VALUE = re.compile(r"[A-Za-z0-9._\-:/]{1,1024}")  # what may go into the systemd unit unquoted
 
 
@@ -61,7 +66,6 @@ class DeliveryWorkersArgs:
     min_size: int = 2
     max_size: int = 4
     desired_capacity: int = 2
-    worker_package: str = "smtp-egress"
     archive_retention_days: int = 400
     message_retention_seconds: int = 345_600  # 4 days
     visibility_timeout_seconds: int = 300
@@ -83,9 +87,6 @@ def validate(args: DeliveryWorkersArgs) -> None:
     if not (0 <= args.min_size <= args.desired_capacity <= args.max_size and args.max_size >= 1):
         p.append(f"sizes min_size={args.min_size!r}, desired_capacity={args.desired_capacity!r}, max_size={args.max_size!r} "
                  "must satisfy 0 <= min_size <= desired_capacity <= max_size and max_size >= 1")
-    if not _PACKAGE.fullmatch(args.worker_package):
-        p.append(f"worker_package {args.worker_package!r} must be a pip requirement such as 'smtp-egress==0.2.0' "
-                 "(no spaces or quotes)")
     if args.archive_retention_days <= ARCHIVE_TRANSITION_DAYS:
         p.append(f"archive_retention_days {args.archive_retention_days!r} must be more than {ARCHIVE_TRANSITION_DAYS} "
                  f"(copies move to {ARCHIVE_STORAGE_CLASS} after {ARCHIVE_TRANSITION_DAYS} days)")
@@ -104,16 +105,16 @@ def validate(args: DeliveryWorkersArgs) -> None:
         raise ConfigError("DeliveryWorkers: " + "; ".join(p))
 
 
-def render_user_data(*, region: str, queue_url: str, archive_bucket: str, worker_package: str) -> str:
+def render_user_data(*, region: str, queue_url: str, archive_bucket: str) -> str:
     """The cloud-init document (text, not yet base64). Values are checked so none can break out of the unit."""
     for what, value, pattern in (("region", region, _REGION), ("queue_url", queue_url, _SAFE_VALUE),
-                                 ("archive_bucket", archive_bucket, _SAFE_VALUE), ("worker_package", worker_package, _PACKAGE)):
+                                 ("archive_bucket", archive_bucket, _SAFE_VALUE)):
         if not isinstance(value, str) or not pattern.fullmatch(value):
             raise ValueError(f"{what} {value!r} cannot go into the worker's cloud-init (unexpected characters)")
     env = jinja2.Environment(loader=jinja2.PackageLoader("components", "templates"), undefined=jinja2.StrictUndefined,
                              autoescape=False, keep_trailing_newline=True)
     return env.get_template("worker-user-data.yaml.j2").render(
-        region=region, queue_url=queue_url, archive_bucket=archive_bucket, worker_package=worker_package)
+        region=region, queue_url=queue_url, archive_bucket=archive_bucket)
 
 
 def archive_lifecycle_rules(retention_days: int) -> list[dict]:
@@ -169,8 +170,7 @@ class DeliveryWorkers(pulumi.ComponentResource):
         profile = aws.iam.InstanceProfile(f"{name}-instance-profile", role=role.name, tags=tags, opts=child)
 
         user_data = pulumi.Output.all(queue.url, bucket.bucket).apply(lambda v: base64.b64encode(render_user_data(
-            region=args.region, queue_url=v[0], archive_bucket=v[1], worker_package=args.worker_package,
-        ).encode()).decode())
+            region=args.region, queue_url=v[0], archive_bucket=v[1]).encode()).decode())
         template = aws.ec2.LaunchTemplate(
             f"{name}-launch-template", image_id=args.ami_id, instance_type=args.instance_type,
             iam_instance_profile={"arn": profile.arn},

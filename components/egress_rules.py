@@ -2,7 +2,8 @@
 
 Security group (stateful, on the workers): egress ONLY to TCP 465, 587 and 2525 anywhere (customers'
 SMTP servers; never 25), HTTPS to the VPC CIDR (interface endpoints) and the given prefix lists
-(S3/DynamoDB gateway endpoints), DNS (UDP and TCP 53) to the VPC resolver /32; no ingress at all.
+(gateway endpoints: :class:`components.vpc_endpoints.VpcEndpoints` provides both for SQS and S3),
+DNS (UDP and TCP 53) to the VPC resolver /32; no ingress at all.
 The rules are inline and therefore authoritative: ``egress=[...]`` is the complete list, so the
 provider removes the allow-all egress rule AWS adds to every new group and, at the next ``up``, any
 rule added by hand; ``ingress=[]`` likewise removes every ingress rule. (Separate
@@ -42,7 +43,7 @@ class SmtpEgressRulesArgs:
     vpc_cidr: str  # a plain string (RegionalEgress.vpc_cidr): rules and the resolver are derived from it
     private_subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
     vpc_resolver_ip: str | None = None  # default: the VPC CIDR's base address + 2 (the Amazon resolver)
-    endpoint_prefix_list_ids: Sequence[str] = ()
+    endpoint_prefix_list_ids: Sequence[pulumi.Input[str]] = ()  # e.g. VpcEndpoints.s3_prefix_list_id
     ipv6: bool = True
     tags: dict[str, str] = dataclasses.field(default_factory=dict)
 
@@ -53,7 +54,7 @@ class SgRule:
     port: int
     cidrs: tuple[str, ...] = ()
     ipv6_cidrs: tuple[str, ...] = ()
-    prefix_lists: tuple[str, ...] = ()
+    prefix_lists: tuple[pulumi.Input[str], ...] = ()
     description: str = ""
 
 
@@ -86,10 +87,24 @@ def validate(args: SmtpEgressRulesArgs) -> None:
         except ValueError:
             problems.append(f"vpc_resolver_ip {args.vpc_resolver_ip!r} is not an IP address")
     for pl in args.endpoint_prefix_list_ids:
-        if not PREFIX_LIST.fullmatch(str(pl)):
+        if not isinstance(pl, (pulumi.Output, str)) or isinstance(pl, str) and not PREFIX_LIST.fullmatch(pl):
             problems.append(f"endpoint_prefix_list_ids entry {pl!r} is not a prefix list ID like 'pl-63a5400a'")
     if problems:
         raise ArgsError("SmtpEgressRules: " + "; ".join(problems))
+
+
+def checked_prefix_list(pl: pulumi.Input[str]) -> pulumi.Input[str]:
+    """A plain ID is checked by :func:`validate`; an Output (a VpcEndpoints' ``s3_prefix_list_id``) when it resolves."""
+    if not isinstance(pl, pulumi.Output):
+        return pl
+
+    def check(value):
+        if not isinstance(value, str) or not PREFIX_LIST.fullmatch(value):
+            raise ArgsError(f"SmtpEgressRules: endpoint_prefix_list_ids entry resolved to {value!r}, "
+                            "not a prefix list ID like 'pl-63a5400a'")
+        return value
+
+    return pl.apply(check)
 
 
 def resolver_ip(vpc_cidr: str) -> str:
@@ -142,7 +157,8 @@ class SmtpEgressRules(pulumi.ComponentResource):
         egress = [aws.ec2.SecurityGroupEgressArgs(
             protocol=r.protocol, from_port=r.port, to_port=r.port, description=r.description,
             cidr_blocks=list(r.cidrs) or None, ipv6_cidr_blocks=list(r.ipv6_cidrs) or None,
-            prefix_list_ids=list(r.prefix_lists) or None) for r in security_group_egress(args)]
+            prefix_list_ids=[checked_prefix_list(pl) for pl in r.prefix_lists] or None)
+            for r in security_group_egress(args)]
         sg = aws.ec2.SecurityGroup(
             f"{name}-workers", vpc_id=args.vpc_id,
             description="Delivery workers: SMTP submission (465/587/2525) out, HTTPS to endpoints, DNS; nothing in",

@@ -4,8 +4,9 @@ Every id, ARN, URL and domain is derived from a hash of the resource's type and 
 same program give the same plan byte for byte. Outputs start as the inputs (what the provider would echo),
 then gain what AWS would compute: ``vpc-``/``subnet-``/``sg-``/``nat-``/``igw-``/``rtb-``/``acl-``/``lt-``
 ids, ``eipalloc-<17 hex>`` allocation ids with the plan's address as ``publicIp`` (from the EIP's
-``smtp-egress:address`` tag; a reserve EIP gets a documentation address), bucket names, SQS queue URLs,
-CloudFront ``dxxxx.cloudfront.net`` domains and ARNs in account 123456789012.
+``smtp-egress:address`` tag; a reserve EIP gets a documentation address), ``pl-<8 hex>`` prefix lists of
+gateway VPC endpoints, bucket names, SQS queue URLs, CloudFront ``dxxxx.cloudfront.net`` domains and ARNs
+in account 123456789012.
 """
 
 from __future__ import annotations
@@ -63,6 +64,9 @@ class SynthMocks(pulumi.runtime.Mocks):
         elif mod == "ec2/vpc:Vpc":
             out.update(defaultSecurityGroupId=f"sg-{h[17:34]}", defaultNetworkAclId=f"acl-{h[17:34]}",
                        mainRouteTableId=f"rtb-{h[17:34]}", ownerId=ACCOUNT)
+        elif mod == "ec2/vpcEndpoint:VpcEndpoint":
+            gateway = inputs.get("vpcEndpointType") == "Gateway"  # only a gateway endpoint has a prefix list
+            out.update(prefixListId=f"pl-{h[17:25]}" if gateway else "", state="available", ownerId=ACCOUNT)
         elif mod == "ec2/launchTemplate:LaunchTemplate":
             out.update(latestVersion=1, defaultVersion=1)
         elif service == "s3" and kind in ("Bucket", "BucketV2"):

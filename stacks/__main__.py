@@ -31,6 +31,7 @@ from components.notice_schedule import NoticeSchedule, NoticeScheduleArgs  # noq
 from components.publisher import IpListPublisher, IpListPublisherArgs, PublishedFile  # noqa: E402
 from components.regional_egress import EgressAddress, RegionalEgress, RegionalEgressArgs  # noqa: E402
 from components.tracking_dns import TrackingDns, TrackingDnsArgs  # noqa: E402
+from components.vpc_endpoints import VpcEndpoints, VpcEndpointsArgs  # noqa: E402
 from egress.addresses import address_states, announcements_from_document, enforce_guard, should_attach  # noqa: E402
 from egress.dates import parse_day, start_of, utc_now  # noqa: E402
 from egress.errors import EgressError, PublishedUnusable  # noqa: E402
@@ -141,8 +142,13 @@ def declare(settings: StackSettings, overridden: list, addresses: list, live: li
     network = RegionalEgress(region, RegionalEgressArgs(
         region=region, vpc_cidr=settings.vpc_cidr, availability_zones=settings.availability_zones,
         addresses=addresses, reserve=settings.reserve, tags=tags))
+    endpoints = VpcEndpoints(f"{region}-endpoints", VpcEndpointsArgs(
+        aws_region=settings.aws_region, vpc_id=network.vpc_id, vpc_cidr=network.vpc_cidr,
+        private_subnet_ids=network.private_subnet_ids, private_route_table_ids=network.private_route_table_ids,
+        tags=tags))
     rules = SmtpEgressRules(f"{region}-smtp", SmtpEgressRulesArgs(
-        vpc_id=network.vpc_id, vpc_cidr=network.vpc_cidr, private_subnet_ids=network.private_subnet_ids, tags=tags))
+        vpc_id=network.vpc_id, vpc_cidr=network.vpc_cidr, private_subnet_ids=network.private_subnet_ids,
+        endpoint_prefix_list_ids=[endpoints.s3_prefix_list_id], tags=tags))
     dns = TrackingDns(f"{region}-dns", TrackingDnsArgs(
         zone_id=settings.zone_id, domain=settings.tracking_domain, region=region, tracking_target=settings.tracking_target,
         mx_addresses=settings.mx_addresses, live_addresses=live))

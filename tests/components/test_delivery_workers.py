@@ -83,7 +83,6 @@ def test_defaults_validate():
     ({"instance_type": "small"}, "instance_type 'small'"),
     ({"min_size": 3, "desired_capacity": 2}, "min_size=3, desired_capacity=2"),
     ({"max_size": 0, "min_size": 0, "desired_capacity": 0}, "max_size=0"),
-    ({"worker_package": "smtp-egress; curl evil"}, "worker_package 'smtp-egress; curl evil'"),
     ({"archive_retention_days": 30}, "archive_retention_days 30"),
     ({"message_retention_seconds": 1_209_600}, "message_retention_seconds 1209600"),
     ({"visibility_timeout_seconds": 50_000}, "visibility_timeout_seconds 50000"),
@@ -103,7 +102,7 @@ def test_validate_reports_every_problem_at_once():
 
 
 def test_user_data_is_cloud_init_with_the_worker_unit():
-    text = render_user_data(region="us", queue_url=QUEUE_URL, archive_bucket="arch-1", worker_package="smtp-egress==0.2.0")
+    text = render_user_data(region="us", queue_url=QUEUE_URL, archive_bucket="arch-1")
     assert text.startswith("#cloud-config\n")
     doc = yaml.safe_load(text)
     unit = next(f for f in doc["write_files"] if f["path"] == "/etc/systemd/system/smtp-egress-worker.service")
@@ -111,20 +110,49 @@ def test_user_data_is_cloud_init_with_the_worker_unit():
     assert (f"ExecStart=/opt/smtp-egress/bin/egress worker --queue-url {QUEUE_URL} --archive-bucket arch-1 --region us"
             in lines)
     assert {"DynamicUser=yes", "NoNewPrivileges=yes", "Restart=always", "WantedBy=multi-user.target"} <= set(lines)
-    assert doc["runcmd"] == [
-        ["python3", "-m", "venv", "/opt/smtp-egress"],
-        ["/opt/smtp-egress/bin/pip", "install", "--no-cache-dir", "smtp-egress==0.2.0"],
-        ["systemctl", "daemon-reload"],
-        ["systemctl", "enable", "--now", "smtp-egress-worker.service"],
-    ]
+    check, *enable = doc["runcmd"]
+    assert enable == [["systemctl", "daemon-reload"], ["systemctl", "enable", "--now", "smtp-egress-worker.service"]]
+    # a string, so that its `exit 1` ends cloud-init's runcmd script before the service is enabled
+    assert isinstance(check, str) and check.startswith("test -x /opt/smtp-egress/bin/egress || {")
+    assert "FATAL" in check and "/dev/console" in check and check.rstrip().endswith("exit 1; }")
+
+
+def test_user_data_installs_nothing_from_the_network():
+    """The workers' security group reaches no package index: everything must already be on the AMI."""
+    text = render_user_data(region="us", queue_url=QUEUE_URL, archive_bucket="arch-1")
+    doc = yaml.safe_load(text)
+    assert not {"package_update", "package_upgrade", "packages", "apt", "yum_repos", "snap"} & set(doc)
+    commands = " ".join(c if isinstance(c, str) else " ".join(c) for c in doc["runcmd"])
+    for word in ("pip", "venv", "dnf", "yum", "apt", "curl", "wget"):
+        assert word not in commands.split(), word
+    assert "pip install" not in commands
+    assert set(doc) == {"write_files", "runcmd"}
+
+
+def test_user_data_checks_the_ami_carries_the_worker(tmp_path):
+    """The runcmd check, run by a real shell: without /opt/smtp-egress/bin/egress it fails before enabling."""
+    import subprocess
+
+    doc = yaml.safe_load(render_user_data(region="us", queue_url=QUEUE_URL, archive_bucket="arch-1"))
+    check = doc["runcmd"][0].replace("/opt/smtp-egress", str(tmp_path / "opt")).replace("/dev/console", "/dev/null")
+    script = f"{check}\necho ENABLED\n"  # what cloud-init's runcmd script does next
+    missing = subprocess.run(["sh", "-c", script], capture_output=True, text=True)
+    assert missing.returncode == 1 and "ENABLED" not in missing.stdout
+    assert "FATAL" in missing.stderr and "is missing" in missing.stderr
+    binary = tmp_path / "opt" / "bin" / "egress"
+    binary.parent.mkdir(parents=True)
+    binary.write_text("#!/bin/sh\n")
+    binary.chmod(0o755)
+    present = subprocess.run(["sh", "-c", script], capture_output=True, text=True)
+    assert present.returncode == 0 and present.stdout == "ENABLED\n" and present.stderr == ""
 
 
 @pytest.mark.parametrize("field, value", [
     ("queue_url", "https://q\nExecStartPre=/bin/sh"), ("queue_url", None), ("archive_bucket", "a b"),
-    ("archive_bucket", "b%n"), ("region", "us\n"), ("worker_package", 'x"]\n - [rm'),
+    ("archive_bucket", "b%n"), ("region", "us\n"), ("archive_bucket", 'x"]\n - [rm'),
 ])
 def test_user_data_refuses_values_that_could_escape_the_unit(field, value):
-    kwargs = {"region": "us", "queue_url": QUEUE_URL, "archive_bucket": "arch-1", "worker_package": "smtp-egress"}
+    kwargs = {"region": "us", "queue_url": QUEUE_URL, "archive_bucket": "arch-1"}
     with pytest.raises(ValueError, match=field):
         render_user_data(**{**kwargs, field: value})
 
@@ -225,7 +253,9 @@ def test_launch_template_imdsv2_no_public_ip_encrypted_disk_and_user_data(pulumi
         assert unit["path"] == "/etc/systemd/system/smtp-egress-worker.service"
         assert (f"ExecStart=/opt/smtp-egress/bin/egress worker --queue-url {QUEUE_URL} "
                 "--archive-bucket us-workers-archive-abc1234 --region us") in unit["content"].splitlines()
-        assert ["/opt/smtp-egress/bin/pip", "install", "--no-cache-dir", "smtp-egress"] in cloud_init["runcmd"]
+        assert ["systemctl", "enable", "--now", "smtp-egress-worker.service"] in cloud_init["runcmd"]
+        assert set(cloud_init) == {"write_files", "runcmd"}, "no package_update / packages: nothing from the network"
+        assert not any("pip" in str(c) for c in cloud_init["runcmd"])
     deploy(pulumi_mocks, check)
 
 

@@ -169,3 +169,34 @@ def test_invalid_arguments_create_nothing(pulumi_mocks):
     with pytest.raises(ArgsError, match="vpc_cidr '10.40.0.0/33'"):
         run()
     assert rec.resources == []
+
+
+def test_prefix_lists_may_be_outputs_of_another_resource(pulumi_mocks):
+    """VpcEndpoints.s3_prefix_list_id is an Output: accepted, checked when it resolves, passed through."""
+    rec = pulumi_mocks()
+
+    @pulumi.runtime.test
+    def run():
+        comp = SmtpEgressRules("us-rules", args(endpoint_prefix_list_ids=[pulumi.Output.from_input("pl-0a1b2c3d"), PL[0]]))
+        return comp.security_group_id
+
+    run()
+    (https,) = [e for e in rec.by_type(SG)[0]["inputs"]["egress"] if int(e["fromPort"]) == 443]
+    assert https["prefixListIds"] == ["pl-0a1b2c3d", PL[0]] and https["cidrBlocks"] == [VPC_CIDR]
+
+
+def test_an_output_that_resolves_to_no_prefix_list_fails_the_deployment(pulumi_mocks):
+    pulumi_mocks()
+
+    @pulumi.runtime.test
+    def run():
+        return SmtpEgressRules("us-rules", args(endpoint_prefix_list_ids=[pulumi.Output.from_input("vpce-123")])).security_group_id
+
+    # the engine re-raises it as a ValueError naming the resource and the input, with this message inside
+    with pytest.raises(ValueError, match="resolved to .vpce-123., not a prefix list ID"):
+        run()
+
+
+def test_a_prefix_list_that_is_neither_a_string_nor_an_output_is_refused():
+    with pytest.raises(ArgsError, match="entry 42 is not a prefix list ID"):
+        validate(args(endpoint_prefix_list_ids=[42]))

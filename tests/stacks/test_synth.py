@@ -63,7 +63,8 @@ def test_plan_lists_every_resource_sorted_with_parents_and_options(synth):
         assert {"urn", "type", "name", "parent", "provider", "protect", "retain_on_delete", "inputs"} <= set(r)
         assert r["parent"] in set(urns) | {stack_urn}, r["urn"]
     types = {r["type"] for r in plan["resources"]}
-    assert {"smtp-egress:network:RegionalEgress", "smtp-egress:network:SmtpEgressRules", "smtp-egress:dns:TrackingDns",
+    assert {"smtp-egress:network:RegionalEgress", "smtp-egress:network:VpcEndpoints",
+            "smtp-egress:network:SmtpEgressRules", "smtp-egress:dns:TrackingDns",
             "smtp-egress:workers:DeliveryWorkers", "smtp-egress:publish:IpListPublisher",
             "smtp-egress:jobs:NoticeSchedule"} <= types
     assert set(plan["outputs"]) == {"egress_addresses", "queue_url", "archive_bucket", "publisher_url",
@@ -107,7 +108,8 @@ def test_summary_names_addresses_ports_and_overrides(synth, capsys):
         "198.51.100.10": ("live", True), "198.51.100.11": ("announced", False), "198.51.100.12": ("retiring", True)}
     (ports,) = summary["worker_ports"].values()
     assert ports["ingress"] == []
-    assert sorted(ports["egress"]) == ["tcp/2525 to 0.0.0.0/0, ::/0", "tcp/443 to 10.20.0.0/16",
+    # HTTPS to the interface endpoints (VPC CIDR) and the S3 gateway endpoint's prefix list (a synth mock value)
+    assert sorted(ports["egress"]) == ["tcp/2525 to 0.0.0.0/0, ::/0", "tcp/443 to 10.20.0.0/16, pl-8d465442",
                                        "tcp/465 to 0.0.0.0/0, ::/0", "tcp/53 to 10.20.0.2/32",
                                        "tcp/587 to 0.0.0.0/0, ::/0", "udp/53 to 10.20.0.2/32"]
     assert summary["guard_overrides"] == [] and summary["policy_violations"] == []

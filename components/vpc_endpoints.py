@@ -1,0 +1,122 @@
+"""VpcEndpoints: the private way from the delivery workers to AWS (S3 and SQS) without the internet.
+
+The workers' security group (:mod:`components.egress_rules`) allows HTTPS only to the VPC CIDR and to
+endpoint prefix lists; this component provides what those rules point at. Children (``name`` is the
+component's name):
+
+- ``{name}-s3``: an S3 **gateway** endpoint on the private route tables. It adds a route to the S3 prefix
+  list in each table (RegionalEgress declares its routes as separate resources, so nothing fights over
+  them); pass :attr:`VpcEndpoints.s3_prefix_list_id` to ``SmtpEgressRulesArgs.endpoint_prefix_list_ids``.
+  Gateway endpoints cost nothing.
+- ``{name}-sg``: the interface endpoints' security group: ingress TCP 443 from the VPC CIDR only, no
+  egress rules (``egress=[]``, authoritative: endpoints answer, they never connect out).
+- ``{name}-{svc}`` for each of ``interface_services`` (default ``("sqs",)``): an **interface** endpoint in
+  every private subnet with private DNS, so the service's usual hostname (``sqs.<region>.amazonaws.com``)
+  resolves to addresses inside the VPC. Needs the VPC's DNS support and DNS hostnames (RegionalEgress
+  enables both). Each interface endpoint is billed per hour and per subnet.
+
+``aws_region`` is the AWS region (``us-east-1``), not the plan's region name (``us``): it names services.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import re
+from collections.abc import Mapping, Sequence
+
+import pulumi
+import pulumi_aws as aws
+
+from .netplan import ArgsError
+
+__all__ = ["ArgsError", "VpcEndpoints", "VpcEndpointsArgs", "service_name", "validate"]
+
+AWS_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]{1,2}")  # us-east-1, eu-central-2, us-gov-west-1
+SERVICE = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*(\.[a-z0-9]+(-[a-z0-9]+)*)*")  # sqs, ecr.dkr, execute-api
+GATEWAY_SERVICE = "s3"
+
+
+@dataclasses.dataclass(frozen=True)
+class VpcEndpointsArgs:
+    aws_region: str
+    vpc_id: pulumi.Input[str]
+    vpc_cidr: str  # a plain string (RegionalEgress.vpc_cidr): the endpoints' security group admits it
+    private_subnet_ids: pulumi.Input[Sequence[str]]
+    private_route_table_ids: pulumi.Input[Sequence[str]]
+    interface_services: Sequence[str] = ("sqs",)
+    tags: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+
+def validate(args: VpcEndpointsArgs) -> None:
+    """Raise ArgsError (a ConfigError) naming every bad value; pure, runs before any resource is declared."""
+    p = []
+    if not isinstance(args.aws_region, str) or not AWS_REGION.fullmatch(args.aws_region):
+        p.append(f"aws_region {args.aws_region!r} must be an AWS region such as 'us-east-1' (not the plan's region name)")
+    try:
+        if ipaddress.ip_network(args.vpc_cidr).version != 4:
+            p.append(f"vpc_cidr {args.vpc_cidr!r} must be an IPv4 network")
+    except (TypeError, ValueError) as exc:
+        p.append(f"vpc_cidr {args.vpc_cidr!r} is not a network ({exc}); write it like '10.40.0.0/16'")
+    if isinstance(args.interface_services, str):
+        p.append(f"interface_services {args.interface_services!r} must be a list of service names such as ['sqs']")
+    else:
+        seen: set[str] = set()
+        for svc in args.interface_services:
+            if not isinstance(svc, str) or not SERVICE.fullmatch(svc):
+                p.append(f"interface_services entry {svc!r} must be an AWS service name such as 'sqs' or 'ecr.dkr' "
+                         "(lower-case letters and digits, '.' between parts, '-' inside them)")
+            elif svc.startswith("com.amazonaws."):
+                p.append(f"interface_services entry {svc!r} is a full endpoint service name; give only the "
+                         f"service, e.g. {svc.rsplit('.', 1)[-1]!r} (the region comes from aws_region)")
+            elif svc == GATEWAY_SERVICE:
+                p.append(f"interface_services entry {svc!r}: S3 already has a gateway endpoint here; remove it")
+            elif svc in seen:
+                p.append(f"interface_services entry {svc!r} is listed twice")
+            seen.add(svc)
+    for field in ("private_subnet_ids", "private_route_table_ids"):
+        value = getattr(args, field)
+        if isinstance(value, (list, tuple)) and not value:
+            p.append(f"{field} is empty: the endpoints need the private subnets and their route tables")
+    if p:
+        raise ArgsError("VpcEndpoints: " + "; ".join(p))
+
+
+def service_name(aws_region: str, service: str) -> str:
+    """The endpoint service name AWS expects: ``com.amazonaws.us-east-1.sqs``."""
+    return f"com.amazonaws.{aws_region}.{service}"
+
+
+class VpcEndpoints(pulumi.ComponentResource):
+    s3_prefix_list_id: pulumi.Output[str]
+    endpoint_ids: dict[str, pulumi.Output[str]]
+    security_group_id: pulumi.Output[str]
+
+    def __init__(self, name: str, args: VpcEndpointsArgs, opts: pulumi.ResourceOptions | None = None):
+        validate(args)
+        super().__init__("smtp-egress:network:VpcEndpoints", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+
+        def tagged(child_name: str) -> dict[str, str]:
+            return {**args.tags, "Name": child_name}
+
+        s3 = aws.ec2.VpcEndpoint(
+            f"{name}-s3", vpc_id=args.vpc_id, service_name=service_name(args.aws_region, GATEWAY_SERVICE),
+            vpc_endpoint_type="Gateway", route_table_ids=args.private_route_table_ids, tags=tagged(f"{name}-s3"),
+            opts=child)
+        sg = aws.ec2.SecurityGroup(
+            f"{name}-sg", vpc_id=args.vpc_id,
+            description="Interface VPC endpoints: HTTPS in from the VPC only; nothing out",
+            ingress=[aws.ec2.SecurityGroupIngressArgs(protocol="tcp", from_port=443, to_port=443,
+                                                      cidr_blocks=[args.vpc_cidr], description="HTTPS from the VPC")],
+            egress=[], tags=tagged(f"{name}-sg"), opts=child)
+        interface = {svc: aws.ec2.VpcEndpoint(
+            f"{name}-{svc}", vpc_id=args.vpc_id, service_name=service_name(args.aws_region, svc),
+            vpc_endpoint_type="Interface", private_dns_enabled=True, subnet_ids=args.private_subnet_ids,
+            security_group_ids=[sg.id], tags=tagged(f"{name}-{svc}"), opts=child) for svc in args.interface_services}
+
+        self.s3_prefix_list_id = s3.prefix_list_id
+        self.endpoint_ids = {GATEWAY_SERVICE: s3.id, **{svc: e.id for svc, e in interface.items()}}
+        self.security_group_id = sg.id
+        self.register_outputs({"s3_prefix_list_id": self.s3_prefix_list_id, "endpoint_ids": self.endpoint_ids,
+                               "security_group_id": self.security_group_id})

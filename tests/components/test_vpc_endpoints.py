@@ -1,0 +1,162 @@
+"""VpcEndpoints: pure validation, then the exact child contract under mocks (S3 gateway, SQS interface, SG)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pulumi
+import pytest
+
+from checks import policies
+from components.vpc_endpoints import ArgsError, VpcEndpoints, VpcEndpointsArgs, service_name, validate
+from egress.errors import ConfigError
+
+TYPE = "smtp-egress:network:VpcEndpoints"
+ENDPOINT, SG = "aws:ec2/vpcEndpoint:VpcEndpoint", "aws:ec2/securityGroup:SecurityGroup"
+VPC_CIDR = "10.40.0.0/16"
+ARGS = VpcEndpointsArgs(aws_region="us-east-1", vpc_id="vpc-0123456789abcdef0", vpc_cidr=VPC_CIDR,
+                        private_subnet_ids=["subnet-a", "subnet-b"], private_route_table_ids=["rtb-a", "rtb-b"],
+                        tags={"team": "mail"})
+
+
+def with_prefix_lists(rec):
+    """What AWS computes for a gateway endpoint: its service's prefix list (interface endpoints have none)."""
+    base = rec.new_resource
+
+    def new_resource(args):
+        rid, out = base(args)
+        if args.typ == ENDPOINT:
+            rid = f"vpce-{args.name}"
+            out["prefixListId"] = "pl-63a5400a" if args.inputs.get("vpcEndpointType") == "Gateway" else ""
+        return rid, out
+
+    rec.new_resource = new_resource
+    return rec
+
+
+def deploy(pulumi_mocks, args=ARGS):
+    rec = with_prefix_lists(pulumi_mocks())
+    captured: list[dict] = []
+
+    @pulumi.runtime.test
+    def run():
+        comp = VpcEndpoints("us-endpoints", args)
+        return pulumi.Output.all(pl=comp.s3_prefix_list_id, ids=comp.endpoint_ids, sg=comp.security_group_id).apply(
+            captured.append)
+
+    run()
+    assert len(captured) == 1, "the component's outputs never resolved: asserts would not have run"
+    return rec, captured[0]
+
+
+def one(rec, typ, name) -> dict:
+    found = [r for r in rec.sorted() if r["type"] == typ and r["name"] == name]
+    assert len(found) == 1, f"expected one {typ} {name}, found {[r['name'] for r in rec.by_type(typ)]}"
+    return found[0]["inputs"]
+
+
+# --- pure functions --------------------------------------------------------------------------------------
+
+def test_defaults_validate_and_service_names():
+    validate(ARGS)
+    validate(dataclasses.replace(ARGS, aws_region="us-gov-west-1", interface_services=("sqs", "ecr.dkr", "execute-api")))
+    assert service_name("eu-central-1", "sqs") == "com.amazonaws.eu-central-1.sqs"
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"aws_region": "us"}, "aws_region 'us' must be an AWS region such as 'us-east-1'"),
+    ({"aws_region": "US-EAST-1"}, "aws_region 'US-EAST-1'"),
+    ({"aws_region": "us-east"}, "aws_region 'us-east'"),
+    ({"vpc_cidr": "10.40.0.1/16"}, "vpc_cidr '10.40.0.1/16' is not a network"),
+    ({"vpc_cidr": "fd00::/56"}, "vpc_cidr 'fd00::/56' must be an IPv4 network"),
+    ({"interface_services": ("SQS",)}, "interface_services entry 'SQS'"),
+    ({"interface_services": ("sqs ",)}, "interface_services entry 'sqs '"),
+    ({"interface_services": ("sqs..x",)}, "interface_services entry 'sqs..x'"),
+    ({"interface_services": ("com.amazonaws.us-east-1.sqs",)}, "'com.amazonaws.us-east-1.sqs' is a full endpoint service name; give only the service, e.g. 'sqs'"),
+    ({"interface_services": ("s3",)}, "entry 's3': S3 already has a gateway endpoint"),
+    ({"interface_services": ("sqs", "sqs")}, "entry 'sqs' is listed twice"),
+    ({"interface_services": "sqs"}, "interface_services 'sqs' must be a list"),
+    ({"private_route_table_ids": []}, "private_route_table_ids is empty"),
+    ({"private_subnet_ids": ()}, "private_subnet_ids is empty"),
+])
+def test_validate_names_the_bad_value(change, words):
+    with pytest.raises(ArgsError, match="VpcEndpoints: ") as exc:
+        validate(dataclasses.replace(ARGS, **change))
+    assert words in str(exc.value)
+    assert isinstance(exc.value, ConfigError)  # the command line turns it into a message, not a traceback
+
+
+def test_validate_reports_every_problem_at_once():
+    with pytest.raises(ArgsError) as exc:
+        validate(dataclasses.replace(ARGS, aws_region="us", vpc_cidr="nope"))
+    assert "aws_region 'us'" in str(exc.value) and "vpc_cidr 'nope'" in str(exc.value)
+
+
+def test_component_validates_before_declaring_anything(pulumi_mocks):
+    rec = pulumi_mocks()
+    with pytest.raises(ArgsError, match="aws_region 'us'"):
+        VpcEndpoints("us-endpoints", dataclasses.replace(ARGS, aws_region="us"))
+    assert rec.resources == []
+
+
+# --- the child contract under mocks ----------------------------------------------------------------------
+
+def test_children_types_names_and_parents(pulumi_mocks):
+    rec, _ = deploy(pulumi_mocks)
+    (comp,) = [r for r in rec.sorted() if r["type"] == TYPE]
+    assert comp["name"] == "us-endpoints"
+    children = [r for r in rec.sorted() if r["type"] != TYPE]
+    assert sorted((r["type"], r["name"]) for r in children) == [
+        (SG, "us-endpoints-sg"), (ENDPOINT, "us-endpoints-s3"), (ENDPOINT, "us-endpoints-sqs")]
+    assert all(r["parent"] == comp["urn"] for r in children)
+
+
+def test_outputs(pulumi_mocks):
+    _, out = deploy(pulumi_mocks)
+    assert out["pl"] == "pl-63a5400a"
+    assert out["ids"] == {"s3": "vpce-us-endpoints-s3", "sqs": "vpce-us-endpoints-sqs"}
+    assert out["sg"].startswith("us-endpoints-sg-")
+
+
+def test_s3_is_a_gateway_endpoint_on_the_private_route_tables(pulumi_mocks):
+    rec, _ = deploy(pulumi_mocks)
+    s3 = one(rec, ENDPOINT, "us-endpoints-s3")
+    assert s3["serviceName"] == "com.amazonaws.us-east-1.s3" and s3["vpcEndpointType"] == "Gateway"
+    assert s3["vpcId"] == "vpc-0123456789abcdef0" and s3["routeTableIds"] == ["rtb-a", "rtb-b"]
+    assert not {"subnetIds", "securityGroupIds", "privateDnsEnabled"} & set(s3)
+    assert s3["tags"] == {"team": "mail", "Name": "us-endpoints-s3"}
+
+
+def test_sqs_is_an_interface_endpoint_with_private_dns_in_the_private_subnets(pulumi_mocks):
+    rec, out = deploy(pulumi_mocks)
+    sqs = one(rec, ENDPOINT, "us-endpoints-sqs")
+    assert sqs["serviceName"] == "com.amazonaws.us-east-1.sqs" and sqs["vpcEndpointType"] == "Interface"
+    assert sqs["privateDnsEnabled"] is True
+    assert sqs["subnetIds"] == ["subnet-a", "subnet-b"] and sqs["securityGroupIds"] == [out["sg"]]
+    assert sqs["vpcId"] == "vpc-0123456789abcdef0" and "routeTableIds" not in sqs
+
+
+def test_endpoint_security_group_admits_exactly_https_from_the_vpc_and_sends_nothing(pulumi_mocks):
+    rec, _ = deploy(pulumi_mocks)
+    sg = one(rec, SG, "us-endpoints-sg")
+    assert sg["vpcId"] == "vpc-0123456789abcdef0" and sg["egress"] == []
+    assert [(i["protocol"], int(i["fromPort"]), int(i["toPort"]), i["cidrBlocks"]) for i in sg["ingress"]] == [
+        ("tcp", 443, 443, [VPC_CIDR])]
+    assert not any(i.get("ipv6CidrBlocks") or i.get("securityGroups") or i.get("self") for i in sg["ingress"])
+    assert policies.no_open_ingress({"type": SG, "urn": "u", "inputs": sg}) == []
+
+
+def test_one_interface_endpoint_per_service(pulumi_mocks):
+    rec, out = deploy(pulumi_mocks, dataclasses.replace(ARGS, aws_region="eu-central-1",
+                                                        interface_services=("sqs", "ecr.dkr")))
+    interface = {r["name"]: r["inputs"] for r in rec.by_type(ENDPOINT) if r["inputs"]["vpcEndpointType"] == "Interface"}
+    assert {n: i["serviceName"] for n, i in interface.items()} == {
+        "us-endpoints-ecr.dkr": "com.amazonaws.eu-central-1.ecr.dkr", "us-endpoints-sqs": "com.amazonaws.eu-central-1.sqs"}
+    assert all(i["privateDnsEnabled"] is True for i in interface.values())
+    assert set(out["ids"]) == {"s3", "sqs", "ecr.dkr"}
+
+
+def test_no_interface_services_leaves_only_the_gateway_and_the_group(pulumi_mocks):
+    rec, out = deploy(pulumi_mocks, dataclasses.replace(ARGS, interface_services=()))
+    assert [r["name"] for r in rec.by_type(ENDPOINT)] == ["us-endpoints-s3"]
+    assert out["ids"] == {"s3": "vpce-us-endpoints-s3"}
