@@ -24,6 +24,13 @@ from .timeline import Announcement, published_addresses, upcoming
 SCHEMA_NAME = "ip_addresses.schema.json"
 EPOCH = start_of(dt.date(2020, 1, 1))
 
+# How the documents are served and published (egress serve, egress publish --static-dir, the CDN stack).
+BASE_PATH = "/v1/info/ip_addresses"
+JSON_TYPE = "application/json"
+TEXT_TYPE = "text/plain; charset=utf-8"
+ATOM_TYPE = "application/atom+xml; charset=utf-8"
+CACHE_CONTROL = "public, max-age=300"
+
 
 def load_schema() -> dict:
     return json.loads(resources.files("egress.schema").joinpath(SCHEMA_NAME).read_text("utf-8"))
@@ -86,6 +93,47 @@ def render(plan: Plan, region: str, anns: dict[str, Announcement], moment: dt.da
         ],
     }
     return Rendered(region, doc, created)
+
+
+def render_published(plan: Plan, region: str, anns: dict[str, Announcement], moment: dt.datetime) -> Rendered:
+    """:func:`render`, refusing a document whose list is empty: customers' sync scripts read an empty list
+    as "remove every address" and wipe their allowlists, so an empty list is never published."""
+    from .dates import rfc3339
+    from .errors import PublishedUnusable
+
+    rendered = render(plan, region, anns, moment)
+    if not rendered.document["ip_addresses"]:
+        raise PublishedUnusable(
+            f"region {region!r} would publish an empty list at {rfc3339(moment)} (none of its additions is "
+            "announced and in effect yet); an empty list makes customers' sync scripts wipe their allowlists, "
+            "so nothing was published: announce an addition first, or keep an undated address")
+    return rendered
+
+
+def changes_json_bytes(changes: dict) -> bytes:
+    """``changes.json`` as served and published: the same layout as the region documents."""
+    return (json.dumps(changes, indent=2) + "\n").encode()
+
+
+def static_files(plan: Plan, anns: dict[str, Announcement], moment: dt.datetime, base_url: str,
+                 regions: list[str] | None = None) -> dict[str, tuple[bytes, str]]:
+    """The static tree (relative POSIX path -> (bytes, Content-Type)) that ``egress publish --static-dir``
+    writes and each regional CDN serves: ``<region>/v1/info/ip_addresses`` (+ ``.txt``) per region and the
+    shared ``v1/info/ip_addresses/changes.json`` and ``changes.atom``."""
+    from .errors import ConfigError
+
+    base = BASE_PATH.lstrip("/")
+    files: dict[str, tuple[bytes, str]] = {}
+    for region in regions or list(plan.regions):
+        if region == base.split("/")[0]:
+            raise ConfigError(f"region {region!r} clashes with the shared {base}/ folder of the static tree; rename the region")
+        rendered = render_published(plan, region, anns, moment)
+        files[f"{region}/{base}"] = (rendered.json_bytes, JSON_TYPE)
+        files[f"{region}/{base}.txt"] = (rendered.txt_bytes, TEXT_TYPE)
+    changes = changes_document(plan, anns, moment)
+    files[f"{base}/changes.json"] = (changes_json_bytes(changes), JSON_TYPE)
+    files[f"{base}/changes.atom"] = (atom_feed(changes, base_url), ATOM_TYPE)
+    return files
 
 
 def changes_document(plan: Plan, anns: dict[str, Announcement], moment: dt.datetime) -> dict:

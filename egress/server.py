@@ -33,21 +33,13 @@ from typing import Callable, NamedTuple
 from urllib.parse import parse_qs, urlsplit
 
 from .dates import parse_rfc3339, utc_now
-from .document import atom_feed, changes_document, render
+from .document import (
+    ATOM_TYPE, BASE_PATH, CACHE_CONTROL, JSON_TYPE, TEXT_TYPE, atom_feed, changes_document, changes_json_bytes, render,
+)
 from .errors import ConfigError
 from .plan import Plan
 
-BASE_PATH = "/v1/info/ip_addresses"
-JSON_TYPE = "application/json"
-TEXT_TYPE = "text/plain; charset=utf-8"
-ATOM_TYPE = "application/atom+xml; charset=utf-8"
-CACHE_CONTROL = "public, max-age=300"
 DEFAULT_RATE = 10.0
-
-
-def changes_json_bytes(changes: dict) -> bytes:
-    """``changes.json`` as served and published: the same layout as the region documents."""
-    return (json.dumps(changes, indent=2) + "\n").encode()
 
 
 def strong_etag(body: bytes) -> str:

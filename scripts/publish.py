@@ -49,6 +49,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    from egress.document import render_published, static_files
     from egress.errors import ConfigError
     from egress.ledger import Ledger
     from egress.plan import load_plan
@@ -72,7 +73,7 @@ def run(args) -> int:
         ledger.close()
     if args.static_dir:
         return write_tree(Path(args.static_dir), static_files(plan, anns, moment, base_url))
-    rendered = _render(plan, args.region, anns, moment)
+    rendered = render_published(plan, args.region, anns, moment)
     data = rendered.txt_bytes if args.format == "txt" else rendered.json_bytes
     if args.out:
         write_atomic(Path(args.out), data)
@@ -85,42 +86,8 @@ def run(args) -> int:
     return 0
 
 
-def _render(plan, region, anns, moment):
-    from egress.dates import rfc3339
-    from egress.document import render
-    from egress.errors import PublishedUnusable
-
-    rendered = render(plan, region, anns, moment)
-    if not rendered.document["ip_addresses"]:
-        raise PublishedUnusable(
-            f"region {region!r} would publish an empty list at {rfc3339(moment)} (none of its additions is "
-            "announced and in effect yet); an empty list makes customers' sync scripts wipe their allowlists, "
-            "so nothing was published: announce an addition first, or keep an undated address")
-    return rendered
-
-
-def static_files(plan, anns, moment, base_url: str) -> dict[str, tuple[bytes, str]]:
-    """Every file of the static tree: relative POSIX path -> (bytes, Content-Type)."""
-    from egress.document import atom_feed, changes_document
-    from egress.errors import ConfigError
-    from egress.server import ATOM_TYPE, BASE_PATH, JSON_TYPE, TEXT_TYPE, changes_json_bytes
-
-    base = BASE_PATH.lstrip("/")
-    files: dict[str, tuple[bytes, str]] = {}
-    for region in plan.regions:
-        if region == base.split("/")[0]:
-            raise ConfigError(f"region {region!r} clashes with the shared {base}/ folder of the static tree; rename the region")
-        rendered = _render(plan, region, anns, moment)
-        files[f"{region}/{base}"] = (rendered.json_bytes, JSON_TYPE)
-        files[f"{region}/{base}.txt"] = (rendered.txt_bytes, TEXT_TYPE)
-    changes = changes_document(plan, anns, moment)
-    files[f"{base}/changes.json"] = (changes_json_bytes(changes), JSON_TYPE)
-    files[f"{base}/changes.atom"] = (atom_feed(changes, base_url), ATOM_TYPE)
-    return files
-
-
 def write_tree(root: Path, files: dict[str, tuple[bytes, str]]) -> int:
-    from egress.server import CACHE_CONTROL
+    from egress.document import CACHE_CONTROL
 
     for rel, (data, _) in files.items():
         write_atomic(root / rel, data, make_parents=True)

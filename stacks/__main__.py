@@ -56,17 +56,11 @@ def current_moment():
     return start_of(parse_day(today, where="EGRESS_TODAY")) if today else utc_now()
 
 
-def documents(plan, region: str, anns: dict, all_anns: dict, moment, base_url: str) -> dict:
+def documents(plan, region: str, all_anns: dict, moment, base_url: str) -> dict:
     """This region's files of the static tree (as ``egress publish --static-dir`` writes them)."""
-    from egress.document import atom_feed, changes_document, render
-    from egress.server import ATOM_TYPE, BASE_PATH, CACHE_CONTROL, JSON_TYPE, TEXT_TYPE, changes_json_bytes
+    from egress.document import CACHE_CONTROL, static_files
 
-    base = BASE_PATH.lstrip("/")
-    doc = render(plan, region, anns, moment)
-    changes = changes_document(plan, all_anns, moment)
-    files = {f"{region}/{base}": (doc.json_bytes, JSON_TYPE), f"{region}/{base}.txt": (doc.txt_bytes, TEXT_TYPE),
-             f"{base}/changes.json": (changes_json_bytes(changes), JSON_TYPE),
-             f"{base}/changes.atom": (atom_feed(changes, base_url), ATOM_TYPE)}
+    files = static_files(plan, all_anns, moment, base_url, regions=[region])
     return {path: PublishedFile(data.decode(), ctype, CACHE_CONTROL) for path, (data, ctype) in files.items()}
 
 
@@ -125,7 +119,7 @@ def prepare():
         raise PublishedUnusable(
             f"{settings.region}: no address of the plan is published on {day.isoformat()}; an empty list makes "
             "customers' sync scripts wipe their allowlists, so nothing was deployed: announce an addition first")
-    docs = documents(plan, settings.region, anns, all_anns, now, settings.published_base_url)
+    docs = documents(plan, settings.region, all_anns, now, settings.published_base_url)
     return settings, overridden, addresses, live, docs
 
 

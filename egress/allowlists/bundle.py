@@ -17,8 +17,7 @@ import hashlib
 import re
 from pathlib import Path, PurePosixPath
 
-from ..document import render as render_document
-from ..errors import PublishedUnusable
+from ..document import render_published
 from ..signing import SIGNATURE_SUFFIX, VerificationFailed, sign, verify
 from .content import build
 from .formats import FORMATS
@@ -59,9 +58,7 @@ def tree_files(plan, anns, moment, generated_at, *, live_only=False, aggregate=T
             out = fmt.render(al)
             files[f"{region}/{fmt.filename}"] = out.data
             warnings += [f"{region}/{fmt.filename}: {w}" for w in out.warnings]
-        doc = render_document(plan, region, anns, moment)
-        if not doc.document["ip_addresses"]:
-            raise PublishedUnusable(f"region {region!r} would publish an empty list; nothing was written")
+        doc = render_published(plan, region, anns, moment)
         files[f"{region}/{DOCUMENT}"] = doc.json_bytes
         if key is not None:
             files[f"{region}/{DOCUMENT}{SIGNATURE_SUFFIX}"] = sign(key, doc.json_bytes)

@@ -238,7 +238,7 @@ def test_distribution_reads_the_region_folder_through_the_oac_over_https(pulumi_
 def test_documents_rendered_by_egress_publish_go_up_byte_for_byte(pulumi_mocks):
     """The static tree that `egress publish --static-dir` writes (headers.json keys) fits ``documents`` as is."""
     from egress.plan import load_plan
-    from scripts.publish import static_files
+    from egress.document import static_files
 
     plan = load_plan(Path(__file__).resolve().parents[2] / "stacks" / "egress-ips.yaml")
     moment = dt.datetime(2026, 11, 26, tzinfo=dt.timezone.utc)
