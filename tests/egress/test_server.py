@@ -24,7 +24,8 @@ from egress.dates import UTC, start_of
 from egress.document import canonical_text, load_schema
 from egress.ledger import Ledger
 from egress.plan import load_plan
-from egress.server import RateLimiter, make_server
+from egress.ratelimit import RateLimiter
+from egress.server import make_server
 from scripts.cli import main
 
 PLAN = """\
