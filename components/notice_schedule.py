@@ -21,7 +21,9 @@ per secret, ``{name}-logs`` (retention 400 days), ``{name}-execution-role`` + ``
 (no permissions: the job calls no AWS API), ``{name}-task`` (family ``name``), ``{name}-scheduler-role`` +
 ``-scheduler-role-policy`` (ecs:RunTask on this task definition in this cluster, iam:PassRole on the two
 roles), ``{name}-schedule`` (UTC, no flexible window, FARGATE, private subnets, no public IP, 2 retries).
-Scheduler retries cover a failed RunTask call, not a task that exits non-zero.
+Scheduler retries cover a failed RunTask call, not a task that exits non-zero: the child
+:class:`~components.job_alerts.JobAlerts` ``name`` (same name, its own type) watches the task's stops and
+emails ``alert_emails`` through the SNS topic ``{name}-alerts`` when the job exits non-zero or fails to start.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ import pulumi_aws as aws
 
 from egress.errors import ConfigError
 
-from . import iam_policies
+from . import iam_policies, job_alerts
 
 REQUIRED_SECRETS = {
     "EGRESS_DB": "the ledger must be the shared PostgreSQL database; a task's default SQLite file vanishes with it",
@@ -74,6 +76,7 @@ class NoticeScheduleArgs:
     cpu_architecture: str = "X86_64"
     plan_path: str | None = None  # --plan inside the image; default: stacks/egress-ips.yaml under its WORKDIR
     dead_letter_queue_arn: pulumi.Input[str] | None = None
+    alert_emails: Sequence[str] = ()  # who is emailed when the job exits non-zero or fails to start
     tags: Mapping[str, str] | None = None
 
 
@@ -109,6 +112,7 @@ def validate(args: NoticeScheduleArgs) -> None:
         p.append(f"cpu_architecture {args.cpu_architecture!r} must be 'X86_64' or 'ARM64'")
     if args.plan_path is not None and not re.fullmatch(r"[\w./-]+", args.plan_path):
         p.append(f"plan_path {args.plan_path!r} must be a path inside the image")
+    p.extend(job_alerts.email_problems(args.alert_emails))
     if p:
         raise ConfigError("NoticeSchedule: " + "; ".join(p))
 
@@ -142,6 +146,7 @@ class NoticeSchedule(pulumi.ComponentResource):
     task_definition_arn: pulumi.Output[str]
     log_group_name: pulumi.Output[str]
     secret_arns: pulumi.Output[dict]
+    alerts_topic_arn: pulumi.Output[str]
 
     def __init__(self, name: str, args: NoticeScheduleArgs, opts: pulumi.ResourceOptions | None = None):
         validate(args)
@@ -213,9 +218,16 @@ class NoticeSchedule(pulumi.ComponentResource):
             schedule_expression=args.schedule_expression, schedule_expression_timezone="UTC",
             flexible_time_window={"mode": "OFF"}, state="ENABLED", target=target, opts=child)
 
+        alerts = job_alerts.JobAlerts(name, job_alerts.JobAlertsArgs(
+            job=f"smtp-egress notice job for region {args.region}", cluster_arn=cluster_arn, task_family=task.family,
+            log_group_name=logs.name, log_stream_prefix=f"{CONTAINER}/{CONTAINER}", emails=tuple(args.alert_emails),
+            tags=tags), opts=child)
+
         self.schedule_arn = schedule.arn
         self.task_definition_arn = task.arn
         self.log_group_name = logs.name
         self.secret_arns = pulumi.Output.all(**secret_arns)
+        self.alerts_topic_arn = alerts.topic_arn
         self.register_outputs({"schedule_arn": self.schedule_arn, "task_definition_arn": self.task_definition_arn,
-                               "log_group_name": self.log_group_name, "secret_arns": self.secret_arns})
+                               "log_group_name": self.log_group_name, "secret_arns": self.secret_arns,
+                               "alerts_topic_arn": self.alerts_topic_arn})

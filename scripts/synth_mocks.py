@@ -5,8 +5,8 @@ same program give the same plan byte for byte. Outputs start as the inputs (what
 then gain what AWS would compute: ``vpc-``/``subnet-``/``sg-``/``nat-``/``igw-``/``rtb-``/``acl-``/``lt-``
 ids, ``eipalloc-<17 hex>`` allocation ids with the plan's address as ``publicIp`` (from the EIP's
 ``smtp-egress:address`` tag; a reserve EIP gets a documentation address), ``pl-<8 hex>`` prefix lists of
-gateway VPC endpoints, bucket names, SQS queue URLs, CloudFront ``dxxxx.cloudfront.net`` domains and ARNs
-in account 123456789012.
+gateway VPC endpoints, bucket names, SQS queue URLs, CloudFront ``dxxxx.cloudfront.net`` domains, SNS topic
+and subscription ARNs, EventBridge rule ARNs (``arn:aws:events:...:rule/<name>``) and ARNs in account 123456789012.
 """
 
 from __future__ import annotations
@@ -100,6 +100,13 @@ class SynthMocks(pulumi.runtime.Mocks):
             out["arn"] = f"arn:aws:scheduler:{self.region}:{ACCOUNT}:schedule/{inputs.get('groupName', 'default')}/{arn_name}"
         elif mod == "ecs/cluster:Cluster":
             rid = out["arn"] = f"arn:aws:ecs:{self.region}:{ACCOUNT}:cluster/{arn_name}"
+        elif mod == "sns/topic:Topic":
+            rid = out["arn"] = f"arn:aws:sns:{self.region}:{ACCOUNT}:{arn_name}"
+        elif mod == "sns/topicSubscription:TopicSubscription":
+            rid = out["arn"] = f"{inputs.get('topic')}:{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
+        elif mod == "cloudwatch/eventRule:EventRule":
+            rid = arn_name
+            out["arn"] = f"arn:aws:events:{self.region}:{ACCOUNT}:rule/{arn_name}"
         elif mod == "kms/key:Key":
             rid = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
             out.update(keyId=rid, arn=f"arn:aws:kms:{self.region}:{ACCOUNT}:key/{rid}")

@@ -154,12 +154,15 @@ def declare(settings: StackSettings, overridden: list, addresses: list, live: li
     publisher = IpListPublisher(f"{region}-published", IpListPublisherArgs(
         region=region, documents=docs, aliases=settings.published_aliases, certificate_arn=settings.certificate_arn,
         tags=tags))
-    NoticeSchedule(f"{region}-notices", NoticeScheduleArgs(
+    if not settings.alert_emails:
+        pulumi.log.warn("smtp-egress:alertEmails is empty: failures of the daily notice job reach the alerts topic "
+                        "(output alerts_topic) but nobody is emailed; add an address or subscribe another way")
+    notices = NoticeSchedule(f"{region}-notices", NoticeScheduleArgs(
         region=region, image=settings.notice_image, subnet_ids=network.private_subnet_ids,
         security_group_id=notice_security_group(region, network, tags).id, published_url=settings.published_url,
         secrets={"EGRESS_DB": settings.ledger_url, "EGRESS_SMTP_URL": settings.smtp_url,
                  "EGRESS_WEBHOOK_SECRET": settings.webhook_secret},
-        schedule_expression=settings.notice_schedule, tags=tags))
+        schedule_expression=settings.notice_schedule, alert_emails=settings.alert_emails, tags=tags))
 
     pulumi.export("egress_addresses", {
         a.ip: {"state": a.state, "attached": a.attach, "allocation_id": network.eip_allocation_ids[a.ip]}
@@ -167,6 +170,7 @@ def declare(settings: StackSettings, overridden: list, addresses: list, live: li
     pulumi.export("queue_url", workers.queue_url)
     pulumi.export("archive_bucket", workers.archive_bucket_name)
     pulumi.export("publisher_url", publisher.url)
+    pulumi.export("alerts_topic", notices.alerts_topic_arn)
     pulumi.export("tracking_hosts", {"tracking": dns.tracking_host, "mx": dns.mx_host, "egress_txt": dns.txt_name})
     pulumi.export("guard_overrides", [{"ip": v.ip, "reason": settings.emergency_override, "violation": v.message}
                                       for v in overridden])

@@ -4,6 +4,9 @@
 uses (``smtp-egress:*`` and ``aws:region``) and raises :class:`SettingsError` naming the key, the bad
 value and the stack file to fix. Components never read config; they get values from here.
 
+``alertEmails`` (optional, a YAML list) names who is emailed when the daily notice job fails; each address
+is checked here, so a malformed list stops the program before any resource is declared.
+
 Secrets (``smtpUrl``, ``ledgerUrl``, ``webhookSecret``, ``signingKey``) stay secret ``Output`` values, so
 everything derived from them is masked in state and in ``egress synth`` plans. The one exception is
 ``guard_ledger_url``: the deploy guard must read the ledger before any resource exists, so it gets the
@@ -20,6 +23,7 @@ import urllib.parse
 
 import pulumi
 
+from components.job_alerts import email_problems
 from egress.errors import ConfigError
 
 NS = "smtp-egress"
@@ -59,6 +63,7 @@ class StackSettings:
     webhook_secret: pulumi.Output[str] = dataclasses.field(repr=False)
     signing_key: pulumi.Output[str] | None = dataclasses.field(repr=False)  # optional; no component uses it yet
     guard_ledger_url: str | None = dataclasses.field(default=None, repr=False)
+    alert_emails: tuple[str, ...] = ()  # optional: emailed when the notice job exits non-zero or fails to start
 
     @property
     def published_base_url(self) -> str:
@@ -99,6 +104,7 @@ class StackSettings:
             smtp_url=r.secret("smtpUrl"), ledger_url=r.secret("ledgerUrl"),
             webhook_secret=r.secret("webhookSecret"), signing_key=config.get_secret("signingKey"),
             guard_ledger_url=ledger_plain if ledger_plain and "://" in ledger_plain else None,
+            alert_emails=r.emails("alertEmails"),
         )
 
 
@@ -145,6 +151,23 @@ class _Reader:
         if not isinstance(items, list) or not items or not all(isinstance(i, str) and i for i in items):
             self.bad(key, value, "expected a non-empty list of strings (YAML list, or JSON with --path)")
         return items
+
+    def emails(self, key: str) -> tuple[str, ...]:
+        """An optional list of email addresses (absent or empty: none)."""
+        value = self.config.get(key)
+        if value is None or not value.strip():
+            return ()
+        try:
+            items = json.loads(value)
+        except json.JSONDecodeError:
+            items = None
+        if not isinstance(items, list):
+            self.bad(key, value, "expected a YAML list of email addresses, e.g. `- ops-alerts@example.com` on the "
+                                 f"line below the key, or `pulumi config set --path '{self.config.name}:{key}[0]' ADDRESS`")
+        problems = email_problems(items)
+        if problems:
+            self.bad(key, items, "; ".join(problems))
+        return tuple(items)
 
     def cidr(self, key: str) -> str:
         value = self.text(key)

@@ -1,4 +1,5 @@
-"""NoticeSchedule: validation, the container definition, least-privilege roles, and secrets that never leak."""
+"""NoticeSchedule: validation, the container definition, least-privilege roles, secrets that never leak, and
+alerts on this very task's failures (the details of JobAlerts are in test_job_alerts)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import json
 import pulumi
 import pytest
 
-from components import iam_policies
+from components import iam_policies, job_alerts
 from components.notice_schedule import (
     NoticeSchedule,
     NoticeScheduleArgs,
@@ -20,6 +21,7 @@ from components.notice_schedule import (
 from egress.errors import ConfigError
 
 TYPE = "smtp-egress:jobs:NoticeSchedule"
+ALERTS = "smtp-egress:jobs:JobAlerts"
 SECRET_SIG = "4dabf18193072939515e22adb298388d"  # pulumi's marker of a secret value on the wire
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/smtp-egress:0.1.0"
 URL = "https://us.ips.example.com/v1/info/ip_addresses"
@@ -35,7 +37,8 @@ def args(**change) -> NoticeScheduleArgs:
         region="us", image=IMAGE, subnet_ids=["subnet-a", "subnet-b"], security_group_id="sg-jobs", published_url=URL,
         secrets={"EGRESS_DB": pulumi.Output.secret(DB), "EGRESS_SMTP_URL": pulumi.Output.secret(SMTP),
                  "EGRESS_WEBHOOK_SECRET": HOOK},  # a plain string is made secret too
-        environment={"EGRESS_FROM": "IP notices <ip-notices@example.com>"}, tags={"team": "mail"})
+        environment={"EGRESS_FROM": "IP notices <ip-notices@example.com>"}, alert_emails=("ops-alerts@example.com",),
+        tags={"team": "mail"})
     return dataclasses.replace(base, **change)
 
 
@@ -48,6 +51,8 @@ def realistic(rec):
             out["arn"] = TASK_ARN
         elif a.typ == "aws:cloudwatch/logGroup:LogGroup":
             out.update(name=f"{a.name}-abc1234", arn=ARN.format("logs", f"log-group:{a.name}-abc1234"))
+        elif a.typ == "aws:cloudwatch/eventRule:EventRule":
+            out.update(name=f"{a.name}-abc1234", arn=ARN.format("events", f"rule/{a.name}-abc1234"))
         return rid, out
 
     rec.new_resource = new_resource
@@ -61,7 +66,7 @@ def deploy(pulumi_mocks, check, a=None):
     @pulumi.runtime.test
     def run():
         comp = NoticeSchedule("us-notices", a or args())
-        outs = [comp.schedule_arn, comp.task_definition_arn, comp.log_group_name, comp.secret_arns]
+        outs = [comp.schedule_arn, comp.task_definition_arn, comp.log_group_name, comp.secret_arns, comp.alerts_topic_arn]
         return pulumi.Output.all(*outs).apply(captured.append)
 
     run()
@@ -97,6 +102,8 @@ def test_defaults_validate():
     ({"cpu": 256, "memory": 4096}, "cpu 256 with memory 4096"),
     ({"cpu_architecture": "arm"}, "cpu_architecture 'arm'"),
     ({"plan_path": "plan.yaml; rm -rf /"}, "plan_path"),
+    ({"alert_emails": ("ops-alerts@example.com", "Ops <ops@example.com>")}, "alert email 'Ops <ops@example.com>'"),
+    ({"alert_emails": "ops-alerts@example.com"}, "not the single string 'ops-alerts@example.com'"),
 ])
 def test_validate_names_the_bad_value(change, words):
     with pytest.raises(ConfigError, match="NoticeSchedule: ") as exc:
@@ -157,8 +164,15 @@ def test_scheduler_policy_with_a_dead_letter_queue():
 def test_children_types_names_and_parents(pulumi_mocks):
     def check(rec, _):
         (comp,) = [r for r in rec.sorted() if r["type"] == TYPE]
-        children = [r for r in rec.sorted() if r["type"] != TYPE]
-        assert comp["name"] == "us-notices" and all(r["parent"] == comp["urn"] for r in children)
+        (alerts,) = [r for r in rec.sorted() if r["type"] == ALERTS]
+        children = [r for r in rec.sorted() if r["parent"] == comp["urn"] and r["type"] != ALERTS]
+        assert comp["name"] == alerts["name"] == "us-notices" and alerts["parent"] == comp["urn"]
+        alert_children = [r for r in rec.sorted() if r["parent"] == alerts["urn"]]
+        assert len(children) + len(alert_children) + 2 == len(rec.resources)  # nothing else, nothing unparented
+        assert sorted(r["name"] for r in alert_children) == sorted([
+            "us-notices-alerts-key", "us-notices-alerts", "us-notices-alerts-policy", "us-notices-failed",
+            "us-notices-failed-alert", "us-notices-failed-to-start", "us-notices-failed-to-start-alert",
+            job_alerts.subscription_name("us-notices", "ops-alerts@example.com")])
         secrets = [(f"aws:secretsmanager/secret{v}:Secret{v}", f"us-notices-secret-{s}{'-version' if v else ''}")
                    for s in ("egress-db", "egress-smtp-url", "egress-webhook-secret") for v in ("", "Version")]
         assert sorted((r["type"], r["name"]) for r in children) == sorted([
@@ -180,7 +194,8 @@ def test_outputs(pulumi_mocks):
         assert values == [ARN.format("scheduler", "us-notices-schedule"), TASK_ARN, "us-notices-logs-abc1234", {
             key: ARN.format("secretsmanager", f"us-notices-secret-{slug}")
             for key, slug in (("EGRESS_DB", "egress-db"), ("EGRESS_SMTP_URL", "egress-smtp-url"),
-                              ("EGRESS_WEBHOOK_SECRET", "egress-webhook-secret"))}]
+                              ("EGRESS_WEBHOOK_SECRET", "egress-webhook-secret"))},
+            ARN.format("sns", "us-notices-alerts")]
     deploy(pulumi_mocks, check)
 
 
@@ -265,4 +280,20 @@ def test_roles_are_least_privilege(pulumi_mocks):
         ]
         policies = [r["name"] for r in rec.resources if r["type"].startswith("aws:iam/") and r["type"] != "aws:iam/role:Role"]
         assert sorted(policies) == ["us-notices-execution-role-policy", "us-notices-scheduler-role-policy"]  # task role: none
+    deploy(pulumi_mocks, check)
+
+
+def test_alerts_watch_this_task_in_this_cluster_and_point_at_its_log_group(pulumi_mocks):
+    def check(rec, values):
+        cluster = ARN.format("ecs", "us-notices-cluster")
+        for rule, pattern in (("us-notices-failed", job_alerts.failed_pattern),
+                              ("us-notices-failed-to-start", job_alerts.failed_to_start_pattern)):
+            assert one(rec, "aws:cloudwatch/eventRule:EventRule", rule)["eventPattern"] == pattern(cluster, "us-notices")
+        target = one(rec, "aws:cloudwatch/eventTarget:EventTarget", "us-notices-failed-alert")
+        assert target["arn"] == values[4] == ARN.format("sns", "us-notices-alerts")
+        template = json.loads(target["inputTransformer"]["inputTemplate"])
+        assert template.startswith("smtp-egress notice job for region us stopped with exit code <exitCode>")
+        assert "log group us-notices-logs-abc1234, stream notify/notify/" in template  # the task's awslogs stream
+        (sub,) = rec.by_type("aws:sns/topicSubscription:TopicSubscription")
+        assert (sub["inputs"]["protocol"], sub["inputs"]["endpoint"]) == ("email", "ops-alerts@example.com")
     deploy(pulumi_mocks, check)

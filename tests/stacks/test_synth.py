@@ -66,9 +66,10 @@ def test_plan_lists_every_resource_sorted_with_parents_and_options(synth):
     assert {"smtp-egress:network:RegionalEgress", "smtp-egress:network:VpcEndpoints",
             "smtp-egress:network:SmtpEgressRules", "smtp-egress:dns:TrackingDns",
             "smtp-egress:workers:DeliveryWorkers", "smtp-egress:publish:IpListPublisher",
-            "smtp-egress:jobs:NoticeSchedule"} <= types
+            "smtp-egress:jobs:NoticeSchedule", "smtp-egress:jobs:JobAlerts"} <= types
     assert set(plan["outputs"]) == {"egress_addresses", "queue_url", "archive_bucket", "publisher_url",
-                                    "tracking_hosts", "guard_overrides"}
+                                    "alerts_topic", "tracking_hosts", "guard_overrides"}
+    assert plan["outputs"]["alerts_topic"].startswith("arn:aws:sns:us-east-1:123456789012:us-notices-alerts-")
     assert plan["outputs"]["queue_url"].startswith("https://sqs.us-east-1.amazonaws.com/123456789012/")
     assert plan["outputs"]["publisher_url"].endswith(".cloudfront.net/v1/info/ip_addresses")
 
@@ -132,6 +133,25 @@ def test_an_unusable_published_document_stops_the_synth(synth, plan_file, tmp_pa
     run = synth("us", today=TODAY, plan=plan_file, published=empty)
     assert run.code == 3 and run.plan is None
     assert "empty" in run.err and "Traceback" not in run.err
+
+
+@pytest.mark.parametrize("value, words", [
+    ("ops-alerts@example.com", "expected a YAML list of email addresses"),
+    ('["ops-alerts@example.com", "Ops <ops@example.com>"]', "alert email 'Ops <ops@example.com>' is not an email address"),
+])
+def test_a_malformed_alert_emails_list_stops_the_synth_naming_the_key(synth, value, words):
+    run = synth("us", today=TODAY, published=PUBLISHED["us"], plan=FROZEN_PLAN, config={"smtp-egress:alertEmails": value})
+    assert run.code == 2 and run.plan is None
+    assert "'smtp-egress:alertEmails' (stacks/Pulumi.us.yaml)" in run.err and words in run.err
+    assert "Traceback" not in run.err
+
+
+def test_without_alert_emails_the_topic_exists_and_a_warning_says_nobody_is_emailed(synth, caplog):
+    run = synth("us", today=TODAY, published=PUBLISHED["us"], plan=FROZEN_PLAN, config={"smtp-egress:alertEmails": "[]"})
+    assert run.code == 0, run.err
+    assert not [r for r in run.plan["resources"] if r["type"] == "aws:sns/topicSubscription:TopicSubscription"]
+    assert run.plan["outputs"]["alerts_topic"].startswith("arn:aws:sns:")
+    assert "smtp-egress:alertEmails is empty" in caplog.text  # pulumi.log.warn, as the engine's mocks log it
 
 
 def test_unknown_stack_is_a_usage_error(synth):

@@ -1,0 +1,202 @@
+"""JobAlerts: tell humans when a scheduled ECS task (the daily ``egress notify``) fails.
+
+EventBridge Scheduler retries a failed RunTask call, but a task that starts and then exits non-zero is a
+success to the scheduler. ``egress notify`` exits non-zero exactly when a human must act (README, "Exit
+codes"), so without these alerts nobody hears that a notice is late or undelivered. ECS sends an "ECS Task
+State Change" event to the default event bus whenever a task stops. Two rules catch this task family's
+failures in this cluster:
+
+- ``{name}-failed``: the task stopped and a container exited with a code other than 0 (the job's own
+  verdicts 2-6, 1 for a crash, or 137/143 when it was killed);
+- ``{name}-failed-to-start``: the task stopped with stopCode ``TaskFailedToStart`` (image pull, secrets,
+  network). Its containers never ran, so they carry no exit code and the first rule cannot match them.
+
+Each rule's target publishes one readable sentence to the SNS topic ``{name}-alerts``: the job, the exit
+code (or the stop code and reason), the task, the log group and what the exit codes mean. Each address in
+``emails`` gets an email subscription, and each recipient must click the confirmation link that AWS sends
+before any alert arrives.
+
+Encryption: the topic uses a customer-managed KMS key ``{name}-alerts-key`` (rotated yearly) whose key
+policy lets EventBridge use it. It cannot use the AWS-managed key ``alias/aws/sns``: that key's policy cannot
+be changed to admit events.amazonaws.com, so every publish from the rules would fail (the rule's
+FailedInvocations metric) and the alert would be lost without a trace. The topic policy lets
+events.amazonaws.com publish only on behalf of these two rules (``aws:SourceArn``).
+
+Children: ``{name}-alerts-key``, ``{name}-alerts`` (topic), ``{name}-alerts-policy``, ``{name}-failed`` +
+``{name}-failed-alert`` (rule + target), ``{name}-failed-to-start`` + ``{name}-failed-to-start-alert``, and
+``{name}-alerts-email-<8 hex of the address>`` per address (named by address, so a removed address
+replaces nobody else's confirmed subscription).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from egress.errors import ConfigError
+
+from . import iam_policies
+
+EXIT_CODES = ("1 internal error (a bug), 2 bad input or configuration, 3 published list unusable, "
+              "4 short notice, 5 drift, 6 undelivered notices")
+FAILED_TO_START = "TaskFailedToStart"
+
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_EMAIL = re.compile(rf"{_ATOM}(\.{_ATOM})*@([A-Za-z0-9]([A-Za-z0-9-]{{0,61}}[A-Za-z0-9])?\.)+[A-Za-z]{{2,63}}")
+
+
+@dataclass(frozen=True)
+class JobAlertsArgs:
+    """``job`` names the job in every alert (e.g. "smtp-egress notice job for region us"); ``task_family`` and
+    ``cluster_arn`` say which task's stops to watch; ``log_stream_prefix`` is the awslogs prefix/container."""
+
+    job: str
+    cluster_arn: pulumi.Input[str]
+    task_family: pulumi.Input[str]
+    log_group_name: pulumi.Input[str]
+    log_stream_prefix: str | None = None
+    emails: Sequence[str] = ()
+    tags: Mapping[str, str] | None = None
+
+
+def email_problems(emails) -> list[str]:
+    """What is wrong with a list of alert addresses (empty: nothing). One bare address per entry."""
+    if isinstance(emails, (str, bytes)):
+        return [f"alert emails must be a list of addresses, not the single string {emails!r}"]
+    problems, seen = [], set()
+    for email in emails:
+        if (not isinstance(email, str) or len(email) > 254 or not _EMAIL.fullmatch(email)
+                or len(email.split("@")[0]) > 64):
+            problems.append(f"alert email {email!r} is not an email address such as 'ops-alerts@example.com' "
+                            "(one bare address per entry: no display name, no comma, no spaces)")
+        elif email.lower() in seen:
+            problems.append(f"alert email {email!r} is listed twice")
+        else:
+            seen.add(email.lower())
+    return problems
+
+
+def validate(args: JobAlertsArgs) -> None:
+    problems = email_problems(args.emails)
+    if not args.job.strip() or "<" in args.job or ">" in args.job:
+        problems.append(f"job {args.job!r} must name the job in the alerts without '<' or '>' (EventBridge "
+                        "placeholders), e.g. 'smtp-egress notice job for region us'")
+    if problems:
+        raise ConfigError("JobAlerts: " + "; ".join(problems))
+
+
+def _task_stopped(cluster_arn: str, family: str) -> dict:
+    iam_policies.require_arn(cluster_arn, "cluster_arn")
+    return {"source": ["aws.ecs"], "detail-type": ["ECS Task State Change"],
+            "detail": {"clusterArn": [cluster_arn], "group": [f"family:{family}"], "lastStatus": ["STOPPED"]}}
+
+
+def failed_pattern(cluster_arn: str, family: str) -> str:
+    """A task of ``family`` in the cluster stopped and a container exited non-zero."""
+    pattern = _task_stopped(cluster_arn, family)
+    pattern["detail"]["containers"] = {"exitCode": [{"anything-but": 0}]}
+    return json.dumps(pattern, sort_keys=True)
+
+
+def failed_to_start_pattern(cluster_arn: str, family: str) -> str:
+    """A task of ``family`` in the cluster stopped before its containers ran (they have no exit code)."""
+    pattern = _task_stopped(cluster_arn, family)
+    pattern["detail"]["stopCode"] = [FAILED_TO_START]
+    return json.dumps(pattern, sort_keys=True)
+
+
+def _logs(log_group: str, stream_prefix: str | None) -> str:
+    stream = f", stream {stream_prefix}/ followed by the task ID (the last part of the task ARN)" if stream_prefix else ""
+    return f"log group {log_group}{stream}"
+
+
+def failed_transformer(job: str, log_group: str, stream_prefix: str | None = None) -> dict:
+    """The target's input transformer: one sentence naming the exit code, the task and the log group."""
+    message = (f"{job} stopped with exit code <exitCode> at <time>. Task <taskArn>; logs: "
+               f"{_logs(log_group, stream_prefix)}. Exit codes: {EXIT_CODES}; the README's exit-code table says "
+               "what to do. Until it is fixed, customers may miss a notice that is due.")
+    return {"input_paths": {"exitCode": "$.detail.containers[0].exitCode", "taskArn": "$.detail.taskArn",
+                            "time": "$.time"},
+            "input_template": json.dumps(message)}
+
+
+def failed_to_start_transformer(job: str, log_group: str, stream_prefix: str | None = None) -> dict:
+    """The target's input transformer for a task that never ran: the stop code and ECS's reason (no log stream
+    is named: none was written; ``stream_prefix`` is accepted so that both transformers take the same arguments)."""
+    message = (f"{job} failed to start at <time> (<stopCode>: <stoppedReason>); nothing was checked or sent. "
+               f"Task <taskArn>. The container never ran, so log group {log_group} may hold nothing for it. "
+               "Fix the cause (image, secrets, network) and run the task again.")
+    return {"input_paths": {"stopCode": "$.detail.stopCode", "stoppedReason": "$.detail.stoppedReason",
+                            "taskArn": "$.detail.taskArn", "time": "$.time"},
+            "input_template": json.dumps(message)}
+
+
+def topic_policy(topic_arn: str, rule_arns: Sequence[str]) -> str:
+    """EventBridge may publish to the topic, and only for these rules."""
+    arns = sorted(iam_policies.require_arn(a, "rule ARN") for a in rule_arns)
+    return iam_policies.document([{
+        "Sid": "EventBridgePublishesJobFailures", "Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"},
+        "Action": "sns:Publish", "Resource": iam_policies.require_arn(topic_arn, "topic ARN"),
+        "Condition": {"ArnEquals": {"aws:SourceArn": arns}}}])
+
+
+def key_policy(account: str) -> str:
+    """The topic key: the account administers it (through IAM), EventBridge may encrypt messages for the topic."""
+    if not re.fullmatch(r"\d{12}", str(account)):
+        raise ValueError(f"account must be a 12-digit AWS account ID, got {account!r}")
+    return iam_policies.document([
+        {"Sid": "AccountAdministersTheKey", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
+         "Action": "kms:*", "Resource": "*"},
+        {"Sid": "EventBridgePublishesToTheTopic", "Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"},
+         "Action": ["kms:Decrypt", "kms:GenerateDataKey*"], "Resource": "*"},
+    ])
+
+
+def subscription_name(name: str, email: str) -> str:
+    return f"{name}-alerts-email-{hashlib.sha256(email.lower().encode()).hexdigest()[:8]}"
+
+
+class JobAlerts(pulumi.ComponentResource):
+    topic_arn: pulumi.Output[str]
+
+    def __init__(self, name: str, args: JobAlertsArgs, opts: pulumi.ResourceOptions | None = None):
+        validate(args)
+        super().__init__("smtp-egress:jobs:JobAlerts", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        tags = dict(args.tags or {})
+        account = aws.get_caller_identity_output(opts=pulumi.InvokeOptions(parent=self)).account_id
+
+        key = aws.kms.Key(f"{name}-alerts-key", description=f"encrypts the alerts of {args.job}",
+                          enable_key_rotation=True, deletion_window_in_days=30, policy=account.apply(key_policy),
+                          tags=tags, opts=child)
+        topic = aws.sns.Topic(f"{name}-alerts", kms_master_key_id=key.arn, tags=tags, opts=child)
+
+        watched = pulumi.Output.all(args.cluster_arn, args.task_family)
+        where = pulumi.Output.from_input(args.log_group_name)
+        rules = []
+        for suffix, pattern, transformer, what in (
+                ("failed", failed_pattern, failed_transformer, "exited non-zero"),
+                ("failed-to-start", failed_to_start_pattern, failed_to_start_transformer, "failed to start")):
+            rule = aws.cloudwatch.EventRule(
+                f"{name}-{suffix}", description=f"{args.job} {what}", state="ENABLED", tags=tags, opts=child,
+                event_pattern=watched.apply(lambda v, p=pattern: p(v[0], v[1])))
+            aws.cloudwatch.EventTarget(
+                f"{name}-{suffix}-alert", rule=rule.name, arn=topic.arn, opts=child,
+                input_transformer=where.apply(lambda g, t=transformer: t(args.job, g, args.log_stream_prefix)))
+            rules.append(rule)
+
+        aws.sns.TopicPolicy(f"{name}-alerts-policy", arn=topic.arn, opts=child,
+                            policy=pulumi.Output.all(topic.arn, *(r.arn for r in rules)).apply(
+                                lambda a: topic_policy(a[0], a[1:])))
+        for email in args.emails:
+            aws.sns.TopicSubscription(subscription_name(name, email), topic=topic.arn, protocol="email",
+                                      endpoint=email, opts=child)
+
+        self.topic_arn = topic.arn
+        self.register_outputs({"topic_arn": self.topic_arn})
