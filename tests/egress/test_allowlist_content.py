@@ -6,7 +6,8 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import random
-import textwrap
+
+from pathlib import Path
 
 import pytest
 
@@ -18,25 +19,7 @@ from egress.errors import ConfigError, PublishedUnusable
 from egress.plan import parse_plan
 from egress.timeline import Announcement
 
-PLAN = textwrap.dedent("""\
-    notice_days: 7
-    regions:
-      us:
-        - ip: 198.51.100.8
-        - ip: 198.51.100.9
-        - ip: 198.51.100.10
-          retire_on: 2026-12-20     # announced: listed until then
-        - ip: 198.51.100.11
-          active_from: 2026-12-10   # announced: an upcoming addition
-        - ip: 198.51.100.13
-          active_from: 2026-12-12   # never announced: never listed
-        - ip: 198.51.100.20
-        - ip: 2001:db8::10
-        - ip: 2001:db8::11
-        - ip: 2001:db8::20
-      eu:
-        - ip: 203.0.113.20
-    """).encode()
+PLAN = (Path(__file__).resolve().parents[1] / "data" / "allowlist-plan.yaml").read_bytes()
 ANNOUNCED = dt.datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 GENERATED = dt.datetime(2027, 1, 1, 12, 0, tzinfo=UTC)
 

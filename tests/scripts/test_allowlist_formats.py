@@ -15,7 +15,6 @@ import ipaddress
 import json
 import os
 import re
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -28,26 +27,7 @@ from egress.plan import load_plan
 from scripts.cli import main
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "allowlists"
-PLAN = """\
-    notice_days: 7
-    regions:
-      us:
-        - ip: 198.51.100.8
-        - ip: 198.51.100.9
-        - ip: 198.51.100.10
-          retire_on: 2026-12-20     # announced: listed until then
-        - ip: 198.51.100.11
-          active_from: 2026-12-10   # announced: an upcoming addition
-        - ip: 198.51.100.13
-          active_from: 2026-12-12   # never announced: never listed
-        - ip: 198.51.100.20
-        - ip: 2001:db8::10
-        - ip: 2001:db8::11
-        - ip: 2001:db8::20
-      eu:
-        - ip: 203.0.113.20
-        - ip: 203.0.113.21
-    """
+PLAN = (Path(__file__).resolve().parents[1] / "data" / "allowlist-plan.yaml").read_text()
 ANNOUNCED_AT = dt.datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 EPOCH = 1798804800  # 2027-01-01T12:00:00Z, the generation time of the golden files
 STAMP = "2027-01-01T12:00:00Z"
@@ -63,7 +43,7 @@ def env(tmp_path, monkeypatch):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
     plan_path = tmp_path / "plan.yaml"
-    plan_path.write_text(textwrap.dedent(PLAN))
+    plan_path.write_text(PLAN)
     plan = load_plan(plan_path)
     db = f"sqlite:///{tmp_path}/l.db"
     ledger = Ledger(db)
