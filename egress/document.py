@@ -119,7 +119,10 @@ def static_files(plan: Plan, anns: dict[str, Announcement], moment: dt.datetime,
                  regions: list[str] | None = None) -> dict[str, tuple[bytes, str]]:
     """The static tree (relative POSIX path -> (bytes, Content-Type)) that ``egress publish --static-dir``
     writes and each regional CDN serves: ``<region>/v1/info/ip_addresses`` (+ ``.txt``) per region and the
-    shared ``v1/info/ip_addresses/changes.json`` and ``changes.atom``."""
+    shared ``v1/info/ip_addresses/changes.json`` and ``changes.atom``.
+
+    With ``regions`` (one regional host, one region per host as in the original API) the changes feed lists
+    only those regions' changes, so every link in it points at a list that host really serves."""
     from .errors import ConfigError
 
     base = BASE_PATH.lstrip("/")
@@ -130,6 +133,8 @@ def static_files(plan: Plan, anns: dict[str, Announcement], moment: dt.datetime,
         rendered = render_published(plan, region, anns, moment)
         files[f"{region}/{base}"] = (rendered.json_bytes, JSON_TYPE)
         files[f"{region}/{base}.txt"] = (rendered.txt_bytes, TEXT_TYPE)
+    if regions:
+        anns = {k: a for k, a in anns.items() if a.region in regions}
     changes = changes_document(plan, anns, moment)
     files[f"{base}/changes.json"] = (changes_json_bytes(changes), JSON_TYPE)
     files[f"{base}/changes.atom"] = (atom_feed(changes, base_url), ATOM_TYPE)
