@@ -29,7 +29,7 @@ _ALL = (
     Format("postfix-cidr", "postfix.cidr", firewalls.render_postfix_cidr, "Postfix cidr: table (198.51.100.8/30 OK)",
            "# comment lines"),
     Format("nftables", "nftables.nft", firewalls.render_nftables,
-           "nft -f: a table with named sets and an accept rule for tcp 25, 465, 587, 2525", "# comment lines"),
+           "nft -f: a table with named sets and an accept rule for tcp 465, 587, 2525", "# comment lines"),
     Format("iptables", "iptables.rules", firewalls.render_iptables,
            "iptables-restore --noflush input (IPv4 blocks only)", "# comment lines"),
     Format("ip6tables", "ip6tables.rules", firewalls.render_ip6tables,

@@ -54,6 +54,12 @@ class RecordingMocks(pulumi.runtime.Mocks):
     def sorted(self) -> list[dict]:
         return sorted(self.resources, key=lambda r: r["urn"])
 
+    def inputs_of(self, typ: str, name: str) -> dict:
+        """The inputs of the one resource of ``typ`` named ``name`` (fails if there is not exactly one)."""
+        found = [r for r in self.sorted() if r["type"] == typ and r["name"] == name]
+        assert len(found) == 1, f"expected one {typ} {name}, found {[r['name'] for r in self.by_type(typ)]}"
+        return found[0]["inputs"]
+
     def by_type(self, typ: str) -> list[dict]:
         return sorted((r for r in self.resources if r["type"] == typ), key=lambda r: r["name"])
 

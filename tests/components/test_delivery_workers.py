@@ -65,11 +65,6 @@ def deploy(pulumi_mocks, check, args=ARGS):
     check(rec, captured[0])
 
 
-def one(rec, typ, name):
-    found = [r for r in rec.sorted() if r["type"] == typ and r["name"] == name]
-    assert len(found) == 1, f"expected one {typ} {name}, found {[r['name'] for r in rec.by_type(typ)]}"
-    return found[0]["inputs"]
-
 
 # --- pure functions --------------------------------------------------------------------------------------
 
@@ -231,14 +226,14 @@ def test_outputs(pulumi_mocks):
             "arn:aws:s3:us-east-1:123456789012:us-workers-archive", "arn:aws:iam:us-east-1:123456789012:us-workers-role",
         ]
         assert template_id.startswith("us-workers-launch-template-") and asg_name == "us-workers-asg-abc1234"
-        asg = one(rec, "aws:autoscaling/group:Group", "us-workers-asg")
+        asg = rec.inputs_of("aws:autoscaling/group:Group", "us-workers-asg")
         assert asg["launchTemplate"]["id"] == template_id
     deploy(pulumi_mocks, check)
 
 
 def test_launch_template_imdsv2_no_public_ip_encrypted_disk_and_user_data(pulumi_mocks):
     def check(rec, _):
-        lt = one(rec, "aws:ec2/launchTemplate:LaunchTemplate", "us-workers-launch-template")
+        lt = rec.inputs_of("aws:ec2/launchTemplate:LaunchTemplate", "us-workers-launch-template")
         assert lt["imageId"] == "ami-0123456789abcdef0" and lt["instanceType"] == "t3.small"
         assert lt["metadataOptions"] == {"httpEndpoint": "enabled", "httpTokens": "required",
                                          "httpPutResponseHopLimit": 1.0, "instanceMetadataTags": "disabled"}
@@ -261,10 +256,10 @@ def test_launch_template_imdsv2_no_public_ip_encrypted_disk_and_user_data(pulumi
 
 def test_iam_role_trusts_ec2_and_allows_only_queue_and_archive(pulumi_mocks):
     def check(rec, _):
-        role = one(rec, "aws:iam/role:Role", "us-workers-role")
+        role = rec.inputs_of("aws:iam/role:Role", "us-workers-role")
         assert json.loads(role["assumeRolePolicy"])["Statement"] == [
             {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]
-        policy = one(rec, "aws:iam/rolePolicy:RolePolicy", "us-workers-role-policy")
+        policy = rec.inputs_of("aws:iam/rolePolicy:RolePolicy", "us-workers-role-policy")
         assert policy["role"].startswith("us-workers-role-")
         statements = json.loads(policy["policy"])["Statement"]
         assert [(s["Effect"], s["Action"], s["Resource"]) for s in statements] == [
@@ -272,7 +267,7 @@ def test_iam_role_trusts_ec2_and_allows_only_queue_and_archive(pulumi_mocks):
              "arn:aws:sqs:us-east-1:123456789012:us-workers-queue"),
             ("Allow", ["s3:PutObject"], "arn:aws:s3:us-east-1:123456789012:us-workers-archive/*"),
         ]
-        assert one(rec, "aws:iam/instanceProfile:InstanceProfile", "us-workers-instance-profile")["role"] == "us-workers-role-abc1234"
+        assert rec.inputs_of("aws:iam/instanceProfile:InstanceProfile", "us-workers-instance-profile")["role"] == "us-workers-role-abc1234"
         kinds = {r["type"] for r in rec.resources}
         assert not kinds & {"aws:iam/rolePolicyAttachment:RolePolicyAttachment", "aws:iam/policy:Policy",
                             "aws:iam/policyAttachment:PolicyAttachment"}
@@ -283,32 +278,32 @@ def test_archive_bucket_private_encrypted_versioned_with_lifecycle_and_tls_only(
     def check(rec, _):
         bucket_id = next(r for r in rec.resources if r["name"] == "us-workers-archive-encryption")["inputs"]["bucket"]
         assert bucket_id.startswith("us-workers-archive-")
-        pab = one(rec, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "us-workers-archive-public-access-block")
+        pab = rec.inputs_of("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "us-workers-archive-public-access-block")
         assert pab == {"bucket": bucket_id, "blockPublicAcls": True, "blockPublicPolicy": True,
                        "ignorePublicAcls": True, "restrictPublicBuckets": True}
-        assert one(rec, "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+        assert rec.inputs_of("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
                    "us-workers-archive-encryption")["rules"] == [{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "AES256"}}]
-        assert one(rec, "aws:s3/bucketVersioning:BucketVersioning",
+        assert rec.inputs_of("aws:s3/bucketVersioning:BucketVersioning",
                    "us-workers-archive-versioning")["versioningConfiguration"] == {"status": "Enabled"}
-        assert one(rec, "aws:s3/bucketOwnershipControls:BucketOwnershipControls",
+        assert rec.inputs_of("aws:s3/bucketOwnershipControls:BucketOwnershipControls",
                    "us-workers-archive-ownership")["rule"] == {"objectOwnership": "BucketOwnerEnforced"}
-        (rule,) = one(rec, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", "us-workers-archive-lifecycle")["rules"]
+        (rule,) = rec.inputs_of("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", "us-workers-archive-lifecycle")["rules"]
         assert rule["status"] == "Enabled" and rule["filter"] == {"prefix": ""}
         assert rule["transitions"] == [{"days": 30.0, "storageClass": "STANDARD_IA"}]
         assert rule["expiration"] == {"days": 400.0}
         assert rule["noncurrentVersionExpiration"] == {"noncurrentDays": 30.0}
-        (deny,) = json.loads(one(rec, "aws:s3/bucketPolicy:BucketPolicy", "us-workers-archive-policy")["policy"])["Statement"]
+        (deny,) = json.loads(rec.inputs_of("aws:s3/bucketPolicy:BucketPolicy", "us-workers-archive-policy")["policy"])["Statement"]
         assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
         assert deny["Resource"] == ["arn:aws:s3:us-east-1:123456789012:us-workers-archive",
                                     "arn:aws:s3:us-east-1:123456789012:us-workers-archive/*"]
-        assert one(rec, "aws:s3/bucket:Bucket", "us-workers-archive")["forceDestroy"] is False
+        assert rec.inputs_of("aws:s3/bucket:Bucket", "us-workers-archive")["forceDestroy"] is False
     deploy(pulumi_mocks, check)
 
 
 def test_queues_encrypted_with_redrive_to_the_dlq(pulumi_mocks):
     def check(rec, _):
-        dlq = one(rec, "aws:sqs/queue:Queue", "us-workers-dlq")
-        queue = one(rec, "aws:sqs/queue:Queue", "us-workers-queue")
+        dlq = rec.inputs_of("aws:sqs/queue:Queue", "us-workers-dlq")
+        queue = rec.inputs_of("aws:sqs/queue:Queue", "us-workers-queue")
         assert dlq["sqsManagedSseEnabled"] is True and queue["sqsManagedSseEnabled"] is True
         assert dlq["messageRetentionSeconds"] == 1_209_600.0
         assert queue["messageRetentionSeconds"] == 345_600.0 and queue["visibilityTimeoutSeconds"] == 300.0
@@ -319,7 +314,7 @@ def test_queues_encrypted_with_redrive_to_the_dlq(pulumi_mocks):
 
 def test_asg_in_private_subnets_on_the_template_with_propagated_tags(pulumi_mocks):
     def check(rec, _):
-        asg = one(rec, "aws:autoscaling/group:Group", "us-workers-asg")
+        asg = rec.inputs_of("aws:autoscaling/group:Group", "us-workers-asg")
         assert asg["vpcZoneIdentifiers"] == ["subnet-a", "subnet-b"]
         assert (asg["minSize"], asg["desiredCapacity"], asg["maxSize"]) == (1.0, 2.0, 5.0)
         assert asg["launchTemplate"] == {"id": asg["launchTemplate"]["id"], "version": "3"}  # the latest version

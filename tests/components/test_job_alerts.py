@@ -232,11 +232,6 @@ def deploy(pulumi_mocks, check, args=ARGS):
     check(rec)
 
 
-def one(rec, typ, name):
-    found = [r for r in rec.sorted() if r["type"] == typ and r["name"] == name]
-    assert len(found) == 1, f"expected one {typ} {name}, found {[r['name'] for r in rec.by_type(typ)]}"
-    return found[0]["inputs"]
-
 
 def test_children_types_names_and_parents(pulumi_mocks):
     def check(rec):
@@ -258,8 +253,8 @@ def test_children_types_names_and_parents(pulumi_mocks):
 
 def test_rules_carry_the_exact_patterns_and_are_enabled(pulumi_mocks):
     def check(rec):
-        failed = one(rec, "aws:cloudwatch/eventRule:EventRule", "us-notices-failed")
-        start = one(rec, "aws:cloudwatch/eventRule:EventRule", "us-notices-failed-to-start")
+        failed = rec.inputs_of("aws:cloudwatch/eventRule:EventRule", "us-notices-failed")
+        start = rec.inputs_of("aws:cloudwatch/eventRule:EventRule", "us-notices-failed-to-start")
         assert json.loads(failed["eventPattern"]) == json.loads(failed_pattern(CLUSTER, "us-notices"))
         assert json.loads(start["eventPattern"]) == json.loads(failed_to_start_pattern(CLUSTER, "us-notices"))
         assert failed["state"] == start["state"] == "ENABLED"
@@ -273,10 +268,10 @@ def test_rules_carry_the_exact_patterns_and_are_enabled(pulumi_mocks):
 def test_targets_send_a_readable_sentence_to_the_topic(pulumi_mocks):
     def check(rec):
         for rule in ("us-notices-failed", "us-notices-failed-to-start"):
-            target = one(rec, "aws:cloudwatch/eventTarget:EventTarget", f"{rule}-alert")
+            target = rec.inputs_of("aws:cloudwatch/eventTarget:EventTarget", f"{rule}-alert")
             assert target["rule"] == f"{rule}-abc1234" and target["arn"] == TOPIC
             assert LOG_GROUP in target["inputTransformer"]["inputTemplate"]
-        failed = one(rec, "aws:cloudwatch/eventTarget:EventTarget", "us-notices-failed-alert")["inputTransformer"]
+        failed = rec.inputs_of("aws:cloudwatch/eventTarget:EventTarget", "us-notices-failed-alert")["inputTransformer"]
         assert failed["inputPaths"]["exitCode"] == "$.detail.containers[0].exitCode"
         assert "stopped with exit code <exitCode>" in failed["inputTemplate"]
         assert "6 undelivered notices" in failed["inputTemplate"]
@@ -285,11 +280,11 @@ def test_targets_send_a_readable_sentence_to_the_topic(pulumi_mocks):
 
 def test_topic_is_encrypted_with_its_own_key_and_only_the_rules_may_publish(pulumi_mocks):
     def check(rec):
-        topic = one(rec, "aws:sns/topic:Topic", "us-notices-alerts")
+        topic = rec.inputs_of("aws:sns/topic:Topic", "us-notices-alerts")
         assert topic["kmsMasterKeyId"] == KEY  # not alias/aws/sns: EventBridge cannot use the AWS-managed key
-        key = one(rec, "aws:kms/key:Key", "us-notices-alerts-key")
+        key = rec.inputs_of("aws:kms/key:Key", "us-notices-alerts-key")
         assert key["enableKeyRotation"] is True and key["policy"] == key_policy("123456789012")
-        policy = one(rec, "aws:sns/topicPolicy:TopicPolicy", "us-notices-alerts-policy")
+        policy = rec.inputs_of("aws:sns/topicPolicy:TopicPolicy", "us-notices-alerts-policy")
         assert policy["arn"] == TOPIC
         (statement,) = json.loads(policy["policy"])["Statement"]
         assert statement["Principal"] == {"Service": "events.amazonaws.com"} and statement["Action"] == "sns:Publish"

@@ -74,11 +74,6 @@ def deploy(pulumi_mocks, check, a=None):
     check(rec, captured[0])
 
 
-def one(rec, typ, name):
-    found = [r for r in rec.sorted() if r["type"] == typ and r["name"] == name]
-    assert len(found) == 1, f"expected one {typ} {name}, found {[r['name'] for r in rec.by_type(typ)]}"
-    return found[0]["inputs"]
-
 
 # --- pure functions --------------------------------------------------------------------------------------
 
@@ -218,7 +213,7 @@ def test_secret_values_appear_only_in_their_secret_versions(pulumi_mocks):
 
 def test_task_definition_runs_notify_for_the_region_with_secrets_by_reference(pulumi_mocks):
     def check(rec, values):
-        task = one(rec, "aws:ecs/taskDefinition:TaskDefinition", "us-notices-task")
+        task = rec.inputs_of("aws:ecs/taskDefinition:TaskDefinition", "us-notices-task")
         assert task["requiresCompatibilities"] == ["FARGATE"] and task["networkMode"] == "awsvpc"
         assert (task["cpu"], task["memory"], task["family"]) == ("512", "1024", "us-notices")
         assert task["executionRoleArn"] == ARN.format("iam", "us-notices-execution-role")
@@ -231,13 +226,13 @@ def test_task_definition_runs_notify_for_the_region_with_secrets_by_reference(pu
         assert c["secrets"] == [{"name": k, "valueFrom": v} for k, v in sorted(values[3].items())]
         assert c["logConfiguration"]["options"]["awslogs-group"] == "us-notices-logs-abc1234"
         assert c["logConfiguration"]["options"]["awslogs-region"] == "us-east-1"
-        assert one(rec, "aws:cloudwatch/logGroup:LogGroup", "us-notices-logs")["retentionInDays"] == 400.0
+        assert rec.inputs_of("aws:cloudwatch/logGroup:LogGroup", "us-notices-logs")["retentionInDays"] == 400.0
     deploy(pulumi_mocks, check, args(cpu=512, memory=1024))
 
 
 def test_schedule_runs_the_task_daily_on_fargate_in_private_subnets(pulumi_mocks):
     def check(rec, _):
-        s = one(rec, "aws:scheduler/schedule:Schedule", "us-notices-schedule")
+        s = rec.inputs_of("aws:scheduler/schedule:Schedule", "us-notices-schedule")
         assert s["scheduleExpression"] == "cron(30 5 * * ? *)" and s["scheduleExpressionTimezone"] == "UTC"
         assert s["flexibleTimeWindow"] == {"mode": "OFF"} and s["state"] == "ENABLED"
         target = s["target"]
@@ -256,13 +251,13 @@ def test_schedule_runs_the_task_daily_on_fargate_in_private_subnets(pulumi_mocks
 
 def test_roles_are_least_privilege(pulumi_mocks):
     def check(rec, values):
-        trusts = {n: json.loads(one(rec, "aws:iam/role:Role", f"us-notices-{n}")["assumeRolePolicy"])["Statement"]
+        trusts = {n: json.loads(rec.inputs_of("aws:iam/role:Role", f"us-notices-{n}")["assumeRolePolicy"])["Statement"]
                   for n in ("execution-role", "task-role", "scheduler-role")}
         for role, service in (("execution-role", "ecs-tasks"), ("task-role", "ecs-tasks"), ("scheduler-role", "scheduler")):
             assert trusts[role] == [{"Effect": "Allow", "Principal": {"Service": f"{service}.amazonaws.com"},
                                      "Action": "sts:AssumeRole",
                                      "Condition": {"StringEquals": {"aws:SourceAccount": "123456789012"}}}]
-        execution = json.loads(one(rec, "aws:iam/rolePolicy:RolePolicy", "us-notices-execution-role-policy")["policy"])
+        execution = json.loads(rec.inputs_of("aws:iam/rolePolicy:RolePolicy", "us-notices-execution-role-policy")["policy"])
         assert [(s["Action"], s["Resource"]) for s in execution["Statement"]] == [
             ("ecr:GetAuthorizationToken", "*"),
             (["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
@@ -270,7 +265,7 @@ def test_roles_are_least_privilege(pulumi_mocks):
             (["logs:CreateLogStream", "logs:PutLogEvents"], ARN.format("logs", "log-group:us-notices-logs-abc1234:log-stream:*")),
             ("secretsmanager:GetSecretValue", sorted(values[3].values())),
         ]
-        scheduler = json.loads(one(rec, "aws:iam/rolePolicy:RolePolicy", "us-notices-scheduler-role-policy")["policy"])
+        scheduler = json.loads(rec.inputs_of("aws:iam/rolePolicy:RolePolicy", "us-notices-scheduler-role-policy")["policy"])
         assert scheduler["Statement"] == [
             {"Sid": "RunNoticeTask", "Effect": "Allow", "Action": "ecs:RunTask", "Resource": TASK_ARN,
              "Condition": {"ArnEquals": {"ecs:cluster": ARN.format("ecs", "us-notices-cluster")}}},
@@ -288,8 +283,8 @@ def test_alerts_watch_this_task_in_this_cluster_and_point_at_its_log_group(pulum
         cluster = ARN.format("ecs", "us-notices-cluster")
         for rule, pattern in (("us-notices-failed", job_alerts.failed_pattern),
                               ("us-notices-failed-to-start", job_alerts.failed_to_start_pattern)):
-            assert one(rec, "aws:cloudwatch/eventRule:EventRule", rule)["eventPattern"] == pattern(cluster, "us-notices")
-        target = one(rec, "aws:cloudwatch/eventTarget:EventTarget", "us-notices-failed-alert")
+            assert rec.inputs_of("aws:cloudwatch/eventRule:EventRule", rule)["eventPattern"] == pattern(cluster, "us-notices")
+        target = rec.inputs_of("aws:cloudwatch/eventTarget:EventTarget", "us-notices-failed-alert")
         assert target["arn"] == values[4] == ARN.format("sns", "us-notices-alerts")
         template = json.loads(target["inputTransformer"]["inputTemplate"])
         assert template.startswith("smtp-egress notice job for region us stopped with exit code <exitCode>")

@@ -71,11 +71,6 @@ def deploy(pulumi_mocks, check, args=ARGS):
     check(rec, captured[0])
 
 
-def one(rec, typ, name):
-    found = [r for r in rec.sorted() if r["type"] == typ and r["name"] == name]
-    assert len(found) == 1, f"expected one {typ} {name}, found {[r['name'] for r in rec.by_type(typ)]}"
-    return found[0]["inputs"]
-
 
 # --- pure functions --------------------------------------------------------------------------------------
 
@@ -176,7 +171,7 @@ def test_outputs(pulumi_mocks):
 def test_url_uses_the_first_alias_and_the_acm_certificate(pulumi_mocks):
     def check(rec, values):
         assert values[3] == "https://us.ips.example.com/v1/info/ip_addresses"
-        dist = one(rec, "aws:cloudfront/distribution:Distribution", "us-ips-distribution")
+        dist = rec.inputs_of("aws:cloudfront/distribution:Distribution", "us-ips-distribution")
         assert dist["aliases"] == ["us.ips.example.com", "ips-us.example.com"]
         assert dist["viewerCertificate"] == {"acmCertificateArn": CERT, "sslSupportMethod": "sni-only",
                                              "minimumProtocolVersion": "TLSv1.2_2021"}
@@ -185,7 +180,7 @@ def test_url_uses_the_first_alias_and_the_acm_certificate(pulumi_mocks):
 
 def test_one_object_per_document_with_its_type_and_cache_control(pulumi_mocks):
     def check(rec, _):
-        bucket_id = one(rec, "aws:s3/bucketVersioning:BucketVersioning", "us-ips-documents-versioning")["bucket"]
+        bucket_id = rec.inputs_of("aws:s3/bucketVersioning:BucketVersioning", "us-ips-documents-versioning")["bucket"]
         objects = {o["inputs"]["key"]: o["inputs"] for o in rec.by_type("aws:s3/bucketObjectv2:BucketObjectv2")}
         expected = object_keys("us", DOCS)
         assert sorted(objects) == sorted(expected)
@@ -197,17 +192,17 @@ def test_one_object_per_document_with_its_type_and_cache_control(pulumi_mocks):
 
 def test_bucket_is_private_and_readable_only_by_the_distribution(pulumi_mocks):
     def check(rec, _):
-        pab = one(rec, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "us-ips-documents-public-access-block")
+        pab = rec.inputs_of("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "us-ips-documents-public-access-block")
         assert [pab[k] for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")] == [True] * 4
-        assert one(rec, "aws:s3/bucketOwnershipControls:BucketOwnershipControls",
+        assert rec.inputs_of("aws:s3/bucketOwnershipControls:BucketOwnershipControls",
                    "us-ips-documents-ownership")["rule"] == {"objectOwnership": "BucketOwnerEnforced"}
-        assert one(rec, "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+        assert rec.inputs_of("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
                    "us-ips-documents-encryption")["rules"] == [{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "AES256"}}]
-        assert one(rec, "aws:s3/bucketVersioning:BucketVersioning",
+        assert rec.inputs_of("aws:s3/bucketVersioning:BucketVersioning",
                    "us-ips-documents-versioning")["versioningConfiguration"] == {"status": "Enabled"}
-        bucket = one(rec, "aws:s3/bucket:Bucket", "us-ips-documents")
+        bucket = rec.inputs_of("aws:s3/bucket:Bucket", "us-ips-documents")
         assert "acl" not in bucket and "policy" not in bucket and "website" not in bucket
-        policy = json.loads(one(rec, "aws:s3/bucketPolicy:BucketPolicy", "us-ips-documents-policy")["policy"])
+        policy = json.loads(rec.inputs_of("aws:s3/bucketPolicy:BucketPolicy", "us-ips-documents-policy")["policy"])
         assert policy == json.loads(iam_policies.cloudfront_read_policy(BUCKET_ARN, DIST_ARN))
         allows = [s for s in policy["Statement"] if s["Effect"] == "Allow"]
         assert [(s["Principal"], s["Action"], s["Condition"]) for s in allows] == [
@@ -218,9 +213,9 @@ def test_bucket_is_private_and_readable_only_by_the_distribution(pulumi_mocks):
 
 def test_distribution_reads_the_region_folder_through_the_oac_over_https(pulumi_mocks):
     def check(rec, _):
-        oac = one(rec, "aws:cloudfront/originAccessControl:OriginAccessControl", "us-ips-oac")
+        oac = rec.inputs_of("aws:cloudfront/originAccessControl:OriginAccessControl", "us-ips-oac")
         assert (oac["originAccessControlOriginType"], oac["signingBehavior"], oac["signingProtocol"]) == ("s3", "always", "sigv4")
-        dist = one(rec, "aws:cloudfront/distribution:Distribution", "us-ips-distribution")
+        dist = rec.inputs_of("aws:cloudfront/distribution:Distribution", "us-ips-distribution")
         (origin,) = dist["origins"]
         assert origin["originAccessControlId"].startswith("us-ips-oac-")  # the mock ID of the OAC above
         assert origin["domainName"] == "us-ips-documents-abc1234.s3.us-east-1.amazonaws.com"

@@ -49,11 +49,6 @@ def deploy(pulumi_mocks, args=ARGS):
     return rec, captured[0]
 
 
-def one(rec, typ, name) -> dict:
-    found = [r for r in rec.sorted() if r["type"] == typ and r["name"] == name]
-    assert len(found) == 1, f"expected one {typ} {name}, found {[r['name'] for r in rec.by_type(typ)]}"
-    return found[0]["inputs"]
-
 
 # --- pure functions --------------------------------------------------------------------------------------
 
@@ -120,7 +115,7 @@ def test_outputs(pulumi_mocks):
 
 def test_s3_is_a_gateway_endpoint_on_the_private_route_tables(pulumi_mocks):
     rec, _ = deploy(pulumi_mocks)
-    s3 = one(rec, ENDPOINT, "us-endpoints-s3")
+    s3 = rec.inputs_of(ENDPOINT, "us-endpoints-s3")
     assert s3["serviceName"] == "com.amazonaws.us-east-1.s3" and s3["vpcEndpointType"] == "Gateway"
     assert s3["vpcId"] == "vpc-0123456789abcdef0" and s3["routeTableIds"] == ["rtb-a", "rtb-b"]
     assert not {"subnetIds", "securityGroupIds", "privateDnsEnabled"} & set(s3)
@@ -129,7 +124,7 @@ def test_s3_is_a_gateway_endpoint_on_the_private_route_tables(pulumi_mocks):
 
 def test_sqs_is_an_interface_endpoint_with_private_dns_in_the_private_subnets(pulumi_mocks):
     rec, out = deploy(pulumi_mocks)
-    sqs = one(rec, ENDPOINT, "us-endpoints-sqs")
+    sqs = rec.inputs_of(ENDPOINT, "us-endpoints-sqs")
     assert sqs["serviceName"] == "com.amazonaws.us-east-1.sqs" and sqs["vpcEndpointType"] == "Interface"
     assert sqs["privateDnsEnabled"] is True
     assert sqs["subnetIds"] == ["subnet-a", "subnet-b"] and sqs["securityGroupIds"] == [out["sg"]]
@@ -138,7 +133,7 @@ def test_sqs_is_an_interface_endpoint_with_private_dns_in_the_private_subnets(pu
 
 def test_endpoint_security_group_admits_exactly_https_from_the_vpc_and_sends_nothing(pulumi_mocks):
     rec, _ = deploy(pulumi_mocks)
-    sg = one(rec, SG, "us-endpoints-sg")
+    sg = rec.inputs_of(SG, "us-endpoints-sg")
     assert sg["vpcId"] == "vpc-0123456789abcdef0" and sg["egress"] == []
     assert [(i["protocol"], int(i["fromPort"]), int(i["toPort"]), i["cidrBlocks"]) for i in sg["ingress"]] == [
         ("tcp", 443, 443, [VPC_CIDR])]
