@@ -16,9 +16,9 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 
-from egress.dates import earliest_compliant_day, lead_days
-from egress.plan import Change, Plan
-from egress.timeline import Announcement, first_empty_day, published_addresses, unannounced, upcoming
+from smtp_egress.dates import earliest_compliant_day, lead_days
+from smtp_egress.plan import Change, Plan
+from smtp_egress.timeline import Announcement, first_empty_day, published_addresses, unannounced, upcoming
 
 
 @dataclasses.dataclass(frozen=True)

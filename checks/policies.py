@@ -13,7 +13,7 @@ Each rule returns a list of :class:`Violation`; an empty list means the rule hol
 - ``buckets-locked-down``: every S3 bucket has a public access block with all four settings true and a
   server-side encryption configuration.
 
-:func:`validate_plan` runs all of them on a synth plan; :mod:`checks.policy_adapters` adapts each rule
+:func:`validate_plan` runs all of them on a synth plan; :mod:`smtp_egress.checks.policy_adapters` adapts each rule
 to pulumi-policy's ``validate(args, report_violation)`` for ``checks/policy_pack/__main__.py``.
 """
 

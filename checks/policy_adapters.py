@@ -1,4 +1,4 @@
-"""The rules of :mod:`checks.policies` in pulumi-policy's ``validate(args, report_violation)`` shape.
+"""The rules of :mod:`smtp_egress.checks.policies` in pulumi-policy's ``validate(args, report_violation)`` shape.
 
 Duck-typed (this module never imports pulumi_policy): ``args`` is a ``ResourceValidationArgs`` (one
 resource: ``resource_type``, ``props``, ``urn``, ``name``, ``opts.protect``) or a ``StackValidationArgs``

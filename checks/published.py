@@ -2,7 +2,7 @@
 
 :func:`fetch_published` reads an http(s) URL (bounded retries, timeouts, a size cap) or a local file
 (a path or a ``file://`` URL) and returns a :class:`PublishedDocument` only if every check passes.
-Anything else raises one of the :mod:`checks.published_errors` classes (exit code 3): a failed fetch,
+Anything else raises one of the :mod:`smtp_egress.checks.published_errors` classes (exit code 3): a failed fetch,
 an HTML error page or an empty list is never read as "these addresses were removed".
 """
 
@@ -19,9 +19,9 @@ import urllib.request
 import jsonschema
 import requests
 
-from egress.dates import parse_rfc3339
-from egress.document import list_sha256, load_schema
-from egress.plan import IPAddress, parse_address
+from smtp_egress.dates import parse_rfc3339
+from smtp_egress.document import list_sha256, load_schema
+from smtp_egress.plan import IPAddress, parse_address
 
 from .published_errors import (
     BodyTooLarge, ChecksumMismatch, DuplicateAddress, EmptyBody, EmptyList, InvalidAddress, MalformedJSON,

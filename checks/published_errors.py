@@ -1,6 +1,6 @@
 """Why a published document could not be used: one exception class per failure kind.
 
-Every class is a :class:`egress.errors.PublishedUnusable` (exit code 3). A caller must never read one
+Every class is a :class:`smtp_egress.errors.PublishedUnusable` (exit code 3). A caller must never read one
 of these as "the addresses were removed": the document was not used and nothing was sent. Each message
 names the source, says exactly what was seen, and ends with what to do.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from egress.errors import PublishedUnusable
+from smtp_egress.errors import PublishedUnusable
 
 URL_ADVICE = "nothing was sent and the document was not used: fix the endpoint or pass --published FILE"
 FILE_ADVICE = "nothing was sent and the document was not used: fix the file or pass another --published FILE"

@@ -1,7 +1,7 @@
 """HTTP transport for the published document: bounded retries, timeouts, a size cap, strict status handling.
 
 :func:`fetch_bytes` returns the body of a 200 response served as ``application/json`` or raises one of the
-:mod:`checks.published_errors` classes. Retries (with the injectable ``sleep``) cover 5xx, 429 (honouring
+:mod:`smtp_egress.checks.published_errors` classes. Retries (with the injectable ``sleep``) cover 5xx, 429 (honouring
 Retry-After up to a cap), timeouts, refused or reset connections and truncated bodies; other 4xx fail at once.
 """
 
@@ -15,8 +15,8 @@ import time
 import requests
 import urllib3.exceptions
 
-import egress
-from egress.dates import UTC
+import smtp_egress
+from smtp_egress.dates import UTC
 
 from .published_errors import (
     BodyTooLarge, ConnectionFailed, FetchTimeout, HTTPStatusError, RetryAfterTooLong, TruncatedBody, WrongContentType,
@@ -60,7 +60,7 @@ def _fetch_http(session, source, timeout, attempts, max_bytes, max_retry_after, 
 
 
 def _attempt(session, source, timeout, max_bytes, max_retry_after) -> tuple[bytes, str]:
-    headers = {"Accept": "application/json", "User-Agent": f"smtp-egress/{egress.__version__}"}
+    headers = {"Accept": "application/json", "User-Agent": f"smtp-egress/{smtp_egress.__version__}"}
     try:
         with session.get(source, headers=headers, timeout=(timeout, timeout), stream=True) as resp:
             status = resp.status_code

@@ -8,7 +8,7 @@ Children (``name`` is the component's name):
   ``-lifecycle``, ``-policy``): the copy of every sent email, private, SSE-S3 (AES256), versioned,
   STANDARD_IA after 30 days, expired after ``archive_retention_days``, TLS-only bucket policy.
 - ``{name}-role`` (trust: ec2.amazonaws.com), ``{name}-role-policy`` (only what
-  :func:`components.iam_policies.worker_policy` allows), ``{name}-instance-profile``.
+  :func:`smtp_egress.components.iam_policies.worker_policy` allows), ``{name}-instance-profile``.
 - ``{name}-launch-template``: IMDSv2 only (hop limit 1), no public IP, encrypted gp3 root volume, user data =
   cloud-init from ``templates/worker-user-data.yaml.j2``, which installs NOTHING (the workers' security group
   reaches no package index): it writes and enables ``smtp-egress-worker.service`` (``egress worker --queue-url
@@ -23,7 +23,7 @@ installed, e.g. EC2 Image Builder or Packer running ``python3 -m venv /opt/smtp-
 systemd and cloud-init). Without it, cloud-init says so in the console log and leaves the service disabled.
 The AMI pins the version; a new AMI ID rolls the workers. ``egress worker`` itself is a later issue: until
 it exists the unit fails and systemd keeps restarting it every 10 s.
-The workers reach SQS and S3 through :class:`components.vpc_endpoints.VpcEndpoints`, not the internet.
+The workers reach SQS and S3 through :class:`smtp_egress.components.vpc_endpoints.VpcEndpoints`, not the internet.
 ``region`` is the plan's region name (``us``), passed to ``egress worker --region``; the AWS region comes from
 the instance. Without SSM or CloudWatch permissions, instances offer no shell and ship no logs: deliberate.
 """
@@ -39,7 +39,7 @@ import jinja2
 import pulumi
 import pulumi_aws as aws
 
-from egress.errors import ConfigError
+from smtp_egress.errors import ConfigError
 
 from . import iam_policies
 from .private_bucket import check_bucket_resource_name, private_bucket
@@ -111,7 +111,7 @@ def render_user_data(*, region: str, queue_url: str, archive_bucket: str) -> str
                                  ("archive_bucket", archive_bucket, _SAFE_VALUE)):
         if not isinstance(value, str) or not pattern.fullmatch(value):
             raise ValueError(f"{what} {value!r} cannot go into the worker's cloud-init (unexpected characters)")
-    env = jinja2.Environment(loader=jinja2.PackageLoader("components", "templates"), undefined=jinja2.StrictUndefined,
+    env = jinja2.Environment(loader=jinja2.PackageLoader("smtp_egress.components", "templates"), undefined=jinja2.StrictUndefined,
                              autoescape=False, keep_trailing_newline=True)
     return env.get_template("worker-user-data.yaml.j2").render(
         region=region, queue_url=queue_url, archive_bucket=archive_bucket)

@@ -2,7 +2,7 @@
 
 Security group (stateful, on the workers): egress ONLY to TCP 465, 587 and 2525 anywhere (customers'
 SMTP servers; never 25), HTTPS to the VPC CIDR (interface endpoints) and the given prefix lists
-(gateway endpoints: :class:`components.vpc_endpoints.VpcEndpoints` provides both for SQS and S3),
+(gateway endpoints: :class:`smtp_egress.components.vpc_endpoints.VpcEndpoints` provides both for SQS and S3),
 DNS (UDP and TCP 53) to the VPC resolver /32; no ingress at all.
 The rules are inline and therefore authoritative: ``egress=[...]`` is the complete list, so the
 provider removes the allow-all egress rule AWS adds to every new group and, at the next ``up``, any

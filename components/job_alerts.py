@@ -39,7 +39,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from egress.errors import ConfigError
+from smtp_egress.errors import ConfigError
 
 from . import iam_policies
 

@@ -1,4 +1,4 @@
-"""Pure network planning for :mod:`components.regional_egress`: validation, subnet maths, NAT assignment.
+"""Pure network planning for :mod:`smtp_egress.components.regional_egress`: validation, subnet maths, NAT assignment.
 
 Nothing here imports Pulumi; the component only turns these results into resources, so every rule
 (which CIDR a subnet gets, which gateway sends from which address) is tested without an engine.
@@ -34,7 +34,7 @@ import ipaddress
 import re
 from collections.abc import Mapping, Sequence
 
-from egress.errors import ConfigError
+from smtp_egress.errors import ConfigError
 
 STATES = ("live", "retiring", "announced", "planned", "retired")
 ALLOCATION_ID = re.compile(r"eipalloc-[0-9a-f]{8,17}")

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from egress.errors import ConfigError
+from smtp_egress.errors import ConfigError
 
 from . import iam_policies, job_alerts
 

@@ -5,7 +5,7 @@ so their URNs read ``<component type>$aws:s3/...`` and the caller adds its own p
 
 Encryption is SSE-S3 (``AES256``): every object is encrypted at rest with S3-managed keys, and readers and
 writers need no KMS permission, which keeps the delivery workers' policy to exactly the actions listed
-in :mod:`components.iam_policies`. (A customer-managed KMS key would add per-key audit and access
+in :mod:`smtp_egress.components.iam_policies`. (A customer-managed KMS key would add per-key audit and access
 control at the price of ``kms:GenerateDataKey`` on the worker role and KMS request costs.)
 """
 

@@ -8,12 +8,12 @@ Every planned address is an EIP, created or adopted explicitly, and none can cha
   replaced) and shows the difference.
 * ``byoip_pool`` set: ``ip`` is allocated from that BYOIP pool (``public_ipv4_pool`` + ``address``).
 * neither: a new EIP is allocated (``domain="vpc"``). AWS picks its address; an EIP that does not hold
-  the planned address is never put on a NAT gateway (:func:`components.netplan.verified_allocation`
+  the planned address is never put on a NAT gateway (:func:`smtp_egress.components.netplan.verified_allocation`
   fails the deployment instead), so no mail ever leaves from an address that is not in the plan.
 
 Every EIP, reserve ones included, is ``protect=True`` and ``retain_on_delete=True``: removing it from the
 plan or deleting the stack leaves the allocation in the account. Attached addresses (``attach``) go on
-the NAT gateways as :func:`components.netplan.assign_nat_gateways` says; announced, planned and retired
+the NAT gateways as :func:`smtp_egress.components.netplan.assign_nat_gateways` says; announced, planned and retired
 ones are allocated but on no gateway.
 
 Private routes are separate ``aws.ec2.Route`` resources, not inline ``routes`` on the table: inline

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 import pulumi
 import pulumi_aws as aws
 
-from egress.plan import parse_address, sort_addresses
+from smtp_egress.plan import parse_address, sort_addresses
 
 from .netplan import ArgsError
 

@@ -1,6 +1,6 @@
 """VpcEndpoints: the private way from the delivery workers to AWS (S3 and SQS) without the internet.
 
-The workers' security group (:mod:`components.egress_rules`) allows HTTPS only to the VPC CIDR and to
+The workers' security group (:mod:`smtp_egress.components.egress_rules`) allows HTTPS only to the VPC CIDR and to
 endpoint prefix lists; this component provides what those rules point at. Children (``name`` is the
 component's name):
 

@@ -1,7 +1,7 @@
 """What each planned address should be on the gateways today, and the deploy guard.
 
 The stacks ask this module, never the plan directly: an address is attached to the NAT gateways only
-while it is in the published list (see :mod:`egress.timeline`), allocated but unattached while its
+while it is in the published list (see :mod:`smtp_egress.timeline`), allocated but unattached while its
 addition is planned or announced, and detached (but kept: protected, retained) once its announced
 retirement has taken effect.
 

@@ -33,7 +33,7 @@ CACHE_CONTROL = "public, max-age=300"
 
 
 def load_schema() -> dict:
-    return json.loads(resources.files("egress.schema").joinpath(SCHEMA_NAME).read_text("utf-8"))
+    return json.loads(resources.files("smtp_egress.schema").joinpath(SCHEMA_NAME).read_text("utf-8"))
 
 
 def canonical_text(addresses) -> str:

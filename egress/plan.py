@@ -3,7 +3,7 @@
 ``load_plan`` parses and validates the file and either returns a :class:`Plan` or raises
 :class:`PlanError` listing every problem as ``file:line: message`` (the bad value with ``!r`` and what
 to do). The date rules (which address is live on a day, which changes the plan contains) live here and
-in :mod:`egress.timeline`; no other module re-derives them.
+in :mod:`smtp_egress.timeline`; no other module re-derives them.
 """
 
 from __future__ import annotations

@@ -53,7 +53,7 @@ def register(sub) -> None:
 
 
 def _only(args, mode: str, allowed: set[str]) -> None:
-    from egress.errors import ConfigError
+    from smtp_egress.errors import ConfigError
 
     flags = {"--format": args.format, "--out": args.out, "--signing-key": args.signing_key,
              "--public-key": args.public_key, "--at": args.at, "--live-only": args.live_only or None,
@@ -85,8 +85,8 @@ def generated_at():
     """Now, or SOURCE_DATE_EPOCH (reproducible builds) when set."""
     import datetime as dt
 
-    from egress.dates import UTC, utc_now
-    from egress.errors import ConfigError
+    from smtp_egress.dates import UTC, utc_now
+    from smtp_egress.errors import ConfigError
 
     epoch = os.environ.get("SOURCE_DATE_EPOCH")
     if epoch is None:
@@ -98,8 +98,8 @@ def generated_at():
 
 
 def _load(args):
-    from egress.ledger import Ledger
-    from egress.plan import load_plan
+    from smtp_egress.ledger import Ledger
+    from smtp_egress.plan import load_plan
 
     plan = load_plan(args.plan)
     if args.region:
@@ -118,13 +118,13 @@ def _warn(warnings) -> None:
 
 
 def one(args) -> int:
-    from egress.allowlists import build, get
-    from egress.errors import ConfigError
+    from smtp_egress.allowlists import build, get
+    from smtp_egress.errors import ConfigError
 
     from .publish import write_atomic
 
     if not args.format:
-        from egress.allowlists import FORMATS
+        from smtp_egress.allowlists import FORMATS
 
         raise ConfigError(f"--region needs --format; choose one of: {', '.join(FORMATS)}")
     fmt = get(args.format)  # exit 2 listing the formats, before reading anything
@@ -146,8 +146,8 @@ def one(args) -> int:
 def write_all(args) -> int:
     import contextlib
 
-    from egress.allowlists.bundle import DOCUMENT, MANIFEST, tree_files
-    from egress.signing import SIGNATURE_SUFFIX, load_private_key
+    from smtp_egress.allowlists.bundle import DOCUMENT, MANIFEST, tree_files
+    from smtp_egress.signing import SIGNATURE_SUFFIX, load_private_key
 
     from .publish import write_atomic
 
@@ -176,8 +176,8 @@ def write_all(args) -> int:
 
 
 def verify(args) -> int:
-    from egress.allowlists.bundle import verify_tree
-    from egress.signing import VerificationFailed, load_public_key
+    from smtp_egress.allowlists.bundle import verify_tree
+    from smtp_egress.signing import VerificationFailed, load_public_key
 
     key = load_public_key(Path(args.public_key)) if args.public_key else None
     report = verify_tree(Path(args.verify), key)
@@ -194,7 +194,7 @@ def verify(args) -> int:
 
 
 def generate_key(args) -> int:
-    from egress.signing import generate_key as generate
+    from smtp_egress.signing import generate_key as generate
 
     path = Path(args.generate_key)
     pub = generate(path)
@@ -204,7 +204,7 @@ def generate_key(args) -> int:
 
 
 def list_formats(args) -> int:
-    from egress.allowlists import FORMATS
+    from smtp_egress.allowlists import FORMATS
 
     rows = [{"format": f.name, "file": f.filename, "what": f.summary, "provenance": f.provenance} for f in FORMATS.values()]
     if args.json:

@@ -1,7 +1,7 @@
 """The ``egress`` command: one entry point, one subcommand module per concern.
 
 Each subcommand module defines ``register(subparsers)`` (argument definitions only, no heavy
-imports) and ``run(args) -> int``. An :class:`egress.errors.EgressError` becomes its message on
+imports) and ``run(args) -> int``. An :class:`smtp_egress.errors.EgressError` becomes its message on
 stderr and its exit code; anything else is a bug and keeps its traceback.
 """
 
@@ -12,8 +12,8 @@ import importlib
 import sys
 from typing import Sequence
 
-from egress import __version__
-from egress.errors import EgressError
+from smtp_egress import __version__
+from smtp_egress.errors import EgressError
 
 COMMANDS = ("validate", "publish", "serve", "notify", "workspaces", "synth", "allowlist", "report")
 
@@ -26,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"egress {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMANDS:
-        module = importlib.import_module(f"scripts.{name}")
+        module = importlib.import_module(f"smtp_egress.scripts.{name}")
         module.register(sub)
     return parser
 

@@ -8,8 +8,8 @@ import json
 import os
 import sys
 
-from egress.dates import UTC, parse_day, start_of, utc_now
-from egress.plan import DEFAULT_PLAN
+from smtp_egress.dates import UTC, parse_day, start_of, utc_now
+from smtp_egress.plan import DEFAULT_PLAN
 
 
 def add_plan(parser: argparse.ArgumentParser) -> None:

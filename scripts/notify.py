@@ -39,10 +39,10 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from checks.published import fetch_published
-    from egress.errors import ConfigError
-    from egress.ledger import Ledger
-    from egress.plan import load_plan
+    from smtp_egress.checks.published import fetch_published
+    from smtp_egress.errors import ConfigError
+    from smtp_egress.ledger import Ledger
+    from smtp_egress.plan import load_plan
 
     from .notify_report import Report
 
@@ -65,8 +65,8 @@ def run(args) -> int:
 
 
 def _run_job(args, plan, ledger, doc, now, report) -> None:
-    from checks.ipdiff import diff
-    from egress.notices.fanout import deliver
+    from smtp_egress.checks.ipdiff import diff
+    from smtp_egress.notices.fanout import deliver
 
     anns = ledger.announcements(args.region)
     result = diff(plan, args.region, anns, [str(ip) for ip in doc.addresses], now, list(doc.upcoming))
@@ -102,9 +102,9 @@ def _run_job(args, plan, ledger, doc, now, report) -> None:
 
 
 def _channels(args):
-    from egress.notices.fanout import Channels
-    from egress.notices.transport import open_transport
-    from egress.notices.webhook import WebhookSender
+    from smtp_egress.notices.fanout import Channels
+    from smtp_egress.notices.transport import open_transport
+    from smtp_egress.notices.webhook import WebhookSender
 
     secret = os.environ.get("EGRESS_WEBHOOK_SECRET")
     webhook = None

@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import sys
 
-from egress import errors
-from egress.dates import rfc3339
+from smtp_egress import errors
+from smtp_egress.dates import rfc3339
 
 from .common import print_json
 

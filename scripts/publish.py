@@ -49,10 +49,10 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from egress.document import render_published, static_files
-    from egress.errors import ConfigError
-    from egress.ledger import Ledger
-    from egress.plan import load_plan
+    from smtp_egress.document import render_published, static_files
+    from smtp_egress.errors import ConfigError
+    from smtp_egress.ledger import Ledger
+    from smtp_egress.plan import load_plan
 
     plan = load_plan(args.plan)
     moment = moment_for(args.at, "--at")
@@ -87,7 +87,7 @@ def run(args) -> int:
 
 
 def write_tree(root: Path, files: dict[str, tuple[bytes, str]]) -> int:
-    from egress.document import CACHE_CONTROL
+    from smtp_egress.document import CACHE_CONTROL
 
     for rel, (data, _) in files.items():
         write_atomic(root / rel, data, make_parents=True)
@@ -100,7 +100,7 @@ def write_tree(root: Path, files: dict[str, tuple[bytes, str]]) -> int:
 
 def write_atomic(path: Path, data: bytes, make_parents: bool = False) -> None:
     """Replace ``path`` with ``data`` all at once: a reader or a crash sees the old file or the new one."""
-    from egress.errors import ConfigError
+    from smtp_egress.errors import ConfigError
 
     tmp = None
     try:

@@ -49,7 +49,7 @@ def register(sub) -> None:
 
 def output_format(fmt: str | None, out: str | None) -> str:
     """--format if given; else the suffix of --out; else Markdown."""
-    from egress.errors import ConfigError
+    from smtp_egress.errors import ConfigError
 
     if fmt:
         return fmt
@@ -63,12 +63,12 @@ def output_format(fmt: str | None, out: str | None) -> str:
 
 
 def run(args) -> int:
-    from egress import __version__
-    from egress.dates import parse_day, utc_now
-    from egress.ledger import Ledger
-    from egress.plan import load_plan
-    from egress.report import Provenance, build_report, mask_url, plan_git_info
-    from egress.report.render import render
+    from smtp_egress import __version__
+    from smtp_egress.dates import parse_day, utc_now
+    from smtp_egress.ledger import Ledger
+    from smtp_egress.plan import load_plan
+    from smtp_egress.report import Provenance, build_report, mask_url, plan_git_info
+    from smtp_egress.report.render import render
 
     from .publish import write_atomic
 
@@ -103,9 +103,9 @@ def ledger_url(flag_value: str | None) -> str:
     """The ledger's URL; a report reads an existing ledger and never creates an empty SQLite file."""
     import sqlalchemy as sa
 
-    from egress.errors import ConfigError
-    from egress.ledger import DEFAULT_DB
-    from egress.report import mask_url
+    from smtp_egress.errors import ConfigError
+    from smtp_egress.ledger import DEFAULT_DB
+    from smtp_egress.report import mask_url
 
     url = flag_value or f"sqlite:///{DEFAULT_DB}"
     try:

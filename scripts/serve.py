@@ -35,8 +35,8 @@ def register(sub) -> None:
 
 
 def rate_from(flag: float | None) -> float:
-    from egress.errors import ConfigError
-    from egress.server import DEFAULT_RATE
+    from smtp_egress.errors import ConfigError
+    from smtp_egress.server import DEFAULT_RATE
 
     if flag is not None:
         value, where = flag, "--rate"
@@ -52,8 +52,8 @@ def rate_from(flag: float | None) -> float:
 
 
 def run(args) -> int:
-    from egress.plan import load_plan
-    from egress.server import make_server
+    from smtp_egress.plan import load_plan
+    from smtp_egress.server import make_server
 
     plan = load_plan(args.plan)
     server = make_server(

@@ -43,9 +43,9 @@ def run(args) -> int:
     import os
     from pathlib import Path
 
-    from egress.dates import parse_day
-    from egress.errors import ConfigError, EgressError
-    from egress.plan import load_plan
+    from smtp_egress.dates import parse_day
+    from smtp_egress.errors import ConfigError, EgressError
+    from smtp_egress.plan import load_plan
 
     from .publish import write_atomic
 
@@ -100,7 +100,7 @@ def _user_error(exc: BaseException):
     """The EgressError (or Pulumi RunError) behind an exception the engine wrapped, if any."""
     import pulumi
 
-    from egress.errors import ConfigError, EgressError
+    from smtp_egress.errors import ConfigError, EgressError
 
     seen = set()
     while exc is not None and id(exc) not in seen:
@@ -116,7 +116,7 @@ def _user_error(exc: BaseException):
 def summarize(document: dict) -> dict:
     from collections import Counter
 
-    from checks.policies import validate_plan
+    from smtp_egress.checks.policies import validate_plan
 
     resources = document["resources"]
     counts = Counter(r["type"] for r in resources)

@@ -7,7 +7,7 @@ every registration with realistic, deterministic values (a hash of type and name
 ``eipalloc-<17 hex>``, ``vpc-``/``subnet-``/``sg-``... ids, ARNs, SQS queue URLs, CloudFront domains,
 and for an Elastic IP the plan address from its ``smtp-egress:address`` tag. :class:`RecordingMonitor`
 records every resource (components included) with its parent, provider, protect, retain_on_delete and
-inputs; anything secret is masked as ``"[secret]"``. The mocks live in :mod:`scripts.synth_mocks`.
+inputs; anything secret is masked as ``"[secret]"``. The mocks live in :mod:`smtp_egress.scripts.synth_mocks`.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from .synth_mocks import SynthMocks
 
 SECRET = "[secret]"
 PROJECT = "smtp-egress"
-ROOT = Path(__file__).resolve().parents[1]
-PROGRAM = ROOT / "stacks" / "__main__.py"
+STACKS = Path(__file__).resolve().parents[1] / "stacks"  # the stack program and its config (package data)
+PROGRAM = STACKS / "__main__.py"
 
 
 def _plain(value: Any) -> Any:
@@ -80,13 +80,13 @@ class RecordingMonitor(_mocks.MockMonitor):
         return super().RegisterResourceOutputs(request)
 
 
-def stack_config(stack: str, root: Path = ROOT) -> tuple[dict[str, str], list[str]]:
+def stack_config(stack: str, stacks: Path = STACKS) -> tuple[dict[str, str], list[str]]:
     """The stack file's config as Pulumi's engine hands it to a program: strings, with the secret keys."""
     import yaml
 
-    from egress.errors import ConfigError
+    from smtp_egress.errors import ConfigError
 
-    path = root / "stacks" / f"Pulumi.{stack}.yaml"
+    path = stacks / f"Pulumi.{stack}.yaml"
     try:
         doc = yaml.safe_load(path.read_text("utf-8")) or {}
     except OSError as exc:
@@ -109,15 +109,15 @@ def stack_config(stack: str, root: Path = ROOT) -> tuple[dict[str, str], list[st
 
 
 def run_program(stack: str, env: dict[str, str], overrides: dict[str, str] | None = None,
-                program: Path = PROGRAM, root: Path = ROOT) -> dict:
+                program: Path = PROGRAM, stacks: Path = STACKS) -> dict:
     """Run the stack program under the recording mocks; return resources (sorted by URN) and exports.
 
     ``overrides`` replaces config values for this run (``project:key`` -> string); secrets cannot be
     overridden, so a synth never handles a real secret.
     """
-    from egress.errors import ConfigError
+    from smtp_egress.errors import ConfigError
 
-    values, secret_keys = stack_config(stack, root)
+    values, secret_keys = stack_config(stack, stacks)
     for key, value in (overrides or {}).items():
         key = key if ":" in key else f"{PROJECT}:{key}"
         if key in secret_keys:

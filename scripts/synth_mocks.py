@@ -1,4 +1,4 @@
-"""Deterministic, realistic answers of the mock engine used by ``egress synth`` (see :mod:`scripts.synth_engine`).
+"""Deterministic, realistic answers of the mock engine used by ``egress synth`` (see :mod:`smtp_egress.scripts.synth_engine`).
 
 Every id, ARN, URL and domain is derived from a hash of the resource's type and name, so two runs of the
 same program give the same plan byte for byte. Outputs start as the inputs (what the provider would echo),

@@ -13,8 +13,8 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from egress.errors import PlanError
-    from egress.plan import load_plan
+    from smtp_egress.errors import PlanError
+    from smtp_egress.plan import load_plan
 
     try:
         plan = load_plan(args.plan)

@@ -22,10 +22,10 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from egress.dates import utc_now
-    from egress.ledger import Ledger
-    from egress.plan import load_plan
-    from egress.workspaces import read_workspaces
+    from smtp_egress.dates import utc_now
+    from smtp_egress.ledger import Ledger
+    from smtp_egress.plan import load_plan
+    from smtp_egress.workspaces import read_workspaces
 
     plan = load_plan(args.plan)
     if args.verb == "import":

@@ -15,29 +15,26 @@ UTC), for ``egress synth`` and tests. Nothing imports this file; ``egress synth`
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+HERE = Path(__file__).resolve().parent
 
-import pulumi  # noqa: E402
-import pulumi_aws as aws  # noqa: E402
+import pulumi
+import pulumi_aws as aws
 
-from components.delivery_workers import DeliveryWorkers, DeliveryWorkersArgs  # noqa: E402
-from components.egress_rules import SmtpEgressRules, SmtpEgressRulesArgs, resolver_ip  # noqa: E402
-from components.notice_schedule import NoticeSchedule, NoticeScheduleArgs  # noqa: E402
-from components.publisher import IpListPublisher, IpListPublisherArgs, PublishedFile  # noqa: E402
-from components.regional_egress import EgressAddress, RegionalEgress, RegionalEgressArgs  # noqa: E402
-from components.tracking_dns import TrackingDns, TrackingDnsArgs  # noqa: E402
-from components.vpc_endpoints import VpcEndpoints, VpcEndpointsArgs  # noqa: E402
-from egress.addresses import address_states, announcements_from_document, enforce_guard, should_attach  # noqa: E402
-from egress.dates import parse_day, start_of, utc_now  # noqa: E402
-from egress.errors import EgressError, PublishedUnusable  # noqa: E402
-from egress.plan import load_plan  # noqa: E402
-from egress.timeline import published_addresses  # noqa: E402
-from stacks.settings import StackSettings  # noqa: E402
+from smtp_egress.components.delivery_workers import DeliveryWorkers, DeliveryWorkersArgs
+from smtp_egress.components.egress_rules import SmtpEgressRules, SmtpEgressRulesArgs, resolver_ip
+from smtp_egress.components.notice_schedule import NoticeSchedule, NoticeScheduleArgs
+from smtp_egress.components.publisher import IpListPublisher, IpListPublisherArgs, PublishedFile
+from smtp_egress.components.regional_egress import EgressAddress, RegionalEgress, RegionalEgressArgs
+from smtp_egress.components.tracking_dns import TrackingDns, TrackingDnsArgs
+from smtp_egress.components.vpc_endpoints import VpcEndpoints, VpcEndpointsArgs
+from smtp_egress.addresses import address_states, announcements_from_document, enforce_guard, should_attach
+from smtp_egress.dates import parse_day, start_of, utc_now
+from smtp_egress.errors import EgressError, PublishedUnusable
+from smtp_egress.plan import load_plan
+from smtp_egress.timeline import published_addresses
+from smtp_egress.stacks.settings import StackSettings
 
 
 def clean(exc: EgressError) -> EgressError:
@@ -58,7 +55,7 @@ def current_moment():
 
 def documents(plan, region: str, all_anns: dict, moment, base_url: str) -> dict:
     """This region's files of the static tree (as ``egress publish --static-dir`` writes them)."""
-    from egress.document import CACHE_CONTROL, static_files
+    from smtp_egress.document import CACHE_CONTROL, static_files
 
     files = static_files(plan, all_anns, moment, base_url, regions=[region])
     return {path: PublishedFile(data.decode(), ctype, CACHE_CONTROL) for path, (data, ctype) in files.items()}
@@ -69,7 +66,7 @@ def announcements(plan, settings: StackSettings) -> tuple[dict, dict]:
     published = os.environ.get("EGRESS_PUBLISHED")
     ledger_url = os.environ.get("EGRESS_DB") or settings.guard_ledger_url
     if ledger_url and not published:
-        from egress.ledger import Ledger
+        from smtp_egress.ledger import Ledger
 
         ledger = Ledger(ledger_url)
         try:
@@ -77,7 +74,7 @@ def announcements(plan, settings: StackSettings) -> tuple[dict, dict]:
         finally:
             ledger.close()
         return {k: a for k, a in every.items() if a.region == settings.region}, every
-    from checks.published import fetch_published
+    from smtp_egress.checks.published import fetch_published
 
     doc = fetch_published(published or settings.published_url, settings.region)
     anns = announcements_from_document(plan, settings.region, [str(ip) for ip in doc.addresses], list(doc.upcoming))
@@ -104,7 +101,7 @@ def notice_security_group(region: str, network, tags: dict) -> "aws.ec2.Security
 def prepare():
     """Everything the resources depend on, checked before any exists: settings, plan, announcements, guard."""
     settings = StackSettings.load(pulumi.Config(), pulumi.Config("aws"))
-    plan = load_plan(os.environ.get("EGRESS_PLAN") or ROOT / "stacks" / "egress-ips.yaml")
+    plan = load_plan(os.environ.get("EGRESS_PLAN") or HERE / "egress-ips.yaml")
     plan.region(settings.region)  # a clear error naming the region and the plan's regions
     now = current_moment()
     day = now.date()

@@ -23,8 +23,8 @@ import urllib.parse
 
 import pulumi
 
-from components.job_alerts import email_problems
-from egress.errors import ConfigError
+from smtp_egress.components.job_alerts import email_problems
+from smtp_egress.errors import ConfigError
 
 NS = "smtp-egress"
 SECRET_KEYS = ("smtpUrl", "ledgerUrl", "webhookSecret", "signingKey")  # signingKey is optional

@@ -1,6 +1,6 @@
 """What an allowlist holds on a day, aggregated into CIDR blocks, and where it came from.
 
-The content is the published document's (:func:`egress.document.render`), so an allowlist never
+The content is the published document's (:func:`smtp_egress.document.render`), so an allowlist never
 disagrees with what ``/v1/info/ip_addresses`` serves at the same moment:
 
 * the **live** addresses: the document's ``ip_addresses`` (an announced retirement stays live, and

@@ -184,7 +184,7 @@ def ics_fold(line: str, limit: int = 75) -> str:
 
 
 def _environment() -> jinja2.Environment:
-    return environment("egress.notices", "txt.j2")
+    return environment("smtp_egress.notices", "txt.j2")
 
 
 def _mime_body(change_id: str, text: str, html: str, ics: str) -> bytes:

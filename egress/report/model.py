@@ -1,6 +1,6 @@
 """The compliance record as typed data, built from the plan and the ledger.
 
-Per region: the list as it stands on the report's day (:func:`egress.timeline.published_addresses`), the
+Per region: the list as it stands on the report's day (:func:`smtp_egress.timeline.published_addresses`), the
 announced changes still to take effect, and the history: every change the plan holds (announced or not)
 and every announcement the ledger holds (also one whose change has since left the plan), each with when
 it was announced, when it takes effect, its notice lead, its notice deliveries and its flags.

@@ -188,7 +188,7 @@ def keep_dates(value) -> markupsafe.Markup:
 
 
 def _environment() -> jinja2.Environment:
-    env = environment("egress.report", "md.j2")
+    env = environment("smtp_egress.report", "md.j2")
     if "md" not in env.filters:
         env.filters.update(md=md_cell, md_code=md_code, linkify=linkify, keep_dates=keep_dates,
                            iso=lambda d: d.isoformat() if d else "", rfc3339=lambda t: rfc3339(t) if t else "")

@@ -14,10 +14,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import requests
 
-from egress.dates import UTC
-from egress.document import list_sha256, render
-from egress.plan import load_plan
-from egress.timeline import Announcement
+from smtp_egress.dates import UTC
+from smtp_egress.document import list_sha256, render
+from smtp_egress.plan import load_plan
+from smtp_egress.timeline import Announcement
 
 PLAN = """\
 notice_days: 7

@@ -2,10 +2,10 @@
 
 import datetime as dt
 
-from checks.ipdiff import diff
-from egress.dates import UTC, start_of
-from egress.plan import parse_plan
-from egress.timeline import Announcement
+from smtp_egress.checks.ipdiff import diff
+from smtp_egress.dates import UTC, start_of
+from smtp_egress.plan import parse_plan
+from smtp_egress.timeline import Announcement
 
 D = dt.date.fromisoformat
 PLAN = parse_plan(b"""\

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from checks import policies
-from checks.policies import validate_plan, validate_resources
+from smtp_egress.checks import policies
+from smtp_egress.checks.policies import validate_plan, validate_resources
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -170,7 +170,7 @@ def test_breaking_the_synth_plan_on_purpose_is_caught():
 
 def test_adapters_report_through_pulumi_policy_args():
     pp = pytest.importorskip("pulumi_policy")
-    from checks.policy_adapters import resource_validator, stack_validator
+    from smtp_egress.checks.policy_adapters import resource_validator, stack_validator
 
     def opts(protect):
         return pp.PolicyResourceOptions(protect, [], None, [], pp.PolicyCustomTimeouts(0, 0, 0), [])

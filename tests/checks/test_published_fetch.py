@@ -10,11 +10,11 @@ import time
 
 import pytest
 
-import egress
-from checks import published_errors as pe
-from checks.published import PublishedDocument, fetch_published
-from egress.dates import UTC
-from egress.errors import PUBLISHED_UNUSABLE, PublishedUnusable
+import smtp_egress
+from smtp_egress.checks import published_errors as pe
+from smtp_egress.checks.published import PublishedDocument, fetch_published
+from smtp_egress.dates import UTC
+from smtp_egress.errors import PUBLISHED_UNUSABLE, PublishedUnusable
 
 from .conftest import Reply
 
@@ -57,7 +57,7 @@ def test_valid_document_is_parsed(server, session, sleeps, valid_bytes):
     assert sleeps == [] and server.hits(PATH) == 1
     headers = server.seen[0][1]
     assert headers["Accept"] == "application/json"
-    assert headers["User-Agent"] == f"smtp-egress/{egress.__version__}"
+    assert headers["User-Agent"] == f"smtp-egress/{smtp_egress.__version__}"
 
 
 def test_upcoming_changes_are_kept(server, session, document):

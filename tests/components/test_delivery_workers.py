@@ -10,16 +10,16 @@ import pulumi
 import pytest
 import yaml
 
-from components import iam_policies
-from components.delivery_workers import (
+from smtp_egress.components import iam_policies
+from smtp_egress.components.delivery_workers import (
     DeliveryWorkers,
     DeliveryWorkersArgs,
     archive_lifecycle_rules,
     render_user_data,
     validate,
 )
-from components.private_bucket import check_bucket_resource_name
-from egress.errors import ConfigError
+from smtp_egress.components.private_bucket import check_bucket_resource_name
+from smtp_egress.errors import ConfigError
 
 TYPE = "smtp-egress:workers:DeliveryWorkers"
 QUEUE_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/us-workers-queue-a1b2c3d"

@@ -7,7 +7,7 @@ import ipaddress
 import pulumi
 import pytest
 
-from components.egress_rules import (PRIVATE_V4, PRIVATE_V6, ArgsError, SmtpEgressRules, SmtpEgressRulesArgs,
+from smtp_egress.components.egress_rules import (PRIVATE_V4, PRIVATE_V6, ArgsError, SmtpEgressRules, SmtpEgressRulesArgs,
                                      nacl_egress, nacl_ingress, resolver_ip, security_group_egress, validate)
 
 SG, ACL = "aws:ec2/securityGroup:SecurityGroup", "aws:ec2/networkAcl:NetworkAcl"

@@ -9,7 +9,7 @@ import re
 import pulumi
 import pytest
 
-from components.job_alerts import (
+from smtp_egress.components.job_alerts import (
     JobAlerts,
     JobAlertsArgs,
     email_problems,
@@ -22,7 +22,7 @@ from components.job_alerts import (
     topic_policy,
     validate,
 )
-from egress.errors import ConfigError
+from smtp_egress.errors import ConfigError
 
 TYPE = "smtp-egress:jobs:JobAlerts"
 CLUSTER = "arn:aws:ecs:us-east-1:123456789012:cluster/jobs"

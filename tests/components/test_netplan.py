@@ -8,9 +8,9 @@ import random
 
 import pytest
 
-from components.netplan import (AddressMismatch, ArgsError, EgressAddress, NatGatewayPlan, assign_nat_gateways,
+from smtp_egress.components.netplan import (AddressMismatch, ArgsError, EgressAddress, NatGatewayPlan, assign_nat_gateways,
                                 canonical_key, eip_key, home_zone, subnet_layout, validate_regional, verified_allocation)
-from egress.errors import ConfigError
+from smtp_egress.errors import ConfigError
 
 ZONES = ["us-east-1a", "us-east-1b"]
 ZONES3 = ["us-east-1a", "us-east-1b", "us-east-1c"]

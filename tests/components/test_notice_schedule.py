@@ -9,8 +9,8 @@ import json
 import pulumi
 import pytest
 
-from components import iam_policies, job_alerts
-from components.notice_schedule import (
+from smtp_egress.components import iam_policies, job_alerts
+from smtp_egress.components.notice_schedule import (
     NoticeSchedule,
     NoticeScheduleArgs,
     base_url,
@@ -18,7 +18,7 @@ from components.notice_schedule import (
     container_definitions,
     validate,
 )
-from egress.errors import ConfigError
+from smtp_egress.errors import ConfigError
 
 TYPE = "smtp-egress:jobs:NoticeSchedule"
 ALERTS = "smtp-egress:jobs:JobAlerts"

@@ -10,8 +10,8 @@ from pathlib import Path
 import pulumi
 import pytest
 
-from components import iam_policies
-from components.publisher import (
+from smtp_egress.components import iam_policies
+from smtp_egress.components.publisher import (
     CACHING_OPTIMIZED,
     IpListPublisher,
     IpListPublisherArgs,
@@ -20,7 +20,7 @@ from components.publisher import (
     object_keys,
     validate,
 )
-from egress.errors import ConfigError
+from smtp_egress.errors import ConfigError
 
 TYPE = "smtp-egress:publish:IpListPublisher"
 DOMAIN = "d111111abcdef8.cloudfront.net"
@@ -232,8 +232,8 @@ def test_distribution_reads_the_region_folder_through_the_oac_over_https(pulumi_
 
 def test_documents_rendered_by_egress_publish_go_up_byte_for_byte(pulumi_mocks):
     """The static tree that `egress publish --static-dir` writes (headers.json keys) fits ``documents`` as is."""
-    from egress.plan import load_plan
-    from egress.document import static_files
+    from smtp_egress.plan import load_plan
+    from smtp_egress.document import static_files
 
     plan = load_plan(Path(__file__).resolve().parents[2] / "stacks" / "egress-ips.yaml")
     moment = dt.datetime(2026, 11, 26, tzinfo=dt.timezone.utc)

@@ -8,8 +8,8 @@ import gc
 import pulumi
 import pytest
 
-from components.netplan import AddressMismatch, assign_nat_gateways
-from components.regional_egress import ArgsError, EgressAddress, RegionalEgress, RegionalEgressArgs
+from smtp_egress.components.netplan import AddressMismatch, assign_nat_gateways
+from smtp_egress.components.regional_egress import ArgsError, EgressAddress, RegionalEgress, RegionalEgressArgs
 
 COMPONENT = "smtp-egress:network:RegionalEgress"
 EIP, NAT = "aws:ec2/eip:Eip", "aws:ec2/natGateway:NatGateway"

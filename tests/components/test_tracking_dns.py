@@ -5,7 +5,7 @@ from __future__ import annotations
 import pulumi
 import pytest
 
-from components.tracking_dns import (ArgsError, TrackingDns, TrackingDnsArgs, is_hostname, mx_records, txt_record,
+from smtp_egress.components.tracking_dns import (ArgsError, TrackingDns, TrackingDnsArgs, is_hostname, mx_records, txt_record,
                                      txt_strings, txt_value, validate)
 
 RECORD, COMPONENT = "aws:route53/record:Record", "smtp-egress:dns:TrackingDns"

@@ -7,9 +7,9 @@ import dataclasses
 import pulumi
 import pytest
 
-from checks import policies
-from components.vpc_endpoints import ArgsError, VpcEndpoints, VpcEndpointsArgs, service_name, validate
-from egress.errors import ConfigError
+from smtp_egress.checks import policies
+from smtp_egress.components.vpc_endpoints import ArgsError, VpcEndpoints, VpcEndpointsArgs, service_name, validate
+from smtp_egress.errors import ConfigError
 
 TYPE = "smtp-egress:network:VpcEndpoints"
 ENDPOINT, SG = "aws:ec2/vpcEndpoint:VpcEndpoint", "aws:ec2/securityGroup:SecurityGroup"

@@ -9,7 +9,7 @@ import pytest
 
 @pytest.fixture
 def rendered_notice():
-    from egress.notices.render import NoticeContext, render_notice
+    from smtp_egress.notices.render import NoticeContext, render_notice
 
     ctx = NoticeContext(
         change_id="us/add/203.0.113.7/2026-12-10", region="us", ip="203.0.113.7", action="add",

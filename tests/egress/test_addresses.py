@@ -4,10 +4,10 @@ import datetime as dt
 
 import pytest
 
-from egress.addresses import GuardViolation, address_states, enforce_guard, guard_violations, should_attach
-from egress.dates import UTC, start_of
-from egress.plan import parse_plan
-from egress.timeline import Announcement
+from smtp_egress.addresses import GuardViolation, address_states, enforce_guard, guard_violations, should_attach
+from smtp_egress.dates import UTC, start_of
+from smtp_egress.plan import parse_plan
+from smtp_egress.timeline import Announcement
 
 D = dt.date.fromisoformat
 PLAN = parse_plan(b"""\
@@ -69,7 +69,7 @@ def test_override_is_returned_and_attaches_as_planned():
 
 
 def test_announcements_recovered_from_a_published_document():
-    from egress.addresses import announcements_from_document
+    from smtp_egress.addresses import announcements_from_document
 
     # Before anything is announced: the document lists .10 and .12 and nothing upcoming.
     assert announcements_from_document(PLAN, "us", ["198.51.100.10", "198.51.100.12"], []) == {}

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from egress.allowlists import FORMATS, build
-from egress.allowlists.content import Allowlist, to_networks
-from egress.dates import UTC, start_of
-from egress.document import render
-from egress.errors import ConfigError, PublishedUnusable
-from egress.plan import parse_plan
-from egress.timeline import Announcement
+from smtp_egress.allowlists import FORMATS, build
+from smtp_egress.allowlists.content import Allowlist, to_networks
+from smtp_egress.dates import UTC, start_of
+from smtp_egress.document import render
+from smtp_egress.errors import ConfigError, PublishedUnusable
+from smtp_egress.plan import parse_plan
+from smtp_egress.timeline import Announcement
 
 PLAN = (Path(__file__).resolve().parents[1] / "data" / "allowlist-plan.yaml").read_bytes()
 ANNOUNCED = dt.datetime(2026, 11, 25, 9, 0, tzinfo=UTC)

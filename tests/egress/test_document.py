@@ -5,11 +5,11 @@ import json
 
 import pytest
 
-from egress.dates import start_of
-from egress.document import static_files
-from egress.errors import PublishedUnusable
-from egress.plan import parse_plan
-from egress.timeline import Announcement
+from smtp_egress.dates import start_of
+from smtp_egress.document import static_files
+from smtp_egress.errors import PublishedUnusable
+from smtp_egress.plan import parse_plan
+from smtp_egress.timeline import Announcement
 
 PLAN = parse_plan(b"""\
 regions:

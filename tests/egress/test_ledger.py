@@ -4,10 +4,10 @@ import datetime as dt
 
 import pytest
 
-from egress.dates import UTC
-from egress.errors import ConfigError
-from egress.ledger import Ledger, Workspace, message_id
-from egress.plan import parse_plan
+from smtp_egress.dates import UTC
+from smtp_egress.errors import ConfigError
+from smtp_egress.ledger import Ledger, Workspace, message_id
+from smtp_egress.plan import parse_plan
 
 PLAN = parse_plan(b"regions:\n  us:\n    - ip: 198.51.100.10\n    - ip: 198.51.100.11\n      active_from: 2026-12-10\n", "p.yaml")
 NOW = dt.datetime(2026, 11, 26, 9, 0, tzinfo=UTC)

@@ -12,9 +12,9 @@ import textwrap
 
 import pytest
 
-from egress.errors import ConfigError, DeliveryError
-from egress.ledger import message_id
-from egress.notices.maildir import MaildirOutbox
+from smtp_egress.errors import ConfigError, DeliveryError
+from smtp_egress.ledger import message_id
+from smtp_egress.notices.maildir import MaildirOutbox
 
 SENDER = "notices@egress.example"
 NOW = dt.datetime(2026, 11, 26, 9, 31, tzinfo=dt.timezone.utc)
@@ -87,7 +87,7 @@ def test_a_process_killed_between_tmp_and_new_delivers_nothing_and_a_resend_work
     payload.write_bytes(data(rendered_notice))
     script = textwrap.dedent(f"""
         import os, signal
-        from egress.notices.maildir import MaildirOutbox
+        from smtp_egress.notices.maildir import MaildirOutbox
         os.link = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)  # die right before the atomic step
         outbox = MaildirOutbox({str(tmp_path / "box")!r})
         data = open({str(payload)!r}, "rb").read()

@@ -11,9 +11,9 @@ import timeit
 
 import pytest
 
-from egress.errors import DeliveryError
-from egress.ledger import message_id
-from egress.notices.render import NoticeContext, ics_escape, ics_fold, render_notice
+from smtp_egress.errors import DeliveryError
+from smtp_egress.ledger import message_id
+from smtp_egress.notices.render import NoticeContext, ics_escape, ics_fold, render_notice
 
 ANNOUNCED = dt.datetime(2026, 11, 26, 9, 30, tzinfo=dt.timezone.utc)
 NOW = dt.datetime(2026, 11, 26, 9, 31, tzinfo=dt.timezone.utc)

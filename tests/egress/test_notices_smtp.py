@@ -10,10 +10,10 @@ import time
 
 import pytest
 
-from egress.errors import ConfigError, DeliveryError
-from egress.ledger import message_id
-from egress.notices.maildir import MaildirOutbox
-from egress.notices.transport import SmtpTransport, mask_url, open_transport, parse_smtp_url
+from smtp_egress.errors import ConfigError, DeliveryError
+from smtp_egress.ledger import message_id
+from smtp_egress.notices.maildir import MaildirOutbox
+from smtp_egress.notices.transport import SmtpTransport, mask_url, open_transport, parse_smtp_url
 
 SENDER = "notices@egress.example"
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")  # implicit-TLS listener
@@ -243,8 +243,8 @@ def test_pipelining_server_gets_each_notice_intact_and_refusals_keep_the_connect
     """With PIPELINING offered, MAIL/RCPT/DATA go out in one write; refusals still map as without it."""
     import email as email_lib
 
-    from egress.errors import DeliveryError
-    from egress.notices.transport import SmtpTransport
+    from smtp_egress.errors import DeliveryError
+    from smtp_egress.notices.transport import SmtpTransport
 
     server = smtp_server("starttls", pipelining=True)
     body = (b"From: a@example.com\r\nTo: b@example.com\r\nSubject: dots\r\nMessage-ID: <m1@x>\r\n\r\n"

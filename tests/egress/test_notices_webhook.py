@@ -11,10 +11,10 @@ import time
 
 import pytest
 
-import egress
-from egress.errors import ConfigError, DeliveryError
-from egress.notices import webhook
-from egress.notices.webhook import WebhookSender, sign, verify
+import smtp_egress
+from smtp_egress.errors import ConfigError, DeliveryError
+from smtp_egress.notices import webhook
+from smtp_egress.notices.webhook import WebhookSender, sign, verify
 
 SECRET = b"whsec-test-0123456789"
 PAYLOAD = {"type": "ip_change", "delivery_id": "d-1", "workspace_id": "ws-1", "region": "us", "note": "é"}
@@ -92,7 +92,7 @@ def test_posts_signed_compact_json_with_idempotency_key(receiver):
     assert req["body"] == json.dumps(PAYLOAD, separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode()
     h = req["headers"]
     assert h["Content-Type"] == "application/json" and h["Idempotency-Key"] == "d-1"
-    assert h["User-Agent"] == f"smtp-egress/{egress.__version__}"
+    assert h["User-Agent"] == f"smtp-egress/{smtp_egress.__version__}"
     assert abs(int(h["X-Egress-Timestamp"]) - time.time()) < 60
     assert h["X-Egress-Signature"] == sign(SECRET, h["X-Egress-Timestamp"], req["body"])
 

@@ -6,8 +6,8 @@ import textwrap
 
 import pytest
 
-from egress.errors import PlanError
-from egress.plan import load_plan, parse_plan
+from smtp_egress.errors import PlanError
+from smtp_egress.plan import load_plan, parse_plan
 
 D = dt.date.fromisoformat
 

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from egress.dates import UTC
-from egress.ledger import Ledger, Workspace
-from egress.plan import Change, load_plan
-from egress.report import Provenance, build_report, mask_url, plan_git_info
-from egress.report.model import DeliveryCounts, Undelivered
+from smtp_egress.dates import UTC
+from smtp_egress.ledger import Ledger, Workspace
+from smtp_egress.plan import Change, load_plan
+from smtp_egress.report import Provenance, build_report, mask_url, plan_git_info
+from smtp_egress.report.model import DeliveryCounts, Undelivered
 
 PLAN = """\
 notice_days: 7

@@ -20,13 +20,13 @@ import xml.etree.ElementTree as ET
 import pytest
 import requests
 
-from egress.dates import UTC, start_of
-from egress.document import canonical_text, load_schema
-from egress.ledger import Ledger
-from egress.plan import load_plan
-from egress.ratelimit import RateLimiter
-from egress.server import make_server
-from scripts.cli import main
+from smtp_egress.dates import UTC, start_of
+from smtp_egress.document import canonical_text, load_schema
+from smtp_egress.ledger import Ledger
+from smtp_egress.plan import load_plan
+from smtp_egress.ratelimit import RateLimiter
+from smtp_egress.server import make_server
+from smtp_egress.scripts.cli import main
 
 PLAN = """\
     notice_days: 7
@@ -229,7 +229,7 @@ def test_a_new_announcement_shows_up_without_restart(env):
 
 
 def test_unknown_default_region_is_a_config_error(env):
-    from egress.errors import ConfigError
+    from smtp_egress.errors import ConfigError
 
     with pytest.raises(ConfigError, match="'ap'"):
         make_server(env["plan"], env["db"], "127.0.0.1", 0, default_region="ap")
@@ -243,7 +243,7 @@ def free_port() -> int:
 
 def test_egress_serve_subprocess_starts_and_stops_on_sigterm(env):
     port = free_port()
-    argv = [sys.executable, "-m", "scripts.cli", "serve", "--plan", str(env["path"]), "--db", env["db"],
+    argv = [sys.executable, "-m", "smtp_egress.scripts.cli", "serve", "--plan", str(env["path"]), "--db", env["db"],
             "--port", str(port)]
     environ = {**os.environ, "EGRESS_DEFAULT_REGION": "eu", "PYTHONDONTWRITEBYTECODE": "1"}
     proc = subprocess.Popen(argv, cwd=env["tmp"], env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -4,9 +4,9 @@ import datetime as dt
 
 import pytest
 
-from egress.dates import UTC, earliest_compliant_day, lead_days, start_of
-from egress.plan import parse_plan
-from egress.timeline import Announcement, published_addresses, unannounced, upcoming
+from smtp_egress.dates import UTC, earliest_compliant_day, lead_days, start_of
+from smtp_egress.plan import parse_plan
+from smtp_egress.timeline import Announcement, published_addresses, unannounced, upcoming
 
 D = dt.date.fromisoformat
 PLAN = parse_plan(b"""\

@@ -22,11 +22,11 @@ from pathlib import Path
 
 import pytest
 
-from egress.allowlists import FORMATS
-from egress.dates import UTC
-from egress.ledger import Ledger
-from egress.plan import load_plan
-from scripts.cli import main
+from smtp_egress.allowlists import FORMATS
+from smtp_egress.dates import UTC
+from smtp_egress.ledger import Ledger
+from smtp_egress.plan import load_plan
+from smtp_egress.scripts.cli import main
 
 PLAN = (Path(__file__).resolve().parents[1] / "data" / "allowlist-plan.yaml").read_text()
 LISTED = ["198.51.100.8", "198.51.100.11", "198.51.100.20", "2001:db8::11", "2001:db8::20"]

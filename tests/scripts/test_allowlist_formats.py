@@ -20,11 +20,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from egress.allowlists import FORMATS, SMTP_PORTS
-from egress.dates import UTC
-from egress.ledger import Ledger
-from egress.plan import load_plan
-from scripts.cli import main
+from smtp_egress.allowlists import FORMATS, SMTP_PORTS
+from smtp_egress.dates import UTC
+from smtp_egress.ledger import Ledger
+from smtp_egress.plan import load_plan
+from smtp_egress.scripts.cli import main
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "allowlists"
 PLAN = (Path(__file__).resolve().parents[1] / "data" / "allowlist-plan.yaml").read_text()

@@ -10,11 +10,11 @@ import threading
 
 import pytest
 
-from egress.dates import start_of
-from egress.document import render
-from egress.ledger import Ledger
-from egress.plan import load_plan
-from scripts.cli import main
+from smtp_egress.dates import start_of
+from smtp_egress.document import render
+from smtp_egress.ledger import Ledger
+from smtp_egress.plan import load_plan
+from smtp_egress.scripts.cli import main
 
 PLAN = """\
 regions:
@@ -57,7 +57,7 @@ class Env:
             ledger.close()
         data = doc.document
         if addresses is not None:
-            from egress.document import list_sha256
+            from smtp_egress.document import list_sha256
 
             data = {**data, "ip_addresses": addresses, "sha256": list_sha256(addresses)}
         path = self.dir / f"published-{region}-{day}.json"
@@ -222,7 +222,7 @@ def test_workspace_imported_later_still_hears_of_upcoming_changes(env):
 
 def test_published_list_follows_announcements_served_live(env):
     """The daily job against a real `egress serve` endpoint rendering from the same ledger."""
-    from egress.server import make_server
+    from smtp_egress.server import make_server
 
     class FixedClock:
         moment = start_of(dt.date(2026, 11, 26))
@@ -258,7 +258,7 @@ def _run_with_stderr(env, stderr_is_tty: bool) -> str:
     rows = "".join(f"ws-{i},us,ops{i}@c{i}.example\n" for i in range(40))
     (env.dir / "many.csv").write_text("workspace_id,region,email\n" + rows)
     assert env.cli("workspaces", "import", str(env.dir / "many.csv")) == 0
-    args = [sys.executable, "-m", "scripts.cli", "notify", "--region", "us", "--published", env.published("2026-11-26"),
+    args = [sys.executable, "-m", "smtp_egress.scripts.cli", "notify", "--region", "us", "--published", env.published("2026-11-26"),
             "--today", "2026-11-26", "--outbox", str(env.outbox), "--plan", str(env.plan), "--db", env.db]
     penv = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     if not stderr_is_tty:

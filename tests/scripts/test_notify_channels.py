@@ -9,9 +9,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from egress.ledger import Ledger
-from egress.notices.webhook import verify
-from scripts.cli import main
+from smtp_egress.ledger import Ledger
+from smtp_egress.notices.webhook import verify
+from smtp_egress.scripts.cli import main
 
 PLAN = """\
 regions:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from egress.ledger import Ledger
+from smtp_egress.ledger import Ledger
 
 PLAN = """\
 regions:
@@ -26,7 +26,7 @@ CHANGE = "us/add/198.51.100.11/2026-12-10"
 
 
 def egress(*args: str, cwd: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "scripts.cli", *args], cwd=cwd,
+    return subprocess.Popen([sys.executable, "-m", "smtp_egress.scripts.cli", *args], cwd=cwd,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
 

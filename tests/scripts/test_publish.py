@@ -15,11 +15,11 @@ import xml.etree.ElementTree as ET
 import jsonschema
 import pytest
 
-from egress.dates import UTC
-from egress.document import canonical_text, load_schema
-from egress.ledger import Ledger
-from egress.plan import load_plan
-from scripts.cli import main
+from smtp_egress.dates import UTC
+from smtp_egress.document import canonical_text, load_schema
+from smtp_egress.ledger import Ledger
+from smtp_egress.plan import load_plan
+from smtp_egress.scripts.cli import main
 
 PLAN = """\
     notice_days: 7
@@ -126,7 +126,7 @@ def test_out_killed_mid_write_leaves_the_old_file_whole(env):
     out = env["tmp"] / "us.json"
     out.write_text('{"ip_addresses": ["198.51.100.10"]}\n')
     crash = ("import os, signal, sys; os.fsync = lambda fd: os.kill(os.getpid(), signal.SIGKILL); "
-             "from scripts.cli import main; sys.exit(main(sys.argv[1:]))")
+             "from smtp_egress.scripts.cli import main; sys.exit(main(sys.argv[1:]))")
     argv = ["publish", *env["args"], "--region", "us", "--out", str(out)]
     proc = subprocess.run([sys.executable, "-c", crash, *argv], cwd=env["tmp"], capture_output=True, timeout=60)
     assert proc.returncode == -signal.SIGKILL, proc.stderr
@@ -197,7 +197,7 @@ def test_an_empty_list_is_refused(env, capsys):
 
 def test_cli_subprocess_prints_the_document(env):
     """The installed entry point, end to end (no in-process state)."""
-    argv = [sys.executable, "-m", "scripts.cli", "publish", *env["args"], "--region", "us", "--at", "2026-12-10",
+    argv = [sys.executable, "-m", "smtp_egress.scripts.cli", "publish", *env["args"], "--region", "us", "--at", "2026-12-10",
             "--format", "txt"]
     proc = subprocess.run(argv, cwd=env["tmp"], capture_output=True, text=True, timeout=60,
                           env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})

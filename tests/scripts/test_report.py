@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from egress import __version__
-from scripts.cli import main
+from smtp_egress import __version__
+from smtp_egress.scripts.cli import main
 
 _spec = importlib.util.spec_from_file_location("report_sample", Path(__file__).parents[1] / "egress" / "test_report_model.py")
 sample = importlib.util.module_from_spec(_spec)
@@ -338,9 +338,9 @@ def test_postgresql_ledger_gives_the_same_report_with_the_password_masked(env, c
 def test_a_long_list_of_undelivered_notices_is_cut_in_html_and_markdown_not_in_json(tmp_path, capsys):
     import datetime as dt
 
-    from egress.dates import UTC
-    from egress.ledger import Ledger, Workspace
-    from egress.plan import load_plan
+    from smtp_egress.dates import UTC
+    from smtp_egress.ledger import Ledger, Workspace
+    from smtp_egress.plan import load_plan
 
     plan_path = tmp_path / "plan.yaml"
     plan_path.write_text(sample.PLAN)

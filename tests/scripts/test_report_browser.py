@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts.cli import main
+from smtp_egress.scripts.cli import main
 
 _here = Path(__file__).parent
 _spec = importlib.util.spec_from_file_location("report_cli_tests", _here / "test_report.py")

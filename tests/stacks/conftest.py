@@ -56,7 +56,7 @@ class SynthRun:
 @pytest.fixture
 def synth(capsys, tmp_path, monkeypatch):
     """synth("us", today=..., published=..., plan=..., config={...}) -> SynthRun (the CLI's main, in-process)."""
-    from scripts.cli import main
+    from smtp_egress.scripts.cli import main
 
     monkeypatch.chdir(ROOT)
     for var in ("EGRESS_DB", "EGRESS_PUBLISHED", "EGRESS_TODAY", "EGRESS_PLAN"):
@@ -99,10 +99,10 @@ def published(tmp_path, plan_file):
     The document is what ``egress publish`` renders at midnight UTC of ``moment_day`` from those
     announcements, so a test states what customers were told and when.
     """
-    from egress.dates import start_of
-    from egress.document import render
-    from egress.plan import load_plan
-    from egress.timeline import Announcement
+    from smtp_egress.dates import start_of
+    from smtp_egress.document import render
+    from smtp_egress.plan import load_plan
+    from smtp_egress.timeline import Announcement
 
     plan = load_plan(plan_file)
 

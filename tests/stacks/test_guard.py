@@ -98,9 +98,9 @@ def test_emergency_override_attaches_and_is_recorded_in_the_outputs(synth, plan_
 
 
 def test_guard_reads_the_ledger_when_one_is_configured(synth, plan_file, monkeypatch, tmp_path):
-    from egress.dates import start_of
-    from egress.ledger import Ledger
-    from egress.plan import load_plan
+    from smtp_egress.dates import start_of
+    from smtp_egress.ledger import Ledger
+    from smtp_egress.plan import load_plan
 
     plan = load_plan(plan_file)
     url = f"sqlite:///{tmp_path / 'ledger.db'}"

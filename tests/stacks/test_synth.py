@@ -44,7 +44,7 @@ def test_plan_is_deterministic_in_process_and_from_the_command_line(synth, tmp_p
     assert golden_run(synth, "us").path.read_bytes() == first
     out = tmp_path / "cli.json"
     proc = subprocess.run(
-        [sys.executable, "-m", "scripts.cli", "synth", "--stack", "us", "--today", TODAY, "--plan", str(FROZEN_PLAN),
+        [sys.executable, "-m", "smtp_egress.scripts.cli", "synth", "--stack", "us", "--today", TODAY, "--plan", str(FROZEN_PLAN),
          "--published", str(PUBLISHED["us"]), "--out", str(out)],
         cwd=ROOT, capture_output=True, text=True, timeout=120,
         env={k: v for k, v in os.environ.items() if not k.startswith("EGRESS_")})
@@ -81,12 +81,12 @@ def test_published_document_in_the_plan_is_what_egress_publish_renders(synth):
 
 
 def test_secrets_are_masked_because_pulumi_marks_them_not_by_luck(synth, monkeypatch):
-    from scripts import synth_engine
+    from smtp_egress.scripts import synth_engine
 
     real = synth_engine.stack_config
 
-    def with_values(stack, root=synth_engine.ROOT):
-        values, secret_keys = real(stack, root)
+    def with_values(stack, stacks=synth_engine.STACKS):
+        values, secret_keys = real(stack, stacks)
         return {k: (f"s3cr3t-{k}" if k in secret_keys else v) for k, v in values.items()}, secret_keys
 
     monkeypatch.setattr(synth_engine, "stack_config", with_values)
@@ -100,7 +100,7 @@ def test_secrets_are_masked_because_pulumi_marks_them_not_by_luck(synth, monkeyp
 
 
 def test_summary_names_addresses_ports_and_overrides(synth, capsys):
-    from scripts.cli import main
+    from smtp_egress.scripts.cli import main
 
     assert main(["synth", "--stack", "us", "--today", TODAY, "--plan", str(FROZEN_PLAN),
                  "--published", str(PUBLISHED["us"]), "--json"]) == 0
@@ -160,7 +160,7 @@ def test_unknown_stack_is_a_usage_error(synth):
 
 
 def test_a_plan_that_breaks_a_policy_is_reported_and_not_written(synth, monkeypatch):
-    from checks import policies
+    from smtp_egress.checks import policies
 
     def no_nat_gateways(r):
         return [policies.Violation("no-nat", r["urn"], "NAT gateway found")] if r["type"].endswith("NatGateway") else []

@@ -1,0 +1,1 @@
+"""The regional stack program (``__main__.py``), its typed settings and the stacks' config files (package data)."""
