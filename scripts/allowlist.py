@@ -121,7 +121,7 @@ def one(args) -> int:
     from smtp_egress.allowlists import build, get
     from smtp_egress.errors import ConfigError
 
-    from .publish import write_atomic
+    from smtp_egress.files import write_atomic
 
     if not args.format:
         from smtp_egress.allowlists import FORMATS
@@ -149,7 +149,7 @@ def write_all(args) -> int:
     from smtp_egress.allowlists.bundle import DOCUMENT, MANIFEST, tree_files
     from smtp_egress.signing import SIGNATURE_SUFFIX, load_private_key
 
-    from .publish import write_atomic
+    from smtp_egress.files import write_atomic
 
     key_path = env_or(args.signing_key, "EGRESS_SIGNING_KEY")
     key = load_private_key(Path(key_path)) if key_path else None

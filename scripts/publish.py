@@ -21,12 +21,11 @@ headers.json lists). A region whose list would be empty is refused (exit 3).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
+
+from smtp_egress.files import write_atomic
 
 from .common import add_db, add_plan, env_or, moment_for
 
@@ -96,38 +95,3 @@ def write_tree(root: Path, files: dict[str, tuple[bytes, str]]) -> int:
     write_atomic(root / "headers.json", (json.dumps(headers, indent=2) + "\n").encode(), make_parents=True)
     print(f"wrote {root / 'headers.json'} (Content-Type and Cache-Control of {len(files)} files, for the uploader)")
     return 0
-
-
-def write_atomic(path: Path, data: bytes, make_parents: bool = False) -> None:
-    """Replace ``path`` with ``data`` all at once: a reader or a crash sees the old file or the new one."""
-    from smtp_egress.errors import ConfigError
-
-    tmp = None
-    try:
-        if make_parents:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes it 0600; the published list is public
-        os.replace(tmp, path)
-        tmp = None
-        _fsync_dir(path.parent)
-    except OSError as exc:
-        raise ConfigError(f"cannot write {str(path)!r}: {exc.strerror or exc}; check the path and its permissions") from None
-    finally:
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make the rename itself durable (POSIX); skipped where directories cannot be opened."""
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)

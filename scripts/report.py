@@ -70,7 +70,7 @@ def run(args) -> int:
     from smtp_egress.report import Provenance, build_report, mask_url, plan_git_info
     from smtp_egress.report.render import render
 
-    from .publish import write_atomic
+    from smtp_egress.files import write_atomic
 
     fmt = output_format(args.format, args.out)
     since = parse_day(args.since, where="--since") if args.since is not None else None

@@ -47,7 +47,7 @@ def run(args) -> int:
     from smtp_egress.errors import ConfigError, EgressError
     from smtp_egress.plan import load_plan
 
-    from .publish import write_atomic
+    from smtp_egress.files import write_atomic
 
     plan_path = args.plan or os.environ.get("EGRESS_PLAN") or str(Path("stacks") / "egress-ips.yaml")
     plan = load_plan(plan_path)  # a bad plan fails here, with file:line, before the engine starts

@@ -19,7 +19,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 # Repository folder -> where it lives in the wheel. scripts/dev and scripts/bench are tooling, not shipped.
 FOLDERS = {"egress": "smtp_egress", "checks": "smtp_egress/checks", "components": "smtp_egress/components",
-           "scripts": "smtp_egress/scripts", "stacks": "smtp_egress/stacks"}
+           "jobs": "smtp_egress/jobs", "scripts": "smtp_egress/scripts", "stacks": "smtp_egress/stacks"}
 NOT_SHIPPED = ("scripts/dev/", "scripts/bench/")
 
 

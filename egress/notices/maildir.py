@@ -14,6 +14,7 @@ import uuid
 from pathlib import Path
 
 from ..errors import ConfigError, DeliveryError
+from ..files import fsync_dir
 
 
 class MaildirOutbox:
@@ -62,7 +63,7 @@ class MaildirOutbox:
                 pass
             except OSError:  # a file system without hard links
                 os.replace(tmp, final)
-            _fsync_dir(final.parent)
+            fsync_dir(final.parent, strict=True)
         except OSError as exc:
             raise DeliveryError(f"cannot write {message_id!r} to the Maildir outbox {str(self.path)!r}: {exc}") from None
         finally:
@@ -90,11 +91,3 @@ def check_envelope(sender: str, recipient: str) -> None:
     if any(c in sender + recipient for c in "\r\n\0"):
         raise DeliveryError(f"the envelope sender {sender!r} or recipient {recipient!r} contains CR, LF or NUL",
                             permanent=True)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
