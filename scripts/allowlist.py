@@ -98,18 +98,9 @@ def generated_at():
 
 
 def _load(args):
-    from smtp_egress.ledger import Ledger
-    from smtp_egress.plan import load_plan
+    from smtp_egress.jobs.publish import load_state
 
-    plan = load_plan(args.plan)
-    if args.region:
-        plan.region(args.region)  # name an unknown region before touching the ledger
-    ledger = Ledger(args.db)
-    try:
-        anns = ledger.announcements()
-    finally:
-        ledger.close()
-    return plan, anns
+    return load_state(args.plan, args.db, region=args.region)
 
 
 def _warn(warnings) -> None:

@@ -1,4 +1,4 @@
-"""``egress notify``: the daily job. Diff the published list against the plan, announce what is due.
+"""``egress notify``: the daily job (:mod:`smtp_egress.jobs.notify`): diff the published list, announce what is due.
 
 1. Validate the plan; fetch and strictly validate the published document (a bad fetch sends nothing).
 2. Diff it against plan + ledger: unannounced changes, drift, a list that shrank unexplained.
@@ -39,81 +39,33 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from smtp_egress.checks.published import fetch_published
     from smtp_egress.errors import ConfigError
-    from smtp_egress.ledger import Ledger
-    from smtp_egress.plan import load_plan
+    from smtp_egress.jobs.notify import NotifyInputs, run_notify
 
-    from .notify_report import Report
+    from .notify_report import emit
 
     if args.allow_short_notice and not (args.reason or "").strip():
         raise ConfigError("--allow-short-notice needs --reason TEXT: the exception is recorded with its reason")
-    plan = load_plan(args.plan)
-    plan.region(args.region)
-    now = moment_for(args.today, "--today")
-    report = Report(args.region, now, plan.notice_days, dry_run=args.dry_run)
-    ledger = Ledger(args.db)
-    try:
-        with ledger.lock(f"notify-{args.region}"):
-            doc = report.fetch(lambda: fetch_published(args.published, args.region))
-            if doc is not None:
-                _run_job(args, plan, ledger, doc, now, report)
-    finally:
-        ledger.close()
-    report.emit(args.json)
-    return report.exit_code()
+    inputs = NotifyInputs(
+        region=args.region, published=args.published, plan_path=args.plan, db_url=args.db,
+        moment=moment_for(args.today, "--today"), notices=notice_settings(args), dry_run=args.dry_run,
+        short_notice_reason=args.reason.strip() if args.allow_short_notice else None, progress=args.progress)
+    result = run_notify(inputs)
+    emit(result, args.json)
+    return result.exit_code
 
 
-def _run_job(args, plan, ledger, doc, now, report) -> None:
-    from smtp_egress.checks.ipdiff import diff
-    from smtp_egress.notices.fanout import deliver
-
-    anns = ledger.announcements(args.region)
-    result = diff(plan, args.region, anns, [str(ip) for ip in doc.addresses], now, list(doc.upcoming))
-    report.diffed(result, doc)
-    if result.missing:
-        return  # the document shrank by more than the plan explains: send nothing (report says why)
-    targets = ledger.workspaces(args.region)
-    to_announce = [(c, None) for c in result.due]
-    if args.allow_short_notice:
-        to_announce += [(s.change, args.reason.strip()) for s in result.short]
-    else:
-        report.refused_short(result.short)
-    report.refused_blocked(result.blocked)
-    if args.dry_run:
-        report.would_announce(to_announce, len(targets))
-        return
-    for change, reason in to_announce:
-        anns[change.change_id] = ledger.announce(change, now, plan.notice_days, plan.sha256, targets, reason)
-        report.announced(change, reason, len(targets))
-    for a in anns.values():
-        if a.effective > now.date():
-            ledger.enqueue_missing(a.change_id, targets)
-    ledger.retarget_unsent()
-    pending = ledger.unsent(args.region)
-    if not pending:
-        return
-    channels = _channels(args)
-    try:
-        summary = deliver(ledger, pending, anns, channels, progress=args.progress)
-    finally:
-        channels.transport.close()
-    report.delivered(summary)
-
-
-def _channels(args):
-    from smtp_egress.notices.fanout import Channels
-    from smtp_egress.notices.transport import open_transport
-    from smtp_egress.notices.webhook import WebhookSender
+def notice_settings(args):
+    """The notice channels' settings from the flags, else their environment variables, else the defaults."""
+    from smtp_egress.jobs.notify import DEFAULT_BASE_URL, DEFAULT_OUTBOX, DEFAULT_SENDER, NoticeSettings
 
     secret = os.environ.get("EGRESS_WEBHOOK_SECRET")
-    webhook = None
-    if secret:
-        allow_private = os.environ.get("EGRESS_WEBHOOK_ALLOW_PRIVATE", "") in ("1", "true", "yes")
-        webhook = WebhookSender(secret.encode(), allow_private=allow_private)
-    transport = open_transport(env_or(args.smtp_url, "EGRESS_SMTP_URL") or None,
-                               env_or(args.outbox, "EGRESS_OUTBOX", os.path.join(".egress", "outbox")),
-                               env_or(args.smtp_cafile, "EGRESS_SMTP_CAFILE") or None)
-    return Channels(transport=transport, webhook=webhook,
-                    sender=env_or(args.sender, "EGRESS_FROM", "smtp-egress IP notices <ip-notices@localhost>"),
-                    endpoint_url=env_or(args.base_url, "EGRESS_BASE_URL", "http://127.0.0.1:8080"))
+    return NoticeSettings(
+        smtp_url=env_or(args.smtp_url, "EGRESS_SMTP_URL") or None,
+        outbox=env_or(args.outbox, "EGRESS_OUTBOX", DEFAULT_OUTBOX),
+        smtp_cafile=env_or(args.smtp_cafile, "EGRESS_SMTP_CAFILE") or None,
+        sender=env_or(args.sender, "EGRESS_FROM", DEFAULT_SENDER),
+        base_url=env_or(args.base_url, "EGRESS_BASE_URL", DEFAULT_BASE_URL),
+        webhook_secret=secret.encode() if secret else None,
+        webhook_allow_private=os.environ.get("EGRESS_WEBHOOK_ALLOW_PRIVATE", "") in ("1", "true", "yes"),
+    )

@@ -1,4 +1,5 @@
-"""``egress publish``: the published document as it stands at a moment, on stdout, in a file or as a static tree.
+"""``egress publish`` (:mod:`smtp_egress.jobs.publish`): the published document as it stands at a moment,
+on stdout, in a file or as a static tree.
 
 ``--region R`` prints the region's document (``--format json``, the default, or ``txt``), or writes it
 with ``--out FILE``. ``--static-dir DIR`` writes, for object storage behind a CDN, the whole tree:
@@ -21,7 +22,6 @@ headers.json lists). A region whose list would be empty is refused (exit 3).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -48,31 +48,24 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from smtp_egress.document import render_published, static_files
     from smtp_egress.errors import ConfigError
-    from smtp_egress.ledger import Ledger
-    from smtp_egress.plan import load_plan
+    from smtp_egress.jobs.publish import PublishInputs, render_region, write_static_tree
 
-    plan = load_plan(args.plan)
-    moment = moment_for(args.at, "--at")
-    base_url = env_or(args.base_url, "EGRESS_BASE_URL")
+    inputs = PublishInputs(plan_path=args.plan, db_url=args.db, moment=moment_for(args.at, "--at"))
     if args.static_dir:
+        base_url = env_or(args.base_url, "EGRESS_BASE_URL")
         for flag, value in (("--format", args.format), ("--out", args.out)):
             if value is not None:
                 raise ConfigError(f"{flag} applies to --region only; --static-dir writes every file and format")
         if not base_url or not base_url.startswith(("https://", "http://")):
             raise ConfigError(f"--static-dir needs --base-url (or EGRESS_BASE_URL), the http(s) URL the tree is "
                               f"served from, for the links in changes.atom; got {base_url!r}")
-    else:
-        plan.region(args.region)  # ConfigError naming the region and the known ones, before touching the ledger
-    ledger = Ledger(args.db)
-    try:
-        anns = ledger.announcements()
-    finally:
-        ledger.close()
-    if args.static_dir:
-        return write_tree(Path(args.static_dir), static_files(plan, anns, moment, base_url))
-    rendered = render_published(plan, args.region, anns, moment)
+        tree = write_static_tree(inputs, Path(args.static_dir), base_url)
+        for path in tree.files:
+            print(f"wrote {path}")
+        print(f"wrote {tree.headers} (Content-Type and Cache-Control of {len(tree.files)} files, for the uploader)")
+        return 0
+    rendered = render_region(inputs, args.region)
     data = rendered.txt_bytes if args.format == "txt" else rendered.json_bytes
     if args.out:
         write_atomic(Path(args.out), data)
@@ -82,16 +75,4 @@ def run(args) -> int:
     else:
         sys.stdout.write(data.decode("utf-8"))
         sys.stdout.flush()
-    return 0
-
-
-def write_tree(root: Path, files: dict[str, tuple[bytes, str]]) -> int:
-    from smtp_egress.document import CACHE_CONTROL
-
-    for rel, (data, _) in files.items():
-        write_atomic(root / rel, data, make_parents=True)
-        print(f"wrote {root / rel}")
-    headers = {rel: {"Content-Type": ctype, "Cache-Control": CACHE_CONTROL} for rel, (_, ctype) in sorted(files.items())}
-    write_atomic(root / "headers.json", (json.dumps(headers, indent=2) + "\n").encode(), make_parents=True)
-    print(f"wrote {root / 'headers.json'} (Content-Type and Cache-Control of {len(files)} files, for the uploader)")
     return 0

@@ -1,4 +1,5 @@
-"""``egress report``: the compliance record of every change to the IP lists and every notice.
+"""``egress report`` (:mod:`smtp_egress.jobs.report`): the compliance record of every change to the IP lists
+and every notice.
 
 Per region: the list as it stands on the report's day, the announced changes still to take effect, and
 the history of every change (announced ones from the ledger, planned ones flagged "not announced"): when
@@ -63,30 +64,15 @@ def output_format(fmt: str | None, out: str | None) -> str:
 
 
 def run(args) -> int:
-    from smtp_egress import __version__
     from smtp_egress.dates import parse_day, utc_now
-    from smtp_egress.ledger import Ledger
-    from smtp_egress.plan import load_plan
-    from smtp_egress.report import Provenance, build_report, mask_url, plan_git_info
-    from smtp_egress.report.render import render
-
     from smtp_egress.files import write_atomic
+    from smtp_egress.jobs.report import ReportInputs, build
+    from smtp_egress.report.render import render
 
     fmt = output_format(args.format, args.out)
     since = parse_day(args.since, where="--since") if args.since is not None else None
-    generated = utc_now()
-    moment = moment_for(args.at, "--at") if args.at is not None else generated
-    plan = load_plan(args.plan)
-    url = ledger_url(args.db)
-    provenance = Provenance(
-        generated_at=generated, at=moment, since=since, plan_path=args.plan, plan_sha256=plan.sha256,
-        notice_days=plan.notice_days, git=plan_git_info(args.plan), ledger_url=mask_url(url), version=__version__,
-    )
-    ledger = Ledger(url)
-    try:
-        report = build_report(plan, ledger, provenance)
-    finally:
-        ledger.close()
+    at = moment_for(args.at, "--at") if args.at is not None else None
+    report = build(ReportInputs(plan_path=args.plan, db_url=args.db, generated_at=utc_now(), at=at, since=since))
     text = render(report, fmt)
     if args.out:
         write_atomic(Path(args.out), text.encode("utf-8"))
@@ -97,23 +83,3 @@ def run(args) -> int:
         sys.stdout.write(text)
         sys.stdout.flush()
     return 0
-
-
-def ledger_url(flag_value: str | None) -> str:
-    """The ledger's URL; a report reads an existing ledger and never creates an empty SQLite file."""
-    import sqlalchemy as sa
-
-    from smtp_egress.errors import ConfigError
-    from smtp_egress.ledger import DEFAULT_DB
-    from smtp_egress.report import mask_url
-
-    url = flag_value or f"sqlite:///{DEFAULT_DB}"
-    try:
-        parsed = sa.engine.make_url(url)
-    except sa.exc.ArgumentError:
-        return url  # the ledger names the bad URL
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        if not Path(parsed.database).is_file():
-            raise ConfigError(f"no ledger at {mask_url(url)!r}: the file does not exist; pass --db URL (or set "
-                              "EGRESS_DB) to the ledger that 'egress notify' records in")
-    return url

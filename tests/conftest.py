@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 import socket
 import ssl
 import uuid
+from pathlib import Path
 from typing import ClassVar
 from urllib.parse import quote
 
@@ -16,6 +18,16 @@ import pytest
 USER = "notices@example.com"
 PASSWORD = "p@ss:w/rd%+#?&"  # every character here needs percent-encoding in a URL
 UTF8_PASSWORD = "pässwörd€"  # smtplib.login cannot send this (it encodes AUTH as ASCII)
+EXAMPLE_PLAN = Path(__file__).resolve().parent / "data" / "example-plan.yaml"
+
+
+@pytest.fixture
+def example_plan(tmp_path) -> Path:
+    """A copy of tests/data/example-plan.yaml in the test's folder (us: .10 live, .11 added 2026-12-10,
+    .12 retired 2026-12-20; eu: 203.0.113.20)."""
+    path = tmp_path / "plan.yaml"
+    shutil.copy(EXAMPLE_PLAN, path)
+    return path
 
 
 @pytest.fixture(scope="session")
