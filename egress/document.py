@@ -14,14 +14,13 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
-from importlib import resources
 from xml.sax.saxutils import escape
 
 from .dates import rfc3339, start_of
 from .plan import Plan
+from .schema import build_schema
 from .timeline import Announcement, published_addresses, upcoming
 
-SCHEMA_NAME = "ip_addresses.schema.json"
 EPOCH = start_of(dt.date(2020, 1, 1))
 
 # How the documents are served and published (egress serve, egress publish --static-dir, the CDN stack).
@@ -33,7 +32,8 @@ CACHE_CONTROL = "public, max-age=300"
 
 
 def load_schema() -> dict:
-    return json.loads(resources.files("smtp_egress.schema").joinpath(SCHEMA_NAME).read_text("utf-8"))
+    """The document's JSON Schema, built from the code's constants (:mod:`smtp_egress.schema`)."""
+    return build_schema()
 
 
 def canonical_text(addresses) -> str:

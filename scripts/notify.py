@@ -65,7 +65,7 @@ def run(args) -> int:
 
 
 def _run_job(args, plan, ledger, doc, now, report) -> None:
-    from smtp_egress.checks.ipdiff import diff
+    from smtp_egress.diff import diff
     from smtp_egress.notices.fanout import deliver
 
     anns = ledger.announcements(args.region)
