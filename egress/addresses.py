@@ -17,10 +17,9 @@ import dataclasses
 import datetime as dt
 from typing import Literal
 
-from .dates import earliest_compliant_day
 from .errors import EgressError
 from .plan import Change, Entry, Plan
-from .timeline import Announcement, effective_day
+from .timeline import Announcement, effective_day, last_moment_in_time, notice_status
 
 State = Literal["live", "retiring", "announced", "planned", "retired"]
 # live: in the published list and sending; retiring: live, removal announced; announced: addition
@@ -81,22 +80,27 @@ def guard_violations(plan: Plan, region: str, anns: dict[str, Announcement], now
     for s in address_states(plan, region, anns, day):
         e = s.entry
         if e.active_from is not None and e.active_from <= day and s.state in ("planned", "announced"):
-            ann = anns.get(Change(e.active_from, region, "add", s.ip).change_id)
-            told = f"announced {ann.announced_at.date().isoformat()}" if ann else "never announced"
-            allowed = s.attach_from or earliest_compliant_day(now, plan.notice_days)
+            told, allowed = _told(Change(e.active_from, region, "add", s.ip), plan, anns, now)
             out.append(Violation(s.ip, (
                 f"{region}: {s.ip} is planned to send from {e.active_from.isoformat()} but was {told}; with "
                 f"{plan.notice_days} days of notice it may be attached from {allowed.isoformat()}. "
                 f"Run the daily job (egress notify) and deploy then, or move active_from")))
         if e.retire_on is not None and e.retire_on <= day and s.state in ("live", "retiring"):
-            ann = anns.get(Change(e.retire_on, region, "remove", s.ip).change_id)
-            told = f"announced {ann.announced_at.date().isoformat()}" if ann else "never announced"
-            allowed = s.detach_from or earliest_compliant_day(now, plan.notice_days)
+            told, allowed = _told(Change(e.retire_on, region, "remove", s.ip), plan, anns, now)
             out.append(Violation(s.ip, (
                 f"{region}: {s.ip} is planned to stop sending on {e.retire_on.isoformat()} but its removal was "
                 f"{told}; customers may rely on it until {allowed.isoformat()}, so it stays attached. "
                 f"Run the daily job (egress notify), or move retire_on")))
     return out
+
+
+def _told(change: Change, plan: Plan, anns: dict[str, Announcement], now: dt.datetime) -> tuple[str, dt.date]:
+    """How customers were told of ``change``, and the first day the notice lets it take effect: its
+    effective day if announced, else the earliest compliant day if announced now."""
+    notice = notice_status(change, anns, now, plan.notice_days)
+    if notice.announced_at is None:
+        return "never announced", notice.earliest_compliant
+    return f"announced {notice.announced_at.date().isoformat()}", notice.effective or notice.earliest_compliant
 
 
 def enforce_guard(plan: Plan, region: str, anns: dict[str, Announcement], now: dt.datetime,
@@ -123,7 +127,7 @@ def announcements_from_document(plan: Plan, region: str, addresses: list[str], u
     ``ip_addresses`` (an addition listed, a removal gone) took effect after due notice. Anything else
     counts as not announced, so the guard errs towards keeping the gateways as they are.
     """
-    from .dates import parse_rfc3339, start_of
+    from .dates import parse_rfc3339
 
     listed = set(addresses)
     pending = {(u["ip"], u["action"]): u for u in upcoming}
@@ -133,8 +137,8 @@ def announcements_from_document(plan: Plan, region: str, addresses: list[str], u
         if u is not None:
             at = parse_rfc3339(u["announced_at"])
         elif (c.action == "add") == (c.ip in listed):
-            at = start_of(c.effective) - dt.timedelta(days=plan.notice_days)
+            at = last_moment_in_time(c.effective, plan.notice_days)
         else:
             continue
-        out[c.change_id] = Announcement(c.change_id, region, c.ip, c.action, c.effective, at, plan.notice_days)
+        out[c.change_id] = Announcement.of(c, at, plan.notice_days)
     return out

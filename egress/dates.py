@@ -44,14 +44,7 @@ def parse_rfc3339(text: str) -> dt.datetime:
 
 
 def lead_days(announced_at: dt.datetime, effective: dt.date) -> int:
-    """Whole days of notice between an announcement and the start of the effective day (floor)."""
+    """Whole days of notice between an announcement and the start of the effective day (floor).
+
+    A measure, shown to people; whether a notice is long enough is :func:`smtp_egress.timeline.gives_notice`."""
     return math.floor((start_of(effective) - announced_at).total_seconds() / 86400)
-
-
-def earliest_compliant_day(announced_at: dt.datetime, notice_days: int) -> dt.date:
-    """The first day on which a change announced at ``announced_at`` may take effect."""
-    moment = announced_at + dt.timedelta(days=notice_days)
-    day = moment.date()
-    if moment > start_of(day):
-        day += ONE_DAY
-    return day

@@ -14,14 +14,13 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
-from importlib import resources
 from xml.sax.saxutils import escape
 
 from .dates import rfc3339, start_of
 from .plan import Plan
+from .schema import build_schema
 from .timeline import Announcement, published_addresses, upcoming
 
-SCHEMA_NAME = "ip_addresses.schema.json"
 EPOCH = start_of(dt.date(2020, 1, 1))
 
 # How the documents are served and published (egress serve, egress publish --static-dir, the CDN stack).
@@ -33,7 +32,8 @@ CACHE_CONTROL = "public, max-age=300"
 
 
 def load_schema() -> dict:
-    return json.loads(resources.files("smtp_egress.schema").joinpath(SCHEMA_NAME).read_text("utf-8"))
+    """The document's JSON Schema, built from the code's constants (:mod:`smtp_egress.schema`)."""
+    return build_schema()
 
 
 def canonical_text(addresses) -> str:
@@ -69,7 +69,7 @@ def last_changed(plan: Plan, region: str | None, anns: dict[str, Announcement], 
             continue
         if a.announced_at <= moment:
             times.append(a.announced_at)
-        if a.effective <= day:
+        if a.in_effect_on(day):
             times.append(start_of(a.effective))
     return max(times)
 
@@ -156,7 +156,7 @@ def changes_document(plan: Plan, anns: dict[str, Announcement], moment: dt.datet
                 "planned": a.planned.isoformat(), "effective": a.effective.isoformat(),
                 "announced_at": rfc3339(a.announced_at), "notice_lead_days": a.lead,
                 "short_notice_reason": a.exception_reason,
-                "state": "in effect" if a.effective <= moment.date() else "upcoming",
+                "state": "in effect" if a.in_effect_on(moment.date()) else "upcoming",
             }
             for a in known
         ],

@@ -19,7 +19,7 @@ import yaml
 
 from .errors import PlanError
 
-MIN_NOTICE_DAYS = 7
+MIN_NOTICE_DAYS = 7  # the promise's floor: plan validation and the published schema's minimum (smtp_egress.schema)
 DEFAULT_PLAN = Path("stacks") / "egress-ips.yaml"
 
 # Documentation ranges (RFC 5737, RFC 3849): allowed so that examples and tests never name a real address.

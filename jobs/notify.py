@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Callable
 from smtp_egress import errors
 
 if TYPE_CHECKING:
-    from smtp_egress.checks.ipdiff import DiffResult, ShortNotice
+    from smtp_egress.diff import DiffResult, ShortNotice
     from smtp_egress.checks.published import PublishedDocument
     from smtp_egress.ledger import Ledger
     from smtp_egress.notices.fanout import Channels, FanoutSummary
@@ -134,7 +134,7 @@ def run_notify(inputs: NotifyInputs, *,
 
 def _announce_and_deliver(inputs: NotifyInputs, plan: Plan, ledger: Ledger, doc: PublishedDocument,
                           result: NotifyResult) -> NotifyResult:
-    from smtp_egress.checks.ipdiff import diff
+    from smtp_egress.diff import diff
     from smtp_egress.notices.fanout import deliver
 
     region, now = inputs.region, inputs.moment
@@ -155,7 +155,7 @@ def _announce_and_deliver(inputs: NotifyInputs, plan: Plan, ledger: Ledger, doc:
         announced.append(Announced(change, why, len(targets)))
     result = dataclasses.replace(result, announced=tuple(announced))
     for a in anns.values():
-        if a.effective > now.date():
+        if not a.in_effect_on(now.date()):
             ledger.enqueue_missing(a.change_id, targets)
     ledger.retarget_unsent()
     pending = ledger.unsent(region)

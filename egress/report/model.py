@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 from ..ledger import Ledger, announcements, deliveries, workspaces
 from ..plan import Change, Plan
-from ..timeline import Announcement, published_addresses
+from ..timeline import Announcement, Notice, NoticeStatus, notice_status, published_addresses
 from .provenance import Provenance
 
 # States of a change on the report's day.
@@ -138,9 +138,9 @@ def build_report(plan: Plan, ledger: Ledger, provenance: Provenance) -> Report:
         region_anns = {k: a for k, a in anns.items() if a.region == region}
         planned = plan.changes(region) if in_plan else []
         facts = (counts, undelivered, plan_hashes)
-        records = [_record(c, region_anns.get(c.change_id), plan.notice_days, day, facts) for c in planned]
+        records = [_record(c, notice_status(c, region_anns, moment, plan.notice_days), facts) for c in planned]
         planned_ids = {c.change_id for c in planned}
-        records += [_orphan(a, facts) for k, a in region_anns.items() if k not in planned_ids]
+        records += [_orphan(a, moment, facts) for k, a in region_anns.items() if k not in planned_ids]
         records.sort(key=lambda r: (r.planned, r.action, r.ip, r.change_id))
         live = tuple(str(ip) for ip in published_addresses(plan, region, region_anns, day)) if in_plan else ()
         out.append(RegionReport(
@@ -157,35 +157,38 @@ def _touches(record: ChangeRecord, since: dt.date) -> bool:
     return any(d is not None and d >= since for d in days)
 
 
-def _record(change: Change, ann: Announcement | None, plan_notice_days: int, day: dt.date, facts) -> ChangeRecord:
+def _record(change: Change, notice: Notice, facts) -> ChangeRecord:
     base = dict(change_id=change.change_id, region=change.region, ip=change.ip, action=change.action,
                 planned=change.effective, in_plan=True)
-    if ann is None:
-        return ChangeRecord(**base, notice_days=plan_notice_days, state=NOT_ANNOUNCED, flags=(NOT_ANNOUNCED,))
-    return _announced(base, ann, IN_EFFECT if ann.effective <= day else PENDING, facts)
+    if not notice.announced:
+        return ChangeRecord(**base, notice_days=notice.notice_days, state=NOT_ANNOUNCED, flags=(NOT_ANNOUNCED,))
+    return _announced(base, notice, IN_EFFECT if notice.status is NoticeStatus.IN_EFFECT else PENDING, facts)
 
 
-def _orphan(ann: Announcement, facts) -> ChangeRecord:
+def _orphan(ann: Announcement, moment: dt.datetime, facts) -> ChangeRecord:
     """An announcement whose change the plan no longer holds (its date moved, or it was withdrawn)."""
     base = dict(change_id=ann.change_id, region=ann.region, ip=ann.ip, action=ann.action, planned=ann.planned,
                 in_plan=False)
-    return _announced(base, ann, NOT_IN_PLAN, facts)
+    return _announced(base, ann.notice(moment), NOT_IN_PLAN, facts)
 
 
-def _announced(base: dict, ann: Announcement, state: str, facts) -> ChangeRecord:
+def _announced(base: dict, notice: Notice, state: str, facts) -> ChangeRecord:
     counts, undelivered, plan_hashes = facts
     flags = []
-    if ann.lead < ann.notice_days:
-        flags.append(SHORT_NOTICE_EXCEPTION if ann.exception_reason else LATE_NOTICE)
+    if notice.late:
+        flags.append(LATE_NOTICE)
+    elif notice.short_notice_exception:
+        flags.append(SHORT_NOTICE_EXCEPTION)
     if state == NOT_IN_PLAN:
         flags.append(NOT_IN_PLAN)
-    tally = counts.get(ann.change_id, DeliveryCounts(0, 0, 0, 0))
+    tally = counts.get(notice.change_id, DeliveryCounts(0, 0, 0, 0))
     if tally.failed:
         flags.append(DELIVERY_FAILED)
-    return ChangeRecord(**base, notice_days=ann.notice_days, state=state, announced_at=ann.announced_at,
-                        effective=ann.effective, lead_days=ann.lead, exception_reason=ann.exception_reason,
-                        plan_sha256=plan_hashes.get(ann.change_id), deliveries=tally,
-                        undelivered=tuple(undelivered.get(ann.change_id, ())), flags=tuple(flags))
+    return ChangeRecord(**base, notice_days=notice.notice_days, state=state, announced_at=notice.announced_at,
+                        effective=notice.effective, lead_days=notice.lead_days,
+                        exception_reason=notice.exception_reason, plan_sha256=plan_hashes.get(notice.change_id),
+                        deliveries=tally, undelivered=tuple(undelivered.get(notice.change_id, ())),
+                        flags=tuple(flags))
 
 
 def _deliveries(ledger: Ledger, change_ids: set[str]):

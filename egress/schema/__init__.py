@@ -1,0 +1,71 @@
+"""The JSON Schema of the published document, built from the code's own constants.
+
+``ip_addresses.schema.json`` next to this module (the file the README points customers at) is generated
+from :func:`build_schema` by :func:`schema_text`; a test regenerates it and fails if the two differ
+(regenerate with ``EGRESS_UPDATE_GOLDEN=1 pytest tests/egress/test_schema.py``). So the schema's
+``notice_days`` minimum is :data:`smtp_egress.plan.MIN_NOTICE_DAYS`, never a second copy of the promise.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .. import plan
+
+SCHEMA_NAME = "ip_addresses.schema.json"
+_INSTANT = "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$"
+_DAY = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+_ADDRESS = {"type": "string", "minLength": 2, "maxLength": 45}
+
+
+def build_schema() -> dict[str, Any]:
+    """The schema as a dict (what :func:`smtp_egress.document.load_schema` returns)."""
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": f"https://smtp-egress.invalid/schema/{SCHEMA_NAME}",
+        "title": "smtp-egress published IP address document",
+        "description": "What GET /v1/info/ip_addresses?region=R serves. 'ip_addresses' is the compatible core: the "
+                       "addresses that may send mail for the region today, sorted (IPv4 then IPv6, numerically). "
+                       "'upcoming' lists announced future changes only.",
+        "type": "object",
+        "required": ["ip_addresses", "region", "sync_token", "created_at", "sha256", "notice_days", "upcoming"],
+        "additionalProperties": False,
+        "properties": {
+            "ip_addresses": {"type": "array", "minItems": 1, "uniqueItems": True, "items": dict(_ADDRESS)},
+            "region": {"type": "string", "pattern": "^[a-z0-9-]+$"},
+            "sync_token": {"type": "string", "pattern": "^[0-9]+$"},
+            "created_at": {"type": "string", "pattern": _INSTANT},
+            "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$",
+                       "description": "SHA-256 of the .txt form: each address followed by a newline, in the order "
+                                      "of ip_addresses."},
+            "notice_days": {"type": "integer", "minimum": plan.MIN_NOTICE_DAYS},
+            "upcoming": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["ip", "action", "effective", "announced_at"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "ip": dict(_ADDRESS),
+                        "action": {"enum": ["add", "remove"]},
+                        "effective": {"type": "string", "pattern": _DAY},
+                        "announced_at": {"type": "string", "pattern": _INSTANT},
+                    },
+                },
+            },
+        },
+    }
+
+
+def schema_text(schema: dict[str, Any] | None = None) -> str:
+    """The schema file's text: indented two spaces, an object whose values are all leaves kept on one line."""
+    return _format(build_schema() if schema is None else schema, "") + "\n"
+
+
+def _format(value: Any, indent: str) -> str:
+    if not isinstance(value, dict) or not any(isinstance(v, dict) for v in value.values()):
+        return json.dumps(value)
+    inner = indent + "  "
+    items = [f"{inner}{json.dumps(k)}: {_format(v, inner)}" for k, v in value.items()]
+    return "{\n" + ",\n".join(items) + "\n" + indent + "}"

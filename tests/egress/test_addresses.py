@@ -1,24 +1,17 @@
 """Address states for the gateways, and the deploy guard."""
 
 import datetime as dt
+from pathlib import Path
 
 import pytest
 
 from smtp_egress.addresses import GuardViolation, address_states, enforce_guard, guard_violations, should_attach
-from smtp_egress.dates import UTC, start_of
-from smtp_egress.plan import parse_plan
+from smtp_egress.dates import start_of
+from smtp_egress.plan import load_plan
 from smtp_egress.timeline import Announcement
 
 D = dt.date.fromisoformat
-PLAN = parse_plan(b"""\
-regions:
-  us:
-    - ip: 198.51.100.10
-    - ip: 198.51.100.11
-      active_from: 2026-12-10
-    - ip: 198.51.100.12
-      retire_on: 2026-12-20
-""", "plan.yaml")
+PLAN = load_plan(Path(__file__).resolve().parents[1] / "data" / "one-add-one-removal.yaml")
 ADD, REMOVE = PLAN.changes("us")
 
 

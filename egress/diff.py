@@ -1,11 +1,15 @@
 """Diff the published document against the plan and the ledger; decide what the daily job must do.
 
+Which changes to announce is the notice rule's call (:func:`smtp_egress.timeline.notice_status`); this
+module sorts its answers and compares the published list with what plan + ledger expect.
+
 The result says, for one region on one day:
 - ``missing``: addresses that must be published today but are not. A list that shrank by more than
   the plan explains is never read as "addresses removed": the caller treats it as a bad document.
 - ``unexpected``: published addresses that the plan and ledger do not put in today's list (drift).
-- ``due``: unannounced changes far enough away to announce now.
-- ``short``: unannounced changes closer than ``notice_days``, each with the earliest compliant day.
+- ``due``: unannounced changes far enough away to announce now (status ``DUE``).
+- ``short``: unannounced changes closer than ``notice_days`` (status ``SHORT``), each with the earliest
+  compliant day.
 - ``blocked``: due removals that would leave the published list empty (their replacement is not
   announced): make before break, so they are not announced either.
 - ``stale_upcoming``: announced changes the published document does not list yet (re-publish).
@@ -16,9 +20,8 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 
-from smtp_egress.dates import earliest_compliant_day, lead_days
-from smtp_egress.plan import Change, Plan
-from smtp_egress.timeline import Announcement, first_empty_day, published_addresses, unannounced, upcoming
+from .plan import Change, Plan
+from .timeline import Announcement, NoticeStatus, first_empty_day, notice_status, published_addresses, upcoming
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,12 +66,12 @@ def diff(plan: Plan, region: str, anns: dict[str, Announcement], published: list
     expected = [str(ip) for ip in published_addresses(plan, region, anns, day)]
     pub_set, exp_set = set(published), set(expected)
     due, short = [], []
-    for change in unannounced(plan, region, anns):
-        lead = lead_days(now, change.effective)
-        if lead >= plan.notice_days:
+    for change in plan.changes(region):
+        notice = notice_status(change, anns, now, plan.notice_days)
+        if notice.status is NoticeStatus.DUE:
             due.append(change)
-        else:
-            short.append(ShortNotice(change, lead, earliest_compliant_day(now, plan.notice_days)))
+        elif notice.status is NoticeStatus.SHORT:
+            short.append(ShortNotice(change, notice.lead_days, notice.earliest_compliant))
     due, blocked = _unblocked(plan, region, anns, due, now)
     listed = {(u.get("ip"), u.get("action"), u.get("effective")) for u in (published_upcoming or [])}
     stale = [
@@ -86,13 +89,10 @@ def diff(plan: Plan, region: str, anns: dict[str, Announcement], published: list
 
 def _unblocked(plan: Plan, region: str, anns: dict[str, Announcement], due: list[Change], now: dt.datetime):
     """Split due changes: additions always go; a removal goes only if the list stays non-empty."""
-    def announced(c: Change) -> Announcement:
-        return Announcement(c.change_id, region, c.ip, c.action, c.effective, now, plan.notice_days)
-
     tentative = dict(anns)
     ok, blocked = [], []
     for c in sorted(due, key=lambda c: (c.action != "add", c.effective)):
-        trial = {**tentative, c.change_id: announced(c)}
+        trial = {**tentative, c.change_id: Announcement.of(c, now, plan.notice_days)}
         empty = first_empty_day(plan, region, trial) if c.action == "remove" else None
         if empty is None:
             tentative = trial

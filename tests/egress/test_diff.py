@@ -1,28 +1,21 @@
 """The diff between the published list and plan + ledger."""
 
 import datetime as dt
+from pathlib import Path
 
-from smtp_egress.checks.ipdiff import diff
-from smtp_egress.dates import UTC, start_of
-from smtp_egress.plan import parse_plan
+from smtp_egress.dates import start_of
+from smtp_egress.diff import diff
+from smtp_egress.plan import load_plan, parse_plan
 from smtp_egress.timeline import Announcement
 
 D = dt.date.fromisoformat
-PLAN = parse_plan(b"""\
-regions:
-  us:
-    - ip: 198.51.100.10
-    - ip: 198.51.100.11
-      active_from: 2026-12-10
-    - ip: 198.51.100.12
-      retire_on: 2026-12-20
-""", "plan.yaml")
+PLAN = load_plan(Path(__file__).resolve().parents[1] / "data" / "one-add-one-removal.yaml")
 ADD, REMOVE = PLAN.changes("us")
 TODAY = start_of(D("2026-11-26"))
 
 
 def announced(*changes, at=TODAY):
-    return {c.change_id: Announcement(c.change_id, "us", c.ip, c.action, c.effective, at, 7) for c in changes}
+    return {c.change_id: Announcement.of(c, at, 7) for c in changes}
 
 
 def test_in_sync_nothing_announced_yet_both_due():
