@@ -9,7 +9,7 @@ from smtp_egress.plan import load_plan, parse_plan
 from smtp_egress.timeline import Announcement
 
 D = dt.date.fromisoformat
-PLAN = load_plan(Path(__file__).resolve().parents[1] / "data" / "one-add-one-removal.yaml")
+PLAN = load_plan(Path(__file__).resolve().parents[1] / "data" / "example-plan.yaml")
 ADD, REMOVE = PLAN.changes("us")
 TODAY = start_of(D("2026-11-26"))
 

@@ -24,7 +24,7 @@ from smtp_egress.report import Provenance, build_report
 from smtp_egress.timeline import Announcement
 
 D = dt.date.fromisoformat
-PLAN = load_plan(Path(__file__).resolve().parents[1] / "data" / "one-add-one-removal.yaml")
+PLAN = load_plan(Path(__file__).resolve().parents[1] / "data" / "example-plan.yaml")
 ADD, REMOVE = PLAN.changes("us")
 EXACTLY_7_DAYS = start_of(D("2026-12-03"))  # the latest announcement that is in time for ADD today
 
@@ -89,7 +89,7 @@ def test_report_flags_and_state_follow(extra, tmp_path):
         at = start_of(D("2026-12-10"))
         provenance = Provenance(generated_at=at, at=at, since=None, plan_path=PLAN.path, plan_sha256=PLAN.sha256,
                                 notice_days=7, git=None, ledger_url="sqlite://", version="0")
-        (region,) = build_report(PLAN, ledger, provenance).regions
+        region = next(r for r in build_report(PLAN, ledger, provenance).regions if r.region == "us")
     finally:
         ledger.close()
     add = next(c for c in region.changes if c.change_id == ADD.change_id)

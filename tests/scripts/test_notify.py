@@ -6,7 +6,9 @@ import datetime as dt
 import email
 import json
 import mailbox
+import shutil
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -16,17 +18,7 @@ from smtp_egress.ledger import Ledger
 from smtp_egress.plan import load_plan
 from smtp_egress.scripts.cli import main
 
-PLAN = """\
-regions:
-  us:
-    - ip: 198.51.100.10
-    - ip: 198.51.100.11
-      active_from: 2026-12-10
-    - ip: 198.51.100.12
-      retire_on: 2026-12-20
-  eu:
-    - ip: 203.0.113.20
-"""
+EXAMPLE_PLAN = Path(__file__).resolve().parents[1] / "data" / "example-plan.yaml"
 WORKSPACES = """\
 workspace_id,region,email
 ws-1,us,ops@one.example
@@ -39,7 +31,7 @@ class Env:
     def __init__(self, tmp_path):
         self.dir = tmp_path
         self.plan = tmp_path / "plan.yaml"
-        self.plan.write_text(PLAN)
+        shutil.copy(EXAMPLE_PLAN, self.plan)
         self.db = f"sqlite:///{tmp_path}/ledger.db"
         self.outbox = tmp_path / "outbox"
         (tmp_path / "ws.csv").write_text(WORKSPACES)
