@@ -132,7 +132,7 @@ def schema_transaction(engine: sa.Engine, *, foreign_keys: bool = True) -> Itera
         if sqlite and not foreign_keys:
             _pragma(conn, "foreign_keys=OFF")
         try:
-            with conn.begin():
+            with conn.begin(), _no_privilege_is_a_config_error(engine.url):
                 _lock_schema(conn)
                 yield conn
                 if sqlite and not foreign_keys:
@@ -145,6 +145,19 @@ def schema_transaction(engine: sa.Engine, *, foreign_keys: bool = True) -> Itera
         finally:
             if sqlite and not foreign_keys:
                 _pragma(conn, "foreign_keys=ON")
+
+
+@contextlib.contextmanager
+def _no_privilege_is_a_config_error(url: sa.URL) -> Iterator[None]:
+    """A database user not allowed to create or alter the tables gets a ConfigError saying what to do."""
+    try:
+        yield
+    except sa.exc.ProgrammingError as exc:
+        if getattr(exc.orig, "sqlstate", None) != "42501":  # insufficient_privilege
+            raise
+        raise ConfigError(f"the database user of {masked(url)!r} may not change the ledger's schema ({exc.orig}); "
+                          "run this with a user that owns the schema, or have a DBA run the SQL of "
+                          "'egress ledger upgrade --sql'; nothing was changed") from None
 
 
 def _lock_schema(conn: sa.Connection) -> None:

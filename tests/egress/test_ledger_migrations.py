@@ -27,6 +27,7 @@ _spec = importlib.util.spec_from_file_location("ledger_release", Path(__file__).
 release = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(release)  # build_release_ledger: release 0.1.0's ledger from the frozen files
 NOW = dt.datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
+PLAN = ["--plan", str(Path(__file__).parents[2] / "stacks" / "egress-ips.yaml")]
 
 
 def describe(url: str) -> dict:
@@ -134,7 +135,7 @@ def test_a_ledger_from_a_newer_smtp_egress_is_refused_never_downgraded(db_url, c
     execute(db_url, "UPDATE alembic_version SET version_num = '0042_future'")
     with pytest.raises(LedgerTooNew, match="has schema revision '0042_future', which this smtp-egress"):
         Ledger(db_url)
-    for argv in (["workspaces", "list", "--region", "us", "--plan", "stacks/egress-ips.yaml"], ["ledger", "upgrade"],
+    for argv in (["workspaces", "list", "--region", "us", *PLAN], ["ledger", "upgrade"],
                  ["ledger", "upgrade", "--sql"], ["ledger", "init"]):
         code, out, err = egress(capsys, *argv, "--db", db_url)
         assert code == 2 and "a newer smtp-egress wrote it" in err and "never downgrade" in err, (argv, err)
@@ -259,3 +260,18 @@ def test_a_new_sqlite_file_switches_to_wal_while_another_connection_writes(tmp_p
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
     engine.dispose()
     writer.close()
+
+
+def test_a_database_user_without_the_right_to_create_tables_gets_a_clear_error(pg_url, capsys):
+    url = sa.make_url(pg_url)
+    execute(pg_url, "DROP ROLE IF EXISTS egress_reader", "CREATE ROLE egress_reader LOGIN",
+            f'GRANT CONNECT ON DATABASE "{url.database}" TO egress_reader')  # PostgreSQL 15+: no CREATE on public
+    reader = url.set(username="egress_reader").render_as_string(hide_password=False)
+    try:
+        for argv in (["ledger", "init"], ["ledger", "upgrade"], ["workspaces", "list", "--region", "us", *PLAN]):
+            code, out, err = egress(capsys, *argv, "--db", reader)
+            assert code == 2 and "may not change the ledger's schema (permission denied" in err, err
+            assert "egress ledger upgrade --sql" in err and "Traceback" not in err
+        assert describe(pg_url) == {}
+    finally:
+        execute(pg_url, f'REVOKE ALL ON DATABASE "{url.database}" FROM egress_reader', "DROP ROLE egress_reader")
