@@ -21,7 +21,7 @@ import sqlalchemy as sa
 
 from .dates import UTC
 from .errors import ConfigError, DuplicateAnnouncement
-from .migrations import ensure_ready
+from .migrations import ensure_ready, masked
 from .plan import Change
 from .timeline import Announcement
 
@@ -109,8 +109,8 @@ def open_engine(url: str) -> sa.Engine:
     """The SQLAlchemy engine for a ledger URL (SQLite: WAL, foreign keys on); ConfigError if unusable."""
     try:
         engine = sa.create_engine(url)
-    except (sa.exc.ArgumentError, ImportError, sa.exc.NoSuchModuleError) as exc:
-        raise ConfigError(f"EGRESS_DB {url!r} is not a usable SQLAlchemy URL: {exc}") from None
+    except (sa.exc.ArgumentError, ValueError, ImportError, sa.exc.NoSuchModuleError) as exc:
+        raise ConfigError(f"EGRESS_DB {masked(url)!r} is not a usable SQLAlchemy URL: {exc}") from None
     if engine.dialect.name == "sqlite":
         sa.event.listen(engine, "connect", _sqlite_pragmas)
     return engine

@@ -82,7 +82,7 @@ def _status(args) -> int:
     action = None if state.usable else str(refusal(state, engine.url))
     if args.json:
         print_json({"url": masked(url), "state": state.kind, "revision": state.revision, "head": SCHEMA_REVISION,
-                    "usable": state.usable, "action": action})
+                    "usable": state.usable, "upgrade_needed": state.needs_upgrade, "action": action})
         return 0 if state.usable else 2
     found = {"empty": "empty: no ledger yet ('egress ledger init', or the first command, creates it)",
              "current": f"schema revision {state.revision}, this smtp-egress's: ready",
@@ -134,7 +134,7 @@ def _missing_sqlite_file(url: str) -> bool:
 
     try:
         parsed = sa.make_url(url)
-    except sa.exc.ArgumentError:
+    except (sa.exc.ArgumentError, ValueError):
         return False  # opening it names the bad URL
     return (parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:")
             and not Path(parsed.database).is_file())

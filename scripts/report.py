@@ -110,7 +110,7 @@ def ledger_url(flag_value: str | None) -> str:
     url = flag_value or f"sqlite:///{DEFAULT_DB}"
     try:
         parsed = sa.engine.make_url(url)
-    except sa.exc.ArgumentError:
+    except (sa.exc.ArgumentError, ValueError):
         return url  # the ledger names the bad URL
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         if not Path(parsed.database).is_file():

@@ -54,6 +54,11 @@ class SchemaState:
     tables: tuple[str, ...] = ()  # the tables found, when the catalog was read
 
     @property
+    def needs_upgrade(self) -> bool:
+        """``egress ledger upgrade`` makes it usable."""
+        return self.kind in ("behind", "unversioned")
+
+    @property
     def usable(self) -> bool:
         """The code may open it: at its revision, or empty (it is then created)."""
         return self.kind in ("current", "empty")
@@ -248,5 +253,7 @@ def masked(url: sa.URL | str) -> str:
     """The URL with its password replaced by ``***``."""
     try:
         return sa.make_url(url).render_as_string(hide_password=True)
-    except sa.exc.ArgumentError:
-        return "<an unparsable URL>"
+    except (sa.exc.ArgumentError, ValueError):  # not a URL: still never show what could be credentials
+        head, at, host = str(url).rpartition("@")
+        scheme = head.split("://")[0] + "://" if "://" in head else ""
+        return f"{scheme}***@{host}"[:200] if at else str(url)[:200]

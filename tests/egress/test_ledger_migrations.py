@@ -142,7 +142,8 @@ def test_a_ledger_from_a_newer_smtp_egress_is_refused_never_downgraded(db_url, c
         assert out == ""
     code, out, err = egress(capsys, "ledger", "status", "--db", db_url, "--json")
     status = json.loads(out)
-    assert code == 2 and (status["state"], status["revision"], status["usable"]) == ("ahead", "0042_future", False)
+    assert code == 2 and (status["state"], status["revision"], status["usable"], status["upgrade_needed"]) == (
+        "ahead", "0042_future", False, False)
     assert execute(db_url, "SELECT version_num FROM alembic_version") == [[("0042_future",)]]
 
 
@@ -189,7 +190,8 @@ def test_processes_opening_one_empty_database_at_once_all_succeed(db_url):
 def test_init_creates_once_and_status_follows(db_url, capsys):
     code, out, _ = egress(capsys, "ledger", "status", "--db", db_url, "--json")
     assert code == 0 and json.loads(out) == {"url": db_url, "state": "empty", "revision": None,
-                                             "head": SCHEMA_REVISION, "usable": True, "action": None}
+                                             "head": SCHEMA_REVISION, "usable": True, "upgrade_needed": False,
+                                             "action": None}
     code, out, _ = egress(capsys, "ledger", "init", "--db", db_url)
     assert (code, out) == (0, f"created a new ledger at {db_url} (schema revision {SCHEMA_REVISION})\n")
     code, out, _ = egress(capsys, "ledger", "init", "--db", db_url, "--json")
@@ -275,3 +277,14 @@ def test_a_database_user_without_the_right_to_create_tables_gets_a_clear_error(p
         assert describe(pg_url) == {}
     finally:
         execute(pg_url, f'REVOKE ALL ON DATABASE "{url.database}" FROM egress_reader', "DROP ROLE egress_reader")
+
+
+@pytest.mark.parametrize("url, shown", [
+    ("nosuchdriver://u:pw-1@h/x", "nosuchdriver://u:***@h/x"),
+    ("not a url u:pw-1@h", "***@h"),
+    ("post gres://u:pw-1@h/x", "post gres://***@h/x"),
+    ("postgresql://u:pw-1@h:port/x", "postgresql://***@h:port/x"),
+])
+def test_an_unusable_url_is_named_without_its_password(url, shown, capsys):
+    code, out, err = egress(capsys, "ledger", "status", "--db", url)
+    assert code == 2 and f"EGRESS_DB {shown!r} is not a usable SQLAlchemy URL" in err and "pw-1" not in err

@@ -152,6 +152,10 @@ def test_every_command_refuses_the_release_ledger_until_upgrade_adopts_it(db_url
         assert "has no schema revision" in said and f"egress ledger upgrade --db {db_url}" in said, name
         assert "Traceback" not in said
     assert not has_version_table(db_url) and dump(db_url) == ROWS  # refusing changed nothing
+    code, out, _ = egress(capsys, "ledger", "status", "--db", db_url, "--json")
+    status = json.loads(out)
+    assert code == 2 and (status["state"], status["upgrade_needed"], status["head"]) == (
+        "unversioned", True, SCHEMA_REVISION)
 
     code, out, err = egress(capsys, "ledger", "upgrade", "--db", db_url)
     assert code == 0, err
