@@ -64,3 +64,29 @@ class DeliveryError(EgressError):
     def __init__(self, message: str, *, permanent: bool = False):
         self.permanent = permanent
         super().__init__(message)
+
+
+class LedgerSchemaError(ConfigError):
+    """The ledger database's schema is not the one this smtp-egress reads and writes; nothing was changed."""
+
+
+class LedgerUpgradeNeeded(LedgerSchemaError):
+    """The ledger's schema is older than the code's (or unversioned): ``egress ledger upgrade`` migrates it."""
+
+
+class LedgerTooNew(LedgerSchemaError):
+    """The ledger carries a schema revision this smtp-egress does not know: a newer smtp-egress wrote it."""
+
+
+class LedgerNotRecognised(LedgerSchemaError):
+    """The database holds tables that are not (or only part of) an smtp-egress ledger."""
+
+
+class DuplicateAnnouncement(EgressError):
+    """A change is announced once: recording it a second time is refused (the first record stands)."""
+
+    def __init__(self, change_id: str, announced_at: str | None = None):
+        self.change_id = change_id
+        when = f" at {announced_at}" if announced_at else ""
+        super().__init__(f"change {change_id!r} was already announced{when}; an announcement is recorded once "
+                         "and never replaced (the ledger is unchanged)")

@@ -1,7 +1,9 @@
 """The ledger: the record of facts. Which changes were announced when, and every notice delivery.
 
 One database behind SQLAlchemy Core: an SQLite file by default (``.egress/egress.db``), PostgreSQL by
-URL. Every state change is its own committed transaction, so a run killed at any point (kill -9) leaves
+URL. Its schema is versioned (:mod:`smtp_egress.migrations`): opening a ledger creates it in an empty
+database and refuses one whose schema revision is not the code's (``egress ledger upgrade`` migrates it).
+Every state change is its own committed transaction, so a run killed at any point (kill -9) leaves
 the ledger consistent: an announcement is recorded together with one pending delivery per
 (workspace, channel), and a delivery is marked sent only after the channel accepted it.
 """
@@ -18,7 +20,8 @@ from typing import Iterable
 import sqlalchemy as sa
 
 from .dates import UTC
-from .errors import ConfigError
+from .errors import ConfigError, DuplicateAnnouncement
+from .migrations import ensure_ready, masked
 from .plan import Change
 from .timeline import Announcement
 
@@ -102,19 +105,29 @@ def database_url(value: str | None) -> str:
     return f"sqlite:///{DEFAULT_DB}"
 
 
+def open_engine(url: str) -> sa.Engine:
+    """The SQLAlchemy engine for a ledger URL (SQLite: WAL, foreign keys on); ConfigError if unusable."""
+    try:
+        engine = sa.create_engine(url)
+    except (sa.exc.ArgumentError, ValueError, ImportError, sa.exc.NoSuchModuleError) as exc:
+        raise ConfigError(f"EGRESS_DB {masked(url)!r} is not a usable SQLAlchemy URL: {exc}") from None
+    if engine.dialect.name == "sqlite":
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
 class Ledger:
+    """The ledger at ``url``: created at the code's schema revision if the database is empty; a
+    :class:`smtp_egress.errors.LedgerSchemaError` if it holds another revision (or is not a ledger)."""
+
     def __init__(self, url: str | None = None):
         self.url = database_url(url)
+        self.engine = open_engine(self.url)
         try:
-            self.engine = sa.create_engine(self.url)
-        except (sa.exc.ArgumentError, ImportError, sa.exc.NoSuchModuleError) as exc:
-            raise ConfigError(f"EGRESS_DB {self.url!r} is not a usable SQLAlchemy URL: {exc}") from None
-        if self.engine.dialect.name == "sqlite":
-            sa.event.listen(self.engine, "connect", _sqlite_pragmas)
-        try:
-            metadata.create_all(self.engine)
-        except sa.exc.OperationalError as exc:
-            raise ConfigError(f"cannot open the ledger database {self.engine.url!r}: {exc.orig}") from None
+            ensure_ready(self.engine, metadata)
+        except BaseException:
+            self.engine.dispose()
+            raise
         self._conn: sa.Connection | None = None
 
     @property
@@ -206,14 +219,22 @@ class Ledger:
 
     def announce(self, change: Change, now: dt.datetime, notice_days: int, plan_sha256: str,
                  targets: list[Workspace], exception_reason: str | None = None) -> Announcement:
-        """Record the announcement and one pending delivery per (workspace, channel), atomically."""
-        with self.conn.begin():
-            self.conn.execute(announcements.insert().values(
-                change_id=change.change_id, region=change.region, ip=change.ip, action=change.action,
-                planned=change.effective, announced_at=now, notice_days=notice_days,
-                exception_reason=exception_reason, plan_sha256=plan_sha256,
-            ))
-            self._enqueue(change.change_id, targets, existing=set())
+        """Record the announcement and one pending delivery per (workspace, channel), atomically.
+
+        DuplicateAnnouncement if the change was already announced: the first record stands, unchanged."""
+        try:
+            with self.conn.begin():
+                self.conn.execute(announcements.insert().values(
+                    change_id=change.change_id, region=change.region, ip=change.ip, action=change.action,
+                    planned=change.effective, announced_at=now, notice_days=notice_days,
+                    exception_reason=exception_reason, plan_sha256=plan_sha256,
+                ))
+                self._enqueue(change.change_id, targets, existing=set())
+        except sa.exc.IntegrityError:
+            first = self.announcements().get(change.change_id)
+            if first is None:
+                raise  # not the announcement's key: a bug, keep the traceback
+            raise DuplicateAnnouncement(change.change_id, first.announced_at.isoformat()) from None
         return Announcement(change.change_id, change.region, change.ip, change.action, change.effective, now,
                             notice_days, exception_reason)
 
@@ -303,8 +324,24 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     # WAL + NORMAL: a commit survives the process being killed (kill -9); only power loss can lose the
     # last transactions. busy_timeout lets a second run wait rather than fail on a locked file.
     cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA busy_timeout=10000")
+    _journal_mode_wal(cur)
+    cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
+
+
+def _journal_mode_wal(cur, attempts: int = 200) -> None:
+    """Switch to WAL. A new file's switch needs an exclusive lock that SQLite does not wait for (it fails
+    at once with "database is locked" while another process makes the same switch): retry for ~10 s."""
+    import sqlite3
+    import time
+
+    for attempt in range(attempts):
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == attempts - 1:
+                raise
+            time.sleep(0.05)

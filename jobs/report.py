@@ -57,7 +57,7 @@ def existing_ledger_url(url: str | None) -> str:
     url = url or f"sqlite:///{DEFAULT_DB}"
     try:
         parsed = sa.engine.make_url(url)
-    except sa.exc.ArgumentError:
+    except (sa.exc.ArgumentError, ValueError):
         return url  # the ledger names the bad URL
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         if not Path(parsed.database).is_file():

@@ -15,7 +15,7 @@ from typing import Sequence
 from smtp_egress import __version__
 from smtp_egress.errors import EgressError
 
-COMMANDS = ("validate", "publish", "serve", "notify", "workspaces", "synth", "allowlist", "report")
+COMMANDS = ("validate", "publish", "serve", "notify", "workspaces", "synth", "allowlist", "report", "ledger")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -5,7 +5,7 @@ import datetime as dt
 import pytest
 
 from smtp_egress.dates import UTC
-from smtp_egress.errors import ConfigError
+from smtp_egress.errors import ConfigError, DuplicateAnnouncement, EgressError
 from smtp_egress.ledger import Ledger, Workspace, message_id
 from smtp_egress.plan import parse_plan
 
@@ -44,12 +44,20 @@ def test_announce_records_change_and_one_delivery_per_channel(ledger):
     assert ledger.announcements("eu") == {}
 
 
-def test_announcing_twice_is_refused_by_the_database(ledger):
+def test_announcing_twice_is_a_duplicate_announcement_and_the_first_record_stands(ledger):
+    ledger.upsert_workspaces(WS, NOW)
     (change,) = PLAN.changes("us")
-    ledger.announce(change, NOW, 7, PLAN.sha256, [])
-    with pytest.raises(Exception):
-        ledger.announce(change, NOW, 7, PLAN.sha256, [])
-    assert len(ledger.announcements()) == 1
+    ledger.announce(change, NOW, 7, PLAN.sha256, ledger.workspaces("us")[:1])
+    with pytest.raises(DuplicateAnnouncement) as caught:
+        ledger.announce(change, NOW + dt.timedelta(days=1), 3, "f" * 64, ledger.workspaces("us"),
+                        exception_reason="again")
+    assert isinstance(caught.value, EgressError) and caught.value.exit_code == 2
+    assert caught.value.change_id == change.change_id
+    assert str(caught.value) == (f"change {change.change_id!r} was already announced at 2026-11-26T09:00:00+00:00; an "
+                                 "announcement is recorded once and never replaced (the ledger is unchanged)")
+    (stored,) = ledger.announcements().values()
+    assert (stored.announced_at, stored.notice_days, stored.exception_reason) == (NOW, 7, None)
+    assert [d.workspace_id for d in ledger.unsent()] == ["ws-1"]  # no deliveries from the refused one
 
 
 def test_mark_sent_failed_and_late_workspaces(ledger):

@@ -1,0 +1,268 @@
+"""Upgrading a real ledger of release 0.1.0 (commit 2b9d1c1), made before the schema was versioned.
+
+The release's ledger is rebuilt from frozen files in tests/data/ledger-0.1.0/ (never from git at test
+time): ``schema-<dialect>.sql`` holds the statements that release's ``metadata.create_all`` ran, and
+``rows.json`` the rows it wrote for the sample of tests/egress/test_report_model.py (workspaces with and
+without a webhook; an announcement in time, a late one, a short-notice exception, one whose change left
+the plan; deliveries sent, failed and pending), with ``plan.yaml``, the plan they were announced from.
+Every command refuses that ledger until ``egress ledger upgrade`` adopts it; then every row is still
+there and ``egress report --json`` says what it says about the same facts recorded by the current code.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from smtp_egress.dates import UTC
+from smtp_egress.ledger import Ledger, Workspace, metadata
+from smtp_egress.migrations import SCHEMA_REVISION, VERSION_TABLE
+from smtp_egress.plan import Change
+from smtp_egress.scripts.cli import main
+
+RELEASE = Path(__file__).parents[1] / "data" / "ledger-0.1.0"
+ROWS = json.loads((RELEASE / "rows.json").read_text())
+PLAN = RELEASE / "plan.yaml"
+AT = "2026-12-22"
+TABLES = ("workspaces", "announcements", "deliveries")  # parents first
+
+
+def _typed(column: str, value):
+    """rows.json keeps datetimes and days as ISO text."""
+    if value is None:
+        return None
+    if column.endswith("_at"):
+        return dt.datetime.fromisoformat(value)
+    return dt.date.fromisoformat(value) if column == "planned" else value
+
+
+def build_release_ledger(url: str) -> None:
+    """The ledger release 0.1.0 left behind: its DDL for this dialect, then its rows, no alembic_version."""
+    engine = sa.create_engine(url)
+    lines = (RELEASE / f"schema-{engine.dialect.name}.sql").read_text().splitlines()
+    ddl = "\n".join(line for line in lines if not line.startswith("--"))
+    with engine.begin() as conn:
+        for statement in filter(None, (part.strip() for part in ddl.split(";"))):
+            conn.exec_driver_sql(statement)
+        reflected = sa.MetaData()
+        reflected.reflect(conn)
+        for table in TABLES:
+            rows = [{k: _typed(k, v) for k, v in row.items()} for row in ROWS[table]]
+            conn.execute(reflected.tables[table].insert(), rows)
+    engine.dispose()
+
+
+def record_with_current_code(url: str) -> None:
+    """The same facts as rows.json, recorded through today's Ledger API into a fresh ledger."""
+    ledger = Ledger(url)
+    try:
+        for w in ROWS["workspaces"]:
+            ws = Workspace(w["workspace_id"], w["region"], w["email"], w["webhook_url"])
+            ledger.upsert_workspaces([ws], _typed("updated_at", w["updated_at"]))
+        workspaces = {w.workspace_id: w for region in ("us", "eu") for w in ledger.workspaces(region)}
+        for a in ROWS["announcements"]:
+            change = Change(_typed("planned", a["planned"]), a["region"], a["action"], a["ip"])
+            assert change.change_id == a["change_id"]
+            targets = sorted({d["workspace_id"] for d in ROWS["deliveries"] if d["change_id"] == a["change_id"]})
+            ledger.announce(change, _typed("announced_at", a["announced_at"]), a["notice_days"], a["plan_sha256"],
+                            [workspaces[w] for w in targets], exception_reason=a["exception_reason"])
+        unsent = {(d.change_id, d.workspace_id, d.channel): d for d in ledger.unsent()}
+        for row in ROWS["deliveries"]:
+            d = unsent[row["change_id"], row["workspace_id"], row["channel"]]
+            for _ in range(row["attempts"] - (row["status"] == "sent")):
+                ledger.mark_failed(d, row["last_error"])
+            if row["status"] == "sent":
+                ledger.mark_sent(d, _typed("sent_at", row["sent_at"]))
+    finally:
+        ledger.close()
+
+
+def dump(url: str) -> dict[str, list[dict]]:
+    """Every row of the ledger's tables, in rows.json's form."""
+    def text(value):
+        if isinstance(value, dt.datetime):
+            return (value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)).isoformat()
+        return value.isoformat() if isinstance(value, dt.date) else value
+
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        out = {}
+        for name in TABLES:
+            table = metadata.tables[name]
+            rows = conn.execute(sa.select(table).order_by(*table.primary_key.columns)).mappings().all()
+            out[name] = [{k: text(v) for k, v in row.items()} for row in rows]
+    engine.dispose()
+    return out
+
+
+def has_version_table(url: str) -> bool:
+    engine = sa.create_engine(url)
+    try:
+        return VERSION_TABLE in sa.inspect(engine).get_table_names()
+    finally:
+        engine.dispose()
+
+
+def egress(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def report_json(capsys, url: str) -> dict:
+    code, out, err = egress(capsys, "report", "--plan", str(PLAN), "--db", url, "--json", "--at", AT)
+    assert code == 0, err
+    doc = json.loads(out)
+    del doc["provenance"]["generated_at"], doc["provenance"]["ledger"]
+    return doc
+
+
+def commands(url: str, tmp: Path) -> dict[str, list[str]]:
+    """Every command that opens the ledger, with arguments that get it that far (synth reads EGRESS_DB)."""
+    (tmp / "ws.csv").write_text("workspace_id,region,email\nws-z,us,z@z.example\n")
+    plan = ["--plan", str(PLAN), "--db", url]
+    return {
+        "workspaces import": ["workspaces", "import", str(tmp / "ws.csv"), *plan],
+        "workspaces list": ["workspaces", "list", "--region", "us", *plan],
+        "notify": ["notify", "--region", "us", "--published", str(tmp / "none.json"), "--today", AT,
+                   "--outbox", str(tmp / "outbox"), *plan],
+        "publish": ["publish", "--region", "us", "--at", AT, *plan],
+        "allowlist": ["allowlist", "--region", "us", "--format", "txt", "--at", AT, *plan],
+        "report": ["report", "--at", AT, *plan],
+        "serve": ["serve", "--port", "0", "--quiet", *plan],
+        "synth": ["synth", "--stack", "us", "--today", AT, "--plan", str(PLAN), "--out", str(tmp / "plan.json")],
+        "ledger init": ["ledger", "init", "--db", url],
+        "ledger status": ["ledger", "status", "--db", url],
+    }
+
+
+def test_every_command_refuses_the_release_ledger_until_upgrade_adopts_it(db_url, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("EGRESS_DB", db_url)
+    build_release_ledger(db_url)
+    for name, argv in commands(db_url, tmp_path).items():
+        code, out, err = egress(capsys, *argv)
+        said = out + err
+        assert code == 2, f"{name}: {code} {said}"
+        assert "has no schema revision" in said and f"egress ledger upgrade --db {db_url}" in said, name
+        assert "Traceback" not in said
+    assert not has_version_table(db_url) and dump(db_url) == ROWS  # refusing changed nothing
+    code, out, _ = egress(capsys, "ledger", "status", "--db", db_url, "--json")
+    status = json.loads(out)
+    assert code == 2 and (status["state"], status["upgrade_needed"], status["head"]) == (
+        "unversioned", True, SCHEMA_REVISION)
+
+    code, out, err = egress(capsys, "ledger", "upgrade", "--db", db_url)
+    assert code == 0, err
+    assert out == (f"adopted the unversioned ledger of smtp-egress 0.1.0 at {db_url} (its tables checked) as schema "
+                   f"revision {SCHEMA_REVISION}\n")
+    assert dump(db_url) == ROWS
+    code, out, err = egress(capsys, "ledger", "status", "--db", db_url, "--json")
+    assert code == 0 and json.loads(out)["state"] == "current"
+
+    fresh = f"sqlite:///{tmp_path}/fresh.db"
+    record_with_current_code(fresh)
+    assert dump(fresh) == ROWS  # the replay is faithful: same rows, so the reports must agree
+    upgraded = report_json(capsys, db_url)
+    assert upgraded == report_json(capsys, fresh)
+    assert upgraded["summary"]["exceptions"] == 1 and upgraded["summary"]["flags_by_kind"]["delivery_failed"] == 1
+
+    code, out, err = egress(capsys, "workspaces", "list", "--region", "us", "--plan", str(PLAN), "--db", db_url)
+    assert code == 0 and out.splitlines()[0] == "ws-a\tus\tops@a.example\thttps://hooks.a.example/ip"
+
+
+def test_the_sql_for_a_release_ledger_adopts_it_when_run(pg_url, capsys):
+    build_release_ledger(pg_url)
+    code, sql, err = egress(capsys, "ledger", "upgrade", "--sql", "--db", pg_url)
+    assert code == 0, err
+    assert "Adopt the unversioned ledger" in sql and f"INSERT INTO alembic_version (version_num) VALUES ('0001')" in sql
+    assert not has_version_table(pg_url)  # --sql changes nothing
+    engine = sa.create_engine(pg_url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(sql)
+    engine.dispose()
+    Ledger(pg_url).close()
+    assert dump(pg_url) == ROWS
+
+
+@pytest.mark.parametrize("damage, needle", [
+    ("DROP TABLE deliveries", "a half-made ledger: it holds 'announcements', 'workspaces' but not 'deliveries'"),
+    ("ALTER TABLE workspaces DROP COLUMN webhook_url", "workspaces: missing webhook_url"),
+    ("ALTER TABLE announcements ADD COLUMN extra INTEGER", "announcements: unexpected extra"),
+])
+def test_a_half_made_or_altered_release_ledger_is_not_adopted_and_not_changed(db_url, capsys, damage, needle):
+    build_release_ledger(db_url)
+    engine = sa.create_engine(db_url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(damage)
+    engine.dispose()
+    before = sa.inspect(sa.create_engine(db_url)).get_table_names()
+    for argv in (["ledger", "upgrade"], ["ledger", "upgrade", "--sql"]):
+        code, out, err = egress(capsys, *argv, "--db", db_url)
+        assert code == 2 and needle in err and "nothing was changed" in err, err
+        assert out == ""
+    assert sa.inspect(sa.create_engine(db_url)).get_table_names() == before
+
+
+def with_revision_0002(tmp_path: Path, body: list[str]) -> Path:
+    """A copy of the shipped migrations plus a revision 0002 whose upgrade() runs ``body``."""
+    from smtp_egress.migrations.upgrade import MIGRATIONS
+
+    scripts = tmp_path / "migrations"
+    shutil.copytree(MIGRATIONS, scripts, ignore=shutil.ignore_patterns("__pycache__"))
+    (scripts / "versions" / "0002_test.py").write_text(
+        'import sqlalchemy as sa\nfrom alembic import op\n\nrevision = "0002"\ndown_revision = "0001"\n'
+        'branch_labels = depends_on = None\n\n\ndef upgrade():\n' + "".join(f"    {line}\n" for line in body))
+    return scripts
+
+
+def test_a_new_revision_reaches_an_existing_ledger_with_its_data(db_url, tmp_path, capsys):
+    """The mechanism the next schema changes use: a throwaway revision 0002 in a copy of the migrations.
+
+    On SQLite it rebuilds the announcements table (batch mode's copy-and-move, as most ALTERs need there)
+    while deliveries reference its rows: the upgrade turns foreign-key checks off for the rebuild and
+    checks every reference before it commits."""
+    from smtp_egress.migrations.upgrade import upgrade
+
+    build_release_ledger(db_url)
+    assert egress(capsys, "ledger", "upgrade", "--db", db_url)[0] == 0
+    scripts = with_revision_0002(tmp_path, [
+        'recreate = "always" if op.get_context().dialect.name == "sqlite" else "auto"',
+        'with op.batch_alter_table("announcements", recreate=recreate) as batch:',
+        '    batch.add_column(sa.Column("note", sa.Text, nullable=True))',
+        'op.execute("UPDATE announcements SET note = \'migrated\'")'])
+
+    result = upgrade(db_url, scripts)
+    assert (result.found, result.from_revision, result.to_revision) == ("behind", "0001", "0002")
+    assert dump(db_url) == ROWS
+    engine = sa.create_engine(db_url)
+    with engine.connect() as conn:
+        notes = conn.execute(sa.text("SELECT DISTINCT note FROM announcements")).scalars().all()
+        version = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one()
+        fks = sa.inspect(conn).get_foreign_keys("deliveries")
+    engine.dispose()
+    assert notes == ["migrated"] and version == "0002"
+    assert [(f["constrained_columns"], f["referred_table"]) for f in fks] == [(["change_id"], "announcements")]
+    assert upgrade(db_url, scripts).changed is False
+    code, out, err = egress(capsys, "report", "--plan", str(PLAN), "--db", db_url)  # this code knows 0001 only
+    assert code == 2 and "schema revision '0002'" in err and "a newer smtp-egress wrote it" in err
+
+
+def test_a_migration_that_would_break_references_on_sqlite_changes_nothing(tmp_path, capsys):
+    from smtp_egress.errors import LedgerSchemaError
+    from smtp_egress.migrations.upgrade import upgrade
+
+    url = f"sqlite:///{tmp_path}/ledger.db"
+    build_release_ledger(url)
+    assert egress(capsys, "ledger", "upgrade", "--db", url)[0] == 0
+    scripts = with_revision_0002(tmp_path, ['op.execute("DELETE FROM announcements WHERE region = \'eu\'")'])
+    broken = r"would leave 2 rows referring to rows that no longer exist \(first: deliveries row 1 -> announcements\)"
+    with pytest.raises(LedgerSchemaError, match=broken):
+        upgrade(url, scripts)
+    assert dump(url) == ROWS
+    assert egress(capsys, "ledger", "status", "--db", url)[0] == 0  # still revision 0001
