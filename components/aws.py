@@ -60,9 +60,9 @@ SERVICES: dict[str, tuple[str, ...]] = {
 _FULL_LOAD = threading.RLock()
 
 
-def _is_loaded(module: types.ModuleType | None) -> bool:
-    """A package that has run its ``__init__`` (not absent, not pulumi's untouched lazy module)."""
-    return module is not None and not type(module).__name__.startswith("_Lazy")
+def _is_loaded(module: types.ModuleType) -> bool:
+    """A package that has run its ``__init__`` (not pulumi's untouched lazy module)."""
+    return not type(module).__name__.startswith("_Lazy")
 
 
 def _stand_in(fullname: str) -> types.ModuleType:
@@ -93,7 +93,7 @@ def service(name: str, modules: tuple[str, ...]) -> types.ModuleType:
     """``pulumi_aws.<name>`` with (at least) ``modules`` loaded and their public names on it."""
     fullname = f"pulumi_aws.{name}"
     package = sys.modules.get(fullname)
-    if not _is_loaded(package):
+    if package is None or not _is_loaded(package):
         package = _stand_in(fullname)
         sys.modules[fullname] = package
         setattr(pulumi_aws, name, package)
@@ -110,4 +110,5 @@ if TYPE_CHECKING:  # type checkers see the real packages
 else:
     globals().update({name: service(name, modules) for name, modules in SERVICES.items()})
 
-__all__ = [*SERVICES, "get_caller_identity_output", "get_region_output"]
+__all__ = ["autoscaling", "cloudfront", "cloudwatch", "ec2", "ecs", "get_caller_identity_output", "get_region_output",
+           "iam", "kms", "route53", "s3", "scheduler", "secretsmanager", "sns", "sqs"]

@@ -101,7 +101,7 @@ def summarize(document: dict[str, Any]) -> SynthSummary:
 
 def worker_ports(resources: list[dict[str, Any]]) -> dict[str, dict[str, list[str]]]:
     """The security groups the launch templates use: their ingress and egress rules, as 'tcp/465 to 0.0.0.0/0'."""
-    used = set()
+    used: set[str] = set()
     for r in resources:
         if r["type"] == "aws:ec2/launchTemplate:LaunchTemplate":
             i = r["inputs"]

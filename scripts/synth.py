@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     from smtp_egress.plan import DEFAULT_PLAN
 
     today = args.today or os.environ.get("EGRESS_TODAY")
-    overrides = {}
+    overrides: dict[str, str] = {}
     for item in args.config:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():

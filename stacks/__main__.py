@@ -19,8 +19,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-
 import pulumi
 
 from smtp_egress.components import aws
@@ -38,6 +36,8 @@ from smtp_egress.plan import load_plan
 from smtp_egress.stacks.settings import StackSettings
 from smtp_egress.synth.inputs import INPUTS_GLOBAL, ProgramInputs
 from smtp_egress.timeline import published_addresses
+
+HERE = Path(__file__).resolve().parent
 
 
 def clean(exc: EgressError) -> EgressError:

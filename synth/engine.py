@@ -28,7 +28,7 @@ import importlib
 import json
 import runpy
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -153,7 +153,7 @@ async def _resolve_exports(into: dict[str, Any]) -> None:
         into[key] = SECRET if await out.is_secret() else plain(await out.future())
 
 
-def _unwrapping_user_errors(run: Any) -> None:
+def _unwrapping_user_errors(run: Callable[[], object]) -> None:
     """Call ``run``; re-raise the EgressError (or Pulumi RunError) behind whatever the runtime raised, if any."""
     try:
         run()

@@ -121,7 +121,8 @@ class SynthMocks(pulumi.runtime.Mocks):
         out.setdefault("id", rid)
         return rid, out
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
+    # the engine takes a plain dict as well as the (result, failures) pair that the base class declares
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:  # type: ignore[override]
         tok = args.token
         if tok == "aws:index/getAvailabilityZones:getAvailabilityZones":
             names = [f"{self.region}{z}" for z in "abc"]
