@@ -6,8 +6,8 @@ registrations (the golden ``egress synth`` plans are byte-identical either way).
 
 Why: ``import pulumi_aws`` is cheap (about 0.05 s) and leaves each service package (``pulumi_aws.ec2``,
 ``pulumi_aws.s3``...) to load on first use; but that first use runs the package's ``__init__``, which imports
-every resource module of the service (ec2 alone has about 180, cloudwatch's input types alone take 0.15 s).
-Loading the 13 services whole took most of a 2-5 s ``egress synth``; the 40 modules used take a fraction.
+every resource module of the service (ec2 alone has 183). Loading the 13 services whole was 0.65 s of a 2.1 s
+``egress synth`` (more with the garbage collection it set off); the 40 modules used take 0.3 s (BENCHMARKS.md).
 
 How: for each service in :data:`SERVICES`, a module object built from the service package's own spec
 stands in for ``pulumi_aws.<service>`` in ``sys.modules`` without running its ``__init__``. The listed
