@@ -9,8 +9,8 @@ Why: ``import pulumi_aws`` is cheap (about 0.05 s) and leaves each service packa
 every resource module of the service (ec2 alone has 183). Loading the 13 services whole was 0.65 s of a 2.1 s
 ``egress synth`` (more with the garbage collection it set off); the 40 modules used take 0.3 s (BENCHMARKS.md).
 
-How: for each service in :data:`SERVICES`, a module object built from the service package's own spec
-stands in for ``pulumi_aws.<service>`` in ``sys.modules`` without running its ``__init__``. The listed
+How: for each service in :data:`SERVICES`, the module object of ``pulumi_aws.<service>`` (pulumi_aws's
+lazy module, made an ordinary one) stands in for the package without running its ``__init__``. The listed
 resource modules are imported into it as usual (``pulumi_aws.ec2.eip``...) and their public names copied
 onto it, which is what the ``__init__``'s ``from .eip import *`` lines do. A name the stand-in lacks
 (a class not listed here, ``__all__``...) makes it run the real ``__init__`` in place, once: from then on it
@@ -60,18 +60,29 @@ SERVICES: dict[str, tuple[str, ...]] = {
 _FULL_LOAD = threading.RLock()
 
 
-def _is_loaded(module: types.ModuleType) -> bool:
-    """A package that has run its ``__init__`` (not pulumi's untouched lazy module)."""
-    return not type(module).__name__.startswith("_Lazy")
+def _is_lazy(module: types.ModuleType) -> bool:
+    """pulumi_aws's lazy module for a service package, whose ``__init__`` has not run yet."""
+    return type(module).__name__ == "_LazyModule"
 
 
 def _stand_in(fullname: str) -> types.ModuleType:
-    """The package ``fullname`` without its ``__init__`` run: a name it lacks runs it (see the module docstring)."""
-    spec = importlib.machinery.PathFinder.find_spec(fullname, pulumi_aws.__path__)
-    if spec is None or spec.loader is None:
-        raise ModuleNotFoundError(f"no package {fullname!r} in pulumi_aws {pulumi_aws.__path__}", name=fullname)
-    package = importlib.util.module_from_spec(spec)
-    loader = spec.loader
+    """The package ``fullname`` without its ``__init__`` run: a name it lacks runs it (see the module docstring).
+
+    pulumi_aws's own lazy module for it, when there is one, becomes the stand-in (the same object, so whoever
+    already holds ``pulumi_aws.<service>`` gets the same behaviour); otherwise one is made from the spec.
+    """
+    package = sys.modules.get(fullname)
+    if package is not None:
+        object.__setattr__(package, "__class__", types.ModuleType)  # no longer lazy: it loads as described here
+    else:
+        found = importlib.machinery.PathFinder.find_spec(fullname, pulumi_aws.__path__)
+        if found is None:
+            raise ModuleNotFoundError(f"no package {fullname!r} in pulumi_aws {pulumi_aws.__path__}", name=fullname)
+        package = importlib.util.module_from_spec(found)
+    spec = package.__spec__
+    loader = spec.loader if spec else None
+    if loader is None:
+        raise ModuleNotFoundError(f"cannot load {fullname!r}: its module has no loader", name=fullname)
 
     def load_whole_package(name: str) -> object:
         with _FULL_LOAD:
@@ -93,7 +104,7 @@ def service(name: str, modules: tuple[str, ...]) -> types.ModuleType:
     """``pulumi_aws.<name>`` with (at least) ``modules`` loaded and their public names on it."""
     fullname = f"pulumi_aws.{name}"
     package = sys.modules.get(fullname)
-    if package is None or not _is_loaded(package):
+    if package is None or _is_lazy(package):
         package = _stand_in(fullname)
         sys.modules[fullname] = package
         setattr(pulumi_aws, name, package)

@@ -66,6 +66,17 @@ def test_any_other_name_loads_the_whole_package_in_place_as_pulumi_rebuilds_reso
     assert got["names"] == whole["names"], "after the full load the stand-in is the package, name for name"
 
 
+def test_whoever_held_pulumi_aws_ec2_before_keeps_a_working_module():
+    got = fresh("""
+        import json
+        from pulumi_aws import ec2 as early  # pulumi_aws's lazy module, not loaded yet
+        from smtp_egress.components import aws
+        print(json.dumps({"same": early is aws.ec2, "eip": early.Eip is aws.ec2.Eip,
+                          "gateway": early.VpnGateway.__module__}))
+    """)
+    assert got == {"same": True, "eip": True, "gateway": "pulumi_aws.ec2.vpn_gateway"}
+
+
 def test_a_synth_loads_no_whole_service_package():
     got = fresh("""
         import contextlib, io, json, sys, tempfile

@@ -19,7 +19,6 @@ from smtp_egress.synth.inputs import ProgramInputs
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "stacks" / "data"
 GOLDEN_DAY = dt.date(2026, 11, 26)
-OLD_VARIABLES = ("EGRESS_PLAN", "EGRESS_TODAY", "EGRESS_PUBLISHED")
 
 
 @pytest.fixture
