@@ -5,9 +5,9 @@
 test then declares resources inside a ``@pulumi.runtime.test`` function and calls :func:`reset` afterwards.
 
 :func:`run_program` runs ``stacks/__main__.py`` in-process with the config of ``stacks/Pulumi.<stack>.yaml``
-(``secure:`` values become the secret ``"[secret]"``; ``overrides`` replace non-secret values) and hands the
-program its :class:`~.inputs.ProgramInputs` as a global (``runpy.run_path(init_globals=...)``): nothing is
-passed through the environment. It returns a :class:`ProgramRun`: every resource sorted by URN, and the stack's
+(:func:`stack_config`: ``secure:`` values become the secret ``"[secret]"``; :meth:`StackConfig.with_overrides`
+replaces non-secret values for one run) and hands the program its :class:`~.inputs.ProgramInputs` as a global
+(``runpy.run_path(init_globals=...)``): nothing is passed through the environment. It returns a :class:`ProgramRun`: every resource sorted by URN, and the stack's
 exports, JSON-ready with secrets masked. A user error of the program (the deploy guard, a bad setting) is
 raised as its :class:`~smtp_egress.errors.EgressError`, unwrapped from what the Pulumi runtime re-raised.
 

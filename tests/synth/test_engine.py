@@ -112,3 +112,8 @@ def test_the_root_stack_and_config_are_reset_after_a_run():
     engine.run_program("eu", golden_inputs("eu"))
     assert pulumi.runtime.settings.get_root_resource() is None
     assert pulumi.runtime.config.get_config("aws:region") is None
+
+
+def test_the_moment_must_be_timezone_aware():
+    with pytest.raises(ValueError, match="must be timezone-aware"):
+        ProgramInputs(plan=load_plan(DATA / "egress-ips.yaml"), moment=dt.datetime(2026, 11, 26))
