@@ -15,9 +15,9 @@ import json
 import time
 import urllib.parse
 import urllib.request
+from typing import TYPE_CHECKING
 
 import jsonschema
-import requests
 
 from smtp_egress.dates import parse_rfc3339
 from smtp_egress.document import list_sha256, load_schema
@@ -27,7 +27,9 @@ from .published_errors import (
     BodyTooLarge, ChecksumMismatch, DuplicateAddress, EmptyBody, EmptyList, InvalidAddress, MalformedJSON,
     SchemaViolation, SourceUnreadable, UnsupportedSource, WrongRegion,
 )
-from .published_http import fetch_bytes
+
+if TYPE_CHECKING:
+    import requests
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,6 +51,10 @@ def fetch_published(source: str, region: str, *, timeout: float = 10.0, attempts
     """Fetch and validate ``region``'s published document from a URL or a file; raise PublishedUnusable."""
     scheme = urllib.parse.urlsplit(source).scheme.lower()
     if scheme in ("http", "https"):
+        import requests  # here, not at the top: reading a file (egress synth --published) needs no HTTP client
+
+        from .published_http import fetch_bytes
+
         own = session is None
         session = session or requests.Session()
         try:

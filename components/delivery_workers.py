@@ -37,11 +37,10 @@ from dataclasses import dataclass
 
 import jinja2
 import pulumi
-import pulumi_aws as aws
 
 from smtp_egress.errors import ConfigError
 
-from . import iam_policies
+from . import aws, iam_policies
 from .private_bucket import check_bucket_resource_name, private_bucket
 
 ARCHIVE_TRANSITION_DAYS = 30

@@ -26,8 +26,8 @@ import re
 from collections.abc import Sequence
 
 import pulumi
-import pulumi_aws as aws
 
+from . import aws
 from .netplan import ArgsError
 
 SUBMISSION_PORTS = (465, 587, 2525)

@@ -37,11 +37,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pulumi
-import pulumi_aws as aws
 
 from smtp_egress.errors import ConfigError
 
-from . import iam_policies
+from . import aws, iam_policies
 
 EXIT_CODES = ("1 internal error (a bug), 2 bad input or configuration, 3 published list unusable, "
               "4 short notice, 5 drift, 6 undelivered notices")

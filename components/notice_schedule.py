@@ -35,11 +35,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pulumi
-import pulumi_aws as aws
 
 from smtp_egress.errors import ConfigError
 
-from . import iam_policies, job_alerts
+from . import aws, iam_policies, job_alerts
 
 REQUIRED_SECRETS = {
     "EGRESS_DB": "the ledger must be the shared PostgreSQL database; a task's default SQLite file vanishes with it",

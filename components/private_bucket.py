@@ -15,7 +15,8 @@ import re
 from dataclasses import dataclass
 
 import pulumi
-import pulumi_aws as aws
+
+from . import aws
 
 SSE_ALGORITHM = "AES256"
 

@@ -34,11 +34,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pulumi
-import pulumi_aws as aws
 
 from smtp_egress.errors import ConfigError
 
-from . import iam_policies
+from . import aws, iam_policies
 from .private_bucket import check_bucket_resource_name, private_bucket
 
 CACHING_OPTIMIZED = "658327ea-f89d-4fab-a63d-7e88639e58f6"  # AWS managed cache policy

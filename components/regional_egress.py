@@ -26,8 +26,8 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 
 import pulumi
-import pulumi_aws as aws
 
+from . import aws
 from .netplan import (DEFAULT_ADDRESSES_PER_GATEWAY, ArgsError, EgressAddress, assign_nat_gateways, canonical_key,
                       eip_key, subnet_layout, validate_regional, verified_allocation)
 

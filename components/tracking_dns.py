@@ -19,10 +19,10 @@ import re
 from collections.abc import Sequence
 
 import pulumi
-import pulumi_aws as aws
 
 from smtp_egress.plan import parse_address, sort_addresses
 
+from . import aws
 from .netplan import ArgsError
 
 LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")

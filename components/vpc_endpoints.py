@@ -26,8 +26,8 @@ import re
 from collections.abc import Mapping, Sequence
 
 import pulumi
-import pulumi_aws as aws
 
+from . import aws
 from .netplan import ArgsError
 
 __all__ = ["ArgsError", "VpcEndpoints", "VpcEndpointsArgs", "service_name", "validate"]

@@ -1,9 +1,11 @@
 """``egress synth``: run a regional stack offline and write the deterministic plan of what it declares.
 
 No Pulumi CLI and no cloud credentials: ``stacks/__main__.py`` runs in-process under a recording mock
-engine (scripts/synth_engine.py) with the config of ``stacks/Pulumi.<stack>.yaml`` (secrets masked
-as "[secret]"). The deploy guard runs exactly as in ``pulumi up``: a change customers were not told about
-in time stops the synth with the guard's message (exit 2) and no plan is written.
+engine (smtp_egress.synth) with the config of ``stacks/Pulumi.<stack>.yaml`` (secrets masked as
+"[secret]"), given the plan, the day and the published document as arguments. The deploy guard runs exactly
+as in ``pulumi up``: a change customers were not told about in time stops the synth with the guard's message
+(exit 2) and no plan is written. What customers were told comes from --published, else the ledger of env
+EGRESS_DB, else the stack's ledgerUrl or publishedUrl.
 
 The plan (``--out FILE``, JSON, sorted keys) lists every resource sorted by URN (type, name, parent,
 provider, protect, retain_on_delete, inputs) and the stack outputs; two runs with the same inputs give
@@ -15,13 +17,13 @@ and any policy violation (checks/policies.py): a plan that breaks one is not wri
 from __future__ import annotations
 
 import argparse
-import json
 import sys
+from typing import Any
 
 from .common import add_json, print_json
 
 
-def register(sub) -> None:
+def register(sub: Any) -> None:
     p = sub.add_parser("synth", help="run a stack offline and write its plan (no Pulumi CLI, no cloud)",
                        description=__doc__.split("\n\n", 1)[1].replace("``", ""),
                        formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -39,123 +41,42 @@ def register(sub) -> None:
     p.set_defaults(run=run)
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     import os
     from pathlib import Path
 
     from smtp_egress.dates import parse_day
-    from smtp_egress.errors import ConfigError, EgressError
-    from smtp_egress.plan import load_plan
-
+    from smtp_egress.errors import ConfigError
     from smtp_egress.files import write_atomic
+    from smtp_egress.jobs import synth
+    from smtp_egress.plan import DEFAULT_PLAN
 
-    plan_path = args.plan or os.environ.get("EGRESS_PLAN") or str(Path("stacks") / "egress-ips.yaml")
-    plan = load_plan(plan_path)  # a bad plan fails here, with file:line, before the engine starts
-    env = {"EGRESS_PLAN": str(Path(plan_path).resolve())}
     today = args.today or os.environ.get("EGRESS_TODAY")
-    if today:
-        parse_day(today, where="--today" if args.today else "EGRESS_TODAY")
-        env["EGRESS_TODAY"] = today
-    published = args.published or os.environ.get("EGRESS_PUBLISHED")
-    if published:
-        env["EGRESS_PUBLISHED"] = published if "://" in published else str(Path(published).resolve())
-
-    overrides = {}
+    overrides: dict[str, str] = {}
     for item in args.config:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise ConfigError(f"--config {item!r}: expected KEY=VALUE, e.g. smtp-egress:emergencyOverride='why'")
         overrides[key.strip()] = value
-
-    from . import synth_engine
-
-    try:
-        recorded = synth_engine.run_program(args.stack, env, overrides)
-    except EgressError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - unwrap what the Pulumi test harness re-raised
-        inner = _user_error(exc)
-        if inner is None:
-            raise
-        raise inner from None
-    document = {
-        "stack": args.stack, "project": synth_engine.PROJECT, "plan_sha256": plan.sha256, "today": today,
-        "resources": recorded["resources"], "outputs": recorded["outputs"],
-    }
-    summary = summarize(document)
-    if args.out and not summary["policy_violations"]:
-        data = (json.dumps(document, indent=2, sort_keys=True) + "\n").encode()
-        write_atomic(Path(args.out), data)
+    result = synth.run(synth.SynthInputs(
+        stack=args.stack, plan_path=Path(args.plan or os.environ.get("EGRESS_PLAN") or DEFAULT_PLAN),
+        today=parse_day(today, where="--today" if args.today else "EGRESS_TODAY") if today else None,
+        published=args.published or os.environ.get("EGRESS_PUBLISHED") or None,
+        ledger_url=os.environ.get("EGRESS_DB") or None, config=overrides))
+    summary = result.summary.as_dict()
+    if args.out and not result.violations:
+        write_atomic(Path(args.out), result.plan_bytes())
         summary["out"] = args.out
     if args.json:
         print_json(summary)
     else:
         print_summary(summary)
-    if summary["policy_violations"]:
-        raise ConfigError(f"{len(summary['policy_violations'])} policy violations (listed above); no plan was written")
+    if result.violations:
+        raise ConfigError(f"{len(result.violations)} policy violations (listed above); no plan was written")
     return 0
 
 
-def _user_error(exc: BaseException):
-    """The EgressError (or Pulumi RunError) behind an exception the engine wrapped, if any."""
-    import pulumi
-
-    from smtp_egress.errors import ConfigError, EgressError
-
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        if isinstance(exc, EgressError):
-            return exc
-        if isinstance(exc, pulumi.RunError):
-            return ConfigError(str(exc))
-        exc = exc.__cause__ or exc.__context__
-    return None
-
-
-def summarize(document: dict) -> dict:
-    from collections import Counter
-
-    from smtp_egress.checks.policies import validate_plan
-
-    resources = document["resources"]
-    counts = Counter(r["type"] for r in resources)
-    outputs = document["outputs"]
-    return {
-        "stack": document["stack"], "today": document["today"], "plan_sha256": document["plan_sha256"],
-        "resources": len(resources), "by_type": dict(sorted(counts.items())),
-        "egress_addresses": outputs.get("egress_addresses", {}),
-        "worker_ports": worker_ports(resources), "guard_overrides": outputs.get("guard_overrides", []),
-        "policy_violations": [str(v) for v in validate_plan(document)],
-    }
-
-
-def worker_ports(resources: list[dict]) -> dict[str, dict[str, list[str]]]:
-    """The security groups the launch templates use: their ingress and egress rules, as 'tcp/465 -> 0.0.0.0/0'."""
-    used = set()
-    for r in resources:
-        if r["type"] == "aws:ec2/launchTemplate:LaunchTemplate":
-            i = r["inputs"]
-            used.update(i.get("vpcSecurityGroupIds") or [])
-            for ni in i.get("networkInterfaces") or []:
-                used.update(ni.get("securityGroups") or [])
-    out = {}
-    for r in resources:
-        if r["type"] == "aws:ec2/securityGroup:SecurityGroup" and r.get("id") in used:
-            out[r["name"]] = {direction: sorted(_rule_text(rule, direction) for rule in r["inputs"].get(direction) or [])
-                              for direction in ("ingress", "egress")}
-    return out
-
-
-def _rule_text(rule: dict, direction: str) -> str:
-    proto, lo, hi = rule.get("protocol"), rule.get("fromPort"), rule.get("toPort")
-    ports = "all" if str(proto) == "-1" else (f"{lo}" if lo == hi else f"{lo}-{hi}")
-    where = [*(rule.get("cidrBlocks") or []), *(rule.get("ipv6CidrBlocks") or []), *(rule.get("prefixListIds") or []),
-             *(rule.get("securityGroups") or []), *(["self"] if rule.get("self") else [])]
-    return f"{proto}/{ports} {'from' if direction == 'ingress' else 'to'} {', '.join(where) or 'nowhere'}"
-
-
-def print_summary(s: dict) -> None:
+def print_summary(s: dict[str, Any]) -> None:
     w = sys.stdout.write
     w(f"stack {s['stack']} as of {s['today'] or 'now'}: {s['resources']} resources (plan sha256 {s['plan_sha256'][:12]})\n")
     for typ, n in s["by_type"].items():

@@ -5,11 +5,13 @@ deploy guard BEFORE it declares any resource: a planned change whose notice was 
 the deployment with a message naming the address and the dates (nothing is created or changed), unless
 ``smtp-egress:emergencyOverride`` gives a reason, which is then exported in ``guard_overrides``.
 
-What customers were told comes from, in this order: the published document named by env
-``EGRESS_PUBLISHED`` (a file or URL; ``egress synth --published``), the ledger (env ``EGRESS_DB``, else
-config ``smtp-egress:ledgerUrl``), else the region's published document at ``smtp-egress:publishedUrl``.
-Env ``EGRESS_PLAN`` replaces the plan file and ``EGRESS_TODAY=YYYY-MM-DD`` the current day (midnight
-UTC), for ``egress synth`` and tests. Nothing imports this file; ``egress synth`` runs it with runpy.
+Its inputs (:class:`smtp_egress.synth.inputs.ProgramInputs`: the plan, the moment, where to read what
+customers were told) are given as arguments by ``egress synth``, which runs this file with
+``runpy.run_path(init_globals=...)``. Under the Pulumi CLI (``pulumi up``) nobody gives any and the program
+uses its defaults: the plan beside it (``stacks/egress-ips.yaml``), the real current time (a deploy always
+acts as of now), and what customers were told from the ledger (env ``EGRESS_DB``, else config
+``smtp-egress:ledgerUrl``), else from the region's published document at ``smtp-egress:publishedUrl``.
+The program reads no other environment variable. Nothing imports this file.
 """
 
 from __future__ import annotations
@@ -17,11 +19,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-
 import pulumi
-import pulumi_aws as aws
 
+from smtp_egress.components import aws
 from smtp_egress.components.delivery_workers import DeliveryWorkers, DeliveryWorkersArgs
 from smtp_egress.components.egress_rules import SmtpEgressRules, SmtpEgressRulesArgs, resolver_ip
 from smtp_egress.components.notice_schedule import NoticeSchedule, NoticeScheduleArgs
@@ -30,11 +30,14 @@ from smtp_egress.components.regional_egress import EgressAddress, RegionalEgress
 from smtp_egress.components.tracking_dns import TrackingDns, TrackingDnsArgs
 from smtp_egress.components.vpc_endpoints import VpcEndpoints, VpcEndpointsArgs
 from smtp_egress.addresses import address_states, announcements_from_document, enforce_guard, should_attach
-from smtp_egress.dates import parse_day, start_of, utc_now
+from smtp_egress.dates import utc_now
 from smtp_egress.errors import EgressError, PublishedUnusable
 from smtp_egress.plan import load_plan
-from smtp_egress.timeline import published_addresses
 from smtp_egress.stacks.settings import StackSettings
+from smtp_egress.synth.inputs import INPUTS_GLOBAL, ProgramInputs
+from smtp_egress.timeline import published_addresses
+
+HERE = Path(__file__).resolve().parent
 
 
 def clean(exc: EgressError) -> EgressError:
@@ -48,9 +51,13 @@ def clean(exc: EgressError) -> EgressError:
     return new
 
 
-def current_moment():
-    today = os.environ.get("EGRESS_TODAY")
-    return start_of(parse_day(today, where="EGRESS_TODAY")) if today else utc_now()
+def program_inputs() -> ProgramInputs:
+    """The inputs ``egress synth`` gave (a global set by runpy), else a deploy's defaults (module docstring)."""
+    given = globals().get(INPUTS_GLOBAL)
+    if given is not None:
+        return given
+    return ProgramInputs(plan=load_plan(HERE / "egress-ips.yaml"), moment=utc_now(),
+                         ledger_url=os.environ.get("EGRESS_DB"))
 
 
 def documents(plan, region: str, all_anns: dict, moment, base_url: str) -> dict:
@@ -61,10 +68,10 @@ def documents(plan, region: str, all_anns: dict, moment, base_url: str) -> dict:
     return {path: PublishedFile(data.decode(), ctype, CACHE_CONTROL) for path, (data, ctype) in files.items()}
 
 
-def announcements(plan, settings: StackSettings) -> tuple[dict, dict]:
+def announcements(inputs: ProgramInputs, settings: StackSettings) -> tuple[dict, dict]:
     """(this region's announcements for the guard, every region's known ones for the changes feed)."""
-    published = os.environ.get("EGRESS_PUBLISHED")
-    ledger_url = os.environ.get("EGRESS_DB") or settings.guard_ledger_url
+    plan, published = inputs.plan, inputs.published
+    ledger_url = inputs.ledger_url or settings.guard_ledger_url
     if ledger_url and not published:
         from smtp_egress.ledger import Ledger
 
@@ -101,11 +108,11 @@ def notice_security_group(region: str, network, tags: dict) -> "aws.ec2.Security
 def prepare():
     """Everything the resources depend on, checked before any exists: settings, plan, announcements, guard."""
     settings = StackSettings.load(pulumi.Config(), pulumi.Config("aws"))
-    plan = load_plan(os.environ.get("EGRESS_PLAN") or HERE / "egress-ips.yaml")
+    inputs = program_inputs()
+    plan, now = inputs.plan, inputs.moment
     plan.region(settings.region)  # a clear error naming the region and the plan's regions
-    now = current_moment()
     day = now.date()
-    anns, all_anns = announcements(plan, settings)
+    anns, all_anns = announcements(inputs, settings)
     overridden = enforce_guard(plan, settings.region, anns, now, override_reason=settings.emergency_override)
     forced = {v.ip for v in overridden}
     addresses = [EgressAddress(ip=s.ip, state=s.state, attach=should_attach(s, day, s.ip in forced),

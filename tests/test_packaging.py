@@ -19,7 +19,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 # Repository folder -> where it lives in the wheel. scripts/dev and scripts/bench are tooling, not shipped.
 FOLDERS = {"egress": "smtp_egress", "checks": "smtp_egress/checks", "components": "smtp_egress/components",
-           "jobs": "smtp_egress/jobs", "scripts": "smtp_egress/scripts", "stacks": "smtp_egress/stacks"}
+           "jobs": "smtp_egress/jobs", "scripts": "smtp_egress/scripts", "stacks": "smtp_egress/stacks",
+           "synth": "smtp_egress/synth"}
 NOT_SHIPPED = ("scripts/dev/", "scripts/bench/")
 
 

@@ -20,35 +20,28 @@ from smtp_egress.components.delivery_workers import (
 )
 from smtp_egress.components.private_bucket import check_bucket_resource_name
 from smtp_egress.errors import ConfigError
+from smtp_egress.synth.mocks import SynthMocks
 
 TYPE = "smtp-egress:workers:DeliveryWorkers"
+QUEUE, BUCKET, ROLE = "aws:sqs/queue:Queue", "aws:s3/bucket:Bucket", "aws:iam/role:Role"
+TEMPLATE, ASG = "aws:ec2/launchTemplate:LaunchTemplate", "aws:autoscaling/group:Group"
 QUEUE_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/us-workers-queue-a1b2c3d"
 ARGS = DeliveryWorkersArgs(region="us", ami_id="ami-0123456789abcdef0", private_subnet_ids=["subnet-a", "subnet-b"],
                            security_group_id="sg-workers", tags={"team": "mail"})
 
 
-def realistic(rec):
-    """Give the mocks the provider-computed outputs this component reads (queue URL, bucket name, ...)."""
-    base = rec.new_resource
+class UpdatedTemplate(SynthMocks):
+    """A launch template at version 3 (updated twice), so that following its latest version shows."""
 
-    def new_resource(args):
-        rid, out = base(args)
-        if args.typ == "aws:sqs/queue:Queue":
-            out["url"] = QUEUE_URL if args.name.endswith("-queue") else f"https://sqs.us-east-1.amazonaws.com/123456789012/{args.name}-x"
-        elif args.typ == "aws:s3/bucket:Bucket":
-            out["bucket"] = f"{args.name}-abc1234"
-        elif args.typ == "aws:ec2/launchTemplate:LaunchTemplate":
+    def new_resource(self, args):
+        rid, out = super().new_resource(args)
+        if args.typ == TEMPLATE:
             out["latestVersion"] = 3
-        elif args.typ in ("aws:autoscaling/group:Group", "aws:iam/role:Role"):
-            out["name"] = f"{args.name}-abc1234"
         return rid, out
-
-    rec.new_resource = new_resource
-    return rec
 
 
 def deploy(pulumi_mocks, check, args=ARGS):
-    rec = realistic(pulumi_mocks())
+    rec = pulumi_mocks(mocks=UpdatedTemplate())
     captured = []
 
     @pulumi.runtime.test
@@ -193,11 +186,11 @@ def test_component_validates_before_declaring_anything(pulumi_mocks):
 
 def test_children_types_names_and_parents(pulumi_mocks):
     def check(rec, _):
-        comp = [r for r in rec.sorted() if r["type"] == TYPE]
-        assert len(comp) == 1 and comp[0]["name"] == "us-workers"
-        children = [r for r in rec.sorted() if r["type"] != TYPE]
-        assert all(r["parent"] == comp[0]["urn"] for r in children)
-        assert sorted((r["type"], r["name"]) for r in children) == sorted([
+        comp = [r for r in rec.sorted() if r.type == TYPE]
+        assert len(comp) == 1 and comp[0].name == "us-workers"
+        children = [r for r in rec.sorted() if r.type != TYPE]
+        assert all(r.parent == comp[0].urn for r in children)
+        assert sorted((r.type, r.name) for r in children) == sorted([
             ("aws:sqs/queue:Queue", "us-workers-dlq"),
             ("aws:sqs/queue:Queue", "us-workers-queue"),
             ("aws:s3/bucket:Bucket", "us-workers-archive"),
@@ -219,15 +212,16 @@ def test_children_types_names_and_parents(pulumi_mocks):
 
 def test_outputs(pulumi_mocks):
     def check(rec, values):
-        *named, template_id, asg_name = values
-        assert named == [
-            QUEUE_URL, "arn:aws:sqs:us-east-1:123456789012:us-workers-queue",
-            "https://sqs.us-east-1.amazonaws.com/123456789012/us-workers-dlq-x", "us-workers-archive-abc1234",
-            "arn:aws:s3:us-east-1:123456789012:us-workers-archive", "arn:aws:iam:us-east-1:123456789012:us-workers-role",
-        ]
-        assert template_id.startswith("us-workers-launch-template-") and asg_name == "us-workers-asg-abc1234"
-        asg = rec.inputs_of("aws:autoscaling/group:Group", "us-workers-asg")
-        assert asg["launchTemplate"]["id"] == template_id
+        queue, dlq = rec.outputs_of(QUEUE, "us-workers-queue"), rec.outputs_of(QUEUE, "us-workers-dlq")
+        bucket = rec.outputs_of(BUCKET, "us-workers-archive")
+        template_id = rec.one(TEMPLATE, "us-workers-launch-template").id
+        assert values == [queue["url"], queue["arn"], dlq["url"], bucket["bucket"], bucket["arn"],
+                          rec.outputs_of(ROLE, "us-workers-role")["arn"], template_id,
+                          rec.outputs_of(ASG, "us-workers-asg")["name"]]
+        assert len(set(values)) == len(values), "each output comes from its own child"
+        assert queue["url"].startswith("https://sqs.us-east-1.amazonaws.com/123456789012/us-workers-queue-")
+        assert template_id.startswith("lt-") and bucket["arn"] == f"arn:aws:s3:::{bucket['bucket']}"
+        assert rec.inputs_of(ASG, "us-workers-asg")["launchTemplate"]["id"] == template_id
     deploy(pulumi_mocks, check)
 
 
@@ -242,12 +236,15 @@ def test_launch_template_imdsv2_no_public_ip_encrypted_disk_and_user_data(pulumi
         assert "vpcSecurityGroupIds" not in lt
         assert lt["blockDeviceMappings"] == [{"deviceName": "/dev/xvda", "ebs": {
             "encrypted": "true", "volumeType": "gp3", "volumeSize": 16.0, "deleteOnTermination": "true"}}]
-        assert lt["iamInstanceProfile"] == {"arn": "arn:aws:iam:us-east-1:123456789012:us-workers-instance-profile"}
+        profile = rec.outputs_of("aws:iam/instanceProfile:InstanceProfile", "us-workers-instance-profile")
+        assert lt["iamInstanceProfile"] == {"arn": profile["arn"]}
         cloud_init = yaml.safe_load(base64.b64decode(lt["userData"]).decode())
         unit = cloud_init["write_files"][0]
         assert unit["path"] == "/etc/systemd/system/smtp-egress-worker.service"
-        assert (f"ExecStart=/opt/smtp-egress/bin/egress worker --queue-url {QUEUE_URL} "
-                "--archive-bucket us-workers-archive-abc1234 --region us") in unit["content"].splitlines()
+        queue_url = rec.outputs_of(QUEUE, "us-workers-queue")["url"]
+        bucket = rec.outputs_of(BUCKET, "us-workers-archive")["bucket"]
+        assert (f"ExecStart=/opt/smtp-egress/bin/egress worker --queue-url {queue_url} "
+                f"--archive-bucket {bucket} --region us") in unit["content"].splitlines()
         assert ["systemctl", "enable", "--now", "smtp-egress-worker.service"] in cloud_init["runcmd"]
         assert set(cloud_init) == {"write_files", "runcmd"}, "no package_update / packages: nothing from the network"
         assert not any("pip" in str(c) for c in cloud_init["runcmd"])
@@ -259,16 +256,18 @@ def test_iam_role_trusts_ec2_and_allows_only_queue_and_archive(pulumi_mocks):
         role = rec.inputs_of("aws:iam/role:Role", "us-workers-role")
         assert json.loads(role["assumeRolePolicy"])["Statement"] == [
             {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]
+        role_name = rec.outputs_of(ROLE, "us-workers-role")["name"]
         policy = rec.inputs_of("aws:iam/rolePolicy:RolePolicy", "us-workers-role-policy")
-        assert policy["role"].startswith("us-workers-role-")
+        assert policy["role"] == role_name
         statements = json.loads(policy["policy"])["Statement"]
         assert [(s["Effect"], s["Action"], s["Resource"]) for s in statements] == [
             ("Allow", ["sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"],
-             "arn:aws:sqs:us-east-1:123456789012:us-workers-queue"),
-            ("Allow", ["s3:PutObject"], "arn:aws:s3:us-east-1:123456789012:us-workers-archive/*"),
+             rec.outputs_of(QUEUE, "us-workers-queue")["arn"]),
+            ("Allow", ["s3:PutObject"], rec.outputs_of(BUCKET, "us-workers-archive")["arn"] + "/*"),
         ]
-        assert rec.inputs_of("aws:iam/instanceProfile:InstanceProfile", "us-workers-instance-profile")["role"] == "us-workers-role-abc1234"
-        kinds = {r["type"] for r in rec.resources}
+        profile = rec.inputs_of("aws:iam/instanceProfile:InstanceProfile", "us-workers-instance-profile")
+        assert profile["role"] == role_name
+        kinds = {r.type for r in rec.resources}
         assert not kinds & {"aws:iam/rolePolicyAttachment:RolePolicyAttachment", "aws:iam/policy:Policy",
                             "aws:iam/policyAttachment:PolicyAttachment"}
     deploy(pulumi_mocks, check)
@@ -276,8 +275,8 @@ def test_iam_role_trusts_ec2_and_allows_only_queue_and_archive(pulumi_mocks):
 
 def test_archive_bucket_private_encrypted_versioned_with_lifecycle_and_tls_only(pulumi_mocks):
     def check(rec, _):
-        bucket_id = next(r for r in rec.resources if r["name"] == "us-workers-archive-encryption")["inputs"]["bucket"]
-        assert bucket_id.startswith("us-workers-archive-")
+        bucket_id = next(r for r in rec.resources if r.name == "us-workers-archive-encryption").inputs["bucket"]
+        assert bucket_id == rec.one(BUCKET, "us-workers-archive").id
         pab = rec.inputs_of("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "us-workers-archive-public-access-block")
         assert pab == {"bucket": bucket_id, "blockPublicAcls": True, "blockPublicPolicy": True,
                        "ignorePublicAcls": True, "restrictPublicBuckets": True}
@@ -294,8 +293,8 @@ def test_archive_bucket_private_encrypted_versioned_with_lifecycle_and_tls_only(
         assert rule["noncurrentVersionExpiration"] == {"noncurrentDays": 30.0}
         (deny,) = json.loads(rec.inputs_of("aws:s3/bucketPolicy:BucketPolicy", "us-workers-archive-policy")["policy"])["Statement"]
         assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
-        assert deny["Resource"] == ["arn:aws:s3:us-east-1:123456789012:us-workers-archive",
-                                    "arn:aws:s3:us-east-1:123456789012:us-workers-archive/*"]
+        bucket_arn = rec.outputs_of(BUCKET, "us-workers-archive")["arn"]
+        assert deny["Resource"] == [bucket_arn, f"{bucket_arn}/*"]
         assert rec.inputs_of("aws:s3/bucket:Bucket", "us-workers-archive")["forceDestroy"] is False
     deploy(pulumi_mocks, check)
 
@@ -308,7 +307,7 @@ def test_queues_encrypted_with_redrive_to_the_dlq(pulumi_mocks):
         assert dlq["messageRetentionSeconds"] == 1_209_600.0
         assert queue["messageRetentionSeconds"] == 345_600.0 and queue["visibilityTimeoutSeconds"] == 300.0
         assert json.loads(queue["redrivePolicy"]) == {
-            "deadLetterTargetArn": "arn:aws:sqs:us-east-1:123456789012:us-workers-dlq", "maxReceiveCount": 7}
+            "deadLetterTargetArn": rec.outputs_of(QUEUE, "us-workers-dlq")["arn"], "maxReceiveCount": 7}
     deploy(pulumi_mocks, check, dataclasses.replace(ARGS, max_receive_count=7))
 
 
@@ -318,7 +317,7 @@ def test_asg_in_private_subnets_on_the_template_with_propagated_tags(pulumi_mock
         assert asg["vpcZoneIdentifiers"] == ["subnet-a", "subnet-b"]
         assert (asg["minSize"], asg["desiredCapacity"], asg["maxSize"]) == (1.0, 2.0, 5.0)
         assert asg["launchTemplate"] == {"id": asg["launchTemplate"]["id"], "version": "3"}  # the latest version
-        assert asg["launchTemplate"]["id"].startswith("us-workers-launch-template-")
+        assert asg["launchTemplate"]["id"] == rec.one(TEMPLATE, "us-workers-launch-template").id
         assert asg["healthCheckType"] == "EC2" and asg["instanceRefresh"]["strategy"] == "Rolling"
         assert sorted((t["key"], t["value"], t["propagateAtLaunch"]) for t in asg["tags"]) == [
             ("Name", "us-workers-worker", True), ("smtp-egress:region", "us", True), ("team", "mail", True)]

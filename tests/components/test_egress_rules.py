@@ -113,16 +113,17 @@ def test_nacl_inbound_is_return_traffic_and_the_vpc():
 def test_children_and_parents(pulumi_mocks):
     rec, resolved = build(pulumi_mocks, args())
     comp = rec.by_type(COMPONENT)
-    assert [c["name"] for c in comp] == ["us-rules"]
-    children = [r for r in rec.sorted() if r["type"] != COMPONENT]
-    assert [(r["type"], r["name"]) for r in children] == [(ACL, "us-rules-private-nacl"), (SG, "us-rules-workers")]
-    assert all(r["parent"] == comp[0]["urn"] for r in children)
-    assert resolved["sg"].startswith("us-rules-workers-") and resolved["acl"].startswith("us-rules-private-nacl-")
+    assert [c.name for c in comp] == ["us-rules"]
+    children = [r for r in rec.sorted() if r.type != COMPONENT]
+    assert [(r.type, r.name) for r in children] == [(ACL, "us-rules-private-nacl"), (SG, "us-rules-workers")]
+    assert all(r.parent == comp[0].urn for r in children)
+    assert rec.name_of(resolved["sg"]) == "us-rules-workers" and resolved["sg"].startswith("sg-")
+    assert rec.name_of(resolved["acl"]) == "us-rules-private-nacl" and resolved["acl"].startswith("acl-")
 
 
 def test_security_group_has_only_the_submission_ports_and_no_ingress(pulumi_mocks):
     rec, _ = build(pulumi_mocks, args())
-    sg = rec.by_type(SG)[0]["inputs"]
+    sg = rec.by_type(SG)[0].inputs
     assert sg["vpcId"] == "vpc-0123456789abcdef0"
     assert sg["ingress"] == [], "no ingress at all, authoritatively"
     egress = sg["egress"]
@@ -142,7 +143,7 @@ def test_security_group_has_only_the_submission_ports_and_no_ingress(pulumi_mock
 
 def test_network_acl_is_on_the_private_subnets_with_the_rule_table(pulumi_mocks):
     rec, _ = build(pulumi_mocks, args())
-    acl = rec.by_type(ACL)[0]["inputs"]
+    acl = rec.by_type(ACL)[0].inputs
     assert acl["subnetIds"] == ["subnet-a", "subnet-b"] and acl["vpcId"] == "vpc-0123456789abcdef0"
 
     def rows(entries):
@@ -181,7 +182,7 @@ def test_prefix_lists_may_be_outputs_of_another_resource(pulumi_mocks):
         return comp.security_group_id
 
     run()
-    (https,) = [e for e in rec.by_type(SG)[0]["inputs"]["egress"] if int(e["fromPort"]) == 443]
+    (https,) = [e for e in rec.by_type(SG)[0].inputs["egress"] if int(e["fromPort"]) == 443]
     assert https["prefixListIds"] == ["pl-0a1b2c3d", PL[0]] and https["cidrBlocks"] == [VPC_CIDR]
 
 

@@ -201,26 +201,16 @@ def test_subscription_names_follow_the_address_not_its_position():
 
 # --- the child contract under mocks ----------------------------------------------------------------------
 
-def realistic(rec):
-    """What AWS computes: rule names and events ARNs, the topic ARN, the key ARN."""
-    base = rec.new_resource
+TOPIC_TYPE, RULE_TYPE = "aws:sns/topic:Topic", "aws:cloudwatch/eventRule:EventRule"
 
-    def new_resource(a):
-        rid, out = base(a)
-        if a.typ == "aws:cloudwatch/eventRule:EventRule":
-            out.update(name=f"{a.name}-abc1234", arn=RULE.format(a.name))
-        elif a.typ == "aws:sns/topic:Topic":
-            out["arn"] = TOPIC
-        elif a.typ == "aws:kms/key:Key":
-            out["arn"] = KEY
-        return rid, out
 
-    rec.new_resource = new_resource
-    return rec
+def topic_arn(rec) -> str:
+    """The alerts topic's ARN, as the mocks computed it (what AWS would)."""
+    return rec.outputs_of(TOPIC_TYPE, "us-notices-alerts")["arn"]
 
 
 def deploy(pulumi_mocks, check, args=ARGS):
-    rec = realistic(pulumi_mocks())
+    rec = pulumi_mocks()
     captured = []
 
     @pulumi.runtime.test
@@ -228,17 +218,18 @@ def deploy(pulumi_mocks, check, args=ARGS):
         return JobAlerts("us-notices", args).topic_arn.apply(captured.append)
 
     run()
-    assert captured == [TOPIC], "the component's output never resolved"
+    assert captured == [topic_arn(rec)], "the component's output never resolved, or is not the topic's ARN"
+    assert captured[0].startswith("arn:aws:sns:us-east-1:123456789012:us-notices-alerts-")
     check(rec)
 
 
 
 def test_children_types_names_and_parents(pulumi_mocks):
     def check(rec):
-        (comp,) = [r for r in rec.sorted() if r["type"] == TYPE]
-        children = [r for r in rec.sorted() if r["type"] != TYPE]
-        assert comp["name"] == "us-notices" and all(r["parent"] == comp["urn"] for r in children)
-        assert sorted((r["type"], r["name"]) for r in children) == sorted([
+        (comp,) = [r for r in rec.sorted() if r.type == TYPE]
+        children = [r for r in rec.sorted() if r.type != TYPE]
+        assert comp.name == "us-notices" and all(r.parent == comp.urn for r in children)
+        assert sorted((r.type, r.name) for r in children) == sorted([
             ("aws:kms/key:Key", "us-notices-alerts-key"),
             ("aws:sns/topic:Topic", "us-notices-alerts"),
             ("aws:sns/topicPolicy:TopicPolicy", "us-notices-alerts-policy"),
@@ -269,7 +260,8 @@ def test_targets_send_a_readable_sentence_to_the_topic(pulumi_mocks):
     def check(rec):
         for rule in ("us-notices-failed", "us-notices-failed-to-start"):
             target = rec.inputs_of("aws:cloudwatch/eventTarget:EventTarget", f"{rule}-alert")
-            assert target["rule"] == f"{rule}-abc1234" and target["arn"] == TOPIC
+            rule_name = rec.outputs_of(RULE_TYPE, rule)["name"]
+            assert rule_name.startswith(f"{rule}-") and target["rule"] == rule_name and target["arn"] == topic_arn(rec)
             assert LOG_GROUP in target["inputTransformer"]["inputTemplate"]
         failed = rec.inputs_of("aws:cloudwatch/eventTarget:EventTarget", "us-notices-failed-alert")["inputTransformer"]
         assert failed["inputPaths"]["exitCode"] == "$.detail.containers[0].exitCode"
@@ -281,23 +273,25 @@ def test_targets_send_a_readable_sentence_to_the_topic(pulumi_mocks):
 def test_topic_is_encrypted_with_its_own_key_and_only_the_rules_may_publish(pulumi_mocks):
     def check(rec):
         topic = rec.inputs_of("aws:sns/topic:Topic", "us-notices-alerts")
-        assert topic["kmsMasterKeyId"] == KEY  # not alias/aws/sns: EventBridge cannot use the AWS-managed key
+        key_arn = rec.outputs_of("aws:kms/key:Key", "us-notices-alerts-key")["arn"]
+        assert key_arn.startswith("arn:aws:kms:us-east-1:123456789012:key/")
+        assert topic["kmsMasterKeyId"] == key_arn  # not alias/aws/sns: EventBridge cannot use the AWS-managed key
         key = rec.inputs_of("aws:kms/key:Key", "us-notices-alerts-key")
         assert key["enableKeyRotation"] is True and key["policy"] == key_policy("123456789012")
         policy = rec.inputs_of("aws:sns/topicPolicy:TopicPolicy", "us-notices-alerts-policy")
-        assert policy["arn"] == TOPIC
+        assert policy["arn"] == topic_arn(rec)
         (statement,) = json.loads(policy["policy"])["Statement"]
         assert statement["Principal"] == {"Service": "events.amazonaws.com"} and statement["Action"] == "sns:Publish"
         assert statement["Condition"] == {"ArnEquals": {"aws:SourceArn": [
-            RULE.format("us-notices-failed"), RULE.format("us-notices-failed-to-start")]}}
+            rec.outputs_of(RULE_TYPE, rule)["arn"] for rule in ("us-notices-failed", "us-notices-failed-to-start")]}}
     deploy(pulumi_mocks, check)
 
 
 def test_one_email_subscription_per_address(pulumi_mocks):
     def check(rec):
         subs = rec.by_type("aws:sns/topicSubscription:TopicSubscription")
-        assert sorted(s["inputs"]["endpoint"] for s in subs) == sorted(EMAILS)
-        assert all(s["inputs"]["protocol"] == "email" and s["inputs"]["topic"] == TOPIC for s in subs)
+        assert sorted(s.inputs["endpoint"] for s in subs) == sorted(EMAILS)
+        assert all(s.inputs["protocol"] == "email" and s.inputs["topic"] == topic_arn(rec) for s in subs)
     deploy(pulumi_mocks, check)
 
 

@@ -29,7 +29,6 @@ DB = "postgresql+psycopg://egress:Db-Pa55word-7f3@db.internal/egress"
 SMTP = "smtp://notices:Smtp-Pa55word-91c@smtp.example.com:587"
 HOOK = "Webhook-Key-0a1b2c3d4e5f"
 TASK_ARN = "arn:aws:ecs:us-east-1:123456789012:task-definition/us-notices:1"
-ARN = "arn:aws:{}:us-east-1:123456789012:{}"
 
 
 def args(**change) -> NoticeScheduleArgs:
@@ -42,25 +41,23 @@ def args(**change) -> NoticeScheduleArgs:
     return dataclasses.replace(base, **change)
 
 
-def realistic(rec):
-    base = rec.new_resource
+ROLE, LOGS = "aws:iam/role:Role", "aws:cloudwatch/logGroup:LogGroup"
 
-    def new_resource(a):
-        rid, out = base(a)
-        if a.typ == "aws:ecs/taskDefinition:TaskDefinition":
-            out["arn"] = TASK_ARN
-        elif a.typ == "aws:cloudwatch/logGroup:LogGroup":
-            out.update(name=f"{a.name}-abc1234", arn=ARN.format("logs", f"log-group:{a.name}-abc1234"))
-        elif a.typ == "aws:cloudwatch/eventRule:EventRule":
-            out.update(name=f"{a.name}-abc1234", arn=ARN.format("events", f"rule/{a.name}-abc1234"))
-        return rid, out
 
-    rec.new_resource = new_resource
-    return rec
+def arn_of(rec, typ: str, name: str) -> str:
+    """A child's ARN, as the mocks computed it (what AWS would)."""
+    return rec.outputs_of(typ, name)["arn"]
+
+
+def log_group(rec) -> str:
+    """The log group's name: Pulumi's auto-name, ``us-notices-logs-`` and a random suffix."""
+    name = rec.outputs_of(LOGS, "us-notices-logs")["name"]
+    assert name.startswith("us-notices-logs-")
+    return name
 
 
 def deploy(pulumi_mocks, check, a=None):
-    rec = realistic(pulumi_mocks())
+    rec = pulumi_mocks()
     captured = []
 
     @pulumi.runtime.test
@@ -158,19 +155,19 @@ def test_scheduler_policy_with_a_dead_letter_queue():
 
 def test_children_types_names_and_parents(pulumi_mocks):
     def check(rec, _):
-        (comp,) = [r for r in rec.sorted() if r["type"] == TYPE]
-        (alerts,) = [r for r in rec.sorted() if r["type"] == ALERTS]
-        children = [r for r in rec.sorted() if r["parent"] == comp["urn"] and r["type"] != ALERTS]
-        assert comp["name"] == alerts["name"] == "us-notices" and alerts["parent"] == comp["urn"]
-        alert_children = [r for r in rec.sorted() if r["parent"] == alerts["urn"]]
+        (comp,) = [r for r in rec.sorted() if r.type == TYPE]
+        (alerts,) = [r for r in rec.sorted() if r.type == ALERTS]
+        children = [r for r in rec.sorted() if r.parent == comp.urn and r.type != ALERTS]
+        assert comp.name == alerts.name == "us-notices" and alerts.parent == comp.urn
+        alert_children = [r for r in rec.sorted() if r.parent == alerts.urn]
         assert len(children) + len(alert_children) + 2 == len(rec.resources)  # nothing else, nothing unparented
-        assert sorted(r["name"] for r in alert_children) == sorted([
+        assert sorted(r.name for r in alert_children) == sorted([
             "us-notices-alerts-key", "us-notices-alerts", "us-notices-alerts-policy", "us-notices-failed",
             "us-notices-failed-alert", "us-notices-failed-to-start", "us-notices-failed-to-start-alert",
             job_alerts.subscription_name("us-notices", "ops-alerts@example.com")])
         secrets = [(f"aws:secretsmanager/secret{v}:Secret{v}", f"us-notices-secret-{s}{'-version' if v else ''}")
                    for s in ("egress-db", "egress-smtp-url", "egress-webhook-secret") for v in ("", "Version")]
-        assert sorted((r["type"], r["name"]) for r in children) == sorted([
+        assert sorted((r.type, r.name) for r in children) == sorted([
             ("aws:ecs/cluster:Cluster", "us-notices-cluster"), *secrets,
             ("aws:cloudwatch/logGroup:LogGroup", "us-notices-logs"),
             ("aws:iam/role:Role", "us-notices-execution-role"),
@@ -186,25 +183,31 @@ def test_children_types_names_and_parents(pulumi_mocks):
 
 def test_outputs(pulumi_mocks):
     def check(rec, values):
-        assert values == [ARN.format("scheduler", "us-notices-schedule"), TASK_ARN, "us-notices-logs-abc1234", {
-            key: ARN.format("secretsmanager", f"us-notices-secret-{slug}")
+        schedule = arn_of(rec, "aws:scheduler/schedule:Schedule", "us-notices-schedule")
+        assert values == [schedule, TASK_ARN, log_group(rec), {
+            key: arn_of(rec, "aws:secretsmanager/secret:Secret", f"us-notices-secret-{slug}")
             for key, slug in (("EGRESS_DB", "egress-db"), ("EGRESS_SMTP_URL", "egress-smtp-url"),
                               ("EGRESS_WEBHOOK_SECRET", "egress-webhook-secret"))},
-            ARN.format("sns", "us-notices-alerts")]
+            arn_of(rec, "aws:sns/topic:Topic", "us-notices-alerts")]
+        assert arn_of(rec, "aws:ecs/taskDefinition:TaskDefinition", "us-notices-task") == TASK_ARN  # family:revision
+        secret_arns = set(values[3].values())
+        assert len(secret_arns) == 3
+        assert all(a.startswith("arn:aws:secretsmanager:us-east-1:123456789012:secret:us-notices-secret-")
+                   for a in secret_arns)
     deploy(pulumi_mocks, check)
 
 
 def test_secret_values_appear_only_in_their_secret_versions(pulumi_mocks):
     def check(rec, _):
         for r in rec.sorted():
-            text = json.dumps(r["inputs"], default=str)
-            if r["type"] == "aws:secretsmanager/secretVersion:SecretVersion":
-                value = r["inputs"]["secretString"]
+            text = json.dumps(r.inputs, default=str)
+            if r.type == "aws:secretsmanager/secretVersion:SecretVersion":
+                value = r.inputs["secretString"]
                 assert value[SECRET_SIG] and value["value"] in (DB, SMTP, HOOK)  # stored, and as a Pulumi secret
                 continue
             for secret in (DB, SMTP, HOOK, "Pa55word"):
                 assert secret not in text, f"{secret!r} leaked into {r['type']} {r['name']}"
-        versions = {r["name"]: r["inputs"]["secretString"]["value"]
+        versions = {r.name: r.inputs["secretString"]["value"]
                     for r in rec.by_type("aws:secretsmanager/secretVersion:SecretVersion")}
         assert versions == {"us-notices-secret-egress-db-version": DB, "us-notices-secret-egress-smtp-url-version": SMTP,
                             "us-notices-secret-egress-webhook-secret-version": HOOK}
@@ -216,15 +219,15 @@ def test_task_definition_runs_notify_for_the_region_with_secrets_by_reference(pu
         task = rec.inputs_of("aws:ecs/taskDefinition:TaskDefinition", "us-notices-task")
         assert task["requiresCompatibilities"] == ["FARGATE"] and task["networkMode"] == "awsvpc"
         assert (task["cpu"], task["memory"], task["family"]) == ("512", "1024", "us-notices")
-        assert task["executionRoleArn"] == ARN.format("iam", "us-notices-execution-role")
-        assert task["taskRoleArn"] == ARN.format("iam", "us-notices-task-role")
+        assert task["executionRoleArn"] == arn_of(rec, ROLE, "us-notices-execution-role")
+        assert task["taskRoleArn"] == arn_of(rec, ROLE, "us-notices-task-role")
         (c,) = json.loads(task["containerDefinitions"])
         assert c["image"] == IMAGE
         assert c["command"] == ["egress", "notify", "--region", "us", "--published", URL, "--json"]
         assert c["environment"] == [{"name": "EGRESS_BASE_URL", "value": "https://us.ips.example.com"},
                                     {"name": "EGRESS_FROM", "value": "IP notices <ip-notices@example.com>"}]
         assert c["secrets"] == [{"name": k, "valueFrom": v} for k, v in sorted(values[3].items())]
-        assert c["logConfiguration"]["options"]["awslogs-group"] == "us-notices-logs-abc1234"
+        assert c["logConfiguration"]["options"]["awslogs-group"] == log_group(rec)
         assert c["logConfiguration"]["options"]["awslogs-region"] == "us-east-1"
         assert rec.inputs_of("aws:cloudwatch/logGroup:LogGroup", "us-notices-logs")["retentionInDays"] == 400.0
     deploy(pulumi_mocks, check, args(cpu=512, memory=1024))
@@ -237,7 +240,7 @@ def test_schedule_runs_the_task_daily_on_fargate_in_private_subnets(pulumi_mocks
         assert s["flexibleTimeWindow"] == {"mode": "OFF"} and s["state"] == "ENABLED"
         target = s["target"]
         assert target["arn"] == "arn:aws:ecs:us-east-1:123456789012:cluster/shared"
-        assert target["roleArn"] == ARN.format("iam", "us-notices-scheduler-role")
+        assert target["roleArn"] == arn_of(rec, ROLE, "us-notices-scheduler-role")
         assert target["ecsParameters"] == {
             "taskDefinitionArn": TASK_ARN, "launchType": "FARGATE", "taskCount": 1.0, "platformVersion": "LATEST",
             "networkConfiguration": {"subnets": ["subnet-a", "subnet-b"], "securityGroups": ["sg-jobs"], "assignPublicIp": False}}
@@ -262,33 +265,33 @@ def test_roles_are_least_privilege(pulumi_mocks):
             ("ecr:GetAuthorizationToken", "*"),
             (["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
              "arn:aws:ecr:us-east-1:123456789012:repository/smtp-egress"),
-            (["logs:CreateLogStream", "logs:PutLogEvents"], ARN.format("logs", "log-group:us-notices-logs-abc1234:log-stream:*")),
+            (["logs:CreateLogStream", "logs:PutLogEvents"], arn_of(rec, LOGS, "us-notices-logs") + ":log-stream:*"),
             ("secretsmanager:GetSecretValue", sorted(values[3].values())),
         ]
         scheduler = json.loads(rec.inputs_of("aws:iam/rolePolicy:RolePolicy", "us-notices-scheduler-role-policy")["policy"])
         assert scheduler["Statement"] == [
             {"Sid": "RunNoticeTask", "Effect": "Allow", "Action": "ecs:RunTask", "Resource": TASK_ARN,
-             "Condition": {"ArnEquals": {"ecs:cluster": ARN.format("ecs", "us-notices-cluster")}}},
+             "Condition": {"ArnEquals": {"ecs:cluster": arn_of(rec, "aws:ecs/cluster:Cluster", "us-notices-cluster")}}},
             {"Sid": "PassTaskRoles", "Effect": "Allow", "Action": "iam:PassRole",
-             "Resource": [ARN.format("iam", "us-notices-execution-role"), ARN.format("iam", "us-notices-task-role")],
+             "Resource": [arn_of(rec, ROLE, "us-notices-execution-role"), arn_of(rec, ROLE, "us-notices-task-role")],
              "Condition": {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}}},
         ]
-        policies = [r["name"] for r in rec.resources if r["type"].startswith("aws:iam/") and r["type"] != "aws:iam/role:Role"]
+        policies = [r.name for r in rec.resources if r.type.startswith("aws:iam/") and r.type != "aws:iam/role:Role"]
         assert sorted(policies) == ["us-notices-execution-role-policy", "us-notices-scheduler-role-policy"]  # task role: none
     deploy(pulumi_mocks, check)
 
 
 def test_alerts_watch_this_task_in_this_cluster_and_point_at_its_log_group(pulumi_mocks):
     def check(rec, values):
-        cluster = ARN.format("ecs", "us-notices-cluster")
+        cluster = arn_of(rec, "aws:ecs/cluster:Cluster", "us-notices-cluster")
         for rule, pattern in (("us-notices-failed", job_alerts.failed_pattern),
                               ("us-notices-failed-to-start", job_alerts.failed_to_start_pattern)):
             assert rec.inputs_of("aws:cloudwatch/eventRule:EventRule", rule)["eventPattern"] == pattern(cluster, "us-notices")
         target = rec.inputs_of("aws:cloudwatch/eventTarget:EventTarget", "us-notices-failed-alert")
-        assert target["arn"] == values[4] == ARN.format("sns", "us-notices-alerts")
+        assert target["arn"] == values[4] == arn_of(rec, "aws:sns/topic:Topic", "us-notices-alerts")
         template = json.loads(target["inputTransformer"]["inputTemplate"])
         assert template.startswith("smtp-egress notice job for region us stopped with exit code <exitCode>")
-        assert "log group us-notices-logs-abc1234, stream notify/notify/" in template  # the task's awslogs stream
+        assert f"log group {log_group(rec)}, stream notify/notify/" in template  # the task's awslogs stream
         (sub,) = rec.by_type("aws:sns/topicSubscription:TopicSubscription")
-        assert (sub["inputs"]["protocol"], sub["inputs"]["endpoint"]) == ("email", "ops-alerts@example.com")
+        assert (sub.inputs["protocol"], sub.inputs["endpoint"]) == ("email", "ops-alerts@example.com")
     deploy(pulumi_mocks, check)

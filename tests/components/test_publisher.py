@@ -23,9 +23,8 @@ from smtp_egress.components.publisher import (
 from smtp_egress.errors import ConfigError
 
 TYPE = "smtp-egress:publish:IpListPublisher"
-DOMAIN = "d111111abcdef8.cloudfront.net"
 DIST_ARN = "arn:aws:cloudfront::123456789012:distribution/EDFDVBD6EXAMPLE"
-BUCKET_ARN = "arn:aws:s3:us-east-1:123456789012:us-ips-documents"
+BUCKET, DISTRIBUTION = "aws:s3/bucket:Bucket", "aws:cloudfront/distribution:Distribution"
 CERT = "arn:aws:acm:us-east-1:123456789012:certificate/12345678-1234-1234-1234-123456789012"
 JSON, TEXT, ATOM = "application/json", "text/plain; charset=utf-8", "application/atom+xml; charset=utf-8"
 CC = "public, max-age=300"
@@ -38,24 +37,8 @@ DOCS = {
 ARGS = IpListPublisherArgs(region="us", documents=DOCS, tags={"team": "mail"})
 
 
-def realistic(rec):
-    base = rec.new_resource
-
-    def new_resource(args):
-        rid, out = base(args)
-        if args.typ == "aws:s3/bucket:Bucket":
-            out.update(bucket=f"{args.name}-abc1234", bucketRegionalDomainName=f"{args.name}-abc1234.s3.us-east-1.amazonaws.com")
-        elif args.typ == "aws:cloudfront/distribution:Distribution":
-            out.update(domainName=DOMAIN, arn=DIST_ARN)
-            rid = "EDFDVBD6EXAMPLE"
-        return rid, out
-
-    rec.new_resource = new_resource
-    return rec
-
-
 def deploy(pulumi_mocks, check, args=ARGS):
-    rec = realistic(pulumi_mocks())
+    rec = pulumi_mocks()
     captured = []
 
     @pulumi.runtime.test
@@ -141,10 +124,10 @@ def test_bucket_policy_lets_only_this_distribution_read_objects():
 
 def test_children_types_names_and_parents(pulumi_mocks):
     def check(rec, _):
-        (comp,) = [r for r in rec.sorted() if r["type"] == TYPE]
-        children = [r for r in rec.sorted() if r["type"] != TYPE]
-        assert comp["name"] == "us-ips" and all(r["parent"] == comp["urn"] for r in children)
-        assert sorted((r["type"], r["name"]) for r in children) == sorted([
+        (comp,) = [r for r in rec.sorted() if r.type == TYPE]
+        children = [r for r in rec.sorted() if r.type != TYPE]
+        assert comp.name == "us-ips" and all(r.parent == comp.urn for r in children)
+        assert sorted((r.type, r.name) for r in children) == sorted([
             ("aws:s3/bucket:Bucket", "us-ips-documents"),
             ("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "us-ips-documents-public-access-block"),
             ("aws:s3/bucketOwnershipControls:BucketOwnershipControls", "us-ips-documents-ownership"),
@@ -164,7 +147,10 @@ def test_children_types_names_and_parents(pulumi_mocks):
 
 def test_outputs(pulumi_mocks):
     def check(rec, values):
-        assert values == ["us-ips-documents-abc1234", "EDFDVBD6EXAMPLE", DOMAIN, f"https://{DOMAIN}/v1/info/ip_addresses"]
+        bucket, dist = rec.outputs_of(BUCKET, "us-ips-documents"), rec.one(DISTRIBUTION, "us-ips-distribution")
+        domain = dist.outputs["domainName"]
+        assert values == [bucket["bucket"], dist.id, domain, f"https://{domain}/v1/info/ip_addresses"]
+        assert bucket["bucket"].startswith("us-ips-documents-") and domain.endswith(".cloudfront.net")
     deploy(pulumi_mocks, check)
 
 
@@ -181,7 +167,7 @@ def test_url_uses_the_first_alias_and_the_acm_certificate(pulumi_mocks):
 def test_one_object_per_document_with_its_type_and_cache_control(pulumi_mocks):
     def check(rec, _):
         bucket_id = rec.inputs_of("aws:s3/bucketVersioning:BucketVersioning", "us-ips-documents-versioning")["bucket"]
-        objects = {o["inputs"]["key"]: o["inputs"] for o in rec.by_type("aws:s3/bucketObjectv2:BucketObjectv2")}
+        objects = {o.inputs["key"]: o.inputs for o in rec.by_type("aws:s3/bucketObjectv2:BucketObjectv2")}
         expected = object_keys("us", DOCS)
         assert sorted(objects) == sorted(expected)
         for key, doc in expected.items():
@@ -203,10 +189,13 @@ def test_bucket_is_private_and_readable_only_by_the_distribution(pulumi_mocks):
         bucket = rec.inputs_of("aws:s3/bucket:Bucket", "us-ips-documents")
         assert "acl" not in bucket and "policy" not in bucket and "website" not in bucket
         policy = json.loads(rec.inputs_of("aws:s3/bucketPolicy:BucketPolicy", "us-ips-documents-policy")["policy"])
-        assert policy == json.loads(iam_policies.cloudfront_read_policy(BUCKET_ARN, DIST_ARN))
+        bucket_arn = rec.outputs_of(BUCKET, "us-ips-documents")["arn"]
+        dist_arn = rec.outputs_of(DISTRIBUTION, "us-ips-distribution")["arn"]
+        assert dist_arn.startswith("arn:aws:cloudfront::123456789012:distribution/")
+        assert policy == json.loads(iam_policies.cloudfront_read_policy(bucket_arn, dist_arn))
         allows = [s for s in policy["Statement"] if s["Effect"] == "Allow"]
         assert [(s["Principal"], s["Action"], s["Condition"]) for s in allows] == [
-            ({"Service": "cloudfront.amazonaws.com"}, "s3:GetObject", {"StringEquals": {"AWS:SourceArn": DIST_ARN}})]
+            ({"Service": "cloudfront.amazonaws.com"}, "s3:GetObject", {"StringEquals": {"AWS:SourceArn": dist_arn}})]
         assert not rec.by_type("aws:cloudfront/originAccessIdentity:OriginAccessIdentity")
     deploy(pulumi_mocks, check)
 
@@ -217,8 +206,10 @@ def test_distribution_reads_the_region_folder_through_the_oac_over_https(pulumi_
         assert (oac["originAccessControlOriginType"], oac["signingBehavior"], oac["signingProtocol"]) == ("s3", "always", "sigv4")
         dist = rec.inputs_of("aws:cloudfront/distribution:Distribution", "us-ips-distribution")
         (origin,) = dist["origins"]
-        assert origin["originAccessControlId"].startswith("us-ips-oac-")  # the mock ID of the OAC above
-        assert origin["domainName"] == "us-ips-documents-abc1234.s3.us-east-1.amazonaws.com"
+        oac_id = rec.one("aws:cloudfront/originAccessControl:OriginAccessControl", "us-ips-oac").id
+        assert origin["originAccessControlId"] == oac_id
+        bucket = rec.outputs_of(BUCKET, "us-ips-documents")["bucket"]
+        assert origin["domainName"] == f"{bucket}.s3.us-east-1.amazonaws.com"  # the regional domain, not the global one
         assert origin["originPath"] == "/us" and "s3OriginConfig" not in origin and "customOriginConfig" not in origin
         behavior = dist["defaultCacheBehavior"]
         assert behavior["targetOriginId"] == origin["originId"]
@@ -243,7 +234,7 @@ def test_documents_rendered_by_egress_publish_go_up_byte_for_byte(pulumi_mocks):
     assert len(docs) == 4
 
     def check(rec, _):
-        objects = {o["inputs"]["key"]: o["inputs"] for o in rec.by_type("aws:s3/bucketObjectv2:BucketObjectv2")}
+        objects = {o.inputs["key"]: o.inputs for o in rec.by_type("aws:s3/bucketObjectv2:BucketObjectv2")}
         assert objects["us/v1/info/ip_addresses"]["content"].encode() == tree["us/v1/info/ip_addresses"][0]
         assert objects["us/v1/info/ip_addresses"]["contentType"] == "application/json"
         assert objects["us/v1/info/ip_addresses/changes.atom"]["content"].encode() == tree["v1/info/ip_addresses/changes.atom"][0]

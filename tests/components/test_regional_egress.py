@@ -10,6 +10,7 @@ import pytest
 
 from smtp_egress.components.netplan import AddressMismatch, assign_nat_gateways
 from smtp_egress.components.regional_egress import ArgsError, EgressAddress, RegionalEgress, RegionalEgressArgs
+from smtp_egress.synth.mocks import SynthMocks
 
 COMPONENT = "smtp-egress:network:RegionalEgress"
 EIP, NAT = "aws:ec2/eip:Eip", "aws:ec2/natGateway:NatGateway"
@@ -25,26 +26,9 @@ BASE = (
 )
 
 
-def capture_imports(rec) -> dict[str, str]:
-    """Record each resource's import ID; an imported EIP keeps its allocation ID, as in AWS."""
-    imports: dict[str, str] = {}
-    inner = rec.new_resource
-
-    def new_resource(args):
-        rid, outputs = inner(args)
-        if args.resource_id:
-            imports[args.name] = args.resource_id
-            rid, outputs = args.resource_id, {**outputs, "allocationId": args.resource_id}
-        return rid, outputs
-
-    rec.new_resource = new_resource
-    return imports
-
-
 def build(pulumi_mocks, args: RegionalEgressArgs, name: str = "us"):
-    """Run the component; return (recorder, import IDs, resolved outputs)."""
+    """Run the component; return (recorder, import IDs by resource name, resolved outputs)."""
     rec = pulumi_mocks()
-    imports = capture_imports(rec)
     resolved: dict = {}
 
     @pulumi.runtime.test
@@ -58,7 +42,7 @@ def build(pulumi_mocks, args: RegionalEgressArgs, name: str = "us"):
 
     run()
     assert "allocs" in resolved, "the outputs never resolved: asserts would not have run"
-    return rec, imports, resolved
+    return rec, {r.name: r.import_id for r in rec.resources if r.import_id}, resolved
 
 
 def args(addresses=BASE, **over) -> RegionalEgressArgs:
@@ -71,11 +55,11 @@ def args(addresses=BASE, **over) -> RegionalEgressArgs:
 def test_children_and_their_parents(pulumi_mocks):
     rec, _, _ = build(pulumi_mocks, args())
     resources = rec.sorted()
-    comp = [r for r in resources if r["type"] == COMPONENT]
-    assert [c["name"] for c in comp] == ["us"]
-    children = [r for r in resources if r["type"] != COMPONENT]
-    assert all(r["parent"] == comp[0]["urn"] for r in children), "every child parented to the component"
-    assert sorted((r["type"], r["name"]) for r in children) == sorted([
+    comp = [r for r in resources if r.type == COMPONENT]
+    assert [c.name for c in comp] == ["us"]
+    children = [r for r in resources if r.type != COMPONENT]
+    assert all(r.parent == comp[0].urn for r in children), "every child parented to the component"
+    assert sorted((r.type, r.name) for r in children) == sorted([
         ("aws:ec2/vpc:Vpc", "us-vpc"),
         ("aws:ec2/internetGateway:InternetGateway", "us-igw"),
         ("aws:ec2/routeTable:RouteTable", "us-public-rt"),
@@ -95,16 +79,18 @@ def test_every_eip_is_protected_and_retained_and_only_eips_are_protected(pulumi_
     rec, _, _ = build(pulumi_mocks, args())
     eips = rec.by_type(EIP)
     assert len(eips) == 4
-    assert all(e["protect"] and e["retain_on_delete"] for e in eips)
-    assert not any(r["protect"] for r in rec.resources if r["type"] != EIP)
+    assert all(e.protect and e.retain_on_delete for e in eips)
+    assert not any(r.protect for r in rec.resources if r.type != EIP)
 
 
 def test_create_versus_adopt_versus_byoip(pulumi_mocks):
     addresses = (*BASE, EgressAddress("198.51.100.13", "live", True, byoip_pool=POOL))
     rec, imports, resolved = build(pulumi_mocks, args(addresses))
     assert imports == {"us-eip-198-51-100-10": ADOPTED}, "only the adopted EIP is imported"
-    assert resolved["allocs"]["198.51.100.10"] == ADOPTED
-    eips = {e["name"]: e["inputs"] for e in rec.by_type(EIP)}
+    assert resolved["allocs"]["198.51.100.10"] == ADOPTED  # an imported EIP keeps its allocation ID, as in AWS
+    created = [a for ip, a in resolved["allocs"].items() if ip != "198.51.100.10"]
+    assert all(a.startswith("eipalloc-") and a != ADOPTED for a in created)
+    eips = {e.name: e.inputs for e in rec.by_type(EIP)}
     assert eips["us-eip-198-51-100-13"]["publicIpv4Pool"] == POOL
     assert eips["us-eip-198-51-100-13"]["address"] == "198.51.100.13"
     for plain in ("us-eip-198-51-100-10", "us-eip-198-51-100-11", "us-eip-198-51-100-12", "us-reserve-0"):
@@ -114,15 +100,15 @@ def test_create_versus_adopt_versus_byoip(pulumi_mocks):
 
 def test_eip_tags(pulumi_mocks):
     rec, _, _ = build(pulumi_mocks, args())
-    tags = {e["name"]: e["inputs"]["tags"] for e in rec.by_type(EIP)}
+    tags = {e.name: e.inputs["tags"] for e in rec.by_type(EIP)}
     assert tags["us-eip-198-51-100-12"] == {"team": "delivery", "smtp-egress:address": "198.51.100.12",
                                            "smtp-egress:state": "announced", "smtp-egress:region": "us"}
     assert tags["us-reserve-0"] == {"team": "delivery", "smtp-egress:state": "reserve", "smtp-egress:region": "us"}
 
 
 def nat_contract(rec, allocs):
-    return {n["name"]: (n["inputs"]["allocationId"], sorted(n["inputs"].get("secondaryAllocationIds") or []),
-                        n["inputs"]["subnetId"].rsplit("-", 1)[0]) for n in rec.by_type(NAT)}
+    return {n.name: (n.inputs["allocationId"], sorted(n.inputs.get("secondaryAllocationIds") or []),
+                     rec.name_of(n.inputs["subnetId"])) for n in rec.by_type(NAT)}
 
 
 def expected_nats(name, attached, zones, per_gateway, allocs):
@@ -157,19 +143,19 @@ def test_many_addresses_fewer_zones_with_retired_and_retiring(pulumi_mocks):
     assert nat_contract(rec, allocs) == expected_nats("eu", attached_plan_order, zones, 8, allocs)
     used = {a for p, s, _ in nat_contract(rec, allocs).values() for a in (p, *s)}
     assert allocs["198.51.100.4"] not in used and allocs["198.51.100.50"] not in used
-    retired = next(e for e in rec.by_type(EIP) if e["name"] == "eu-eip-198-51-100-4")
-    assert retired["protect"] and retired["retain_on_delete"], "a retired address still exists, protected"
+    retired = next(e for e in rec.by_type(EIP) if e.name == "eu-eip-198-51-100-4")
+    assert retired.protect and retired.retain_on_delete, "a retired address still exists, protected"
     assert resolved["attached"] == ["198.51.100.7", "198.51.100.21", "198.51.100.30", "198.51.100.99"]
 
 
 def test_private_routes_go_to_a_gateway_even_in_zones_without_one(pulumi_mocks):
     zones = ("us-east-1a", "us-east-1b", "us-east-1c")
     rec, _, resolved = build(pulumi_mocks, args(availability_zones=zones))  # 2 attached, 3 zones
-    assert [n["name"] for n in rec.by_type(NAT)] == ["us-nat-us-east-1a", "us-nat-us-east-1b"]
-    routes = {r["name"]: r["inputs"] for r in rec.by_type("aws:ec2/route:Route")}
-    assert routes["us-public-default"]["gatewayId"].startswith("us-igw-")
+    assert [n.name for n in rec.by_type(NAT)] == ["us-nat-us-east-1a", "us-nat-us-east-1b"]
+    routes = {r.name: r.inputs for r in rec.by_type("aws:ec2/route:Route")}
+    assert rec.name_of(routes["us-public-default"]["gatewayId"]) == "us-igw"
     assert routes["us-public-default"]["destinationCidrBlock"] == "0.0.0.0/0"
-    target = {z: routes[f"us-private-default-{z}"]["natGatewayId"].rsplit("-", 1)[0] for z in zones}
+    target = {z: rec.name_of(routes[f"us-private-default-{z}"]["natGatewayId"]) for z in zones}
     assert target == {"us-east-1a": "us-nat-us-east-1a", "us-east-1b": "us-nat-us-east-1b",
                       "us-east-1c": "us-nat-us-east-1a"}
     assert len(resolved["rts"]) == 3 and len(resolved["private"]) == 3 and len(resolved["public"]) == 3
@@ -177,9 +163,9 @@ def test_private_routes_go_to_a_gateway_even_in_zones_without_one(pulumi_mocks):
 
 def test_vpc_and_subnets(pulumi_mocks):
     rec, _, resolved = build(pulumi_mocks, args())
-    vpc = rec.by_type("aws:ec2/vpc:Vpc")[0]["inputs"]
+    vpc = rec.by_type("aws:ec2/vpc:Vpc")[0].inputs
     assert (vpc["cidrBlock"], vpc["enableDnsSupport"], vpc["enableDnsHostnames"]) == ("10.40.0.0/16", True, True)
-    subnets = {s["name"]: (s["inputs"]["cidrBlock"], s["inputs"]["availabilityZone"], s["inputs"]["mapPublicIpOnLaunch"])
+    subnets = {s.name: (s.inputs["cidrBlock"], s.inputs["availabilityZone"], s.inputs["mapPublicIpOnLaunch"])
                for s in rec.by_type("aws:ec2/subnet:Subnet")}
     assert subnets == {
         "us-private-us-east-1a": ("10.40.0.0/20", "us-east-1a", False),
@@ -188,23 +174,23 @@ def test_vpc_and_subnets(pulumi_mocks):
         "us-public-us-east-1b": ("10.40.144.0/20", "us-east-1b", False),
     }
     assert resolved["vpc_cidr"] == "10.40.0.0/16"
-    assert [s.rsplit("-", 1)[0] for s in resolved["private"]] == ["us-private-us-east-1a", "us-private-us-east-1b"]
+    assert [rec.name_of(s) for s in resolved["private"]] == ["us-private-us-east-1a", "us-private-us-east-1b"]
 
 
 def test_adding_an_address_renames_nothing_and_changes_no_primary(pulumi_mocks):
     before, _, before_out = build(pulumi_mocks, args(reserve=0))
     added = (*BASE, EgressAddress("198.51.100.9", "live", True))  # sorts first, but is the newest in the plan
     after, _, after_out = build(pulumi_mocks, args(added, reserve=0))
-    urns_before = {r["urn"] for r in before.resources}
-    urns_after = {r["urn"] for r in after.resources}
+    urns_before = {r.urn for r in before.resources}
+    urns_after = {r.urn for r in after.resources}
     assert urns_before < urns_after
     assert sorted(u.rsplit("::", 1)[1] for u in urns_after - urns_before) == ["us-eip-198-51-100-9"]
-    inputs_before = {r["urn"]: r["inputs"] for r in before.resources if r["type"] == EIP}
-    assert all(r["inputs"] == inputs_before[r["urn"]] for r in after.resources if r["urn"] in inputs_before)
-    primaries = lambda rec: {n["name"]: n["inputs"]["allocationId"] for n in rec.by_type(NAT)}  # noqa: E731
+    inputs_before = {r.urn: r.inputs for r in before.resources if r.type == EIP}
+    assert all(r.inputs == inputs_before[r.urn] for r in after.resources if r.urn in inputs_before)
+    primaries = lambda rec: {n.name: n.inputs["allocationId"] for n in rec.by_type(NAT)}  # noqa: E731
     assert primaries(after) == primaries(before), "no NAT gateway is replaced"
     new_alloc = after_out["allocs"]["198.51.100.9"]
-    assert sum(new_alloc in (n["inputs"].get("secondaryAllocationIds") or []) for n in after.by_type(NAT)) == 1
+    assert sum(new_alloc in (n.inputs.get("secondaryAllocationIds") or []) for n in after.by_type(NAT)) == 1
 
 
 def retrieve_abandoned_failures(expected: str) -> int:
@@ -219,17 +205,18 @@ def retrieve_abandoned_failures(expected: str) -> int:
     return count
 
 
-def test_an_eip_holding_another_address_is_never_attached(pulumi_mocks):
-    rec = pulumi_mocks()
-    inner = rec.new_resource
+class WrongAddress(SynthMocks):
+    """AWS handed the new EIP for 198.51.100.11 some other address than the planned one."""
 
-    def new_resource(a):  # AWS handed the new EIP some other address than the planned one
-        rid, outputs = inner(a)
-        if a.name == "us-eip-198-51-100-11":
+    def new_resource(self, args):
+        rid, outputs = super().new_resource(args)
+        if args.name == "us-eip-198-51-100-11":
             outputs = {**outputs, "publicIp": "203.0.113.99"}
         return rid, outputs
 
-    rec.new_resource = new_resource
+
+def test_an_eip_holding_another_address_is_never_attached(pulumi_mocks):
+    rec = pulumi_mocks(mocks=WrongAddress())
 
     @pulumi.runtime.test
     def run():
@@ -244,9 +231,9 @@ def test_an_eip_holding_another_address_is_never_attached(pulumi_mocks):
     assert AddressMismatch in chain
     assert retrieve_abandoned_failures("holds '203.0.113.99'") >= 1
     nats = rec.by_type(NAT)
-    alloc_11 = [e for e in rec.by_type(EIP) if e["name"] == "us-eip-198-51-100-11"]
-    assert alloc_11, "the EIP itself exists (protected)"
-    assert all("198-51-100-11" not in str(n["inputs"]) for n in nats)
+    eip_11 = rec.one(EIP, "us-eip-198-51-100-11")  # the EIP itself exists (protected)
+    assert eip_11.protect and eip_11.id.startswith("eipalloc-")
+    assert all(eip_11.id not in str(n.inputs) for n in nats), "its allocation is on no gateway"
     assert len(nats) == 1, "only the gateway of the verified address was registered"
 
 

@@ -93,12 +93,12 @@ def test_bad_arguments_are_named(over, fragment):
 def test_records(pulumi_mocks):
     rec, resolved = build(pulumi_mocks, args())
     comp = rec.by_type(COMPONENT)
-    assert [c["name"] for c in comp] == ["us-dns"]
-    records = {r["name"]: r for r in rec.by_type(RECORD)}
+    assert [c.name for c in comp] == ["us-dns"]
+    records = {r.name: r for r in rec.by_type(RECORD)}
     assert sorted(records) == ["us-dns-egress-txt", "us-dns-mx-a", "us-dns-mx-aaaa", "us-dns-track"]
-    assert all(r["parent"] == comp[0]["urn"] and not r["protect"] for r in records.values())
-    view = {n: (r["inputs"]["name"], r["inputs"]["type"], r["inputs"]["records"], r["inputs"]["ttl"],
-                r["inputs"]["zoneId"]) for n, r in records.items()}
+    assert all(r.parent == comp[0].urn and not r.protect for r in records.values())
+    view = {n: (r.inputs["name"], r.inputs["type"], r.inputs["records"], r.inputs["ttl"],
+                r.inputs["zoneId"]) for n, r in records.items()}
     txt = "v=egress1 ip4:198.51.100.9 ip4:198.51.100.10 ip4:198.51.100.11 ip6:2001:db8::1"
     assert view == {
         "us-dns-track": ("track.us.egress.example.com", "CNAME", [LB], 300.0, "Z0123456789ABC"),
@@ -106,7 +106,7 @@ def test_records(pulumi_mocks):
         "us-dns-mx-aaaa": ("mx.us.egress.example.com", "AAAA", ["2001:db8::25"], 300.0, "Z0123456789ABC"),
         "us-dns-egress-txt": ("_egress.us.egress.example.com", "TXT", [txt], 300.0, "Z0123456789ABC"),
     }
-    assert not any("aliases" in r["inputs"] for r in records.values()), "the MX host is never an alias"
+    assert not any("aliases" in r.inputs for r in records.values()), "the MX host is never an alias"
     assert resolved == {"track": "track.us.egress.example.com", "mx": "mx.us.egress.example.com",
                         "txt_name": "_egress.us.egress.example.com", "txt": txt, "zone": "Z0123456789ABC"}
 
@@ -114,7 +114,7 @@ def test_records(pulumi_mocks):
 def test_ipv4_only_mx_host_and_an_output_zone(pulumi_mocks):
     zone = pulumi.Output.from_input("Z0SECONDZONE")
     rec, _ = build(pulumi_mocks, args(mx_addresses=["203.0.113.25"], zone_id=zone, ttl=60))
-    records = {r["name"]: r["inputs"] for r in rec.by_type(RECORD)}
+    records = {r.name: r.inputs for r in rec.by_type(RECORD)}
     assert sorted(records) == ["us-dns-egress-txt", "us-dns-mx-a", "us-dns-track"]
     assert {r["zoneId"] for r in records.values()} == {"Z0SECONDZONE"}
     assert {r["ttl"] for r in records.values()} == {60.0}
@@ -123,6 +123,6 @@ def test_ipv4_only_mx_host_and_an_output_zone(pulumi_mocks):
 def test_a_long_list_is_one_record_of_several_strings(pulumi_mocks):
     live = [f"198.51.100.{n}" for n in range(1, 40)]
     rec, resolved = build(pulumi_mocks, args(live_addresses=live))
-    txt = next(r for r in rec.by_type(RECORD) if r["name"] == "us-dns-egress-txt")["inputs"]["records"]
+    txt = next(r for r in rec.by_type(RECORD) if r.name == "us-dns-egress-txt").inputs["records"]
     assert len(txt) == 1 and txt[0].count('""') == len(txt_strings(resolved["txt"])) - 1
     assert txt[0].replace('""', "") == resolved["txt"]

@@ -19,23 +19,8 @@ ARGS = VpcEndpointsArgs(aws_region="us-east-1", vpc_id="vpc-0123456789abcdef0", 
                         tags={"team": "mail"})
 
 
-def with_prefix_lists(rec):
-    """What AWS computes for a gateway endpoint: its service's prefix list (interface endpoints have none)."""
-    base = rec.new_resource
-
-    def new_resource(args):
-        rid, out = base(args)
-        if args.typ == ENDPOINT:
-            rid = f"vpce-{args.name}"
-            out["prefixListId"] = "pl-63a5400a" if args.inputs.get("vpcEndpointType") == "Gateway" else ""
-        return rid, out
-
-    rec.new_resource = new_resource
-    return rec
-
-
 def deploy(pulumi_mocks, args=ARGS):
-    rec = with_prefix_lists(pulumi_mocks())
+    rec = pulumi_mocks()
     captured: list[dict] = []
 
     @pulumi.runtime.test
@@ -98,19 +83,23 @@ def test_component_validates_before_declaring_anything(pulumi_mocks):
 
 def test_children_types_names_and_parents(pulumi_mocks):
     rec, _ = deploy(pulumi_mocks)
-    (comp,) = [r for r in rec.sorted() if r["type"] == TYPE]
-    assert comp["name"] == "us-endpoints"
-    children = [r for r in rec.sorted() if r["type"] != TYPE]
-    assert sorted((r["type"], r["name"]) for r in children) == [
+    (comp,) = [r for r in rec.sorted() if r.type == TYPE]
+    assert comp.name == "us-endpoints"
+    children = [r for r in rec.sorted() if r.type != TYPE]
+    assert sorted((r.type, r.name) for r in children) == [
         (SG, "us-endpoints-sg"), (ENDPOINT, "us-endpoints-s3"), (ENDPOINT, "us-endpoints-sqs")]
-    assert all(r["parent"] == comp["urn"] for r in children)
+    assert all(r.parent == comp.urn for r in children)
 
 
 def test_outputs(pulumi_mocks):
-    _, out = deploy(pulumi_mocks)
-    assert out["pl"] == "pl-63a5400a"
-    assert out["ids"] == {"s3": "vpce-us-endpoints-s3", "sqs": "vpce-us-endpoints-sqs"}
-    assert out["sg"].startswith("us-endpoints-sg-")
+    rec, out = deploy(pulumi_mocks)
+    # what AWS computes for a gateway endpoint: its service's prefix list (an interface endpoint has none)
+    assert rec.outputs_of(ENDPOINT, "us-endpoints-sqs")["prefixListId"] == ""
+    assert out["pl"] == rec.outputs_of(ENDPOINT, "us-endpoints-s3")["prefixListId"] and out["pl"].startswith("pl-")
+    assert {service: rec.name_of(i) for service, i in out["ids"].items()} == {
+        "s3": "us-endpoints-s3", "sqs": "us-endpoints-sqs"}
+    assert all(i.startswith("vpce-") for i in out["ids"].values())
+    assert rec.name_of(out["sg"]) == "us-endpoints-sg"
 
 
 def test_s3_is_a_gateway_endpoint_on_the_private_route_tables(pulumi_mocks):
@@ -144,7 +133,7 @@ def test_endpoint_security_group_admits_exactly_https_from_the_vpc_and_sends_not
 def test_one_interface_endpoint_per_service(pulumi_mocks):
     rec, out = deploy(pulumi_mocks, dataclasses.replace(ARGS, aws_region="eu-central-1",
                                                         interface_services=("sqs", "ecr.dkr")))
-    interface = {r["name"]: r["inputs"] for r in rec.by_type(ENDPOINT) if r["inputs"]["vpcEndpointType"] == "Interface"}
+    interface = {r.name: r.inputs for r in rec.by_type(ENDPOINT) if r.inputs["vpcEndpointType"] == "Interface"}
     assert {n: i["serviceName"] for n, i in interface.items()} == {
         "us-endpoints-ecr.dkr": "com.amazonaws.eu-central-1.ecr.dkr", "us-endpoints-sqs": "com.amazonaws.eu-central-1.sqs"}
     assert all(i["privateDnsEnabled"] is True for i in interface.values())
@@ -153,5 +142,5 @@ def test_one_interface_endpoint_per_service(pulumi_mocks):
 
 def test_no_interface_services_leaves_only_the_gateway_and_the_group(pulumi_mocks):
     rec, out = deploy(pulumi_mocks, dataclasses.replace(ARGS, interface_services=()))
-    assert [r["name"] for r in rec.by_type(ENDPOINT)] == ["us-endpoints-s3"]
-    assert out["ids"] == {"s3": "vpce-us-endpoints-s3"}
+    assert [r.name for r in rec.by_type(ENDPOINT)] == ["us-endpoints-s3"]
+    assert list(out["ids"]) == ["s3"] and rec.name_of(out["ids"]["s3"]) == "us-endpoints-s3"

@@ -246,38 +246,33 @@ def test_terraform_parses_as_hcl(env, capsys):
 def test_pulumi_snippet_compiles_and_creates_one_rule_per_block_and_port(env, capsys):
     import pulumi
 
+    from smtp_egress.synth import engine
+
     out, _ = allowlist(capsys, env, "pulumi")
     code = compile(out, "pulumi_snippet.py", "exec")
     tree = ast.parse(out)
     assert [n.name for n in tree.body if isinstance(n, ast.FunctionDef)] == ["allow_smtp_egress_us"]
 
-    created: list[dict] = []
+    rec = engine.start()
+    try:
+        namespace: dict = {}
+        exec(code, namespace)
 
-    class Mocks(pulumi.runtime.Mocks):
-        def new_resource(self, args):
-            created.append({"type": args.typ, "name": args.name, "inputs": dict(args.inputs)})
-            return f"{args.name}-id", dict(args.inputs)
+        @pulumi.runtime.test
+        def program():
+            rules = namespace["allow_smtp_egress_us"]("sg-0123456789abcdef0")
+            return pulumi.Output.all(*[r.id for r in rules])
 
-        def call(self, args):
-            return {}
-
-    pulumi.runtime.settings.ROOT.set(None)
-    pulumi.runtime.set_mocks(Mocks(), preview=False)
-    namespace: dict = {}
-    exec(code, namespace)
-
-    @pulumi.runtime.test
-    def program():
-        rules = namespace["allow_smtp_egress_us"]("sg-0123456789abcdef0")
-        return pulumi.Output.all(*[r.id for r in rules])
-
-    program()
-    assert {r["type"] for r in created} == {"aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"}
-    got = sorted((r["inputs"].get("cidrIpv4") or r["inputs"]["cidrIpv6"], int(r["inputs"]["fromPort"])) for r in created)
+        program()
+    finally:
+        engine.reset()
+    created = rec.resources
+    assert {r.type for r in created} == {"aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"}
+    got = sorted((r.inputs.get("cidrIpv4") or r.inputs["cidrIpv6"], int(r.inputs["fromPort"])) for r in created)
     assert got == sorted((net, port) for net in EXPECTED for port in SMTP_PORTS)
-    assert all(r["inputs"]["securityGroupId"] == "sg-0123456789abcdef0" and r["inputs"]["ipProtocol"] == "tcp"
+    assert all(r.inputs["securityGroupId"] == "sg-0123456789abcdef0" and r.inputs["ipProtocol"] == "tcp"
                for r in created)
-    assert len({r["name"] for r in created}) == len(created)
+    assert len({r.name for r in created}) == len(created)
 
 
 def test_exchange_scripts(env, capsys):

@@ -81,15 +81,16 @@ def test_published_document_in_the_plan_is_what_egress_publish_renders(synth):
 
 
 def test_secrets_are_masked_because_pulumi_marks_them_not_by_luck(synth, monkeypatch):
-    from smtp_egress.scripts import synth_engine
+    from smtp_egress.synth import engine
 
-    real = synth_engine.stack_config
+    real = engine.stack_config
 
-    def with_values(stack, stacks=synth_engine.STACKS):
-        values, secret_keys = real(stack, stacks)
-        return {k: (f"s3cr3t-{k}" if k in secret_keys else v) for k, v in values.items()}, secret_keys
+    def with_values(stack, stacks=engine.STACKS):
+        config = real(stack, stacks)
+        values = {k: (f"s3cr3t-{k}" if k in config.secret_keys else v) for k, v in config.values.items()}
+        return engine.StackConfig(values, config.secret_keys)
 
-    monkeypatch.setattr(synth_engine, "stack_config", with_values)
+    monkeypatch.setattr(engine, "stack_config", with_values)
     run = golden_run(synth, "us")
     text = run.path.read_text()
     assert "s3cr3t" not in text and "placeholder" not in text

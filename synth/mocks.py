@@ -1,4 +1,4 @@
-"""Deterministic, realistic answers of the mock engine used by ``egress synth`` (see :mod:`smtp_egress.scripts.synth_engine`).
+"""Deterministic, realistic answers of the mock engine (:mod:`smtp_egress.synth.engine`), for synth and tests.
 
 Every id, ARN, URL and domain is derived from a hash of the resource's type and name, so two runs of the
 same program give the same plan byte for byte. Outputs start as the inputs (what the provider would echo),
@@ -7,6 +7,8 @@ ids, ``eipalloc-<17 hex>`` allocation ids with the plan's address as ``publicIp`
 ``smtp-egress:address`` tag; a reserve EIP gets a documentation address), ``pl-<8 hex>`` prefix lists of
 gateway VPC endpoints, bucket names, SQS queue URLs, CloudFront ``dxxxx.cloudfront.net`` domains, SNS topic
 and subscription ARNs, EventBridge rule ARNs (``arn:aws:events:...:rule/<name>``) and ARNs in account 123456789012.
+An imported resource (``import_``) keeps its import ID, as in AWS: an adopted EIP keeps its allocation ID.
+A test that needs another answer (an EIP holding the wrong address...) subclasses :class:`SynthMocks`.
 """
 
 from __future__ import annotations
@@ -35,16 +37,17 @@ ID_PREFIX = {
 
 
 def digest(*parts: str) -> str:
+    """The hex SHA-256 of the parts joined by '::' (type and name): the seed of every mock value."""
     return hashlib.sha256("::".join(parts).encode()).hexdigest()
 
 
 class SynthMocks(pulumi.runtime.Mocks):
     """Deterministic, realistic outputs for every resource and invoke."""
 
-    def __init__(self, region: str):
+    def __init__(self, region: str = "us-east-1"):
         self.region = region
 
-    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         typ, name, inputs = args.typ, args.name, dict(args.inputs)
         h = digest(typ, name)
         mod = typ.split(":", 1)[1] if ":" in typ else typ
@@ -110,11 +113,16 @@ class SynthMocks(pulumi.runtime.Mocks):
         elif mod == "kms/key:Key":
             rid = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
             out.update(keyId=rid, arn=f"arn:aws:kms:{self.region}:{ACCOUNT}:key/{rid}")
+        if args.resource_id:  # imported: the existing resource's ID
+            rid = args.resource_id
+            if mod == "ec2/eip:Eip":
+                out["allocationId"] = rid
         out.setdefault("arn", f"arn:aws:{service}:{self.region}:{ACCOUNT}:{kind[0].lower() + kind[1:]}/{arn_name}")
         out.setdefault("id", rid)
         return rid, out
 
-    def call(self, args: pulumi.runtime.MockCallArgs):
+    # the engine takes a plain dict as well as the (result, failures) pair that the base class declares
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:  # type: ignore[override]
         tok = args.token
         if tok == "aws:index/getAvailabilityZones:getAvailabilityZones":
             names = [f"{self.region}{z}" for z in "abc"]
