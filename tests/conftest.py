@@ -21,6 +21,26 @@ UTF8_PASSWORD = "pässwörd€"  # smtplib.login cannot send this (it encodes AU
 EXAMPLE_PLAN = Path(__file__).resolve().parent / "data" / "example-plan.yaml"
 
 
+UPDATE_GOLDEN = "EGRESS_UPDATE_GOLDEN"  # =1: golden checks rewrite the reviewed files instead of comparing
+
+
+@pytest.fixture
+def golden():
+    """``golden(path, data)``: assert ``data`` (bytes) equals the reviewed file at ``path``. With
+    EGRESS_UPDATE_GOLDEN=1 in the environment the file is rewritten instead: review its diff like code."""
+
+    def check(path: Path, data: bytes, what: str = "") -> None:
+        if os.environ.get(UPDATE_GOLDEN) == "1":
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+        assert path.exists(), f"{path} is missing; create it with {UPDATE_GOLDEN}=1 and review it"
+        assert data == path.read_bytes(), (
+            f"{what or path.name} differs from {path}; if the change is intended, rerun with {UPDATE_GOLDEN}=1 "
+            "and review the diff")
+
+    return check
+
+
 @pytest.fixture
 def example_plan(tmp_path) -> Path:
     """A copy of tests/data/example-plan.yaml in the test's folder (us: .10 live, .11 added 2026-12-10,

@@ -10,7 +10,6 @@ and review its diff: it is what customers validate against.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import jsonschema
@@ -23,13 +22,9 @@ from smtp_egress.plan import MIN_NOTICE_DAYS
 COMMITTED = Path(schema.__file__).with_name(schema.SCHEMA_NAME)
 
 
-def test_the_committed_schema_file_is_generated_from_the_code():
+def test_the_committed_schema_file_is_generated_from_the_code(golden):
     text = schema.schema_text()
-    if os.environ.get("EGRESS_UPDATE_GOLDEN") == "1":
-        COMMITTED.write_text(text, encoding="utf-8")
-    assert COMMITTED.read_text(encoding="utf-8") == text, (
-        f"{COMMITTED} is not what smtp_egress.schema generates; regenerate it with EGRESS_UPDATE_GOLDEN=1 "
-        "and review the diff")
+    golden(COMMITTED, text.encode("utf-8"), "the schema smtp_egress.schema generates")
     assert json.loads(text) == load_schema() == schema.build_schema()
 
 

@@ -1,7 +1,7 @@
 """``egress allowlist`` formats: golden files (reviewed once by hand), provenance in every format,
 parsers and structure checks per format, determinism, the CLI's errors, and limit warnings.
 
-Regenerate the golden files after an intended change with ``UPDATE_GOLDEN=1 pytest -k allowlist_formats``
+Regenerate the golden files after an intended change with ``EGRESS_UPDATE_GOLDEN=1 pytest -k allowlist_formats``
 and review the diff.
 """
 
@@ -71,13 +71,9 @@ def allowlist(capsys, env, fmt, *extra, region="us", epoch=EPOCH) -> tuple[str, 
 
 
 @pytest.mark.parametrize("fmt", list(FORMATS))
-def test_golden(env, capsys, fmt):
+def test_golden(env, capsys, fmt, golden):
     out, _ = allowlist(capsys, env, fmt)
-    path = GOLDEN / "us" / FORMATS[fmt].filename
-    if os.environ.get("UPDATE_GOLDEN"):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(out.encode())
-    assert out == path.read_bytes().decode(), f"{fmt} differs from {path}; rerun with UPDATE_GOLDEN=1 and review the diff"
+    golden(GOLDEN / "us" / FORMATS[fmt].filename, out.encode(), f"the {fmt} allowlist")
 
 
 @pytest.mark.parametrize("fmt", list(FORMATS))

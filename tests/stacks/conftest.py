@@ -15,18 +15,6 @@ GOLDEN = ROOT / "tests" / "golden"
 EIP = "aws:ec2/eip:Eip"
 NAT = "aws:ec2/natGateway:NatGateway"
 
-PLAN = """\
-notice_days: 7
-regions:
-  us:
-    - ip: 198.51.100.10
-    - ip: 198.51.100.11
-      active_from: 2026-12-10
-    - ip: 198.51.100.12
-      retire_on: 2026-12-20
-  eu:
-    - ip: 203.0.113.20
-"""
 
 
 @dataclasses.dataclass
@@ -86,10 +74,9 @@ def synth(capsys, tmp_path, monkeypatch):
 
 
 @pytest.fixture
-def plan_file(tmp_path) -> Path:
-    path = tmp_path / "egress-ips.yaml"
-    path.write_text(PLAN)
-    return path
+def plan_file(example_plan) -> Path:
+    """The example plan (tests/data/example-plan.yaml) in the test's folder."""
+    return example_plan
 
 
 @pytest.fixture

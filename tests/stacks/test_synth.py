@@ -30,13 +30,9 @@ def golden_run(synth, stack: str, **kw):
 
 
 @pytest.mark.parametrize("stack", ["us", "eu"])
-def test_plan_matches_the_golden_file_byte_for_byte(synth, stack):
+def test_plan_matches_the_golden_file_byte_for_byte(synth, stack, golden):
     run = golden_run(synth, stack)
-    golden = GOLDEN / f"synth-{stack}.json"
-    if os.environ.get("EGRESS_UPDATE_GOLDEN") == "1":
-        golden.write_bytes(run.path.read_bytes())
-    assert run.path.read_bytes() == golden.read_bytes(), (
-        f"the {stack} plan changed; if intended, regenerate with EGRESS_UPDATE_GOLDEN=1 and review the diff")
+    golden(GOLDEN / f"synth-{stack}.json", run.path.read_bytes(), f"the {stack} plan")
 
 
 def test_plan_is_deterministic_in_process_and_from_the_command_line(synth, tmp_path):
