@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterator
 
 SG = "aws:ec2/securityGroup:SecurityGroup"
 DEFAULT_SG = "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"
@@ -41,6 +41,8 @@ SSE_CONFIGS = ("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideE
 PAB_FLAGS = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
 ANYWHERE = ("0.0.0.0/0", "::/0")
 SMTP_PORT = 25
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,7 +75,7 @@ def _desc(protocol, from_port, to_port) -> str:
     return f"protocol {protocol!r} ports {from_port!r}-{to_port!r}"
 
 
-def _sg_rules(r: dict) -> Iterable[tuple[str, dict, str, str, str]]:
+def _sg_rules(r: dict) -> Iterator[tuple[str | None, dict, str, str, str]]:
     """(direction, rule, protocol key, from key, to key) for every rule a resource declares."""
     i = _inputs(r)
     if r["type"] in (SG, DEFAULT_SG):
@@ -129,8 +131,17 @@ def _shadowed(rule: dict, rules: list[dict]) -> bool:
                 deny = ipaddress.ip_network(str(other["cidr"]), strict=False)
             except ValueError:
                 continue
-            if deny.version == net.version and net.subnet_of(deny):
+            if _within(net, deny):
                 return True
+    return False
+
+
+def _within(net: Network, outer: Network) -> bool:
+    """Does ``outer`` hold all of ``net``? (Never across IP versions.)"""
+    if isinstance(net, ipaddress.IPv4Network) and isinstance(outer, ipaddress.IPv4Network):
+        return net.subnet_of(outer)
+    if isinstance(net, ipaddress.IPv6Network) and isinstance(outer, ipaddress.IPv6Network):
+        return net.subnet_of(outer)
     return False
 
 
@@ -142,17 +153,18 @@ def no_smtp_port_25(resources: list[dict]) -> list[Violation]:
         for direction, rule, p, lo, hi in _sg_rules(r):
             if direction == "egress" and _covers(rule.get(p), rule.get(lo), rule.get(hi), SMTP_PORT):
                 out.append(Violation("no-smtp-port-25", r["urn"], (
-                    f"egress rule {_desc(rule.get(p), rule.get(lo), rule.get(hi))} allows TCP 25; allow only the "
-                    "submission ports 465, 587 and 2525 (mail is never sent on 25)")))
+                    f"egress rule {_desc(rule.get(p), rule.get(lo), rule.get(hi))} allows TCP 25; "
+                    "allow only the submission ports 465, 587 and 2525 (mail is never sent on 25)")))
     for rules in _nacl_egress(resources).values():
         for rule in sorted(rules, key=lambda x: float(x.get("ruleNo") or 0)):
             if (str(rule.get("action")).lower() == "allow" and not _private(rule.get("cidr"))
                     and _covers(rule.get("protocol"), rule.get("fromPort"), rule.get("toPort"), SMTP_PORT)
                     and not _shadowed(rule, rules)):
                 out.append(Violation("no-smtp-port-25", rule["urn"], (
-                    f"network ACL egress allow rule {rule.get('ruleNo')!r} ({_desc(rule.get('protocol'), rule.get('fromPort'), rule.get('toPort'))} "
-                    f"to {rule.get('cidr')}) lets TCP 25 out: no earlier rule denies it; add a lower-numbered deny "
-                    "for TCP 25 to that destination")))
+                    f"network ACL egress allow rule {rule.get('ruleNo')!r} "
+                    f"({_desc(rule.get('protocol'), rule.get('fromPort'), rule.get('toPort'))} "
+                    f"to {rule.get('cidr')}) lets TCP 25 out: no earlier rule denies it; "
+                    "add a lower-numbered deny for TCP 25 to that destination")))
     return out
 
 
@@ -181,7 +193,8 @@ def eip_protected(r: dict) -> list[Violation]:
         return []
     return [Violation("eip-protected", r["urn"], (
         f"Elastic IP {r.get('name')!r} is not {' and '.join(missing)}: customers have allowlisted it, so "
-        "a replacement or a deletion would break their mail; set ResourceOptions(protect=True, retain_on_delete=True)"))]
+        "a replacement or a deletion would break their mail; "
+        "set ResourceOptions(protect=True, retain_on_delete=True)"))]
 
 
 def imdsv2_required(r: dict) -> list[Violation]:
@@ -207,8 +220,8 @@ def _bucket_keys(r: dict) -> set[str]:
 
 
 def buckets_locked_down(resources: list[dict]) -> list[Violation]:
-    blocked: set[str] = set()
-    encrypted: set[str] = set()
+    blocked: set[str | None] = set()  # bucket names (None: a block or configuration that names none)
+    encrypted: set[str | None] = set()
     for r in resources:
         i = _inputs(r)
         if r["type"] == PUBLIC_ACCESS_BLOCK and all(i.get(flag) is True for flag in PAB_FLAGS):
@@ -222,8 +235,8 @@ def buckets_locked_down(resources: list[dict]) -> list[Violation]:
         keys = _bucket_keys(r)
         if not keys & blocked:
             out.append(Violation("buckets-locked-down", r["urn"], (
-                f"bucket {r.get('name')!r} has no BucketPublicAccessBlock with {', '.join(PAB_FLAGS)} all true; "
-                "the archive holds customers' mail and the publisher serves only through the CDN")))
+                f"bucket {r.get('name')!r} has no BucketPublicAccessBlock with {', '.join(PAB_FLAGS)} "
+                "all true; the archive holds customers' mail and the publisher serves only through the CDN")))
         if not (keys & encrypted or _inputs(r).get("serverSideEncryptionConfiguration")):
             out.append(Violation("buckets-locked-down", r["urn"], (
                 f"bucket {r.get('name')!r} has no server-side encryption configuration; add a "
@@ -243,8 +256,8 @@ def validate_resources(resources: list[dict]) -> list[Violation]:
     for r in sorted(resources, key=lambda r: r["urn"]):
         for _, rule in RESOURCE_RULES.values():
             out.extend(rule(r))
-    for _, rule in STACK_RULES.values():
-        out.extend(rule(resources))
+    for _, stack_rule in STACK_RULES.values():
+        out.extend(stack_rule(resources))
     return out
 
 

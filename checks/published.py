@@ -15,17 +15,26 @@ import json
 import time
 import urllib.parse
 import urllib.request
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import jsonschema
 
 from smtp_egress.dates import parse_rfc3339
-from smtp_egress.document import list_sha256, load_schema
+from smtp_egress.document import RegionDocument, UpcomingEntry, list_sha256, load_schema
 from smtp_egress.plan import IPAddress, parse_address
 
 from .published_errors import (
-    BodyTooLarge, ChecksumMismatch, DuplicateAddress, EmptyBody, EmptyList, InvalidAddress, MalformedJSON,
-    SchemaViolation, SourceUnreadable, UnsupportedSource, WrongRegion,
+    BodyTooLarge,
+    ChecksumMismatch,
+    DuplicateAddress,
+    EmptyBody,
+    EmptyList,
+    InvalidAddress,
+    MalformedJSON,
+    SchemaViolation,
+    SourceUnreadable,
+    UnsupportedSource,
+    WrongRegion,
 )
 
 if TYPE_CHECKING:
@@ -41,8 +50,8 @@ class PublishedDocument:
     created_at: dt.datetime  # aware UTC
     sha256: str
     notice_days: int
-    upcoming: tuple[dict, ...]
-    raw: dict
+    upcoming: tuple[UpcomingEntry, ...]
+    raw: RegionDocument  # as parsed, after every check passed
 
 
 def fetch_published(source: str, region: str, *, timeout: float = 10.0, attempts: int = 4,
@@ -158,5 +167,6 @@ def parse_published(body: bytes, source: str, region: str, *, content_type: str 
     if digest != doc["sha256"]:
         raise fail(ChecksumMismatch, f"the list does not match its own sha256: truncated or altered (the document says "
                                      f"{doc['sha256']}, its {len(seen)} addresses hash to {digest})")
-    return PublishedDocument(source, region, tuple(seen), doc["sync_token"], created_at, doc["sha256"],
-                             int(doc["notice_days"]), tuple(doc["upcoming"]), doc)
+    valid = cast("RegionDocument", doc)  # every check above passed: it has the schema's shape
+    return PublishedDocument(source, region, tuple(seen), valid["sync_token"], created_at, valid["sha256"],
+                             int(valid["notice_days"]), tuple(valid["upcoming"]), valid)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
-
 import time
 
 import requests
@@ -19,7 +18,13 @@ import smtp_egress
 from smtp_egress.dates import UTC
 
 from .published_errors import (
-    BodyTooLarge, ConnectionFailed, FetchTimeout, HTTPStatusError, RetryAfterTooLong, TruncatedBody, WrongContentType,
+    BodyTooLarge,
+    ConnectionFailed,
+    FetchTimeout,
+    HTTPStatusError,
+    RetryAfterTooLong,
+    TruncatedBody,
+    WrongContentType,
 )
 
 BACKOFF = 0.5  # seconds before the 2nd attempt; doubles for each further attempt
@@ -111,7 +116,7 @@ def _read_body(resp, source, max_bytes, timeout) -> bytes:
     except requests.RequestException as exc:
         cls, outcome, detail = _transport(exc, timeout)
         if cls in (TruncatedBody, ConnectionFailed, None):
-            size = max([size] + [e.partial for e in _causes(exc) if isinstance(getattr(e, "partial", None), int)])
+            size = max([size, *(n for e in _causes(exc) if isinstance(n := getattr(e, "partial", None), int))])
             of = f" of the {declared} announced by Content-Length" if declared else ""
             cls, outcome, detail = TruncatedBody, "truncated", f"the connection closed after {size} bytes{of}: truncated body"
         raise _Retry(cls, detail, outcome) from None
@@ -139,7 +144,8 @@ def _arriving(raw):
 
 def _causes(exc: BaseException) -> list[BaseException]:
     """``exc`` and everything it wraps (causes, contexts, exception arguments, urllib3 ``reason``)."""
-    out, todo = [], [exc]
+    out: list[BaseException] = []
+    todo = [exc]
     while todo and len(out) < 20:
         e = todo.pop()
         if any(e is o for o in out):

@@ -116,8 +116,21 @@ def service(name: str, modules: tuple[str, ...]) -> types.ModuleType:
 
 
 if TYPE_CHECKING:  # type checkers see the real packages
-    from pulumi_aws import (autoscaling, cloudfront, cloudwatch, ec2, ecs, iam, kms, route53, s3, scheduler,
-                            secretsmanager, sns, sqs)
+    from pulumi_aws import (
+        autoscaling,
+        cloudfront,
+        cloudwatch,
+        ec2,
+        ecs,
+        iam,
+        kms,
+        route53,
+        s3,
+        scheduler,
+        secretsmanager,
+        sns,
+        sqs,
+    )
 else:
     globals().update({name: service(name, modules) for name, modules in SERVICES.items()})
 

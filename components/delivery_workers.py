@@ -59,7 +59,7 @@ class DeliveryWorkersArgs:
 
     region: str
     ami_id: pulumi.Input[str]
-    private_subnet_ids: pulumi.Input[Sequence[str]]
+    private_subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
     security_group_id: pulumi.Input[str]
     instance_type: str = "t3.small"
     min_size: int = 2
@@ -116,7 +116,7 @@ def render_user_data(*, region: str, queue_url: str, archive_bucket: str) -> str
         region=region, queue_url=queue_url, archive_bucket=archive_bucket)
 
 
-def archive_lifecycle_rules(retention_days: int) -> list[dict]:
+def archive_lifecycle_rules(retention_days: int) -> list[aws.s3.BucketLifecycleConfigurationRuleArgsDict]:
     return [{
         "id": "archive-sent-mail", "status": "Enabled", "filter": {"prefix": ""},
         "transitions": [{"days": ARCHIVE_TRANSITION_DAYS, "storage_class": ARCHIVE_STORAGE_CLASS}],

@@ -87,7 +87,7 @@ def validate(args: SmtpEgressRulesArgs) -> None:
         except ValueError:
             problems.append(f"vpc_resolver_ip {args.vpc_resolver_ip!r} is not an IP address")
     for pl in args.endpoint_prefix_list_ids:
-        if not isinstance(pl, (pulumi.Output, str)) or isinstance(pl, str) and not PREFIX_LIST.fullmatch(pl):
+        if not isinstance(pl, (pulumi.Output, str)) or (isinstance(pl, str) and not PREFIX_LIST.fullmatch(pl)):
             problems.append(f"endpoint_prefix_list_ids entry {pl!r} is not a prefix list ID like 'pl-63a5400a'")
     if problems:
         raise ArgsError("SmtpEgressRules: " + "; ".join(problems))

@@ -33,8 +33,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pulumi
 
@@ -115,7 +116,8 @@ def _logs(log_group: str, stream_prefix: str | None) -> str:
     return f"log group {log_group}{stream}"
 
 
-def failed_transformer(job: str, log_group: str, stream_prefix: str | None = None) -> dict:
+def failed_transformer(job: str, log_group: str,
+                       stream_prefix: str | None = None) -> aws.cloudwatch.EventTargetInputTransformerArgsDict:
     """The target's input transformer: one sentence naming the exit code, the task and the log group."""
     message = (f"{job} stopped with exit code <exitCode> at <time>. Task <taskArn>; logs: "
                f"{_logs(log_group, stream_prefix)}. Exit codes: {EXIT_CODES}; the README's exit-code table says "
@@ -125,7 +127,8 @@ def failed_transformer(job: str, log_group: str, stream_prefix: str | None = Non
             "input_template": json.dumps(message)}
 
 
-def failed_to_start_transformer(job: str, log_group: str, stream_prefix: str | None = None) -> dict:
+def failed_to_start_transformer(job: str, log_group: str,
+                                stream_prefix: str | None = None) -> aws.cloudwatch.EventTargetInputTransformerArgsDict:
     """The target's input transformer for a task that never ran: the stop code and ECS's reason (no log stream
     is named: none was written; ``stream_prefix`` is accepted so that both transformers take the same arguments)."""
     message = (f"{job} failed to start at <time> (<stopCode>: <stoppedReason>); nothing was checked or sent. "
@@ -134,6 +137,10 @@ def failed_to_start_transformer(job: str, log_group: str, stream_prefix: str | N
     return {"input_paths": {"stopCode": "$.detail.stopCode", "stoppedReason": "$.detail.stoppedReason",
                             "taskArn": "$.detail.taskArn", "time": "$.time"},
             "input_template": json.dumps(message)}
+
+
+if TYPE_CHECKING:  # the input transformers above: (job, log group, log stream prefix) -> transformer
+    Transformer = Callable[[str, str, str | None], aws.cloudwatch.EventTargetInputTransformerArgsDict]
 
 
 def topic_policy(topic_arn: str, rule_arns: Sequence[str]) -> str:
@@ -178,17 +185,20 @@ class JobAlerts(pulumi.ComponentResource):
 
         watched = pulumi.Output.all(args.cluster_arn, args.task_family)
         where = pulumi.Output.from_input(args.log_group_name)
-        rules = []
-        for suffix, pattern, transformer, what in (
-                ("failed", failed_pattern, failed_transformer, "exited non-zero"),
-                ("failed-to-start", failed_to_start_pattern, failed_to_start_transformer, "failed to start")):
+
+        def alert_rule(suffix: str, pattern: Callable[[str, str], str], transformer: Transformer,
+                       what: str) -> aws.cloudwatch.EventRule:
+            """A rule matching this task's failures of one kind, and its target publishing to the topic."""
             rule = aws.cloudwatch.EventRule(
                 f"{name}-{suffix}", description=f"{args.job} {what}", state="ENABLED", tags=tags, opts=child,
-                event_pattern=watched.apply(lambda v, p=pattern: p(v[0], v[1])))
+                event_pattern=watched.apply(lambda v: pattern(v[0], v[1])))
             aws.cloudwatch.EventTarget(
                 f"{name}-{suffix}-alert", rule=rule.name, arn=topic.arn, opts=child,
-                input_transformer=where.apply(lambda g, t=transformer: t(args.job, g, args.log_stream_prefix)))
-            rules.append(rule)
+                input_transformer=where.apply(lambda g: transformer(args.job, g, args.log_stream_prefix)))
+            return rule
+
+        rules = [alert_rule("failed", failed_pattern, failed_transformer, "exited non-zero"),
+                 alert_rule("failed-to-start", failed_to_start_pattern, failed_to_start_transformer, "failed to start")]
 
         aws.sns.TopicPolicy(f"{name}-alerts-policy", arn=topic.arn, opts=child,
                             policy=pulumi.Output.all(topic.arn, *(r.arn for r in rules)).apply(

@@ -169,7 +169,8 @@ def validate_regional(region: str, vpc_cidr: str, zones: Sequence[str], addresse
     if not isinstance(reserve, int) or isinstance(reserve, bool) or reserve < 0:
         problems.append(f"reserve {reserve!r} must be a whole number >= 0")
     if not isinstance(per_gateway, int) or not 1 <= per_gateway <= MAX_ADDRESSES_PER_GATEWAY:
-        problems.append(f"addresses_per_gateway {per_gateway!r} must be 1..{MAX_ADDRESSES_PER_GATEWAY} (the account's NAT gateway EIP quota)")
+        problems.append(f"addresses_per_gateway {per_gateway!r} must be 1..{MAX_ADDRESSES_PER_GATEWAY} "
+                        "(the account's NAT gateway EIP quota)")
     bad_tags = sorted(k for k in tags if str(k).startswith("smtp-egress:"))
     if bad_tags:
         problems.append(f"tags {bad_tags!r} use the reserved 'smtp-egress:' prefix; the component sets those")

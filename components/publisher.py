@@ -134,7 +134,7 @@ def validate(args: IpListPublisherArgs) -> dict[str, PublishedFile]:
     return objects
 
 
-def viewer_certificate(certificate_arn: str | None) -> dict:
+def viewer_certificate(certificate_arn: str | None) -> aws.cloudfront.DistributionViewerCertificateArgsDict:
     if certificate_arn is None:
         return {"cloudfront_default_certificate": True}
     return {"acm_certificate_arn": certificate_arn, "ssl_support_method": "sni-only",

@@ -28,8 +28,17 @@ from collections.abc import Mapping, Sequence
 import pulumi
 
 from . import aws
-from .netplan import (DEFAULT_ADDRESSES_PER_GATEWAY, ArgsError, EgressAddress, assign_nat_gateways, canonical_key,
-                      eip_key, subnet_layout, validate_regional, verified_allocation)
+from .netplan import (
+    DEFAULT_ADDRESSES_PER_GATEWAY,
+    ArgsError,
+    EgressAddress,
+    assign_nat_gateways,
+    canonical_key,
+    eip_key,
+    subnet_layout,
+    validate_regional,
+    verified_allocation,
+)
 
 __all__ = ["ArgsError", "EgressAddress", "RegionalEgress", "RegionalEgressArgs", "eip_tags", "validate"]
 
@@ -112,7 +121,7 @@ class RegionalEgress(pulumi.ComponentResource):
         def verified(ip: str) -> pulumi.Output[str]:
             eip = eips[ip]
             return pulumi.Output.all(eip.allocation_id, eip.public_ip).apply(
-                lambda v, ip=ip: verified_allocation(ip, v[1], v[0]))
+                lambda v: verified_allocation(ip, v[1], v[0]))
 
         nats: dict[str, aws.ec2.NatGateway] = {}
         for g in nat_plan.gateways:

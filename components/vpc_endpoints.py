@@ -42,8 +42,8 @@ class VpcEndpointsArgs:
     aws_region: str
     vpc_id: pulumi.Input[str]
     vpc_cidr: str  # a plain string (RegionalEgress.vpc_cidr): the endpoints' security group admits it
-    private_subnet_ids: pulumi.Input[Sequence[str]]
-    private_route_table_ids: pulumi.Input[Sequence[str]]
+    private_subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
+    private_route_table_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
     interface_services: Sequence[str] = ("sqs",)
     tags: Mapping[str, str] = dataclasses.field(default_factory=dict)
 

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections.abc import Sequence
 from typing import Literal
 
+from .document import UpcomingEntry
 from .errors import EgressError
 from .plan import Change, Entry, Plan
 from .timeline import Announcement, effective_day, last_moment_in_time, notice_status
@@ -120,7 +122,8 @@ def should_attach(state: AddressState, day: dt.date, overridden: bool) -> bool:
     return state.entry.is_live(day) if overridden else state.attached
 
 
-def announcements_from_document(plan: Plan, region: str, addresses: list[str], upcoming: list[dict]) -> dict[str, Announcement]:
+def announcements_from_document(plan: Plan, region: str, addresses: Sequence[str],
+                                 upcoming: Sequence[UpcomingEntry]) -> dict[str, Announcement]:
     """What a published document says was announced, as ledger-shaped announcements (for the guard).
 
     A change listed in ``upcoming`` was announced at its ``announced_at``. A change already reflected in

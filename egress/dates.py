@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 ONE_DAY = dt.timedelta(days=1)
 
 

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections.abc import Sequence
 
+from .document import UpcomingEntry
 from .plan import Change, Plan
 from .timeline import Announcement, NoticeStatus, first_empty_day, notice_status, published_addresses, upcoming
 
@@ -60,12 +62,13 @@ class DiffResult:
 
 
 def diff(plan: Plan, region: str, anns: dict[str, Announcement], published: list[str], now: dt.datetime,
-         published_upcoming: list[dict] | None = None) -> DiffResult:
+         published_upcoming: Sequence[UpcomingEntry] | None = None) -> DiffResult:
     """Compare ``published`` (addresses as strings) with what plan + ledger expect at ``now``."""
     day = now.date()
     expected = [str(ip) for ip in published_addresses(plan, region, anns, day)]
     pub_set, exp_set = set(published), set(expected)
-    due, short = [], []
+    due: list[Change] = []
+    short: list[ShortNotice] = []
     for change in plan.changes(region):
         notice = notice_status(change, anns, now, plan.notice_days)
         if notice.status is NoticeStatus.DUE:
@@ -87,10 +90,12 @@ def diff(plan: Plan, region: str, anns: dict[str, Announcement], published: list
     )
 
 
-def _unblocked(plan: Plan, region: str, anns: dict[str, Announcement], due: list[Change], now: dt.datetime):
+def _unblocked(plan: Plan, region: str, anns: dict[str, Announcement], due: list[Change],
+               now: dt.datetime) -> tuple[list[Change], list[tuple[Change, dt.date]]]:
     """Split due changes: additions always go; a removal goes only if the list stays non-empty."""
     tentative = dict(anns)
-    ok, blocked = [], []
+    ok: list[Change] = []
+    blocked: list[tuple[Change, dt.date]] = []
     for c in sorted(due, key=lambda c: (c.action != "add", c.effective)):
         trial = {**tentative, c.change_id: Announcement.of(c, now, plan.notice_days)}
         empty = first_empty_day(plan, region, trial) if c.action == "remove" else None

@@ -14,9 +14,12 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Iterable
+from typing import TypedDict
 from xml.sax.saxutils import escape
 
 from .dates import rfc3339, start_of
+from .jsontypes import JSONObject
 from .plan import Plan
 from .schema import build_schema
 from .timeline import Announcement, published_addresses, upcoming
@@ -31,24 +34,69 @@ ATOM_TYPE = "application/atom+xml; charset=utf-8"
 CACHE_CONTROL = "public, max-age=300"
 
 
-def load_schema() -> dict:
+class UpcomingEntry(TypedDict):
+    """One announced future change in a region document's ``upcoming`` list."""
+
+    ip: str
+    action: str  # "add" or "remove"
+    effective: str  # YYYY-MM-DD
+    announced_at: str  # RFC 3339, UTC
+
+
+class RegionDocument(TypedDict):
+    """A region's published document (the JSON that ``/v1/info/ip_addresses`` serves); see :mod:`.schema`."""
+
+    ip_addresses: list[str]
+    region: str
+    sync_token: str
+    created_at: str
+    sha256: str
+    notice_days: int
+    upcoming: list[UpcomingEntry]
+
+
+class ChangeEntry(TypedDict):
+    """One announced change in ``changes.json``."""
+
+    id: str
+    region: str
+    ip: str
+    action: str
+    planned: str
+    effective: str
+    announced_at: str
+    notice_lead_days: int
+    short_notice_reason: str | None
+    state: str  # "in effect" or "upcoming"
+
+
+class ChangesDocument(TypedDict):
+    """``changes.json``: every announced change of every region."""
+
+    created_at: str
+    sync_token: str
+    notice_days: int
+    changes: list[ChangeEntry]
+
+
+def load_schema() -> JSONObject:
     """The document's JSON Schema, built from the code's constants (:mod:`smtp_egress.schema`)."""
     return build_schema()
 
 
-def canonical_text(addresses) -> str:
+def canonical_text(addresses: Iterable[str]) -> str:
     """The canonical address list: one address per line, sorted as published, newline-terminated."""
     return "".join(f"{ip}\n" for ip in addresses)
 
 
-def list_sha256(addresses) -> str:
+def list_sha256(addresses: Iterable[str]) -> str:
     return hashlib.sha256(canonical_text(addresses).encode()).hexdigest()
 
 
 @dataclasses.dataclass(frozen=True)
 class Rendered:
     region: str
-    document: dict
+    document: RegionDocument
     created_at: dt.datetime
 
     @property
@@ -80,7 +128,7 @@ def render(plan: Plan, region: str, anns: dict[str, Announcement], moment: dt.da
     day = moment.date()
     addresses = [str(ip) for ip in published_addresses(plan, region, known, day)]
     created = last_changed(plan, region, known, moment)
-    doc = {
+    doc: RegionDocument = {
         "ip_addresses": addresses,
         "region": region,
         "sync_token": str(int(created.timestamp())),
@@ -110,7 +158,7 @@ def render_published(plan: Plan, region: str, anns: dict[str, Announcement], mom
     return rendered
 
 
-def changes_json_bytes(changes: dict) -> bytes:
+def changes_json_bytes(changes: ChangesDocument) -> bytes:
     """``changes.json`` as served and published: the same layout as the region documents."""
     return (json.dumps(changes, indent=2) + "\n").encode()
 
@@ -141,7 +189,7 @@ def static_files(plan: Plan, anns: dict[str, Announcement], moment: dt.datetime,
     return files
 
 
-def changes_document(plan: Plan, anns: dict[str, Announcement], moment: dt.datetime) -> dict:
+def changes_document(plan: Plan, anns: dict[str, Announcement], moment: dt.datetime) -> ChangesDocument:
     """Every announced change of every region, newest announcement first (``changes.json``)."""
     known = [a for a in anns.values() if a.announced_at <= moment and a.region in plan.regions]
     known.sort(key=lambda a: (a.announced_at, a.change_id), reverse=True)
@@ -163,7 +211,7 @@ def changes_document(plan: Plan, anns: dict[str, Announcement], moment: dt.datet
     }
 
 
-def atom_feed(changes: dict, base_url: str) -> bytes:
+def atom_feed(changes: ChangesDocument, base_url: str) -> bytes:
     """An Atom feed (RFC 4287) of the changes document, one entry per announced change."""
     base = base_url.rstrip("/")
     out = [

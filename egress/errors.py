@@ -5,6 +5,8 @@ The command line turns an :class:`EgressError` into its message and exit code, n
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 # Exit codes, documented in README.md ("Exit codes"). When several apply, the command returns the
 # most urgent one in this order: PUBLISHED_UNUSABLE, DELIVERY_INCOMPLETE, SHORT_NOTICE, DRIFT.
 OK = 0
@@ -18,7 +20,7 @@ DELIVERY_INCOMPLETE = 6
 URGENCY = (PUBLISHED_UNUSABLE, DELIVERY_INCOMPLETE, SHORT_NOTICE, DRIFT)
 
 
-def most_urgent(codes) -> int:
+def most_urgent(codes: Iterable[int]) -> int:
     """The exit code to return when several conditions hold at once."""
     present = set(codes)
     for code in URGENCY:

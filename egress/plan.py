@@ -12,8 +12,9 @@ import dataclasses
 import datetime as dt
 import hashlib
 import ipaddress
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeAlias
 
 import yaml
 
@@ -31,6 +32,8 @@ ENTRY_KEYS = {"ip", "active_from", "retire_on", "allocation_id", "byoip_pool"}
 
 Action = Literal["add", "remove"]
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+# Reports a problem at a YAML node's line (line 1 without a node); parsing goes on to find every problem.
+Bad: TypeAlias = Callable[[yaml.Node | None, str], None]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,7 +86,7 @@ class Plan:
 
     def changes(self, region: str | None = None) -> list[Change]:
         """Every dated change in the plan (one region or all), ordered by effective day."""
-        out = []
+        out: list[Change] = []
         for name in [region] if region else sorted(self.regions):
             for e in self.region(name):
                 if e.active_from is not None:
@@ -96,7 +99,7 @@ class Plan:
         return sort_addresses(e.ip for e in self.region(region) if e.is_live(day))
 
 
-def sort_addresses(ips) -> list:
+def sort_addresses(ips: Iterable[IPAddress]) -> list[IPAddress]:
     """IPv4 first, then IPv6, each numerically: the canonical order of every list we publish."""
     return sorted(ips, key=lambda ip: (ip.version, int(ip)))
 
@@ -119,7 +122,8 @@ def parse_address(text: object) -> IPAddress:
     if text != text.strip():
         raise ValueError("has surrounding white space")
     if not is_allowed_address(ip):
-        raise ValueError("is not a global unicast address (private, loopback, link-local, CGNAT, multicast and reserved ranges cannot be egress addresses)")
+        raise ValueError("is not a global unicast address (private, loopback, link-local, CGNAT, multicast and "
+                         "reserved ranges cannot be egress addresses)")
     return ip
 
 
@@ -135,7 +139,7 @@ def load_plan(path: str | Path = DEFAULT_PLAN) -> Plan:
 def parse_plan(raw: bytes, source: str) -> Plan:
     problems: list[str] = []
 
-    def bad(node, message: str) -> None:
+    def bad(node: yaml.Node | None, message: str) -> None:
         line = node.start_mark.line + 1 if node is not None else 1
         problems.append(f"{source}:{line}: {message}")
 
@@ -163,11 +167,11 @@ def parse_plan(raw: bytes, source: str) -> Plan:
         elif not isinstance(value, yaml.MappingNode) or not value.value:
             bad(value, "'regions' must map each region name to a list of addresses, e.g. 'us:'")
         else:
-            for name_node, entries in _pairs(value, bad):
+            for name_node, entries_node in _pairs(value, bad):
                 name = name_node.value
                 if not name or not name.replace("-", "").isalnum() or name != name.lower():
                     bad(name_node, f"region name {name!r} must be lower-case letters, digits and '-'")
-                regions[name] = _entries(name, entries, bad, seen, source)
+                regions[name] = _entries(name, entries_node, bad, seen, source)
                 region_nodes[name] = name_node
 
     if not problems:
@@ -183,8 +187,8 @@ def _line_of(problem: str) -> int:
     return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
 
 
-def _pairs(mapping: yaml.MappingNode, bad):
-    keys = set()
+def _pairs(mapping: yaml.MappingNode, bad: Bad) -> Iterator[tuple[yaml.ScalarNode, yaml.Node]]:
+    keys: set[str] = set()
     for key_node, value in mapping.value:
         if not isinstance(key_node, yaml.ScalarNode):
             bad(key_node, "keys must be plain names")
@@ -196,7 +200,7 @@ def _pairs(mapping: yaml.MappingNode, bad):
         yield key_node, value
 
 
-def _notice_days(node, bad) -> int:
+def _notice_days(node: yaml.Node, bad: Bad) -> int:
     if isinstance(node, yaml.ScalarNode) and node.tag.endswith(":int"):
         days = int(node.value)
         if days >= MIN_NOTICE_DAYS:
@@ -207,14 +211,15 @@ def _notice_days(node, bad) -> int:
     return MIN_NOTICE_DAYS
 
 
-def _scalar(node, key: str, bad) -> str | None:
+def _scalar(node: yaml.Node, key: str, bad: Bad) -> str | None:
     if not isinstance(node, yaml.ScalarNode) or node.value == "" or node.tag.endswith(":null"):
         bad(node, f"{key} must be a single value, found {getattr(node, 'value', None)!r}")
         return None
-    return node.value
+    text: str = node.value  # a scalar node's value is its text
+    return text
 
 
-def _day(node, key: str, bad) -> dt.date | None:
+def _day(node: yaml.Node, key: str, bad: Bad) -> dt.date | None:
     text = _scalar(node, key, bad)
     if text is None:
         return None
@@ -227,17 +232,22 @@ def _day(node, key: str, bad) -> dt.date | None:
         return None
 
 
-def _entries(region: str, node, bad, seen: dict, source: str) -> tuple[Entry, ...]:
+def _entries(
+    region: str, node: yaml.Node, bad: Bad, seen: dict[str, tuple[str, int]], source: str
+) -> tuple[Entry, ...]:
     if not isinstance(node, yaml.SequenceNode):
         bad(node, f"region {region!r} must be a list of entries like '- ip: 198.51.100.10'")
         return ()
-    out = []
+    out: list[Entry] = []
     for item in node.value:
         if not isinstance(item, yaml.MappingNode):
-            bad(item, f"each entry of region {region!r} must be a mapping like 'ip: 198.51.100.10', found {getattr(item, 'value', None)!r}")
+            bad(item, f"each entry of region {region!r} must be a mapping like 'ip: 198.51.100.10', "
+                      f"found {getattr(item, 'value', None)!r}")
             continue
-        fields: dict[str, object] = {}
-        ip_node = None
+        ip: IPAddress | None = None
+        days: dict[str, dt.date | None] = {}  # active_from, retire_on
+        names: dict[str, str | None] = {}  # allocation_id, byoip_pool
+        ip_node: yaml.Node | None = None
         for key_node, value in _pairs(item, bad):
             key = key_node.value
             if key not in ENTRY_KEYS:
@@ -247,42 +257,45 @@ def _entries(region: str, node, bad, seen: dict, source: str) -> tuple[Entry, ..
                 text = _scalar(value, "ip", bad)
                 if text is not None:
                     try:
-                        fields["ip"] = parse_address(text)
+                        ip = parse_address(text)
                     except ValueError as exc:
                         bad(value, f"ip {text!r} {exc}; use an address of your own, or a documentation range in examples")
             elif key in ("active_from", "retire_on"):
-                fields[key] = _day(value, key, bad)
+                days[key] = _day(value, key, bad)
             else:
-                fields[key] = _scalar(value, key, bad)
+                names[key] = _scalar(value, key, bad)
         if ip_node is None:
             bad(item, f"an entry of region {region!r} has no 'ip'")
             continue
-        if "ip" not in fields:
+        if ip is None:
             continue
-        ip = fields["ip"]
         line = ip_node.start_mark.line + 1
         if str(ip) in seen:
             other_region, other_line = seen[str(ip)]
-            bad(ip_node, f"ip {str(ip)!r} is already planned in region {other_region!r} at {source}:{other_line}; an address appears once in the whole plan")
+            bad(ip_node, f"ip {str(ip)!r} is already planned in region {other_region!r} at {source}:{other_line}; "
+                         "an address appears once in the whole plan")
             continue
         seen[str(ip)] = (region, line)
-        start, end = fields.get("active_from"), fields.get("retire_on")
+        start, end = days.get("active_from"), days.get("retire_on")
         if start and end and end <= start:
-            bad(item, f"retire_on {end.isoformat()!r} is not after active_from {start.isoformat()!r} for {str(ip)!r}; an address must be live for at least one day")
-        if fields.get("allocation_id") and fields.get("byoip_pool"):
-            bad(item, f"{str(ip)!r} names both allocation_id and byoip_pool; adopt an existing allocation or allocate from a pool, not both")
-        out.append(Entry(region, ip, start, end, fields.get("allocation_id"), fields.get("byoip_pool"), line))
+            bad(item, f"retire_on {end.isoformat()!r} is not after active_from {start.isoformat()!r} for {str(ip)!r}; "
+                      "an address must be live for at least one day")
+        allocation_id, byoip_pool = names.get("allocation_id"), names.get("byoip_pool")
+        if allocation_id and byoip_pool:
+            bad(item, f"{str(ip)!r} names both allocation_id and byoip_pool; "
+                      "adopt an existing allocation or allocate from a pool, not both")
+        out.append(Entry(region, ip, start, end, allocation_id, byoip_pool, line))
     return tuple(out)
 
 
-def _check_coverage(region: str, entries: tuple[Entry, ...], bad, node) -> None:
+def _check_coverage(region: str, entries: tuple[Entry, ...], bad: Bad, node: yaml.Node) -> None:
     """Reject any day, from the region's first live day on, on which it would have no live address."""
     if not entries:
         bad(node, f"region {region!r} has no addresses")
         return
     boundaries = sorted({d for e in entries for d in (e.active_from, e.retire_on) if d is not None})
     undated = any(e.active_from is None for e in entries)
-    first_live = None if undated else min(e.active_from for e in entries)
+    first_live = None if undated else min(e.active_from for e in entries if e.active_from is not None)
     days = [d for d in boundaries if first_live is None or d >= first_live]
     if undated:
         days.insert(0, dt.date.min)

@@ -11,8 +11,9 @@ Every document is rendered per request from the plan and a fresh read of the led
 time, so a new announcement shows up without a restart. Responses carry a strong ``ETag``,
 ``Last-Modified`` and ``Cache-Control``; ``If-None-Match`` gives 304. (``If-Modified-Since`` is not
 honoured: a plan edit can change a list without moving its ``created_at``, so only the ETag, a hash of
-the exact bytes, can say "unchanged".) Each client IP gets a token bucket; over it the reply is 429 with ``Retry-After``. Errors
-are JSON bodies with a non-2xx status, never an HTML page a sync script could mistake for a list.
+the exact bytes, can say "unchanged".) Each client IP gets a token bucket; over it the reply is 429 with
+``Retry-After``. Errors are JSON bodies with a non-2xx status, never an HTML page a sync script could
+mistake for a list.
 """
 
 from __future__ import annotations
@@ -27,17 +28,29 @@ import socketserver
 import sys
 import threading
 import traceback
+from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import parse_qs, urlsplit
 
 from .dates import parse_rfc3339, utc_now
 from .document import (
-    ATOM_TYPE, BASE_PATH, CACHE_CONTROL, JSON_TYPE, TEXT_TYPE, atom_feed, changes_document, changes_json_bytes, render,
+    ATOM_TYPE,
+    BASE_PATH,
+    CACHE_CONTROL,
+    JSON_TYPE,
+    TEXT_TYPE,
+    atom_feed,
+    changes_document,
+    changes_json_bytes,
+    render,
 )
 from .errors import ConfigError
-from .ratelimit import RateLimiter
 from .plan import Plan
+from .ratelimit import RateLimiter
+
+if TYPE_CHECKING:
+    from .timeline import Announcement
 
 DEFAULT_RATE = 10.0
 
@@ -47,7 +60,7 @@ def strong_etag(body: bytes) -> str:
 
 
 def http_date(moment: dt.datetime) -> str:
-    return email.utils.format_datetime(moment.astimezone(dt.timezone.utc).replace(microsecond=0), usegmt=True)
+    return email.utils.format_datetime(moment.astimezone(dt.UTC).replace(microsecond=0), usegmt=True)
 
 
 class Doc(NamedTuple):
@@ -77,7 +90,7 @@ class Publisher:
         self.ledger = Ledger(ledger_url)
         self._lock = threading.Lock()
 
-    def announcements(self) -> dict:
+    def announcements(self) -> dict[str, Announcement]:
         import sqlalchemy as sa
 
         with self._lock:
@@ -106,7 +119,7 @@ class Publisher:
 
 
 class Handler(BaseHTTPRequestHandler):
-    server: "EgressServer"
+    server: EgressServer
     server_version = "smtp-egress"
     protocol_version = "HTTP/1.1"
     timeout = 30  # an idle keep-alive connection frees its thread after this many seconds
@@ -135,7 +148,8 @@ class Handler(BaseHTTPRequestHandler):
         try:
             if url.path == "/healthz":
                 self.server.publisher.announcements()
-                return self._send(200, json.dumps({"status": "ok"}).encode() + b"\n", JSON_TYPE, {"Cache-Control": "no-store"})
+                self._send(200, json.dumps({"status": "ok"}).encode() + b"\n", JSON_TYPE, {"Cache-Control": "no-store"})
+                return
             if self._limited():
                 return
             region = parse_qs(url.query).get("region", [None])[-1]
@@ -166,7 +180,8 @@ class Handler(BaseHTTPRequestHandler):
         headers = {"ETag": doc.etag, "Last-Modified": http_date(doc.modified), "Cache-Control": CACHE_CONTROL}
         if self._not_modified(doc):
             self._send_body = False
-            return self._send(304, b"", doc.content_type, headers, length=False)
+            self._send(304, b"", doc.content_type, headers, length=False)
+            return
         self._send(200, doc.body, doc.content_type, headers)
 
     def _not_modified(self, doc: Doc) -> bool:
@@ -182,11 +197,12 @@ class Handler(BaseHTTPRequestHandler):
         self._send_body = self.command != "HEAD"
         self._error(code, message or self.responses.get(code, ("error",))[0])
 
-    def _error(self, status: int, message: str, headers: dict | None = None) -> None:
+    def _error(self, status: int, message: str, headers: Mapping[str, str] | None = None) -> None:
         body = json.dumps({"error": message, "status": status}).encode() + b"\n"
         self._send(status, body, JSON_TYPE, {"Cache-Control": "no-store", **(headers or {})})
 
-    def _send(self, status: int, body: bytes, content_type: str, headers: dict, length: bool = True) -> None:
+    def _send(self, status: int, body: bytes, content_type: str, headers: Mapping[str, str],
+              length: bool = True) -> None:
         self.send_response(status)
         base = {"Content-Type": content_type, "Content-Length": str(len(body)), "X-Content-Type-Options": "nosniff"}
         if not length:  # a 304 has no body; its Content-Length would describe the 200 it stands for
@@ -197,10 +213,10 @@ class Handler(BaseHTTPRequestHandler):
         if getattr(self, "_send_body", False):
             self.wfile.write(body)
 
-    def log_request(self, code="-", size="-") -> None:
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         self.log_message("%s %s %s", self.command or "-", getattr(self, "path", "-"), getattr(code, "value", code))
 
-    def log_message(self, format: str, *args) -> None:
+    def log_message(self, format: str, *args: object) -> None:
         """One line per request on stderr: client IP, method, path, status (no date, no DNS lookup)."""
         if self.server.log:
             line = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in format % args)
@@ -210,7 +226,7 @@ class Handler(BaseHTTPRequestHandler):
 class EgressServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, address, publisher: Publisher, limiter: RateLimiter, log: bool):
+    def __init__(self, address: tuple[str, int], publisher: Publisher, limiter: RateLimiter, log: bool):
         self.publisher, self.limiter, self.log = publisher, limiter, log
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
@@ -218,15 +234,23 @@ class EgressServer(ThreadingHTTPServer):
 
     def server_bind(self) -> None:
         socketserver.TCPServer.server_bind(self)  # not HTTPServer's: it does a reverse DNS lookup
-        self.server_name, self.server_port = self.server_address[:2]
+        self.server_name, self.server_port = self.host_port
 
     def server_close(self) -> None:
         super().server_close()
         self.publisher.ledger.close()
 
     @property
-    def url(self) -> str:
+    def host_port(self) -> tuple[str, int]:
+        """The bound host and port (``server_address`` holds what ``getsockname()`` returned: a str host)."""
         host, port = self.server_address[:2]
+        if not isinstance(host, str):
+            raise TypeError(f"an internet socket's host is a str, not {type(host).__name__}")
+        return host, port
+
+    @property
+    def url(self) -> str:
+        host, port = self.host_port
         return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 

@@ -11,8 +11,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import ConfigError, EgressError
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 SIGNATURE_SUFFIX = ".sig"
 
@@ -62,7 +66,7 @@ def _read(path: Path, what: str) -> bytes:
         raise ConfigError(f"cannot read the {what} {str(path)!r}: {exc.strerror or exc}") from None
 
 
-def load_private_key(path: Path):
+def load_private_key(path: Path) -> Ed25519PrivateKey:
     _require_cryptography()
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -78,7 +82,7 @@ def load_private_key(path: Path):
     return key
 
 
-def load_public_key(path: Path):
+def load_public_key(path: Path) -> Ed25519PublicKey:
     _require_cryptography()
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -93,12 +97,12 @@ def load_public_key(path: Path):
     return key
 
 
-def sign(key, data: bytes) -> bytes:
+def sign(key: Ed25519PrivateKey, data: bytes) -> bytes:
     """The raw 64-byte Ed25519 signature of ``data``."""
     return key.sign(data)
 
 
-def verify(public_key, data: bytes, signature: bytes, what: str) -> None:
+def verify(public_key: Ed25519PublicKey, data: bytes, signature: bytes, what: str) -> None:
     """Raise VerificationFailed unless ``signature`` is ``public_key``'s signature of ``data``."""
     from cryptography.exceptions import InvalidSignature
 

@@ -184,15 +184,14 @@ def published_addresses(plan: Plan, region: str, announcements: Mapping[str, Ann
     An address is listed from its effective addition (always, if it has no ``active_from``) until its
     effective removal (never, while the removal is unannounced).
     """
-    out = []
+    out: list[IPAddress] = []
     for entry in plan.region(region):
         ip = str(entry.ip)
-        if entry.active_from is not None:
-            if not in_effect(Change(entry.active_from, region, "add", ip), announcements, day):
-                continue
-        if entry.retire_on is not None:
-            if in_effect(Change(entry.retire_on, region, "remove", ip), announcements, day):
-                continue
+        if entry.active_from is not None and not in_effect(Change(entry.active_from, region, "add", ip),
+                                                           announcements, day):
+            continue
+        if entry.retire_on is not None and in_effect(Change(entry.retire_on, region, "remove", ip), announcements, day):
+            continue
         out.append(entry.ip)
     return sort_addresses(out)
 

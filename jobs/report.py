@@ -59,8 +59,8 @@ def existing_ledger_url(url: str | None) -> str:
         parsed = sa.engine.make_url(url)
     except (sa.exc.ArgumentError, ValueError):
         return url  # the ledger names the bad URL
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        if not Path(parsed.database).is_file():
-            raise ConfigError(f"no ledger at {mask_url(url)!r}: the file does not exist; pass --db URL (or set "
-                              "EGRESS_DB) to the ledger that 'egress notify' records in")
+    if (parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:")
+            and not Path(parsed.database).is_file()):
+        raise ConfigError(f"no ledger at {mask_url(url)!r}: the file does not exist; pass --db URL (or set "
+                          "EGRESS_DB) to the ledger that 'egress notify' records in")
     return url

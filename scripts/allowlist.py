@@ -111,7 +111,6 @@ def _warn(warnings) -> None:
 def one(args) -> int:
     from smtp_egress.allowlists import build, get
     from smtp_egress.errors import ConfigError
-
     from smtp_egress.files import write_atomic
 
     if not args.format:
@@ -138,9 +137,8 @@ def write_all(args) -> int:
     import contextlib
 
     from smtp_egress.allowlists.bundle import DOCUMENT, MANIFEST, tree_files
-    from smtp_egress.signing import SIGNATURE_SUFFIX, load_private_key
-
     from smtp_egress.files import write_atomic
+    from smtp_egress.signing import SIGNATURE_SUFFIX, load_private_key
 
     key_path = env_or(args.signing_key, "EGRESS_SIGNING_KEY")
     key = load_private_key(Path(key_path)) if key_path else None

@@ -45,4 +45,4 @@ def print_json(payload) -> None:
     sys.stdout.write("\n")
 
 
-__all__ = ["add_plan", "add_json", "add_db", "env_or", "moment_for", "print_json", "UTC"]
+__all__ = ["UTC", "add_db", "add_json", "add_plan", "env_or", "moment_for", "print_json"]

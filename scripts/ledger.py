@@ -129,8 +129,9 @@ def _url(flag_value: str | None) -> str:
 
 
 def _missing_sqlite_file(url: str) -> bool:
-    import sqlalchemy as sa
     from pathlib import Path
+
+    import sqlalchemy as sa
 
     try:
         parsed = sa.make_url(url)

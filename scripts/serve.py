@@ -38,6 +38,7 @@ def rate_from(flag: float | None) -> float:
     from smtp_egress.errors import ConfigError
     from smtp_egress.server import DEFAULT_RATE
 
+    value: str | float
     if flag is not None:
         value, where = flag, "--rate"
     else:

@@ -78,7 +78,8 @@ def run(args: argparse.Namespace) -> int:
 
 def print_summary(s: dict[str, Any]) -> None:
     w = sys.stdout.write
-    w(f"stack {s['stack']} as of {s['today'] or 'now'}: {s['resources']} resources (plan sha256 {s['plan_sha256'][:12]})\n")
+    w(f"stack {s['stack']} as of {s['today'] or 'now'}: {s['resources']} resources "
+      f"(plan sha256 {s['plan_sha256'][:12]})\n")
     for typ, n in s["by_type"].items():
         w(f"  {n:4d}  {typ}\n")
     w("egress addresses:\n")

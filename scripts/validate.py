@@ -22,14 +22,15 @@ def run(args) -> int:
         if args.json:
             print_json({"ok": False, "plan": args.plan, "problems": exc.problems})
         raise
+    counts = {name: len(entries) for name, entries in plan.regions.items()}
+    changes = [c.change_id for c in plan.changes()]
     summary = {
         "ok": True, "plan": plan.path, "sha256": plan.sha256, "notice_days": plan.notice_days,
-        "regions": {name: len(entries) for name, entries in plan.regions.items()},
-        "changes": [c.change_id for c in plan.changes()],
+        "regions": counts, "changes": changes,
     }
     if args.json:
         print_json(summary)
     else:
-        regions = ", ".join(f"{n} ({c} addresses)" for n, c in summary["regions"].items())
-        print(f"{plan.path}: OK: {regions}; {len(summary['changes'])} dated changes; notice {plan.notice_days} days")
+        regions = ", ".join(f"{n} ({c} addresses)" for n, c in counts.items())
+        print(f"{plan.path}: OK: {regions}; {len(changes)} dated changes; notice {plan.notice_days} days")
     return 0

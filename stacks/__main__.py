@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pulumi
 
+from smtp_egress.addresses import address_states, announcements_from_document, enforce_guard, should_attach
 from smtp_egress.components import aws
 from smtp_egress.components.delivery_workers import DeliveryWorkers, DeliveryWorkersArgs
 from smtp_egress.components.egress_rules import SmtpEgressRules, SmtpEgressRulesArgs, resolver_ip
@@ -29,7 +30,6 @@ from smtp_egress.components.publisher import IpListPublisher, IpListPublisherArg
 from smtp_egress.components.regional_egress import EgressAddress, RegionalEgress, RegionalEgressArgs
 from smtp_egress.components.tracking_dns import TrackingDns, TrackingDnsArgs
 from smtp_egress.components.vpc_endpoints import VpcEndpoints, VpcEndpointsArgs
-from smtp_egress.addresses import address_states, announcements_from_document, enforce_guard, should_attach
 from smtp_egress.dates import utc_now
 from smtp_egress.errors import EgressError, PublishedUnusable
 from smtp_egress.plan import load_plan
@@ -45,7 +45,7 @@ def clean(exc: EgressError) -> EgressError:
     and ``egress synth`` still sees the EgressError (message and exit code)."""
     if isinstance(exc, pulumi.RunError):
         return exc
-    cls = type(type(exc).__name__, (type(exc), pulumi.RunError), {"__module__": type(exc).__module__})
+    cls: type[EgressError] = type(type(exc).__name__, (type(exc), pulumi.RunError), {"__module__": type(exc).__module__})
     new = BaseException.__new__(cls, *exc.args)
     new.__dict__.update(exc.__dict__)
     return new
@@ -88,13 +88,14 @@ def announcements(inputs: ProgramInputs, settings: StackSettings) -> tuple[dict,
     return anns, anns
 
 
-def notice_security_group(region: str, network, tags: dict) -> "aws.ec2.SecurityGroup":
+def notice_security_group(region: str, network, tags: dict) -> aws.ec2.SecurityGroup:
     """The daily notice job needs more than the workers may do (HTTPS to the published list and to webhooks,
     the ledger's PostgreSQL in the VPC), so it gets its own group: still no port 25, still nothing inbound."""
-    world = {"cidr_blocks": ["0.0.0.0/0"], "ipv6_cidr_blocks": ["::/0"]}
     resolver = [f"{resolver_ip(network.vpc_cidr)}/32"]
-    egress = [{"protocol": "tcp", "from_port": port, "to_port": port, "description": what, **world}
-              for port, what in ((443, "HTTPS: published list, webhooks"), (465, "SMTP (implicit TLS)"),
+    egress: list[aws.ec2.SecurityGroupEgressArgsDict] = [
+        {"protocol": "tcp", "from_port": port, "to_port": port, "description": what,
+         "cidr_blocks": ["0.0.0.0/0"], "ipv6_cidr_blocks": ["::/0"]}
+        for port, what in ((443, "HTTPS: published list, webhooks"), (465, "SMTP (implicit TLS)"),
                                  (587, "SMTP submission"))]
     egress.append({"protocol": "tcp", "from_port": 5432, "to_port": 5432, "cidr_blocks": [network.vpc_cidr],
                    "description": "the ledger (PostgreSQL) inside the VPC"})

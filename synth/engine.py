@@ -7,9 +7,10 @@ test then declares resources inside a ``@pulumi.runtime.test`` function and call
 :func:`run_program` runs ``stacks/__main__.py`` in-process with the config of ``stacks/Pulumi.<stack>.yaml``
 (:func:`stack_config`: ``secure:`` values become the secret ``"[secret]"``; :meth:`StackConfig.with_overrides`
 replaces non-secret values for one run) and hands the program its :class:`~.inputs.ProgramInputs` as a global
-(``runpy.run_path(init_globals=...)``): nothing is passed through the environment. It returns a :class:`ProgramRun`: every resource sorted by URN, and the stack's
-exports, JSON-ready with secrets masked. A user error of the program (the deploy guard, a bad setting) is
-raised as its :class:`~smtp_egress.errors.EgressError`, unwrapped from what the Pulumi runtime re-raised.
+(``runpy.run_path(init_globals=...)``): nothing is passed through the environment. It returns a
+:class:`ProgramRun`: every resource sorted by URN, and the stack's exports, JSON-ready with secrets masked.
+A user error of the program (the deploy guard, a bad setting) is raised as its
+:class:`~smtp_egress.errors.EgressError`, unwrapped from what the Pulumi runtime re-raised.
 
 Speed: the provider's classes are about 200,000 objects that live as long as the process. Python's cyclic
 garbage collector would walk them several times while they are imported and the program runs, and once more
@@ -73,8 +74,8 @@ class StackConfig:
     def with_overrides(self, overrides: Mapping[str, str]) -> StackConfig:
         """These values replaced for one run; a secret cannot be, so a synth never handles a real secret."""
         values = dict(self.values)
-        for key, value in overrides.items():
-            key = key if ":" in key else f"{PROJECT}:{key}"
+        for name, value in overrides.items():
+            key = name if ":" in name else f"{PROJECT}:{name}"
             if key in self.secret_keys:
                 raise ConfigError(f"--config {key}: {key!r} is a secret; synth always masks secrets as {SECRET!r}")
             values[key] = value
@@ -95,8 +96,8 @@ def stack_config(stack: str, stacks: Path = STACKS) -> StackConfig:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
     values: dict[str, str] = {}
     secrets: list[str] = []
-    for key, value in (doc.get("config") or {}).items():
-        key = key if ":" in key else f"{PROJECT}:{key}"
+    for name, value in (doc.get("config") or {}).items():
+        key = name if ":" in name else f"{PROJECT}:{name}"
         if isinstance(value, dict) and set(value) == {"secure"}:
             values[key] = SECRET
             secrets.append(key)
@@ -159,7 +160,7 @@ def _unwrapping_user_errors(run: Callable[[], object]) -> None:
         run()
     except EgressError:
         raise
-    except Exception as exc:  # noqa: BLE001 - unwrap what the Pulumi test harness re-raised
+    except Exception as exc:
         seen: set[int] = set()
         cause: BaseException | None = exc
         while cause is not None and id(cause) not in seen:

@@ -120,7 +120,7 @@ class RecordingMonitor(_mocks.MockMonitor):
         super().__init__(mocks)
         self.recording = recording
 
-    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - the engine's RPC name
+    def RegisterResource(self, request: Any) -> Any:
         response = super().RegisterResource(request)
         if request.type != "pulumi:pulumi:Stack":
             reg = self.resources.get(response.urn)
@@ -134,6 +134,6 @@ class RecordingMonitor(_mocks.MockMonitor):
                 aliases=tuple(_alias(a) for a in request.aliases), import_id=request.importId or None))
         return response
 
-    def RegisterResourceOutputs(self, request: Any) -> Any:  # noqa: N802 - the engine's RPC name
+    def RegisterResourceOutputs(self, request: Any) -> Any:
         self.recording.component_outputs[request.urn] = rpc.deserialize_properties(request.outputs)
         return super().RegisterResourceOutputs(request)

@@ -5,14 +5,12 @@ a gRPC server and never returns, so it lives only here; tests exercise the plain
 :mod:`smtp_egress.checks.policies` and their adapters instead of importing this file.
 """
 
-from pulumi_policy import (
-    EnforcementLevel, PolicyPack, ResourceValidationPolicy, StackValidationPolicy,
-)
+from pulumi_policy import EnforcementLevel, Policy, PolicyPack, ResourceValidationPolicy, StackValidationPolicy
 
 from smtp_egress.checks.policies import RESOURCE_RULES, STACK_RULES
 from smtp_egress.checks.policy_adapters import resource_validator, stack_validator
 
-policies = [
+policies: list[Policy] = [
     ResourceValidationPolicy(name=name, description=description, validate=resource_validator(name),
                              enforcement_level=EnforcementLevel.MANDATORY)
     for name, (description, _) in RESOURCE_RULES.items()

@@ -4,4 +4,4 @@ that enforce it (:mod:`.formats`), bundled with a checksum manifest for complian
 from .content import SMTP_PORTS, Allowlist, build
 from .formats import FORMATS, Format, get, render
 
-__all__ = ["SMTP_PORTS", "Allowlist", "build", "FORMATS", "Format", "get", "render"]
+__all__ = ["FORMATS", "SMTP_PORTS", "Allowlist", "Format", "build", "get", "render"]

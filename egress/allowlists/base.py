@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Iterable, Sequence
 
-from .content import Allowlist, Network
+from ..jsontypes import JSON, JSONObject
+from .content import Allowlist, Network, Provenance
 
 
 @dataclasses.dataclass(frozen=True)
@@ -14,7 +16,8 @@ class Output:
     warnings: tuple[str, ...] = ()
 
 
-def header(al: Allowlist, fmt: str, prefix: str, warnings=(), usage: list[str] | None = None) -> list[str]:
+def header(al: Allowlist, fmt: str, prefix: str, warnings: Sequence[str] = (),
+           usage: list[str] | None = None) -> list[str]:
     """The provenance lines, then how to use the file, each behind ``prefix`` (the comment marker)."""
     lines = al.provenance_lines(fmt, warnings)
     if usage:
@@ -22,16 +25,17 @@ def header(al: Allowlist, fmt: str, prefix: str, warnings=(), usage: list[str] |
     return [f"{prefix} {line}".rstrip() if line else prefix for line in lines]
 
 
-def text(lines: list[str], warnings=()) -> Output:
+def text(lines: list[str], warnings: Iterable[str] = ()) -> Output:
     return Output(("\n".join(lines) + "\n").encode(), tuple(warnings))
 
 
-def json_output(al: Allowlist, fmt: str, body: dict, warnings=(), usage: str | None = None) -> Output:
+def json_output(al: Allowlist, fmt: str, body: JSONObject, warnings: Sequence[str] = (),
+                usage: str | None = None) -> Output:
     """A JSON object whose first key is ``_provenance`` (JSON has no comments)."""
     prov = al.provenance(fmt, warnings)
     if usage:
         prov["usage"] = usage
-    doc = {"_provenance": prov, **body}
+    doc: dict[str, JSON | Provenance] = {"_provenance": prov, **body}
     return Output((json.dumps(doc, indent=2) + "\n").encode(), tuple(warnings))
 
 

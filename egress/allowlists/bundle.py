@@ -13,14 +13,22 @@ Layout (paths relative to the tree's root)::
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import hashlib
 import re
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
 from ..document import render_published
 from ..signing import SIGNATURE_SUFFIX, VerificationFailed, sign, verify
 from .content import build
 from .formats import FORMATS
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+    from ..plan import Plan
+    from ..timeline import Announcement
 
 MANIFEST = "SHA256SUMS"
 DOCUMENT = "ip_addresses.json"
@@ -48,7 +56,9 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def tree_files(plan, anns, moment, generated_at, *, live_only=False, aggregate=True, key=None):
+def tree_files(plan: Plan, anns: dict[str, Announcement], moment: dt.datetime, generated_at: dt.datetime, *,
+               live_only: bool = False, aggregate: bool = True,
+               key: Ed25519PrivateKey | None = None) -> tuple[dict[str, bytes], list[str]]:
     """Every file of the tree (relative POSIX path -> bytes) and the limit warnings, each naming its file."""
     files: dict[str, bytes] = {"README.txt": README.encode()}
     warnings: list[str] = []
@@ -84,7 +94,7 @@ class VerifyReport:
 
 
 def parse_manifest(text: str, source: str) -> list[tuple[str, str]]:
-    entries = []
+    entries: list[tuple[str, str]] = []
     for number, line in enumerate(text.splitlines(), 1):
         m = _LINE.match(line)
         rel = m.group(2) if m else ""
@@ -97,7 +107,7 @@ def parse_manifest(text: str, source: str) -> list[tuple[str, str]]:
     return entries
 
 
-def verify_tree(root: Path, public_key=None) -> VerifyReport:
+def verify_tree(root: Path, public_key: Ed25519PublicKey | None = None) -> VerifyReport:
     """Check the manifest's signature (with ``public_key``), every listed checksum and each signed document."""
     report = VerifyReport(str(root))
     manifest_path = root / MANIFEST

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+from ..jsontypes import JSONObject
 from .base import Output, header, json_output, over_limit, split, text
 from .content import SMTP_PORTS, Allowlist
 
@@ -33,7 +34,7 @@ def _aws_limits(al: Allowlist, per_block: int, what: str) -> list[str]:
 def render_aws_sg(al: Allowlist) -> Output:
     """``IpPermissions`` for ``aws ec2 authorize-security-group-ingress --ip-permissions``: one per port."""
     v4, v6 = split(al.networks)
-    perms = [{
+    perms: list[JSONObject] = [{
         "IpProtocol": "tcp", "FromPort": port, "ToPort": port,
         "IpRanges": [{"CidrIp": str(n), "Description": _desc(al)} for n in v4],
         "Ipv6Ranges": [{"CidrIpv6": str(n), "Description": _desc(al)} for n in v6],
@@ -46,8 +47,8 @@ def render_aws_sg(al: Allowlist) -> Output:
 
 def render_aws_prefix_list(al: Allowlist) -> Output:
     """Entries for a customer-managed prefix list, one list per address family (a prefix list holds one)."""
-    body = {}
-    for version, nets in zip((4, 6), split(al.networks)):
+    body: dict[str, JSONObject] = {}
+    for version, nets in zip((4, 6), split(al.networks), strict=True):
         if nets:
             body[f"ipv{version}"] = {"AddressFamily": f"IPv{version}", "MaxEntries": len(nets),
                                      "Entries": [{"Cidr": str(n), "Description": _desc(al)} for n in nets]}
@@ -65,8 +66,10 @@ def _ports_csv() -> str:
 def render_gcp_firewall(al: Allowlist) -> Output:
     """VPC firewall rule bodies (compute.firewalls.insert), one per address family (a rule takes one),
     with the equivalent ``gcloud`` commands."""
-    rules, commands, warnings = [], [], []
-    for version, nets in zip((4, 6), split(al.networks)):
+    rules: list[JSONObject] = []
+    commands: list[str] = []
+    warnings: list[str] = []
+    for version, nets in zip((4, 6), split(al.networks), strict=True):
         if not nets:
             continue
         name = f"smtp-egress-{al.region}-ipv{version}"
@@ -86,8 +89,9 @@ def render_gcp_firewall(al: Allowlist) -> Output:
 
 def render_azure_nsg(al: Allowlist) -> Output:
     """ARM ``securityRules`` for a network security group, one per address family, with ``az`` commands."""
-    rules, commands = [], []
-    for i, (version, nets) in enumerate(zip((4, 6), split(al.networks))):
+    rules: list[JSONObject] = []
+    commands: list[str] = []
+    for i, (version, nets) in enumerate(zip((4, 6), split(al.networks), strict=True)):
         if not nets:
             continue
         name = f"smtp-egress-{al.region}-ipv{version}"
@@ -130,8 +134,9 @@ def render_terraform(al: Allowlist) -> Output:
     for version in (4, 6):
         lines += [
             "", f'resource "aws_vpc_security_group_ingress_rule" "smtp_egress_{r}_ipv{version}" {{',
-            f"  for_each          = {{ for pair in setproduct(local.smtp_egress_{r}_ipv{version}, local.smtp_egress_{r}_ports) : "
-            '"${pair[0]} tcp/${pair[1]}" => pair }',
+            (f"  for_each          = {{ for pair in setproduct(local.smtp_egress_{r}_ipv{version}, "
+             f"local.smtp_egress_{r}_ports) : "
+             '"${pair[0]} tcp/${pair[1]}" => pair }'),
             f"  security_group_id = var.smtp_egress_{r}_security_group_id",
             f"  cidr_ipv{version}         = each.value[0]",
             '  ip_protocol       = "tcp"', "  from_port         = each.value[1]", "  to_port           = each.value[1]",

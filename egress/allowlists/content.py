@@ -18,12 +18,14 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import ipaddress
+from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import NotRequired, TypedDict
 
 from ..dates import parse_rfc3339, rfc3339
 from ..document import render
 from ..errors import PublishedUnusable
-from ..plan import Plan, sort_addresses
+from ..plan import IPAddress, Plan, sort_addresses
 from ..timeline import Announcement
 
 # The customer's SMTP server receives on these TCP ports; every firewall format allows exactly these.
@@ -31,6 +33,41 @@ SMTP_PORTS = (465, 587, 2525)  # our workers never send on 25 (clouds block it):
 TOOL = "smtp-egress"
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class UpcomingAddition(TypedDict):
+    ip: str
+    effective: str
+    announced_at: str
+
+
+class AnnouncedRetirement(TypedDict):
+    ip: str
+    effective: str
+
+
+class Provenance(TypedDict):
+    """Where an allowlist came from and what it holds: the JSON formats' ``_provenance`` object."""
+
+    tool: str
+    region: str
+    format: str
+    generated_at: str
+    as_of: str
+    plan: str
+    plan_sha256: str
+    published_sync_token: str
+    published_sha256: str
+    notice_days: int
+    content: str
+    live: list[str]
+    upcoming_additions: list[UpcomingAddition]
+    announced_retirements: list[AnnouncedRetirement]
+    aggregated: bool
+    addresses: int
+    blocks: int
+    warnings: list[str]
+    usage: NotRequired[str]  # how to use the file, in the JSON formats
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,7 +104,7 @@ class Allowlist:
     aggregate: bool
 
     @property
-    def addresses(self) -> list:
+    def addresses(self) -> list[IPAddress]:
         """Every address included, IPv4 then IPv6, numerically."""
         extra = () if self.live_only else tuple(a.ip for a in self.additions)
         return sort_addresses(ipaddress.ip_address(ip) for ip in (*self.live, *extra))
@@ -84,7 +121,7 @@ class Allowlist:
             return "live"
         return "; ".join(f"{a.ip} starts {a.effective.isoformat()}" for a in starts)
 
-    def provenance(self, fmt: str, warnings: list[str] | tuple[str, ...] = ()) -> dict:
+    def provenance(self, fmt: str, warnings: Sequence[str] = ()) -> Provenance:
         """Where this allowlist came from and what it holds (the JSON ``_provenance`` object)."""
         nets = self.networks
         return {
@@ -111,13 +148,14 @@ class Allowlist:
             "warnings": list(warnings),
         }
 
-    def provenance_lines(self, fmt: str, warnings: list[str] | tuple[str, ...] = ()) -> list[str]:
+    def provenance_lines(self, fmt: str, warnings: Sequence[str] = ()) -> list[str]:
         """The provenance as text lines (without comment markers), for formats that have comments."""
         p = self.provenance(fmt, warnings)
         lines = [
             f"{TOOL} allowlist: region {self.region}, format {fmt}",
             f"generated_at: {p['generated_at']}",
-            f"as_of: {p['as_of']} (UTC day); published list sync_token {self.sync_token}, sha256 {self.published_sha256}",
+            (f"as_of: {p['as_of']} (UTC day); published list sync_token {self.sync_token}, "
+             f"sha256 {self.published_sha256}"),
             f"plan: {self.plan_name} sha256 {self.plan_sha256}",
             f"content: {p['content']}; planned changes not yet announced are never included",
             f"live: {len(self.live)} address{'es' if len(self.live) != 1 else ''} in the published list",
@@ -131,25 +169,26 @@ class Allowlist:
         lines += [f"  - {r.ip} stays live until {r.effective.isoformat()} (announced retirement): remove it from then on"
                   for r in self.retirements]
         if self.aggregate:
-            lines.append(f"aggregated: {p['addresses']} addresses in {p['blocks']} exact CIDR blocks (no address outside the list)")
+            lines.append(f"aggregated: {p['addresses']} addresses in {p['blocks']} exact CIDR blocks "
+                         "(no address outside the list)")
         else:
             lines.append(f"not aggregated: {p['addresses']} single addresses")
         lines += [f"warning: {w}" for w in warnings]
         return lines
 
 
-def to_networks(addresses, aggregate: bool) -> list[Network]:
+def to_networks(addresses: Iterable[IPAddress], aggregate: bool) -> list[Network]:
     """Addresses as networks: collapsed into exact CIDR blocks per IP version, or one host block each."""
     hosts = [ipaddress.ip_network(ip) for ip in addresses]
     if not aggregate:
         return sorted(set(hosts), key=_net_key)
-    out: list[Network] = []
-    for version in (4, 6):
-        out += ipaddress.collapse_addresses(n for n in hosts if n.version == version)
+    v4 = [n for n in hosts if isinstance(n, ipaddress.IPv4Network)]
+    v6 = [n for n in hosts if isinstance(n, ipaddress.IPv6Network)]
+    out: list[Network] = [*ipaddress.collapse_addresses(v4), *ipaddress.collapse_addresses(v6)]
     return sorted(out, key=_net_key)
 
 
-def _net_key(net: Network):
+def _net_key(net: Network) -> tuple[int, int, int]:
     return (net.version, int(net.network_address), net.prefixlen)
 
 
@@ -165,7 +204,8 @@ def build(plan: Plan, region: str, anns: dict[str, Announcement], moment: dt.dat
     """The region's allowlist as it stands at ``moment``; PublishedUnusable if it would be empty."""
     plan.region(region)  # ConfigError naming an unknown region and the known ones
     doc = render(plan, region, anns, moment).document
-    additions, retirements = [], []
+    additions: list[Addition] = []
+    retirements: list[Retirement] = []
     for u in doc["upcoming"]:
         effective = dt.date.fromisoformat(u["effective"])
         if u["action"] == "add":

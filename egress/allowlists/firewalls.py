@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .base import Output, header, split, text
-from .content import SMTP_PORTS, Allowlist, show
+from .content import SMTP_PORTS, Allowlist, Network, show
 
 PORTS = ", ".join(str(p) for p in SMTP_PORTS)
 MULTIPORT = ",".join(str(p) for p in SMTP_PORTS)
@@ -13,7 +13,7 @@ def _ident(region: str) -> str:
     return region.replace("-", "_")
 
 
-def _elements(nets, indent: str) -> list[str]:
+def _elements(nets: list[Network], indent: str) -> list[str]:
     """An nftables element list, four per line."""
     items = [show(n, True) for n in nets]
     rows = [", ".join(items[i:i + 4]) for i in range(0, len(items), 4)]
@@ -34,7 +34,7 @@ def render_nftables(al: Allowlist) -> Output:
     ]
     lines = header(al, "nftables", "#", usage=usage)
     lines += [f"table inet {table}", f"delete table inet {table}", f"table inet {table} {{"]
-    rules = []
+    rules: list[str] = []
     for family, nets, kind in (("ip", v4, "ipv4_addr"), ("ip6", v6, "ipv6_addr")):
         if not nets:
             continue
@@ -50,7 +50,7 @@ def _restore(al: Allowlist, fmt: str, version: int) -> Output:
     v4, v6 = split(al.networks)
     nets, other = (v4, v6) if version == 4 else (v6, v4)
     tool = "iptables" if version == 4 else "ip6tables"
-    warnings = []
+    warnings: list[str] = []
     if other:
         warnings.append(f"{len(other)} IPv{10 - version} block(s) are not in this file (iptables-restore takes one "
                         f"address family): load --format {'ip6tables' if version == 4 else 'iptables'} too")

@@ -7,6 +7,7 @@ import io
 
 import yaml
 
+from ..jsontypes import JSONObject
 from .base import Output, header, json_output, text
 from .content import Allowlist, show
 
@@ -33,7 +34,7 @@ def render_csv(al: Allowlist) -> Output:
     return Output(buf.getvalue().encode())
 
 
-def _body(al: Allowlist) -> dict:
+def _body(al: Allowlist) -> JSONObject:
     return {
         "region": al.region,
         "networks": [str(n) for n in al.networks],
@@ -57,10 +58,10 @@ SPF_STRING_MAX = 255  # one character-string of a TXT record (RFC 7208 3.3: long
 def render_spf(al: Allowlist) -> Output:
     """``ip4:``/``ip6:`` mechanisms on one line, to paste into an SPF record, after ``#`` comment lines."""
     mechs = " ".join(f"ip{n.version}:{show(n, True)}" for n in al.networks)
-    warnings = []
+    warnings: list[str] = []
     if len(mechs) > SPF_STRING_MAX - len("v=spf1  -all"):
         warnings.append(f"the mechanism list is {len(mechs)} characters: a TXT record splits text longer than "
                         f"{SPF_STRING_MAX} characters into several quoted strings (RFC 7208 3.3); publish it that way")
     usage = ["Paste the last line into your SPF record, e.g. \"v=spf1 <mechanisms> ~all\".",
              "ip4/ip6 mechanisms cost no DNS lookups (RFC 7208 4.6.4 limit of 10)."]
-    return text(header(al, "spf", "#", warnings, usage) + [mechs], warnings)
+    return text([*header(al, "spf", "#", warnings, usage), mechs], warnings)

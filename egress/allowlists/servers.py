@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .base import Output, header, split, text
-from .content import Allowlist, show
+from .content import Allowlist, Network, show
 
 
 def render_nginx(al: Allowlist) -> Output:
@@ -19,7 +19,7 @@ def render_nginx(al: Allowlist) -> Output:
 def render_apache(al: Allowlist) -> Output:
     """A ``<RequireAny>`` of ``Require ip`` lines (mod_authz_core + mod_authz_host)."""
     usage = [f"Include inside a <Location>, <Directory> or <Proxy> section: Include smtp-egress-{al.region}.conf"]
-    lines = header(al, "apache", "#", usage=usage) + ["<RequireAny>"]
+    lines = [*header(al, "apache", "#", usage=usage), "<RequireAny>"]
     lines += [f"    Require ip {show(n, True)}" for n in al.networks] + ["</RequireAny>"]
     return text(lines)
 
@@ -47,18 +47,19 @@ def render_exchange(al: Allowlist) -> Output:
     ]
     lines = header(al, "exchange", "#", usage=usage)
     lines += ["param([Parameter(Mandatory = $true)][string]$Identity)", "",
-              f"Set-ReceiveConnector -Identity $Identity -RemoteIPRanges @{{Add={_ps_list([show(n, True) for n in al.networks])}}}"]
+              (f"Set-ReceiveConnector -Identity $Identity -RemoteIPRanges "
+               f"@{{Add={_ps_list([show(n, True) for n in al.networks])}}}")]
     return text(lines)
 
 
-def online_ranges(al: Allowlist) -> tuple[list, list[str]]:
+def online_ranges(al: Allowlist) -> tuple[list[Network], list[str]]:
     """Exchange Online takes only IPv4, as single addresses or CIDR /24 to /32: larger blocks are split into
     /24s (the same addresses), IPv6 is left out with a warning."""
     v4, v6 = split(al.networks)
-    out = []
+    out: list[Network] = []
     for n in v4:
         out += list(n.subnets(new_prefix=24)) if n.prefixlen < 24 else [n]
-    warnings = []
+    warnings: list[str] = []
     if v6:
         warnings.append(f"Exchange Online inbound connectors accept IPv4 only: {len(v6)} IPv6 block(s) left out "
                         f"({', '.join(str(n) for n in v6)}); mail from them will not match this connector")
@@ -77,7 +78,8 @@ def render_exchange_online(al: Allowlist) -> Output:
     lines = header(al, "exchange-online", "#", warnings, usage)
     lines += ["param([Parameter(Mandatory = $true)][string]$Identity)", ""]
     if ranges:
-        lines.append(f"Set-InboundConnector -Identity $Identity -SenderIPAddresses @{{Add={_ps_list([show(n, True) for n in ranges])}}}")
+        lines.append(f"Set-InboundConnector -Identity $Identity -SenderIPAddresses "
+                     f"@{{Add={_ps_list([show(n, True) for n in ranges])}}}")
     else:
         lines.append("Write-Error 'smtp-egress: no IPv4 addresses for this region: nothing to add'")
     return text(lines, warnings)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections import Counter
+from typing import NamedTuple, TypedDict
 
 import sqlalchemy as sa
 
@@ -76,6 +77,25 @@ class ChangeRecord:
         return self.effective is not None and self.effective > self.planned
 
 
+class _Identity(TypedDict):
+    """The fields of a :class:`ChangeRecord` that name its change."""
+
+    change_id: str
+    region: str
+    ip: str
+    action: str
+    planned: dt.date
+    in_plan: bool
+
+
+class _Facts(NamedTuple):
+    """What the ledger says beyond the announcements, per change id."""
+
+    counts: dict[str, DeliveryCounts]
+    undelivered: dict[str, list[Undelivered]]
+    plan_hashes: dict[str, str]
+
+
 @dataclasses.dataclass(frozen=True)
 class RegionReport:
     region: str
@@ -132,12 +152,12 @@ def build_report(plan: Plan, ledger: Ledger, provenance: Provenance) -> Report:
     counts, undelivered = _deliveries(ledger, set(anns))
     plan_hashes = _announced_plans(ledger)
     members = _workspace_counts(ledger)
-    out = []
+    out: list[RegionReport] = []
     for region in sorted(set(plan.regions) | {a.region for a in anns.values()}):
         in_plan = region in plan.regions
         region_anns = {k: a for k, a in anns.items() if a.region == region}
         planned = plan.changes(region) if in_plan else []
-        facts = (counts, undelivered, plan_hashes)
+        facts = _Facts(counts, undelivered, plan_hashes)
         records = [_record(c, notice_status(c, region_anns, moment, plan.notice_days), facts) for c in planned]
         planned_ids = {c.change_id for c in planned}
         records += [_orphan(a, moment, facts) for k, a in region_anns.items() if k not in planned_ids]
@@ -157,24 +177,24 @@ def _touches(record: ChangeRecord, since: dt.date) -> bool:
     return any(d is not None and d >= since for d in days)
 
 
-def _record(change: Change, notice: Notice, facts) -> ChangeRecord:
-    base = dict(change_id=change.change_id, region=change.region, ip=change.ip, action=change.action,
-                planned=change.effective, in_plan=True)
+def _record(change: Change, notice: Notice, facts: _Facts) -> ChangeRecord:
+    base = _Identity(change_id=change.change_id, region=change.region, ip=change.ip, action=change.action,
+                     planned=change.effective, in_plan=True)
     if not notice.announced:
         return ChangeRecord(**base, notice_days=notice.notice_days, state=NOT_ANNOUNCED, flags=(NOT_ANNOUNCED,))
     return _announced(base, notice, IN_EFFECT if notice.status is NoticeStatus.IN_EFFECT else PENDING, facts)
 
 
-def _orphan(ann: Announcement, moment: dt.datetime, facts) -> ChangeRecord:
+def _orphan(ann: Announcement, moment: dt.datetime, facts: _Facts) -> ChangeRecord:
     """An announcement whose change the plan no longer holds (its date moved, or it was withdrawn)."""
-    base = dict(change_id=ann.change_id, region=ann.region, ip=ann.ip, action=ann.action, planned=ann.planned,
-                in_plan=False)
+    base = _Identity(change_id=ann.change_id, region=ann.region, ip=ann.ip, action=ann.action, planned=ann.planned,
+                     in_plan=False)
     return _announced(base, ann.notice(moment), NOT_IN_PLAN, facts)
 
 
-def _announced(base: dict, notice: Notice, state: str, facts) -> ChangeRecord:
+def _announced(base: _Identity, notice: Notice, state: str, facts: _Facts) -> ChangeRecord:
     counts, undelivered, plan_hashes = facts
-    flags = []
+    flags: list[str] = []
     if notice.late:
         flags.append(LATE_NOTICE)
     elif notice.short_notice_exception:
@@ -191,7 +211,7 @@ def _announced(base: dict, notice: Notice, state: str, facts) -> ChangeRecord:
                         flags=tuple(flags))
 
 
-def _deliveries(ledger: Ledger, change_ids: set[str]):
+def _deliveries(ledger: Ledger, change_ids: set[str]) -> tuple[dict[str, DeliveryCounts], dict[str, list[Undelivered]]]:
     """Per change: delivery counts by status, distinct workspaces notified, and the undelivered rows."""
     d = deliveries.c
     by_status = (sa.select(d.change_id, d.status, sa.func.count(), sa.func.count(sa.distinct(d.workspace_id)))
@@ -220,14 +240,23 @@ def _announced_plans(ledger: Ledger) -> dict[str, str]:
     """The sha256 of the plan each announcement was made from."""
     q = sa.select(announcements.c.change_id, announcements.c.plan_sha256)
     with ledger.conn.begin():
-        return {change_id: sha for change_id, sha in ledger.conn.execute(q)}
+        # not dict(result) as C416 suggests: a Result has keys(), so dict() would read it as a mapping
+        return {change_id: sha for change_id, sha in ledger.conn.execute(q)}  # noqa: C416
 
 
 def _workspace_counts(ledger: Ledger) -> dict[str, int]:
     q = sa.select(workspaces.c.region, sa.func.count()).group_by(workspaces.c.region)
     with ledger.conn.begin():
-        return {region: n for region, n in ledger.conn.execute(q)}
+        return {region: n for region, n in ledger.conn.execute(q)}  # noqa: C416 (see _announced_plans)
 
 
-__all__ = ["ChangeRecord", "DeliveryCounts", "FLAGS", "RegionReport", "Report", "Summary", "Undelivered",
-           "build_report"]
+__all__ = [
+    "FLAGS",
+    "ChangeRecord",
+    "DeliveryCounts",
+    "RegionReport",
+    "Report",
+    "Summary",
+    "Undelivered",
+    "build_report",
+]

@@ -44,15 +44,16 @@ tickets. JSON is for auditors' tools: keys sorted, days ``YYYY-MM-DD``, instants
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import json
 import re
 
 import jinja2
-
-from ..templating import environment
 import markupsafe
 
 from ..dates import rfc3339
+from ..jsontypes import JSONObject
+from ..templating import environment
 from . import model
 from .model import ChangeRecord, Report
 
@@ -76,7 +77,7 @@ def render(report: Report, fmt: str) -> str:
 
 # JSON -----------------------------------------------------------------------------------------------
 
-def as_json(report: Report) -> dict:
+def as_json(report: Report) -> JSONObject:
     p, s = report.provenance, report.summary
     return {
         "format": FORMAT_NAME,
@@ -102,7 +103,7 @@ def as_json(report: Report) -> dict:
     }
 
 
-def _change_json(c: ChangeRecord) -> dict:
+def _change_json(c: ChangeRecord) -> JSONObject:
     return {
         "change_id": c.change_id, "region": c.region, "ip": c.ip, "action": c.action,
         "planned": c.planned.isoformat(), "state": c.state, "in_plan": c.in_plan,
@@ -118,9 +119,9 @@ def _change_json(c: ChangeRecord) -> dict:
 
 # Words shared by the HTML and Markdown templates ------------------------------------------------------
 
-def flag_text(c: ChangeRecord, flag: str, day) -> str:
+def flag_text(c: ChangeRecord, flag: str, day: dt.date) -> str:
     """One flag in words a reviewer can act on."""
-    if flag == model.LATE_NOTICE:
+    if flag == model.LATE_NOTICE and c.effective is not None:  # a late notice was announced: it has a day
         return (f"late notice: {c.lead_days} of {c.notice_days} days; takes effect {c.effective.isoformat()} "
                 f"instead of {c.planned.isoformat()}")
     if flag == model.SHORT_NOTICE_EXCEPTION:
@@ -149,23 +150,24 @@ def change_text(c: ChangeRecord) -> str:
     return f"{'add' if c.action == 'add' else 'remove'} {c.ip}"
 
 
-def md_cell(value) -> str:
+def md_cell(value: object) -> str:
     """A value safe inside a GitHub-flavoured Markdown table cell: one line, no bare pipes or tags."""
     text = "" if value is None else str(value)
     text = text.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
     return " ".join(text.split())
 
 
-def md_code(value) -> str:
+def md_code(value: object) -> str:
     """A value as a Markdown code span inside a table cell (no escapes apply in code spans, but ``\\|`` does)."""
     text = " ".join(("" if value is None else str(value)).split()).replace("|", "\\|")
     return f"`` {text} ``" if "`" in text else f"`{text}`"
 
 
-def linkify(value) -> markupsafe.Markup:
+def linkify(value: object) -> markupsafe.Markup:
     """Escape text for HTML and turn plain http(s) URLs in it into links (an incident ticket, say)."""
     text = "" if value is None else str(value)
-    out, last = [], 0
+    out: list[markupsafe.Markup] = []
+    last = 0
     for m in _URL.finditer(text):
         out.append(markupsafe.escape(text[last:m.start()]))
         url = markupsafe.escape(m.group(0))
@@ -175,7 +177,7 @@ def linkify(value) -> markupsafe.Markup:
     return markupsafe.Markup("").join(out)
 
 
-def keep_dates(value) -> markupsafe.Markup:
+def keep_dates(value: object) -> markupsafe.Markup:
     """Escape text for HTML, keeping each YYYY-MM-DD day on one line (browsers break after its hyphens).
 
     The print CSS makes these spans inline blocks, so a narrow column may break right after the day

@@ -9,17 +9,17 @@ from :func:`build_schema` by :func:`schema_text`; a test regenerates it and fail
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from .. import plan
+from ..jsontypes import JSON, JSONObject
 
 SCHEMA_NAME = "ip_addresses.schema.json"
 _INSTANT = "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$"
 _DAY = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
-_ADDRESS = {"type": "string", "minLength": 2, "maxLength": 45}
+_ADDRESS: dict[str, JSON] = {"type": "string", "minLength": 2, "maxLength": 45}
 
 
-def build_schema() -> dict[str, Any]:
+def build_schema() -> JSONObject:
     """The schema as a dict (what :func:`smtp_egress.document.load_schema` returns)."""
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -58,12 +58,12 @@ def build_schema() -> dict[str, Any]:
     }
 
 
-def schema_text(schema: dict[str, Any] | None = None) -> str:
+def schema_text(schema: JSONObject | None = None) -> str:
     """The schema file's text: indented two spaces, an object whose values are all leaves kept on one line."""
     return _format(build_schema() if schema is None else schema, "") + "\n"
 
 
-def _format(value: Any, indent: str) -> str:
+def _format(value: JSON, indent: str) -> str:
     if not isinstance(value, dict) or not any(isinstance(v, dict) for v in value.values()):
         return json.dumps(value)
     inner = indent + "  "

@@ -138,7 +138,7 @@ def test_buckets_need_a_full_public_access_block_and_encryption():
     (v,) = policies.buckets_locked_down(bucket_set(sse=False))
     assert "encryption" in v.message
     # one bucket's block does not cover another bucket
-    mixed = bucket_set("archive") + [res(policies.BUCKETS[0], "documents", id="documents-9")]
+    mixed = [*bucket_set("archive"), res(policies.BUCKETS[0], "documents", id="documents-9")]
     assert [v.urn.rsplit("::", 1)[1] for v in policies.buckets_locked_down(mixed)] == ["documents", "documents"]
 
 

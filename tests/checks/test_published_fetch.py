@@ -108,7 +108,7 @@ def test_429_honours_retry_after_seconds(server, session, sleeps, valid_bytes):
 
 
 def test_429_retry_after_past_http_date_waits_zero(server, session, sleeps, valid_bytes):
-    past = email.utils.format_datetime(dt.datetime(2001, 1, 1, tzinfo=dt.timezone.utc), usegmt=True)
+    past = email.utils.format_datetime(dt.datetime(2001, 1, 1, tzinfo=dt.UTC), usegmt=True)
     url = server.on(PATH, Reply(429, b"", "text/plain", {"Retry-After": past}), Reply(body=valid_bytes))
     fetch_published(url, "us", session=session, sleep=sleeps.append)
     assert sleeps == [0.0]
@@ -117,7 +117,7 @@ def test_429_retry_after_past_http_date_waits_zero(server, session, sleeps, vali
 @pytest.mark.parametrize("retry_after", ["120", "http-date"])
 def test_429_retry_after_beyond_cap_fails_without_waiting(server, session, sleeps, valid_bytes, retry_after):
     if retry_after == "http-date":
-        later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)
+        later = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
         retry_after = email.utils.format_datetime(later, usegmt=True)
     url = server.on(PATH, Reply(429, b"rate limited", "text/plain", {"Retry-After": retry_after}), Reply(body=valid_bytes))
     fails(pe.RetryAfterTooLong, url, "HTTP 429", f"Retry-After {retry_after!r}", "longer than the 60s cap",

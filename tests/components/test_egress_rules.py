@@ -7,8 +7,18 @@ import ipaddress
 import pulumi
 import pytest
 
-from smtp_egress.components.egress_rules import (PRIVATE_V4, PRIVATE_V6, ArgsError, SmtpEgressRules, SmtpEgressRulesArgs,
-                                     nacl_egress, nacl_ingress, resolver_ip, security_group_egress, validate)
+from smtp_egress.components.egress_rules import (
+    PRIVATE_V4,
+    PRIVATE_V6,
+    ArgsError,
+    SmtpEgressRules,
+    SmtpEgressRulesArgs,
+    nacl_egress,
+    nacl_ingress,
+    resolver_ip,
+    security_group_egress,
+    validate,
+)
 
 SG, ACL = "aws:ec2/securityGroup:SecurityGroup", "aws:ec2/networkAcl:NetworkAcl"
 COMPONENT = "smtp-egress:network:SmtpEgressRules"
@@ -167,7 +177,7 @@ def test_invalid_arguments_create_nothing(pulumi_mocks):
     def run():
         SmtpEgressRules("us-rules", args(vpc_cidr="10.40.0.0/33"))
 
-    with pytest.raises(ArgsError, match="vpc_cidr '10.40.0.0/33'"):
+    with pytest.raises(ArgsError, match=r"vpc_cidr '10.40.0.0/33'"):
         run()
     assert rec.resources == []
 
@@ -194,7 +204,7 @@ def test_an_output_that_resolves_to_no_prefix_list_fails_the_deployment(pulumi_m
         return SmtpEgressRules("us-rules", args(endpoint_prefix_list_ids=[pulumi.Output.from_input("vpce-123")])).security_group_id
 
     # the engine re-raises it as a ValueError naming the resource and the input, with this message inside
-    with pytest.raises(ValueError, match="resolved to .vpce-123., not a prefix list ID"):
+    with pytest.raises(ValueError, match=r"resolved to .vpce-123., not a prefix list ID"):
         run()
 
 

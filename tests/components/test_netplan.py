@@ -8,8 +8,19 @@ import random
 
 import pytest
 
-from smtp_egress.components.netplan import (AddressMismatch, ArgsError, EgressAddress, NatGatewayPlan, assign_nat_gateways,
-                                canonical_key, eip_key, home_zone, subnet_layout, validate_regional, verified_allocation)
+from smtp_egress.components.netplan import (
+    AddressMismatch,
+    ArgsError,
+    EgressAddress,
+    NatGatewayPlan,
+    assign_nat_gateways,
+    canonical_key,
+    eip_key,
+    home_zone,
+    subnet_layout,
+    validate_regional,
+    verified_allocation,
+)
 from smtp_egress.errors import ConfigError
 
 ZONES = ["us-east-1a", "us-east-1b"]
@@ -83,7 +94,7 @@ def test_subnet_layout_is_deterministic_and_disjoint():
     assert all(not a.overlaps(b) for a, b in itertools.combinations(nets, 2))
     assert all(n.subnet_of(ipaddress.ip_network("10.40.0.0/16")) for n in nets)
     # appending a zone never moves the others
-    assert subnet_layout("10.40.0.0/16", ZONES3 + ["us-east-1d"])[:3] == layout
+    assert subnet_layout("10.40.0.0/16", [*ZONES3, "us-east-1d"])[:3] == layout
 
 
 def test_subnet_layout_for_the_smallest_vpc():
@@ -201,7 +212,7 @@ def test_quota_is_respected_by_moving_the_newest_address():
 
 def test_verified_allocation_refuses_an_eip_holding_another_address():
     assert verified_allocation("198.51.100.10", "198.51.100.10", "eipalloc-0123456789abcdef0") == "eipalloc-0123456789abcdef0"
-    with pytest.raises(AddressMismatch, match="'198.51.100.10' holds '203.0.113.99'"):
+    with pytest.raises(AddressMismatch, match=r"'198.51.100.10' holds '203.0.113.99'"):
         verified_allocation("198.51.100.10", "203.0.113.99", "eipalloc-0123456789abcdef0")
 
 

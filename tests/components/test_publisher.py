@@ -78,7 +78,7 @@ def test_paths_this_host_cannot_serve_are_refused(path, words):
 
 
 def test_a_shared_file_and_its_region_copy_cannot_both_be_given():
-    with pytest.raises(ConfigError, match="would both be stored at 'us/v1/info/ip_addresses/changes.json'"):
+    with pytest.raises(ConfigError, match=r"would both be stored at 'us/v1/info/ip_addresses/changes.json'"):
         object_keys("us", {**DOCS, "us/v1/info/ip_addresses/changes.json": DOCS["v1/info/ip_addresses/changes.json"]})
 
 
@@ -223,11 +223,11 @@ def test_distribution_reads_the_region_folder_through_the_oac_over_https(pulumi_
 
 def test_documents_rendered_by_egress_publish_go_up_byte_for_byte(pulumi_mocks):
     """The static tree that `egress publish --static-dir` writes (headers.json keys) fits ``documents`` as is."""
-    from smtp_egress.plan import load_plan
     from smtp_egress.document import static_files
+    from smtp_egress.plan import load_plan
 
     plan = load_plan(Path(__file__).resolve().parents[2] / "stacks" / "egress-ips.yaml")
-    moment = dt.datetime(2026, 11, 26, tzinfo=dt.timezone.utc)
+    moment = dt.datetime(2026, 11, 26, tzinfo=dt.UTC)
     tree = static_files(plan, {}, moment, "https://us.ips.example.com")
     docs = {path: PublishedFile(data.decode("utf-8"), ctype, CC) for path, (data, ctype) in tree.items()
             if path.startswith(("us/", "v1/"))}

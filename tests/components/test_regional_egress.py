@@ -178,7 +178,7 @@ def test_vpc_and_subnets(pulumi_mocks):
 
 
 def test_adding_an_address_renames_nothing_and_changes_no_primary(pulumi_mocks):
-    before, _, before_out = build(pulumi_mocks, args(reserve=0))
+    before, _, _ = build(pulumi_mocks, args(reserve=0))
     added = (*BASE, EgressAddress("198.51.100.9", "live", True))  # sorts first, but is the newest in the plan
     after, _, after_out = build(pulumi_mocks, args(added, reserve=0))
     urns_before = {r.urn for r in before.resources}
@@ -198,10 +198,10 @@ def retrieve_abandoned_failures(expected: str) -> int:
     interpreter exits, when asyncio prints each one). Read the ones carrying the expected failure."""
     count = 0
     for obj in gc.get_objects():
-        if isinstance(obj, asyncio.Future) and obj.done() and not obj.cancelled():
-            if expected in str(getattr(obj, "_exception", None) or ""):
-                obj.exception()
-                count += 1
+        if (isinstance(obj, asyncio.Future) and obj.done() and not obj.cancelled()
+                and expected in str(getattr(obj, "_exception", None) or "")):
+            obj.exception()
+            count += 1
     return count
 
 
@@ -222,7 +222,7 @@ def test_an_eip_holding_another_address_is_never_attached(pulumi_mocks):
     def run():
         return RegionalEgress("us", args()).vpc_id
 
-    with pytest.raises(ValueError, match="'198.51.100.11' holds '203.0.113.99'") as info:
+    with pytest.raises(ValueError, match=r"'198.51.100.11' holds '203.0.113.99'") as info:
         run()
     chain, exc = [], info.value
     while exc is not None:

@@ -5,8 +5,17 @@ from __future__ import annotations
 import pulumi
 import pytest
 
-from smtp_egress.components.tracking_dns import (ArgsError, TrackingDns, TrackingDnsArgs, is_hostname, mx_records, txt_record,
-                                     txt_strings, txt_value, validate)
+from smtp_egress.components.tracking_dns import (
+    ArgsError,
+    TrackingDns,
+    TrackingDnsArgs,
+    is_hostname,
+    mx_records,
+    txt_record,
+    txt_strings,
+    txt_value,
+    validate,
+)
 
 RECORD, COMPONENT = "aws:route53/record:Record", "smtp-egress:dns:TrackingDns"
 LB = "egress-lb-123456.us-east-1.elb.amazonaws.com"

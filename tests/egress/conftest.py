@@ -13,7 +13,7 @@ def rendered_notice():
 
     ctx = NoticeContext(
         change_id="us/add/203.0.113.7/2026-12-10", region="us", ip="203.0.113.7", action="add",
-        effective=dt.date(2026, 12, 10), announced_at=dt.datetime(2026, 11, 26, 9, 30, tzinfo=dt.timezone.utc),
+        effective=dt.date(2026, 12, 10), announced_at=dt.datetime(2026, 11, 26, 9, 30, tzinfo=dt.UTC),
         notice_days=7, endpoint_url="https://ips.example.com/v1/info/ip_addresses?region=us",
         changes_url="https://ips.example.com/v1/info/ip_addresses/changes.json",
     )

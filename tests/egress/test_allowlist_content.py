@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import itertools
 import random
-
 from pathlib import Path
 
 import pytest
@@ -92,7 +92,7 @@ def test_aggregation_is_exact_on_random_sets():
         nets = to_networks(v4 | v6, True)
         assert {ip for n in nets for ip in n} == v4 | v6
         assert nets == sorted(nets, key=lambda n: (n.version, int(n.network_address)))
-        for a, b in zip(nets, nets[1:]):  # the smallest set: no two blocks merge into one
+        for a, b in itertools.pairwise(nets):  # the smallest set: no two blocks merge into one
             assert a.version != b.version or not (a.supernet() == b.supernet() and a.prefixlen == b.prefixlen)
 
 

@@ -75,12 +75,14 @@ def test_repository_plan_is_valid():
     ("regions:\n  us:\n    - ip: 198.51.100.1\n    - ip: 198.51.100.1\n", "plan.yaml:4: ip '198.51.100.1' is already planned in region 'us' at plan.yaml:3"),
     ("regions:\n  us:\n    - ip: 198.51.100.1\n  eu:\n    - ip: 198.51.100.1\n", "plan.yaml:5: ip '198.51.100.1' is already planned in region 'us'"),
     ("regions:\n  us:\n    - ip: 2001:db8::1\n  eu:\n    - ip: 2001:DB8:0::1\n", "already planned in region 'us'"),
-    ("regions:\n  us:\n    - ip: 198.51.100.1\n    - ip: 198.51.100.2\n      active_from: 2026-12-10\n      retire_on: 2026-12-10\n",
+    (("regions:\n  us:\n    - ip: 198.51.100.1\n    - ip: 198.51.100.2\n"
+      "      active_from: 2026-12-10\n      retire_on: 2026-12-10\n"),
      "plan.yaml:4: retire_on '2026-12-10' is not after active_from '2026-12-10'"),
     ("notice_days: 3\nregions:\n  us:\n    - ip: 198.51.100.1\n", "plan.yaml:1: notice_days 3 is below the 7-day promise"),
     ("notice_days: soon\nregions:\n  us:\n    - ip: 198.51.100.1\n", "notice_days 'soon' must be a whole number"),
     ("regions:\n  us:\n    - ip: 198.51.100.1\n      active_from: 2026-13-01\n", "plan.yaml:4: active_from '2026-13-01' is not a date"),
-    ("regions:\n  us:\n    - ip: 198.51.100.1\n      retire_on: 2027-01-01\n    - ip: 198.51.100.2\n      active_from: 2027-01-05\n",
+    (("regions:\n  us:\n    - ip: 198.51.100.1\n      retire_on: 2027-01-01\n"
+      "    - ip: 198.51.100.2\n      active_from: 2027-01-05\n"),
      "plan.yaml:2: region 'us' would have no live address from 2027-01-01"),
     ("regions:\n  us:\n    - ip: 198.51.100.1\n      retire_on: 2027-01-01\n", "region 'us' would have no live address from 2027-01-01"),
     ("regions:\n  us:\n    - active_from: 2027-01-01\n", "plan.yaml:3: an entry of region 'us' has no 'ip'"),

@@ -217,7 +217,7 @@ def test_a_region_that_left_the_plan_keeps_its_announcements(tmp_path):
     try:
         ledger.announce(Change(dt.date(2026, 12, 1), "ap", "add", "192.0.2.7"), dt.datetime(2026, 11, 2, tzinfo=UTC), 7,
                         "1" * 64, [])
-        ap, eu, us = build_report(load_plan(plan_path), ledger, provenance(plan_path, url)).regions
+        ap, _eu, _us = build_report(load_plan(plan_path), ledger, provenance(plan_path, url)).regions
     finally:
         ledger.close()
     assert (ap.region, ap.in_plan, ap.live, ap.upcoming) == ("ap", False, (), ())

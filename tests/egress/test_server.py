@@ -25,8 +25,8 @@ from smtp_egress.document import canonical_text, load_schema
 from smtp_egress.ledger import Ledger
 from smtp_egress.plan import load_plan
 from smtp_egress.ratelimit import RateLimiter
-from smtp_egress.server import make_server
 from smtp_egress.scripts.cli import main
+from smtp_egress.server import make_server
 
 PLAN = """\
     notice_days: 7

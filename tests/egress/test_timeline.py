@@ -7,8 +7,17 @@ import pytest
 
 from smtp_egress.dates import UTC, lead_days, start_of
 from smtp_egress.plan import Change, load_plan
-from smtp_egress.timeline import (Announcement, NoticeStatus, earliest_compliant_day, gives_notice,
-                                  last_moment_in_time, notice_status, published_addresses, unannounced, upcoming)
+from smtp_egress.timeline import (
+    Announcement,
+    NoticeStatus,
+    earliest_compliant_day,
+    gives_notice,
+    last_moment_in_time,
+    notice_status,
+    published_addresses,
+    unannounced,
+    upcoming,
+)
 
 D = dt.date.fromisoformat
 PLAN = load_plan(Path(__file__).resolve().parents[1] / "data" / "example-plan.yaml")

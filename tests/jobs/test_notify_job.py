@@ -37,7 +37,7 @@ def setup(tmp_path, example_plan):
 
 
 def test_the_job_announces_and_delivers_and_returns_what_it_did(setup, capsys):
-    inputs, db, tmp_path = setup
+    inputs, _db, tmp_path = setup
     result = run_notify(inputs())
     assert capsys.readouterr() == ("", "")  # a job prints nothing: the caller renders
     assert sorted(a.change.change_id for a in result.announced) == [
@@ -62,7 +62,7 @@ def test_a_dry_run_reports_what_would_be_announced_and_records_nothing(setup):
 
 
 def test_an_unusable_published_document_is_a_finding_with_exit_3_not_an_exception(setup):
-    inputs, db, tmp_path = setup
+    inputs, _db, tmp_path = setup
     html = tmp_path / "error.html"
     html.write_text("<html><body>502 Bad Gateway</body></html>")
     result = run_notify(inputs(published=str(html)))

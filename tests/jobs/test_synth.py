@@ -69,5 +69,5 @@ def test_a_bad_plan_fails_before_the_engine_starts(tmp_path):
 
     bad = tmp_path / "plan.yaml"
     bad.write_text("regions:\n  us: [{ip: 300.1.1.1}]\n")
-    with pytest.raises(EgressError, match="plan.yaml:2"):
+    with pytest.raises(EgressError, match=r"plan.yaml:2"):
         synth.run(inputs(plan_path=bad))

@@ -248,13 +248,13 @@ def test_ufw_dry_run_accepts_every_command(env, capsys):
     assert script[0] == "#!/bin/sh" and "set -e" in script
     commands = [line.split() for line in script if line.startswith("ufw ")]
     assert len(commands) == 4
-    for argv in commands:
-        comment_at = argv.index("comment")
-        argv = argv[:comment_at] + ["comment", " ".join(argv[comment_at + 1:]).strip("'")]
+    for words in commands:
+        comment_at = words.index("comment")
+        argv = [*words[:comment_at], "comment", " ".join(words[comment_at + 1:]).strip("'")]
         proc = run(ufw, "--dry-run", *argv[1:])
         assert "-m multiport --dports 465,587,2525" in proc.stdout
-    broken = [line.split() for line in write(env, capsys, "ufw", broken=True).read_text().splitlines()
-              if "198.51.100.300" in line][0]
+    broken = next(line.split() for line in write(env, capsys, "ufw", broken=True).read_text().splitlines()
+                  if "198.51.100.300" in line)
     assert run(ufw, "--dry-run", *broken[1:-2], check=False).returncode != 0
     assert [p.read_bytes() if p.exists() else None for p in rules] == before  # --dry-run changed nothing
 
@@ -297,7 +297,7 @@ def test_all_writes_every_format_and_a_manifest_sha256sum_checks(env, capsys):
 
 def test_generate_key_writes_a_private_0600_key_and_never_overwrites(env, capsys):
     (env["tmp"] / "keys").mkdir()
-    code, out, err = egress(capsys, env, "--generate-key", "keys/signing.pem")
+    code, _out, err = egress(capsys, env, "--generate-key", "keys/signing.pem")
     assert code == 0, err
     key = env["tmp"] / "keys" / "signing.pem"
     assert stat.S_IMODE(key.stat().st_mode) == 0o600

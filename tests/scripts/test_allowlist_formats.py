@@ -82,7 +82,7 @@ def test_same_inputs_same_bytes_but_the_generation_time(env, capsys, fmt):
     second, _ = allowlist(capsys, env, fmt, epoch=EPOCH + 86400 + 3661)
     assert first != second
     assert first.replace(STAMP, "<generated>") == second.replace("2027-01-02T13:01:01Z", "<generated>")
-    changed = [a for a, b in zip(first.splitlines(), second.splitlines()) if a != b]
+    changed = [a for a, b in zip(first.splitlines(), second.splitlines(), strict=True) if a != b]
     assert changed and all(STAMP in line for line in changed)
     assert len(changed) == (len(EXPECTED) if fmt == "csv" else 1)  # csv: the metadata column of every row
 
@@ -96,7 +96,7 @@ def test_every_format_carries_its_provenance(env, capsys, fmt):
         rows = list(csv.DictReader(io.StringIO(out)))
         assert {(r["region"], r["generated_at"], r["plan_sha256"], r["published_sync_token"], r["as_of"]) for r in rows} \
             == {("us", STAMP, plan.sha256, token, "2026-11-26")}
-        assert [r["status"] for r in rows][0] == "198.51.100.11 starts 2026-12-10"
+        assert rows[0]["status"] == "198.51.100.11 starts 2026-12-10"
         return
     if FORMATS[fmt].filename.endswith(".json"):
         p = json.loads(out)["_provenance"]
@@ -135,7 +135,7 @@ def test_txt_json_yaml_csv_parse_back(env, capsys):
     assert y["networks"] == EXPECTED and y["blocks"] == doc["blocks"]
     rows = list(csv.DictReader(io.StringIO(allowlist(capsys, env, "csv")[0])))
     assert [r["network"] for r in rows] == EXPECTED
-    assert [(r["first"], r["last"], r["ip_version"]) for r in rows][0] == ("198.51.100.8", "198.51.100.11", "4")
+    assert (rows[0]["first"], rows[0]["last"], rows[0]["ip_version"]) == ("198.51.100.8", "198.51.100.11", "4")
 
 
 def test_live_only_and_no_aggregate(env, capsys):
@@ -274,8 +274,8 @@ def test_pulumi_snippet_compiles_and_creates_one_rule_per_block_and_port(env, ca
 def test_exchange_scripts(env, capsys):
     onprem, err = allowlist(capsys, env, "exchange")
     assert err == ""
-    assert 'Set-ReceiveConnector -Identity $Identity -RemoteIPRanges @{Add="198.51.100.8/30","198.51.100.20",' \
-           '"2001:db8::10/127","2001:db8::20"}' in onprem
+    assert ('Set-ReceiveConnector -Identity $Identity -RemoteIPRanges @{Add="198.51.100.8/30","198.51.100.20",'
+            '"2001:db8::10/127","2001:db8::20"}') in onprem
     online, err = allowlist(capsys, env, "exchange-online")
     assert 'Set-InboundConnector -Identity $Identity -SenderIPAddresses @{Add="198.51.100.8/30","198.51.100.20"}' in online
     assert "IPv4 only" in err and "2001:db8::10/127" in err  # warned on stderr, and in the file

@@ -41,7 +41,7 @@ def setup(tmp_path):
     assert proc.wait(60) == 0, proc.stderr.read()
     proc = egress("publish", "--region", "us", "--at", "2026-11-26", "--out", "published.json", *common, cwd=tmp_path)
     assert proc.wait(60) == 0, proc.stderr.read()
-    return tmp_path, common + ["--outbox", "outbox"]
+    return tmp_path, [*common, "--outbox", "outbox"]
 
 
 def count(path: Path) -> int:
@@ -73,11 +73,11 @@ def test_killed_fanout_resumes_and_delivers_each_notice_exactly_once(setup):
     kills = 0
     for threshold in (200, 1100, 2300):  # three kills at different points of the fan-out
         proc = egress(*notify_args(common), cwd=tmp)
-        if kill_when(proc, lambda: count(new) >= threshold):
+        if kill_when(proc, lambda threshold=threshold: count(new) >= threshold):
             kills += 1
     assert kills >= 2, "the fan-out finished before it could be killed: make it longer"
     proc = egress(*notify_args(common), cwd=tmp)
-    out, err = proc.communicate(timeout=300)
+    _out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err.decode()
 
     box = mailbox.Maildir(str(tmp / "outbox"), create=False)
@@ -121,11 +121,11 @@ def test_killed_smtp_fanout_resumes_with_every_notice_and_no_silent_duplicate(se
     kills = 0
     for threshold in (150, 900, 2000):
         proc = egress(*notify_args(common), *smtp, cwd=tmp)
-        if kill_when(proc, lambda: len(received) >= threshold):
+        if kill_when(proc, lambda threshold=threshold: len(received) >= threshold):
             kills += 1
     assert kills >= 2, "the fan-out finished before it could be killed: make it longer"
     proc = egress(*notify_args(common), *smtp, cwd=tmp)
-    out, err = proc.communicate(timeout=300)
+    _out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err.decode()
 
     import email as email_lib

@@ -142,7 +142,7 @@ def test_out_into_a_missing_directory_is_a_user_error(env, capsys):
 
 def test_static_tree_and_headers_manifest(env, capsys):
     root = env["tmp"] / "site"
-    code, out, err = egress(capsys, "publish", *env["args"], "--static-dir", str(root), "--at", "2026-12-02",
+    code, _out, err = egress(capsys, "publish", *env["args"], "--static-dir", str(root), "--at", "2026-12-02",
                             "--base-url", "https://ips.example.com")
     assert code == 0, err
     files = sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())

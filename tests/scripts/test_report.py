@@ -102,7 +102,7 @@ def test_json_since_and_at(env, capsys):
     doc = json.loads(report(capsys, env, "--json", "--since", "2026-12-15"))
     assert doc["provenance"]["since"] == "2026-12-15" and doc["summary"]["changes"] == 3
     assert [c["ip"] for r in doc["regions"] for c in r["changes"]] == ["203.0.113.21", "198.51.100.12", "198.51.100.13"]
-    code, out, err = egress(capsys, "report", *env["args"], "--json", "--at", "2026-12-12")
+    _code, out, _err = egress(capsys, "report", *env["args"], "--json", "--at", "2026-12-12")
     states = {c["ip"]: c["state"] for r in json.loads(out)["regions"] for c in r["changes"]}
     assert states == {"198.51.100.14": "not_in_plan", "198.51.100.11": "in_effect", "198.51.100.12": "not_announced",
                       "198.51.100.13": "not_announced", "203.0.113.21": "not_announced"}
@@ -129,8 +129,8 @@ def md_tables(text: str) -> dict[str, list[list[str]]]:
 def test_markdown_tables(env, capsys):
     text = report(capsys, env)  # Markdown is the default on stdout
     assert text.startswith("# IP address change record\n")
-    assert "**2 regions, 5 changes, 5 flags** (1 late notice, 1 short-notice exception, 1 not announced, " \
-           "1 not in plan, 1 delivery failed)" in text
+    assert ("**2 regions, 5 changes, 5 flags** (1 late notice, 1 short-notice exception, 1 not announced, "
+            "1 not in plan, 1 delivery failed)") in text
     assert "**Live on 2026-12-22** (3): `198.51.100.10`, `198.51.100.11`, `198.51.100.12`" in text
     t = md_tables(text)
     assert sorted(t) == ["Provenance", "Region eu / History", "Region eu / Notices not delivered",
@@ -308,7 +308,7 @@ def test_provenance_names_the_plan_commit(env, capsys):
     git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.com"]
     for cmd in (["init", "-q"], ["add", "egress-ips.yaml"], ["commit", "-q", "-m", "plan"]):
         subprocess.run(git + cmd, check=True, capture_output=True)
-    head = subprocess.run(git + ["rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
+    head = subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
     args = ["report", "--plan", str(plan), "--db", env["db"], "--json", *AT]
     assert json.loads(egress(capsys, *args)[1])["provenance"]["plan"]["git"] == {
         "commit": head, "path": "egress-ips.yaml", "modified": False}

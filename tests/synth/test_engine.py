@@ -84,7 +84,7 @@ def test_a_bad_setting_is_a_config_error_naming_the_key():
     from smtp_egress.errors import ConfigError
 
     config = engine.stack_config("us").with_overrides({"workerDesiredSize": "9"})
-    with pytest.raises(ConfigError, match="'smtp-egress:workerDesiredSize' .stacks/Pulumi.us.yaml. is 9"):
+    with pytest.raises(ConfigError, match=r"'smtp-egress:workerDesiredSize' .stacks/Pulumi.us.yaml. is 9"):
         engine.run_program("us", golden_inputs(), config)
 
 
