@@ -127,4 +127,5 @@ def _workspace(row: dict, where: str, regions: set[str], problems: list[str]) ->
             ok = False
     if not ok:
         return None
-    return Workspace(values["workspace_id"], values["region"], values["email"], url or None)
+    targets = {"email": values["email"], **({"webhook": url} if url else {})}
+    return Workspace(values["workspace_id"], values["region"], targets)

@@ -47,8 +47,9 @@ def run(args) -> int:
     finally:
         ledger.close()
     if args.json:
-        print_json([w.__dict__ for w in rows])
+        print_json([{"workspace_id": w.workspace_id, "region": w.region, "email": w.targets.get("email"),
+                     "webhook_url": w.targets.get("webhook")} for w in rows])
     else:
         for w in rows:
-            print(f"{w.workspace_id}\t{w.region}\t{w.email}\t{w.webhook_url or ''}")
+            print(f"{w.workspace_id}\t{w.region}\t{w.targets.get('email', '')}\t{w.targets.get('webhook', '')}")
     return 0

@@ -22,8 +22,9 @@ def setup(tmp_path, example_plan):
     plan_path = example_plan
     db = f"sqlite:///{tmp_path}/ledger.db"
     ledger = Ledger(db)
-    ledger.upsert_workspaces([Workspace("ws-1", "us", "ops@one.example"), Workspace("ws-2", "us", "it@two.example"),
-                              Workspace("ws-3", "eu", "eu@three.example")], start_of(DAY))
+    ledger.upsert_workspaces([Workspace("ws-1", "us", {"email": "ops@one.example"}),
+                              Workspace("ws-2", "us", {"email": "it@two.example"}),
+                              Workspace("ws-3", "eu", {"email": "eu@three.example"})], start_of(DAY))
     ledger.close()
     published = tmp_path / "published-us.json"
     published.write_bytes(render(load_plan(plan_path), "us", {}, start_of(DAY)).json_bytes)
