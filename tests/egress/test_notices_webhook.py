@@ -13,7 +13,7 @@ import pytest
 
 import smtp_egress
 from smtp_egress.errors import ConfigError, DeliveryError
-from smtp_egress.notices import webhook
+from smtp_egress.notices import outbound
 from smtp_egress.notices.webhook import WebhookSender, sign, verify
 
 SECRET = b"whsec-test-0123456789"
@@ -182,7 +182,7 @@ def test_default_sender_refuses_a_real_loopback_receiver(receiver):
 
 def test_a_name_rebound_to_loopback_after_the_check_is_refused_at_connect(receiver, monkeypatch):
     rx = receiver()
-    monkeypatch.setattr(webhook, "resolve", lambda host, port: {"93.184.215.14"})  # the check sees a public address
+    monkeypatch.setattr(outbound, "resolve", lambda host, port: {"93.184.215.14"})  # the check sees a public address
     with pytest.raises(DeliveryError) as err:
         WebhookSender(SECRET, sleep=pytest.fail).send(rx.url, PAYLOAD, delivery_id="d-1")
     assert err.value.permanent and "127.0.0.1" in str(err.value)
