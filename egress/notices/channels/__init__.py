@@ -17,7 +17,7 @@ from .base import Channel, Option, Sender, StackSecret, mask_secret_url
 
 __all__ = ["CHANNELS", "Channel", "Option", "Sender", "StackSecret", "get", "mask", "stack_secrets"]
 
-_MODULES = ("email", "webhook")  # the registration: one module of this package per channel
+_MODULES = ("email", "webhook", "slack")  # the registration: one module of this package per channel
 
 CHANNELS: dict[str, Channel[Any]] = {
     c.name: c for c in (importlib.import_module(f"{__name__}.{m}").CHANNEL for m in _MODULES)}
