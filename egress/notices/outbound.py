@@ -43,7 +43,7 @@ def is_public(address: str) -> bool:
 
 def resolve(host: str, port: int) -> set[str]:
     """Every address ``host`` resolves to (a literal address resolves to itself, without DNS)."""
-    return {info[4][0] for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)}
+    return {str(info[4][0]) for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)}
 
 
 class BlockedAddress(Exception):
