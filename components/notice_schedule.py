@@ -8,7 +8,8 @@ Fargate task has no 15-minute ceiling (a fan-out to many workspaces with SMTP re
 longer), needs no handler wrapper, and keeps no state: the ledger is PostgreSQL (``EGRESS_DB``) and notices
 leave over SMTP (``EGRESS_SMTP_URL``), so the container's root filesystem is read-only.
 
-Secrets (``secrets``: ``EGRESS_DB`` and ``EGRESS_SMTP_URL`` required, ``EGRESS_WEBHOOK_SECRET`` when a
+Secrets (``secrets``: ``EGRESS_DB`` and every notice channel's stack secret, as the channels declare them in
+:mod:`smtp_egress.notices.channels`: ``EGRESS_SMTP_URL`` required, ``EGRESS_WEBHOOK_SECRET`` when a
 workspace has a webhook) are stored in Secrets Manager secrets created here and reach the container through
 the task definition's ``secrets`` (``valueFrom`` = the secret's ARN), never its plain ``environment``; only
 each ``SecretVersion`` holds a value, as a Pulumi secret. ``EGRESS_BASE_URL`` (the host linked from
@@ -37,14 +38,15 @@ from dataclasses import dataclass, field
 import pulumi
 
 from smtp_egress.errors import ConfigError
+from smtp_egress.notices.channels import stack_secrets
 
 from . import aws, iam_policies, job_alerts
 
 REQUIRED_SECRETS = {
     "EGRESS_DB": "the ledger must be the shared PostgreSQL database; a task's default SQLite file vanishes with it",
-    "EGRESS_SMTP_URL": "notices must leave over SMTP; the default Maildir outbox vanishes with the task",
+    **{s.env: s.reason for s in stack_secrets() if s.required},
 }
-KNOWN_SECRETS = (*REQUIRED_SECRETS, "EGRESS_WEBHOOK_SECRET")
+KNOWN_SECRETS = (*REQUIRED_SECRETS, *(s.env for s in stack_secrets() if not s.required))
 FARGATE_MEMORY = {256: range(512, 2049, 512), 512: range(1024, 4097, 1024), 1024: range(2048, 8193, 1024),
                   2048: range(4096, 16385, 1024), 4096: range(8192, 30721, 1024)}
 LOG_RETENTION_DAYS = 400

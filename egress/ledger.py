@@ -6,6 +6,10 @@ database and refuses one whose schema revision is not the code's (``egress ledge
 Every state change is its own committed transaction, so a run killed at any point (kill -9) leaves
 the ledger consistent: an announcement is recorded together with one pending delivery per
 (workspace, channel), and a delivery is marked sent only after the channel accepted it.
+
+Which channels exist is not the ledger's business: a workspace has one target per channel it is reached
+on (``workspace_targets``: an address, a URL), keyed by the channel's name, and every delivery names its
+channel. A new channel (:mod:`smtp_egress.notices.channels`) needs no change here.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Mapping
 
 import sqlalchemy as sa
 
@@ -33,9 +37,15 @@ workspaces = sa.Table(
     "workspaces", metadata,
     sa.Column("workspace_id", sa.String(200), primary_key=True),
     sa.Column("region", sa.String(64), nullable=False, index=True),
-    sa.Column("email", sa.String(320), nullable=False),
-    sa.Column("webhook_url", sa.String(2000)),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# Where each channel reaches a workspace (schema revision 0002; before, email and webhook_url were columns).
+workspace_targets = sa.Table(
+    "workspace_targets", metadata,
+    sa.Column("workspace_id", sa.String(200), sa.ForeignKey("workspaces.workspace_id"), primary_key=True),
+    sa.Column("channel", sa.String(16), primary_key=True),
+    sa.Column("target", sa.String(2000), nullable=False),
 )
 
 announcements = sa.Table(
@@ -67,17 +77,18 @@ deliveries = sa.Table(
 
 @dataclasses.dataclass(frozen=True)
 class Workspace:
+    """A workspace to notify: its region and, per channel name, where that channel reaches it."""
+
     workspace_id: str
     region: str
-    email: str
-    webhook_url: str | None = None
+    targets: Mapping[str, str]  # channel name -> target, e.g. {"email": "ops@customer.example"}
 
 
 @dataclasses.dataclass(frozen=True)
 class Delivery:
     change_id: str
     workspace_id: str
-    channel: str  # "email" | "webhook"
+    channel: str  # a registered channel's name (smtp_egress.notices.channels), e.g. "email"
     target: str
     status: str  # "pending" | "sent" | "failed"
     attempts: int
@@ -179,27 +190,41 @@ class Ledger:
     # Workspaces ---------------------------------------------------------------------------------
 
     def upsert_workspaces(self, rows: Iterable[Workspace], now: dt.datetime) -> tuple[int, int]:
-        """Insert or update workspaces in one transaction; returns (added, updated)."""
-        rows = list(rows)
-        added = updated = 0
+        """Insert or update workspaces, each with exactly the targets given, in one transaction; returns
+        (added, updated). A target missing from a workspace's row is removed (the file is the truth)."""
+        added: list[dict] = []
+        updated: list[dict] = []
+        latest: dict[str, Workspace] = {}
         with self.conn.begin():
-            existing = {r[0] for r in self.conn.execute(sa.select(workspaces.c.workspace_id))}
+            seen = {r[0] for r in self.conn.execute(sa.select(workspaces.c.workspace_id))}
             for w in rows:
-                values = dict(region=w.region, email=w.email, webhook_url=w.webhook_url, updated_at=now)
-                if w.workspace_id in existing:
-                    self.conn.execute(workspaces.update().where(workspaces.c.workspace_id == w.workspace_id).values(**values))
-                    updated += 1
-                else:
-                    self.conn.execute(workspaces.insert().values(workspace_id=w.workspace_id, **values))
-                    existing.add(w.workspace_id)
-                    added += 1
-        return added, updated
+                values = {"k_workspace_id": w.workspace_id, "v_region": w.region, "v_updated_at": now}
+                (updated if w.workspace_id in seen else added).append(values)
+                seen.add(w.workspace_id)
+                latest[w.workspace_id] = w
+            if added:
+                self.conn.execute(_INSERT_WORKSPACE, added)
+            if updated:
+                self.conn.execute(_UPDATE_WORKSPACE, updated)
+                self.conn.execute(_DELETE_TARGETS, [{"k_workspace_id": v["k_workspace_id"]} for v in updated])
+            targets = [{"workspace_id": w.workspace_id, "channel": channel, "target": target}
+                       for w in latest.values() for channel, target in sorted(w.targets.items())]
+            if targets:
+                self.conn.execute(workspace_targets.insert(), targets)
+        return len(added), len(updated)
 
     def workspaces(self, region: str) -> list[Workspace]:
-        q = sa.select(workspaces.c.workspace_id, workspaces.c.region, workspaces.c.email, workspaces.c.webhook_url)
-        q = q.where(workspaces.c.region == region).order_by(workspaces.c.workspace_id)
+        """The workspaces of ``region`` with their targets, by workspace_id."""
+        ids = sa.select(workspaces.c.workspace_id).where(workspaces.c.region == region).order_by(workspaces.c.workspace_id)
+        t = workspace_targets
+        q = (sa.select(t.c.workspace_id, t.c.channel, t.c.target)
+             .join(workspaces, workspaces.c.workspace_id == t.c.workspace_id)
+             .where(workspaces.c.region == region).order_by(t.c.workspace_id, t.c.channel))
         with self.conn.begin():
-            return [Workspace(*r) for r in self.conn.execute(q)]
+            found: dict[str, dict[str, str]] = {w: {} for w in self.conn.execute(ids).scalars()}
+            for workspace_id, channel, target in self.conn.execute(q):
+                found[workspace_id][channel] = target
+        return [Workspace(w, region, targets) for w, targets in found.items()]
 
     # Announcements ------------------------------------------------------------------------------
 
@@ -246,10 +271,10 @@ class Ledger:
             return self._enqueue(change_id, targets, existing)
 
     def _enqueue(self, change_id: str, targets: list[Workspace], existing: set) -> int:
+        """One pending delivery per (workspace, channel) the workspace has a target for, unless it exists."""
         rows = []
         for w in targets:
-            channels = [("email", w.email)] + ([("webhook", w.webhook_url)] if w.webhook_url else [])
-            for channel, target in channels:
+            for channel, target in sorted(w.targets.items()):
                 if (w.workspace_id, channel) not in existing:
                     rows.append(dict(change_id=change_id, workspace_id=w.workspace_id, channel=channel,
                                      target=target, status="pending", attempts=0,
@@ -261,22 +286,21 @@ class Ledger:
     # Deliveries ---------------------------------------------------------------------------------
 
     def retarget_unsent(self) -> int:
-        """Point deliveries not yet sent at their workspace's current email / webhook URL.
+        """Point deliveries not yet sent at their workspace's current target for their channel.
 
         A customer who fixes a bouncing address gets the pending notice at the new one on the next run;
-        a sent delivery keeps the target it went to (it is part of the record). Two statements, whatever
-        the number of workspaces.
+        a sent delivery keeps the target it went to (it is part of the record); a delivery whose channel
+        the workspace no longer has keeps its target. One statement, whatever the number of workspaces
+        or channels.
         """
-        changed = 0
+        t = workspace_targets
+        same = sa.and_(t.c.workspace_id == deliveries.c.workspace_id, t.c.channel == deliveries.c.channel)
+        current = sa.select(t.c.target).where(same).scalar_subquery()
+        moved = sa.exists().where(same, t.c.target != deliveries.c.target)
         with self.conn.begin():
-            for channel, column in (("email", workspaces.c.email), ("webhook", workspaces.c.webhook_url)):
-                same_ws = workspaces.c.workspace_id == deliveries.c.workspace_id
-                current = sa.select(column).where(same_ws).scalar_subquery()
-                moved = sa.exists().where(same_ws, column.is_not(None), column != deliveries.c.target)
-                result = self.conn.execute(deliveries.update().where(
-                    deliveries.c.channel == channel, deliveries.c.status != "sent", moved).values(target=current))
-                changed += result.rowcount
-        return changed
+            result = self.conn.execute(deliveries.update().where(deliveries.c.status != "sent", moved)
+                                       .values(target=current))
+        return result.rowcount
 
     def unsent(self, region: str | None = None) -> list[Delivery]:
         """Deliveries not yet accepted by their channel, in a stable order."""
@@ -314,6 +338,14 @@ _MARK_SENT = deliveries.update().where(*_WHERE_KEY).values(
 _MARK_FAILED = deliveries.update().where(*_WHERE_KEY).values(
     status="failed", attempts=deliveries.c.attempts + 1,
     last_error=sa.bindparam("v_last_error", type_=deliveries.c.last_error.type))
+
+
+_INSERT_WORKSPACE = workspaces.insert().values(
+    workspace_id=sa.bindparam("k_workspace_id"), region=sa.bindparam("v_region"),
+    updated_at=sa.bindparam("v_updated_at", type_=workspaces.c.updated_at.type))
+_UPDATE_WORKSPACE = workspaces.update().where(workspaces.c.workspace_id == sa.bindparam("k_workspace_id")).values(
+    region=sa.bindparam("v_region"), updated_at=sa.bindparam("v_updated_at", type_=workspaces.c.updated_at.type))
+_DELETE_TARGETS = workspace_targets.delete().where(workspace_targets.c.workspace_id == sa.bindparam("k_workspace_id"))
 
 
 def _key(d: Delivery) -> dict[str, str]:

@@ -1,8 +1,11 @@
 """Reading the custom-SMTP workspaces to notify from a CSV or JSON file.
 
-CSV: a header ``workspace_id,region,email[,webhook_url]`` then one row per workspace.
-JSON: a list of objects with the same keys. Every problem is reported as ``file:line`` (CSV) or
-``file[index]`` (JSON) with the bad value; nothing is imported unless the whole file is valid.
+CSV: a header naming ``workspace_id``, ``region`` and each notice channel's column (:data:`HEADER`:
+``workspace_id,region,email[,webhook_url]``; the optional ones may be left out), then one row per
+workspace. JSON: a list of objects with the same keys. Every channel checks its own column
+(:mod:`smtp_egress.notices.channels`); a target that is a credential (a webhook URL) is only ever shown
+masked. Every problem is reported as ``file:line`` (CSV) or ``file[index]`` (JSON) with the bad value;
+nothing is imported unless the whole file is valid.
 """
 
 from __future__ import annotations
@@ -12,14 +15,18 @@ import io
 import json
 import re
 from pathlib import Path
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING
 
 from .errors import InputError
-from .ledger import Workspace
+from .notices.channels import CHANNELS
 
-REQUIRED = ("workspace_id", "region", "email")
-OPTIONAL = ("webhook_url",)
-EMAIL = re.compile(r"^[^@\s<>(),;:\"\[\]\\]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)+$")
+if TYPE_CHECKING:
+    from .ledger import Workspace
+
+BASE = ("workspace_id", "region")
+REQUIRED = BASE + tuple(c.column for c in CHANNELS.values() if c.required)
+KNOWN = BASE + tuple(c.column for c in CHANNELS.values())
+HEADER = ",".join(REQUIRED) + "".join(f"[,{c.column}]" for c in CHANNELS.values() if not c.required)
 WORKSPACE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$")
 
 
@@ -58,12 +65,12 @@ def _csv_rows(text: str, source: str):
     try:
         header = next(reader)
     except StopIteration:
-        raise InputError(f"{source}: the file is empty; expected a header 'workspace_id,region,email[,webhook_url]'") from None
+        raise InputError(f"{source}: the file is empty; expected a header {HEADER!r}") from None
     header = [h.strip() for h in header]
     missing = [k for k in REQUIRED if k not in header]
-    unknown = [k for k in header if k not in REQUIRED + OPTIONAL]
+    unknown = [k for k in header if k not in KNOWN]
     if missing or unknown:
-        raise InputError(f"{source}:1: header {','.join(header)!r} must be 'workspace_id,region,email[,webhook_url]'"
+        raise InputError(f"{source}:1: header {','.join(header)!r} must be {HEADER!r}"
                          + (f"; missing {missing}" if missing else "") + (f"; unknown {unknown}" if unknown else ""))
     rows = []
     try:
@@ -86,27 +93,30 @@ def _json_rows(text: str, source: str):
     except json.JSONDecodeError as exc:
         raise InputError(f"{source}:{exc.lineno}: malformed JSON: {exc.msg}") from None
     if not isinstance(data, list):
-        raise InputError(f"{source}: expected a JSON list of objects with keys {list(REQUIRED + OPTIONAL)}")
+        raise InputError(f"{source}: expected a JSON list of objects with keys {list(KNOWN)}")
     rows = []
     for i, item in enumerate(data):
         where = f"{source}[{i}]"
         if not isinstance(item, dict):
             rows.append((where, {"__error__": f"is {item!r}, not an object"}))
         else:
-            unknown = sorted(set(item) - set(REQUIRED + OPTIONAL))
+            unknown = sorted(set(item) - set(KNOWN))
             rows.append((where, {"__error__": f"has unknown keys {unknown}"} if unknown else item))
     return rows
 
 
 def _workspace(row: dict, where: str, regions: set[str], problems: list[str]) -> Workspace | None:
+    from .ledger import Workspace
+
     if "__error__" in row:
         problems.append(f"{where}: the row {row['__error__']}")
         return None
     values = {}
-    for key in REQUIRED + OPTIONAL:
+    for key in KNOWN:
         value = row.get(key)
         if value is not None and not isinstance(value, str):
-            problems.append(f"{where}: {key} {value!r} must be a string")
+            shown = f" {value!r}" if key in BASE else ""  # a channel's column may hold a credential
+            problems.append(f"{where}: {key}{shown} must be a string, not {type(value).__name__}")
             return None
         values[key] = (value or "").strip()
     ok = True
@@ -116,15 +126,16 @@ def _workspace(row: dict, where: str, regions: set[str], problems: list[str]) ->
     if values["region"] not in regions:
         problems.append(f"{where}: region {values['region']!r} is not in the plan (regions: {', '.join(sorted(regions))})")
         ok = False
-    if not EMAIL.match(values["email"]):
-        problems.append(f"{where}: email {values['email']!r} is not an address like ops@customer.example")
-        ok = False
-    url = values["webhook_url"]
-    if url:
-        parts = urlsplit(url)
-        if parts.scheme not in ("https", "http") or not parts.hostname or any(c in url for c in "\r\n "):
-            problems.append(f"{where}: webhook_url {url!r} must be an http(s) URL")
+    targets = {}
+    for channel in CHANNELS.values():
+        target = values[channel.column]
+        if not target and not channel.required:
+            continue
+        problem = channel.problem(target)
+        if problem:
+            problems.append(f"{where}: {channel.column} {channel.mask(target)!r} {problem}")
             ok = False
+        targets[channel.name] = target
     if not ok:
         return None
-    return Workspace(values["workspace_id"], values["region"], values["email"], url or None)
+    return Workspace(values["workspace_id"], values["region"], targets)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from smtp_egress import errors
 
@@ -25,26 +25,24 @@ if TYPE_CHECKING:
     from smtp_egress.diff import DiffResult, ShortNotice
     from smtp_egress.checks.published import PublishedDocument
     from smtp_egress.ledger import Ledger
+    from smtp_egress.notices.channels import Channel, Sender
     from smtp_egress.notices.fanout import Channels, FanoutSummary
     from smtp_egress.plan import Change, Plan
 
-DEFAULT_OUTBOX = ".egress/outbox"
-DEFAULT_SENDER = "smtp-egress IP notices <ip-notices@localhost>"
 DEFAULT_BASE_URL = "http://127.0.0.1:8080"
 
 
 @dataclasses.dataclass(frozen=True)
 class NoticeSettings:
-    """How notices leave: SMTP when ``smtp_url`` is set, else the Maildir ``outbox``; webhooks signed with
-    ``webhook_secret``; notices link to the published list under ``base_url``."""
+    """How notices leave: per registered channel (:mod:`smtp_egress.notices.channels`), the settings its
+    ``settings()`` made, by channel name (a channel not given gets its defaults); every notice links to the
+    published list under ``base_url``."""
 
-    smtp_url: str | None = dataclasses.field(default=None, repr=False)
-    outbox: str = DEFAULT_OUTBOX
-    smtp_cafile: str | None = None
-    sender: str = DEFAULT_SENDER
     base_url: str = DEFAULT_BASE_URL
-    webhook_secret: bytes | None = dataclasses.field(default=None, repr=False)
-    webhook_allow_private: bool = False
+    channels: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    def for_channel(self, channel: Channel[Any]) -> Any:
+        return self.channels[channel.name] if channel.name in self.channels else channel.settings({})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -165,20 +163,25 @@ def _announce_and_deliver(inputs: NotifyInputs, plan: Plan, ledger: Ledger, doc:
     try:
         summary = deliver(ledger, pending, anns, channels, progress=inputs.progress)
     finally:
-        channels.transport.close()
+        channels.close()
     return dataclasses.replace(result, delivery=summary)
 
 
 def open_channels(settings: NoticeSettings) -> Channels:
+    """A sender for every registered channel (a ConfigError, before anything is sent, if one cannot work)."""
+    from smtp_egress.notices.channels import CHANNELS, get
     from smtp_egress.notices.fanout import Channels
-    from smtp_egress.notices.transport import open_transport
-    from smtp_egress.notices.webhook import WebhookSender
 
-    webhook = None
-    if settings.webhook_secret:
-        webhook = WebhookSender(settings.webhook_secret, allow_private=settings.webhook_allow_private)
-    transport = open_transport(settings.smtp_url, settings.outbox, settings.smtp_cafile)
-    return Channels(transport=transport, webhook=webhook, sender=settings.sender, endpoint_url=settings.base_url)
+    for name in settings.channels:
+        get(name)  # a ConfigError naming the channels, for settings of one this code does not know
+    senders: dict[str, Sender] = {}
+    try:
+        for channel in CHANNELS.values():
+            senders[channel.name] = channel.open(settings.for_channel(channel))
+    except BaseException:
+        Channels(senders, settings.base_url).close()  # the ones already open
+        raise
+    return Channels(senders, settings.base_url)
 
 
 def _diff_problems(found: DiffResult, source: str) -> list[Problem]:

@@ -9,8 +9,6 @@
 
 from __future__ import annotations
 
-import os
-
 from .common import add_db, add_json, add_plan, env_or, moment_for
 
 
@@ -25,10 +23,7 @@ def register(sub) -> None:
     p.add_argument("--allow-short-notice", action="store_true",
                    help="announce changes closer than notice_days anyway, recorded as exceptions (needs --reason)")
     p.add_argument("--reason", metavar="TEXT", help="why short notice is unavoidable (recorded in the ledger)")
-    p.add_argument("--outbox", metavar="DIR", help="Maildir for notices when no SMTP URL is set (env EGRESS_OUTBOX; default .egress/outbox)")
-    p.add_argument("--smtp-url", metavar="URL", help="smtp://[user:pass@]host[:port][?tls=required] or smtps://... (env EGRESS_SMTP_URL)")
-    p.add_argument("--smtp-cafile", metavar="FILE", help="extra CA certificate to trust for SMTP TLS (env EGRESS_SMTP_CAFILE)")
-    p.add_argument("--from", dest="sender", metavar="ADDRESS", help="From: of notices (env EGRESS_FROM)")
+    add_channel_options(p)
     p.add_argument("--base-url", metavar="URL", help="public base URL of the published list, linked from notices (env EGRESS_BASE_URL)")
     p.add_argument("--progress", action="store_const", const=True, default=None,
                    help="show the progress bar even when stderr is not a terminal (default: only on a terminal)")
@@ -55,17 +50,29 @@ def run(args) -> int:
     return result.exit_code
 
 
+def add_channel_options(parser) -> None:
+    """Every registered notice channel's options that have a flag (the others are environment variables only)."""
+    from smtp_egress.notices.channels import CHANNELS
+
+    for channel in CHANNELS.values():
+        for option in channel.options:
+            if option.flag:
+                parser.add_argument(option.flag, dest=_dest(channel.name, option.key), metavar=option.metavar,
+                                    help=option.help)
+
+
 def notice_settings(args):
     """The notice channels' settings from the flags, else their environment variables, else the defaults."""
-    from smtp_egress.jobs.notify import DEFAULT_BASE_URL, DEFAULT_OUTBOX, DEFAULT_SENDER, NoticeSettings
+    from smtp_egress.jobs.notify import DEFAULT_BASE_URL, NoticeSettings
+    from smtp_egress.notices.channels import CHANNELS
 
-    secret = os.environ.get("EGRESS_WEBHOOK_SECRET")
-    return NoticeSettings(
-        smtp_url=env_or(args.smtp_url, "EGRESS_SMTP_URL") or None,
-        outbox=env_or(args.outbox, "EGRESS_OUTBOX", DEFAULT_OUTBOX),
-        smtp_cafile=env_or(args.smtp_cafile, "EGRESS_SMTP_CAFILE") or None,
-        sender=env_or(args.sender, "EGRESS_FROM", DEFAULT_SENDER),
-        base_url=env_or(args.base_url, "EGRESS_BASE_URL", DEFAULT_BASE_URL),
-        webhook_secret=secret.encode() if secret else None,
-        webhook_allow_private=os.environ.get("EGRESS_WEBHOOK_ALLOW_PRIVATE", "") in ("1", "true", "yes"),
-    )
+    channels = {}
+    for channel in CHANNELS.values():
+        values = {o.key: env_or(getattr(args, _dest(channel.name, o.key), None), o.env, o.default)
+                  for o in channel.options}
+        channels[channel.name] = channel.settings(values)
+    return NoticeSettings(base_url=env_or(args.base_url, "EGRESS_BASE_URL", DEFAULT_BASE_URL), channels=channels)
+
+
+def _dest(channel: str, key: str) -> str:
+    return f"channel_{channel}_{key}"

@@ -1,6 +1,14 @@
-"""``egress workspaces``: load the custom-SMTP workspaces to notify into the ledger database."""
+"""``egress workspaces``: load the custom-SMTP workspaces to notify into the ledger database, or list them.
+
+``list`` prints one line per workspace: its id, region and every notice channel's target in registry
+order (``email``, ``webhook_url``, ...), tab-separated; a target that is a credential (a webhook URL) is
+masked (``https://host/***[sha256:...]``). ``--json``: the same, keyed by column.
+"""
 
 from __future__ import annotations
+
+from smtp_egress.notices.channels import CHANNELS
+from smtp_egress.workspaces import HEADER
 
 from .common import add_db, add_json, add_plan, print_json
 
@@ -9,7 +17,7 @@ def register(sub) -> None:
     p = sub.add_parser("workspaces", help="import or list the workspaces to notify",
                        description="Manage the custom-SMTP workspaces that receive IP-change notices.")
     verbs = p.add_subparsers(dest="verb", metavar="VERB", required=True)
-    imp = verbs.add_parser("import", help="load a CSV (workspace_id,region,email[,webhook_url]) or JSON list",
+    imp = verbs.add_parser("import", help=f"load a CSV ({HEADER}) or JSON list",
                            description="Insert or update workspaces from FILE, all or nothing.")
     imp.add_argument("file", metavar="FILE")
     ls = verbs.add_parser("list", help="list the workspaces of a region")
@@ -47,8 +55,15 @@ def run(args) -> int:
     finally:
         ledger.close()
     if args.json:
-        print_json([w.__dict__ for w in rows])
+        print_json([{"workspace_id": w.workspace_id, "region": w.region,
+                     **{c.column: _shown(c, w) or None for c in CHANNELS.values()}} for w in rows])
     else:
         for w in rows:
-            print(f"{w.workspace_id}\t{w.region}\t{w.email}\t{w.webhook_url or ''}")
+            print("\t".join([w.workspace_id, w.region, *(_shown(c, w) for c in CHANNELS.values())]))
     return 0
+
+
+def _shown(channel, workspace) -> str:
+    """The workspace's target for ``channel`` as the channel shows it (a URL masked), or ''."""
+    target = workspace.targets.get(channel.name)
+    return channel.mask(target) if target else ""

@@ -165,8 +165,7 @@ def declare(settings: StackSettings, overridden: list, addresses: list, live: li
     notices = NoticeSchedule(f"{region}-notices", NoticeScheduleArgs(
         region=region, image=settings.notice_image, subnet_ids=network.private_subnet_ids,
         security_group_id=notice_security_group(region, network, tags).id, published_url=settings.published_url,
-        secrets={"EGRESS_DB": settings.ledger_url, "EGRESS_SMTP_URL": settings.smtp_url,
-                 "EGRESS_WEBHOOK_SECRET": settings.webhook_secret},
+        secrets={"EGRESS_DB": settings.ledger_url, **settings.channel_secrets},
         schedule_expression=settings.notice_schedule, alert_emails=settings.alert_emails, tags=tags))
 
     pulumi.export("egress_addresses", {

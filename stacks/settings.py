@@ -7,8 +7,9 @@ value and the stack file to fix. Components never read config; they get values f
 ``alertEmails`` (optional, a YAML list) names who is emailed when the daily notice job fails; each address
 is checked here, so a malformed list stops the program before any resource is declared.
 
-Secrets (``smtpUrl``, ``ledgerUrl``, ``webhookSecret``, ``signingKey``) stay secret ``Output`` values, so
-everything derived from them is masked in state and in ``egress synth`` plans. The one exception is
+Secrets (``ledgerUrl``, ``signingKey`` and each notice channel's: ``smtpUrl``, ``webhookSecret``, declared by
+the channels in :mod:`smtp_egress.notices.channels`) stay secret ``Output`` values, so everything derived
+from them is masked in state and in ``egress synth`` plans. The one exception is
 ``guard_ledger_url``: the deploy guard must read the ledger before any resource exists, so it gets the
 plain URL; it is never passed to a resource or exported.
 """
@@ -25,9 +26,11 @@ import pulumi
 
 from smtp_egress.components.job_alerts import email_problems
 from smtp_egress.errors import ConfigError
+from smtp_egress.notices.channels import stack_secrets
 
 NS = "smtp-egress"
-SECRET_KEYS = ("smtpUrl", "ledgerUrl", "webhookSecret", "signingKey")  # signingKey is optional
+# signingKey is optional; every other one must be set (the channels' even if no workspace uses that channel yet)
+SECRET_KEYS = ("ledgerUrl", *(s.config_key for s in stack_secrets()), "signingKey")
 AMI = re.compile(r"^ami-[0-9a-f]{8}([0-9a-f]{9})?$")
 SCHEDULE = re.compile(r"^(cron|rate)\(.+\)$")
 
@@ -58,9 +61,9 @@ class StackSettings:
     reserve: int
     emergency_override: str | None
     certificate_arn: str | None  # optional: serve the list at publishedUrl's host (an ACM cert in us-east-1)
-    smtp_url: pulumi.Output[str] = dataclasses.field(repr=False)
     ledger_url: pulumi.Output[str] = dataclasses.field(repr=False)
-    webhook_secret: pulumi.Output[str] = dataclasses.field(repr=False)
+    # every notice channel's stack secret, by the daily task's environment variable (e.g. EGRESS_SMTP_URL)
+    channel_secrets: dict[str, pulumi.Output[str]] = dataclasses.field(repr=False)
     signing_key: pulumi.Output[str] | None = dataclasses.field(repr=False)  # optional; no component uses it yet
     guard_ledger_url: str | None = dataclasses.field(default=None, repr=False)
     alert_emails: tuple[str, ...] = ()  # optional: emailed when the notice job exits non-zero or fails to start
@@ -101,8 +104,9 @@ class StackSettings:
             published_url=r.url("publishedUrl"), reserve=r.integer("reserve", minimum=0, default=0),
             emergency_override=(config.get("emergencyOverride") or "").strip() or None,
             certificate_arn=(config.get("certificateArn") or "").strip() or None,
-            smtp_url=r.secret("smtpUrl"), ledger_url=r.secret("ledgerUrl"),
-            webhook_secret=r.secret("webhookSecret"), signing_key=config.get_secret("signingKey"),
+            ledger_url=r.secret("ledgerUrl"),
+            channel_secrets={s.env: r.secret(s.config_key) for s in stack_secrets()},
+            signing_key=config.get_secret("signingKey"),
             guard_ledger_url=ledger_plain if ledger_plain and "://" in ledger_plain else None,
             alert_emails=r.emails("alertEmails"),
         )

@@ -128,14 +128,12 @@ def build_ics(ctx: NoticeContext) -> str:
     day = ctx.effective
     if ctx.action == "add":
         summary = f"Custom SMTP: {ctx.ip} starts sending mail (region {ctx.region}); allow it before this day"
-        todo = f"Allow {ctx.ip} on your SMTP server's allowlist and firewall before {day.isoformat()} (UTC)."
     else:
         summary = f"Custom SMTP: {ctx.ip} stops sending mail (region {ctx.region}); you may remove it"
-        todo = (f"From {day.isoformat()} (UTC) on you may remove {ctx.ip} from your allowlist. "
-                "Keep all other addresses of the list.")
     description = "\n".join(
         ([f"Short notice: {ctx.exception_reason}"] if ctx.exception_reason else [])
-        + [todo, f"Current list: {ctx.endpoint_url}", f"All changes: {ctx.changes_url}", f"Change ID: {ctx.change_id}"]
+        + [instructions(ctx), f"Current list: {ctx.endpoint_url}", f"All changes: {ctx.changes_url}",
+           f"Change ID: {ctx.change_id}"]
     )
     uid = hashlib.sha256(ctx.change_id.encode()).hexdigest()[:32]
     lines = [
@@ -159,6 +157,14 @@ def build_ics(ctx: NoticeContext) -> str:
         "END:VCALENDAR",
     ]
     return "".join(ics_fold(line) + "\r\n" for line in lines)
+
+
+def instructions(ctx: NoticeContext) -> str:
+    """What the customer has to do, in one or two plain sentences (the calendar event's and chat messages')."""
+    day = ctx.effective.isoformat()
+    if ctx.action == "add":
+        return f"Allow {ctx.ip} on your SMTP server's allowlist and firewall before {day} (UTC)."
+    return f"From {day} (UTC) on you may remove {ctx.ip} from your allowlist. Keep all other addresses of the list."
 
 
 def ics_escape(value: str) -> str:

@@ -35,7 +35,8 @@ tickets. JSON is for auditors' tools: keys sorted, days ``YYYY-MM-DD``, instants
       "notice_days": int, "exception_reason": str | null,
       "plan_sha256": hex | null (the plan the announcement was made from),
       "deliveries": {"workspaces_notified": int, "sent": int, "failed": int, "pending": int} | null,
-      "undelivered": [{"workspace_id": str, "channel": "email" | "webhook", "status": "failed" | "pending",
+      "undelivered": [{"workspace_id": str, "channel": str (a notice channel: "email", "webhook", ...),
+                       "status": "failed" | "pending",
                        "attempts": int, "last_error": str | null}],
       "flags": [flag]  # late_notice | short_notice_exception | not_announced | not_in_plan | delivery_failed
     }

@@ -103,6 +103,15 @@ def test_validate_names_the_bad_value(change, words):
     assert words in str(exc.value)
 
 
+def test_the_known_secrets_are_the_ledger_s_and_the_notice_channels():
+    from smtp_egress.components.notice_schedule import KNOWN_SECRETS, REQUIRED_SECRETS
+    from smtp_egress.notices.channels import stack_secrets
+
+    assert list(REQUIRED_SECRETS) == ["EGRESS_DB", *(s.env for s in stack_secrets() if s.required)]
+    assert set(KNOWN_SECRETS) == {"EGRESS_DB", *(s.env for s in stack_secrets())}
+    assert REQUIRED_SECRETS["EGRESS_SMTP_URL"].startswith("notices must leave over SMTP")
+
+
 def test_validation_never_prints_a_secret_value():
     with pytest.raises(ConfigError) as exc:
         validate(args(secrets={"EGRESS_SMTP_URL": SMTP, "bad name": DB}))

@@ -11,8 +11,9 @@ from smtp_egress.plan import parse_plan
 
 PLAN = parse_plan(b"regions:\n  us:\n    - ip: 198.51.100.10\n    - ip: 198.51.100.11\n      active_from: 2026-12-10\n", "p.yaml")
 NOW = dt.datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
-WS = [Workspace("ws-1", "us", "a@one.example"), Workspace("ws-2", "us", "b@two.example", "https://hooks.two.example/ip"),
-      Workspace("ws-3", "eu", "c@three.example")]
+WS = [Workspace("ws-1", "us", {"email": "a@one.example"}),
+      Workspace("ws-2", "us", {"email": "b@two.example", "webhook": "https://hooks.two.example/ip"}),
+      Workspace("ws-3", "eu", {"email": "c@three.example"})]
 
 
 @pytest.fixture
@@ -24,9 +25,10 @@ def ledger(db_url):
 
 def test_workspaces_upsert_and_region_filter(ledger):
     assert ledger.upsert_workspaces(WS, NOW) == (3, 0)
-    assert ledger.upsert_workspaces([Workspace("ws-1", "us", "new@one.example")], NOW) == (0, 1)
-    us = ledger.workspaces("us")
-    assert [(w.workspace_id, w.email) for w in us] == [("ws-1", "new@one.example"), ("ws-2", "b@two.example")]
+    assert ledger.upsert_workspaces([Workspace("ws-1", "us", {"email": "new@one.example"})], NOW) == (0, 1)
+    assert ledger.workspaces("us") == [
+        Workspace("ws-1", "us", {"email": "new@one.example"}),
+        Workspace("ws-2", "us", {"email": "b@two.example", "webhook": "https://hooks.two.example/ip"})]
 
 
 def test_announce_records_change_and_one_delivery_per_channel(ledger):
@@ -109,8 +111,9 @@ def test_unsent_deliveries_follow_a_corrected_address_sent_ones_keep_theirs(ledg
     ledger.announce(change, NOW, 7, PLAN.sha256, ledger.workspaces("us"))
     first = [d for d in ledger.unsent() if d.workspace_id == "ws-1"][0]
     ledger.mark_sent(first, NOW)
-    ledger.upsert_workspaces([Workspace("ws-1", "us", "moved@one.example"),
-                              Workspace("ws-2", "us", "fixed@two.example", "https://hooks.two.example/v2")], NOW)
+    ledger.upsert_workspaces([Workspace("ws-1", "us", {"email": "moved@one.example"}),
+                              Workspace("ws-2", "us", {"email": "fixed@two.example",
+                                                       "webhook": "https://hooks.two.example/v2"})], NOW)
     assert ledger.retarget_unsent() == 2
     assert ledger.retarget_unsent() == 0
     targets = {(d.workspace_id, d.channel): d.target for d in ledger.unsent()}

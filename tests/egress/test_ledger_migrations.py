@@ -149,14 +149,15 @@ def test_a_ledger_from_a_newer_smtp_egress_is_refused_never_downgraded(db_url, c
 
 def test_a_ledger_behind_the_code_names_the_upgrade(db_url, monkeypatch):
     Ledger(db_url).close()
-    monkeypatch.setattr(schema, "SCHEMA_REVISIONS", (SCHEMA_REVISION, "0002"))
-    monkeypatch.setattr(schema, "SCHEMA_REVISION", "0002")
+    newer = f"{int(SCHEMA_REVISION) + 1:04}"
+    monkeypatch.setattr(schema, "SCHEMA_REVISIONS", (*SCHEMA_REVISIONS, newer))
+    monkeypatch.setattr(schema, "SCHEMA_REVISION", newer)
     with pytest.raises(LedgerUpgradeNeeded) as caught:
         Ledger(db_url)
     where = schema.masked(db_url)
     assert str(caught.value) == (
         f"the ledger at {where!r} has schema revision {SCHEMA_REVISION!r}; this smtp-egress needs schema revision "
-        f"'0002'. Back the database up, then run: egress ledger upgrade --db {where} (--sql prints the DDL to "
+        f"{newer!r}. Back the database up, then run: egress ledger upgrade --db {where} (--sql prints the DDL to "
         "review first)")
 
 
@@ -182,7 +183,8 @@ def test_processes_opening_one_empty_database_at_once_all_succeed(db_url):
     errors = [p.communicate(timeout=60)[1] for p in procs]
     assert [p.returncode for p in procs] == [0] * 4, errors
     assert execute(db_url, "SELECT version_num FROM alembic_version") == [[(SCHEMA_REVISION,)]]
-    assert set(describe(db_url)) == {"announcements", "deliveries", "workspaces", schema.VERSION_TABLE}
+    assert set(describe(db_url)) == {"announcements", "deliveries", "workspaces", "workspace_targets",
+                                     schema.VERSION_TABLE}
 
 
 # egress ledger init | status | upgrade ----------------------------------------------------------------
@@ -224,7 +226,7 @@ def test_upgrade_sql_on_an_empty_postgresql_database_makes_a_ledger_the_code_acc
                           timeout=60)
     assert psql.returncode == 0, psql.stderr
     ledger = Ledger(pg_url)
-    ledger.upsert_workspaces([Workspace("ws-1", "us", "a@one.example")], NOW)
+    ledger.upsert_workspaces([Workspace("ws-1", "us", {"email": "a@one.example"})], NOW)
     ledger.close()
     code, out, _ = egress(capsys, "ledger", "status", "--db", pg_url)
     assert code == 0 and out.endswith("this smtp-egress's: ready\n")

@@ -5,14 +5,17 @@ time): ``schema-<dialect>.sql`` holds the statements that release's ``metadata.c
 ``rows.json`` the rows it wrote for the sample of tests/egress/test_report_model.py (workspaces with and
 without a webhook; an announcement in time, a late one, a short-notice exception, one whose change left
 the plan; deliveries sent, failed and pending), with ``plan.yaml``, the plan they were announced from.
-Every command refuses that ledger until ``egress ledger upgrade`` adopts it; then every row is still
-there and ``egress report --json`` says what it says about the same facts recorded by the current code.
+Every command refuses that ledger until ``egress ledger upgrade`` adopts it and migrates it to the head;
+then every fact is still there (the workspaces' email and webhook_url columns became their targets of
+revision 0002), ``egress report --json`` says what it says about the same facts recorded by the current
+code, and ``egress notify`` delivers the pending notices to the addresses they were pending for.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import mailbox
 import shutil
 from pathlib import Path
 
@@ -20,8 +23,9 @@ import pytest
 import sqlalchemy as sa
 
 from smtp_egress.dates import UTC
-from smtp_egress.ledger import Ledger, Workspace, metadata
+from smtp_egress.ledger import Ledger, Workspace
 from smtp_egress.migrations import SCHEMA_REVISION, VERSION_TABLE
+from smtp_egress.notices.channels.base import mask_secret_url
 from smtp_egress.plan import Change
 from smtp_egress.scripts.cli import main
 
@@ -62,7 +66,8 @@ def record_with_current_code(url: str) -> None:
     ledger = Ledger(url)
     try:
         for w in ROWS["workspaces"]:
-            ws = Workspace(w["workspace_id"], w["region"], w["email"], w["webhook_url"])
+            targets = {"email": w["email"], **({"webhook": w["webhook_url"]} if w["webhook_url"] else {})}
+            ws = Workspace(w["workspace_id"], w["region"], targets)
             ledger.upsert_workspaces([ws], _typed("updated_at", w["updated_at"]))
         workspaces = {w.workspace_id: w for region in ("us", "eu") for w in ledger.workspaces(region)}
         for a in ROWS["announcements"]:
@@ -83,19 +88,32 @@ def record_with_current_code(url: str) -> None:
 
 
 def dump(url: str) -> dict[str, list[dict]]:
-    """Every row of the ledger's tables, in rows.json's form."""
+    """Every fact of the ledger, in rows.json's form (release 0.1.0's columns), whatever its revision: from
+    revision 0002 on, a workspace's email and webhook_url are its targets of the channels "email" and "webhook"."""
     def text(value):
         if isinstance(value, dt.datetime):
             return (value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)).isoformat()
         return value.isoformat() if isinstance(value, dt.date) else value
 
     engine = sa.create_engine(url)
+    found = sa.MetaData()
+    found.reflect(engine)
     with engine.connect() as conn:
         out = {}
         for name in TABLES:
-            table = metadata.tables[name]
-            rows = conn.execute(sa.select(table).order_by(*table.primary_key.columns)).mappings().all()
+            table = found.tables[name]
+            columns = [c for c in table.columns if c.name in ROWS[name][0]]  # release 0.1.0's (a test adds one)
+            rows = conn.execute(sa.select(*columns).order_by(*table.primary_key.columns)).mappings().all()
             out[name] = [{k: text(v) for k, v in row.items()} for row in rows]
+        if "workspace_targets" in found.tables:
+            targets: dict[str, dict[str, str]] = {}
+            for workspace_id, channel, target in conn.execute(sa.select(found.tables["workspace_targets"])):
+                targets.setdefault(workspace_id, {})[channel] = target
+            for row in out["workspaces"]:
+                mine = targets.pop(row["workspace_id"], {})
+                row.update(email=mine.pop("email", None), webhook_url=mine.pop("webhook", None))
+                assert not mine, f"unexpected targets {mine}"
+            assert not targets, f"targets of no workspace: {targets}"
     engine.dispose()
     return out
 
@@ -173,21 +191,46 @@ def test_every_command_refuses_the_release_ledger_until_upgrade_adopts_it(db_url
     assert upgraded["summary"]["exceptions"] == 1 and upgraded["summary"]["flags_by_kind"]["delivery_failed"] == 1
 
     code, out, err = egress(capsys, "workspaces", "list", "--region", "us", "--plan", str(PLAN), "--db", db_url)
-    assert code == 0 and out.splitlines()[0] == "ws-a\tus\tops@a.example\thttps://hooks.a.example/ip"
+    assert code == 0 and out.splitlines()[0].split("\t")[:4] == [
+        "ws-a", "us", "ops@a.example", mask_secret_url("https://hooks.a.example/ip")]  # a URL is a credential
 
 
-def test_the_sql_for_a_release_ledger_adopts_it_when_run(pg_url, capsys):
-    build_release_ledger(pg_url)
-    code, sql, err = egress(capsys, "ledger", "upgrade", "--sql", "--db", pg_url)
+def test_the_upgraded_release_ledger_delivers_its_pending_notices_to_the_same_addresses(db_url, tmp_path, capsys):
+    build_release_ledger(db_url)
+    assert egress(capsys, "ledger", "upgrade", "--db", db_url)[0] == 0
+    plan = ["--plan", str(PLAN), "--db", db_url]
+    published = str(tmp_path / "published-eu.json")
+    assert egress(capsys, "publish", "--region", "eu", "--at", "2026-12-16", "--out", published, *plan)[0] == 0
+    code, out, err = egress(capsys, "notify", "--region", "eu", "--published", published, "--today", "2026-12-16",
+                            "--outbox", str(tmp_path / "outbox"), *plan)
+    assert code == 0, out + err
+    (message,) = mailbox.Maildir(str(tmp_path / "outbox"), create=False)
+    (pending,) = [d for d in ROWS["deliveries"] if d["change_id"].startswith("eu/") and d["status"] == "pending"]
+    assert (message["To"], message["Message-ID"]) == (pending["target"], pending["message_id"]) == (
+        "d@d.example", "<ipchange.c8ca205e9361d59c32a1a2532bb5bd2d@smtp-egress.invalid>")
+    after = dump(db_url)
+    (sent,) = [d for d in after["deliveries"] if (d["change_id"], d["workspace_id"]) == (pending["change_id"], "ws-d")]
+    assert after["deliveries"] == [{**d, "status": "sent", "attempts": 1, "sent_at": sent["sent_at"]} if d is pending
+                                   else d for d in ROWS["deliveries"]]  # the rest unchanged, targets included
+    assert after["workspaces"] == ROWS["workspaces"]
+
+
+def test_the_sql_for_a_release_ledger_adopts_and_migrates_it_when_run(db_url, capsys):
+    build_release_ledger(db_url)
+    code, sql, err = egress(capsys, "ledger", "upgrade", "--sql", "--db", db_url)
     assert code == 0, err
     assert "Adopt the unversioned ledger" in sql and f"INSERT INTO alembic_version (version_num) VALUES ('0001')" in sql
-    assert not has_version_table(pg_url)  # --sql changes nothing
-    engine = sa.create_engine(pg_url)
+    assert "INSERT INTO workspace_targets" in sql and f"version_num='{SCHEMA_REVISION}'" in sql
+    assert not has_version_table(db_url)  # --sql changes nothing
+    engine = sa.create_engine(db_url)
     with engine.begin() as conn:
-        conn.exec_driver_sql(sql)
+        if engine.dialect.name == "sqlite":  # as the sqlite3 shell runs a file (foreign keys off)
+            conn.connection.executescript(sql)
+        else:
+            conn.exec_driver_sql(sql)
     engine.dispose()
-    Ledger(pg_url).close()
-    assert dump(pg_url) == ROWS
+    Ledger(db_url).close()
+    assert dump(db_url) == ROWS
 
 
 @pytest.mark.parametrize("damage, needle", [
@@ -209,20 +252,23 @@ def test_a_half_made_or_altered_release_ledger_is_not_adopted_and_not_changed(db
     assert sa.inspect(sa.create_engine(db_url)).get_table_names() == before
 
 
-def with_revision_0002(tmp_path: Path, body: list[str]) -> Path:
-    """A copy of the shipped migrations plus a revision 0002 whose upgrade() runs ``body``."""
+NEXT = f"{int(SCHEMA_REVISION) + 1:04}"  # a revision after the shipped head
+
+
+def with_next_revision(tmp_path: Path, body: list[str]) -> Path:
+    """A copy of the shipped migrations plus a revision NEXT whose upgrade() runs ``body``."""
     from smtp_egress.migrations.upgrade import MIGRATIONS
 
     scripts = tmp_path / "migrations"
     shutil.copytree(MIGRATIONS, scripts, ignore=shutil.ignore_patterns("__pycache__"))
-    (scripts / "versions" / "0002_test.py").write_text(
-        'import sqlalchemy as sa\nfrom alembic import op\n\nrevision = "0002"\ndown_revision = "0001"\n'
+    (scripts / "versions" / f"{NEXT}_test.py").write_text(
+        f'import sqlalchemy as sa\nfrom alembic import op\n\nrevision = "{NEXT}"\ndown_revision = "{SCHEMA_REVISION}"\n'
         'branch_labels = depends_on = None\n\n\ndef upgrade():\n' + "".join(f"    {line}\n" for line in body))
     return scripts
 
 
 def test_a_new_revision_reaches_an_existing_ledger_with_its_data(db_url, tmp_path, capsys):
-    """The mechanism the next schema changes use: a throwaway revision 0002 in a copy of the migrations.
+    """The mechanism the next schema changes use: a throwaway revision NEXT in a copy of the migrations.
 
     On SQLite it rebuilds the announcements table (batch mode's copy-and-move, as most ALTERs need there)
     while deliveries reference its rows: the upgrade turns foreign-key checks off for the rebuild and
@@ -231,14 +277,14 @@ def test_a_new_revision_reaches_an_existing_ledger_with_its_data(db_url, tmp_pat
 
     build_release_ledger(db_url)
     assert egress(capsys, "ledger", "upgrade", "--db", db_url)[0] == 0
-    scripts = with_revision_0002(tmp_path, [
+    scripts = with_next_revision(tmp_path, [
         'recreate = "always" if op.get_context().dialect.name == "sqlite" else "auto"',
         'with op.batch_alter_table("announcements", recreate=recreate) as batch:',
         '    batch.add_column(sa.Column("note", sa.Text, nullable=True))',
         'op.execute("UPDATE announcements SET note = \'migrated\'")'])
 
     result = upgrade(db_url, scripts)
-    assert (result.found, result.from_revision, result.to_revision) == ("behind", "0001", "0002")
+    assert (result.found, result.from_revision, result.to_revision) == ("behind", SCHEMA_REVISION, NEXT)
     assert dump(db_url) == ROWS
     engine = sa.create_engine(db_url)
     with engine.connect() as conn:
@@ -246,11 +292,11 @@ def test_a_new_revision_reaches_an_existing_ledger_with_its_data(db_url, tmp_pat
         version = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one()
         fks = sa.inspect(conn).get_foreign_keys("deliveries")
     engine.dispose()
-    assert notes == ["migrated"] and version == "0002"
+    assert notes == ["migrated"] and version == NEXT
     assert [(f["constrained_columns"], f["referred_table"]) for f in fks] == [(["change_id"], "announcements")]
     assert upgrade(db_url, scripts).changed is False
-    code, out, err = egress(capsys, "report", "--plan", str(PLAN), "--db", db_url)  # this code knows 0001 only
-    assert code == 2 and "schema revision '0002'" in err and "a newer smtp-egress wrote it" in err
+    code, out, err = egress(capsys, "report", "--plan", str(PLAN), "--db", db_url)  # this code does not know NEXT
+    assert code == 2 and f"schema revision {NEXT!r}" in err and "a newer smtp-egress wrote it" in err
 
 
 def test_a_migration_that_would_break_references_on_sqlite_changes_nothing(tmp_path, capsys):
@@ -260,9 +306,9 @@ def test_a_migration_that_would_break_references_on_sqlite_changes_nothing(tmp_p
     url = f"sqlite:///{tmp_path}/ledger.db"
     build_release_ledger(url)
     assert egress(capsys, "ledger", "upgrade", "--db", url)[0] == 0
-    scripts = with_revision_0002(tmp_path, ['op.execute("DELETE FROM announcements WHERE region = \'eu\'")'])
+    scripts = with_next_revision(tmp_path, ['op.execute("DELETE FROM announcements WHERE region = \'eu\'")'])
     broken = r"would leave 2 rows referring to rows that no longer exist \(first: deliveries row 1 -> announcements\)"
     with pytest.raises(LedgerSchemaError, match=broken):
         upgrade(url, scripts)
     assert dump(url) == ROWS
-    assert egress(capsys, "ledger", "status", "--db", url)[0] == 0  # still revision 0001
+    assert egress(capsys, "ledger", "status", "--db", url)[0] == 0  # still the shipped head

@@ -1,80 +1,33 @@
-"""WebhookSender against a real HTTP receiver on 127.0.0.1 that checks signatures with verify()."""
+"""WebhookSender against a real HTTP receiver on 127.0.0.1 (tests/egress/conftest.py); signatures checked with
+verify()."""
 
 from __future__ import annotations
 
 import datetime as dt
-import http.server
 import json
 import socket
-import threading
 import time
 
 import pytest
 
 import smtp_egress
 from smtp_egress.errors import ConfigError, DeliveryError
-from smtp_egress.notices import webhook
+from smtp_egress.notices import outbound
 from smtp_egress.notices.webhook import WebhookSender, sign, verify
 
 SECRET = b"whsec-test-0123456789"
 PAYLOAD = {"type": "ip_change", "delivery_id": "d-1", "workspace_id": "ws-1", "region": "us", "note": "é"}
 
 
-class Receiver(http.server.ThreadingHTTPServer):
-    """Answers each request with the next scripted (status, headers), then 200; records what it got."""
-
-    daemon_threads = True
-
-    def __init__(self, script):
-        super().__init__(("127.0.0.1", 0), ReceiverHandler)
-        self.script = list(script)
-        self.requests: list[dict] = []
-        self.connections = 0
-        self.delay = 0.0
-
-    def verify_request(self, request, client_address):
-        self.connections += 1
-        return True
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}/hooks/egress"
-
-
-class ReceiverHandler(http.server.BaseHTTPRequestHandler):
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        headers = dict(self.headers)
-        self.server.requests.append(dict(
-            path=self.path, headers=headers, body=body,
-            valid=verify(SECRET, headers.get("X-Egress-Timestamp", ""), body, headers.get("X-Egress-Signature", "")),
-        ))
-        time.sleep(self.server.delay)
-        status, extra = self.server.script.pop(0) if self.server.script else (200, {})
-        self.send_response(status)
-        for name, value in {**extra, "Content-Length": "2"}.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(b"ok")
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture
-def receiver():
-    servers = []
+def receiver(http_receiver):
+    return http_receiver
 
-    def start(*script) -> Receiver:
-        server = Receiver(script)
-        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
-        servers.append(server)
-        return server
 
-    yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
+def valid(request: dict) -> bool:
+    """The request's signature checks out with verify()."""
+    headers = request["headers"]
+    return verify(SECRET, headers.get("X-Egress-Timestamp", ""), request["body"], headers.get("X-Egress-Signature", ""))
 
 
 def sender(**kwargs):
@@ -88,7 +41,7 @@ def test_posts_signed_compact_json_with_idempotency_key(receiver):
     s, sleeps = sender()
     s.send(rx.url, PAYLOAD, delivery_id="d-1")
     (req,) = rx.requests
-    assert req["valid"] and req["path"] == "/hooks/egress" and sleeps == []
+    assert valid(req) and req["path"] == "/hooks/egress" and sleeps == []
     assert req["body"] == json.dumps(PAYLOAD, separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode()
     h = req["headers"]
     assert h["Content-Type"] == "application/json" and h["Idempotency-Key"] == "d-1"
@@ -101,7 +54,7 @@ def test_retries_a_503_then_succeeds_with_the_same_key(receiver):
     rx = receiver((503, {}))
     s, sleeps = sender()
     s.send(rx.url, PAYLOAD, delivery_id="d-1")
-    assert len(rx.requests) == 2 and all(r["valid"] for r in rx.requests) and sleeps == [1.0]
+    assert len(rx.requests) == 2 and all(valid(r) for r in rx.requests) and sleeps == [1.0]
     assert {r["headers"]["Idempotency-Key"] for r in rx.requests} == {"d-1"}
 
 
@@ -182,7 +135,7 @@ def test_default_sender_refuses_a_real_loopback_receiver(receiver):
 
 def test_a_name_rebound_to_loopback_after_the_check_is_refused_at_connect(receiver, monkeypatch):
     rx = receiver()
-    monkeypatch.setattr(webhook, "resolve", lambda host, port: {"93.184.215.14"})  # the check sees a public address
+    monkeypatch.setattr(outbound, "resolve", lambda host, port: {"93.184.215.14"})  # the check sees a public address
     with pytest.raises(DeliveryError) as err:
         WebhookSender(SECRET, sleep=pytest.fail).send(rx.url, PAYLOAD, delivery_id="d-1")
     assert err.value.permanent and "127.0.0.1" in str(err.value)

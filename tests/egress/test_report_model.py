@@ -39,9 +39,9 @@ regions:
 """
 REASON = 'INC-42 <script>alert("x")</script> | see https://status.example.com/inc/42'
 WEBHOOK_ERROR = "HTTP 502 from https://hooks.a.example/ip: <html><body>Bad Gateway</body></html>"
-WORKSPACES = [Workspace("ws-a", "us", "ops@a.example", "https://hooks.a.example/ip"),
-              Workspace("ws-b", "us", "it@b.example"), Workspace("ws-c", "eu", "c@c.example"),
-              Workspace("ws-d", "eu", "d@d.example")]
+WORKSPACES = [Workspace("ws-a", "us", {"email": "ops@a.example", "webhook": "https://hooks.a.example/ip"}),
+              Workspace("ws-b", "us", {"email": "it@b.example"}), Workspace("ws-c", "eu", {"email": "c@c.example"}),
+              Workspace("ws-d", "eu", {"email": "d@d.example"})]
 AT = dt.datetime(2026, 12, 22, tzinfo=UTC)  # the report's moment in most tests
 GENERATED = dt.datetime(2026, 12, 22, 8, 30, tzinfo=UTC)
 # An announcement whose change the plan no longer holds (its addition was dropped from the plan).

@@ -12,6 +12,7 @@ from smtp_egress.dates import start_of
 from smtp_egress.document import render
 from smtp_egress.jobs.notify import NoticeSettings, NotifyInputs, run_notify
 from smtp_egress.ledger import Ledger, Workspace
+from smtp_egress.notices.channels import CHANNELS
 from smtp_egress.plan import load_plan
 
 DAY = dt.date(2026, 11, 26)
@@ -22,15 +23,18 @@ def setup(tmp_path, example_plan):
     plan_path = example_plan
     db = f"sqlite:///{tmp_path}/ledger.db"
     ledger = Ledger(db)
-    ledger.upsert_workspaces([Workspace("ws-1", "us", "ops@one.example"), Workspace("ws-2", "us", "it@two.example"),
-                              Workspace("ws-3", "eu", "eu@three.example")], start_of(DAY))
+    ledger.upsert_workspaces([Workspace("ws-1", "us", {"email": "ops@one.example"}),
+                              Workspace("ws-2", "us", {"email": "it@two.example"}),
+                              Workspace("ws-3", "eu", {"email": "eu@three.example"})], start_of(DAY))
     ledger.close()
     published = tmp_path / "published-us.json"
     published.write_bytes(render(load_plan(plan_path), "us", {}, start_of(DAY)).json_bytes)
 
+    email = CHANNELS["email"].settings({"outbox": str(tmp_path / "outbox")})
+
     def inputs(**changes) -> NotifyInputs:
         base = NotifyInputs(region="us", published=str(published), plan_path=str(plan_path), db_url=db,
-                            moment=start_of(DAY), notices=NoticeSettings(outbox=str(tmp_path / "outbox")))
+                            moment=start_of(DAY), notices=NoticeSettings(channels={"email": email}))
         return NotifyInputs(**{**base.__dict__, **changes})
 
     return inputs, db, tmp_path

@@ -10,6 +10,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from smtp_egress.ledger import Ledger
+from smtp_egress.notices.channels import CHANNELS
+from smtp_egress.notices.channels.base import mask_secret_url
 from smtp_egress.notices.webhook import verify
 from smtp_egress.scripts.cli import main
 
@@ -132,9 +134,41 @@ def test_signed_webhooks_alongside_email(workdir, monkeypatch):
 
 
 def test_webhook_without_secret_is_a_failed_delivery_not_a_crash(workdir, capsys):
-    args = setup_ledger(workdir, f"sqlite:///{workdir}/l.db", "ws-1,us,a@one.example,https://hooks.one.example/ip\n")
+    url = "https://hooks.one.example/ip/s3cr3t-token"
+    args = setup_ledger(workdir, f"sqlite:///{workdir}/l.db", f"ws-1,us,a@one.example,{url}\n")
     assert main([*args, "--outbox", "outbox"]) == 6
-    assert "EGRESS_WEBHOOK_SECRET" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "EGRESS_WEBHOOK_SECRET" in err and f"webhook to ws-1 ({mask_secret_url(url)})" in err
+    assert "s3cr3t" not in err  # a webhook URL is a credential
+    assert main(["workspaces", "list", "--region", "us", "--plan", "plan.yaml", "--db", f"sqlite:///{workdir}/l.db",
+                 "--json"]) == 0
+    (listed,) = json.loads(capsys.readouterr().out)
+    assert listed["email"] == "a@one.example" and listed["webhook_url"] == mask_secret_url(url)
+
+
+def test_every_channel_option_reads_its_flag_else_its_environment_variable_else_its_default(monkeypatch):
+    from smtp_egress.scripts.cli import build_parser
+    from smtp_egress.scripts.notify import notice_settings
+
+    options = [(c, o) for c in CHANNELS.values() for o in c.options]
+    for _, option in options:
+        monkeypatch.delenv(option.env, raising=False)
+    monkeypatch.delenv("EGRESS_BASE_URL", raising=False)
+    parser = build_parser()
+    base = ["notify", "--region", "us", "--published", "published.json"]
+    defaults = notice_settings(parser.parse_args(base))
+    assert defaults.base_url == "http://127.0.0.1:8080"
+    assert defaults.channels == {c.name: c.settings({}) for c in CHANNELS.values()}
+    for channel, option in options:
+        monkeypatch.setenv(option.env, "1")
+        assert notice_settings(parser.parse_args(base)).channels[channel.name] == channel.settings({option.key: "1"})
+        if option.flag:
+            assert f"env {option.env}" in option.help
+            given = notice_settings(parser.parse_args([*base, option.flag, "2"])).channels[channel.name]
+            assert given == channel.settings({option.key: "2"}) != channel.settings({option.key: "1"})
+        monkeypatch.delenv(option.env)
+    monkeypatch.setenv("EGRESS_BASE_URL", "https://ips.example.com")
+    assert notice_settings(parser.parse_args(base)).base_url == "https://ips.example.com"
 
 
 def test_whole_job_on_postgresql(workdir, pg_url):

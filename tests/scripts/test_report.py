@@ -347,7 +347,7 @@ def test_a_long_list_of_undelivered_notices_is_cut_in_html_and_markdown_not_in_j
     db = f"sqlite:///{tmp_path}/many.db"
     ledger = Ledger(db)
     now = dt.datetime(2026, 11, 26, tzinfo=UTC)
-    ledger.upsert_workspaces([Workspace(f"ws-{i:03}", "us", f"u{i}@example.com") for i in range(53)], now)
+    ledger.upsert_workspaces([Workspace(f"ws-{i:03}", "us", {"email": f"u{i}@example.com"}) for i in range(53)], now)
     change = next(c for c in load_plan(plan_path).changes("us") if c.ip == "198.51.100.11")
     ledger.announce(change, now, 7, "f" * 64, ledger.workspaces("us"))
     for d in ledger.unsent():

@@ -1,0 +1,159 @@
+"""What a notice channel is: the Protocols every channel module implements, and the small parts they share.
+
+A channel (:class:`Channel`) is declared by one module of this package and registered in ``__init__``. It
+names itself (the ``deliveries.channel`` value), its column in the workspaces file, how a target is checked
+and shown (a URL is a credential: :func:`mask_secret_url`), its settings (:class:`Option`: an environment
+variable, maybe a flag, a default; the command line turns them into options), the stack secrets the daily
+task needs (:class:`StackSecret`), and how it opens a :class:`Sender`. A sender renders the channel's
+payload from the rendered notice, carries the delivery's idempotency key, and decides itself when a run
+should stop trying (:meth:`Sender.held`), e.g. because its one server failed several times in a row.
+
+Everything here is light to import (no HTTP, SMTP or database modules): ``egress --help``, the workspaces
+import and the stack program read the registry.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+from typing import TYPE_CHECKING, Mapping, Protocol, TypeVar, runtime_checkable
+from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from ...errors import DeliveryError
+    from ...ledger import Delivery
+    from ..render import RenderedNotice
+
+S = TypeVar("S")
+TRUE = ("1", "true", "yes")
+
+
+@dataclasses.dataclass(frozen=True)
+class Option:
+    """One setting of a channel: read from ``flag`` (if it has one), else the environment variable ``env``,
+    else ``default``. ``help`` is the flag's help text."""
+
+    key: str  # the name in the values a channel's settings() receives
+    env: str
+    help: str
+    flag: str | None = None
+    metavar: str | None = None
+    default: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class StackSecret:
+    """A secret the daily notice task gets from Secrets Manager: the environment variable ``env``, set from
+    the stack config key ``smtp-egress:<config_key>`` (which every stack must set). ``required``: the task
+    (NoticeSchedule) refuses to be declared without it; ``reason`` says why, or what it is for."""
+
+    env: str
+    config_key: str
+    required: bool
+    reason: str
+
+
+@runtime_checkable
+class Sender(Protocol):
+    """An open channel: delivers notices of one run, then is closed."""
+
+    def held(self, d: Delivery) -> str | None:
+        """Why ``d`` is not to be tried in this run (it stays pending), or None: e.g. "the SMTP server
+        failed 5 times in a row". The fan-out counts the deliveries held for each reason."""
+        ...
+
+    def delivered(self, d: Delivery) -> bool:
+        """True when the channel can tell that ``d`` already arrived (a crash after sending): not resent."""
+        ...
+
+    def send(self, d: Delivery, notice: RenderedNotice, now: dt.datetime) -> None:
+        """Render this channel's payload for ``d`` and deliver it; DeliveryError if it was not accepted."""
+        ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class Channel(Protocol[S]):
+    """A kind of notice channel, as one module declares it (see the module docstring)."""
+
+    name: str  # the deliveries.channel value and the key of workspace targets, e.g. "email" (<= 16 characters)
+    column: str  # the column (CSV) or key (JSON) of the workspaces file, e.g. "webhook_url"
+    required: bool  # every workspace must have a target for it
+    example: str  # a valid target, for documentation and tests
+    summary: str  # what a notice looks like on this channel (README)
+    idempotency: str  # how a resent notice can be recognised by the receiving side (README)
+    options: tuple[Option, ...]
+    secrets: tuple[StackSecret, ...]
+
+    def problem(self, target: str) -> str | None:
+        """Why ``target`` (stripped, maybe empty) is not usable, as the end of a sentence, or None."""
+        ...
+
+    def mask(self, target: str) -> str:
+        """``target`` as errors, reports and listings may show it."""
+        ...
+
+    def settings(self, values: Mapping[str, str | None]) -> S:
+        """The typed settings from raw option values by key (a missing key: the option's default)."""
+        ...
+
+    def open(self, settings: S) -> Sender:
+        """A sender for one run (ConfigError if the settings cannot work)."""
+        ...
+
+
+def option_values(options: tuple[Option, ...], values: Mapping[str, str | None]) -> dict[str, str | None]:
+    """Every option's raw value: the given one, else its default."""
+    return {o.key: values[o.key] if o.key in values else o.default for o in options}
+
+
+def mask_secret_url(url: str) -> str:
+    """A URL that is a credential, shown without its secret: ``scheme://host[:port]/***`` and a fingerprint,
+    ``[sha256:<first 8 hex digits of SHA-256 of the whole URL>]``, to tell two URLs apart without showing them."""
+    digest = hashlib.sha256(url.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        host, port = None, None
+    if not host or not parts.scheme.isalpha():
+        return f"***[sha256:{digest}]"
+    host = f"[{host}]" if ":" in host else host
+    return f"{parts.scheme[:10]}://{host[:100]}{f':{port}' if port else ''}/***[sha256:{digest}]"
+
+
+def url_kind(schemes: tuple[str, ...]) -> str:
+    """``http(s)`` for http and https, else the schemes: what a message calls such a URL."""
+    return "http(s)" if set(schemes) == {"http", "https"} else " or ".join(schemes)
+
+
+def url_problem(url: str, schemes: tuple[str, ...]) -> str | None:
+    """Why ``url`` is not an absolute URL of one of ``schemes`` with a host, or None."""
+    try:
+        parts = urlsplit(url)
+        parts.port
+    except ValueError:
+        return f"must be an {url_kind(schemes)} URL (it does not parse)"
+    if parts.scheme not in schemes or not parts.hostname or any(c in url for c in "\r\n\t "):
+        return f"must be an {url_kind(schemes)} URL"
+    return None
+
+
+class Streak:
+    """Transient failures in a row, per server: after ``limit`` of them that server is taken to be down, and
+    the rest of its notices stay pending for the next run instead of hammering it now."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self._count: dict[str, int] = {}
+
+    def down(self, server: str) -> bool:
+        return self._count.get(server, 0) >= self.limit
+
+    def succeeded(self, server: str) -> None:
+        self._count[server] = 0
+
+    def failed(self, server: str, error: DeliveryError) -> None:
+        self._count[server] = 0 if error.permanent else self._count.get(server, 0) + 1
