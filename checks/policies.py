@@ -36,8 +36,10 @@ LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 INSTANCE = "aws:ec2/instance:Instance"
 BUCKETS = ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2")
 PUBLIC_ACCESS_BLOCK = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
-SSE_CONFIGS = ("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
-               "aws:s3/bucketServerSideEncryptionConfigurationV2:BucketServerSideEncryptionConfigurationV2")
+SSE_CONFIGS = (
+    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+    "aws:s3/bucketServerSideEncryptionConfigurationV2:BucketServerSideEncryptionConfigurationV2",
+)
 PAB_FLAGS = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
 ANYWHERE = ("0.0.0.0/0", "::/0")
 SMTP_PORT = 25
@@ -106,15 +108,23 @@ def _nacl_egress(resources: list[dict]) -> dict[str, list[dict]]:
             key = r.get("id") or r["urn"]
             by_id[key] = r["urn"]
             for rule in _inputs(r).get("egress") or []:
-                out.setdefault(key, []).append({**rule, "cidr": rule.get("cidrBlock") or rule.get("ipv6CidrBlock"),
-                                                "urn": r["urn"]})
+                out.setdefault(key, []).append(
+                    {**rule, "cidr": rule.get("cidrBlock") or rule.get("ipv6CidrBlock"), "urn": r["urn"]}
+                )
     for r in resources:
         i = _inputs(r)
         if r["type"] == NACL_RULE and i.get("egress"):
-            out.setdefault(i.get("networkAclId") or r["urn"], []).append({
-                "ruleNo": i.get("ruleNumber"), "action": i.get("ruleAction"), "protocol": i.get("protocol"),
-                "fromPort": i.get("fromPort"), "toPort": i.get("toPort"), "urn": r["urn"],
-                "cidr": i.get("cidrBlock") or i.get("ipv6CidrBlock")})
+            out.setdefault(i.get("networkAclId") or r["urn"], []).append(
+                {
+                    "ruleNo": i.get("ruleNumber"),
+                    "action": i.get("ruleAction"),
+                    "protocol": i.get("protocol"),
+                    "fromPort": i.get("fromPort"),
+                    "toPort": i.get("toPort"),
+                    "urn": r["urn"],
+                    "cidr": i.get("cidrBlock") or i.get("ipv6CidrBlock"),
+                }
+            )
     return out
 
 
@@ -125,8 +135,11 @@ def _shadowed(rule: dict, rules: list[dict]) -> bool:
     except ValueError:
         return False
     for other in rules:
-        if (float(other.get("ruleNo") or 0) < float(rule.get("ruleNo") or 0) and str(other.get("action")).lower() == "deny"
-                and _covers(other.get("protocol"), other.get("fromPort"), other.get("toPort"), SMTP_PORT)):
+        if (
+            float(other.get("ruleNo") or 0) < float(rule.get("ruleNo") or 0)
+            and str(other.get("action")).lower() == "deny"
+            and _covers(other.get("protocol"), other.get("fromPort"), other.get("toPort"), SMTP_PORT)
+        ):
             try:
                 deny = ipaddress.ip_network(str(other["cidr"]), strict=False)
             except ValueError:
@@ -152,19 +165,36 @@ def no_smtp_port_25(resources: list[dict]) -> list[Violation]:
     for r in resources:
         for direction, rule, p, lo, hi in _sg_rules(r):
             if direction == "egress" and _covers(rule.get(p), rule.get(lo), rule.get(hi), SMTP_PORT):
-                out.append(Violation("no-smtp-port-25", r["urn"], (
-                    f"egress rule {_desc(rule.get(p), rule.get(lo), rule.get(hi))} allows TCP 25; "
-                    "allow only the submission ports 465, 587 and 2525 (mail is never sent on 25)")))
+                out.append(
+                    Violation(
+                        "no-smtp-port-25",
+                        r["urn"],
+                        (
+                            f"egress rule {_desc(rule.get(p), rule.get(lo), rule.get(hi))} allows TCP 25; "
+                            "allow only the submission ports 465, 587 and 2525 (mail is never sent on 25)"
+                        ),
+                    )
+                )
     for rules in _nacl_egress(resources).values():
         for rule in sorted(rules, key=lambda x: float(x.get("ruleNo") or 0)):
-            if (str(rule.get("action")).lower() == "allow" and not _private(rule.get("cidr"))
-                    and _covers(rule.get("protocol"), rule.get("fromPort"), rule.get("toPort"), SMTP_PORT)
-                    and not _shadowed(rule, rules)):
-                out.append(Violation("no-smtp-port-25", rule["urn"], (
-                    f"network ACL egress allow rule {rule.get('ruleNo')!r} "
-                    f"({_desc(rule.get('protocol'), rule.get('fromPort'), rule.get('toPort'))} "
-                    f"to {rule.get('cidr')}) lets TCP 25 out: no earlier rule denies it; "
-                    "add a lower-numbered deny for TCP 25 to that destination")))
+            if (
+                str(rule.get("action")).lower() == "allow"
+                and not _private(rule.get("cidr"))
+                and _covers(rule.get("protocol"), rule.get("fromPort"), rule.get("toPort"), SMTP_PORT)
+                and not _shadowed(rule, rules)
+            ):
+                out.append(
+                    Violation(
+                        "no-smtp-port-25",
+                        rule["urn"],
+                        (
+                            f"network ACL egress allow rule {rule.get('ruleNo')!r} "
+                            f"({_desc(rule.get('protocol'), rule.get('fromPort'), rule.get('toPort'))} "
+                            f"to {rule.get('cidr')}) lets TCP 25 out: no earlier rule denies it; "
+                            "add a lower-numbered deny for TCP 25 to that destination"
+                        ),
+                    )
+                )
     return out
 
 
@@ -173,13 +203,24 @@ def no_open_ingress(r: dict) -> list[Violation]:
     for direction, rule, p, lo, hi in _sg_rules(r):
         if direction != "ingress":
             continue
-        sources = [*(rule.get("cidrBlocks") or []), *(rule.get("ipv6CidrBlocks") or []),
-                   rule.get("cidrIpv4"), rule.get("cidrIpv6")]
+        sources = [
+            *(rule.get("cidrBlocks") or []),
+            *(rule.get("ipv6CidrBlocks") or []),
+            rule.get("cidrIpv4"),
+            rule.get("cidrIpv6"),
+        ]
         for cidr in sources:
             if cidr in ANYWHERE:
-                out.append(Violation("no-open-ingress", r["urn"], (
-                    f"ingress rule {_desc(rule.get(p), rule.get(lo), rule.get(hi))} admits {cidr}; delivery "
-                    "workers take no inbound connections from the internet: use a source security group")))
+                out.append(
+                    Violation(
+                        "no-open-ingress",
+                        r["urn"],
+                        (
+                            f"ingress rule {_desc(rule.get(p), rule.get(lo), rule.get(hi))} admits {cidr}; delivery "
+                            "workers take no inbound connections from the internet: use a source security group"
+                        ),
+                    )
+                )
     return out
 
 
@@ -191,10 +232,17 @@ def eip_protected(r: dict) -> list[Violation]:
         missing.append("retained on delete")
     if not missing:
         return []
-    return [Violation("eip-protected", r["urn"], (
-        f"Elastic IP {r.get('name')!r} is not {' and '.join(missing)}: customers have allowlisted it, so "
-        "a replacement or a deletion would break their mail; "
-        "set ResourceOptions(protect=True, retain_on_delete=True)"))]
+    return [
+        Violation(
+            "eip-protected",
+            r["urn"],
+            (
+                f"Elastic IP {r.get('name')!r} is not {' and '.join(missing)}: customers have allowlisted it, so "
+                "a replacement or a deletion would break their mail; "
+                "set ResourceOptions(protect=True, retain_on_delete=True)"
+            ),
+        )
+    ]
 
 
 def imdsv2_required(r: dict) -> list[Violation]:
@@ -203,9 +251,16 @@ def imdsv2_required(r: dict) -> list[Violation]:
     tokens = (_inputs(r).get("metadataOptions") or {}).get("httpTokens")
     if tokens == "required":
         return []
-    return [Violation("imdsv2-required", r["urn"], (
-        f"metadataOptions.httpTokens is {tokens!r}, expected 'required' (IMDSv2 only: a worker tricked into "
-        "fetching 169.254.169.254 must not hand out credentials)"))]
+    return [
+        Violation(
+            "imdsv2-required",
+            r["urn"],
+            (
+                f"metadataOptions.httpTokens is {tokens!r}, expected 'required' (IMDSv2 only: a worker tricked into "
+                "fetching 169.254.169.254 must not hand out credentials)"
+            ),
+        )
+    ]
 
 
 RESOURCE_RULES: dict[str, tuple[str, Callable[[dict], list[Violation]]]] = {
@@ -234,20 +289,36 @@ def buckets_locked_down(resources: list[dict]) -> list[Violation]:
             continue
         keys = _bucket_keys(r)
         if not keys & blocked:
-            out.append(Violation("buckets-locked-down", r["urn"], (
-                f"bucket {r.get('name')!r} has no BucketPublicAccessBlock with {', '.join(PAB_FLAGS)} "
-                "all true; the archive holds customers' mail and the publisher serves only through the CDN")))
+            out.append(
+                Violation(
+                    "buckets-locked-down",
+                    r["urn"],
+                    (
+                        f"bucket {r.get('name')!r} has no BucketPublicAccessBlock with {', '.join(PAB_FLAGS)} "
+                        "all true; the archive holds customers' mail and the publisher serves only through the CDN"
+                    ),
+                )
+            )
         if not (keys & encrypted or _inputs(r).get("serverSideEncryptionConfiguration")):
-            out.append(Violation("buckets-locked-down", r["urn"], (
-                f"bucket {r.get('name')!r} has no server-side encryption configuration; add a "
-                "BucketServerSideEncryptionConfiguration (aws:kms or AES256)")))
+            out.append(
+                Violation(
+                    "buckets-locked-down",
+                    r["urn"],
+                    (
+                        f"bucket {r.get('name')!r} has no server-side encryption configuration; add a "
+                        "BucketServerSideEncryptionConfiguration (aws:kms or AES256)"
+                    ),
+                )
+            )
     return out
 
 
 STACK_RULES: dict[str, tuple[str, Callable[[list[dict]], list[Violation]]]] = {
     "no-smtp-port-25": ("No security group or network ACL lets egress to TCP port 25 out.", no_smtp_port_25),
-    "buckets-locked-down": ("Every S3 bucket blocks public access (all four settings) and is encrypted.",
-                            buckets_locked_down),
+    "buckets-locked-down": (
+        "Every S3 bucket blocks public access (all four settings) and is encrypted.",
+        buckets_locked_down,
+    ),
 }
 
 

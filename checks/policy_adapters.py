@@ -15,7 +15,10 @@ def _from_policy_resource(res) -> dict:
     props = dict(res.props or {})
     opts = getattr(res, "opts", None)
     return {
-        "type": res.resource_type, "urn": res.urn, "name": res.name, "inputs": props,
+        "type": res.resource_type,
+        "urn": res.urn,
+        "name": res.name,
+        "inputs": props,
         "id": props.get("id") or props.get("bucket"),
         "protect": bool(getattr(opts, "protect", False)),
         "retain_on_delete": None,

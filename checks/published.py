@@ -54,9 +54,17 @@ class PublishedDocument:
     raw: RegionDocument  # as parsed, after every check passed
 
 
-def fetch_published(source: str, region: str, *, timeout: float = 10.0, attempts: int = 4,
-                    max_bytes: int = 1_048_576, max_retry_after: float = 60.0,
-                    sleep=time.sleep, session: requests.Session | None = None) -> PublishedDocument:
+def fetch_published(
+    source: str,
+    region: str,
+    *,
+    timeout: float = 10.0,
+    attempts: int = 4,
+    max_bytes: int = 1_048_576,
+    max_retry_after: float = 60.0,
+    sleep=time.sleep,
+    session: requests.Session | None = None,
+) -> PublishedDocument:
     """Fetch and validate ``region``'s published document from a URL or a file; raise PublishedUnusable."""
     scheme = urllib.parse.urlsplit(source).scheme.lower()
     if scheme in ("http", "https"):
@@ -67,8 +75,15 @@ def fetch_published(source: str, region: str, *, timeout: float = 10.0, attempts
         own = session is None
         session = session or requests.Session()
         try:
-            body, ctype = fetch_bytes(session, source, timeout=timeout, attempts=attempts, max_bytes=max_bytes,
-                                      max_retry_after=max_retry_after, sleep=sleep)
+            body, ctype = fetch_bytes(
+                session,
+                source,
+                timeout=timeout,
+                attempts=attempts,
+                max_bytes=max_bytes,
+                max_retry_after=max_retry_after,
+                sleep=sleep,
+            )
         finally:
             if own:
                 session.close()
@@ -76,7 +91,9 @@ def fetch_published(source: str, region: str, *, timeout: float = 10.0, attempts
     if scheme == "file":
         parts = urllib.parse.urlsplit(source)
         if parts.netloc not in ("", "localhost"):
-            raise UnsupportedSource(source, f"file URL names host {parts.netloc!r}; only local files can be read", is_file=True)
+            raise UnsupportedSource(
+                source, f"file URL names host {parts.netloc!r}; only local files can be read", is_file=True
+            )
         path = urllib.request.url2pathname(parts.path)
     elif "://" in source:
         raise UnsupportedSource(source, f"scheme {scheme!r} is not supported; use an http(s) URL or a file path")
@@ -107,9 +124,11 @@ def _object(pairs):
     return out
 
 
-def parse_published(body: bytes, source: str, region: str, *, content_type: str | None = None,
-                    is_file: bool = False) -> PublishedDocument:
+def parse_published(
+    body: bytes, source: str, region: str, *, content_type: str | None = None, is_file: bool = False
+) -> PublishedDocument:
     """Validate a document's bytes strictly (JSON, schema, region, addresses, sha256); raise PublishedUnusable."""
+
     def fail(cls, detail: str):
         return cls(source, detail, is_file=is_file)
 
@@ -119,7 +138,9 @@ def parse_published(body: bytes, source: str, region: str, *, content_type: str 
     try:
         doc = json.loads(body.decode("utf-8"), object_pairs_hook=_object)
     except UnicodeDecodeError as exc:
-        raise fail(MalformedJSON, f"the body is not UTF-8 text ({exc.reason} at byte {exc.start} of {len(body)})") from None
+        raise fail(
+            MalformedJSON, f"the body is not UTF-8 text ({exc.reason} at byte {exc.start} of {len(body)})"
+        ) from None
     except json.JSONDecodeError as exc:
         at = len(exc.doc[: exc.pos].encode())
         raise fail(MalformedJSON, f"truncated or malformed JSON at byte {at} of {len(body)} ({exc.msg})") from None
@@ -128,10 +149,16 @@ def parse_published(body: bytes, source: str, region: str, *, content_type: str 
     if not isinstance(doc, dict):
         raise fail(SchemaViolation, f"the document is a JSON {type(doc).__name__}, not an object with 'ip_addresses'")
     if doc.get("ip_addresses") == []:
-        raise fail(EmptyList, "'ip_addresses' is an empty list; a region always has addresses, so this is a broken "
-                              "publication, not the removal of every address")
-    errors = [e for e in _validator().iter_errors(doc)
-              if not (e.validator == "uniqueItems" and list(e.absolute_path) == ["ip_addresses"])]
+        raise fail(
+            EmptyList,
+            "'ip_addresses' is an empty list; a region always has addresses, so this is a broken "
+            "publication, not the removal of every address",
+        )
+    errors = [
+        e
+        for e in _validator().iter_errors(doc)
+        if not (e.validator == "uniqueItems" and list(e.absolute_path) == ["ip_addresses"])
+    ]
     if errors:
         first = min(errors, key=lambda e: [str(p) for p in e.absolute_path])
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
@@ -153,7 +180,9 @@ def parse_published(body: bytes, source: str, region: str, *, content_type: str 
             raise fail(InvalidAddress, f"ip_addresses[{i}] {text!r} {exc}") from None
         if ip in seen:
             j = seen[ip]
-            raise fail(DuplicateAddress, f"ip_addresses[{i}] {text!r} duplicates ip_addresses[{j}] {doc['ip_addresses'][j]!r}")
+            raise fail(
+                DuplicateAddress, f"ip_addresses[{i}] {text!r} duplicates ip_addresses[{j}] {doc['ip_addresses'][j]!r}"
+            )
         seen[ip] = i
     for i, u in enumerate(doc["upcoming"]):
         try:
@@ -165,8 +194,20 @@ def parse_published(body: bytes, source: str, region: str, *, content_type: str 
     created_at = moment("created_at", doc["created_at"], parse_rfc3339)
     digest = list_sha256(doc["ip_addresses"])
     if digest != doc["sha256"]:
-        raise fail(ChecksumMismatch, f"the list does not match its own sha256: truncated or altered (the document says "
-                                     f"{doc['sha256']}, its {len(seen)} addresses hash to {digest})")
+        raise fail(
+            ChecksumMismatch,
+            f"the list does not match its own sha256: truncated or altered (the document says "
+            f"{doc['sha256']}, its {len(seen)} addresses hash to {digest})",
+        )
     valid = cast("RegionDocument", doc)  # every check above passed: it has the schema's shape
-    return PublishedDocument(source, region, tuple(seen), valid["sync_token"], created_at, valid["sha256"],
-                             int(valid["notice_days"]), tuple(valid["upcoming"]), valid)
+    return PublishedDocument(
+        source,
+        region,
+        tuple(seen),
+        valid["sync_token"],
+        created_at,
+        valid["sha256"],
+        int(valid["notice_days"]),
+        tuple(valid["upcoming"]),
+        valid,
+    )

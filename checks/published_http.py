@@ -32,8 +32,16 @@ CHUNK = 65536
 SNIPPET = 200
 
 
-def fetch_bytes(session: requests.Session, source: str, *, timeout: float, attempts: int, max_bytes: int,
-                max_retry_after: float, sleep) -> tuple[bytes, str]:
+def fetch_bytes(
+    session: requests.Session,
+    source: str,
+    *,
+    timeout: float,
+    attempts: int,
+    max_bytes: int,
+    max_retry_after: float,
+    sleep,
+) -> tuple[bytes, str]:
     """(body, Content-Type) of a 200 response; a non-empty body must be served as application/json."""
     body, ctype = _fetch_http(session, source, timeout, max(1, attempts), max_bytes, max_retry_after, sleep)
     if body.strip():
@@ -80,12 +88,17 @@ def _attempt(session, source, timeout, max_bytes, max_retry_after) -> tuple[byte
                 header = resp.headers.get("Retry-After")
                 wait = _retry_after(header)
                 if wait is not None and wait > max_retry_after:
-                    raise RetryAfterTooLong(source, f"{seen}: Retry-After {header!r} asks to wait {wait:.0f}s, "
-                                                    f"longer than the {max_retry_after:g}s cap; not waiting")
+                    raise RetryAfterTooLong(
+                        source,
+                        f"{seen}: Retry-After {header!r} asks to wait {wait:.0f}s, "
+                        f"longer than the {max_retry_after:g}s cap; not waiting",
+                    )
                 raise _Retry(HTTPStatusError, seen, "429", wait, status=status)
             if status >= 500:
                 raise _Retry(HTTPStatusError, seen, str(status), status=status)
-            raise HTTPStatusError(source, f"{seen} (not retried: a {status} does not go away by retrying)", status=status)
+            raise HTTPStatusError(
+                source, f"{seen} (not retried: a {status} does not go away by retrying)", status=status
+            )
     except requests.RequestException as exc:
         cls, outcome, detail = _transport(exc, timeout)
         if cls is None:
@@ -101,24 +114,36 @@ BODY_DEADLINE_FACTOR = 3
 def _read_body(resp, source, max_bytes, timeout) -> bytes:
     declared = resp.headers.get("Content-Length", "")
     if declared.isdigit() and int(declared) > max_bytes:
-        raise BodyTooLarge(source, f"Content-Length {declared} is larger than the {max_bytes}-byte limit; the body was not read")
+        raise BodyTooLarge(
+            source, f"Content-Length {declared} is larger than the {max_bytes}-byte limit; the body was not read"
+        )
     chunks, size = [], 0
     deadline = time.monotonic() + BODY_DEADLINE_FACTOR * timeout
     try:
         for chunk in _arriving(resp.raw):
             if time.monotonic() > deadline:
-                raise _Retry(FetchTimeout, f"the body took longer than {BODY_DEADLINE_FACTOR * timeout:g}s to arrive "
-                             f"({size} bytes so far): a server trickling its answer", "timeout")
+                raise _Retry(
+                    FetchTimeout,
+                    f"the body took longer than {BODY_DEADLINE_FACTOR * timeout:g}s to arrive "
+                    f"({size} bytes so far): a server trickling its answer",
+                    "timeout",
+                )
             size += len(chunk)
             if size > max_bytes:
-                raise BodyTooLarge(source, f"the body is larger than the {max_bytes}-byte limit (stopped reading at {size} bytes)")
+                raise BodyTooLarge(
+                    source, f"the body is larger than the {max_bytes}-byte limit (stopped reading at {size} bytes)"
+                )
             chunks.append(chunk)
     except requests.RequestException as exc:
         cls, outcome, detail = _transport(exc, timeout)
         if cls in (TruncatedBody, ConnectionFailed, None):
             size = max([size, *(n for e in _causes(exc) if isinstance(n := getattr(e, "partial", None), int))])
             of = f" of the {declared} announced by Content-Length" if declared else ""
-            cls, outcome, detail = TruncatedBody, "truncated", f"the connection closed after {size} bytes{of}: truncated body"
+            cls, outcome, detail = (
+                TruncatedBody,
+                "truncated",
+                f"the connection closed after {size} bytes{of}: truncated body",
+            )
         raise _Retry(cls, detail, outcome) from None
     return b"".join(chunks)
 
@@ -163,19 +188,35 @@ def _transport(exc: requests.RequestException, timeout: float):
 
     def has(*types):
         return any(isinstance(e, types) for e in chain)
+
     if has(requests.Timeout, urllib3.exceptions.TimeoutError, TimeoutError):
-        phase = "connecting" if has(requests.ConnectTimeout, urllib3.exceptions.ConnectTimeoutError) else "waiting for the response"
+        phase = (
+            "connecting"
+            if has(requests.ConnectTimeout, urllib3.exceptions.ConnectTimeoutError)
+            else "waiting for the response"
+        )
         return FetchTimeout, "timeout", f"timed out {phase} ({timeout:g}s connect/read timeout)"
     if has(ConnectionRefusedError):
-        return ConnectionFailed, "connection refused", "the connection was refused (is anything listening on that host and port?)"
+        return (
+            ConnectionFailed,
+            "connection refused",
+            "the connection was refused (is anything listening on that host and port?)",
+        )
     if has(urllib3.exceptions.IncompleteRead):
         return TruncatedBody, "truncated", "the connection closed before the whole body arrived: truncated body"
     if has(ConnectionResetError, ConnectionAbortedError, urllib3.exceptions.ProtocolError):
         return ConnectionFailed, "connection reset", "the connection was reset or closed without a response"
     if has(urllib3.exceptions.NameResolutionError):
         return ConnectionFailed, "name not resolved", "the host name did not resolve"
-    if isinstance(exc, (requests.exceptions.InvalidURL, requests.exceptions.TooManyRedirects,
-                        requests.exceptions.InvalidSchema, requests.exceptions.MissingSchema)):
+    if isinstance(
+        exc,
+        (
+            requests.exceptions.InvalidURL,
+            requests.exceptions.TooManyRedirects,
+            requests.exceptions.InvalidSchema,
+            requests.exceptions.MissingSchema,
+        ),
+    ):
         return None, "", ""
     return ConnectionFailed, "connection failed", f"the connection failed: {_snippet(str(exc).encode())}"
 
@@ -205,5 +246,7 @@ def _check_content_type(body: bytes, ctype: str, source: str) -> None:
     head = body[:1024].lstrip().lower()
     html = media in ("text/html", "application/xhtml+xml") or head.startswith((b"<!doctype html", b"<html"))
     what = "an HTML page with status 200" if html else f"{len(body)} bytes with status 200"
-    raise WrongContentType(source, f"served as {ctype or 'no Content-Type'!r} instead of application/json: {what}, "
-                                   f"starting {_snippet(body)!r}")
+    raise WrongContentType(
+        source,
+        f"served as {ctype or 'no Content-Type'!r} instead of application/json: {what}, starting {_snippet(body)!r}",
+    )

@@ -84,14 +84,20 @@ def validate(args: DeliveryWorkersArgs) -> None:
     if not re.fullmatch(r"[a-z][a-z0-9-]*\.[a-z0-9]+", args.instance_type):
         p.append(f"instance_type {args.instance_type!r} is not an EC2 instance type such as 't3.small'")
     if not (0 <= args.min_size <= args.desired_capacity <= args.max_size and args.max_size >= 1):
-        p.append(f"sizes min_size={args.min_size!r}, desired_capacity={args.desired_capacity!r}, max_size={args.max_size!r} "
-                 "must satisfy 0 <= min_size <= desired_capacity <= max_size and max_size >= 1")
+        p.append(
+            f"sizes min_size={args.min_size!r}, desired_capacity={args.desired_capacity!r}, max_size={args.max_size!r} "
+            "must satisfy 0 <= min_size <= desired_capacity <= max_size and max_size >= 1"
+        )
     if args.archive_retention_days <= ARCHIVE_TRANSITION_DAYS:
-        p.append(f"archive_retention_days {args.archive_retention_days!r} must be more than {ARCHIVE_TRANSITION_DAYS} "
-                 f"(copies move to {ARCHIVE_STORAGE_CLASS} after {ARCHIVE_TRANSITION_DAYS} days)")
+        p.append(
+            f"archive_retention_days {args.archive_retention_days!r} must be more than {ARCHIVE_TRANSITION_DAYS} "
+            f"(copies move to {ARCHIVE_STORAGE_CLASS} after {ARCHIVE_TRANSITION_DAYS} days)"
+        )
     if not 60 <= args.message_retention_seconds <= DLQ_RETENTION_SECONDS // 2:
-        p.append(f"message_retention_seconds {args.message_retention_seconds!r} must be 60..{DLQ_RETENTION_SECONDS // 2}: "
-                 "the dead-letter queue (14 days) must keep a failed message at least 7 days after it expires here")
+        p.append(
+            f"message_retention_seconds {args.message_retention_seconds!r} must be 60..{DLQ_RETENTION_SECONDS // 2}: "
+            "the dead-letter queue (14 days) must keep a failed message at least 7 days after it expires here"
+        )
     if not 0 <= args.visibility_timeout_seconds <= 43_200:
         p.append(f"visibility_timeout_seconds {args.visibility_timeout_seconds!r} must be 0..43200")
     if not 1 <= args.max_receive_count <= 1000:
@@ -106,24 +112,36 @@ def validate(args: DeliveryWorkersArgs) -> None:
 
 def render_user_data(*, region: str, queue_url: str, archive_bucket: str) -> str:
     """The cloud-init document (text, not yet base64). Values are checked so none can break out of the unit."""
-    for what, value, pattern in (("region", region, _REGION), ("queue_url", queue_url, _SAFE_VALUE),
-                                 ("archive_bucket", archive_bucket, _SAFE_VALUE)):
+    for what, value, pattern in (
+        ("region", region, _REGION),
+        ("queue_url", queue_url, _SAFE_VALUE),
+        ("archive_bucket", archive_bucket, _SAFE_VALUE),
+    ):
         if not isinstance(value, str) or not pattern.fullmatch(value):
             raise ValueError(f"{what} {value!r} cannot go into the worker's cloud-init (unexpected characters)")
-    env = jinja2.Environment(loader=jinja2.PackageLoader("smtp_egress.components", "templates"), undefined=jinja2.StrictUndefined,
-                             autoescape=False, keep_trailing_newline=True)
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("smtp_egress.components", "templates"),
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+        keep_trailing_newline=True,
+    )
     return env.get_template("worker-user-data.yaml.j2").render(
-        region=region, queue_url=queue_url, archive_bucket=archive_bucket)
+        region=region, queue_url=queue_url, archive_bucket=archive_bucket
+    )
 
 
 def archive_lifecycle_rules(retention_days: int) -> list[aws.s3.BucketLifecycleConfigurationRuleArgsDict]:
-    return [{
-        "id": "archive-sent-mail", "status": "Enabled", "filter": {"prefix": ""},
-        "transitions": [{"days": ARCHIVE_TRANSITION_DAYS, "storage_class": ARCHIVE_STORAGE_CLASS}],
-        "expiration": {"days": retention_days},
-        "noncurrent_version_expiration": {"noncurrent_days": NONCURRENT_VERSION_DAYS},
-        "abort_incomplete_multipart_upload": {"days_after_initiation": 7},
-    }]
+    return [
+        {
+            "id": "archive-sent-mail",
+            "status": "Enabled",
+            "filter": {"prefix": ""},
+            "transitions": [{"days": ARCHIVE_TRANSITION_DAYS, "storage_class": ARCHIVE_STORAGE_CLASS}],
+            "expiration": {"days": retention_days},
+            "noncurrent_version_expiration": {"noncurrent_days": NONCURRENT_VERSION_DAYS},
+            "abort_incomplete_multipart_upload": {"days_after_initiation": 7},
+        }
+    ]
 
 
 class DeliveryWorkers(pulumi.ComponentResource):
@@ -143,54 +161,112 @@ class DeliveryWorkers(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         tags = {**(args.tags or {}), "smtp-egress:region": args.region}
 
-        dlq = aws.sqs.Queue(f"{name}-dlq", message_retention_seconds=DLQ_RETENTION_SECONDS,
-                            sqs_managed_sse_enabled=True, tags=tags, opts=child)
+        dlq = aws.sqs.Queue(
+            f"{name}-dlq",
+            message_retention_seconds=DLQ_RETENTION_SECONDS,
+            sqs_managed_sse_enabled=True,
+            tags=tags,
+            opts=child,
+        )
         queue = aws.sqs.Queue(
-            f"{name}-queue", message_retention_seconds=args.message_retention_seconds,
-            visibility_timeout_seconds=args.visibility_timeout_seconds, sqs_managed_sse_enabled=True,
-            redrive_policy=pulumi.Output.json_dumps({"deadLetterTargetArn": dlq.arn,
-                                                     "maxReceiveCount": args.max_receive_count}),
-            tags=tags, opts=child)
+            f"{name}-queue",
+            message_retention_seconds=args.message_retention_seconds,
+            visibility_timeout_seconds=args.visibility_timeout_seconds,
+            sqs_managed_sse_enabled=True,
+            redrive_policy=pulumi.Output.json_dumps(
+                {"deadLetterTargetArn": dlq.arn, "maxReceiveCount": args.max_receive_count}
+            ),
+            tags=tags,
+            opts=child,
+        )
 
         archive = private_bucket(f"{name}-archive", self, tags)
         bucket = archive.bucket
-        aws.s3.BucketLifecycleConfiguration(f"{name}-archive-lifecycle", bucket=bucket.id,
-                                            rules=archive_lifecycle_rules(args.archive_retention_days),
-                                            opts=pulumi.ResourceOptions(parent=self, depends_on=[archive.versioning]))
-        aws.s3.BucketPolicy(f"{name}-archive-policy", bucket=bucket.id,
-                            policy=bucket.arn.apply(iam_policies.tls_only_bucket_policy),
-                            opts=pulumi.ResourceOptions(parent=self, depends_on=[archive.public_access_block]))
+        aws.s3.BucketLifecycleConfiguration(
+            f"{name}-archive-lifecycle",
+            bucket=bucket.id,
+            rules=archive_lifecycle_rules(args.archive_retention_days),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[archive.versioning]),
+        )
+        aws.s3.BucketPolicy(
+            f"{name}-archive-policy",
+            bucket=bucket.id,
+            policy=bucket.arn.apply(iam_policies.tls_only_bucket_policy),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[archive.public_access_block]),
+        )
 
-        role = aws.iam.Role(f"{name}-role", assume_role_policy=iam_policies.assume_role_policy("ec2.amazonaws.com"),
-                            description=f"smtp-egress delivery workers ({args.region})", tags=tags, opts=child)
-        role_policy = aws.iam.RolePolicy(f"{name}-role-policy", role=role.id,
-                           policy=pulumi.Output.all(queue.arn, bucket.arn).apply(lambda a: iam_policies.worker_policy(*a)),
-                           opts=child)
+        role = aws.iam.Role(
+            f"{name}-role",
+            assume_role_policy=iam_policies.assume_role_policy("ec2.amazonaws.com"),
+            description=f"smtp-egress delivery workers ({args.region})",
+            tags=tags,
+            opts=child,
+        )
+        role_policy = aws.iam.RolePolicy(
+            f"{name}-role-policy",
+            role=role.id,
+            policy=pulumi.Output.all(queue.arn, bucket.arn).apply(lambda a: iam_policies.worker_policy(*a)),
+            opts=child,
+        )
         profile = aws.iam.InstanceProfile(f"{name}-instance-profile", role=role.name, tags=tags, opts=child)
 
-        user_data = pulumi.Output.all(queue.url, bucket.bucket).apply(lambda v: base64.b64encode(render_user_data(
-            region=args.region, queue_url=v[0], archive_bucket=v[1]).encode()).decode())
+        user_data = pulumi.Output.all(queue.url, bucket.bucket).apply(
+            lambda v: base64.b64encode(
+                render_user_data(region=args.region, queue_url=v[0], archive_bucket=v[1]).encode()
+            ).decode()
+        )
         template = aws.ec2.LaunchTemplate(
-            f"{name}-launch-template", image_id=args.ami_id, instance_type=args.instance_type,
+            f"{name}-launch-template",
+            image_id=args.ami_id,
+            instance_type=args.instance_type,
             iam_instance_profile={"arn": profile.arn},
-            metadata_options={"http_endpoint": "enabled", "http_tokens": "required",
-                              "http_put_response_hop_limit": 1, "instance_metadata_tags": "disabled"},
-            network_interfaces=[{"device_index": 0, "associate_public_ip_address": "false",
-                                 "delete_on_termination": "true", "security_groups": [args.security_group_id]}],
-            block_device_mappings=[{"device_name": args.root_device_name, "ebs": {
-                "encrypted": "true", "volume_type": "gp3", "volume_size": args.root_volume_size_gb,
-                "delete_on_termination": "true"}}],
-            user_data=user_data, update_default_version=True,
-            tag_specifications=[{"resource_type": "volume", "tags": tags}], tags=tags, opts=child)
+            metadata_options={
+                "http_endpoint": "enabled",
+                "http_tokens": "required",
+                "http_put_response_hop_limit": 1,
+                "instance_metadata_tags": "disabled",
+            },
+            network_interfaces=[
+                {
+                    "device_index": 0,
+                    "associate_public_ip_address": "false",
+                    "delete_on_termination": "true",
+                    "security_groups": [args.security_group_id],
+                }
+            ],
+            block_device_mappings=[
+                {
+                    "device_name": args.root_device_name,
+                    "ebs": {
+                        "encrypted": "true",
+                        "volume_type": "gp3",
+                        "volume_size": args.root_volume_size_gb,
+                        "delete_on_termination": "true",
+                    },
+                }
+            ],
+            user_data=user_data,
+            update_default_version=True,
+            tag_specifications=[{"resource_type": "volume", "tags": tags}],
+            tags=tags,
+            opts=child,
+        )
         asg = aws.autoscaling.Group(
-            f"{name}-asg", vpc_zone_identifiers=args.private_subnet_ids,
-            min_size=args.min_size, max_size=args.max_size, desired_capacity=args.desired_capacity,
+            f"{name}-asg",
+            vpc_zone_identifiers=args.private_subnet_ids,
+            min_size=args.min_size,
+            max_size=args.max_size,
+            desired_capacity=args.desired_capacity,
             launch_template={"id": template.id, "version": template.latest_version.apply(str)},
-            health_check_type="EC2", health_check_grace_period=300,
+            health_check_type="EC2",
+            health_check_grace_period=300,
             instance_refresh={"strategy": "Rolling", "preferences": {"min_healthy_percentage": 50}},
-            tags=[{"key": k, "value": v, "propagate_at_launch": True}
-                  for k, v in sorted({**tags, "Name": f"{name}-worker"}.items())],
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[role_policy]))
+            tags=[
+                {"key": k, "value": v, "propagate_at_launch": True}
+                for k, v in sorted({**tags, "Name": f"{name}-worker"}.items())
+            ],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[role_policy]),
+        )
 
         self.queue_url = queue.url
         self.queue_arn = queue.arn
@@ -200,8 +276,15 @@ class DeliveryWorkers(pulumi.ComponentResource):
         self.role_arn = role.arn
         self.launch_template_id = template.id
         self.asg_name = asg.name
-        self.register_outputs({
-            "queue_url": self.queue_url, "queue_arn": self.queue_arn, "dlq_url": self.dlq_url,
-            "archive_bucket_name": self.archive_bucket_name, "archive_bucket_arn": self.archive_bucket_arn,
-            "role_arn": self.role_arn, "launch_template_id": self.launch_template_id, "asg_name": self.asg_name,
-        })
+        self.register_outputs(
+            {
+                "queue_url": self.queue_url,
+                "queue_arn": self.queue_arn,
+                "dlq_url": self.dlq_url,
+                "archive_bucket_name": self.archive_bucket_name,
+                "archive_bucket_arn": self.archive_bucket_arn,
+                "role_arn": self.role_arn,
+                "launch_template_id": self.launch_template_id,
+                "asg_name": self.asg_name,
+            }
+        )

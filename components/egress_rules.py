@@ -100,8 +100,10 @@ def checked_prefix_list(pl: pulumi.Input[str]) -> pulumi.Input[str]:
 
     def check(value):
         if not isinstance(value, str) or not PREFIX_LIST.fullmatch(value):
-            raise ArgsError(f"SmtpEgressRules: endpoint_prefix_list_ids entry resolved to {value!r}, "
-                            "not a prefix list ID like 'pl-63a5400a'")
+            raise ArgsError(
+                f"SmtpEgressRules: endpoint_prefix_list_ids entry resolved to {value!r}, "
+                "not a prefix list ID like 'pl-63a5400a'"
+            )
         return value
 
     return pl.apply(check)
@@ -115,17 +117,31 @@ def resolver_ip(vpc_cidr: str) -> str:
 def security_group_egress(args: SmtpEgressRulesArgs) -> list[SgRule]:
     world6 = ("::/0",) if args.ipv6 else ()
     resolver = f"{args.vpc_resolver_ip or resolver_ip(args.vpc_cidr)}/32"
-    rules = [SgRule("tcp", port, ("0.0.0.0/0",), world6, description=f"SMTP submission to customers' servers ({port})")
-             for port in SUBMISSION_PORTS]
-    rules.append(SgRule("tcp", 443, (args.vpc_cidr,), prefix_lists=tuple(args.endpoint_prefix_list_ids),
-                        description="HTTPS to VPC endpoints only"))
-    rules += [SgRule(proto, 53, (resolver,), description=f"DNS ({proto}) to the VPC resolver") for proto in ("udp", "tcp")]
+    rules = [
+        SgRule("tcp", port, ("0.0.0.0/0",), world6, description=f"SMTP submission to customers' servers ({port})")
+        for port in SUBMISSION_PORTS
+    ]
+    rules.append(
+        SgRule(
+            "tcp",
+            443,
+            (args.vpc_cidr,),
+            prefix_lists=tuple(args.endpoint_prefix_list_ids),
+            description="HTTPS to VPC endpoints only",
+        )
+    )
+    rules += [
+        SgRule(proto, 53, (resolver,), description=f"DNS ({proto}) to the VPC resolver") for proto in ("udp", "tcp")
+    ]
     return rules
 
 
 def nacl_egress(vpc_cidr: str, ipv6: bool) -> list[AclRule]:
-    rules = [AclRule(100, "allow", "-1", vpc_cidr),
-             AclRule(110, "deny", "tcp", "0.0.0.0/0", 25, 25), AclRule(111, "deny", "tcp", "::/0", 25, 25)]
+    rules = [
+        AclRule(100, "allow", "-1", vpc_cidr),
+        AclRule(110, "deny", "tcp", "0.0.0.0/0", 25, 25),
+        AclRule(111, "deny", "tcp", "::/0", 25, 25),
+    ]
     rules += [AclRule(120 + i, "deny", "-1", cidr) for i, cidr in enumerate(PRIVATE_V4)]
     rules += [AclRule(130 + i, "deny", "-1", cidr) for i, cidr in enumerate(PRIVATE_V6)]
     rules += [AclRule(200, "allow", "-1", "0.0.0.0/0"), AclRule(201, "allow", "-1", "::/0")]
@@ -134,16 +150,26 @@ def nacl_egress(vpc_cidr: str, ipv6: bool) -> list[AclRule]:
 
 def nacl_ingress(vpc_cidr: str, ipv6: bool) -> list[AclRule]:
     lo, hi = EPHEMERAL
-    rules = [AclRule(100, "allow", "-1", vpc_cidr),
-             AclRule(110, "allow", "tcp", "0.0.0.0/0", lo, hi), AclRule(111, "allow", "udp", "0.0.0.0/0", lo, hi),
-             AclRule(112, "allow", "tcp", "::/0", lo, hi), AclRule(113, "allow", "udp", "::/0", lo, hi)]
+    rules = [
+        AclRule(100, "allow", "-1", vpc_cidr),
+        AclRule(110, "allow", "tcp", "0.0.0.0/0", lo, hi),
+        AclRule(111, "allow", "udp", "0.0.0.0/0", lo, hi),
+        AclRule(112, "allow", "tcp", "::/0", lo, hi),
+        AclRule(113, "allow", "udp", "::/0", lo, hi),
+    ]
     return [r for r in rules if ipv6 or not r.ipv6]
 
 
 def _acl_args(rule: AclRule, cls):
     where = {"ipv6_cidr_block": rule.cidr} if rule.ipv6 else {"cidr_block": rule.cidr}
-    return cls(rule_no=rule.rule_no, action=rule.action, protocol=rule.protocol, from_port=rule.from_port,
-               to_port=rule.to_port, **where)
+    return cls(
+        rule_no=rule.rule_no,
+        action=rule.action,
+        protocol=rule.protocol,
+        from_port=rule.from_port,
+        to_port=rule.to_port,
+        **where,
+    )
 
 
 class SmtpEgressRules(pulumi.ComponentResource):
@@ -154,20 +180,36 @@ class SmtpEgressRules(pulumi.ComponentResource):
         validate(args)
         super().__init__("smtp-egress:network:SmtpEgressRules", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        egress = [aws.ec2.SecurityGroupEgressArgs(
-            protocol=r.protocol, from_port=r.port, to_port=r.port, description=r.description,
-            cidr_blocks=list(r.cidrs) or None, ipv6_cidr_blocks=list(r.ipv6_cidrs) or None,
-            prefix_list_ids=[checked_prefix_list(pl) for pl in r.prefix_lists] or None)
-            for r in security_group_egress(args)]
+        egress = [
+            aws.ec2.SecurityGroupEgressArgs(
+                protocol=r.protocol,
+                from_port=r.port,
+                to_port=r.port,
+                description=r.description,
+                cidr_blocks=list(r.cidrs) or None,
+                ipv6_cidr_blocks=list(r.ipv6_cidrs) or None,
+                prefix_list_ids=[checked_prefix_list(pl) for pl in r.prefix_lists] or None,
+            )
+            for r in security_group_egress(args)
+        ]
         sg = aws.ec2.SecurityGroup(
-            f"{name}-workers", vpc_id=args.vpc_id,
+            f"{name}-workers",
+            vpc_id=args.vpc_id,
             description="Delivery workers: SMTP submission (465/587/2525) out, HTTPS to endpoints, DNS; nothing in",
-            ingress=[], egress=egress, tags={**args.tags, "Name": f"{name}-workers"}, opts=child)
+            ingress=[],
+            egress=egress,
+            tags={**args.tags, "Name": f"{name}-workers"},
+            opts=child,
+        )
         acl = aws.ec2.NetworkAcl(
-            f"{name}-private-nacl", vpc_id=args.vpc_id, subnet_ids=args.private_subnet_ids,
+            f"{name}-private-nacl",
+            vpc_id=args.vpc_id,
+            subnet_ids=args.private_subnet_ids,
             egress=[_acl_args(r, aws.ec2.NetworkAclEgressArgs) for r in nacl_egress(args.vpc_cidr, args.ipv6)],
             ingress=[_acl_args(r, aws.ec2.NetworkAclIngressArgs) for r in nacl_ingress(args.vpc_cidr, args.ipv6)],
-            tags={**args.tags, "Name": f"{name}-private-nacl"}, opts=child)
+            tags={**args.tags, "Name": f"{name}-private-nacl"},
+            opts=child,
+        )
         self.security_group_id = sg.id
         self.network_acl_id = acl.id
         self.register_outputs({"security_group_id": self.security_group_id, "network_acl_id": self.network_acl_id})

@@ -15,12 +15,18 @@ from collections.abc import Sequence
 VERSION = "2012-10-17"
 
 # What a delivery worker may do, and nothing else.
-WORKER_QUEUE_ACTIONS = ("sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage")
+WORKER_QUEUE_ACTIONS = (
+    "sqs:ChangeMessageVisibility",
+    "sqs:DeleteMessage",
+    "sqs:GetQueueAttributes",
+    "sqs:ReceiveMessage",
+)
 WORKER_ARCHIVE_ACTIONS = ("s3:PutObject",)
 
 _ECR_IMAGE = re.compile(
     r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/"
-    r"(?P<repo>[a-z0-9][a-z0-9._/-]*?)(?::[\w.-]+)?(?:@sha256:[0-9a-f]{64})?$")
+    r"(?P<repo>[a-z0-9][a-z0-9._/-]*?)(?::[\w.-]+)?(?:@sha256:[0-9a-f]{64})?$"
+)
 
 
 def require_arn(value, what: str) -> str:
@@ -48,19 +54,35 @@ def assume_role_policy(service: str, source_account: str | None = None) -> str:
 
 def worker_policy(queue_arn: str, archive_bucket_arn: str) -> str:
     """The delivery worker's only permissions: consume the main queue, write sent-mail copies to the archive."""
-    return document([
-        {"Sid": "ConsumeDeliveryQueue", "Effect": "Allow", "Action": list(WORKER_QUEUE_ACTIONS),
-         "Resource": require_arn(queue_arn, "queue_arn")},
-        {"Sid": "ArchiveSentMail", "Effect": "Allow", "Action": list(WORKER_ARCHIVE_ACTIONS),
-         "Resource": f"{require_arn(archive_bucket_arn, 'archive_bucket_arn')}/*"},
-    ])
+    return document(
+        [
+            {
+                "Sid": "ConsumeDeliveryQueue",
+                "Effect": "Allow",
+                "Action": list(WORKER_QUEUE_ACTIONS),
+                "Resource": require_arn(queue_arn, "queue_arn"),
+            },
+            {
+                "Sid": "ArchiveSentMail",
+                "Effect": "Allow",
+                "Action": list(WORKER_ARCHIVE_ACTIONS),
+                "Resource": f"{require_arn(archive_bucket_arn, 'archive_bucket_arn')}/*",
+            },
+        ]
+    )
 
 
 def deny_insecure_transport(bucket_arn: str) -> dict:
     """Bucket policy statement refusing every request not made over TLS."""
     arn = require_arn(bucket_arn, "bucket_arn")
-    return {"Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
-            "Resource": [arn, f"{arn}/*"], "Condition": {"Bool": {"aws:SecureTransport": "false"}}}
+    return {
+        "Sid": "DenyInsecureTransport",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "s3:*",
+        "Resource": [arn, f"{arn}/*"],
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+    }
 
 
 def tls_only_bucket_policy(bucket_arn: str) -> str:
@@ -70,12 +92,19 @@ def tls_only_bucket_policy(bucket_arn: str) -> str:
 def cloudfront_read_policy(bucket_arn: str, distribution_arn: str) -> str:
     """Only this one CloudFront distribution (through its origin access control) may read objects."""
     arn = require_arn(bucket_arn, "bucket_arn")
-    return document([
-        {"Sid": "AllowCloudFrontRead", "Effect": "Allow", "Principal": {"Service": "cloudfront.amazonaws.com"},
-         "Action": "s3:GetObject", "Resource": f"{arn}/*",
-         "Condition": {"StringEquals": {"AWS:SourceArn": require_arn(distribution_arn, "distribution_arn")}}},
-        deny_insecure_transport(arn),
-    ])
+    return document(
+        [
+            {
+                "Sid": "AllowCloudFrontRead",
+                "Effect": "Allow",
+                "Principal": {"Service": "cloudfront.amazonaws.com"},
+                "Action": "s3:GetObject",
+                "Resource": f"{arn}/*",
+                "Condition": {"StringEquals": {"AWS:SourceArn": require_arn(distribution_arn, "distribution_arn")}},
+            },
+            deny_insecure_transport(arn),
+        ]
+    )
 
 
 def ecr_repository_arn(image: str) -> str | None:
@@ -93,30 +122,60 @@ def task_execution_policy(log_group_arn: str, secret_arns: Sequence[str], ecr_re
     if ecr_repository is not None:
         statements += [
             {"Sid": "EcrAuth", "Effect": "Allow", "Action": "ecr:GetAuthorizationToken", "Resource": "*"},
-            {"Sid": "EcrPull", "Effect": "Allow",
-             "Action": ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
-             "Resource": require_arn(ecr_repository, "ecr_repository")},
+            {
+                "Sid": "EcrPull",
+                "Effect": "Allow",
+                "Action": ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+                "Resource": require_arn(ecr_repository, "ecr_repository"),
+            },
         ]
-    statements.append({"Sid": "WriteLogs", "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-                       "Resource": f"{require_arn(log_group_arn, 'log_group_arn')}:log-stream:*"})
+    statements.append(
+        {
+            "Sid": "WriteLogs",
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": f"{require_arn(log_group_arn, 'log_group_arn')}:log-stream:*",
+        }
+    )
     if secret_arns:
-        statements.append({"Sid": "ReadJobSecrets", "Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
-                           "Resource": sorted(require_arn(a, "secret ARN") for a in secret_arns)})
+        statements.append(
+            {
+                "Sid": "ReadJobSecrets",
+                "Effect": "Allow",
+                "Action": "secretsmanager:GetSecretValue",
+                "Resource": sorted(require_arn(a, "secret ARN") for a in secret_arns),
+            }
+        )
     return document(statements)
 
 
-def scheduler_policy(task_definition_arn: str, cluster_arn: str, pass_role_arns: Sequence[str],
-                     dead_letter_arn: str | None = None) -> str:
+def scheduler_policy(
+    task_definition_arn: str, cluster_arn: str, pass_role_arns: Sequence[str], dead_letter_arn: str | None = None
+) -> str:
     """EventBridge Scheduler may run this task definition on this cluster and pass exactly its two roles."""
     statements = [
-        {"Sid": "RunNoticeTask", "Effect": "Allow", "Action": "ecs:RunTask",
-         "Resource": require_arn(task_definition_arn, "task_definition_arn"),
-         "Condition": {"ArnEquals": {"ecs:cluster": require_arn(cluster_arn, "cluster_arn")}}},
-        {"Sid": "PassTaskRoles", "Effect": "Allow", "Action": "iam:PassRole",
-         "Resource": sorted(require_arn(a, "role ARN") for a in pass_role_arns),
-         "Condition": {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}}},
+        {
+            "Sid": "RunNoticeTask",
+            "Effect": "Allow",
+            "Action": "ecs:RunTask",
+            "Resource": require_arn(task_definition_arn, "task_definition_arn"),
+            "Condition": {"ArnEquals": {"ecs:cluster": require_arn(cluster_arn, "cluster_arn")}},
+        },
+        {
+            "Sid": "PassTaskRoles",
+            "Effect": "Allow",
+            "Action": "iam:PassRole",
+            "Resource": sorted(require_arn(a, "role ARN") for a in pass_role_arns),
+            "Condition": {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}},
+        },
     ]
     if dead_letter_arn is not None:
-        statements.append({"Sid": "DeadLetter", "Effect": "Allow", "Action": "sqs:SendMessage",
-                           "Resource": require_arn(dead_letter_arn, "dead_letter_arn")})
+        statements.append(
+            {
+                "Sid": "DeadLetter",
+                "Effect": "Allow",
+                "Action": "sqs:SendMessage",
+                "Resource": require_arn(dead_letter_arn, "dead_letter_arn"),
+            }
+        )
     return document(statements)

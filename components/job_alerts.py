@@ -43,8 +43,10 @@ from smtp_egress.errors import ConfigError
 
 from . import aws, iam_policies
 
-EXIT_CODES = ("1 internal error (a bug), 2 bad input or configuration, 3 published list unusable, "
-              "4 short notice, 5 drift, 6 undelivered notices")
+EXIT_CODES = (
+    "1 internal error (a bug), 2 bad input or configuration, 3 published list unusable, "
+    "4 short notice, 5 drift, 6 undelivered notices"
+)
 FAILED_TO_START = "TaskFailedToStart"
 
 _ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
@@ -71,10 +73,16 @@ def email_problems(emails) -> list[str]:
         return [f"alert emails must be a list of addresses, not the single string {emails!r}"]
     problems, seen = [], set()
     for email in emails:
-        if (not isinstance(email, str) or len(email) > 254 or not _EMAIL.fullmatch(email)
-                or len(email.split("@")[0]) > 64):
-            problems.append(f"alert email {email!r} is not an email address such as 'ops-alerts@example.com' "
-                            "(one bare address per entry: no display name, no comma, no spaces)")
+        if (
+            not isinstance(email, str)
+            or len(email) > 254
+            or not _EMAIL.fullmatch(email)
+            or len(email.split("@")[0]) > 64
+        ):
+            problems.append(
+                f"alert email {email!r} is not an email address such as 'ops-alerts@example.com' "
+                "(one bare address per entry: no display name, no comma, no spaces)"
+            )
         elif email.lower() in seen:
             problems.append(f"alert email {email!r} is listed twice")
         else:
@@ -85,16 +93,21 @@ def email_problems(emails) -> list[str]:
 def validate(args: JobAlertsArgs) -> None:
     problems = email_problems(args.emails)
     if not args.job.strip() or "<" in args.job or ">" in args.job:
-        problems.append(f"job {args.job!r} must name the job in the alerts without '<' or '>' (EventBridge "
-                        "placeholders), e.g. 'smtp-egress notice job for region us'")
+        problems.append(
+            f"job {args.job!r} must name the job in the alerts without '<' or '>' (EventBridge "
+            "placeholders), e.g. 'smtp-egress notice job for region us'"
+        )
     if problems:
         raise ConfigError("JobAlerts: " + "; ".join(problems))
 
 
 def _task_stopped(cluster_arn: str, family: str) -> dict:
     iam_policies.require_arn(cluster_arn, "cluster_arn")
-    return {"source": ["aws.ecs"], "detail-type": ["ECS Task State Change"],
-            "detail": {"clusterArn": [cluster_arn], "group": [f"family:{family}"], "lastStatus": ["STOPPED"]}}
+    return {
+        "source": ["aws.ecs"],
+        "detail-type": ["ECS Task State Change"],
+        "detail": {"clusterArn": [cluster_arn], "group": [f"family:{family}"], "lastStatus": ["STOPPED"]},
+    }
 
 
 def failed_pattern(cluster_arn: str, family: str) -> str:
@@ -112,31 +125,46 @@ def failed_to_start_pattern(cluster_arn: str, family: str) -> str:
 
 
 def _logs(log_group: str, stream_prefix: str | None) -> str:
-    stream = f", stream {stream_prefix}/ followed by the task ID (the last part of the task ARN)" if stream_prefix else ""
+    stream = (
+        f", stream {stream_prefix}/ followed by the task ID (the last part of the task ARN)" if stream_prefix else ""
+    )
     return f"log group {log_group}{stream}"
 
 
-def failed_transformer(job: str, log_group: str,
-                       stream_prefix: str | None = None) -> aws.cloudwatch.EventTargetInputTransformerArgsDict:
+def failed_transformer(
+    job: str, log_group: str, stream_prefix: str | None = None
+) -> aws.cloudwatch.EventTargetInputTransformerArgsDict:
     """The target's input transformer: one sentence naming the exit code, the task and the log group."""
-    message = (f"{job} stopped with exit code <exitCode> at <time>. Task <taskArn>; logs: "
-               f"{_logs(log_group, stream_prefix)}. Exit codes: {EXIT_CODES}; the README's exit-code table says "
-               "what to do. Until it is fixed, customers may miss a notice that is due.")
-    return {"input_paths": {"exitCode": "$.detail.containers[0].exitCode", "taskArn": "$.detail.taskArn",
-                            "time": "$.time"},
-            "input_template": json.dumps(message)}
+    message = (
+        f"{job} stopped with exit code <exitCode> at <time>. Task <taskArn>; logs: "
+        f"{_logs(log_group, stream_prefix)}. Exit codes: {EXIT_CODES}; the README's exit-code table says "
+        "what to do. Until it is fixed, customers may miss a notice that is due."
+    )
+    return {
+        "input_paths": {"exitCode": "$.detail.containers[0].exitCode", "taskArn": "$.detail.taskArn", "time": "$.time"},
+        "input_template": json.dumps(message),
+    }
 
 
-def failed_to_start_transformer(job: str, log_group: str,
-                                stream_prefix: str | None = None) -> aws.cloudwatch.EventTargetInputTransformerArgsDict:
+def failed_to_start_transformer(
+    job: str, log_group: str, stream_prefix: str | None = None
+) -> aws.cloudwatch.EventTargetInputTransformerArgsDict:
     """The target's input transformer for a task that never ran: the stop code and ECS's reason (no log stream
     is named: none was written; ``stream_prefix`` is accepted so that both transformers take the same arguments)."""
-    message = (f"{job} failed to start at <time> (<stopCode>: <stoppedReason>); nothing was checked or sent. "
-               f"Task <taskArn>. The container never ran, so log group {log_group} may hold nothing for it. "
-               "Fix the cause (image, secrets, network) and run the task again.")
-    return {"input_paths": {"stopCode": "$.detail.stopCode", "stoppedReason": "$.detail.stoppedReason",
-                            "taskArn": "$.detail.taskArn", "time": "$.time"},
-            "input_template": json.dumps(message)}
+    message = (
+        f"{job} failed to start at <time> (<stopCode>: <stoppedReason>); nothing was checked or sent. "
+        f"Task <taskArn>. The container never ran, so log group {log_group} may hold nothing for it. "
+        "Fix the cause (image, secrets, network) and run the task again."
+    )
+    return {
+        "input_paths": {
+            "stopCode": "$.detail.stopCode",
+            "stoppedReason": "$.detail.stoppedReason",
+            "taskArn": "$.detail.taskArn",
+            "time": "$.time",
+        },
+        "input_template": json.dumps(message),
+    }
 
 
 if TYPE_CHECKING:  # the input transformers above: (job, log group, log stream prefix) -> transformer
@@ -146,22 +174,42 @@ if TYPE_CHECKING:  # the input transformers above: (job, log group, log stream p
 def topic_policy(topic_arn: str, rule_arns: Sequence[str]) -> str:
     """EventBridge may publish to the topic, and only for these rules."""
     arns = sorted(iam_policies.require_arn(a, "rule ARN") for a in rule_arns)
-    return iam_policies.document([{
-        "Sid": "EventBridgePublishesJobFailures", "Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"},
-        "Action": "sns:Publish", "Resource": iam_policies.require_arn(topic_arn, "topic ARN"),
-        "Condition": {"ArnEquals": {"aws:SourceArn": arns}}}])
+    return iam_policies.document(
+        [
+            {
+                "Sid": "EventBridgePublishesJobFailures",
+                "Effect": "Allow",
+                "Principal": {"Service": "events.amazonaws.com"},
+                "Action": "sns:Publish",
+                "Resource": iam_policies.require_arn(topic_arn, "topic ARN"),
+                "Condition": {"ArnEquals": {"aws:SourceArn": arns}},
+            }
+        ]
+    )
 
 
 def key_policy(account: str) -> str:
     """The topic key: the account administers it (through IAM), EventBridge may encrypt messages for the topic."""
     if not re.fullmatch(r"\d{12}", str(account)):
         raise ValueError(f"account must be a 12-digit AWS account ID, got {account!r}")
-    return iam_policies.document([
-        {"Sid": "AccountAdministersTheKey", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
-         "Action": "kms:*", "Resource": "*"},
-        {"Sid": "EventBridgePublishesToTheTopic", "Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"},
-         "Action": ["kms:Decrypt", "kms:GenerateDataKey*"], "Resource": "*"},
-    ])
+    return iam_policies.document(
+        [
+            {
+                "Sid": "AccountAdministersTheKey",
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
+                "Action": "kms:*",
+                "Resource": "*",
+            },
+            {
+                "Sid": "EventBridgePublishesToTheTopic",
+                "Effect": "Allow",
+                "Principal": {"Service": "events.amazonaws.com"},
+                "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+                "Resource": "*",
+            },
+        ]
+    )
 
 
 def subscription_name(name: str, email: str) -> str:
@@ -178,34 +226,56 @@ class JobAlerts(pulumi.ComponentResource):
         tags = dict(args.tags or {})
         account = aws.get_caller_identity_output(opts=pulumi.InvokeOptions(parent=self)).account_id
 
-        key = aws.kms.Key(f"{name}-alerts-key", description=f"encrypts the alerts of {args.job}",
-                          enable_key_rotation=True, deletion_window_in_days=30, policy=account.apply(key_policy),
-                          tags=tags, opts=child)
+        key = aws.kms.Key(
+            f"{name}-alerts-key",
+            description=f"encrypts the alerts of {args.job}",
+            enable_key_rotation=True,
+            deletion_window_in_days=30,
+            policy=account.apply(key_policy),
+            tags=tags,
+            opts=child,
+        )
         topic = aws.sns.Topic(f"{name}-alerts", kms_master_key_id=key.arn, tags=tags, opts=child)
 
         watched = pulumi.Output.all(args.cluster_arn, args.task_family)
         where = pulumi.Output.from_input(args.log_group_name)
 
-        def alert_rule(suffix: str, pattern: Callable[[str, str], str], transformer: Transformer,
-                       what: str) -> aws.cloudwatch.EventRule:
+        def alert_rule(
+            suffix: str, pattern: Callable[[str, str], str], transformer: Transformer, what: str
+        ) -> aws.cloudwatch.EventRule:
             """A rule matching this task's failures of one kind, and its target publishing to the topic."""
             rule = aws.cloudwatch.EventRule(
-                f"{name}-{suffix}", description=f"{args.job} {what}", state="ENABLED", tags=tags, opts=child,
-                event_pattern=watched.apply(lambda v: pattern(v[0], v[1])))
+                f"{name}-{suffix}",
+                description=f"{args.job} {what}",
+                state="ENABLED",
+                tags=tags,
+                opts=child,
+                event_pattern=watched.apply(lambda v: pattern(v[0], v[1])),
+            )
             aws.cloudwatch.EventTarget(
-                f"{name}-{suffix}-alert", rule=rule.name, arn=topic.arn, opts=child,
-                input_transformer=where.apply(lambda g: transformer(args.job, g, args.log_stream_prefix)))
+                f"{name}-{suffix}-alert",
+                rule=rule.name,
+                arn=topic.arn,
+                opts=child,
+                input_transformer=where.apply(lambda g: transformer(args.job, g, args.log_stream_prefix)),
+            )
             return rule
 
-        rules = [alert_rule("failed", failed_pattern, failed_transformer, "exited non-zero"),
-                 alert_rule("failed-to-start", failed_to_start_pattern, failed_to_start_transformer, "failed to start")]
+        rules = [
+            alert_rule("failed", failed_pattern, failed_transformer, "exited non-zero"),
+            alert_rule("failed-to-start", failed_to_start_pattern, failed_to_start_transformer, "failed to start"),
+        ]
 
-        aws.sns.TopicPolicy(f"{name}-alerts-policy", arn=topic.arn, opts=child,
-                            policy=pulumi.Output.all(topic.arn, *(r.arn for r in rules)).apply(
-                                lambda a: topic_policy(a[0], a[1:])))
+        aws.sns.TopicPolicy(
+            f"{name}-alerts-policy",
+            arn=topic.arn,
+            opts=child,
+            policy=pulumi.Output.all(topic.arn, *(r.arn for r in rules)).apply(lambda a: topic_policy(a[0], a[1:])),
+        )
         for email in args.emails:
-            aws.sns.TopicSubscription(subscription_name(name, email), topic=topic.arn, protocol="email",
-                                      endpoint=email, opts=child)
+            aws.sns.TopicSubscription(
+                subscription_name(name, email), topic=topic.arn, protocol="email", endpoint=email, opts=child
+            )
 
         self.topic_arn = topic.arn
         self.register_outputs({"topic_arn": self.topic_arn})

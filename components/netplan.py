@@ -115,8 +115,9 @@ def home_zone(ip: str, gateway_zones: Sequence[str]) -> str:
     return max(gateway_zones, key=lambda z: _score(z, ip))
 
 
-def assign_nat_gateways(attached: Sequence[str], zones: Sequence[str],
-                        per_gateway: int = DEFAULT_ADDRESSES_PER_GATEWAY) -> NatPlan:
+def assign_nat_gateways(
+    attached: Sequence[str], zones: Sequence[str], per_gateway: int = DEFAULT_ADDRESSES_PER_GATEWAY
+) -> NatPlan:
     """Which attached address goes on which zone's NAT gateway (see the module docstring).
 
     ``attached`` is in plan order (oldest first); that order, not the addresses' values, picks
@@ -127,7 +128,9 @@ def assign_nat_gateways(attached: Sequence[str], zones: Sequence[str],
     order = list(attached)
     count = min(len(zones), len(order))
     if count == 0 or len(order) > count * per_gateway:
-        raise ArgsError(f"cannot place {len(order)} attached addresses on {count} NAT gateways of {per_gateway} addresses each")
+        raise ArgsError(
+            f"cannot place {len(order)} attached addresses on {count} NAT gateways of {per_gateway} addresses each"
+        )
     gw_zones = list(zones[:count])
     groups = {z: [ip for ip in order if home_zone(ip, gw_zones) == z] for z in gw_zones}  # each oldest first
 
@@ -147,8 +150,15 @@ def assign_nat_gateways(attached: Sequence[str], zones: Sequence[str],
     return NatPlan(gateways, {z: gw_zones[i % count] for i, z in enumerate(zones)})
 
 
-def validate_regional(region: str, vpc_cidr: str, zones: Sequence[str], addresses: Sequence[EgressAddress],
-                      reserve: int, per_gateway: int, tags: Mapping[str, str]) -> None:
+def validate_regional(
+    region: str,
+    vpc_cidr: str,
+    zones: Sequence[str],
+    addresses: Sequence[EgressAddress],
+    reserve: int,
+    per_gateway: int,
+    tags: Mapping[str, str],
+) -> None:
     """Raise ArgsError listing every problem with a RegionalEgress's arguments."""
     problems: list[str] = []
     if not isinstance(region, str) or not re.fullmatch(r"[a-z0-9][a-z0-9-]*", region):
@@ -161,30 +171,40 @@ def validate_regional(region: str, vpc_cidr: str, zones: Sequence[str], addresse
         problems.append(f"vpc_cidr {vpc_cidr!r} is not a network ({exc}); write it like '10.40.0.0/16'")
     zones = list(zones)
     if len(zones) < 2:
-        problems.append(f"availability_zones {zones!r} must name at least 2 zones (a NAT gateway per zone survives a zone outage)")
+        problems.append(
+            f"availability_zones {zones!r} must name at least 2 zones (a NAT gateway per zone survives a zone outage)"
+        )
     if len(zones) > MAX_ZONES:
-        problems.append(f"availability_zones {zones!r} has more than {MAX_ZONES} zones; the subnet layout holds {MAX_ZONES}")
+        problems.append(
+            f"availability_zones {zones!r} has more than {MAX_ZONES} zones; the subnet layout holds {MAX_ZONES}"
+        )
     if len(set(zones)) != len(zones) or not all(isinstance(z, str) and z for z in zones):
         problems.append(f"availability_zones {zones!r} must be distinct, non-empty names")
     if not isinstance(reserve, int) or isinstance(reserve, bool) or reserve < 0:
         problems.append(f"reserve {reserve!r} must be a whole number >= 0")
     if not isinstance(per_gateway, int) or not 1 <= per_gateway <= MAX_ADDRESSES_PER_GATEWAY:
-        problems.append(f"addresses_per_gateway {per_gateway!r} must be 1..{MAX_ADDRESSES_PER_GATEWAY} "
-                        "(the account's NAT gateway EIP quota)")
+        problems.append(
+            f"addresses_per_gateway {per_gateway!r} must be 1..{MAX_ADDRESSES_PER_GATEWAY} "
+            "(the account's NAT gateway EIP quota)"
+        )
     bad_tags = sorted(k for k in tags if str(k).startswith("smtp-egress:"))
     if bad_tags:
         problems.append(f"tags {bad_tags!r} use the reserved 'smtp-egress:' prefix; the component sets those")
     problems += _address_problems(addresses)
     attached = [a.ip for a in addresses if a.attach]
     if not attached:
-        problems.append(f"region {region!r} has no attached address (states: {[a.state for a in addresses]!r}); "
-                        "a region must always have one sending address: keep one live")
+        problems.append(
+            f"region {region!r} has no attached address (states: {[a.state for a in addresses]!r}); "
+            "a region must always have one sending address: keep one live"
+        )
     if zones and isinstance(per_gateway, int) and per_gateway >= 1:
         capacity = min(len(zones), len(attached)) * per_gateway
         if len(attached) > capacity:
-            problems.append(f"{len(attached)} attached addresses do not fit on {min(len(zones), len(attached))} NAT gateways "
-                            f"of {per_gateway} addresses; raise the 'Elastic IP addresses per public NAT gateway' "
-                            "quota and addresses_per_gateway, or add zones")
+            problems.append(
+                f"{len(attached)} attached addresses do not fit on {min(len(zones), len(attached))} NAT gateways "
+                f"of {per_gateway} addresses; raise the 'Elastic IP addresses per public NAT gateway' "
+                "quota and addresses_per_gateway, or add zones"
+            )
     if problems:
         raise ArgsError(f"RegionalEgress for region {region!r}: " + "; ".join(problems))
 
@@ -208,12 +228,18 @@ def _address_problems(addresses: Sequence[EgressAddress]) -> list[str]:
         if a.state not in STATES:
             problems.append(f"address {a.ip!r} has state {a.state!r}; expected one of {list(STATES)!r}")
         if a.allocation_id is not None and a.byoip_pool is not None:
-            problems.append(f"address {a.ip!r} has both allocation_id {a.allocation_id!r} and byoip_pool {a.byoip_pool!r}; "
-                            "adopt an existing allocation or allocate from a pool, not both")
+            problems.append(
+                f"address {a.ip!r} has both allocation_id {a.allocation_id!r} and byoip_pool {a.byoip_pool!r}; "
+                "adopt an existing allocation or allocate from a pool, not both"
+            )
         if a.allocation_id is not None and not ALLOCATION_ID.fullmatch(str(a.allocation_id)):
-            problems.append(f"address {a.ip!r} has allocation_id {a.allocation_id!r}; expected 'eipalloc-' and 8-17 hex digits")
+            problems.append(
+                f"address {a.ip!r} has allocation_id {a.allocation_id!r}; expected 'eipalloc-' and 8-17 hex digits"
+            )
         if a.byoip_pool is not None and not BYOIP_POOL.fullmatch(str(a.byoip_pool)):
-            problems.append(f"address {a.ip!r} has byoip_pool {a.byoip_pool!r}; expected 'ipv4pool-ec2-' and hex digits")
+            problems.append(
+                f"address {a.ip!r} has byoip_pool {a.byoip_pool!r}; expected 'ipv4pool-ec2-' and hex digits"
+            )
     return problems
 
 
@@ -227,7 +253,8 @@ def verified_allocation(planned_ip: str, public_ip: str | None, allocation_id: s
         raise AddressMismatch(
             f"the EIP {allocation_id!r} planned as {planned_ip!r} holds {public_ip!r}; it is not attached, because "
             "mail would leave from an address customers were never given. Adopt the EIP that holds "
-            f"{planned_ip!r} (allocation_id) or allocate it from its BYOIP pool (byoip_pool)")
+            f"{planned_ip!r} (allocation_id) or allocate it from its BYOIP pool (byoip_pool)"
+        )
     return allocation_id
 
 

@@ -47,8 +47,13 @@ REQUIRED_SECRETS = {
     **{s.env: s.reason for s in stack_secrets() if s.required},
 }
 KNOWN_SECRETS = (*REQUIRED_SECRETS, *(s.env for s in stack_secrets() if not s.required))
-FARGATE_MEMORY = {256: range(512, 2049, 512), 512: range(1024, 4097, 1024), 1024: range(2048, 8193, 1024),
-                  2048: range(4096, 16385, 1024), 4096: range(8192, 30721, 1024)}
+FARGATE_MEMORY = {
+    256: range(512, 2049, 512),
+    512: range(1024, 4097, 1024),
+    1024: range(2048, 8193, 1024),
+    2048: range(4096, 16385, 1024),
+    4096: range(8192, 30721, 1024),
+}
 LOG_RETENTION_DAYS = 400
 CONTAINER = "notify"
 
@@ -87,9 +92,13 @@ def validate(args: NoticeScheduleArgs) -> None:
     if not re.fullmatch(r"[a-z][a-z0-9-]{0,30}", args.region):
         p.append(f"region {args.region!r} must be a plan region name such as 'us'")
     if not args.image or any(c.isspace() for c in args.image):
-        p.append(f"image {args.image!r} must be a container image reference such as 'ACCOUNT.dkr.ecr.REGION.amazonaws.com/smtp-egress:0.1.0'")
+        p.append(
+            f"image {args.image!r} must be a container image reference such as 'ACCOUNT.dkr.ecr.REGION.amazonaws.com/smtp-egress:0.1.0'"
+        )
     if not _SCHEDULE.fullmatch(args.schedule_expression):
-        p.append(f"schedule_expression {args.schedule_expression!r} must be a recurring 'cron(m h dom mon dow y)' or 'rate(n unit)'")
+        p.append(
+            f"schedule_expression {args.schedule_expression!r} must be a recurring 'cron(m h dom mon dow y)' or 'rate(n unit)'"
+        )
     if isinstance(args.published_url, str) and not re.fullmatch(r"https://[^\s/?#]+/\S*", args.published_url):
         p.append(f"published_url {args.published_url!r} must be the https URL of the published list")
     for key in sorted(args.secrets):
@@ -108,7 +117,9 @@ def validate(args: NoticeScheduleArgs) -> None:
         elif not isinstance(value, str) or _USERINFO.search(value):
             p.append(f"environment {key!r} must be a plain string without credentials (user:password@); use secrets")
     if args.memory not in FARGATE_MEMORY.get(args.cpu, ()):
-        p.append(f"cpu {args.cpu!r} with memory {args.memory!r} is not a Fargate size (e.g. 256/512, 512/1024, 1024/2048)")
+        p.append(
+            f"cpu {args.cpu!r} with memory {args.memory!r} is not a Fargate size (e.g. 256/512, 512/1024, 1024/2048)"
+        )
     if args.cpu_architecture not in ("X86_64", "ARM64"):
         p.append(f"cpu_architecture {args.cpu_architecture!r} must be 'X86_64' or 'ARM64'")
     if args.plan_path is not None and not re.fullmatch(r"[\w./-]+", args.plan_path):
@@ -129,17 +140,41 @@ def command(region: str, published_url: str, plan_path: str | None = None) -> li
     return ["egress", "notify", "--region", region, "--published", published_url, *plan, "--json"]
 
 
-def container_definitions(*, image: str, command: Sequence[str], environment: Mapping[str, str],
-                          secret_arns: Mapping[str, str], log_group: str, aws_region: str) -> str:
+def container_definitions(
+    *,
+    image: str,
+    command: Sequence[str],
+    environment: Mapping[str, str],
+    secret_arns: Mapping[str, str],
+    log_group: str,
+    aws_region: str,
+) -> str:
     """The task's one container: plain settings in ``environment``, secrets only as ``valueFrom`` ARNs."""
-    return json.dumps([{
-        "name": CONTAINER, "image": image, "essential": True, "command": list(command),
-        "environment": [{"name": k, "value": v} for k, v in sorted(environment.items())],
-        "secrets": [{"name": k, "valueFrom": iam_policies.require_arn(v, f"secret {k}")} for k, v in sorted(secret_arns.items())],
-        "readonlyRootFilesystem": True,
-        "logConfiguration": {"logDriver": "awslogs", "options": {
-            "awslogs-group": log_group, "awslogs-region": aws_region, "awslogs-stream-prefix": CONTAINER}},
-    }], sort_keys=True)
+    return json.dumps(
+        [
+            {
+                "name": CONTAINER,
+                "image": image,
+                "essential": True,
+                "command": list(command),
+                "environment": [{"name": k, "value": v} for k, v in sorted(environment.items())],
+                "secrets": [
+                    {"name": k, "valueFrom": iam_policies.require_arn(v, f"secret {k}")}
+                    for k, v in sorted(secret_arns.items())
+                ],
+                "readonlyRootFilesystem": True,
+                "logConfiguration": {
+                    "logDriver": "awslogs",
+                    "options": {
+                        "awslogs-group": log_group,
+                        "awslogs-region": aws_region,
+                        "awslogs-stream-prefix": CONTAINER,
+                    },
+                },
+            }
+        ],
+        sort_keys=True,
+    )
 
 
 class NoticeSchedule(pulumi.ComponentResource):
@@ -164,10 +199,15 @@ class NoticeSchedule(pulumi.ComponentResource):
         secret_arns: dict[str, pulumi.Output[str]] = {}
         for key in sorted(args.secrets):
             slug = key.lower().replace("_", "-")
-            secret = aws.secretsmanager.Secret(f"{name}-secret-{slug}", description=f"{key} of the {args.region} notice job",
-                                               tags=tags, opts=child)
-            aws.secretsmanager.SecretVersion(f"{name}-secret-{slug}-version", secret_id=secret.id,
-                                             secret_string=pulumi.Output.secret(args.secrets[key]), opts=child)
+            secret = aws.secretsmanager.Secret(
+                f"{name}-secret-{slug}", description=f"{key} of the {args.region} notice job", tags=tags, opts=child
+            )
+            aws.secretsmanager.SecretVersion(
+                f"{name}-secret-{slug}-version",
+                secret_id=secret.id,
+                secret_string=pulumi.Output.secret(args.secrets[key]),
+                opts=child,
+            )
             secret_arns[key] = secret.arn
 
         logs = aws.cloudwatch.LogGroup(f"{name}-logs", retention_in_days=LOG_RETENTION_DAYS, tags=tags, opts=child)
@@ -178,57 +218,119 @@ class NoticeSchedule(pulumi.ComponentResource):
 
         execution_role, task_role = ecs_role("execution-role"), ecs_role("task-role")
         ecr = iam_policies.ecr_repository_arn(args.image)
-        aws.iam.RolePolicy(f"{name}-execution-role-policy", role=execution_role.id, opts=child,
-                           policy=pulumi.Output.all(logs.arn, *secret_arns.values()).apply(
-                               lambda a: iam_policies.task_execution_policy(a[0], a[1:], ecr)))
+        aws.iam.RolePolicy(
+            f"{name}-execution-role-policy",
+            role=execution_role.id,
+            opts=child,
+            policy=pulumi.Output.all(logs.arn, *secret_arns.values()).apply(
+                lambda a: iam_policies.task_execution_policy(a[0], a[1:], ecr)
+            ),
+        )
 
-        environment = {"EGRESS_BASE_URL": pulumi.Output.from_input(args.published_url).apply(base_url),
-                       **args.environment}
+        environment = {
+            "EGRESS_BASE_URL": pulumi.Output.from_input(args.published_url).apply(base_url),
+            **args.environment,
+        }
         definitions = pulumi.Output.all(
-            published=args.published_url, log_group=logs.name, aws_region=aws_region,
-            secret_arns=pulumi.Output.all(**secret_arns), environment=pulumi.Output.all(**environment),
-        ).apply(lambda v: container_definitions(
-            image=args.image, command=command(args.region, v["published"], args.plan_path), environment=v["environment"],
-            secret_arns=v["secret_arns"], log_group=v["log_group"], aws_region=v["aws_region"]))
+            published=args.published_url,
+            log_group=logs.name,
+            aws_region=aws_region,
+            secret_arns=pulumi.Output.all(**secret_arns),
+            environment=pulumi.Output.all(**environment),
+        ).apply(
+            lambda v: container_definitions(
+                image=args.image,
+                command=command(args.region, v["published"], args.plan_path),
+                environment=v["environment"],
+                secret_arns=v["secret_arns"],
+                log_group=v["log_group"],
+                aws_region=v["aws_region"],
+            )
+        )
         task = aws.ecs.TaskDefinition(
-            f"{name}-task", family=name, requires_compatibilities=["FARGATE"], network_mode="awsvpc",
-            cpu=str(args.cpu), memory=str(args.memory), execution_role_arn=execution_role.arn, task_role_arn=task_role.arn,
+            f"{name}-task",
+            family=name,
+            requires_compatibilities=["FARGATE"],
+            network_mode="awsvpc",
+            cpu=str(args.cpu),
+            memory=str(args.memory),
+            execution_role_arn=execution_role.arn,
+            task_role_arn=task_role.arn,
             runtime_platform={"operating_system_family": "LINUX", "cpu_architecture": args.cpu_architecture},
-            container_definitions=definitions, tags=tags, opts=child)
+            container_definitions=definitions,
+            tags=tags,
+            opts=child,
+        )
 
         scheduler_role = aws.iam.Role(
-            f"{name}-scheduler-role", tags=tags, opts=child,
-            assume_role_policy=account.apply(lambda a: iam_policies.assume_role_policy("scheduler.amazonaws.com", a)))
+            f"{name}-scheduler-role",
+            tags=tags,
+            opts=child,
+            assume_role_policy=account.apply(lambda a: iam_policies.assume_role_policy("scheduler.amazonaws.com", a)),
+        )
         aws.iam.RolePolicy(
-            f"{name}-scheduler-role-policy", role=scheduler_role.id, opts=child,
-            policy=pulumi.Output.all(task.arn, cluster_arn, execution_role.arn, task_role.arn, args.dead_letter_queue_arn)
-            .apply(lambda a: iam_policies.scheduler_policy(a[0], a[1], [a[2], a[3]], a[4])))
+            f"{name}-scheduler-role-policy",
+            role=scheduler_role.id,
+            opts=child,
+            policy=pulumi.Output.all(
+                task.arn, cluster_arn, execution_role.arn, task_role.arn, args.dead_letter_queue_arn
+            ).apply(lambda a: iam_policies.scheduler_policy(a[0], a[1], [a[2], a[3]], a[4])),
+        )
 
         target = {
-            "arn": cluster_arn, "role_arn": scheduler_role.arn,
-            "ecs_parameters": {"task_definition_arn": task.arn, "launch_type": "FARGATE", "task_count": 1,
-                               "platform_version": "LATEST", "network_configuration": {
-                                   "subnets": args.subnet_ids, "security_groups": [args.security_group_id],
-                                   "assign_public_ip": False}},
+            "arn": cluster_arn,
+            "role_arn": scheduler_role.arn,
+            "ecs_parameters": {
+                "task_definition_arn": task.arn,
+                "launch_type": "FARGATE",
+                "task_count": 1,
+                "platform_version": "LATEST",
+                "network_configuration": {
+                    "subnets": args.subnet_ids,
+                    "security_groups": [args.security_group_id],
+                    "assign_public_ip": False,
+                },
+            },
             "retry_policy": {"maximum_retry_attempts": 2, "maximum_event_age_in_seconds": 3600},
         }
         if args.dead_letter_queue_arn is not None:
             target["dead_letter_config"] = {"arn": args.dead_letter_queue_arn}
         schedule = aws.scheduler.Schedule(
-            f"{name}-schedule", description=f"daily egress notify for region {args.region}",
-            schedule_expression=args.schedule_expression, schedule_expression_timezone="UTC",
-            flexible_time_window={"mode": "OFF"}, state="ENABLED", target=target, opts=child)
+            f"{name}-schedule",
+            description=f"daily egress notify for region {args.region}",
+            schedule_expression=args.schedule_expression,
+            schedule_expression_timezone="UTC",
+            flexible_time_window={"mode": "OFF"},
+            state="ENABLED",
+            target=target,
+            opts=child,
+        )
 
-        alerts = job_alerts.JobAlerts(name, job_alerts.JobAlertsArgs(
-            job=f"smtp-egress notice job for region {args.region}", cluster_arn=cluster_arn, task_family=task.family,
-            log_group_name=logs.name, log_stream_prefix=f"{CONTAINER}/{CONTAINER}", emails=tuple(args.alert_emails),
-            tags=tags), opts=child)
+        alerts = job_alerts.JobAlerts(
+            name,
+            job_alerts.JobAlertsArgs(
+                job=f"smtp-egress notice job for region {args.region}",
+                cluster_arn=cluster_arn,
+                task_family=task.family,
+                log_group_name=logs.name,
+                log_stream_prefix=f"{CONTAINER}/{CONTAINER}",
+                emails=tuple(args.alert_emails),
+                tags=tags,
+            ),
+            opts=child,
+        )
 
         self.schedule_arn = schedule.arn
         self.task_definition_arn = task.arn
         self.log_group_name = logs.name
         self.secret_arns = pulumi.Output.all(**secret_arns)
         self.alerts_topic_arn = alerts.topic_arn
-        self.register_outputs({"schedule_arn": self.schedule_arn, "task_definition_arn": self.task_definition_arn,
-                               "log_group_name": self.log_group_name, "secret_arns": self.secret_arns,
-                               "alerts_topic_arn": self.alerts_topic_arn})
+        self.register_outputs(
+            {
+                "schedule_arn": self.schedule_arn,
+                "task_definition_arn": self.task_definition_arn,
+                "log_group_name": self.log_group_name,
+                "secret_arns": self.secret_arns,
+                "alerts_topic_arn": self.alerts_topic_arn,
+            }
+        )

@@ -27,8 +27,10 @@ _BUCKET_RESOURCE_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,53}[a-z0-9]")
 def check_bucket_resource_name(name: str) -> str:
     """The bucket's resource name must make a valid auto-generated S3 bucket name (lowercase, <= 55 chars)."""
     if not _BUCKET_RESOURCE_NAME.fullmatch(name) or "--" in name:
-        raise ValueError(f"{name!r} cannot name an S3 bucket: use lowercase letters, digits and single hyphens, "
-                         f"at most 55 characters (Pulumi appends a random suffix), e.g. a component name like 'us-workers'")
+        raise ValueError(
+            f"{name!r} cannot name an S3 bucket: use lowercase letters, digits and single hyphens, "
+            f"at most 55 characters (Pulumi appends a random suffix), e.g. a component name like 'us-workers'"
+        )
     return name
 
 
@@ -47,13 +49,24 @@ def private_bucket(name: str, parent: pulumi.Resource, tags: dict[str, str] | No
     opts = pulumi.ResourceOptions(parent=parent)
     bucket = aws.s3.Bucket(name, force_destroy=False, tags=tags, opts=opts)
     pab = aws.s3.BucketPublicAccessBlock(
-        f"{name}-public-access-block", bucket=bucket.id, block_public_acls=True, block_public_policy=True,
-        ignore_public_acls=True, restrict_public_buckets=True, opts=opts)
+        f"{name}-public-access-block",
+        bucket=bucket.id,
+        block_public_acls=True,
+        block_public_policy=True,
+        ignore_public_acls=True,
+        restrict_public_buckets=True,
+        opts=opts,
+    )
     ownership = aws.s3.BucketOwnershipControls(
-        f"{name}-ownership", bucket=bucket.id, rule={"object_ownership": "BucketOwnerEnforced"}, opts=opts)
+        f"{name}-ownership", bucket=bucket.id, rule={"object_ownership": "BucketOwnerEnforced"}, opts=opts
+    )
     encryption = aws.s3.BucketServerSideEncryptionConfiguration(
-        f"{name}-encryption", bucket=bucket.id,
-        rules=[{"apply_server_side_encryption_by_default": {"sse_algorithm": SSE_ALGORITHM}}], opts=opts)
+        f"{name}-encryption",
+        bucket=bucket.id,
+        rules=[{"apply_server_side_encryption_by_default": {"sse_algorithm": SSE_ALGORITHM}}],
+        opts=opts,
+    )
     versioning = aws.s3.BucketVersioning(
-        f"{name}-versioning", bucket=bucket.id, versioning_configuration={"status": "Enabled"}, opts=opts)
+        f"{name}-versioning", bucket=bucket.id, versioning_configuration={"status": "Enabled"}, opts=opts
+    )
     return PrivateBucket(bucket, pab, ownership, encryption, versioning)

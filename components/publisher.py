@@ -76,15 +76,19 @@ def object_keys(region: str, documents: Mapping[str, PublishedFile]) -> dict[str
     keys: dict[str, PublishedFile] = {}
     for path in sorted(documents):
         if not _PATH.fullmatch(path) or any(part in (".", "..") for part in path.split("/")):
-            raise ConfigError(f"document path {path!r} must be relative, like 'us/v1/info/ip_addresses' "
-                              "(letters, digits, '._-' between single slashes)")
+            raise ConfigError(
+                f"document path {path!r} must be relative, like 'us/v1/info/ip_addresses' "
+                "(letters, digits, '._-' between single slashes)"
+            )
         if path.startswith(f"{region}/"):
             key = path
         elif path.startswith("v1/"):
             key = f"{region}/{path}"  # a shared file, copied onto this region's host
         else:
-            raise ConfigError(f"document path {path!r} is neither under {region + '/'!r} nor shared under 'v1/': "
-                              f"pass the {region!r} files and the shared files of the static tree only")
+            raise ConfigError(
+                f"document path {path!r} is neither under {region + '/'!r} nor shared under 'v1/': "
+                f"pass the {region!r} files and the shared files of the static tree only"
+            )
         if key in keys:
             raise ConfigError(f"document paths {path!r} and {key!r} would both be stored at {key!r}; pass one of them")
         keys[key] = documents[path]
@@ -103,14 +107,18 @@ def validate(args: IpListPublisherArgs) -> dict[str, PublishedFile]:
         raise ConfigError("IpListPublisher: " + "; ".join(p))
     objects = object_keys(args.region, args.documents)
     if f"{args.region}/{CORE_PATH}" not in objects:
-        p.append(f"documents lack {args.region + '/' + CORE_PATH!r}, the list the endpoint serves; "
-                 "render it with egress.document for this region")
+        p.append(
+            f"documents lack {args.region + '/' + CORE_PATH!r}, the list the endpoint serves; "
+            "render it with egress.document for this region"
+        )
     for key, doc in objects.items():
         if not isinstance(doc, PublishedFile):
             p.append(f"document {key!r} must be a PublishedFile, got {type(doc).__name__}")
         elif not doc.content or not doc.content_type.strip() or not doc.cache_control.strip():
-            p.append(f"document {key!r} needs content, content_type and cache_control (got {doc.content_type!r}, "
-                     f"{doc.cache_control!r}, {len(doc.content)} characters)")
+            p.append(
+                f"document {key!r} needs content, content_type and cache_control (got {doc.content_type!r}, "
+                f"{doc.cache_control!r}, {len(doc.content)} characters)"
+            )
     for alias in args.aliases:
         if not _HOST.fullmatch(alias):
             p.append(f"alias {alias!r} is not a lowercase host name such as 'us.ips.example.com'")
@@ -120,8 +128,10 @@ def validate(args: IpListPublisherArgs) -> dict[str, PublishedFile]:
         p.append(f"aliases {list(args.aliases)!r} need certificate_arn, an ACM certificate covering them")
     if args.certificate_arn is not None:
         if not _ACM_CERT.fullmatch(args.certificate_arn):
-            p.append(f"certificate_arn {args.certificate_arn!r} must be an ACM certificate in us-east-1 "
-                     "(CloudFront uses only that region's certificates)")
+            p.append(
+                f"certificate_arn {args.certificate_arn!r} must be an ACM certificate in us-east-1 "
+                "(CloudFront uses only that region's certificates)"
+            )
         if not args.aliases:
             p.append("certificate_arn is set but aliases is empty; add the host names it covers")
     if args.price_class not in PRICE_CLASSES:
@@ -137,8 +147,11 @@ def validate(args: IpListPublisherArgs) -> dict[str, PublishedFile]:
 def viewer_certificate(certificate_arn: str | None) -> aws.cloudfront.DistributionViewerCertificateArgsDict:
     if certificate_arn is None:
         return {"cloudfront_default_certificate": True}
-    return {"acm_certificate_arn": certificate_arn, "ssl_support_method": "sni-only",
-            "minimum_protocol_version": "TLSv1.2_2021"}
+    return {
+        "acm_certificate_arn": certificate_arn,
+        "ssl_support_method": "sni-only",
+        "minimum_protocol_version": "TLSv1.2_2021",
+    }
 
 
 class IpListPublisher(pulumi.ComponentResource):
@@ -158,34 +171,72 @@ class IpListPublisher(pulumi.ComponentResource):
         bucket = store.bucket
         ready = [store.public_access_block, store.ownership, store.encryption]
         for key, doc in objects.items():
-            aws.s3.BucketObjectv2(document_resource_name(name, key), bucket=bucket.id, key=key, content=doc.content,
-                                  content_type=doc.content_type, cache_control=doc.cache_control,
-                                  opts=pulumi.ResourceOptions(parent=self, depends_on=ready))
+            aws.s3.BucketObjectv2(
+                document_resource_name(name, key),
+                bucket=bucket.id,
+                key=key,
+                content=doc.content,
+                content_type=doc.content_type,
+                cache_control=doc.cache_control,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=ready),
+            )
 
         oac = aws.cloudfront.OriginAccessControl(
-            f"{name}-oac", description=f"smtp-egress published IP list ({args.region})",
-            origin_access_control_origin_type="s3", signing_behavior="always", signing_protocol="sigv4", opts=child)
+            f"{name}-oac",
+            description=f"smtp-egress published IP list ({args.region})",
+            origin_access_control_origin_type="s3",
+            signing_behavior="always",
+            signing_protocol="sigv4",
+            opts=child,
+        )
         distribution = aws.cloudfront.Distribution(
-            f"{name}-distribution", enabled=True, is_ipv6_enabled=True, http_version="http2and3",
-            comment=f"smtp-egress published IP list ({args.region})", price_class=args.price_class,
+            f"{name}-distribution",
+            enabled=True,
+            is_ipv6_enabled=True,
+            http_version="http2and3",
+            comment=f"smtp-egress published IP list ({args.region})",
+            price_class=args.price_class,
             aliases=list(args.aliases) or None,
-            origins=[{"origin_id": ORIGIN_ID, "domain_name": bucket.bucket_regional_domain_name,
-                      "origin_path": f"/{args.region}", "origin_access_control_id": oac.id}],
+            origins=[
+                {
+                    "origin_id": ORIGIN_ID,
+                    "domain_name": bucket.bucket_regional_domain_name,
+                    "origin_path": f"/{args.region}",
+                    "origin_access_control_id": oac.id,
+                }
+            ],
             default_cache_behavior={
-                "target_origin_id": ORIGIN_ID, "viewer_protocol_policy": "redirect-to-https",
-                "allowed_methods": ["GET", "HEAD"], "cached_methods": ["GET", "HEAD"],
-                "cache_policy_id": CACHING_OPTIMIZED, "compress": True},
+                "target_origin_id": ORIGIN_ID,
+                "viewer_protocol_policy": "redirect-to-https",
+                "allowed_methods": ["GET", "HEAD"],
+                "cached_methods": ["GET", "HEAD"],
+                "cache_policy_id": CACHING_OPTIMIZED,
+                "compress": True,
+            },
             restrictions={"geo_restriction": {"restriction_type": "none"}},
-            viewer_certificate=viewer_certificate(args.certificate_arn), tags=tags, opts=child)
+            viewer_certificate=viewer_certificate(args.certificate_arn),
+            tags=tags,
+            opts=child,
+        )
         aws.s3.BucketPolicy(
-            f"{name}-documents-policy", bucket=bucket.id,
-            policy=pulumi.Output.all(bucket.arn, distribution.arn).apply(lambda a: iam_policies.cloudfront_read_policy(*a)),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[store.public_access_block]))
+            f"{name}-documents-policy",
+            bucket=bucket.id,
+            policy=pulumi.Output.all(bucket.arn, distribution.arn).apply(
+                lambda a: iam_policies.cloudfront_read_policy(*a)
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[store.public_access_block]),
+        )
 
         host = args.aliases[0] if args.aliases else distribution.domain_name
         self.bucket_name = bucket.bucket
         self.distribution_id = distribution.id
         self.distribution_domain_name = distribution.domain_name
         self.url = pulumi.Output.concat("https://", host, f"/{CORE_PATH}")
-        self.register_outputs({"bucket_name": self.bucket_name, "distribution_id": self.distribution_id,
-                               "distribution_domain_name": self.distribution_domain_name, "url": self.url})
+        self.register_outputs(
+            {
+                "bucket_name": self.bucket_name,
+                "distribution_id": self.distribution_id,
+                "distribution_domain_name": self.distribution_domain_name,
+                "url": self.url,
+            }
+        )

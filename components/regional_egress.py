@@ -56,8 +56,15 @@ class RegionalEgressArgs:
 
 def validate(args: RegionalEgressArgs) -> None:
     """Raise ArgsError (a ValueError) naming every bad value; no resources exist yet when it does."""
-    validate_regional(args.region, args.vpc_cidr, args.availability_zones, args.addresses, args.reserve,
-                      args.addresses_per_gateway, args.tags)
+    validate_regional(
+        args.region,
+        args.vpc_cidr,
+        args.availability_zones,
+        args.addresses,
+        args.reserve,
+        args.addresses_per_gateway,
+        args.tags,
+    )
 
 
 def eip_tags(args: RegionalEgressArgs, ip: str, state: str) -> dict[str, str]:
@@ -90,54 +97,97 @@ class RegionalEgress(pulumi.ComponentResource):
             return {**args.tags, "Name": child, "smtp-egress:region": args.region, **extra}
 
         child = pulumi.ResourceOptions(parent=self)
-        vpc = aws.ec2.Vpc(f"{name}-vpc", cidr_block=args.vpc_cidr, enable_dns_support=True,
-                          enable_dns_hostnames=True, tags=tagged(f"{name}-vpc"), opts=child)
+        vpc = aws.ec2.Vpc(
+            f"{name}-vpc",
+            cidr_block=args.vpc_cidr,
+            enable_dns_support=True,
+            enable_dns_hostnames=True,
+            tags=tagged(f"{name}-vpc"),
+            opts=child,
+        )
         igw = aws.ec2.InternetGateway(f"{name}-igw", vpc_id=vpc.id, tags=tagged(f"{name}-igw"), opts=child)
 
         public_rt = aws.ec2.RouteTable(f"{name}-public-rt", vpc_id=vpc.id, tags=tagged(f"{name}-public-rt"), opts=child)
-        aws.ec2.Route(f"{name}-public-default", route_table_id=public_rt.id, destination_cidr_block="0.0.0.0/0",
-                      gateway_id=igw.id, opts=child)
+        aws.ec2.Route(
+            f"{name}-public-default",
+            route_table_id=public_rt.id,
+            destination_cidr_block="0.0.0.0/0",
+            gateway_id=igw.id,
+            opts=child,
+        )
         public_subnets: dict[str, aws.ec2.Subnet] = {}
         private_subnets: dict[str, aws.ec2.Subnet] = {}
         for s in layout:
             public_subnets[s.zone] = aws.ec2.Subnet(
-                f"{name}-public-{s.zone}", vpc_id=vpc.id, cidr_block=s.public_cidr, availability_zone=s.zone,
-                map_public_ip_on_launch=False, tags=tagged(f"{name}-public-{s.zone}", **{"smtp-egress:tier": "public"}),
-                opts=child)
+                f"{name}-public-{s.zone}",
+                vpc_id=vpc.id,
+                cidr_block=s.public_cidr,
+                availability_zone=s.zone,
+                map_public_ip_on_launch=False,
+                tags=tagged(f"{name}-public-{s.zone}", **{"smtp-egress:tier": "public"}),
+                opts=child,
+            )
             private_subnets[s.zone] = aws.ec2.Subnet(
-                f"{name}-private-{s.zone}", vpc_id=vpc.id, cidr_block=s.private_cidr, availability_zone=s.zone,
-                map_public_ip_on_launch=False, tags=tagged(f"{name}-private-{s.zone}", **{"smtp-egress:tier": "private"}),
-                opts=child)
-            aws.ec2.RouteTableAssociation(f"{name}-public-rta-{s.zone}", route_table_id=public_rt.id,
-                                          subnet_id=public_subnets[s.zone].id, opts=child)
+                f"{name}-private-{s.zone}",
+                vpc_id=vpc.id,
+                cidr_block=s.private_cidr,
+                availability_zone=s.zone,
+                map_public_ip_on_launch=False,
+                tags=tagged(f"{name}-private-{s.zone}", **{"smtp-egress:tier": "private"}),
+                opts=child,
+            )
+            aws.ec2.RouteTableAssociation(
+                f"{name}-public-rta-{s.zone}",
+                route_table_id=public_rt.id,
+                subnet_id=public_subnets[s.zone].id,
+                opts=child,
+            )
 
         eips: dict[str, aws.ec2.Eip] = {}
         for a in sorted(args.addresses, key=lambda a: canonical_key(a.ip)):
             eips[a.ip] = self._eip(f"{name}-eip-{eip_key(a.ip)}", a, eip_tags(args, a.ip, a.state))
-        reserves = [self._eip(f"{name}-reserve-{i}", None, {**args.tags, "smtp-egress:state": "reserve",
-                                                               "smtp-egress:region": args.region})
-                    for i in range(args.reserve)]
+        reserves = [
+            self._eip(
+                f"{name}-reserve-{i}",
+                None,
+                {**args.tags, "smtp-egress:state": "reserve", "smtp-egress:region": args.region},
+            )
+            for i in range(args.reserve)
+        ]
 
         def verified(ip: str) -> pulumi.Output[str]:
             eip = eips[ip]
             return pulumi.Output.all(eip.allocation_id, eip.public_ip).apply(
-                lambda v: verified_allocation(ip, v[1], v[0]))
+                lambda v: verified_allocation(ip, v[1], v[0])
+            )
 
         nats: dict[str, aws.ec2.NatGateway] = {}
         for g in nat_plan.gateways:
             nats[g.zone] = aws.ec2.NatGateway(
-                f"{name}-nat-{g.zone}", connectivity_type="public", subnet_id=public_subnets[g.zone].id,
-                allocation_id=verified(g.primary), secondary_allocation_ids=[verified(ip) for ip in g.secondaries],
-                tags=tagged(f"{name}-nat-{g.zone}"), opts=pulumi.ResourceOptions(parent=self, depends_on=[igw]))
+                f"{name}-nat-{g.zone}",
+                connectivity_type="public",
+                subnet_id=public_subnets[g.zone].id,
+                allocation_id=verified(g.primary),
+                secondary_allocation_ids=[verified(ip) for ip in g.secondaries],
+                tags=tagged(f"{name}-nat-{g.zone}"),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[igw]),
+            )
 
         private_rts = []
         for zone in zones:
-            rt = aws.ec2.RouteTable(f"{name}-private-rt-{zone}", vpc_id=vpc.id, tags=tagged(f"{name}-private-rt-{zone}"),
-                                    opts=child)
-            aws.ec2.Route(f"{name}-private-default-{zone}", route_table_id=rt.id, destination_cidr_block="0.0.0.0/0",
-                          nat_gateway_id=nats[nat_plan.routes[zone]].id, opts=child)
-            aws.ec2.RouteTableAssociation(f"{name}-private-rta-{zone}", route_table_id=rt.id,
-                                          subnet_id=private_subnets[zone].id, opts=child)
+            rt = aws.ec2.RouteTable(
+                f"{name}-private-rt-{zone}", vpc_id=vpc.id, tags=tagged(f"{name}-private-rt-{zone}"), opts=child
+            )
+            aws.ec2.Route(
+                f"{name}-private-default-{zone}",
+                route_table_id=rt.id,
+                destination_cidr_block="0.0.0.0/0",
+                nat_gateway_id=nats[nat_plan.routes[zone]].id,
+                opts=child,
+            )
+            aws.ec2.RouteTableAssociation(
+                f"{name}-private-rta-{zone}", route_table_id=rt.id, subnet_id=private_subnets[zone].id, opts=child
+            )
             private_rts.append(rt)
 
         self.vpc_id = vpc.id
@@ -151,19 +201,34 @@ class RegionalEgress(pulumi.ComponentResource):
         self.reserve_public_ips = [e.public_ip for e in reserves]
         self.attached_ips = attached
         self.address_states = {a.ip: a.state for a in sorted(args.addresses, key=lambda a: canonical_key(a.ip))}
-        self.register_outputs({
-            "vpc_id": self.vpc_id, "vpc_cidr": self.vpc_cidr, "public_subnet_ids": self.public_subnet_ids,
-            "private_subnet_ids": self.private_subnet_ids, "private_route_table_ids": self.private_route_table_ids,
-            "nat_gateway_ids": self.nat_gateway_ids, "eip_allocation_ids": self.eip_allocation_ids,
-            "reserve_allocation_ids": self.reserve_allocation_ids, "reserve_public_ips": self.reserve_public_ips,
-            "attached_ips": self.attached_ips, "address_states": self.address_states,
-        })
+        self.register_outputs(
+            {
+                "vpc_id": self.vpc_id,
+                "vpc_cidr": self.vpc_cidr,
+                "public_subnet_ids": self.public_subnet_ids,
+                "private_subnet_ids": self.private_subnet_ids,
+                "private_route_table_ids": self.private_route_table_ids,
+                "nat_gateway_ids": self.nat_gateway_ids,
+                "eip_allocation_ids": self.eip_allocation_ids,
+                "reserve_allocation_ids": self.reserve_allocation_ids,
+                "reserve_public_ips": self.reserve_public_ips,
+                "attached_ips": self.attached_ips,
+                "address_states": self.address_states,
+            }
+        )
 
     def _eip(self, resource_name: str, address: EgressAddress | None, tags: dict[str, str]) -> aws.ec2.Eip:
         """Adopt, allocate from BYOIP, or allocate anew; always protected and retained."""
-        opts = pulumi.ResourceOptions(parent=self, protect=True, retain_on_delete=True,
-                                      import_=address.allocation_id if address else None)
+        opts = pulumi.ResourceOptions(
+            parent=self, protect=True, retain_on_delete=True, import_=address.allocation_id if address else None
+        )
         if address is not None and address.byoip_pool:
-            return aws.ec2.Eip(resource_name, domain="vpc", public_ipv4_pool=address.byoip_pool, address=address.ip,
-                               tags=tags, opts=opts)
+            return aws.ec2.Eip(
+                resource_name,
+                domain="vpc",
+                public_ipv4_pool=address.byoip_pool,
+                address=address.ip,
+                tags=tags,
+                opts=opts,
+            )
         return aws.ec2.Eip(resource_name, domain="vpc", tags=tags, opts=opts)

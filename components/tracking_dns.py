@@ -59,19 +59,29 @@ def _is_ip(text: str) -> bool:
 def validate(args: TrackingDnsArgs) -> None:
     problems = []
     if not is_hostname(args.domain):
-        problems.append(f"domain {args.domain!r} is not a lower-case host name like 'egress.example.com' (no trailing dot)")
+        problems.append(
+            f"domain {args.domain!r} is not a lower-case host name like 'egress.example.com' (no trailing dot)"
+        )
     if not isinstance(args.region, str) or not LABEL.fullmatch(args.region):
         problems.append(f"region {args.region!r} must be one lower-case DNS label like 'us'")
     if _is_ip(str(args.tracking_target)):
-        problems.append(f"tracking_target {args.tracking_target!r} is an IP address; give the host name it serves "
-                        "(a CNAME target), e.g. the load balancer's DNS name")
+        problems.append(
+            f"tracking_target {args.tracking_target!r} is an IP address; give the host name it serves "
+            "(a CNAME target), e.g. the load balancer's DNS name"
+        )
     elif not is_hostname(str(args.tracking_target).rstrip(".")):
         problems.append(f"tracking_target {args.tracking_target!r} is not a host name")
     for field in ("mx_addresses", "live_addresses"):
         values = list(getattr(args, field))
         if not values:
-            problems.append(f"{field} is empty; " + ("the MX host needs at least one address" if field == "mx_addresses"
-                                                     else "a region always has at least one live address"))
+            problems.append(
+                f"{field} is empty; "
+                + (
+                    "the MX host needs at least one address"
+                    if field == "mx_addresses"
+                    else "a region always has at least one live address"
+                )
+            )
         for text in values:
             try:
                 parse_address(text)
@@ -131,12 +141,39 @@ class TrackingDns(pulumi.ComponentResource):
         self.txt_name = f"_egress.{base}"
         self.txt_value = txt_value(args.live_addresses)
         child = pulumi.ResourceOptions(parent=self)
-        aws.route53.Record(f"{name}-track", zone_id=args.zone_id, name=self.tracking_host, type="CNAME", ttl=args.ttl,
-                           records=[args.tracking_target.rstrip(".")], opts=child)
+        aws.route53.Record(
+            f"{name}-track",
+            zone_id=args.zone_id,
+            name=self.tracking_host,
+            type="CNAME",
+            ttl=args.ttl,
+            records=[args.tracking_target.rstrip(".")],
+            opts=child,
+        )
         for rtype, values in mx_records(args.mx_addresses).items():
-            aws.route53.Record(f"{name}-mx-{rtype.lower()}", zone_id=args.zone_id, name=self.mx_host, type=rtype,
-                               ttl=args.ttl, records=values, opts=child)
-        aws.route53.Record(f"{name}-egress-txt", zone_id=args.zone_id, name=self.txt_name, type="TXT", ttl=args.ttl,
-                           records=[txt_record(self.txt_value)], opts=child)
-        self.register_outputs({"tracking_host": self.tracking_host, "mx_host": self.mx_host,
-                               "txt_name": self.txt_name, "txt_value": self.txt_value})
+            aws.route53.Record(
+                f"{name}-mx-{rtype.lower()}",
+                zone_id=args.zone_id,
+                name=self.mx_host,
+                type=rtype,
+                ttl=args.ttl,
+                records=values,
+                opts=child,
+            )
+        aws.route53.Record(
+            f"{name}-egress-txt",
+            zone_id=args.zone_id,
+            name=self.txt_name,
+            type="TXT",
+            ttl=args.ttl,
+            records=[txt_record(self.txt_value)],
+            opts=child,
+        )
+        self.register_outputs(
+            {
+                "tracking_host": self.tracking_host,
+                "mx_host": self.mx_host,
+                "txt_name": self.txt_name,
+                "txt_value": self.txt_value,
+            }
+        )

@@ -52,7 +52,9 @@ def validate(args: VpcEndpointsArgs) -> None:
     """Raise ArgsError (a ConfigError) naming every bad value; pure, runs before any resource is declared."""
     p = []
     if not isinstance(args.aws_region, str) or not AWS_REGION.fullmatch(args.aws_region):
-        p.append(f"aws_region {args.aws_region!r} must be an AWS region such as 'us-east-1' (not the plan's region name)")
+        p.append(
+            f"aws_region {args.aws_region!r} must be an AWS region such as 'us-east-1' (not the plan's region name)"
+        )
     try:
         if ipaddress.ip_network(args.vpc_cidr).version != 4:
             p.append(f"vpc_cidr {args.vpc_cidr!r} must be an IPv4 network")
@@ -64,11 +66,15 @@ def validate(args: VpcEndpointsArgs) -> None:
         seen: set[str] = set()
         for svc in args.interface_services:
             if not isinstance(svc, str) or not SERVICE.fullmatch(svc):
-                p.append(f"interface_services entry {svc!r} must be an AWS service name such as 'sqs' or 'ecr.dkr' "
-                         "(lower-case letters and digits, '.' between parts, '-' inside them)")
+                p.append(
+                    f"interface_services entry {svc!r} must be an AWS service name such as 'sqs' or 'ecr.dkr' "
+                    "(lower-case letters and digits, '.' between parts, '-' inside them)"
+                )
             elif svc.startswith("com.amazonaws."):
-                p.append(f"interface_services entry {svc!r} is a full endpoint service name; give only the "
-                         f"service, e.g. {svc.rsplit('.', 1)[-1]!r} (the region comes from aws_region)")
+                p.append(
+                    f"interface_services entry {svc!r} is a full endpoint service name; give only the "
+                    f"service, e.g. {svc.rsplit('.', 1)[-1]!r} (the region comes from aws_region)"
+                )
             elif svc == GATEWAY_SERVICE:
                 p.append(f"interface_services entry {svc!r}: S3 already has a gateway endpoint here; remove it")
             elif svc in seen:
@@ -101,22 +107,53 @@ class VpcEndpoints(pulumi.ComponentResource):
             return {**args.tags, "Name": child_name}
 
         s3 = aws.ec2.VpcEndpoint(
-            f"{name}-s3", vpc_id=args.vpc_id, service_name=service_name(args.aws_region, GATEWAY_SERVICE),
-            vpc_endpoint_type="Gateway", route_table_ids=args.private_route_table_ids, tags=tagged(f"{name}-s3"),
-            opts=child)
+            f"{name}-s3",
+            vpc_id=args.vpc_id,
+            service_name=service_name(args.aws_region, GATEWAY_SERVICE),
+            vpc_endpoint_type="Gateway",
+            route_table_ids=args.private_route_table_ids,
+            tags=tagged(f"{name}-s3"),
+            opts=child,
+        )
         sg = aws.ec2.SecurityGroup(
-            f"{name}-sg", vpc_id=args.vpc_id,
+            f"{name}-sg",
+            vpc_id=args.vpc_id,
             description="Interface VPC endpoints: HTTPS in from the VPC only; nothing out",
-            ingress=[aws.ec2.SecurityGroupIngressArgs(protocol="tcp", from_port=443, to_port=443,
-                                                      cidr_blocks=[args.vpc_cidr], description="HTTPS from the VPC")],
-            egress=[], tags=tagged(f"{name}-sg"), opts=child)
-        interface = {svc: aws.ec2.VpcEndpoint(
-            f"{name}-{svc}", vpc_id=args.vpc_id, service_name=service_name(args.aws_region, svc),
-            vpc_endpoint_type="Interface", private_dns_enabled=True, subnet_ids=args.private_subnet_ids,
-            security_group_ids=[sg.id], tags=tagged(f"{name}-{svc}"), opts=child) for svc in args.interface_services}
+            ingress=[
+                aws.ec2.SecurityGroupIngressArgs(
+                    protocol="tcp",
+                    from_port=443,
+                    to_port=443,
+                    cidr_blocks=[args.vpc_cidr],
+                    description="HTTPS from the VPC",
+                )
+            ],
+            egress=[],
+            tags=tagged(f"{name}-sg"),
+            opts=child,
+        )
+        interface = {
+            svc: aws.ec2.VpcEndpoint(
+                f"{name}-{svc}",
+                vpc_id=args.vpc_id,
+                service_name=service_name(args.aws_region, svc),
+                vpc_endpoint_type="Interface",
+                private_dns_enabled=True,
+                subnet_ids=args.private_subnet_ids,
+                security_group_ids=[sg.id],
+                tags=tagged(f"{name}-{svc}"),
+                opts=child,
+            )
+            for svc in args.interface_services
+        }
 
         self.s3_prefix_list_id = s3.prefix_list_id
         self.endpoint_ids = {GATEWAY_SERVICE: s3.id, **{svc: e.id for svc, e in interface.items()}}
         self.security_group_id = sg.id
-        self.register_outputs({"s3_prefix_list_id": self.s3_prefix_list_id, "endpoint_ids": self.endpoint_ids,
-                               "security_group_id": self.security_group_id})
+        self.register_outputs(
+            {
+                "s3_prefix_list_id": self.s3_prefix_list_id,
+                "endpoint_ids": self.endpoint_ids,
+                "security_group_id": self.security_group_id,
+            }
+        )

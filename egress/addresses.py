@@ -83,16 +83,28 @@ def guard_violations(plan: Plan, region: str, anns: dict[str, Announcement], now
         e = s.entry
         if e.active_from is not None and e.active_from <= day and s.state in ("planned", "announced"):
             told, allowed = _told(Change(e.active_from, region, "add", s.ip), plan, anns, now)
-            out.append(Violation(s.ip, (
-                f"{region}: {s.ip} is planned to send from {e.active_from.isoformat()} but was {told}; with "
-                f"{plan.notice_days} days of notice it may be attached from {allowed.isoformat()}. "
-                f"Run the daily job (egress notify) and deploy then, or move active_from")))
+            out.append(
+                Violation(
+                    s.ip,
+                    (
+                        f"{region}: {s.ip} is planned to send from {e.active_from.isoformat()} but was {told}; with "
+                        f"{plan.notice_days} days of notice it may be attached from {allowed.isoformat()}. "
+                        f"Run the daily job (egress notify) and deploy then, or move active_from"
+                    ),
+                )
+            )
         if e.retire_on is not None and e.retire_on <= day and s.state in ("live", "retiring"):
             told, allowed = _told(Change(e.retire_on, region, "remove", s.ip), plan, anns, now)
-            out.append(Violation(s.ip, (
-                f"{region}: {s.ip} is planned to stop sending on {e.retire_on.isoformat()} but its removal was "
-                f"{told}; customers may rely on it until {allowed.isoformat()}, so it stays attached. "
-                f"Run the daily job (egress notify), or move retire_on")))
+            out.append(
+                Violation(
+                    s.ip,
+                    (
+                        f"{region}: {s.ip} is planned to stop sending on {e.retire_on.isoformat()} but its removal was "
+                        f"{told}; customers may rely on it until {allowed.isoformat()}, so it stays attached. "
+                        f"Run the daily job (egress notify), or move retire_on"
+                    ),
+                )
+            )
     return out
 
 
@@ -105,15 +117,18 @@ def _told(change: Change, plan: Plan, anns: dict[str, Announcement], now: dt.dat
     return f"announced {notice.announced_at.date().isoformat()}", notice.effective or notice.earliest_compliant
 
 
-def enforce_guard(plan: Plan, region: str, anns: dict[str, Announcement], now: dt.datetime,
-                  override_reason: str | None = None) -> list[Violation]:
+def enforce_guard(
+    plan: Plan, region: str, anns: dict[str, Announcement], now: dt.datetime, override_reason: str | None = None
+) -> list[Violation]:
     """Raise GuardViolation unless there are none or an override reason is given; return them."""
     found = guard_violations(plan, region, anns, now)
     if found and not (override_reason or "").strip():
-        raise GuardViolation("the deploy guard refused (nothing was created or changed):\n  "
-                             + "\n  ".join(v.message for v in found)
-                             + "\n  In a real emergency set config 'smtp-egress:emergencyOverride' to the reason; "
-                               "it is recorded in the stack outputs")
+        raise GuardViolation(
+            "the deploy guard refused (nothing was created or changed):\n  "
+            + "\n  ".join(v.message for v in found)
+            + "\n  In a real emergency set config 'smtp-egress:emergencyOverride' to the reason; "
+            "it is recorded in the stack outputs"
+        )
     return found
 
 
@@ -122,8 +137,9 @@ def should_attach(state: AddressState, day: dt.date, overridden: bool) -> bool:
     return state.entry.is_live(day) if overridden else state.attached
 
 
-def announcements_from_document(plan: Plan, region: str, addresses: Sequence[str],
-                                 upcoming: Sequence[UpcomingEntry]) -> dict[str, Announcement]:
+def announcements_from_document(
+    plan: Plan, region: str, addresses: Sequence[str], upcoming: Sequence[UpcomingEntry]
+) -> dict[str, Announcement]:
     """What a published document says was announced, as ledger-shaped announcements (for the guard).
 
     A change listed in ``upcoming`` was announced at its ``announced_at``. A change already reflected in

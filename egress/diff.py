@@ -37,10 +37,12 @@ class ShortNotice:
         verb = "addition of" if c.action == "add" else "removal of"
         when = f"{self.lead_days} days away" if self.lead_days >= 0 else f"{-self.lead_days} days overdue"
         field = "active_from" if c.action == "add" else "retire_on"
-        return (f"{c.region}: {verb} {c.ip} planned for {c.effective.isoformat()} is {when}; customers need "
-                f"{notice_days} days of notice. Nothing was sent for it. Move its {field} to "
-                f"{self.earliest_compliant.isoformat()} or later (the earliest compliant date if announced now), "
-                f"or rerun with --allow-short-notice --reason TEXT to announce it anyway as a recorded exception")
+        return (
+            f"{c.region}: {verb} {c.ip} planned for {c.effective.isoformat()} is {when}; customers need "
+            f"{notice_days} days of notice. Nothing was sent for it. Move its {field} to "
+            f"{self.earliest_compliant.isoformat()} or later (the earliest compliant date if announced now), "
+            f"or rerun with --allow-short-notice --reason TEXT to announce it anyway as a recorded exception"
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,8 +63,14 @@ class DiffResult:
         return bool(self.missing or self.unexpected)
 
 
-def diff(plan: Plan, region: str, anns: dict[str, Announcement], published: list[str], now: dt.datetime,
-         published_upcoming: Sequence[UpcomingEntry] | None = None) -> DiffResult:
+def diff(
+    plan: Plan,
+    region: str,
+    anns: dict[str, Announcement],
+    published: list[str],
+    now: dt.datetime,
+    published_upcoming: Sequence[UpcomingEntry] | None = None,
+) -> DiffResult:
     """Compare ``published`` (addresses as strings) with what plan + ledger expect at ``now``."""
     day = now.date()
     expected = [str(ip) for ip in published_addresses(plan, region, anns, day)]
@@ -83,15 +91,22 @@ def diff(plan: Plan, region: str, anns: dict[str, Announcement], published: list
         if (u.ip, u.action, u.effective.isoformat()) not in listed
     ]
     return DiffResult(
-        region=region, day=day, expected=tuple(expected), published=tuple(published),
+        region=region,
+        day=day,
+        expected=tuple(expected),
+        published=tuple(published),
         missing=tuple(ip for ip in expected if ip not in pub_set),
         unexpected=tuple(ip for ip in published if ip not in exp_set),
-        due=tuple(due), short=tuple(short), stale_upcoming=tuple(stale), blocked=tuple(blocked),
+        due=tuple(due),
+        short=tuple(short),
+        stale_upcoming=tuple(stale),
+        blocked=tuple(blocked),
     )
 
 
-def _unblocked(plan: Plan, region: str, anns: dict[str, Announcement], due: list[Change],
-               now: dt.datetime) -> tuple[list[Change], list[tuple[Change, dt.date]]]:
+def _unblocked(
+    plan: Plan, region: str, anns: dict[str, Announcement], due: list[Change], now: dt.datetime
+) -> tuple[list[Change], list[tuple[Change, dt.date]]]:
     """Split due changes: additions always go; a removal goes only if the list stays non-empty."""
     tentative = dict(anns)
     ok: list[Change] = []

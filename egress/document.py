@@ -136,7 +136,12 @@ def render(plan: Plan, region: str, anns: dict[str, Announcement], moment: dt.da
         "sha256": list_sha256(addresses),
         "notice_days": plan.notice_days,
         "upcoming": [
-            {"ip": u.ip, "action": u.action, "effective": u.effective.isoformat(), "announced_at": rfc3339(u.announced_at)}
+            {
+                "ip": u.ip,
+                "action": u.action,
+                "effective": u.effective.isoformat(),
+                "announced_at": rfc3339(u.announced_at),
+            }
             for u in upcoming(plan, region, known, day)
         ],
     }
@@ -154,7 +159,8 @@ def render_published(plan: Plan, region: str, anns: dict[str, Announcement], mom
         raise PublishedUnusable(
             f"region {region!r} would publish an empty list at {rfc3339(moment)} (none of its additions is "
             "announced and in effect yet); an empty list makes customers' sync scripts wipe their allowlists, "
-            "so nothing was published: announce an addition first, or keep an undated address")
+            "so nothing was published: announce an addition first, or keep an undated address"
+        )
     return rendered
 
 
@@ -163,8 +169,9 @@ def changes_json_bytes(changes: ChangesDocument) -> bytes:
     return (json.dumps(changes, indent=2) + "\n").encode()
 
 
-def static_files(plan: Plan, anns: dict[str, Announcement], moment: dt.datetime, base_url: str,
-                 regions: list[str] | None = None) -> dict[str, tuple[bytes, str]]:
+def static_files(
+    plan: Plan, anns: dict[str, Announcement], moment: dt.datetime, base_url: str, regions: list[str] | None = None
+) -> dict[str, tuple[bytes, str]]:
     """The static tree (relative POSIX path -> (bytes, Content-Type)) that ``egress publish --static-dir``
     writes and each regional CDN serves: ``<region>/v1/info/ip_addresses`` (+ ``.txt``) per region and the
     shared ``v1/info/ip_addresses/changes.json`` and ``changes.atom``.
@@ -177,7 +184,9 @@ def static_files(plan: Plan, anns: dict[str, Announcement], moment: dt.datetime,
     files: dict[str, tuple[bytes, str]] = {}
     for region in regions or list(plan.regions):
         if region == base.split("/")[0]:
-            raise ConfigError(f"region {region!r} clashes with the shared {base}/ folder of the static tree; rename the region")
+            raise ConfigError(
+                f"region {region!r} clashes with the shared {base}/ folder of the static tree; rename the region"
+            )
         rendered = render_published(plan, region, anns, moment)
         files[f"{region}/{base}"] = (rendered.json_bytes, JSON_TYPE)
         files[f"{region}/{base}.txt"] = (rendered.txt_bytes, TEXT_TYPE)
@@ -200,9 +209,14 @@ def changes_document(plan: Plan, anns: dict[str, Announcement], moment: dt.datet
         "notice_days": plan.notice_days,
         "changes": [
             {
-                "id": a.change_id, "region": a.region, "ip": a.ip, "action": a.action,
-                "planned": a.planned.isoformat(), "effective": a.effective.isoformat(),
-                "announced_at": rfc3339(a.announced_at), "notice_lead_days": a.lead,
+                "id": a.change_id,
+                "region": a.region,
+                "ip": a.ip,
+                "action": a.action,
+                "planned": a.planned.isoformat(),
+                "effective": a.effective.isoformat(),
+                "announced_at": rfc3339(a.announced_at),
+                "notice_lead_days": a.lead,
                 "short_notice_reason": a.exception_reason,
                 "state": "in effect" if a.in_effect_on(moment.date()) else "upcoming",
             }
@@ -227,9 +241,11 @@ def atom_feed(changes: ChangesDocument, base_url: str) -> bytes:
     for c in changes["changes"]:
         verb = "added to" if c["action"] == "add" else "removed from"
         title = f"{c['ip']} will be {verb} the {c['region']} list on {c['effective']} (UTC)"
-        summary = (f"{title}. Announced {c['announced_at']} ({c['notice_lead_days']} days of notice). "
-                   + ("Allow it on your SMTP server before that day." if c["action"] == "add"
-                      else "You may remove it from your allowlist from that day on."))
+        summary = f"{title}. Announced {c['announced_at']} ({c['notice_lead_days']} days of notice). " + (
+            "Allow it on your SMTP server before that day."
+            if c["action"] == "add"
+            else "You may remove it from your allowlist from that day on."
+        )
         out += [
             "  <entry>",
             f"    <title>{escape(title)}</title>",

@@ -44,7 +44,11 @@ class PlanError(EgressError):
 
     def __init__(self, problems: list[str]):
         self.problems = list(problems)
-        head = "the plan is invalid:" if len(self.problems) == 1 else f"the plan is invalid ({len(self.problems)} problems):"
+        head = (
+            "the plan is invalid:"
+            if len(self.problems) == 1
+            else f"the plan is invalid ({len(self.problems)} problems):"
+        )
         super().__init__("\n  ".join([head, *self.problems]))
 
 
@@ -90,5 +94,7 @@ class DuplicateAnnouncement(EgressError):
     def __init__(self, change_id: str, announced_at: str | None = None):
         self.change_id = change_id
         when = f" at {announced_at}" if announced_at else ""
-        super().__init__(f"change {change_id!r} was already announced{when}; an announcement is recorded once "
-                         "and never replaced (the ledger is unchanged)")
+        super().__init__(
+            f"change {change_id!r} was already announced{when}; an announcement is recorded once "
+            "and never replaced (the ledger is unchanged)"
+        )

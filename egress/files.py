@@ -27,7 +27,9 @@ def write_atomic(path: Path, data: bytes, make_parents: bool = False, mode: int 
         tmp = None
         fsync_dir(path.parent)
     except OSError as exc:
-        raise ConfigError(f"cannot write {str(path)!r}: {exc.strerror or exc}; check the path and its permissions") from None
+        raise ConfigError(
+            f"cannot write {str(path)!r}: {exc.strerror or exc}; check the path and its permissions"
+        ) from None
     finally:
         if tmp is not None:
             with contextlib.suppress(OSError):

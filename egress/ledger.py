@@ -34,7 +34,8 @@ DEFAULT_DB = Path(".egress") / "egress.db"
 metadata = sa.MetaData()
 
 workspaces = sa.Table(
-    "workspaces", metadata,
+    "workspaces",
+    metadata,
     sa.Column("workspace_id", sa.String(200), primary_key=True),
     sa.Column("region", sa.String(64), nullable=False, index=True),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
@@ -42,14 +43,16 @@ workspaces = sa.Table(
 
 # Where each channel reaches a workspace (schema revision 0002; before, email and webhook_url were columns).
 workspace_targets = sa.Table(
-    "workspace_targets", metadata,
+    "workspace_targets",
+    metadata,
     sa.Column("workspace_id", sa.String(200), sa.ForeignKey("workspaces.workspace_id"), primary_key=True),
     sa.Column("channel", sa.String(16), primary_key=True),
     sa.Column("target", sa.String(2000), nullable=False),
 )
 
 announcements = sa.Table(
-    "announcements", metadata,
+    "announcements",
+    metadata,
     sa.Column("change_id", sa.String(300), primary_key=True),
     sa.Column("region", sa.String(64), nullable=False, index=True),
     sa.Column("ip", sa.String(64), nullable=False),
@@ -62,7 +65,8 @@ announcements = sa.Table(
 )
 
 deliveries = sa.Table(
-    "deliveries", metadata,
+    "deliveries",
+    metadata,
     sa.Column("change_id", sa.String(300), sa.ForeignKey("announcements.change_id"), primary_key=True),
     sa.Column("workspace_id", sa.String(200), primary_key=True),
     sa.Column("channel", sa.String(16), primary_key=True),
@@ -154,8 +158,10 @@ class Ledger:
         SQLite: an flock on a file beside the database; PostgreSQL: a session advisory lock. Released
         by the operating system or the server if the process dies, so a killed run never blocks the next.
         """
-        busy = ConfigError(f"another 'egress {name.split('-')[0]}' run holds the lock {name!r} on {self.engine.url!r}; "
-                           "wait for it to finish (a killed run releases it at once)")
+        busy = ConfigError(
+            f"another 'egress {name.split('-')[0]}' run holds the lock {name!r} on {self.engine.url!r}; "
+            "wait for it to finish (a killed run releases it at once)"
+        )
         dialect = self.engine.dialect.name
         if dialect == "sqlite" and self.engine.url.database not in (None, "", ":memory:"):
             import fcntl
@@ -207,19 +213,29 @@ class Ledger:
             if updated:
                 self.conn.execute(_UPDATE_WORKSPACE, updated)
                 self.conn.execute(_DELETE_TARGETS, [{"k_workspace_id": v["k_workspace_id"]} for v in updated])
-            targets = [{"workspace_id": w.workspace_id, "channel": channel, "target": target}
-                       for w in latest.values() for channel, target in sorted(w.targets.items())]
+            targets = [
+                {"workspace_id": w.workspace_id, "channel": channel, "target": target}
+                for w in latest.values()
+                for channel, target in sorted(w.targets.items())
+            ]
             if targets:
                 self.conn.execute(workspace_targets.insert(), targets)
         return len(added), len(updated)
 
     def workspaces(self, region: str) -> list[Workspace]:
         """The workspaces of ``region`` with their targets, by workspace_id."""
-        ids = sa.select(workspaces.c.workspace_id).where(workspaces.c.region == region).order_by(workspaces.c.workspace_id)
+        ids = (
+            sa.select(workspaces.c.workspace_id)
+            .where(workspaces.c.region == region)
+            .order_by(workspaces.c.workspace_id)
+        )
         t = workspace_targets
-        q = (sa.select(t.c.workspace_id, t.c.channel, t.c.target)
-             .join(workspaces, workspaces.c.workspace_id == t.c.workspace_id)
-             .where(workspaces.c.region == region).order_by(t.c.workspace_id, t.c.channel))
+        q = (
+            sa.select(t.c.workspace_id, t.c.channel, t.c.target)
+            .join(workspaces, workspaces.c.workspace_id == t.c.workspace_id)
+            .where(workspaces.c.region == region)
+            .order_by(t.c.workspace_id, t.c.channel)
+        )
         with self.conn.begin():
             found: dict[str, dict[str, str]] = {w: {} for w in self.conn.execute(ids).scalars()}
             for workspace_id, channel, target in self.conn.execute(q):
@@ -236,32 +252,61 @@ class Ledger:
             rows = self.conn.execute(q).mappings().all()
         return {
             r["change_id"]: Announcement(
-                r["change_id"], r["region"], r["ip"], r["action"], r["planned"], _utc(r["announced_at"]),
-                r["notice_days"], r["exception_reason"],
+                r["change_id"],
+                r["region"],
+                r["ip"],
+                r["action"],
+                r["planned"],
+                _utc(r["announced_at"]),
+                r["notice_days"],
+                r["exception_reason"],
             )
             for r in rows
         }
 
-    def announce(self, change: Change, now: dt.datetime, notice_days: int, plan_sha256: str,
-                 targets: list[Workspace], exception_reason: str | None = None) -> Announcement:
+    def announce(
+        self,
+        change: Change,
+        now: dt.datetime,
+        notice_days: int,
+        plan_sha256: str,
+        targets: list[Workspace],
+        exception_reason: str | None = None,
+    ) -> Announcement:
         """Record the announcement and one pending delivery per (workspace, channel), atomically.
 
         DuplicateAnnouncement if the change was already announced: the first record stands, unchanged."""
         try:
             with self.conn.begin():
-                self.conn.execute(announcements.insert().values(
-                    change_id=change.change_id, region=change.region, ip=change.ip, action=change.action,
-                    planned=change.effective, announced_at=now, notice_days=notice_days,
-                    exception_reason=exception_reason, plan_sha256=plan_sha256,
-                ))
+                self.conn.execute(
+                    announcements.insert().values(
+                        change_id=change.change_id,
+                        region=change.region,
+                        ip=change.ip,
+                        action=change.action,
+                        planned=change.effective,
+                        announced_at=now,
+                        notice_days=notice_days,
+                        exception_reason=exception_reason,
+                        plan_sha256=plan_sha256,
+                    )
+                )
                 self._enqueue(change.change_id, targets, existing=set())
         except sa.exc.IntegrityError:
             first = self.announcements().get(change.change_id)
             if first is None:
                 raise  # not the announcement's key: a bug, keep the traceback
             raise DuplicateAnnouncement(change.change_id, first.announced_at.isoformat()) from None
-        return Announcement(change.change_id, change.region, change.ip, change.action, change.effective, now,
-                            notice_days, exception_reason)
+        return Announcement(
+            change.change_id,
+            change.region,
+            change.ip,
+            change.action,
+            change.effective,
+            now,
+            notice_days,
+            exception_reason,
+        )
 
     def enqueue_missing(self, change_id: str, targets: list[Workspace]) -> int:
         """Add pending deliveries for workspaces that joined after ``change_id`` was announced."""
@@ -276,9 +321,17 @@ class Ledger:
         for w in targets:
             for channel, target in sorted(w.targets.items()):
                 if (w.workspace_id, channel) not in existing:
-                    rows.append(dict(change_id=change_id, workspace_id=w.workspace_id, channel=channel,
-                                     target=target, status="pending", attempts=0,
-                                     message_id=message_id(change_id, w.workspace_id)))
+                    rows.append(
+                        dict(
+                            change_id=change_id,
+                            workspace_id=w.workspace_id,
+                            channel=channel,
+                            target=target,
+                            status="pending",
+                            attempts=0,
+                            message_id=message_id(change_id, w.workspace_id),
+                        )
+                    )
         if rows:
             self.conn.execute(deliveries.insert(), rows)
         return len(rows)
@@ -298,17 +351,28 @@ class Ledger:
         current = sa.select(t.c.target).where(same).scalar_subquery()
         moved = sa.exists().where(same, t.c.target != deliveries.c.target)
         with self.conn.begin():
-            result = self.conn.execute(deliveries.update().where(deliveries.c.status != "sent", moved)
-                                       .values(target=current))
+            result = self.conn.execute(
+                deliveries.update().where(deliveries.c.status != "sent", moved).values(target=current)
+            )
         return result.rowcount
 
     def unsent(self, region: str | None = None) -> list[Delivery]:
         """Deliveries not yet accepted by their channel, in a stable order."""
-        q = sa.select(deliveries.c.change_id, deliveries.c.workspace_id, deliveries.c.channel, deliveries.c.target,
-                      deliveries.c.status, deliveries.c.attempts, deliveries.c.message_id, deliveries.c.last_error)
+        q = sa.select(
+            deliveries.c.change_id,
+            deliveries.c.workspace_id,
+            deliveries.c.channel,
+            deliveries.c.target,
+            deliveries.c.status,
+            deliveries.c.attempts,
+            deliveries.c.message_id,
+            deliveries.c.last_error,
+        )
         q = q.where(deliveries.c.status != "sent")
         if region:
-            q = q.join(announcements, announcements.c.change_id == deliveries.c.change_id).where(announcements.c.region == region)
+            q = q.join(announcements, announcements.c.change_id == deliveries.c.change_id).where(
+                announcements.c.region == region
+            )
         q = q.order_by(deliveries.c.change_id, deliveries.c.channel, deliveries.c.workspace_id)
         with self.conn.begin():
             return [Delivery(*r) for r in self.conn.execute(q)]
@@ -322,29 +386,55 @@ class Ledger:
             self.conn.execute(_MARK_FAILED, {**_key(d), "v_last_error": error[:2000]})
 
     def delivery_counts(self, change_id: str) -> dict[str, int]:
-        q = sa.select(deliveries.c.status, sa.func.count()).where(deliveries.c.change_id == change_id).group_by(deliveries.c.status)
+        q = (
+            sa.select(deliveries.c.status, sa.func.count())
+            .where(deliveries.c.change_id == change_id)
+            .group_by(deliveries.c.status)
+        )
         with self.conn.begin():
             return {status: n for status, n in self.conn.execute(q)}
 
 
 # The per-delivery updates are built once with bound parameters: the fan-out marks each delivery in its
 # own transaction, and building and cache-keying a fresh UPDATE for every row cost ~3x the SQL itself.
-_WHERE_KEY = (deliveries.c.change_id == sa.bindparam("k_change_id"),
-              deliveries.c.workspace_id == sa.bindparam("k_workspace_id"),
-              deliveries.c.channel == sa.bindparam("k_channel"))
-_MARK_SENT = deliveries.update().where(*_WHERE_KEY).values(
-    status="sent", attempts=deliveries.c.attempts + 1, last_error=None,
-    sent_at=sa.bindparam("v_sent_at", type_=deliveries.c.sent_at.type))
-_MARK_FAILED = deliveries.update().where(*_WHERE_KEY).values(
-    status="failed", attempts=deliveries.c.attempts + 1,
-    last_error=sa.bindparam("v_last_error", type_=deliveries.c.last_error.type))
+_WHERE_KEY = (
+    deliveries.c.change_id == sa.bindparam("k_change_id"),
+    deliveries.c.workspace_id == sa.bindparam("k_workspace_id"),
+    deliveries.c.channel == sa.bindparam("k_channel"),
+)
+_MARK_SENT = (
+    deliveries.update()
+    .where(*_WHERE_KEY)
+    .values(
+        status="sent",
+        attempts=deliveries.c.attempts + 1,
+        last_error=None,
+        sent_at=sa.bindparam("v_sent_at", type_=deliveries.c.sent_at.type),
+    )
+)
+_MARK_FAILED = (
+    deliveries.update()
+    .where(*_WHERE_KEY)
+    .values(
+        status="failed",
+        attempts=deliveries.c.attempts + 1,
+        last_error=sa.bindparam("v_last_error", type_=deliveries.c.last_error.type),
+    )
+)
 
 
 _INSERT_WORKSPACE = workspaces.insert().values(
-    workspace_id=sa.bindparam("k_workspace_id"), region=sa.bindparam("v_region"),
-    updated_at=sa.bindparam("v_updated_at", type_=workspaces.c.updated_at.type))
-_UPDATE_WORKSPACE = workspaces.update().where(workspaces.c.workspace_id == sa.bindparam("k_workspace_id")).values(
-    region=sa.bindparam("v_region"), updated_at=sa.bindparam("v_updated_at", type_=workspaces.c.updated_at.type))
+    workspace_id=sa.bindparam("k_workspace_id"),
+    region=sa.bindparam("v_region"),
+    updated_at=sa.bindparam("v_updated_at", type_=workspaces.c.updated_at.type),
+)
+_UPDATE_WORKSPACE = (
+    workspaces.update()
+    .where(workspaces.c.workspace_id == sa.bindparam("k_workspace_id"))
+    .values(
+        region=sa.bindparam("v_region"), updated_at=sa.bindparam("v_updated_at", type_=workspaces.c.updated_at.type)
+    )
+)
 _DELETE_TARGETS = workspace_targets.delete().where(workspace_targets.c.workspace_id == sa.bindparam("k_workspace_id"))
 
 

@@ -122,8 +122,10 @@ def parse_address(text: object) -> IPAddress:
     if text != text.strip():
         raise ValueError("has surrounding white space")
     if not is_allowed_address(ip):
-        raise ValueError("is not a global unicast address (private, loopback, link-local, CGNAT, multicast and "
-                         "reserved ranges cannot be egress addresses)")
+        raise ValueError(
+            "is not a global unicast address (private, loopback, link-local, CGNAT, multicast and "
+            "reserved ranges cannot be egress addresses)"
+        )
     return ip
 
 
@@ -132,7 +134,9 @@ def load_plan(path: str | Path = DEFAULT_PLAN) -> Plan:
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise PlanError([f"{path}: cannot read the plan: {exc.strerror}; pass --plan PATH to use another file"]) from None
+        raise PlanError(
+            [f"{path}: cannot read the plan: {exc.strerror}; pass --plan PATH to use another file"]
+        ) from None
     return parse_plan(raw, str(path))
 
 
@@ -150,7 +154,9 @@ def parse_plan(raw: bytes, source: str) -> Plan:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}" if mark else ""
-        raise PlanError([f"{source}{line}: malformed YAML: {getattr(exc, 'problem', None) or exc}; fix the syntax"]) from None
+        raise PlanError(
+            [f"{source}{line}: malformed YAML: {getattr(exc, 'problem', None) or exc}; fix the syntax"]
+        ) from None
     if not isinstance(root, yaml.MappingNode):
         raise PlanError([f"{source}:1: the plan must be a mapping with 'regions:' (and optionally 'notice_days:')"])
 
@@ -205,7 +211,10 @@ def _notice_days(node: yaml.Node, bad: Bad) -> int:
         days = int(node.value)
         if days >= MIN_NOTICE_DAYS:
             return days
-        bad(node, f"notice_days {days!r} is below the {MIN_NOTICE_DAYS}-day promise; a plan may raise it, never lower it")
+        bad(
+            node,
+            f"notice_days {days!r} is below the {MIN_NOTICE_DAYS}-day promise; a plan may raise it, never lower it",
+        )
     else:
         bad(node, f"notice_days {getattr(node, 'value', None)!r} must be a whole number of days (>= {MIN_NOTICE_DAYS})")
     return MIN_NOTICE_DAYS
@@ -241,8 +250,11 @@ def _entries(
     out: list[Entry] = []
     for item in node.value:
         if not isinstance(item, yaml.MappingNode):
-            bad(item, f"each entry of region {region!r} must be a mapping like 'ip: 198.51.100.10', "
-                      f"found {getattr(item, 'value', None)!r}")
+            bad(
+                item,
+                f"each entry of region {region!r} must be a mapping like 'ip: 198.51.100.10', "
+                f"found {getattr(item, 'value', None)!r}",
+            )
             continue
         ip: IPAddress | None = None
         days: dict[str, dt.date | None] = {}  # active_from, retire_on
@@ -251,7 +263,9 @@ def _entries(
         for key_node, value in _pairs(item, bad):
             key = key_node.value
             if key not in ENTRY_KEYS:
-                bad(key_node, f"unknown key {key!r} in an entry of region {region!r}; entries take {sorted(ENTRY_KEYS)}")
+                bad(
+                    key_node, f"unknown key {key!r} in an entry of region {region!r}; entries take {sorted(ENTRY_KEYS)}"
+                )
             elif key == "ip":
                 ip_node = value
                 text = _scalar(value, "ip", bad)
@@ -259,7 +273,10 @@ def _entries(
                     try:
                         ip = parse_address(text)
                     except ValueError as exc:
-                        bad(value, f"ip {text!r} {exc}; use an address of your own, or a documentation range in examples")
+                        bad(
+                            value,
+                            f"ip {text!r} {exc}; use an address of your own, or a documentation range in examples",
+                        )
             elif key in ("active_from", "retire_on"):
                 days[key] = _day(value, key, bad)
             else:
@@ -272,18 +289,27 @@ def _entries(
         line = ip_node.start_mark.line + 1
         if str(ip) in seen:
             other_region, other_line = seen[str(ip)]
-            bad(ip_node, f"ip {str(ip)!r} is already planned in region {other_region!r} at {source}:{other_line}; "
-                         "an address appears once in the whole plan")
+            bad(
+                ip_node,
+                f"ip {str(ip)!r} is already planned in region {other_region!r} at {source}:{other_line}; "
+                "an address appears once in the whole plan",
+            )
             continue
         seen[str(ip)] = (region, line)
         start, end = days.get("active_from"), days.get("retire_on")
         if start and end and end <= start:
-            bad(item, f"retire_on {end.isoformat()!r} is not after active_from {start.isoformat()!r} for {str(ip)!r}; "
-                      "an address must be live for at least one day")
+            bad(
+                item,
+                f"retire_on {end.isoformat()!r} is not after active_from {start.isoformat()!r} for {str(ip)!r}; "
+                "an address must be live for at least one day",
+            )
         allocation_id, byoip_pool = names.get("allocation_id"), names.get("byoip_pool")
         if allocation_id and byoip_pool:
-            bad(item, f"{str(ip)!r} names both allocation_id and byoip_pool; "
-                      "adopt an existing allocation or allocate from a pool, not both")
+            bad(
+                item,
+                f"{str(ip)!r} names both allocation_id and byoip_pool; "
+                "adopt an existing allocation or allocate from a pool, not both",
+            )
         out.append(Entry(region, ip, start, end, allocation_id, byoip_pool, line))
     return tuple(out)
 
@@ -302,5 +328,8 @@ def _check_coverage(region: str, entries: tuple[Entry, ...], bad: Bad, node: yam
     for day in days:
         if not any(e.is_live(day) for e in entries):
             when = "before tracking began" if day == dt.date.min else f"from {day.isoformat()}"
-            bad(node, f"region {region!r} would have no live address {when}; add or keep an address live across that day")
+            bad(
+                node,
+                f"region {region!r} would have no live address {when}; add or keep an address live across that day",
+            )
             return

@@ -81,8 +81,14 @@ class Problem(Exception):
 class Publisher:
     """Renders the documents from the plan and a fresh read of the ledger (one shared connection)."""
 
-    def __init__(self, plan: Plan, ledger_url: str | None, default_region: str, base_url: str,
-                 clock: Callable[[], dt.datetime] = utc_now):
+    def __init__(
+        self,
+        plan: Plan,
+        ledger_url: str | None,
+        default_region: str,
+        base_url: str,
+        clock: Callable[[], dt.datetime] = utc_now,
+    ):
         from .ledger import Ledger
 
         plan.region(default_region)  # ConfigError naming it and the known regions
@@ -172,8 +178,11 @@ class Handler(BaseHTTPRequestHandler):
         wait = self.server.limiter.take(self.client_address[0])
         if wait:
             retry = max(1, math.ceil(wait))
-            self._error(429, f"rate limit exceeded ({self.server.limiter.rate:g} requests/s); retry in {retry} s",
-                        {"Retry-After": str(retry)})
+            self._error(
+                429,
+                f"rate limit exceeded ({self.server.limiter.rate:g} requests/s); retry in {retry} s",
+                {"Retry-After": str(retry)},
+            )
         return bool(wait)
 
     def _send_doc(self, doc: Doc) -> None:
@@ -201,8 +210,9 @@ class Handler(BaseHTTPRequestHandler):
         body = json.dumps({"error": message, "status": status}).encode() + b"\n"
         self._send(status, body, JSON_TYPE, {"Cache-Control": "no-store", **(headers or {})})
 
-    def _send(self, status: int, body: bytes, content_type: str, headers: Mapping[str, str],
-              length: bool = True) -> None:
+    def _send(
+        self, status: int, body: bytes, content_type: str, headers: Mapping[str, str], length: bool = True
+    ) -> None:
         self.send_response(status)
         base = {"Content-Type": content_type, "Content-Length": str(len(body)), "X-Content-Type-Options": "nosniff"}
         if not length:  # a 304 has no body; its Content-Length would describe the 200 it stands for
@@ -254,10 +264,19 @@ class EgressServer(ThreadingHTTPServer):
         return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
-def make_server(plan: Plan, ledger_url: str | None, host: str = "127.0.0.1", port: int = 8080, *,
-                default_region: str | None = None, rate: float = DEFAULT_RATE, burst: int | None = None,
-                base_url: str | None = None, clock: Callable[[], dt.datetime] = utc_now,
-                log: bool = True) -> EgressServer:
+def make_server(
+    plan: Plan,
+    ledger_url: str | None,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    *,
+    default_region: str | None = None,
+    rate: float = DEFAULT_RATE,
+    burst: int | None = None,
+    base_url: str | None = None,
+    clock: Callable[[], dt.datetime] = utc_now,
+    log: bool = True,
+) -> EgressServer:
     """A bound, not yet serving, server; call ``serve_forever()`` (tests run it in a thread, port 0)."""
     default_region = default_region or next(iter(plan.regions))
     if rate <= 0:

@@ -43,8 +43,9 @@ def generate_key(path: Path) -> Path:
 
     pub_path = Path(f"{path}.pub")
     key = Ed25519PrivateKey.generate()
-    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption())
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     public = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     for p in (path, pub_path):
         if p.exists():
@@ -75,8 +76,10 @@ def load_private_key(path: Path) -> Ed25519PrivateKey:
     try:
         key = serialization.load_pem_private_key(data, password=None)
     except (ValueError, TypeError) as exc:
-        raise ConfigError(f"the signing key {str(path)!r} is not an unencrypted PEM private key ({exc}); "
-                          "make one with: egress allowlist --generate-key PATH") from None
+        raise ConfigError(
+            f"the signing key {str(path)!r} is not an unencrypted PEM private key ({exc}); "
+            "make one with: egress allowlist --generate-key PATH"
+        ) from None
     if not isinstance(key, Ed25519PrivateKey):
         raise ConfigError(f"the signing key {str(path)!r} is a {type(key).__name__}, not Ed25519")
     return key
@@ -109,5 +112,6 @@ def verify(public_key: Ed25519PublicKey, data: bytes, signature: bytes, what: st
     try:
         public_key.verify(signature, data)
     except InvalidSignature:
-        raise VerificationFailed(f"the signature of {what} does not match: the file was altered, or signed "
-                                 "with another key") from None
+        raise VerificationFailed(
+            f"the signature of {what} does not match: the file was altered, or signed with another key"
+        ) from None

@@ -106,8 +106,16 @@ class Announcement:
     @classmethod
     def of(cls, change: Change, at: dt.datetime, notice_days: int, exception_reason: str | None = None) -> Announcement:
         """``change`` announced at ``at`` with ``notice_days`` promised (what the ledger records, or would)."""
-        return cls(change.change_id, change.region, change.ip, change.action, change.effective, at, notice_days,
-                   exception_reason)
+        return cls(
+            change.change_id,
+            change.region,
+            change.ip,
+            change.action,
+            change.effective,
+            at,
+            notice_days,
+            exception_reason,
+        )
 
     @property
     def lead(self) -> int:
@@ -132,13 +140,19 @@ class Announcement:
 
     def notice(self, at: dt.datetime) -> Notice:
         """This announcement's notice status at ``at`` (also for one whose change has left the plan)."""
-        status = (NoticeStatus.IN_EFFECT if self.in_effect_on(at.date())
-                  else NoticeStatus.LATE if self.late else NoticeStatus.UPCOMING)
+        status = (
+            NoticeStatus.IN_EFFECT
+            if self.in_effect_on(at.date())
+            else NoticeStatus.LATE
+            if self.late
+            else NoticeStatus.UPCOMING
+        )
         return _notice(self, status, announced=True)
 
 
-def notice_status(change: Change, announcements: Mapping[str, Announcement], at: dt.datetime,
-                  notice_days: int) -> Notice:
+def notice_status(
+    change: Change, announcements: Mapping[str, Announcement], at: dt.datetime, notice_days: int
+) -> Notice:
     """Where ``change`` stands at ``at``: its announcement's status, or (not announced) whether announcing it
     at ``at`` with ``notice_days`` of notice would be in time (due) or not (short)."""
     ann = announcements.get(change.change_id)
@@ -151,10 +165,17 @@ def notice_status(change: Change, announcements: Mapping[str, Announcement], at:
 def _notice(ann: Announcement, status: NoticeStatus, *, announced: bool) -> Notice:
     """The facts of ``ann`` (a real announcement, or one that would be made now if not ``announced``)."""
     return Notice(
-        change_id=ann.change_id, planned=ann.planned, status=status, notice_days=ann.notice_days, lead_days=ann.lead,
-        earliest_compliant=earliest_compliant_day(ann.announced_at, ann.notice_days), in_time=ann.in_time,
-        announced_at=ann.announced_at if announced else None, exception_reason=ann.exception_reason,
-        effective=ann.effective if announced else None)
+        change_id=ann.change_id,
+        planned=ann.planned,
+        status=status,
+        notice_days=ann.notice_days,
+        lead_days=ann.lead,
+        earliest_compliant=earliest_compliant_day(ann.announced_at, ann.notice_days),
+        in_time=ann.in_time,
+        announced_at=ann.announced_at if announced else None,
+        exception_reason=ann.exception_reason,
+        effective=ann.effective if announced else None,
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -177,8 +198,9 @@ def in_effect(change: Change, announcements: Mapping[str, Announcement], day: dt
     return ann is not None and ann.in_effect_on(day)
 
 
-def published_addresses(plan: Plan, region: str, announcements: Mapping[str, Announcement],
-                        day: dt.date) -> list[IPAddress]:
+def published_addresses(
+    plan: Plan, region: str, announcements: Mapping[str, Announcement], day: dt.date
+) -> list[IPAddress]:
     """The addresses a region's published list must hold on ``day``.
 
     An address is listed from its effective addition (always, if it has no ``active_from``) until its
@@ -187,8 +209,9 @@ def published_addresses(plan: Plan, region: str, announcements: Mapping[str, Ann
     out: list[IPAddress] = []
     for entry in plan.region(region):
         ip = str(entry.ip)
-        if entry.active_from is not None and not in_effect(Change(entry.active_from, region, "add", ip),
-                                                           announcements, day):
+        if entry.active_from is not None and not in_effect(
+            Change(entry.active_from, region, "add", ip), announcements, day
+        ):
             continue
         if entry.retire_on is not None and in_effect(Change(entry.retire_on, region, "remove", ip), announcements, day):
             continue

@@ -56,7 +56,9 @@ def read_workspaces(path: str | Path, regions: set[str]) -> list[Workspace]:
         out.append(ws)
     if problems:
         head = f"{path}: nothing was imported ({len(problems)} problem{'s' if len(problems) > 1 else ''}):"
-        raise InputError("\n  ".join([head, *problems[:50]] + ([f"... and {len(problems) - 50} more"] if len(problems) > 50 else [])))
+        raise InputError(
+            "\n  ".join([head, *problems[:50]] + ([f"... and {len(problems) - 50} more"] if len(problems) > 50 else []))
+        )
     return out
 
 
@@ -70,8 +72,11 @@ def _csv_rows(text: str, source: str):
     missing = [k for k in REQUIRED if k not in header]
     unknown = [k for k in header if k not in KNOWN]
     if missing or unknown:
-        raise InputError(f"{source}:1: header {','.join(header)!r} must be {HEADER!r}"
-                         + (f"; missing {missing}" if missing else "") + (f"; unknown {unknown}" if unknown else ""))
+        raise InputError(
+            f"{source}:1: header {','.join(header)!r} must be {HEADER!r}"
+            + (f"; missing {missing}" if missing else "")
+            + (f"; unknown {unknown}" if unknown else "")
+        )
     rows = []
     try:
         for values in reader:
@@ -79,7 +84,9 @@ def _csv_rows(text: str, source: str):
             if not any(v.strip() for v in values):
                 continue
             if len(values) != len(header):
-                rows.append((f"{source}:{line}", {"__error__": f"has {len(values)} fields, the header has {len(header)}"}))
+                rows.append(
+                    (f"{source}:{line}", {"__error__": f"has {len(values)} fields, the header has {len(header)}"})
+                )
                 continue
             rows.append((f"{source}:{line}", dict(zip(header, values))))
     except csv.Error as exc:
@@ -121,10 +128,14 @@ def _workspace(row: dict, where: str, regions: set[str], problems: list[str]) ->
         values[key] = (value or "").strip()
     ok = True
     if not WORKSPACE_ID.match(values["workspace_id"]):
-        problems.append(f"{where}: workspace_id {values['workspace_id']!r} must be 1-200 letters, digits, '.', '_', ':' or '-'")
+        problems.append(
+            f"{where}: workspace_id {values['workspace_id']!r} must be 1-200 letters, digits, '.', '_', ':' or '-'"
+        )
         ok = False
     if values["region"] not in regions:
-        problems.append(f"{where}: region {values['region']!r} is not in the plan (regions: {', '.join(sorted(regions))})")
+        problems.append(
+            f"{where}: region {values['region']!r} is not in the plan (regions: {', '.join(sorted(regions))})"
+        )
         ok = False
     targets = {}
     for channel in CHANNELS.values():

@@ -99,8 +99,12 @@ class NotifyResult:
             shown = self.delivery.errors[:10]
             if len(self.delivery.errors) > 10:
                 shown.append(f"... and {len(self.delivery.errors) - 10} more")
-            out.append(Problem(errors.DELIVERY_INCOMPLETE,
-                               "some notices were not delivered; the next run retries them:\n    " + "\n    ".join(shown)))
+            out.append(
+                Problem(
+                    errors.DELIVERY_INCOMPLETE,
+                    "some notices were not delivered; the next run retries them:\n    " + "\n    ".join(shown),
+                )
+            )
         return out
 
     @property
@@ -108,8 +112,7 @@ class NotifyResult:
         return errors.most_urgent(p.exit_code for p in self.problems)
 
 
-def run_notify(inputs: NotifyInputs, *,
-               fetch: Callable[[str, str], PublishedDocument] | None = None) -> NotifyResult:
+def run_notify(inputs: NotifyInputs, *, fetch: Callable[[str, str], PublishedDocument] | None = None) -> NotifyResult:
     """Run the daily job for one region; ``fetch(source, region)`` defaults to the strict published-list fetch."""
     from smtp_egress.checks.published import fetch_published
     from smtp_egress.ledger import Ledger
@@ -130,8 +133,9 @@ def run_notify(inputs: NotifyInputs, *,
         ledger.close()
 
 
-def _announce_and_deliver(inputs: NotifyInputs, plan: Plan, ledger: Ledger, doc: PublishedDocument,
-                          result: NotifyResult) -> NotifyResult:
+def _announce_and_deliver(
+    inputs: NotifyInputs, plan: Plan, ledger: Ledger, doc: PublishedDocument, result: NotifyResult
+) -> NotifyResult:
     from smtp_egress.diff import diff
     from smtp_egress.notices.fanout import deliver
 
@@ -187,20 +191,34 @@ def open_channels(settings: NoticeSettings) -> Channels:
 def _diff_problems(found: DiffResult, source: str) -> list[Problem]:
     out = []
     if found.missing:
-        out.append(Problem(errors.PUBLISHED_UNUSABLE, (
-            f"the published list at {source} lacks {len(found.missing)} address(es) that must be "
-            f"published today: {', '.join(found.missing)}. It shrank by more than the plan explains, "
-            f"so it was not read as 'addresses removed' and nothing was sent. Check the endpoint and "
-            f"re-publish (egress publish), then rerun. If these are new addresses, give them an "
-            f"active_from date so that they are announced before they are published")))
+        out.append(
+            Problem(
+                errors.PUBLISHED_UNUSABLE,
+                (
+                    f"the published list at {source} lacks {len(found.missing)} address(es) that must be "
+                    f"published today: {', '.join(found.missing)}. It shrank by more than the plan explains, "
+                    f"so it was not read as 'addresses removed' and nothing was sent. Check the endpoint and "
+                    f"re-publish (egress publish), then rerun. If these are new addresses, give them an "
+                    f"active_from date so that they are announced before they are published"
+                ),
+            )
+        )
     if found.unexpected:
-        out.append(Problem(errors.DRIFT, (
-            f"drift: the published list has address(es) the plan does not list for today: "
-            f"{', '.join(found.unexpected)}; fix the plan or re-publish the list")))
+        out.append(
+            Problem(
+                errors.DRIFT,
+                (
+                    f"drift: the published list has address(es) the plan does not list for today: "
+                    f"{', '.join(found.unexpected)}; fix the plan or re-publish the list"
+                ),
+            )
+        )
     return out
 
 
 def _blocked_message(change: Change, day: dt.date) -> str:
-    return (f"{change.region}: removal of {change.ip} on {change.effective.isoformat()} was not announced: "
-            f"the published list would be empty from {day.isoformat()} because no replacement address "
-            f"is announced to take over. Plan (and let the job announce) an addition first")
+    return (
+        f"{change.region}: removal of {change.ip} on {change.effective.isoformat()} was not announced: "
+        f"the published list would be empty from {day.isoformat()} because no replacement address "
+        f"is announced to take over. Plan (and let the job announce) an addition first"
+    )

@@ -55,12 +55,16 @@ def write_static_tree(inputs: PublishInputs, root: Path, base_url: str) -> Stati
     for rel, (data, _) in files.items():
         write_atomic(root / rel, data, make_parents=True)
         written.append(root / rel)
-    headers = {rel: {"Content-Type": ctype, "Cache-Control": CACHE_CONTROL} for rel, (_, ctype) in sorted(files.items())}
+    headers = {
+        rel: {"Content-Type": ctype, "Cache-Control": CACHE_CONTROL} for rel, (_, ctype) in sorted(files.items())
+    }
     write_atomic(root / HEADERS, (json.dumps(headers, indent=2) + "\n").encode(), make_parents=True)
     return StaticTree(root, tuple(written), root / HEADERS)
 
 
-def load_state(plan_path: str, db_url: str | None, *, region: str | None = None) -> tuple[Plan, dict[str, Announcement]]:
+def load_state(
+    plan_path: str, db_url: str | None, *, region: str | None = None
+) -> tuple[Plan, dict[str, Announcement]]:
     """The plan and every announcement in the ledger. An unknown ``region`` is named before the ledger is opened."""
     from smtp_egress.ledger import Ledger
     from smtp_egress.plan import load_plan

@@ -35,9 +35,15 @@ def build(inputs: ReportInputs) -> Report:
     plan = load_plan(inputs.plan_path)
     url = existing_ledger_url(inputs.db_url)
     provenance = Provenance(
-        generated_at=inputs.generated_at, at=inputs.at or inputs.generated_at, since=inputs.since,
-        plan_path=inputs.plan_path, plan_sha256=plan.sha256, notice_days=plan.notice_days,
-        git=plan_git_info(inputs.plan_path), ledger_url=mask_url(url), version=__version__,
+        generated_at=inputs.generated_at,
+        at=inputs.at or inputs.generated_at,
+        since=inputs.since,
+        plan_path=inputs.plan_path,
+        plan_sha256=plan.sha256,
+        notice_days=plan.notice_days,
+        git=plan_git_info(inputs.plan_path),
+        ledger_url=mask_url(url),
+        version=__version__,
     )
     ledger = Ledger(url)
     try:
@@ -59,8 +65,13 @@ def existing_ledger_url(url: str | None) -> str:
         parsed = sa.engine.make_url(url)
     except (sa.exc.ArgumentError, ValueError):
         return url  # the ledger names the bad URL
-    if (parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:")
-            and not Path(parsed.database).is_file()):
-        raise ConfigError(f"no ledger at {mask_url(url)!r}: the file does not exist; pass --db URL (or set "
-                          "EGRESS_DB) to the ledger that 'egress notify' records in")
+    if (
+        parsed.get_backend_name() == "sqlite"
+        and parsed.database not in (None, "", ":memory:")
+        and not Path(parsed.database).is_file()
+    ):
+        raise ConfigError(
+            f"no ledger at {mask_url(url)!r}: the file does not exist; pass --db URL (or set "
+            "EGRESS_DB) to the ledger that 'egress notify' records in"
+        )
     return url

@@ -82,9 +82,12 @@ def run(inputs: SynthInputs) -> SynthResult:
     program = ProgramInputs(plan=plan, moment=moment, published=inputs.published, ledger_url=inputs.ledger_url)
     ran = engine.run_program(inputs.stack, program, config)
     document = {
-        "stack": inputs.stack, "project": engine.PROJECT, "plan_sha256": plan.sha256,
+        "stack": inputs.stack,
+        "project": engine.PROJECT,
+        "plan_sha256": plan.sha256,
         "today": inputs.today.isoformat() if inputs.today else None,
-        "resources": ran.plan_resources(), "outputs": ran.outputs,
+        "resources": ran.plan_resources(),
+        "outputs": ran.outputs,
     }
     return SynthResult(document, summarize(document))
 
@@ -93,10 +96,16 @@ def summarize(document: dict[str, Any]) -> SynthSummary:
     resources = document["resources"]
     outputs = document["outputs"]
     return SynthSummary(
-        stack=document["stack"], today=document["today"], plan_sha256=document["plan_sha256"],
-        resources=len(resources), by_type=dict(sorted(Counter(r["type"] for r in resources).items())),
-        egress_addresses=outputs.get("egress_addresses", {}), worker_ports=worker_ports(resources),
-        guard_overrides=outputs.get("guard_overrides", []), policy_violations=tuple(validate_plan(document)))
+        stack=document["stack"],
+        today=document["today"],
+        plan_sha256=document["plan_sha256"],
+        resources=len(resources),
+        by_type=dict(sorted(Counter(r["type"] for r in resources).items())),
+        egress_addresses=outputs.get("egress_addresses", {}),
+        worker_ports=worker_ports(resources),
+        guard_overrides=outputs.get("guard_overrides", []),
+        policy_violations=tuple(validate_plan(document)),
+    )
 
 
 def worker_ports(resources: list[dict[str, Any]]) -> dict[str, dict[str, list[str]]]:
@@ -111,14 +120,20 @@ def worker_ports(resources: list[dict[str, Any]]) -> dict[str, dict[str, list[st
     out = {}
     for r in resources:
         if r["type"] == "aws:ec2/securityGroup:SecurityGroup" and r.get("id") in used:
-            out[r["name"]] = {d: sorted(_rule_text(rule, d) for rule in r["inputs"].get(d) or [])
-                              for d in ("ingress", "egress")}
+            out[r["name"]] = {
+                d: sorted(_rule_text(rule, d) for rule in r["inputs"].get(d) or []) for d in ("ingress", "egress")
+            }
     return out
 
 
 def _rule_text(rule: dict[str, Any], direction: str) -> str:
     proto, lo, hi = rule.get("protocol"), rule.get("fromPort"), rule.get("toPort")
     ports = "all" if str(proto) == "-1" else (f"{lo}" if lo == hi else f"{lo}-{hi}")
-    where = [*(rule.get("cidrBlocks") or []), *(rule.get("ipv6CidrBlocks") or []), *(rule.get("prefixListIds") or []),
-             *(rule.get("securityGroups") or []), *(["self"] if rule.get("self") else [])]
+    where = [
+        *(rule.get("cidrBlocks") or []),
+        *(rule.get("ipv6CidrBlocks") or []),
+        *(rule.get("prefixListIds") or []),
+        *(rule.get("securityGroups") or []),
+        *(["self"] if rule.get("self") else []),
+    ]
     return f"{proto}/{ports} {'from' if direction == 'ingress' else 'to'} {', '.join(where) or 'nowhere'}"

@@ -30,9 +30,12 @@ from .common import add_db, add_json, add_plan, env_or, moment_for, print_json
 
 
 def register(sub) -> None:
-    p = sub.add_parser("allowlist", help="generate allowlists (firewalls, MTAs, clouds), sign and verify bundles",
-                       description=__doc__.split("\n\n", 1)[1].replace("``", ""),
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        "allowlist",
+        help="generate allowlists (firewalls, MTAs, clouds), sign and verify bundles",
+        description=__doc__.split("\n\n", 1)[1].replace("``", ""),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     add_plan(p)
     add_db(p)
     what = p.add_mutually_exclusive_group(required=True)
@@ -42,12 +45,20 @@ def register(sub) -> None:
     what.add_argument("--generate-key", metavar="PATH", help="write a new Ed25519 key pair: PATH (0600) and PATH.pub")
     what.add_argument("--list-formats", action="store_true", help="list the formats and their files")
     p.add_argument("--format", metavar="FORMAT", help="with --region: the output format (see --list-formats)")
-    p.add_argument("--at", metavar="DATE", help="the allowlist as it stands at midnight UTC of DATE (YYYY-MM-DD); default: now")
-    p.add_argument("--live-only", action="store_true", help="only addresses live on the day, not announced upcoming additions")
+    p.add_argument(
+        "--at", metavar="DATE", help="the allowlist as it stands at midnight UTC of DATE (YYYY-MM-DD); default: now"
+    )
+    p.add_argument(
+        "--live-only", action="store_true", help="only addresses live on the day, not announced upcoming additions"
+    )
     p.add_argument("--no-aggregate", action="store_true", help="one entry per address instead of CIDR blocks")
     p.add_argument("--out", metavar="FILE", help="with --region: write to FILE atomically instead of stdout")
-    p.add_argument("--signing-key", metavar="PEM", help="with --all: Ed25519 private key to sign with (env EGRESS_SIGNING_KEY)")
-    p.add_argument("--public-key", metavar="PEM", help="with --verify: the Ed25519 public key to check the signatures with")
+    p.add_argument(
+        "--signing-key", metavar="PEM", help="with --all: Ed25519 private key to sign with (env EGRESS_SIGNING_KEY)"
+    )
+    p.add_argument(
+        "--public-key", metavar="PEM", help="with --verify: the Ed25519 public key to check the signatures with"
+    )
     add_json(p)
     p.set_defaults(run=run)
 
@@ -55,9 +66,15 @@ def register(sub) -> None:
 def _only(args, mode: str, allowed: set[str]) -> None:
     from smtp_egress.errors import ConfigError
 
-    flags = {"--format": args.format, "--out": args.out, "--signing-key": args.signing_key,
-             "--public-key": args.public_key, "--at": args.at, "--live-only": args.live_only or None,
-             "--no-aggregate": args.no_aggregate or None}
+    flags = {
+        "--format": args.format,
+        "--out": args.out,
+        "--signing-key": args.signing_key,
+        "--public-key": args.public_key,
+        "--at": args.at,
+        "--live-only": args.live_only or None,
+        "--no-aggregate": args.no_aggregate or None,
+    }
     for flag, value in flags.items():
         if value is not None and flag not in allowed:
             raise ConfigError(f"{flag} does not apply to {mode}")
@@ -119,14 +136,23 @@ def one(args) -> int:
         raise ConfigError(f"--region needs --format; choose one of: {', '.join(FORMATS)}")
     fmt = get(args.format)  # exit 2 listing the formats, before reading anything
     plan, anns = _load(args)
-    al = build(plan, args.region, anns, moment_for(args.at, "--at"), generated_at(),
-               live_only=args.live_only, aggregate=not args.no_aggregate)
+    al = build(
+        plan,
+        args.region,
+        anns,
+        moment_for(args.at, "--at"),
+        generated_at(),
+        live_only=args.live_only,
+        aggregate=not args.no_aggregate,
+    )
     out = fmt.render(al)
     _warn(out.warnings)
     if args.out:
         write_atomic(Path(args.out), out.data)
-        print(f"wrote {args.out}: region {al.region}, format {fmt.name}, {len(al.addresses)} addresses in "
-              f"{len(al.networks)} blocks, {0 if al.live_only else len(al.additions)} upcoming additions")
+        print(
+            f"wrote {args.out}: region {al.region}, format {fmt.name}, {len(al.addresses)} addresses in "
+            f"{len(al.networks)} blocks, {0 if al.live_only else len(al.additions)} upcoming additions"
+        )
     else:
         sys.stdout.write(out.data.decode("utf-8"))
         sys.stdout.flush()
@@ -143,8 +169,15 @@ def write_all(args) -> int:
     key_path = env_or(args.signing_key, "EGRESS_SIGNING_KEY")
     key = load_private_key(Path(key_path)) if key_path else None
     plan, anns = _load(args)
-    files, warnings = tree_files(plan, anns, moment_for(args.at, "--at"), generated_at(),
-                                 live_only=args.live_only, aggregate=not args.no_aggregate, key=key)
+    files, warnings = tree_files(
+        plan,
+        anns,
+        moment_for(args.at, "--at"),
+        generated_at(),
+        live_only=args.live_only,
+        aggregate=not args.no_aggregate,
+        key=key,
+    )
     root = Path(args.all)
     if key is None:  # a signature left from an earlier signed run would not match the new files
         for stale in [MANIFEST, *(f"{r}/{DOCUMENT}" for r in plan.regions)]:
@@ -153,14 +186,24 @@ def write_all(args) -> int:
     for rel, data in files.items():  # SHA256SUMS, then its signature, come last
         write_atomic(root / rel, data, make_parents=True)
     _warn(warnings)
-    summary = {"dir": str(root), "regions": sorted(plan.regions), "files": len(files), "signed": key is not None,
-               "manifest": str(root / MANIFEST), "warnings": warnings}
+    summary = {
+        "dir": str(root),
+        "regions": sorted(plan.regions),
+        "files": len(files),
+        "signed": key is not None,
+        "manifest": str(root / MANIFEST),
+        "warnings": warnings,
+    }
     if args.json:
         print_json(summary)
     else:
-        signed = f"signed ({MANIFEST}{SIGNATURE_SUFFIX})" if key else "not signed (no --signing-key / EGRESS_SIGNING_KEY)"
-        print(f"wrote {len(files)} files for {len(plan.regions)} regions into {root}; {signed}; "
-              f"check with: cd {root} && sha256sum -c {MANIFEST}")
+        signed = (
+            f"signed ({MANIFEST}{SIGNATURE_SUFFIX})" if key else "not signed (no --signing-key / EGRESS_SIGNING_KEY)"
+        )
+        print(
+            f"wrote {len(files)} files for {len(plan.regions)} regions into {root}; {signed}; "
+            f"check with: cd {root} && sha256sum -c {MANIFEST}"
+        )
     return 0
 
 
@@ -173,9 +216,14 @@ def verify(args) -> int:
     if args.json:
         print_json({**vars(report), "ok": report.ok})
     for rel in report.unlisted:
-        print(f"egress allowlist: warning: {rel} is not in the manifest: it is not covered by the checksums", file=sys.stderr)
+        print(
+            f"egress allowlist: warning: {rel} is not in the manifest: it is not covered by the checksums",
+            file=sys.stderr,
+        )
     if not report.ok:
-        raise VerificationFailed(f"{args.verify}: {len(report.problems)} problem(s):\n  " + "\n  ".join(report.problems))
+        raise VerificationFailed(
+            f"{args.verify}: {len(report.problems)} problem(s):\n  " + "\n  ".join(report.problems)
+        )
     if not args.json:
         docs = f", {len(report.documents_signed)} documents signed" if key else ""
         print(f"{args.verify}: OK: signature {report.signature}; {report.files_checked} files match the manifest{docs}")
@@ -187,15 +235,19 @@ def generate_key(args) -> int:
 
     path = Path(args.generate_key)
     pub = generate(path)
-    print(f"wrote {path} (Ed25519 private key, mode 0600: keep it secret; use it with EGRESS_SIGNING_KEY={path}) "
-          f"and {pub} (the public key: give it to whoever verifies)")
+    print(
+        f"wrote {path} (Ed25519 private key, mode 0600: keep it secret; use it with EGRESS_SIGNING_KEY={path}) "
+        f"and {pub} (the public key: give it to whoever verifies)"
+    )
     return 0
 
 
 def list_formats(args) -> int:
     from smtp_egress.allowlists import FORMATS
 
-    rows = [{"format": f.name, "file": f.filename, "what": f.summary, "provenance": f.provenance} for f in FORMATS.values()]
+    rows = [
+        {"format": f.name, "file": f.filename, "what": f.summary, "provenance": f.provenance} for f in FORMATS.values()
+    ]
     if args.json:
         print_json(rows)
     else:

@@ -13,8 +13,9 @@ from smtp_egress.plan import DEFAULT_PLAN
 
 
 def add_plan(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--plan", default=str(DEFAULT_PLAN), metavar="PATH",
-                        help=f"the IP plan (default: {DEFAULT_PLAN})")
+    parser.add_argument(
+        "--plan", default=str(DEFAULT_PLAN), metavar="PATH", help=f"the IP plan (default: {DEFAULT_PLAN})"
+    )
 
 
 def add_json(parser: argparse.ArgumentParser) -> None:
@@ -22,8 +23,12 @@ def add_json(parser: argparse.ArgumentParser) -> None:
 
 
 def add_db(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--db", default=os.environ.get("EGRESS_DB"), metavar="URL",
-                        help="ledger database, an SQLAlchemy URL (env EGRESS_DB; default sqlite file .egress/egress.db)")
+    parser.add_argument(
+        "--db",
+        default=os.environ.get("EGRESS_DB"),
+        metavar="URL",
+        help="ledger database, an SQLAlchemy URL (env EGRESS_DB; default sqlite file .egress/egress.db)",
+    )
 
 
 def env_or(flag_value, name: str, default=None):

@@ -21,16 +21,22 @@ from .common import add_db, add_json, print_json
 
 
 def register(sub) -> None:
-    p = sub.add_parser("ledger", help="create, inspect or migrate the ledger database's schema (init, status, upgrade)",
-                       description=__doc__.split("\n\n", 1)[1].replace("``", ""),
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        "ledger",
+        help="create, inspect or migrate the ledger database's schema (init, status, upgrade)",
+        description=__doc__.split("\n\n", 1)[1].replace("``", ""),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     verbs = p.add_subparsers(dest="verb", metavar="VERB", required=True)
     init = verbs.add_parser("init", help="create a new ledger at this smtp-egress's schema revision")
     status = verbs.add_parser("status", help="the ledger's schema revision; exit 0 if usable, 2 if not")
-    upgrade = verbs.add_parser("upgrade", help="migrate the ledger to this smtp-egress's schema revision",
-                               description="Migrate the ledger to this smtp-egress's schema revision (back it up "
-                                           "first), adopting a ledger of smtp-egress 0.1.0. All the migrations run "
-                                           "in one transaction: on any error nothing is changed.")
+    upgrade = verbs.add_parser(
+        "upgrade",
+        help="migrate the ledger to this smtp-egress's schema revision",
+        description="Migrate the ledger to this smtp-egress's schema revision (back it up "
+        "first), adopting a ledger of smtp-egress 0.1.0. All the migrations run "
+        "in one transaction: on any error nothing is changed.",
+    )
     for q in (init, status, upgrade):
         add_db(q)
         q.set_defaults(run=run)
@@ -38,8 +44,11 @@ def register(sub) -> None:
     add_json(status)
     out = upgrade.add_mutually_exclusive_group()
     add_json(out)
-    out.add_argument("--sql", action="store_true",
-                     help="print the DDL from the ledger's revision to the head for review (changes nothing)")
+    out.add_argument(
+        "--sql",
+        action="store_true",
+        help="print the DDL from the ledger's revision to the head for review (changes nothing)",
+    )
 
 
 def run(args) -> int:
@@ -81,15 +90,25 @@ def _status(args) -> int:
         engine.dispose()
     action = None if state.usable else str(refusal(state, engine.url))
     if args.json:
-        print_json({"url": masked(url), "state": state.kind, "revision": state.revision, "head": SCHEMA_REVISION,
-                    "usable": state.usable, "upgrade_needed": state.needs_upgrade, "action": action})
+        print_json(
+            {
+                "url": masked(url),
+                "state": state.kind,
+                "revision": state.revision,
+                "head": SCHEMA_REVISION,
+                "usable": state.usable,
+                "upgrade_needed": state.needs_upgrade,
+                "action": action,
+            }
+        )
         return 0 if state.usable else 2
-    found = {"empty": "empty: no ledger yet ('egress ledger init', or the first command, creates it)",
-             "current": f"schema revision {state.revision}, this smtp-egress's: ready",
-             "behind": f"schema revision {state.revision}, older than this smtp-egress's {SCHEMA_REVISION}: "
-                       "upgrade needed",
-             "unversioned": "no schema revision (made by smtp-egress 0.1.0): upgrade needed",
-             "ahead": f"schema revision {state.revision}, newer than this smtp-egress knows"}
+    found = {
+        "empty": "empty: no ledger yet ('egress ledger init', or the first command, creates it)",
+        "current": f"schema revision {state.revision}, this smtp-egress's: ready",
+        "behind": f"schema revision {state.revision}, older than this smtp-egress's {SCHEMA_REVISION}: upgrade needed",
+        "unversioned": "no schema revision (made by smtp-egress 0.1.0): upgrade needed",
+        "ahead": f"schema revision {state.revision}, newer than this smtp-egress knows",
+    }
     print(f"{masked(url)}: {found.get(state.kind, 'not an smtp-egress ledger')}")
     if action:
         print(action)
@@ -103,18 +122,30 @@ def _upgrade(args) -> int:
 
     url = _url(args.db)
     if _missing_sqlite_file(url):
-        raise ConfigError(f"no ledger at {masked(url)!r}: the file does not exist; 'egress ledger init' creates a new "
-                          "one, or pass --db URL (or set EGRESS_DB) to the existing ledger")
+        raise ConfigError(
+            f"no ledger at {masked(url)!r}: the file does not exist; 'egress ledger init' creates a new "
+            "one, or pass --db URL (or set EGRESS_DB) to the existing ledger"
+        )
     if args.sql:
         result = upgrade_sql(url, sys.stdout)
         if result.changed:
-            print(f"egress ledger upgrade --sql: the SQL above {_what_it_does(result)}; run it as one transaction. "
-                  "Nothing was changed", file=sys.stderr)
+            print(
+                f"egress ledger upgrade --sql: the SQL above {_what_it_does(result)}; run it as one transaction. "
+                "Nothing was changed",
+                file=sys.stderr,
+            )
         return 0
     result = upgrade(url)
     if args.json:
-        print_json({"url": result.url, "found": result.found, "from": result.from_revision, "to": result.to_revision,
-                    "changed": result.changed})
+        print_json(
+            {
+                "url": result.url,
+                "found": result.found,
+                "from": result.from_revision,
+                "to": result.to_revision,
+                "changed": result.changed,
+            }
+        )
     elif not result.changed:
         print(f"the ledger at {result.url} is already at schema revision {result.to_revision}: nothing to do")
     else:
@@ -137,8 +168,11 @@ def _missing_sqlite_file(url: str) -> bool:
         parsed = sa.make_url(url)
     except (sa.exc.ArgumentError, ValueError):
         return False  # opening it names the bad URL
-    return (parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:")
-            and not Path(parsed.database).is_file())
+    return (
+        parsed.get_backend_name() == "sqlite"
+        and parsed.database not in (None, "", ":memory:")
+        and not Path(parsed.database).is_file()
+    )
 
 
 def _what_it_does(result, done: bool = False) -> str:
@@ -147,6 +181,8 @@ def _what_it_does(result, done: bool = False) -> str:
     if result.found == "empty":
         return f"{verbs[0]} the ledger at {result.url}, schema revision {result.to_revision} (the database was empty)"
     if result.found == "unversioned":
-        return (f"{verbs[1]} the unversioned ledger of smtp-egress 0.1.0 at {result.url} (its tables checked) as "
-                f"schema revision {result.to_revision}")
+        return (
+            f"{verbs[1]} the unversioned ledger of smtp-egress 0.1.0 at {result.url} (its tables checked) as "
+            f"schema revision {result.to_revision}"
+        )
     return f"{verbs[2]} the ledger at {result.url} from schema revision {result.from_revision} to {result.to_revision}"

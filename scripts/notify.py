@@ -13,20 +13,39 @@ from .common import add_db, add_json, add_plan, env_or, moment_for
 
 
 def register(sub) -> None:
-    p = sub.add_parser("notify", help="the daily job: diff the published list, send due IP-change notices",
-                       description=__doc__.split("\n\n", 1)[1] if __doc__ else None)
+    p = sub.add_parser(
+        "notify",
+        help="the daily job: diff the published list, send due IP-change notices",
+        description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
+    )
     p.add_argument("--region", required=True)
-    p.add_argument("--published", required=True, metavar="URL_OR_FILE",
-                   help="the currently published document (http(s) URL or file)")
+    p.add_argument(
+        "--published",
+        required=True,
+        metavar="URL_OR_FILE",
+        help="the currently published document (http(s) URL or file)",
+    )
     p.add_argument("--today", metavar="DATE", help="run as if today were DATE (UTC midnight); default: now")
     p.add_argument("--dry-run", action="store_true", help="report what would be announced; record and send nothing")
-    p.add_argument("--allow-short-notice", action="store_true",
-                   help="announce changes closer than notice_days anyway, recorded as exceptions (needs --reason)")
+    p.add_argument(
+        "--allow-short-notice",
+        action="store_true",
+        help="announce changes closer than notice_days anyway, recorded as exceptions (needs --reason)",
+    )
     p.add_argument("--reason", metavar="TEXT", help="why short notice is unavoidable (recorded in the ledger)")
     add_channel_options(p)
-    p.add_argument("--base-url", metavar="URL", help="public base URL of the published list, linked from notices (env EGRESS_BASE_URL)")
-    p.add_argument("--progress", action="store_const", const=True, default=None,
-                   help="show the progress bar even when stderr is not a terminal (default: only on a terminal)")
+    p.add_argument(
+        "--base-url",
+        metavar="URL",
+        help="public base URL of the published list, linked from notices (env EGRESS_BASE_URL)",
+    )
+    p.add_argument(
+        "--progress",
+        action="store_const",
+        const=True,
+        default=None,
+        help="show the progress bar even when stderr is not a terminal (default: only on a terminal)",
+    )
     add_plan(p)
     add_db(p)
     add_json(p)
@@ -42,9 +61,16 @@ def run(args) -> int:
     if args.allow_short_notice and not (args.reason or "").strip():
         raise ConfigError("--allow-short-notice needs --reason TEXT: the exception is recorded with its reason")
     inputs = NotifyInputs(
-        region=args.region, published=args.published, plan_path=args.plan, db_url=args.db,
-        moment=moment_for(args.today, "--today"), notices=notice_settings(args), dry_run=args.dry_run,
-        short_notice_reason=args.reason.strip() if args.allow_short_notice else None, progress=args.progress)
+        region=args.region,
+        published=args.published,
+        plan_path=args.plan,
+        db_url=args.db,
+        moment=moment_for(args.today, "--today"),
+        notices=notice_settings(args),
+        dry_run=args.dry_run,
+        short_notice_reason=args.reason.strip() if args.allow_short_notice else None,
+        progress=args.progress,
+    )
     result = run_notify(inputs)
     emit(result, args.json)
     return result.exit_code
@@ -57,8 +83,9 @@ def add_channel_options(parser) -> None:
     for channel in CHANNELS.values():
         for option in channel.options:
             if option.flag:
-                parser.add_argument(option.flag, dest=_dest(channel.name, option.key), metavar=option.metavar,
-                                    help=option.help)
+                parser.add_argument(
+                    option.flag, dest=_dest(channel.name, option.key), metavar=option.metavar, help=option.help
+                )
 
 
 def notice_settings(args):
@@ -68,8 +95,9 @@ def notice_settings(args):
 
     channels = {}
     for channel in CHANNELS.values():
-        values = {o.key: env_or(getattr(args, _dest(channel.name, o.key), None), o.env, o.default)
-                  for o in channel.options}
+        values = {
+            o.key: env_or(getattr(args, _dest(channel.name, o.key), None), o.env, o.default) for o in channel.options
+        }
         channels[channel.name] = channel.settings(values)
     return NoticeSettings(base_url=env_or(args.base_url, "EGRESS_BASE_URL", DEFAULT_BASE_URL), channels=channels)
 

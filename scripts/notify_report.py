@@ -18,24 +18,46 @@ def as_json(result: NotifyResult) -> dict[str, Any]:
     doc, found, summary = result.published, result.diff, result.delivery
     short: list[dict[str, Any]] = [
         {"change": s.change.change_id, "lead_days": s.lead_days, "earliest_compliant": s.earliest_compliant.isoformat()}
-        for s in result.refused_short]
+        for s in result.refused_short
+    ]
     short += [{"change": c.change_id, "blocked_empty_on": day.isoformat()} for c, day in result.refused_blocked]
     return {
-        "region": result.region, "now": rfc3339(result.moment), "notice_days": result.notice_days,
+        "region": result.region,
+        "now": rfc3339(result.moment),
+        "notice_days": result.notice_days,
         "dry_run": result.dry_run,
-        "published": None if doc is None else {
-            "source": doc.source, "addresses": len(doc.addresses), "sync_token": doc.sync_token,
-            "created_at": rfc3339(doc.created_at)},
-        "diff": None if found is None else {
-            "expected": list(found.expected), "published": list(found.published), "missing": list(found.missing),
-            "unexpected": list(found.unexpected), "due": [c.change_id for c in found.due],
-            "stale_upcoming": list(found.stale_upcoming)},
-        "announced": [{"change": a.change.change_id, "workspaces": a.workspaces, "exception": a.reason}
-                      for a in result.announced],
+        "published": None
+        if doc is None
+        else {
+            "source": doc.source,
+            "addresses": len(doc.addresses),
+            "sync_token": doc.sync_token,
+            "created_at": rfc3339(doc.created_at),
+        },
+        "diff": None
+        if found is None
+        else {
+            "expected": list(found.expected),
+            "published": list(found.published),
+            "missing": list(found.missing),
+            "unexpected": list(found.unexpected),
+            "due": [c.change_id for c in found.due],
+            "stale_upcoming": list(found.stale_upcoming),
+        },
+        "announced": [
+            {"change": a.change.change_id, "workspaces": a.workspaces, "exception": a.reason} for a in result.announced
+        ],
         "short_notice": short,
-        "delivery": None if summary is None else {
-            "attempted": summary.attempted, "sent": summary.sent, "reconciled": summary.reconciled,
-            "failed": summary.failed, "left_pending": summary.left_pending, "seconds": summary.seconds},
+        "delivery": None
+        if summary is None
+        else {
+            "attempted": summary.attempted,
+            "sent": summary.sent,
+            "reconciled": summary.reconciled,
+            "failed": summary.failed,
+            "left_pending": summary.left_pending,
+            "seconds": summary.seconds,
+        },
         "problems": [p.message for p in result.problems],
         "exit_code": result.exit_code,
     }
@@ -46,22 +68,32 @@ def lines(result: NotifyResult) -> list[str]:
     out = []
     doc, found = result.published, result.diff
     if doc is not None and found is not None:
-        out.append(f"published list: {len(doc.addresses)} addresses from {doc.source} "
-                   f"(sync_token {doc.sync_token}); expected today: {len(found.expected)}")
+        out.append(
+            f"published list: {len(doc.addresses)} addresses from {doc.source} "
+            f"(sync_token {doc.sync_token}); expected today: {len(found.expected)}"
+        )
         if found.stale_upcoming:
-            out.append(f"note: the published document does not list announced change(s) yet: "
-                       f"{'; '.join(found.stale_upcoming)}; re-publish it (egress publish)")
+            out.append(
+                f"note: the published document does not list announced change(s) yet: "
+                f"{'; '.join(found.stale_upcoming)}; re-publish it (egress publish)"
+            )
     for a in result.announced:
         if result.dry_run:
-            out.append(f"dry run: would announce {_describe(a.change)} to {a.workspaces} workspaces"
-                       + (f" (short-notice exception: {a.reason})" if a.reason else ""))
+            out.append(
+                f"dry run: would announce {_describe(a.change)} to {a.workspaces} workspaces"
+                + (f" (short-notice exception: {a.reason})" if a.reason else "")
+            )
         else:
-            out.append(f"announced {_describe(a.change)} to {a.workspaces} workspaces"
-                       + (f" as a short-notice exception: {a.reason}" if a.reason else ""))
+            out.append(
+                f"announced {_describe(a.change)} to {a.workspaces} workspaces"
+                + (f" as a short-notice exception: {a.reason}" if a.reason else "")
+            )
     s = result.delivery
     if s is not None:
-        out.append(f"notices: {s.sent} sent, {s.reconciled} found already delivered, "
-                   f"{s.failed} failed, {s.left_pending} left pending")
+        out.append(
+            f"notices: {s.sent} sent, {s.reconciled} found already delivered, "
+            f"{s.failed} failed, {s.left_pending} left pending"
+        )
     return out
 
 
@@ -70,13 +102,17 @@ def emit(result: NotifyResult, as_json_output: bool) -> None:
         print_json(as_json(result))
         return
     problems = result.problems
-    print(f"egress notify: region {result.region}, {rfc3339(result.moment)}"
-          + (" (dry run: nothing recorded or sent)" if result.dry_run else ""))
+    print(
+        f"egress notify: region {result.region}, {rfc3339(result.moment)}"
+        + (" (dry run: nothing recorded or sent)" if result.dry_run else "")
+    )
     for line in lines(result) or ["nothing to do"]:
         print(f"  {line}")
     if result.announced and not result.dry_run:
-        print("  next: re-publish the documents so that 'upcoming' lists the new announcements "
-              "(egress publish --static-dir DIR, or let egress serve pick them up)")
+        print(
+            "  next: re-publish the documents so that 'upcoming' lists the new announcements "
+            "(egress publish --static-dir DIR, or let egress serve pick them up)"
+        )
     elif not problems and not result.announced:
         print("  nothing was due")
     for p in problems:

@@ -31,19 +31,27 @@ from .common import add_db, add_plan, env_or, moment_for
 
 
 def register(sub) -> None:
-    p = sub.add_parser("publish", help="print or write the published list (one region, or the static tree)",
-                       description=__doc__.split("\n\n", 1)[1].replace("``", ""),
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        "publish",
+        help="print or write the published list (one region, or the static tree)",
+        description=__doc__.split("\n\n", 1)[1].replace("``", ""),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     add_plan(p)
     add_db(p)
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--region", metavar="REGION", help="publish this region's document")
     what.add_argument("--static-dir", metavar="DIR", help="write the static tree for every region into DIR")
-    p.add_argument("--at", metavar="DATE", help="the document as it stands at midnight UTC of DATE (YYYY-MM-DD); default: now")
+    p.add_argument(
+        "--at", metavar="DATE", help="the document as it stands at midnight UTC of DATE (YYYY-MM-DD); default: now"
+    )
     p.add_argument("--format", choices=("json", "txt"), help="with --region: json (default) or txt")
     p.add_argument("--out", metavar="FILE", help="with --region: write to FILE atomically instead of stdout")
-    p.add_argument("--base-url", metavar="URL",
-                   help="with --static-dir: the public URL of the tree, for links in changes.atom (env EGRESS_BASE_URL)")
+    p.add_argument(
+        "--base-url",
+        metavar="URL",
+        help="with --static-dir: the public URL of the tree, for links in changes.atom (env EGRESS_BASE_URL)",
+    )
     p.set_defaults(run=run)
 
 
@@ -58,8 +66,10 @@ def run(args) -> int:
             if value is not None:
                 raise ConfigError(f"{flag} applies to --region only; --static-dir writes every file and format")
         if not base_url or not base_url.startswith(("https://", "http://")):
-            raise ConfigError(f"--static-dir needs --base-url (or EGRESS_BASE_URL), the http(s) URL the tree is "
-                              f"served from, for the links in changes.atom; got {base_url!r}")
+            raise ConfigError(
+                f"--static-dir needs --base-url (or EGRESS_BASE_URL), the http(s) URL the tree is "
+                f"served from, for the links in changes.atom; got {base_url!r}"
+            )
         tree = write_static_tree(inputs, Path(args.static_dir), base_url)
         for path in tree.files:
             print(f"wrote {path}")
@@ -70,8 +80,10 @@ def run(args) -> int:
     if args.out:
         write_atomic(Path(args.out), data)
         doc = rendered.document
-        print(f"wrote {args.out}: region {doc['region']}, {len(doc['ip_addresses'])} addresses, "
-              f"{len(doc['upcoming'])} upcoming changes, sha256 {doc['sha256']}")
+        print(
+            f"wrote {args.out}: region {doc['region']}, {len(doc['ip_addresses'])} addresses, "
+            f"{len(doc['upcoming'])} upcoming changes, sha256 {doc['sha256']}"
+        )
     else:
         sys.stdout.write(data.decode("utf-8"))
         sys.stdout.flush()

@@ -33,18 +33,26 @@ SUFFIXES = {".md": "md", ".markdown": "md", ".html": "html", ".htm": "html", ".j
 
 
 def register(sub) -> None:
-    p = sub.add_parser("report", help="the compliance record: every change, its notice, its exceptions (html, md, json)",
-                       description=__doc__.split("\n\n", 1)[1].replace("``", ""),
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        "report",
+        help="the compliance record: every change, its notice, its exceptions (html, md, json)",
+        description=__doc__.split("\n\n", 1)[1].replace("``", ""),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     add_plan(p)
     add_db(p)
     fmt = p.add_mutually_exclusive_group()
-    fmt.add_argument("--format", choices=("html", "md", "json"),
-                     help="output format (default: from the suffix of --out, else md)")
+    fmt.add_argument(
+        "--format", choices=("html", "md", "json"), help="output format (default: from the suffix of --out, else md)"
+    )
     fmt.add_argument("--json", dest="format", action="store_const", const="json", help="the same as --format json")
     p.add_argument("--out", metavar="FILE", help="write the report to FILE atomically instead of stdout")
-    p.add_argument("--at", metavar="DATE", help="the record as it stood at midnight UTC of DATE (YYYY-MM-DD); default: now")
-    p.add_argument("--since", metavar="DATE", help="history of changes announced or effective on or after DATE (YYYY-MM-DD)")
+    p.add_argument(
+        "--at", metavar="DATE", help="the record as it stood at midnight UTC of DATE (YYYY-MM-DD); default: now"
+    )
+    p.add_argument(
+        "--since", metavar="DATE", help="history of changes announced or effective on or after DATE (YYYY-MM-DD)"
+    )
     p.set_defaults(run=run)
 
 
@@ -59,8 +67,10 @@ def output_format(fmt: str | None, out: str | None) -> str:
     try:
         return SUFFIXES[Path(out).suffix.lower()]
     except KeyError:
-        raise ConfigError(f"cannot tell the report format from --out {out!r}; name the file .html, .md or .json, "
-                          "or pass --format html|md|json") from None
+        raise ConfigError(
+            f"cannot tell the report format from --out {out!r}; name the file .html, .md or .json, "
+            "or pass --format html|md|json"
+        ) from None
 
 
 def run(args) -> int:
@@ -77,8 +87,10 @@ def run(args) -> int:
     if args.out:
         write_atomic(Path(args.out), text.encode("utf-8"))
         s = report.summary
-        print(f"wrote {args.out} ({fmt}): {len(s.regions)} regions, {s.changes} changes, {s.flags} flags, "
-              f"{s.exceptions} short-notice exceptions, as of {report.day.isoformat()}")
+        print(
+            f"wrote {args.out} ({fmt}): {len(s.regions)} regions, {s.changes} changes, {s.flags} flags, "
+            f"{s.exceptions} short-notice exceptions, as of {report.day.isoformat()}"
+        )
     else:
         sys.stdout.write(text)
         sys.stdout.flush()

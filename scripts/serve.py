@@ -17,19 +17,29 @@ from .common import add_db, add_plan, env_or
 
 
 def register(sub) -> None:
-    p = sub.add_parser("serve", help="serve the published list over HTTP (GET /v1/info/ip_addresses)",
-                       description=__doc__.split("\n\n", 1)[1].replace("``", ""))
+    p = sub.add_parser(
+        "serve",
+        help="serve the published list over HTTP (GET /v1/info/ip_addresses)",
+        description=__doc__.split("\n\n", 1)[1].replace("``", ""),
+    )
     add_plan(p)
     add_db(p)
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     p.add_argument("--port", type=int, default=8080, help="port to listen on (default: 8080; 0 picks a free one)")
-    p.add_argument("--default-region", metavar="REGION",
-                   help="region served without ?region= (env EGRESS_DEFAULT_REGION; default: the plan's first region)")
-    p.add_argument("--rate", type=float, metavar="N",
-                   help="requests per second per client IP (env EGRESS_RATE_LIMIT; default: 10)")
+    p.add_argument(
+        "--default-region",
+        metavar="REGION",
+        help="region served without ?region= (env EGRESS_DEFAULT_REGION; default: the plan's first region)",
+    )
+    p.add_argument(
+        "--rate", type=float, metavar="N", help="requests per second per client IP (env EGRESS_RATE_LIMIT; default: 10)"
+    )
     p.add_argument("--burst", type=int, metavar="N", help="requests a client may make at once (default: the rate)")
-    p.add_argument("--base-url", metavar="URL",
-                   help="public URL of this server, for links in changes.atom (env EGRESS_BASE_URL; default: http://HOST:PORT)")
+    p.add_argument(
+        "--base-url",
+        metavar="URL",
+        help="public URL of this server, for links in changes.atom (env EGRESS_BASE_URL; default: http://HOST:PORT)",
+    )
     p.add_argument("--quiet", action="store_true", help="do not log one line per request on stderr")
     p.set_defaults(run=run)
 
@@ -58,10 +68,15 @@ def run(args) -> int:
 
     plan = load_plan(args.plan)
     server = make_server(
-        plan, args.db, args.host, args.port,
+        plan,
+        args.db,
+        args.host,
+        args.port,
         default_region=env_or(args.default_region, "EGRESS_DEFAULT_REGION"),
-        rate=rate_from(args.rate), burst=args.burst,
-        base_url=env_or(args.base_url, "EGRESS_BASE_URL"), log=not args.quiet,
+        rate=rate_from(args.rate),
+        burst=args.burst,
+        base_url=env_or(args.base_url, "EGRESS_BASE_URL"),
+        log=not args.quiet,
     )
     stop = threading.Event()
     previous = {}

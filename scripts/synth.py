@@ -24,18 +24,29 @@ from .common import add_json, print_json
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("synth", help="run a stack offline and write its plan (no Pulumi CLI, no cloud)",
-                       description=__doc__.split("\n\n", 1)[1].replace("``", ""),
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        "synth",
+        help="run a stack offline and write its plan (no Pulumi CLI, no cloud)",
+        description=__doc__.split("\n\n", 1)[1].replace("``", ""),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--stack", required=True, metavar="STACK", help="the stack: us or eu (stacks/Pulumi.<stack>.yaml)")
     p.add_argument("--plan", metavar="PATH", help="the IP plan (env EGRESS_PLAN; default stacks/egress-ips.yaml)")
     p.add_argument("--today", metavar="DATE", help="run as of midnight UTC of DATE (YYYY-MM-DD; env EGRESS_TODAY)")
-    p.add_argument("--published", metavar="FILE_OR_URL",
-                   help="what customers were told: this published document instead of the ledger or the "
-                        "stack's publishedUrl (env EGRESS_PUBLISHED)")
-    p.add_argument("--config", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a (non-secret) config value for this run, e.g. "
-                        "smtp-egress:emergencyOverride='reason' (repeatable)")
+    p.add_argument(
+        "--published",
+        metavar="FILE_OR_URL",
+        help="what customers were told: this published document instead of the ledger or the "
+        "stack's publishedUrl (env EGRESS_PUBLISHED)",
+    )
+    p.add_argument(
+        "--config",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a (non-secret) config value for this run, e.g. "
+        "smtp-egress:emergencyOverride='reason' (repeatable)",
+    )
     p.add_argument("--out", metavar="FILE", help="write the plan (JSON) to FILE, atomically, only on success")
     add_json(p)
     p.set_defaults(run=run)
@@ -58,11 +69,16 @@ def run(args: argparse.Namespace) -> int:
         if not sep or not key.strip():
             raise ConfigError(f"--config {item!r}: expected KEY=VALUE, e.g. smtp-egress:emergencyOverride='why'")
         overrides[key.strip()] = value
-    result = synth.run(synth.SynthInputs(
-        stack=args.stack, plan_path=Path(args.plan or os.environ.get("EGRESS_PLAN") or DEFAULT_PLAN),
-        today=parse_day(today, where="--today" if args.today else "EGRESS_TODAY") if today else None,
-        published=args.published or os.environ.get("EGRESS_PUBLISHED") or None,
-        ledger_url=os.environ.get("EGRESS_DB") or None, config=overrides))
+    result = synth.run(
+        synth.SynthInputs(
+            stack=args.stack,
+            plan_path=Path(args.plan or os.environ.get("EGRESS_PLAN") or DEFAULT_PLAN),
+            today=parse_day(today, where="--today" if args.today else "EGRESS_TODAY") if today else None,
+            published=args.published or os.environ.get("EGRESS_PUBLISHED") or None,
+            ledger_url=os.environ.get("EGRESS_DB") or None,
+            config=overrides,
+        )
+    )
     summary = result.summary.as_dict()
     if args.out and not result.violations:
         write_atomic(Path(args.out), result.plan_bytes())
@@ -78,8 +94,10 @@ def run(args: argparse.Namespace) -> int:
 
 def print_summary(s: dict[str, Any]) -> None:
     w = sys.stdout.write
-    w(f"stack {s['stack']} as of {s['today'] or 'now'}: {s['resources']} resources "
-      f"(plan sha256 {s['plan_sha256'][:12]})\n")
+    w(
+        f"stack {s['stack']} as of {s['today'] or 'now'}: {s['resources']} resources "
+        f"(plan sha256 {s['plan_sha256'][:12]})\n"
+    )
     for typ, n in s["by_type"].items():
         w(f"  {n:4d}  {typ}\n")
     w("egress addresses:\n")

@@ -6,7 +6,9 @@ from .common import add_json, add_plan, print_json
 
 
 def register(sub) -> None:
-    p = sub.add_parser("validate", help="check the IP plan", description="Check the IP plan: syntax, keys, addresses, dates, coverage.")
+    p = sub.add_parser(
+        "validate", help="check the IP plan", description="Check the IP plan: syntax, keys, addresses, dates, coverage."
+    )
     add_plan(p)
     add_json(p)
     p.set_defaults(run=run)
@@ -25,8 +27,12 @@ def run(args) -> int:
     counts = {name: len(entries) for name, entries in plan.regions.items()}
     changes = [c.change_id for c in plan.changes()]
     summary = {
-        "ok": True, "plan": plan.path, "sha256": plan.sha256, "notice_days": plan.notice_days,
-        "regions": counts, "changes": changes,
+        "ok": True,
+        "plan": plan.path,
+        "sha256": plan.sha256,
+        "notice_days": plan.notice_days,
+        "regions": counts,
+        "changes": changes,
     }
     if args.json:
         print_json(summary)

@@ -14,11 +14,17 @@ from .common import add_db, add_json, add_plan, print_json
 
 
 def register(sub) -> None:
-    p = sub.add_parser("workspaces", help="import or list the workspaces to notify",
-                       description="Manage the custom-SMTP workspaces that receive IP-change notices.")
+    p = sub.add_parser(
+        "workspaces",
+        help="import or list the workspaces to notify",
+        description="Manage the custom-SMTP workspaces that receive IP-change notices.",
+    )
     verbs = p.add_subparsers(dest="verb", metavar="VERB", required=True)
-    imp = verbs.add_parser("import", help=f"load a CSV ({HEADER}) or JSON list",
-                           description="Insert or update workspaces from FILE, all or nothing.")
+    imp = verbs.add_parser(
+        "import",
+        help=f"load a CSV ({HEADER}) or JSON list",
+        description="Insert or update workspaces from FILE, all or nothing.",
+    )
     imp.add_argument("file", metavar="FILE")
     ls = verbs.add_parser("list", help="list the workspaces of a region")
     ls.add_argument("--region", required=True)
@@ -55,8 +61,16 @@ def run(args) -> int:
     finally:
         ledger.close()
     if args.json:
-        print_json([{"workspace_id": w.workspace_id, "region": w.region,
-                     **{c.column: _shown(c, w) or None for c in CHANNELS.values()}} for w in rows])
+        print_json(
+            [
+                {
+                    "workspace_id": w.workspace_id,
+                    "region": w.region,
+                    **{c.column: _shown(c, w) or None for c in CHANNELS.values()},
+                }
+                for w in rows
+            ]
+        )
     else:
         for w in rows:
             print("\t".join([w.workspace_id, w.region, *(_shown(c, w) for c in CHANNELS.values())]))

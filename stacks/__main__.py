@@ -45,7 +45,9 @@ def clean(exc: EgressError) -> EgressError:
     and ``egress synth`` still sees the EgressError (message and exit code)."""
     if isinstance(exc, pulumi.RunError):
         return exc
-    cls: type[EgressError] = type(type(exc).__name__, (type(exc), pulumi.RunError), {"__module__": type(exc).__module__})
+    cls: type[EgressError] = type(
+        type(exc).__name__, (type(exc), pulumi.RunError), {"__module__": type(exc).__module__}
+    )
     new = BaseException.__new__(cls, *exc.args)
     new.__dict__.update(exc.__dict__)
     return new
@@ -56,8 +58,9 @@ def program_inputs() -> ProgramInputs:
     given = globals().get(INPUTS_GLOBAL)
     if given is not None:
         return given
-    return ProgramInputs(plan=load_plan(HERE / "egress-ips.yaml"), moment=utc_now(),
-                         ledger_url=os.environ.get("EGRESS_DB"))
+    return ProgramInputs(
+        plan=load_plan(HERE / "egress-ips.yaml"), moment=utc_now(), ledger_url=os.environ.get("EGRESS_DB")
+    )
 
 
 def documents(plan, region: str, all_anns: dict, moment, base_url: str) -> dict:
@@ -93,17 +96,47 @@ def notice_security_group(region: str, network, tags: dict) -> aws.ec2.SecurityG
     the ledger's PostgreSQL in the VPC), so it gets its own group: still no port 25, still nothing inbound."""
     resolver = [f"{resolver_ip(network.vpc_cidr)}/32"]
     egress: list[aws.ec2.SecurityGroupEgressArgsDict] = [
-        {"protocol": "tcp", "from_port": port, "to_port": port, "description": what,
-         "cidr_blocks": ["0.0.0.0/0"], "ipv6_cidr_blocks": ["::/0"]}
-        for port, what in ((443, "HTTPS: published list, webhooks"), (465, "SMTP (implicit TLS)"),
-                                 (587, "SMTP submission"))]
-    egress.append({"protocol": "tcp", "from_port": 5432, "to_port": 5432, "cidr_blocks": [network.vpc_cidr],
-                   "description": "the ledger (PostgreSQL) inside the VPC"})
-    egress += [{"protocol": proto, "from_port": 53, "to_port": 53, "cidr_blocks": resolver,
-                "description": f"DNS ({proto}) to the VPC resolver"} for proto in ("udp", "tcp")]
+        {
+            "protocol": "tcp",
+            "from_port": port,
+            "to_port": port,
+            "description": what,
+            "cidr_blocks": ["0.0.0.0/0"],
+            "ipv6_cidr_blocks": ["::/0"],
+        }
+        for port, what in (
+            (443, "HTTPS: published list, webhooks"),
+            (465, "SMTP (implicit TLS)"),
+            (587, "SMTP submission"),
+        )
+    ]
+    egress.append(
+        {
+            "protocol": "tcp",
+            "from_port": 5432,
+            "to_port": 5432,
+            "cidr_blocks": [network.vpc_cidr],
+            "description": "the ledger (PostgreSQL) inside the VPC",
+        }
+    )
+    egress += [
+        {
+            "protocol": proto,
+            "from_port": 53,
+            "to_port": 53,
+            "cidr_blocks": resolver,
+            "description": f"DNS ({proto}) to the VPC resolver",
+        }
+        for proto in ("udp", "tcp")
+    ]
     return aws.ec2.SecurityGroup(
-        f"{region}-notices", vpc_id=network.vpc_id, ingress=[], egress=egress, tags={**tags, "Name": f"{region}-notices"},
-        description="Daily notice job: HTTPS (published list, webhooks), SMTP submission, the ledger; nothing in")
+        f"{region}-notices",
+        vpc_id=network.vpc_id,
+        ingress=[],
+        egress=egress,
+        tags={**tags, "Name": f"{region}-notices"},
+        description="Daily notice job: HTTPS (published list, webhooks), SMTP submission, the ledger; nothing in",
+    )
 
 
 def prepare():
@@ -116,14 +149,22 @@ def prepare():
     anns, all_anns = announcements(inputs, settings)
     overridden = enforce_guard(plan, settings.region, anns, now, override_reason=settings.emergency_override)
     forced = {v.ip for v in overridden}
-    addresses = [EgressAddress(ip=s.ip, state=s.state, attach=should_attach(s, day, s.ip in forced),
-                               allocation_id=s.entry.allocation_id, byoip_pool=s.entry.byoip_pool)
-                 for s in address_states(plan, settings.region, anns, day)]
+    addresses = [
+        EgressAddress(
+            ip=s.ip,
+            state=s.state,
+            attach=should_attach(s, day, s.ip in forced),
+            allocation_id=s.entry.allocation_id,
+            byoip_pool=s.entry.byoip_pool,
+        )
+        for s in address_states(plan, settings.region, anns, day)
+    ]
     live = [str(ip) for ip in published_addresses(plan, settings.region, anns, day)]
     if not live:
         raise PublishedUnusable(
             f"{settings.region}: no address of the plan is published on {day.isoformat()}; an empty list makes "
-            "customers' sync scripts wipe their allowlists, so nothing was deployed: announce an addition first")
+            "customers' sync scripts wipe their allowlists, so nothing was deployed: announce an addition first"
+        )
     docs = documents(plan, settings.region, all_anns, now, settings.published_base_url)
     return settings, overridden, addresses, live, docs
 
@@ -138,46 +179,109 @@ def declare(settings: StackSettings, overridden: list, addresses: list, live: li
     region = settings.region
     tags = {"Project": "smtp-egress", "Stack": settings.stack}
 
-    network = RegionalEgress(region, RegionalEgressArgs(
-        region=region, vpc_cidr=settings.vpc_cidr, availability_zones=settings.availability_zones,
-        addresses=addresses, reserve=settings.reserve, tags=tags))
-    endpoints = VpcEndpoints(f"{region}-endpoints", VpcEndpointsArgs(
-        aws_region=settings.aws_region, vpc_id=network.vpc_id, vpc_cidr=network.vpc_cidr,
-        private_subnet_ids=network.private_subnet_ids, private_route_table_ids=network.private_route_table_ids,
-        tags=tags))
-    rules = SmtpEgressRules(f"{region}-smtp", SmtpEgressRulesArgs(
-        vpc_id=network.vpc_id, vpc_cidr=network.vpc_cidr, private_subnet_ids=network.private_subnet_ids,
-        endpoint_prefix_list_ids=[endpoints.s3_prefix_list_id], tags=tags))
-    dns = TrackingDns(f"{region}-dns", TrackingDnsArgs(
-        zone_id=settings.zone_id, domain=settings.tracking_domain, region=region, tracking_target=settings.tracking_target,
-        mx_addresses=settings.mx_addresses, live_addresses=live))
-    workers = DeliveryWorkers(f"{region}-workers", DeliveryWorkersArgs(
-        region=region, ami_id=settings.worker_ami, private_subnet_ids=network.private_subnet_ids,
-        security_group_id=rules.security_group_id, instance_type=settings.worker_instance_type,
-        min_size=settings.worker_min_size, max_size=settings.worker_max_size,
-        desired_capacity=settings.worker_desired_size, tags=tags))
-    publisher = IpListPublisher(f"{region}-published", IpListPublisherArgs(
-        region=region, documents=docs, aliases=settings.published_aliases, certificate_arn=settings.certificate_arn,
-        tags=tags))
+    network = RegionalEgress(
+        region,
+        RegionalEgressArgs(
+            region=region,
+            vpc_cidr=settings.vpc_cidr,
+            availability_zones=settings.availability_zones,
+            addresses=addresses,
+            reserve=settings.reserve,
+            tags=tags,
+        ),
+    )
+    endpoints = VpcEndpoints(
+        f"{region}-endpoints",
+        VpcEndpointsArgs(
+            aws_region=settings.aws_region,
+            vpc_id=network.vpc_id,
+            vpc_cidr=network.vpc_cidr,
+            private_subnet_ids=network.private_subnet_ids,
+            private_route_table_ids=network.private_route_table_ids,
+            tags=tags,
+        ),
+    )
+    rules = SmtpEgressRules(
+        f"{region}-smtp",
+        SmtpEgressRulesArgs(
+            vpc_id=network.vpc_id,
+            vpc_cidr=network.vpc_cidr,
+            private_subnet_ids=network.private_subnet_ids,
+            endpoint_prefix_list_ids=[endpoints.s3_prefix_list_id],
+            tags=tags,
+        ),
+    )
+    dns = TrackingDns(
+        f"{region}-dns",
+        TrackingDnsArgs(
+            zone_id=settings.zone_id,
+            domain=settings.tracking_domain,
+            region=region,
+            tracking_target=settings.tracking_target,
+            mx_addresses=settings.mx_addresses,
+            live_addresses=live,
+        ),
+    )
+    workers = DeliveryWorkers(
+        f"{region}-workers",
+        DeliveryWorkersArgs(
+            region=region,
+            ami_id=settings.worker_ami,
+            private_subnet_ids=network.private_subnet_ids,
+            security_group_id=rules.security_group_id,
+            instance_type=settings.worker_instance_type,
+            min_size=settings.worker_min_size,
+            max_size=settings.worker_max_size,
+            desired_capacity=settings.worker_desired_size,
+            tags=tags,
+        ),
+    )
+    publisher = IpListPublisher(
+        f"{region}-published",
+        IpListPublisherArgs(
+            region=region,
+            documents=docs,
+            aliases=settings.published_aliases,
+            certificate_arn=settings.certificate_arn,
+            tags=tags,
+        ),
+    )
     if not settings.alert_emails:
-        pulumi.log.warn("smtp-egress:alertEmails is empty: failures of the daily notice job reach the alerts topic "
-                        "(output alerts_topic) but nobody is emailed; add an address or subscribe another way")
-    notices = NoticeSchedule(f"{region}-notices", NoticeScheduleArgs(
-        region=region, image=settings.notice_image, subnet_ids=network.private_subnet_ids,
-        security_group_id=notice_security_group(region, network, tags).id, published_url=settings.published_url,
-        secrets={"EGRESS_DB": settings.ledger_url, **settings.channel_secrets},
-        schedule_expression=settings.notice_schedule, alert_emails=settings.alert_emails, tags=tags))
+        pulumi.log.warn(
+            "smtp-egress:alertEmails is empty: failures of the daily notice job reach the alerts topic "
+            "(output alerts_topic) but nobody is emailed; add an address or subscribe another way"
+        )
+    notices = NoticeSchedule(
+        f"{region}-notices",
+        NoticeScheduleArgs(
+            region=region,
+            image=settings.notice_image,
+            subnet_ids=network.private_subnet_ids,
+            security_group_id=notice_security_group(region, network, tags).id,
+            published_url=settings.published_url,
+            secrets={"EGRESS_DB": settings.ledger_url, **settings.channel_secrets},
+            schedule_expression=settings.notice_schedule,
+            alert_emails=settings.alert_emails,
+            tags=tags,
+        ),
+    )
 
-    pulumi.export("egress_addresses", {
-        a.ip: {"state": a.state, "attached": a.attach, "allocation_id": network.eip_allocation_ids[a.ip]}
-        for a in addresses})
+    pulumi.export(
+        "egress_addresses",
+        {
+            a.ip: {"state": a.state, "attached": a.attach, "allocation_id": network.eip_allocation_ids[a.ip]}
+            for a in addresses
+        },
+    )
     pulumi.export("queue_url", workers.queue_url)
     pulumi.export("archive_bucket", workers.archive_bucket_name)
     pulumi.export("publisher_url", publisher.url)
     pulumi.export("alerts_topic", notices.alerts_topic_arn)
     pulumi.export("tracking_hosts", {"tracking": dns.tracking_host, "mx": dns.mx_host, "egress_txt": dns.txt_name})
-    pulumi.export("guard_overrides", [{"ip": v.ip, "reason": settings.emergency_override, "violation": v.message}
-                                      for v in overridden])
+    pulumi.export(
+        "guard_overrides",
+        [{"ip": v.ip, "reason": settings.emergency_override, "violation": v.message} for v in overridden],
+    )
 
 
 try:

@@ -90,18 +90,31 @@ class StackSettings:
                 r.bad("availabilityZones", zones, f"zone {zone!r} is not in aws:region {aws_region!r}")
         sizes = {k: r.integer(k, minimum=0) for k in ("workerMinSize", "workerMaxSize", "workerDesiredSize")}
         if not sizes["workerMinSize"] <= sizes["workerDesiredSize"] <= sizes["workerMaxSize"]:
-            r.bad("workerDesiredSize", sizes["workerDesiredSize"],
-                  f"it must lie between workerMinSize {sizes['workerMinSize']} and workerMaxSize {sizes['workerMaxSize']}")
+            r.bad(
+                "workerDesiredSize",
+                sizes["workerDesiredSize"],
+                f"it must lie between workerMinSize {sizes['workerMinSize']} and workerMaxSize {sizes['workerMaxSize']}",
+            )
         ledger_plain = config.get("ledgerUrl")
         return cls(
-            stack=stack, aws_region=aws_region, region=r.text("planRegion"), availability_zones=zones,
-            vpc_cidr=r.cidr("vpcCidr"), tracking_domain=r.hostname("trackingDomain"), zone_id=r.text("zoneId"),
-            tracking_target=r.hostname("trackingTarget"), mx_addresses=tuple(r.strings("mxAddresses")),
-            worker_instance_type=r.text("workerInstanceType"), worker_ami=r.pattern("workerAmi", AMI, "ami-0123456789abcdef0"),
-            worker_min_size=sizes["workerMinSize"], worker_max_size=sizes["workerMaxSize"],
+            stack=stack,
+            aws_region=aws_region,
+            region=r.text("planRegion"),
+            availability_zones=zones,
+            vpc_cidr=r.cidr("vpcCidr"),
+            tracking_domain=r.hostname("trackingDomain"),
+            zone_id=r.text("zoneId"),
+            tracking_target=r.hostname("trackingTarget"),
+            mx_addresses=tuple(r.strings("mxAddresses")),
+            worker_instance_type=r.text("workerInstanceType"),
+            worker_ami=r.pattern("workerAmi", AMI, "ami-0123456789abcdef0"),
+            worker_min_size=sizes["workerMinSize"],
+            worker_max_size=sizes["workerMaxSize"],
             worker_desired_size=sizes["workerDesiredSize"],
-            notice_schedule=r.pattern("noticeSchedule", SCHEDULE, "cron(0 6 * * ? *)"), notice_image=r.text("noticeImage"),
-            published_url=r.url("publishedUrl"), reserve=r.integer("reserve", minimum=0, default=0),
+            notice_schedule=r.pattern("noticeSchedule", SCHEDULE, "cron(0 6 * * ? *)"),
+            notice_image=r.text("noticeImage"),
+            published_url=r.url("publishedUrl"),
+            reserve=r.integer("reserve", minimum=0, default=0),
             emergency_override=(config.get("emergencyOverride") or "").strip() or None,
             certificate_arn=(config.get("certificateArn") or "").strip() or None,
             ledger_url=r.secret("ledgerUrl"),
@@ -120,16 +133,19 @@ class _Reader:
         return f"'{self.config.name}:{key}' (stacks/Pulumi.{self.stack}.yaml)"
 
     def bad(self, key: str, value, why: str):
-        raise SettingsError(f"config {self.where(key)} is {value!r}: {why}; fix it with "
-                            f"`pulumi config set {self.config.name}:{key} ...`")
+        raise SettingsError(
+            f"config {self.where(key)} is {value!r}: {why}; fix it with "
+            f"`pulumi config set {self.config.name}:{key} ...`"
+        )
 
     def text(self, key: str, default: str | None = None) -> str:
         value = self.config.get(key)
         if value is None or not value.strip():
             if default is not None:
                 return default
-            raise SettingsError(f"config {self.where(key)} is missing; set it with "
-                                f"`pulumi config set {self.config.name}:{key} VALUE`")
+            raise SettingsError(
+                f"config {self.where(key)} is missing; set it with `pulumi config set {self.config.name}:{key} VALUE`"
+            )
         return value.strip()
 
     def secret(self, key: str) -> pulumi.Output[str]:
@@ -166,8 +182,12 @@ class _Reader:
         except json.JSONDecodeError:
             items = None
         if not isinstance(items, list):
-            self.bad(key, value, "expected a YAML list of email addresses, e.g. `- ops-alerts@example.com` on the "
-                                 f"line below the key, or `pulumi config set --path '{self.config.name}:{key}[0]' ADDRESS`")
+            self.bad(
+                key,
+                value,
+                "expected a YAML list of email addresses, e.g. `- ops-alerts@example.com` on the "
+                f"line below the key, or `pulumi config set --path '{self.config.name}:{key}[0]' ADDRESS`",
+            )
         problems = email_problems(items)
         if problems:
             self.bad(key, items, "; ".join(problems))

@@ -53,8 +53,9 @@ def start(*, project: str = PROJECT, stack: str = "test", mocks: SynthMocks | No
     pulumi.runtime.settings.ROOT.set(None)
     recording = Recording()
     mocks = mocks or SynthMocks()
-    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False,
-                             monitor=RecordingMonitor(mocks, recording))
+    pulumi.runtime.set_mocks(
+        mocks, project=project, stack=stack, preview=False, monitor=RecordingMonitor(mocks, recording)
+    )
     return recording
 
 
@@ -120,8 +121,9 @@ class ProgramRun:
         return [r.plan_entry() for r in self.resources]
 
 
-def run_program(stack: str, inputs: ProgramInputs | None, config: StackConfig | None = None,
-                program: Path = PROGRAM) -> ProgramRun:
+def run_program(
+    stack: str, inputs: ProgramInputs | None, config: StackConfig | None = None, program: Path = PROGRAM
+) -> ProgramRun:
     """Run the stack program under the recording mocks with ``config`` (default: its stack file's).
 
     ``inputs`` None runs it as ``pulumi up`` would: with the program's own defaults.
@@ -136,15 +138,17 @@ def run_program(stack: str, inputs: ProgramInputs | None, config: StackConfig | 
 
             @pulumi.runtime.test
             def program_run() -> pulumi.Output[None]:
-                runpy.run_path(str(program), init_globals={INPUTS_GLOBAL: inputs} if inputs else None,
-                               run_name="__main__")
+                runpy.run_path(
+                    str(program), init_globals={INPUTS_GLOBAL: inputs} if inputs else None, run_name="__main__"
+                )
                 return pulumi.Output.from_input(_resolve_exports(exports))
 
             _unwrapping_user_errors(program_run)
         finally:
             reset()
-    return ProgramRun(tuple(recording.sorted()), exports,
-                      {urn: plain(out) for urn, out in recording.component_outputs.items()})
+    return ProgramRun(
+        tuple(recording.sorted()), exports, {urn: plain(out) for urn, out in recording.component_outputs.items()}
+    )
 
 
 async def _resolve_exports(into: dict[str, Any]) -> None:

@@ -22,16 +22,27 @@ import pulumi
 ACCOUNT = "123456789012"
 
 ID_PREFIX = {
-    "ec2/vpc:Vpc": "vpc", "ec2/subnet:Subnet": "subnet", "ec2/securityGroup:SecurityGroup": "sg",
-    "ec2/defaultSecurityGroup:DefaultSecurityGroup": "sg", "ec2/natGateway:NatGateway": "nat",
-    "ec2/internetGateway:InternetGateway": "igw", "ec2/routeTable:RouteTable": "rtb",
-    "ec2/defaultRouteTable:DefaultRouteTable": "rtb", "ec2/networkAcl:NetworkAcl": "acl",
-    "ec2/defaultNetworkAcl:DefaultNetworkAcl": "acl", "ec2/launchTemplate:LaunchTemplate": "lt",
-    "ec2/eip:Eip": "eipalloc", "ec2/eipAssociation:EipAssociation": "eipassoc",
-    "ec2/routeTableAssociation:RouteTableAssociation": "rtbassoc", "ec2/instance:Instance": "i",
-    "ec2/networkInterface:NetworkInterface": "eni", "ec2/vpcEndpoint:VpcEndpoint": "vpce",
-    "ec2/securityGroupRule:SecurityGroupRule": "sgrule", "vpc/securityGroupEgressRule:SecurityGroupEgressRule": "sgr",
-    "vpc/securityGroupIngressRule:SecurityGroupIngressRule": "sgr", "ec2/flowLog:FlowLog": "fl",
+    "ec2/vpc:Vpc": "vpc",
+    "ec2/subnet:Subnet": "subnet",
+    "ec2/securityGroup:SecurityGroup": "sg",
+    "ec2/defaultSecurityGroup:DefaultSecurityGroup": "sg",
+    "ec2/natGateway:NatGateway": "nat",
+    "ec2/internetGateway:InternetGateway": "igw",
+    "ec2/routeTable:RouteTable": "rtb",
+    "ec2/defaultRouteTable:DefaultRouteTable": "rtb",
+    "ec2/networkAcl:NetworkAcl": "acl",
+    "ec2/defaultNetworkAcl:DefaultNetworkAcl": "acl",
+    "ec2/launchTemplate:LaunchTemplate": "lt",
+    "ec2/eip:Eip": "eipalloc",
+    "ec2/eipAssociation:EipAssociation": "eipassoc",
+    "ec2/routeTableAssociation:RouteTableAssociation": "rtbassoc",
+    "ec2/instance:Instance": "i",
+    "ec2/networkInterface:NetworkInterface": "eni",
+    "ec2/vpcEndpoint:VpcEndpoint": "vpce",
+    "ec2/securityGroupRule:SecurityGroupRule": "sgrule",
+    "vpc/securityGroupEgressRule:SecurityGroupEgressRule": "sgr",
+    "vpc/securityGroupIngressRule:SecurityGroupIngressRule": "sgr",
+    "ec2/flowLog:FlowLog": "fl",
     "ec2/networkAclAssociation:NetworkAclAssociation": "aclassoc",
 }
 
@@ -62,11 +73,18 @@ class SynthMocks(pulumi.runtime.Mocks):
         if mod == "ec2/eip:Eip":
             tags = inputs.get("tags") or {}
             spare = f"192.0.2.{200 + int(h[:4], 16) % 50}"  # a documentation address for a reserve EIP
-            out.update(publicIp=tags.get("smtp-egress:address") or inputs.get("address") or spare,
-                       allocationId=rid, domain="vpc")
+            out.update(
+                publicIp=tags.get("smtp-egress:address") or inputs.get("address") or spare,
+                allocationId=rid,
+                domain="vpc",
+            )
         elif mod == "ec2/vpc:Vpc":
-            out.update(defaultSecurityGroupId=f"sg-{h[17:34]}", defaultNetworkAclId=f"acl-{h[17:34]}",
-                       mainRouteTableId=f"rtb-{h[17:34]}", ownerId=ACCOUNT)
+            out.update(
+                defaultSecurityGroupId=f"sg-{h[17:34]}",
+                defaultNetworkAclId=f"acl-{h[17:34]}",
+                mainRouteTableId=f"rtb-{h[17:34]}",
+                ownerId=ACCOUNT,
+            )
         elif mod == "ec2/vpcEndpoint:VpcEndpoint":
             gateway = inputs.get("vpcEndpointType") == "Gateway"  # only a gateway endpoint has a prefix list
             out.update(prefixListId=f"pl-{h[17:25]}" if gateway else "", state="available", ownerId=ACCOUNT)
@@ -74,21 +92,32 @@ class SynthMocks(pulumi.runtime.Mocks):
             out.update(latestVersion=1, defaultVersion=1)
         elif service == "s3" and kind in ("Bucket", "BucketV2"):
             rid = inputs.get("bucket") or f"{name}-{h[:7]}"
-            out.update(bucket=rid, arn=f"arn:aws:s3:::{rid}", bucketDomainName=f"{rid}.s3.amazonaws.com",
-                       bucketRegionalDomainName=f"{rid}.s3.{self.region}.amazonaws.com", region=self.region)
+            out.update(
+                bucket=rid,
+                arn=f"arn:aws:s3:::{rid}",
+                bucketDomainName=f"{rid}.s3.amazonaws.com",
+                bucketRegionalDomainName=f"{rid}.s3.{self.region}.amazonaws.com",
+                region=self.region,
+            )
         elif mod == "sqs/queue:Queue":
             qname = inputs.get("name") or f"{name}-{h[:7]}" + (".fifo" if inputs.get("fifoQueue") else "")
             rid = f"https://sqs.{self.region}.amazonaws.com/{ACCOUNT}/{qname}"
             out.update(name=qname, url=rid, arn=f"arn:aws:sqs:{self.region}:{ACCOUNT}:{qname}")
         elif mod == "cloudfront/distribution:Distribution":
             rid = "E" + h[:13].upper()
-            out.update(domainName=f"d{_base36(h)[:13]}.cloudfront.net", hostedZoneId="Z2FDTNDATAQYW2",
-                       arn=f"arn:aws:cloudfront::{ACCOUNT}:distribution/{rid}", status="Deployed")
+            out.update(
+                domainName=f"d{_base36(h)[:13]}.cloudfront.net",
+                hostedZoneId="Z2FDTNDATAQYW2",
+                arn=f"arn:aws:cloudfront::{ACCOUNT}:distribution/{rid}",
+                status="Deployed",
+            )
         elif mod == "route53/record:Record":
             rid = f"{inputs.get('zoneId')}_{inputs.get('name')}_{inputs.get('type')}"
             out.setdefault("fqdn", inputs.get("name"))
         elif service == "iam":
-            arn_kind = {"Role": "role", "Policy": "policy", "InstanceProfile": "instance-profile", "User": "user"}.get(kind)
+            arn_kind = {"Role": "role", "Policy": "policy", "InstanceProfile": "instance-profile", "User": "user"}.get(
+                kind
+            )
             if arn_kind:
                 rid = arn_name
                 out.update(arn=f"arn:aws:iam::{ACCOUNT}:{arn_kind}/{arn_name}", uniqueId=f"AROA{h[:17].upper()}")
@@ -96,11 +125,16 @@ class SynthMocks(pulumi.runtime.Mocks):
             rid = f"arn:aws:secretsmanager:{self.region}:{ACCOUNT}:secret:{arn_name}-{_base36(h)[:6]}"
             out["arn"] = rid
         elif mod == "ecs/taskDefinition:TaskDefinition":
-            out.update(revision=1, arn=f"arn:aws:ecs:{self.region}:{ACCOUNT}:task-definition/{inputs.get('family', arn_name)}:1")
+            out.update(
+                revision=1,
+                arn=f"arn:aws:ecs:{self.region}:{ACCOUNT}:task-definition/{inputs.get('family', arn_name)}:1",
+            )
         elif mod == "cloudwatch/logGroup:LogGroup":
             out["arn"] = f"arn:aws:logs:{self.region}:{ACCOUNT}:log-group:{arn_name}"
         elif mod == "scheduler/schedule:Schedule":
-            out["arn"] = f"arn:aws:scheduler:{self.region}:{ACCOUNT}:schedule/{inputs.get('groupName', 'default')}/{arn_name}"
+            out["arn"] = (
+                f"arn:aws:scheduler:{self.region}:{ACCOUNT}:schedule/{inputs.get('groupName', 'default')}/{arn_name}"
+            )
         elif mod == "ecs/cluster:Cluster":
             rid = out["arn"] = f"arn:aws:ecs:{self.region}:{ACCOUNT}:cluster/{arn_name}"
         elif mod == "sns/topic:Topic":
@@ -126,7 +160,10 @@ class SynthMocks(pulumi.runtime.Mocks):
         tok = args.token
         if tok == "aws:index/getAvailabilityZones:getAvailabilityZones":
             names = [f"{self.region}{z}" for z in "abc"]
-            return {"names": names, "zoneIds": [f"{self.region[:2]}{self.region.split('-')[1][0]}1-az{i}" for i in (1, 2, 3)]}
+            return {
+                "names": names,
+                "zoneIds": [f"{self.region[:2]}{self.region.split('-')[1][0]}1-az{i}" for i in (1, 2, 3)],
+            }
         if tok == "aws:index/getCallerIdentity:getCallerIdentity":
             return {"accountId": ACCOUNT, "arn": f"arn:aws:iam::{ACCOUNT}:user/synth", "userId": "AIDASYNTH"}
         if tok == "aws:index/getRegion:getRegion":

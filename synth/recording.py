@@ -37,8 +37,10 @@ def plain(value: Any) -> Any:
     if isinstance(value, pulumi.Resource):
         return f"<resource {type(value).__name__}>"
     if isinstance(value, pulumi.Asset | pulumi.Archive):
-        return {"asset": type(value).__name__,
-                **{k: getattr(value, k) for k in ("path", "text", "uri") if hasattr(value, k)}}
+        return {
+            "asset": type(value).__name__,
+            **{k: getattr(value, k) for k in ("path", "text", "uri") if hasattr(value, k)},
+        }
     return str(value)
 
 
@@ -62,9 +64,18 @@ class Registration:
 
     def plan_entry(self) -> dict[str, Any]:
         """This resource in an ``egress synth`` plan: JSON-ready, secrets masked."""
-        return {"urn": self.urn, "type": self.type, "name": self.name, "parent": self.parent,
-                "provider": self.provider, "protect": self.protect, "retain_on_delete": self.retain_on_delete,
-                "custom": self.custom, "id": self.id, "inputs": plain(self.inputs)}
+        return {
+            "urn": self.urn,
+            "type": self.type,
+            "name": self.name,
+            "parent": self.parent,
+            "provider": self.provider,
+            "protect": self.protect,
+            "retain_on_delete": self.retain_on_delete,
+            "custom": self.custom,
+            "id": self.id,
+            "inputs": plain(self.inputs),
+        }
 
 
 class Recording:
@@ -86,8 +97,9 @@ class Recording:
         """The one resource of ``typ`` named ``name``; LookupError naming what there is otherwise."""
         found = [r for r in self.resources if r.type == typ and r.name == name]
         if len(found) != 1:
-            raise LookupError(f"expected one {typ} {name!r}, found {len(found)}; "
-                              f"that type has: {[r.name for r in self.by_type(typ)]}")
+            raise LookupError(
+                f"expected one {typ} {name!r}, found {len(found)}; that type has: {[r.name for r in self.by_type(typ)]}"
+            )
         return found[0]
 
     def inputs_of(self, typ: str, name: str) -> dict[str, Any]:
@@ -125,13 +137,23 @@ class RecordingMonitor(_mocks.MockMonitor):
         if request.type != "pulumi:pulumi:Stack":
             reg = self.resources.get(response.urn)
             custom = bool(request.custom)
-            self.recording.resources.append(Registration(
-                urn=response.urn, type=request.type, name=request.name, parent=request.parent or None,
-                provider=request.provider or None, protect=bool(request.protect),
-                retain_on_delete=bool(request.retainOnDelete), custom=custom,
-                id=reg.id if reg and custom else None, inputs=rpc.deserialize_properties(request.object),
-                outputs=dict(reg.state) if reg and custom else {},
-                aliases=tuple(_alias(a) for a in request.aliases), import_id=request.importId or None))
+            self.recording.resources.append(
+                Registration(
+                    urn=response.urn,
+                    type=request.type,
+                    name=request.name,
+                    parent=request.parent or None,
+                    provider=request.provider or None,
+                    protect=bool(request.protect),
+                    retain_on_delete=bool(request.retainOnDelete),
+                    custom=custom,
+                    id=reg.id if reg and custom else None,
+                    inputs=rpc.deserialize_properties(request.object),
+                    outputs=dict(reg.state) if reg and custom else {},
+                    aliases=tuple(_alias(a) for a in request.aliases),
+                    import_id=request.importId or None,
+                )
+            )
         return response
 
     def RegisterResourceOutputs(self, request: Any) -> Any:

@@ -36,7 +36,8 @@ def golden():
         assert path.exists(), f"{path} is missing; create it with {UPDATE_GOLDEN}=1 and review it"
         assert data == path.read_bytes(), (
             f"{what or path.name} differs from {path}; if the change is intended, rerun with {UPDATE_GOLDEN}=1 "
-            "and review the diff")
+            "and review the diff"
+        )
 
     return check
 
@@ -113,8 +114,16 @@ class RecordingHandler:
 
     async def handle_DATA(self, server, session, envelope):
         login = getattr(session.auth_data, "login", None) if session.auth_data else None
-        self.messages.append(Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content,
-                                      session.peer, session.ssl is not None, login))
+        self.messages.append(
+            Received(
+                envelope.mail_from,
+                list(envelope.rcpt_tos),
+                envelope.original_content,
+                session.peer,
+                session.ssl is not None,
+                login,
+            )
+        )
         return "250 2.0.0 queued"
 
     @property
@@ -141,7 +150,9 @@ class Server:
     def where(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def url(self, scheme: str = "smtp", *, user: str | None = None, password: str | None = None, query: str = "") -> str:
+    def url(
+        self, scheme: str = "smtp", *, user: str | None = None, password: str | None = None, query: str = ""
+    ) -> str:
         """``scheme://user:password@127.0.0.1:port?query``, user and password percent-encoded."""
         auth = ""
         if user is not None:

@@ -119,5 +119,8 @@ def test_every_declared_dependency_is_imported_or_has_a_reason():
     stale_runtime = sorted(runtime - used - set(RUNTIME_UNIMPORTED))
     stale_dev = sorted(extras - used - set(DEV_UNIMPORTED))
     assert not stale_runtime and not stale_dev, (
-        f"declared but never imported: runtime {stale_runtime}, dev {stale_dev}; remove them, or list why they stay")
-    assert not (set(RUNTIME_UNIMPORTED) & used), "a dependency listed as not imported is imported now: drop it from the list"
+        f"declared but never imported: runtime {stale_runtime}, dev {stale_dev}; remove them, or list why they stay"
+    )
+    assert not (set(RUNTIME_UNIMPORTED) & used), (
+        "a dependency listed as not imported is imported now: drop it from the list"
+    )

@@ -18,9 +18,15 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 # Repository folder -> where it lives in the wheel. scripts/dev and scripts/bench are tooling, not shipped.
-FOLDERS = {"egress": "smtp_egress", "checks": "smtp_egress/checks", "components": "smtp_egress/components",
-           "jobs": "smtp_egress/jobs", "scripts": "smtp_egress/scripts", "stacks": "smtp_egress/stacks",
-           "synth": "smtp_egress/synth"}
+FOLDERS = {
+    "egress": "smtp_egress",
+    "checks": "smtp_egress/checks",
+    "components": "smtp_egress/components",
+    "jobs": "smtp_egress/jobs",
+    "scripts": "smtp_egress/scripts",
+    "stacks": "smtp_egress/stacks",
+    "synth": "smtp_egress/synth",
+}
 NOT_SHIPPED = ("scripts/dev/", "scripts/bench/")
 
 
@@ -44,9 +50,24 @@ def wheel(tmp_path_factory) -> Path:
     for folder in FOLDERS:
         shutil.copytree(ROOT / folder, src / folder, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     out = tmp_path_factory.mktemp("dist")
-    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                           "--disable-pip-version-check", "-w", str(out), str(src)],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "--disable-pip-version-check",
+            "-w",
+            str(out),
+            str(src),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     (built,) = out.glob("smtp_egress-*.whl")
     return built
@@ -67,31 +88,74 @@ def test_the_wheel_carries_every_module_template_config_and_schema(wheel):
     expected = _source_files()
     missing = sorted(f"{repo} (as {inside})" for repo, inside in expected.items() if inside not in names)
     assert not missing, f"the wheel lacks: {missing}; list the package or its data in pyproject.toml"
-    for needed in ("smtp_egress/stacks/__main__.py", "smtp_egress/stacks/Pulumi.us.yaml",
-                   "smtp_egress/stacks/Pulumi.eu.yaml", "smtp_egress/schema/ip_addresses.schema.json",
-                   "smtp_egress/components/templates/worker-user-data.yaml.j2"):
+    for needed in (
+        "smtp_egress/stacks/__main__.py",
+        "smtp_egress/stacks/Pulumi.us.yaml",
+        "smtp_egress/stacks/Pulumi.eu.yaml",
+        "smtp_egress/schema/ip_addresses.schema.json",
+        "smtp_egress/components/templates/worker-user-data.yaml.j2",
+    ):
         assert needed in names
     assert "egress = smtp_egress.scripts.cli:main" in entry_points
 
 
 def test_synth_from_the_installed_wheel_writes_the_golden_plan(wheel, tmp_path):
     target = tmp_path / "site"
-    proc = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-deps",
-                           "--target", str(target), str(wheel)], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--disable-pip-version-check",
+            "--no-deps",
+            "--target",
+            str(target),
+            str(wheel),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     data = ROOT / "tests" / "stacks" / "data"
     env = {k: v for k, v in os.environ.items() if not k.startswith("EGRESS_")}
     env["PYTHONPATH"] = str(target)  # before site-packages, where the checkout's editable install lives
-    where = subprocess.run([sys.executable, "-c", "import smtp_egress.stacks as s; print(s.__file__)"],
-                           cwd=elsewhere, env=env, capture_output=True, text=True, timeout=60)
+    where = subprocess.run(
+        [sys.executable, "-c", "import smtp_egress.stacks as s; print(s.__file__)"],
+        cwd=elsewhere,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert where.stdout.strip() == str(target / "smtp_egress" / "stacks" / "__init__.py"), where.stderr
     out = elsewhere / "plan-us.json"
     proc = subprocess.run(
-        [sys.executable, "-c", "import sys; from smtp_egress.scripts.cli import main; sys.exit(main())",
-         "synth", "--stack", "us", "--today", "2026-11-26", "--plan", str(data / "egress-ips.yaml"),
-         "--published", str(data / "published-us-announced.json"), "--out", str(out)],
-        cwd=elsewhere, env=env, capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            "-c",
+            "import sys; from smtp_egress.scripts.cli import main; sys.exit(main())",
+            "synth",
+            "--stack",
+            "us",
+            "--today",
+            "2026-11-26",
+            "--plan",
+            str(data / "egress-ips.yaml"),
+            "--published",
+            str(data / "published-us-announced.json"),
+            "--out",
+            str(out),
+        ],
+        cwd=elsewhere,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert out.read_bytes() == (ROOT / "tests" / "golden" / "synth-us.json").read_bytes()

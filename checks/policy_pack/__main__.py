@@ -11,12 +11,17 @@ from smtp_egress.checks.policies import RESOURCE_RULES, STACK_RULES
 from smtp_egress.checks.policy_adapters import resource_validator, stack_validator
 
 policies: list[Policy] = [
-    ResourceValidationPolicy(name=name, description=description, validate=resource_validator(name),
-                             enforcement_level=EnforcementLevel.MANDATORY)
+    ResourceValidationPolicy(
+        name=name,
+        description=description,
+        validate=resource_validator(name),
+        enforcement_level=EnforcementLevel.MANDATORY,
+    )
     for name, (description, _) in RESOURCE_RULES.items()
 ] + [
-    StackValidationPolicy(name=name, description=description, validate=stack_validator(name),
-                          enforcement_level=EnforcementLevel.MANDATORY)
+    StackValidationPolicy(
+        name=name, description=description, validate=stack_validator(name), enforcement_level=EnforcementLevel.MANDATORY
+    )
     for name, (description, _) in STACK_RULES.items()
 ]
 

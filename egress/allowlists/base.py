@@ -16,8 +16,9 @@ class Output:
     warnings: tuple[str, ...] = ()
 
 
-def header(al: Allowlist, fmt: str, prefix: str, warnings: Sequence[str] = (),
-           usage: list[str] | None = None) -> list[str]:
+def header(
+    al: Allowlist, fmt: str, prefix: str, warnings: Sequence[str] = (), usage: list[str] | None = None
+) -> list[str]:
     """The provenance lines, then how to use the file, each behind ``prefix`` (the comment marker)."""
     lines = al.provenance_lines(fmt, warnings)
     if usage:
@@ -29,8 +30,9 @@ def text(lines: list[str], warnings: Iterable[str] = ()) -> Output:
     return Output(("\n".join(lines) + "\n").encode(), tuple(warnings))
 
 
-def json_output(al: Allowlist, fmt: str, body: JSONObject, warnings: Sequence[str] = (),
-                usage: str | None = None) -> Output:
+def json_output(
+    al: Allowlist, fmt: str, body: JSONObject, warnings: Sequence[str] = (), usage: str | None = None
+) -> Output:
     """A JSON object whose first key is ``_provenance`` (JSON has no comments)."""
     prov = al.provenance(fmt, warnings)
     if usage:

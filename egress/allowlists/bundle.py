@@ -56,9 +56,16 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def tree_files(plan: Plan, anns: dict[str, Announcement], moment: dt.datetime, generated_at: dt.datetime, *,
-               live_only: bool = False, aggregate: bool = True,
-               key: Ed25519PrivateKey | None = None) -> tuple[dict[str, bytes], list[str]]:
+def tree_files(
+    plan: Plan,
+    anns: dict[str, Announcement],
+    moment: dt.datetime,
+    generated_at: dt.datetime,
+    *,
+    live_only: bool = False,
+    aggregate: bool = True,
+    key: Ed25519PrivateKey | None = None,
+) -> tuple[dict[str, bytes], list[str]]:
     """Every file of the tree (relative POSIX path -> bytes) and the limit warnings, each naming its file."""
     files: dict[str, bytes] = {"README.txt": README.encode()}
     warnings: list[str] = []
@@ -144,6 +151,9 @@ def verify_tree(root: Path, public_key: Ed25519PublicKey | None = None) -> Verif
             except (VerificationFailed, OSError) as exc:
                 report.problems.append(str(exc))
     skip = {MANIFEST, MANIFEST + SIGNATURE_SUFFIX}
-    report.unlisted = sorted(p.relative_to(root).as_posix() for p in root.rglob("*")
-                             if p.is_file() and p.relative_to(root).as_posix() not in listed | skip)
+    report.unlisted = sorted(
+        p.relative_to(root).as_posix()
+        for p in root.rglob("*")
+        if p.is_file() and p.relative_to(root).as_posix() not in listed | skip
+    )
     return report

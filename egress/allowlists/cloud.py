@@ -9,13 +9,15 @@ from ..jsontypes import JSONObject
 from .base import Output, header, json_output, over_limit, split, text
 from .content import SMTP_PORTS, Allowlist
 
-AWS_SG_RULES = 60            # inbound rules per security group, counted per IP version (each CIDR x port is a rule)
-GCP_RANGES = 5000            # source ranges per VPC firewall rule
-CLOUD_ARMOR_RANGES = 10      # source IP ranges per Cloud Armor basic match rule
-AZURE_NSG_PREFIXES = 4000    # source/destination addresses and ranges per network security group
+AWS_SG_RULES = 60  # inbound rules per security group, counted per IP version (each CIDR x port is a rule)
+GCP_RANGES = 5000  # source ranges per VPC firewall rule
+CLOUD_ARMOR_RANGES = 10  # source IP ranges per Cloud Armor basic match rule
+AZURE_NSG_PREFIXES = 4000  # source/destination addresses and ranges per network security group
 
-STABLE = ("Aggregated blocks change shape when addresses are added or retired; for rules that are kept "
-          "in place across changes, generate with --no-aggregate (one rule set per address).")
+STABLE = (
+    "Aggregated blocks change shape when addresses are added or retired; for rules that are kept "
+    "in place across changes, generate with --no-aggregate (one rule set per address)."
+)
 
 
 def _desc(al: Allowlist) -> str:
@@ -26,22 +28,33 @@ def _aws_limits(al: Allowlist, per_block: int, what: str) -> list[str]:
     v4, v6 = split(al.networks)
     out = []
     for version, nets in ((4, v4), (6, v6)):
-        out += over_limit(len(nets) * per_block, AWS_SG_RULES, f"IPv{version} {what} ({len(nets)} blocks x {per_block} ports)",
-                          "request a higher 'Inbound or outbound rules per security group' quota or split across groups")
+        out += over_limit(
+            len(nets) * per_block,
+            AWS_SG_RULES,
+            f"IPv{version} {what} ({len(nets)} blocks x {per_block} ports)",
+            "request a higher 'Inbound or outbound rules per security group' quota or split across groups",
+        )
     return out
 
 
 def render_aws_sg(al: Allowlist) -> Output:
     """``IpPermissions`` for ``aws ec2 authorize-security-group-ingress --ip-permissions``: one per port."""
     v4, v6 = split(al.networks)
-    perms: list[JSONObject] = [{
-        "IpProtocol": "tcp", "FromPort": port, "ToPort": port,
-        "IpRanges": [{"CidrIp": str(n), "Description": _desc(al)} for n in v4],
-        "Ipv6Ranges": [{"CidrIpv6": str(n), "Description": _desc(al)} for n in v6],
-    } for port in SMTP_PORTS]
+    perms: list[JSONObject] = [
+        {
+            "IpProtocol": "tcp",
+            "FromPort": port,
+            "ToPort": port,
+            "IpRanges": [{"CidrIp": str(n), "Description": _desc(al)} for n in v4],
+            "Ipv6Ranges": [{"CidrIpv6": str(n), "Description": _desc(al)} for n in v6],
+        }
+        for port in SMTP_PORTS
+    ]
     warnings = _aws_limits(al, len(SMTP_PORTS), "security group rules")
-    usage = (f"aws ec2 authorize-security-group-ingress --group-id \"$SECURITY_GROUP_ID\" --ip-permissions "
-             f"\"$(jq -c .IpPermissions aws-sg.json)\"  {STABLE}")
+    usage = (
+        f'aws ec2 authorize-security-group-ingress --group-id "$SECURITY_GROUP_ID" --ip-permissions '
+        f'"$(jq -c .IpPermissions aws-sg.json)"  {STABLE}'
+    )
     return json_output(al, "aws-sg", {"IpPermissions": perms}, warnings, usage)
 
 
@@ -50,12 +63,17 @@ def render_aws_prefix_list(al: Allowlist) -> Output:
     body: dict[str, JSONObject] = {}
     for version, nets in zip((4, 6), split(al.networks), strict=True):
         if nets:
-            body[f"ipv{version}"] = {"AddressFamily": f"IPv{version}", "MaxEntries": len(nets),
-                                     "Entries": [{"Cidr": str(n), "Description": _desc(al)} for n in nets]}
+            body[f"ipv{version}"] = {
+                "AddressFamily": f"IPv{version}",
+                "MaxEntries": len(nets),
+                "Entries": [{"Cidr": str(n), "Description": _desc(al)} for n in nets],
+            }
     warnings = _aws_limits(al, len(SMTP_PORTS), "security group rules when referenced from one rule per port")
-    usage = (f"aws ec2 create-managed-prefix-list --prefix-list-name smtp-egress-{al.region}-ipv4 --address-family IPv4 "
-             f"--max-entries N --entries \"$(jq -c .ipv4.Entries aws-prefix-list.json)\" (N = .ipv4.MaxEntries; "
-             "the same with ipv6). A security group rule that references a prefix list counts as MaxEntries rules.")
+    usage = (
+        f"aws ec2 create-managed-prefix-list --prefix-list-name smtp-egress-{al.region}-ipv4 --address-family IPv4 "
+        f'--max-entries N --entries "$(jq -c .ipv4.Entries aws-prefix-list.json)" (N = .ipv4.MaxEntries; '
+        "the same with ipv6). A security group rule that references a prefix list counts as MaxEntries rules."
+    )
     return json_output(al, "aws-prefix-list", body, warnings, usage)
 
 
@@ -74,17 +92,33 @@ def render_gcp_firewall(al: Allowlist) -> Output:
             continue
         name = f"smtp-egress-{al.region}-ipv{version}"
         ranges = [str(n) for n in nets]
-        rules.append({"name": name, "description": f"{_desc(al)}: allow the platform's SMTP egress (IPv{version})",
-                      "direction": "INGRESS", "priority": 1000, "sourceRanges": ranges,
-                      "allowed": [{"IPProtocol": "tcp", "ports": [str(p) for p in SMTP_PORTS]}]})
-        commands.append(f"gcloud compute firewall-rules create {name} --network=\"$NETWORK\" --direction=INGRESS "
-                        f"--action=ALLOW --rules={_ports_csv()} --source-ranges={','.join(ranges)}")
+        rules.append(
+            {
+                "name": name,
+                "description": f"{_desc(al)}: allow the platform's SMTP egress (IPv{version})",
+                "direction": "INGRESS",
+                "priority": 1000,
+                "sourceRanges": ranges,
+                "allowed": [{"IPProtocol": "tcp", "ports": [str(p) for p in SMTP_PORTS]}],
+            }
+        )
+        commands.append(
+            f'gcloud compute firewall-rules create {name} --network="$NETWORK" --direction=INGRESS '
+            f"--action=ALLOW --rules={_ports_csv()} --source-ranges={','.join(ranges)}"
+        )
         warnings += over_limit(len(nets), GCP_RANGES, f"IPv{version} source ranges", "split the rule")
         if len(nets) > CLOUD_ARMOR_RANGES:
-            warnings.append(f"{len(nets)} IPv{version} ranges: a Cloud Armor basic rule takes at most "
-                            f"{CLOUD_ARMOR_RANGES}; if you use them in Cloud Armor, split them across rules")
-    return json_output(al, "gcp-firewall", {"firewallRules": rules, "gcloud": commands}, warnings,
-                       "POST each firewallRules entry to compute.firewalls.insert (add \"network\"), or run the gcloud commands")
+            warnings.append(
+                f"{len(nets)} IPv{version} ranges: a Cloud Armor basic rule takes at most "
+                f"{CLOUD_ARMOR_RANGES}; if you use them in Cloud Armor, split them across rules"
+            )
+    return json_output(
+        al,
+        "gcp-firewall",
+        {"firewallRules": rules, "gcloud": commands},
+        warnings,
+        'POST each firewallRules entry to compute.firewalls.insert (add "network"), or run the gcloud commands',
+    )
 
 
 def render_azure_nsg(al: Allowlist) -> Output:
@@ -96,19 +130,41 @@ def render_azure_nsg(al: Allowlist) -> Output:
             continue
         name = f"smtp-egress-{al.region}-ipv{version}"
         prefixes = [str(n) for n in nets]
-        rules.append({"name": name, "properties": {
-            "description": f"{_desc(al)}: allow the platform's SMTP egress (IPv{version})",
-            "protocol": "Tcp", "sourcePortRange": "*", "sourceAddressPrefixes": prefixes,
-            "destinationAddressPrefix": "*", "destinationPortRanges": [str(p) for p in SMTP_PORTS],
-            "access": "Allow", "priority": 200 + i, "direction": "Inbound"}})
-        commands.append(f"az network nsg rule create --resource-group \"$RESOURCE_GROUP\" --nsg-name \"$NSG_NAME\" "
-                        f"--name {name} --priority {200 + i} --direction Inbound --access Allow --protocol Tcp "
-                        f"--source-address-prefixes {' '.join(prefixes)} --source-port-ranges '*' "
-                        f"--destination-address-prefixes '*' --destination-port-ranges {' '.join(map(str, SMTP_PORTS))}")
-    warnings = over_limit(len(al.networks), AZURE_NSG_PREFIXES, "address prefixes",
-                          "an NSG holds at most that many source and destination prefixes in all its rules")
-    return json_output(al, "azure-nsg", {"securityRules": rules, "az": commands}, warnings,
-                       "add securityRules to the NSG's ARM template (adjust the priorities to your rules), or run the az commands")
+        rules.append(
+            {
+                "name": name,
+                "properties": {
+                    "description": f"{_desc(al)}: allow the platform's SMTP egress (IPv{version})",
+                    "protocol": "Tcp",
+                    "sourcePortRange": "*",
+                    "sourceAddressPrefixes": prefixes,
+                    "destinationAddressPrefix": "*",
+                    "destinationPortRanges": [str(p) for p in SMTP_PORTS],
+                    "access": "Allow",
+                    "priority": 200 + i,
+                    "direction": "Inbound",
+                },
+            }
+        )
+        commands.append(
+            f'az network nsg rule create --resource-group "$RESOURCE_GROUP" --nsg-name "$NSG_NAME" '
+            f"--name {name} --priority {200 + i} --direction Inbound --access Allow --protocol Tcp "
+            f"--source-address-prefixes {' '.join(prefixes)} --source-port-ranges '*' "
+            f"--destination-address-prefixes '*' --destination-port-ranges {' '.join(map(str, SMTP_PORTS))}"
+        )
+    warnings = over_limit(
+        len(al.networks),
+        AZURE_NSG_PREFIXES,
+        "address prefixes",
+        "an NSG holds at most that many source and destination prefixes in all its rules",
+    )
+    return json_output(
+        al,
+        "azure-nsg",
+        {"securityRules": rules, "az": commands},
+        warnings,
+        "add securityRules to the NSG's ARM template (adjust the priorities to your rules), or run the az commands",
+    )
 
 
 def _hcl_list(items: list[str]) -> list[str]:
@@ -126,21 +182,36 @@ def render_terraform(al: Allowlist) -> Output:
     lines = header(al, "terraform", "#", warnings, usage)
     l4, l6 = _hcl_list([str(n) for n in v4]), _hcl_list([str(n) for n in v6])
     lines += [
-        "", f'variable "smtp_egress_{r}_security_group_id" {{', "  type        = string",
-        f'  description = "The security group of your SMTP server (smtp-egress allowlist, region {al.region})"', "}",
-        "", "locals {", f"  smtp_egress_{r}_ipv4 = {l4[0]}", *l4[1:], f"  smtp_egress_{r}_ipv6 = {l6[0]}", *l6[1:],
-        f"  smtp_egress_{r}_ports = [{', '.join(map(str, SMTP_PORTS))}]", "}",
+        "",
+        f'variable "smtp_egress_{r}_security_group_id" {{',
+        "  type        = string",
+        f'  description = "The security group of your SMTP server (smtp-egress allowlist, region {al.region})"',
+        "}",
+        "",
+        "locals {",
+        f"  smtp_egress_{r}_ipv4 = {l4[0]}",
+        *l4[1:],
+        f"  smtp_egress_{r}_ipv6 = {l6[0]}",
+        *l6[1:],
+        f"  smtp_egress_{r}_ports = [{', '.join(map(str, SMTP_PORTS))}]",
+        "}",
     ]
     for version in (4, 6):
         lines += [
-            "", f'resource "aws_vpc_security_group_ingress_rule" "smtp_egress_{r}_ipv{version}" {{',
-            (f"  for_each          = {{ for pair in setproduct(local.smtp_egress_{r}_ipv{version}, "
-             f"local.smtp_egress_{r}_ports) : "
-             '"${pair[0]} tcp/${pair[1]}" => pair }'),
+            "",
+            f'resource "aws_vpc_security_group_ingress_rule" "smtp_egress_{r}_ipv{version}" {{',
+            (
+                f"  for_each          = {{ for pair in setproduct(local.smtp_egress_{r}_ipv{version}, "
+                f"local.smtp_egress_{r}_ports) : "
+                '"${pair[0]} tcp/${pair[1]}" => pair }'
+            ),
             f"  security_group_id = var.smtp_egress_{r}_security_group_id",
             f"  cidr_ipv{version}         = each.value[0]",
-            '  ip_protocol       = "tcp"', "  from_port         = each.value[1]", "  to_port           = each.value[1]",
-            f'  description       = "{_desc(al)}"', "}",
+            '  ip_protocol       = "tcp"',
+            "  from_port         = each.value[1]",
+            "  to_port           = each.value[1]",
+            f'  description       = "{_desc(al)}"',
+            "}",
         ]
     return text(lines, warnings)
 
@@ -154,20 +225,23 @@ def render_pulumi(al: Allowlist) -> Output:
     usage = [f"Save as smtp_egress_{r}.py next to __main__.py, then: allow_smtp_egress_{r}(security_group.id)", STABLE]
     lines = header(al, "pulumi", "#", warnings, usage)
     lines += [
-        "import pulumi_aws as aws", "",
+        "import pulumi_aws as aws",
+        "",
         f"{const}_IPV4 = {json.dumps([str(n) for n in v4])}",
         f"{const}_IPV6 = {json.dumps([str(n) for n in v6])}",
-        f"{const}_PORTS = [{', '.join(map(str, SMTP_PORTS))}]", "", "",
+        f"{const}_PORTS = [{', '.join(map(str, SMTP_PORTS))}]",
+        "",
+        "",
         f"def allow_smtp_egress_{r}(security_group_id, opts=None):",
         f'    """One ingress rule per (block, port) on the security group of your SMTP server (region {al.region})."""',
         "    rules = []",
         f"    for cidr in {const}_IPV4 + {const}_IPV6:",
         '        family = {"cidr_ipv6": cidr} if ":" in cidr else {"cidr_ipv4": cidr}',
         f"        for port in {const}_PORTS:",
-        f"            name = \"smtp-egress-{al.region}-\" + cidr.replace(\"/\", \"-\").replace(\":\", \"-\") + f\"-{{port}}\"",
+        f'            name = "smtp-egress-{al.region}-" + cidr.replace("/", "-").replace(":", "-") + f"-{{port}}"',
         "            rules.append(aws.vpc.SecurityGroupIngressRule(",
-        "                name, security_group_id=security_group_id, ip_protocol=\"tcp\", from_port=port, to_port=port,",
-        f"                description=\"{_desc(al)}\", opts=opts, **family))",
+        '                name, security_group_id=security_group_id, ip_protocol="tcp", from_port=port, to_port=port,',
+        f'                description="{_desc(al)}", opts=opts, **family))',
         "    return rules",
     ]
     return text(lines, warnings)

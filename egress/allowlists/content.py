@@ -90,13 +90,13 @@ class Retirement:
 @dataclasses.dataclass(frozen=True)
 class Allowlist:
     region: str
-    moment: dt.datetime          # the content as it stands at this instant (--at: midnight UTC)
-    generated_at: dt.datetime    # when the file was made: the one line that differs between reruns
+    moment: dt.datetime  # the content as it stands at this instant (--at: midnight UTC)
+    generated_at: dt.datetime  # when the file was made: the one line that differs between reruns
     plan_name: str
     plan_sha256: str
     notice_days: int
-    sync_token: str              # the published document's, so customers can match the endpoint
-    published_sha256: str        # the published document's sha256 (of its live list)
+    sync_token: str  # the published document's, so customers can match the endpoint
+    published_sha256: str  # the published document's sha256 (of its live list)
     live: tuple[str, ...]
     additions: tuple[Addition, ...]
     retirements: tuple[Retirement, ...]
@@ -137,7 +137,9 @@ class Allowlist:
             "notice_days": self.notice_days,
             "content": "live addresses only" if self.live_only else "live addresses and announced upcoming additions",
             "live": list(self.live),
-            "upcoming_additions": [] if self.live_only else [
+            "upcoming_additions": []
+            if self.live_only
+            else [
                 {"ip": a.ip, "effective": a.effective.isoformat(), "announced_at": rfc3339(a.announced_at)}
                 for a in self.additions
             ],
@@ -154,23 +156,31 @@ class Allowlist:
         lines = [
             f"{TOOL} allowlist: region {self.region}, format {fmt}",
             f"generated_at: {p['generated_at']}",
-            (f"as_of: {p['as_of']} (UTC day); published list sync_token {self.sync_token}, "
-             f"sha256 {self.published_sha256}"),
+            (
+                f"as_of: {p['as_of']} (UTC day); published list sync_token {self.sync_token}, "
+                f"sha256 {self.published_sha256}"
+            ),
             f"plan: {self.plan_name} sha256 {self.plan_sha256}",
             f"content: {p['content']}; planned changes not yet announced are never included",
             f"live: {len(self.live)} address{'es' if len(self.live) != 1 else ''} in the published list",
         ]
         if not self.live_only:
             lines.append(f"upcoming additions: {len(self.additions)} (allow each before it starts sending)")
-            lines += [f"  + {a.ip} starts sending {a.effective.isoformat()} (announced {rfc3339(a.announced_at)})"
-                      for a in self.additions]
+            lines += [
+                f"  + {a.ip} starts sending {a.effective.isoformat()} (announced {rfc3339(a.announced_at)})"
+                for a in self.additions
+            ]
         elif self.additions:
             lines.append(f"upcoming additions NOT included (--live-only): {', '.join(a.ip for a in self.additions)}")
-        lines += [f"  - {r.ip} stays live until {r.effective.isoformat()} (announced retirement): remove it from then on"
-                  for r in self.retirements]
+        lines += [
+            f"  - {r.ip} stays live until {r.effective.isoformat()} (announced retirement): remove it from then on"
+            for r in self.retirements
+        ]
         if self.aggregate:
-            lines.append(f"aggregated: {p['addresses']} addresses in {p['blocks']} exact CIDR blocks "
-                         "(no address outside the list)")
+            lines.append(
+                f"aggregated: {p['addresses']} addresses in {p['blocks']} exact CIDR blocks "
+                "(no address outside the list)"
+            )
         else:
             lines.append(f"not aggregated: {p['addresses']} single addresses")
         lines += [f"warning: {w}" for w in warnings]
@@ -199,8 +209,16 @@ def show(net: Network, bare_hosts: bool) -> str:
     return str(net)
 
 
-def build(plan: Plan, region: str, anns: dict[str, Announcement], moment: dt.datetime, generated_at: dt.datetime,
-          *, live_only: bool = False, aggregate: bool = True) -> Allowlist:
+def build(
+    plan: Plan,
+    region: str,
+    anns: dict[str, Announcement],
+    moment: dt.datetime,
+    generated_at: dt.datetime,
+    *,
+    live_only: bool = False,
+    aggregate: bool = True,
+) -> Allowlist:
     """The region's allowlist as it stands at ``moment``; PublishedUnusable if it would be empty."""
     plan.region(region)  # ConfigError naming an unknown region and the known ones
     doc = render(plan, region, anns, moment).document
@@ -213,15 +231,25 @@ def build(plan: Plan, region: str, anns: dict[str, Announcement], moment: dt.dat
         else:
             retirements.append(Retirement(u["ip"], effective))
     allowlist = Allowlist(
-        region=region, moment=moment, generated_at=generated_at, plan_name=Path(plan.path).name,
-        plan_sha256=plan.sha256, notice_days=plan.notice_days, sync_token=doc["sync_token"],
-        published_sha256=doc["sha256"], live=tuple(doc["ip_addresses"]), additions=tuple(additions),
-        retirements=tuple(retirements), live_only=live_only, aggregate=aggregate,
+        region=region,
+        moment=moment,
+        generated_at=generated_at,
+        plan_name=Path(plan.path).name,
+        plan_sha256=plan.sha256,
+        notice_days=plan.notice_days,
+        sync_token=doc["sync_token"],
+        published_sha256=doc["sha256"],
+        live=tuple(doc["ip_addresses"]),
+        additions=tuple(additions),
+        retirements=tuple(retirements),
+        live_only=live_only,
+        aggregate=aggregate,
     )
     if not allowlist.addresses:
         what = "live address" if live_only else "live address or announced addition"
         raise PublishedUnusable(
             f"region {region!r} has no {what} at {rfc3339(moment)}; an empty allowlist would block every "
             "connection (or wipe a synced list), so nothing was written: announce an addition first"
-            + (", or drop --live-only" if live_only and additions else ""))
+            + (", or drop --live-only" if live_only and additions else "")
+        )
     return allowlist

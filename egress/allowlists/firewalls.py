@@ -16,7 +16,7 @@ def _ident(region: str) -> str:
 def _elements(nets: list[Network], indent: str) -> list[str]:
     """An nftables element list, four per line."""
     items = [show(n, True) for n in nets]
-    rows = [", ".join(items[i:i + 4]) for i in range(0, len(items), 4)]
+    rows = [", ".join(items[i : i + 4]) for i in range(0, len(items), 4)]
     if len(rows) == 1:
         return [f"{indent}elements = {{ {rows[0]} }}"]
     return [f"{indent}elements = {{", *[f"{indent}\t{r}," for r in rows[:-1]], f"{indent}\t{rows[-1]}", f"{indent}}}"]
@@ -52,8 +52,10 @@ def _restore(al: Allowlist, fmt: str, version: int) -> Output:
     tool = "iptables" if version == 4 else "ip6tables"
     warnings: list[str] = []
     if other:
-        warnings.append(f"{len(other)} IPv{10 - version} block(s) are not in this file (iptables-restore takes one "
-                        f"address family): load --format {'ip6tables' if version == 4 else 'iptables'} too")
+        warnings.append(
+            f"{len(other)} IPv{10 - version} block(s) are not in this file (iptables-restore takes one "
+            f"address family): load --format {'ip6tables' if version == 4 else 'iptables'} too"
+        )
     if not nets:
         warnings.append(f"no IPv{version} addresses: the chain {chain} is empty")
     usage = [
@@ -84,8 +86,10 @@ def render_ufw(al: Allowlist) -> Output:
     """A POSIX shell script of ``ufw allow`` commands (ufw skips a rule it already has)."""
     usage = ["Run as root: sh <this file>   (ufw skips rules it already has; 'ufw --dry-run' previews)"]
     lines = ["#!/bin/sh", *header(al, "ufw", "#", usage=usage), "set -e"]
-    lines += [f"ufw allow proto tcp from {show(n, True)} to any port {MULTIPORT} comment 'smtp-egress {al.region}'"
-              for n in al.networks]
+    lines += [
+        f"ufw allow proto tcp from {show(n, True)} to any port {MULTIPORT} comment 'smtp-egress {al.region}'"
+        for n in al.networks
+    ]
     return text(lines)
 
 

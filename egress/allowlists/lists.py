@@ -17,8 +17,19 @@ def render_txt(al: Allowlist) -> Output:
     return text(header(al, "txt", "#") + [show(n, True) for n in al.networks])
 
 
-CSV_COLUMNS = ("network", "ip_version", "addresses", "first", "last", "status",
-               "region", "as_of", "generated_at", "plan_sha256", "published_sync_token")
+CSV_COLUMNS = (
+    "network",
+    "ip_version",
+    "addresses",
+    "first",
+    "last",
+    "status",
+    "region",
+    "as_of",
+    "generated_at",
+    "plan_sha256",
+    "published_sync_token",
+)
 
 
 def render_csv(al: Allowlist) -> Output:
@@ -29,8 +40,21 @@ def render_csv(al: Allowlist) -> Output:
     w = csv.writer(buf, lineterminator="\r\n")
     w.writerow(CSV_COLUMNS)
     for n in al.networks:
-        w.writerow([str(n), n.version, n.num_addresses, n[0], n[-1], al.note_for(n), al.region, p["as_of"],
-                    p["generated_at"], p["plan_sha256"], p["published_sync_token"]])
+        w.writerow(
+            [
+                str(n),
+                n.version,
+                n.num_addresses,
+                n[0],
+                n[-1],
+                al.note_for(n),
+                al.region,
+                p["as_of"],
+                p["generated_at"],
+                p["plan_sha256"],
+                p["published_sync_token"],
+            ]
+        )
     return Output(buf.getvalue().encode())
 
 
@@ -60,8 +84,12 @@ def render_spf(al: Allowlist) -> Output:
     mechs = " ".join(f"ip{n.version}:{show(n, True)}" for n in al.networks)
     warnings: list[str] = []
     if len(mechs) > SPF_STRING_MAX - len("v=spf1  -all"):
-        warnings.append(f"the mechanism list is {len(mechs)} characters: a TXT record splits text longer than "
-                        f"{SPF_STRING_MAX} characters into several quoted strings (RFC 7208 3.3); publish it that way")
-    usage = ["Paste the last line into your SPF record, e.g. \"v=spf1 <mechanisms> ~all\".",
-             "ip4/ip6 mechanisms cost no DNS lookups (RFC 7208 4.6.4 limit of 10)."]
+        warnings.append(
+            f"the mechanism list is {len(mechs)} characters: a TXT record splits text longer than "
+            f"{SPF_STRING_MAX} characters into several quoted strings (RFC 7208 3.3); publish it that way"
+        )
+    usage = [
+        'Paste the last line into your SPF record, e.g. "v=spf1 <mechanisms> ~all".',
+        "ip4/ip6 mechanisms cost no DNS lookups (RFC 7208 4.6.4 limit of 10).",
+    ]
     return text([*header(al, "spf", "#", warnings, usage), mechs], warnings)

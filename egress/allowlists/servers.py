@@ -13,7 +13,9 @@ def render_nginx(al: Allowlist) -> Output:
         f"server block) or in an http server/location: include /etc/nginx/smtp-egress-{al.region}.conf;",
         "It ends with 'deny all;': keep the include after any allow lines of your own.",
     ]
-    return text(header(al, "nginx", "#", usage=usage) + [f"allow {show(n, True)};" for n in al.networks] + ["deny all;"])
+    return text(
+        header(al, "nginx", "#", usage=usage) + [f"allow {show(n, True)};" for n in al.networks] + ["deny all;"]
+    )
 
 
 def render_apache(al: Allowlist) -> Output:
@@ -41,14 +43,19 @@ def _ps_list(items: list[str]) -> str:
 def render_exchange(al: Allowlist) -> Output:
     """Exchange Server (on-premises) Management Shell: add the blocks to a receive connector's RemoteIPRanges."""
     usage = [
-        "Run in the Exchange Management Shell: .\\exchange.ps1 -Identity \"SERVER\\Connector name\"",
+        'Run in the Exchange Management Shell: .\\exchange.ps1 -Identity "SERVER\\Connector name"',
         "Add= keeps the connector's other ranges. After an announced retirement's date, remove that",
-        "address with: Set-ReceiveConnector -Identity ... -RemoteIPRanges @{Remove=\"<address>\"}",
+        'address with: Set-ReceiveConnector -Identity ... -RemoteIPRanges @{Remove="<address>"}',
     ]
     lines = header(al, "exchange", "#", usage=usage)
-    lines += ["param([Parameter(Mandatory = $true)][string]$Identity)", "",
-              (f"Set-ReceiveConnector -Identity $Identity -RemoteIPRanges "
-               f"@{{Add={_ps_list([show(n, True) for n in al.networks])}}}")]
+    lines += [
+        "param([Parameter(Mandatory = $true)][string]$Identity)",
+        "",
+        (
+            f"Set-ReceiveConnector -Identity $Identity -RemoteIPRanges "
+            f"@{{Add={_ps_list([show(n, True) for n in al.networks])}}}"
+        ),
+    ]
     return text(lines)
 
 
@@ -61,8 +68,10 @@ def online_ranges(al: Allowlist) -> tuple[list[Network], list[str]]:
         out += list(n.subnets(new_prefix=24)) if n.prefixlen < 24 else [n]
     warnings: list[str] = []
     if v6:
-        warnings.append(f"Exchange Online inbound connectors accept IPv4 only: {len(v6)} IPv6 block(s) left out "
-                        f"({', '.join(str(n) for n in v6)}); mail from them will not match this connector")
+        warnings.append(
+            f"Exchange Online inbound connectors accept IPv4 only: {len(v6)} IPv6 block(s) left out "
+            f"({', '.join(str(n) for n in v6)}); mail from them will not match this connector"
+        )
     if len(out) > len(v4):
         warnings.append("Exchange Online accepts CIDR /24 to /32 only: blocks larger than /24 were split into /24s")
     return out, warnings
@@ -72,14 +81,16 @@ def render_exchange_online(al: Allowlist) -> Output:
     """Exchange Online PowerShell: add the IPv4 blocks to an inbound connector's SenderIPAddresses."""
     ranges, warnings = online_ranges(al)
     usage = [
-        "Run after Connect-ExchangeOnline: .\\exchange-online.ps1 -Identity \"Connector name\"",
+        'Run after Connect-ExchangeOnline: .\\exchange-online.ps1 -Identity "Connector name"',
         "Add= keeps the connector's other addresses.",
     ]
     lines = header(al, "exchange-online", "#", warnings, usage)
     lines += ["param([Parameter(Mandatory = $true)][string]$Identity)", ""]
     if ranges:
-        lines.append(f"Set-InboundConnector -Identity $Identity -SenderIPAddresses "
-                     f"@{{Add={_ps_list([show(n, True) for n in ranges])}}}")
+        lines.append(
+            f"Set-InboundConnector -Identity $Identity -SenderIPAddresses "
+            f"@{{Add={_ps_list([show(n, True) for n in ranges])}}}"
+        )
     else:
         lines.append("Write-Error 'smtp-egress: no IPv4 addresses for this region: nothing to add'")
     return text(lines, warnings)

@@ -36,7 +36,8 @@ VERSION_TABLE = "alembic_version"
 
 # Alembic's own version table, so that a ledger created here is one Alembic upgrades.
 version_table = sa.Table(
-    VERSION_TABLE, sa.MetaData(),
+    VERSION_TABLE,
+    sa.MetaData(),
     sa.Column("version_num", sa.String(32), nullable=False),
     sa.PrimaryKeyConstraint("version_num", name="alembic_version_pkc"),
 )
@@ -146,7 +147,8 @@ def schema_transaction(engine: sa.Engine, *, foreign_keys: bool = True) -> Itera
                         table, rowid, parent = broken[0][:3]
                         raise LedgerSchemaError(
                             f"the migration would leave {len(broken)} rows referring to rows that no longer exist "
-                            f"(first: {table} row {rowid} -> {parent}); nothing was changed: report this as a bug")
+                            f"(first: {table} row {rowid} -> {parent}); nothing was changed: report this as a bug"
+                        )
         finally:
             if sqlite and not foreign_keys:
                 _pragma(conn, "foreign_keys=ON")
@@ -160,9 +162,11 @@ def _no_privilege_is_a_config_error(url: sa.URL) -> Iterator[None]:
     except sa.exc.ProgrammingError as exc:
         if getattr(exc.orig, "sqlstate", None) != "42501":  # insufficient_privilege
             raise
-        raise ConfigError(f"the database user of {masked(url)!r} may not change the ledger's schema ({exc.orig}); "
-                          "run this with a user that owns the schema, or have a DBA run the SQL of "
-                          "'egress ledger upgrade --sql'; nothing was changed") from None
+        raise ConfigError(
+            f"the database user of {masked(url)!r} may not change the ledger's schema ({exc.orig}); "
+            "run this with a user that owns the schema, or have a DBA run the SQL of "
+            "'egress ledger upgrade --sql'; nothing was changed"
+        ) from None
 
 
 def _lock_schema(conn: sa.Connection) -> None:
@@ -173,8 +177,10 @@ def _lock_schema(conn: sa.Connection) -> None:
         try:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
         except sa.exc.OperationalError as exc:
-            raise ConfigError(f"the ledger {masked(conn.engine.url)!r} stayed locked by another process for the "
-                              f"whole busy timeout ({exc.orig}); try again when it has finished") from None
+            raise ConfigError(
+                f"the ledger {masked(conn.engine.url)!r} stayed locked by another process for the "
+                f"whole busy timeout ({exc.orig}); try again when it has finished"
+            ) from None
 
 
 def _pragma(conn: sa.Connection, setting: str) -> None:
@@ -226,16 +232,21 @@ def refusal(state: SchemaState, url: sa.URL) -> LedgerSchemaError:
     if url.password:
         command += "with the real password in place of ***, or EGRESS_DB set; "
     if state.kind in ("behind", "unversioned"):
-        found = (f"has schema revision {state.revision!r}" if state.kind == "behind" else
-                 "has no schema revision (smtp-egress 0.1.0 made it, before the schema was versioned)")
+        found = (
+            f"has schema revision {state.revision!r}"
+            if state.kind == "behind"
+            else "has no schema revision (smtp-egress 0.1.0 made it, before the schema was versioned)"
+        )
         return LedgerUpgradeNeeded(
             f"the ledger at {where!r} {found}; this smtp-egress needs schema revision {SCHEMA_REVISION!r}. Back the "
-            f"database up, then run: {command}--sql prints the DDL to review first)")
+            f"database up, then run: {command}--sql prints the DDL to review first)"
+        )
     if state.kind == "ahead":
         return LedgerTooNew(
             f"the ledger at {where!r} has schema revision {state.revision!r}, which this smtp-egress ({__version__}, "
             f"schema revision {SCHEMA_REVISION!r}) does not know: a newer smtp-egress wrote it. Use that version or a "
-            "later one (pip install -U smtp-egress); never downgrade a ledger")
+            "later one (pip install -U smtp-egress); never downgrade a ledger"
+        )
     what = ", ".join(repr(t) for t in state.tables[:8]) + (" ..." if len(state.tables) > 8 else "")
     if state.kind == "partial":
         missing = ", ".join(repr(t) for t in LEDGER_TABLES if t not in state.tables)
@@ -246,7 +257,8 @@ def refusal(state: SchemaState, url: sa.URL) -> LedgerSchemaError:
         detail = f"it holds other tables ({what})"
     return LedgerNotRecognised(
         f"the database at {where!r} is not an smtp-egress ledger: {detail}; nothing was changed. Point --db "
-        "(or EGRESS_DB) at the ledger, or at an empty database to start a new one, or restore the ledger's backup")
+        "(or EGRESS_DB) at the ledger, or at an empty database to start a new one, or restore the ledger's backup"
+    )
 
 
 def masked(url: sa.URL | str) -> str:

@@ -15,11 +15,20 @@ config = context.config
 
 if context.is_offline_mode():
     url = config.attributes["url"]
-    context.configure(url=url, target_metadata=metadata, literal_binds=True, dialect_opts={"paramstyle": "named"},
-                      render_as_batch=url.startswith("sqlite"))
+    context.configure(
+        url=url,
+        target_metadata=metadata,
+        literal_binds=True,
+        dialect_opts={"paramstyle": "named"},
+        render_as_batch=url.startswith("sqlite"),
+    )
 else:
     connection = config.attributes["connection"]
-    context.configure(connection=connection, target_metadata=metadata, compare_type=True,
-                      render_as_batch=connection.dialect.name == "sqlite")
+    context.configure(
+        connection=connection,
+        target_metadata=metadata,
+        compare_type=True,
+        render_as_batch=connection.dialect.name == "sqlite",
+    )
 with context.begin_transaction():
     context.run_migrations()

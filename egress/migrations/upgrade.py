@@ -28,10 +28,28 @@ MIGRATIONS = Path(__file__).resolve().parent
 # ledger tables have exactly these. A test checks them against what revision 0001 creates.
 RELEASE_COLUMNS: dict[str, tuple[str, ...]] = {
     "workspaces": ("workspace_id", "region", "email", "webhook_url", "updated_at"),
-    "announcements": ("change_id", "region", "ip", "action", "planned", "announced_at", "notice_days",
-                      "exception_reason", "plan_sha256"),
-    "deliveries": ("change_id", "workspace_id", "channel", "target", "status", "attempts", "message_id",
-                   "last_error", "sent_at"),
+    "announcements": (
+        "change_id",
+        "region",
+        "ip",
+        "action",
+        "planned",
+        "announced_at",
+        "notice_days",
+        "exception_reason",
+        "plan_sha256",
+    ),
+    "deliveries": (
+        "change_id",
+        "workspace_id",
+        "channel",
+        "target",
+        "status",
+        "attempts",
+        "message_id",
+        "last_error",
+        "sent_at",
+    ),
 }
 
 
@@ -47,8 +65,13 @@ class UpgradeResult:
         return self.found != "current"
 
 
-def alembic_config(url: str, script_location: Path = MIGRATIONS, *, output: TextIO | None = None,
-                   connection: sa.Connection | None = None) -> Config:
+def alembic_config(
+    url: str,
+    script_location: Path = MIGRATIONS,
+    *,
+    output: TextIO | None = None,
+    connection: sa.Connection | None = None,
+) -> Config:
     """Alembic's configuration, built in code; env.py reads the URL and the connection from its attributes."""
     config = Config(output_buffer=output) if output is not None else Config()
     config.set_main_option("script_location", str(script_location).replace("%", "%%"))
@@ -125,11 +148,20 @@ def check_release_tables(conn: sa.Connection, url: sa.URL) -> None:
         missing = [c for c in expected if c not in found]
         extra = [c for c in found if c not in expected]
         if missing or extra:
-            problems.append(f"{table}: " + "; ".join(
-                part for part in (f"missing {', '.join(missing)}" if missing else "",
-                                  f"unexpected {', '.join(extra)}" if extra else "") if part))
+            problems.append(
+                f"{table}: "
+                + "; ".join(
+                    part
+                    for part in (
+                        f"missing {', '.join(missing)}" if missing else "",
+                        f"unexpected {', '.join(extra)}" if extra else "",
+                    )
+                    if part
+                )
+            )
     if problems:
         raise LedgerNotRecognised(
             f"the unversioned database at {masked(url)!r} does not hold release 0.1.0's ledger tables "
             f"({'; '.join(problems)}), so it cannot be adopted; nothing was changed. Restore the ledger's backup, "
-            "or point --db (or EGRESS_DB) at the right database")
+            "or point --db (or EGRESS_DB) at the right database"
+        )

@@ -54,8 +54,13 @@ class Channels:
     def context(self, a: Announcement) -> NoticeContext:
         base = self.endpoint_url.rstrip("/")
         return NoticeContext(
-            change_id=a.change_id, region=a.region, ip=a.ip, action=a.action, effective=a.effective,
-            announced_at=a.announced_at, notice_days=a.notice_days,
+            change_id=a.change_id,
+            region=a.region,
+            ip=a.ip,
+            action=a.action,
+            effective=a.effective,
+            announced_at=a.announced_at,
+            notice_days=a.notice_days,
             endpoint_url=f"{base}/v1/info/ip_addresses?region={a.region}",
             changes_url=f"{base}/v1/info/ip_addresses/changes.json",
             exception_reason=a.exception_reason,
@@ -68,8 +73,15 @@ class Channels:
                 stack.callback(sender.close)
 
 
-def deliver(ledger: Ledger, pending: list[Delivery], anns: dict[str, Announcement], channels: Channels,
-            *, now: Callable[[], dt.datetime] = utc_now, progress: bool | None = None) -> FanoutSummary:
+def deliver(
+    ledger: Ledger,
+    pending: list[Delivery],
+    anns: dict[str, Announcement],
+    channels: Channels,
+    *,
+    now: Callable[[], dt.datetime] = utc_now,
+    progress: bool | None = None,
+) -> FanoutSummary:
     summary = FanoutSummary()
     started = time.perf_counter()
     rendered: dict[str, RenderedNotice] = {}
@@ -100,8 +112,9 @@ def deliver(ledger: Ledger, pending: list[Delivery], anns: dict[str, Announcemen
                 ledger.mark_sent(d, now())
             except DeliveryError as exc:
                 summary.failed += 1
-                summary.errors.append(f"{d.channel} to {d.workspace_id} ({registry.mask(d.channel, d.target)}) "
-                                      f"for {d.change_id}: {exc}")
+                summary.errors.append(
+                    f"{d.channel} to {d.workspace_id} ({registry.mask(d.channel, d.target)}) for {d.change_id}: {exc}"
+                )
                 ledger.mark_failed(d, str(exc))
             if bar is not None:
                 bar.update(1)

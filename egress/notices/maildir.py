@@ -53,7 +53,7 @@ class MaildirOutbox:
             for chunk in (envelope, data):
                 view = memoryview(chunk)
                 while view:
-                    view = view[os.write(fd, view):]
+                    view = view[os.write(fd, view) :]
             os.fsync(fd)
             os.close(fd)
             fd = None
@@ -65,7 +65,9 @@ class MaildirOutbox:
                 os.replace(tmp, final)
             fsync_dir(final.parent, strict=True)
         except OSError as exc:
-            raise DeliveryError(f"cannot write {message_id!r} to the Maildir outbox {str(self.path)!r}: {exc}") from None
+            raise DeliveryError(
+                f"cannot write {message_id!r} to the Maildir outbox {str(self.path)!r}: {exc}"
+            ) from None
         finally:
             if fd is not None:
                 os.close(fd)
@@ -89,5 +91,6 @@ class MaildirOutbox:
 
 def check_envelope(sender: str, recipient: str) -> None:
     if any(c in sender + recipient for c in "\r\n\0"):
-        raise DeliveryError(f"the envelope sender {sender!r} or recipient {recipient!r} contains CR, LF or NUL",
-                            permanent=True)
+        raise DeliveryError(
+            f"the envelope sender {sender!r} or recipient {recipient!r} contains CR, LF or NUL", permanent=True
+        )

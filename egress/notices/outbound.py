@@ -53,9 +53,17 @@ class BlockedAddress(Exception):
 class Poster:
     """POSTs for one channel (``what``, e.g. "webhook", starts every message), guarded and retried."""
 
-    def __init__(self, what: str, *, schemes: tuple[str, ...] = ("http", "https"), timeout: float = 10.0,
-                 attempts: int = 3, sleep: Callable[[float], object] = time.sleep,
-                 session: requests.Session | None = None, allow_private: bool = False):
+    def __init__(
+        self,
+        what: str,
+        *,
+        schemes: tuple[str, ...] = ("http", "https"),
+        timeout: float = 10.0,
+        attempts: int = 3,
+        sleep: Callable[[float], object] = time.sleep,
+        session: requests.Session | None = None,
+        allow_private: bool = False,
+    ):
         if attempts < 1:
             raise ConfigError(f"{what} attempts must be at least 1, not {attempts!r}")
         self.what, self.schemes, self.timeout, self.attempts, self.sleep = what, schemes, timeout, attempts, sleep
@@ -65,8 +73,14 @@ class Poster:
             for prefix in ("http://", "https://"):
                 self.session.mount(prefix, _PublicOnlyAdapter())
 
-    def post(self, url: str, where: str, body: bytes, headers: Callable[[], Mapping[str, str]],
-             hint: Callable[[int, str], str] = lambda status, text: "") -> requests.Response:
+    def post(
+        self,
+        url: str,
+        where: str,
+        body: bytes,
+        headers: Callable[[], Mapping[str, str]],
+        hint: Callable[[int, str], str] = lambda status, text: "",
+    ) -> requests.Response:
         """POST ``body`` to ``url`` (``where``: the URL as messages show it) with ``headers()`` (called for
         every attempt); the 2xx response, else DeliveryError. ``hint(status, body)`` ends a permanent one."""
         self.check(url, where)
@@ -74,8 +88,13 @@ class Poster:
         for attempt in range(1, self.attempts + 1):
             delay = min(2.0 ** (attempt - 1), MAX_RETRY_AFTER_S)
             try:
-                response = self.session.post(url, data=body, headers={"User-Agent": USER_AGENT, **headers()},
-                                             timeout=self.timeout, allow_redirects=False)
+                response = self.session.post(
+                    url,
+                    data=body,
+                    headers={"User-Agent": USER_AGENT, **headers()},
+                    timeout=self.timeout,
+                    allow_redirects=False,
+                )
             except BlockedAddress as exc:
                 raise DeliveryError(f"{self.what} {where}: {exc}", permanent=True) from None
             except requests.Timeout:
@@ -113,9 +132,12 @@ class Poster:
             raise DeliveryError(f"{self.what} {where}: cannot resolve {parts.hostname!r}: {exc}") from None
         private = sorted(a for a in addresses if not is_public(a))
         if private:
-            raise DeliveryError(f"{self.what} {where}: {parts.hostname!r} resolves to non-public address "
-                                f"{', '.join(private)}; refusing (loopback, private and link-local "
-                                "addresses are never contacted)", permanent=True)
+            raise DeliveryError(
+                f"{self.what} {where}: {parts.hostname!r} resolves to non-public address "
+                f"{', '.join(private)}; refusing (loopback, private and link-local "
+                "addresses are never contacted)",
+                permanent=True,
+            )
 
     def close(self) -> None:
         self.session.close()
@@ -142,6 +164,7 @@ def _reason(exc: BaseException) -> str:
 
 # The connection-level guard: these connection classes check the peer of the socket actually opened,
 # before a byte of the request is sent.
+
 
 class _GuardMixin:
     def _new_conn(self):

@@ -73,8 +73,7 @@ class RenderedNotice:
         }
         self._date: tuple[dt.datetime, str] | None = None
 
-    def message_bytes(self, *, to: str, workspace_id: str, message_id: str, from_addr: str,
-                      date: dt.datetime) -> bytes:
+    def message_bytes(self, *, to: str, workspace_id: str, message_id: str, from_addr: str, date: dt.datetime) -> bytes:
         """A complete RFC 5322 message with CRLF line endings, for SMTP DATA or a Maildir file."""
         if _CONTROL.search(to + workspace_id + message_id + from_addr):
             _reject_injection(to=to, workspace_id=workspace_id, message_id=message_id, from_addr=from_addr)
@@ -84,8 +83,10 @@ class RenderedNotice:
         else:
             date_text = _format_date(date)
             self._date = (date, date_text)
-        head = (f"From: {from_addr}\r\nTo: {to}\r\nDate: {date_text}\r\nMessage-ID: {message_id}\r\n"
-                f"X-Egress-Workspace: {workspace_id}\r\n")
+        head = (
+            f"From: {from_addr}\r\nTo: {to}\r\nDate: {date_text}\r\nMessage-ID: {message_id}\r\n"
+            f"X-Egress-Workspace: {workspace_id}\r\n"
+        )
         return b"".join((head.encode("utf-8"), self._fixed, self._mime))
 
     def webhook_payload(self, *, workspace_id: str, delivery_id: str) -> dict:
@@ -98,8 +99,9 @@ def render_notice(ctx: NoticeContext) -> RenderedNotice:
     for name in ("change_id", "region", "ip"):
         value = getattr(ctx, name)
         if _CONTROL.search(value) or (name == "change_id" and not value.isascii()):
-            raise ValueError(f"{name} {value!r} must be printable{' ASCII' if name == 'change_id' else ''}: "
-                             "it goes into a header")
+            raise ValueError(
+                f"{name} {value!r} must be printable{' ASCII' if name == 'change_id' else ''}: it goes into a header"
+            )
     if ctx.announced_at.tzinfo is None:
         raise ValueError(f"announced_at {ctx.announced_at!r} has no time zone; use an aware UTC datetime")
     add = ctx.action == "add"
@@ -113,7 +115,11 @@ def render_notice(ctx: NoticeContext) -> RenderedNotice:
         subject = f"{prefix}From {effective} we stop sending from {ctx.ip} (custom SMTP, region {ctx.region})"
         headline = f"Address {ctx.ip} retires on {effective}"
     values = dict(
-        ctx=ctx, add=add, subject=subject, headline=headline, effective=effective,
+        ctx=ctx,
+        add=add,
+        subject=subject,
+        headline=headline,
+        effective=effective,
         announced=ctx.announced_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         lead_words="less than a day" if lead < 1 else f"{lead} day{'s' if lead != 1 else ''}",
     )
@@ -132,8 +138,12 @@ def build_ics(ctx: NoticeContext) -> str:
         summary = f"Custom SMTP: {ctx.ip} stops sending mail (region {ctx.region}); you may remove it"
     description = "\n".join(
         ([f"Short notice: {ctx.exception_reason}"] if ctx.exception_reason else [])
-        + [instructions(ctx), f"Current list: {ctx.endpoint_url}", f"All changes: {ctx.changes_url}",
-           f"Change ID: {ctx.change_id}"]
+        + [
+            instructions(ctx),
+            f"Current list: {ctx.endpoint_url}",
+            f"All changes: {ctx.changes_url}",
+            f"Change ID: {ctx.change_id}",
+        ]
     )
     uid = hashlib.sha256(ctx.change_id.encode()).hexdigest()[:32]
     lines = [
@@ -198,8 +208,7 @@ def _mime_body(change_id: str, text: str, html: str, ics: str) -> bytes:
     msg = EmailMessage(policy=_HEADERS_POLICY)
     msg.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
     msg.add_alternative(html, subtype="html", charset="utf-8", cte="quoted-printable")
-    msg.add_attachment(ics, subtype="calendar", charset="utf-8", filename="ip-change.ics",
-                       params={"method": "PUBLISH"})
+    msg.add_attachment(ics, subtype="calendar", charset="utf-8", filename="ip-change.ics", params={"method": "PUBLISH"})
     for part in msg.walk():
         if part is not msg:
             del part["MIME-Version"]  # EmailMessage.set_content adds it to every part it creates

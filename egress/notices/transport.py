@@ -61,9 +61,12 @@ class SmtpSettings:
 
 def parse_smtp_url(url: str) -> SmtpSettings:
     """Parse ``smtp://[user:pass@]host[:port][?tls=required]`` or ``smtps://...``; ConfigError if invalid."""
+
     def bad(why: str) -> ConfigError:
-        return ConfigError(f"SMTP URL {mask_url(url)!r} is invalid: {why}; "
-                           "write smtp://[user:pass@]host[:port][?tls=required] or smtps://[user:pass@]host[:port]")
+        return ConfigError(
+            f"SMTP URL {mask_url(url)!r} is invalid: {why}; "
+            "write smtp://[user:pass@]host[:port][?tls=required] or smtps://[user:pass@]host[:port]"
+        )
 
     try:
         parts = urlsplit(url)
@@ -87,14 +90,17 @@ def parse_smtp_url(url: str) -> SmtpSettings:
     password = unquote(parts.password) if parts.password is not None else None
     if password is not None and not username:
         raise bad("it has a password but no user name")
-    return SmtpSettings(parts.scheme == "smtps", parts.hostname, port or DEFAULT_PORTS[parts.scheme],
-                        username, password, tls_required)
+    return SmtpSettings(
+        parts.scheme == "smtps", parts.hostname, port or DEFAULT_PORTS[parts.scheme], username, password, tls_required
+    )
 
 
 class SmtpTransport:
     """Delivers over one SMTP connection, opened on first use and reused; reconnects once if dropped."""
 
-    def __init__(self, url: str, *, cafile: str | None = None, timeout: float = 30.0, local_hostname: str | None = None):
+    def __init__(
+        self, url: str, *, cafile: str | None = None, timeout: float = 30.0, local_hostname: str | None = None
+    ):
         self.settings = parse_smtp_url(url)
         self.url = mask_url(url)
         try:
@@ -145,8 +151,11 @@ class SmtpTransport:
         options = []
         if not (sender + recipient).isascii():
             if not smtp.has_extn("smtputf8"):
-                raise DeliveryError(f"{self.settings.where} does not offer SMTPUTF8, needed for the non-ASCII "
-                                    f"address {recipient if not recipient.isascii() else sender!r}", permanent=True)
+                raise DeliveryError(
+                    f"{self.settings.where} does not offer SMTPUTF8, needed for the non-ASCII "
+                    f"address {recipient if not recipient.isascii() else sender!r}",
+                    permanent=True,
+                )
             options = ["SMTPUTF8"]
         try:
             if smtp.has_extn("pipelining") and not options:
@@ -157,9 +166,13 @@ class SmtpTransport:
             code, reply = exc.recipients.get(recipient, (None, b""))
             raise self._refused(f"{self.settings.where} refused the recipient {recipient!r}", code, reply) from None
         except smtplib.SMTPSenderRefused as exc:
-            raise self._refused(f"{self.settings.where} refused the sender {sender!r}", exc.smtp_code, exc.smtp_error) from None
+            raise self._refused(
+                f"{self.settings.where} refused the sender {sender!r}", exc.smtp_code, exc.smtp_error
+            ) from None
         except smtplib.SMTPDataError as exc:
-            raise self._refused(f"{self.settings.where} refused the message for {recipient!r}", exc.smtp_code, exc.smtp_error) from None
+            raise self._refused(
+                f"{self.settings.where} refused the message for {recipient!r}", exc.smtp_code, exc.smtp_error
+            ) from None
         except smtplib.SMTPResponseException as exc:
             raise self._refused(f"{self.settings.where} answered", exc.smtp_code, exc.smtp_error) from None
         except smtplib.SMTPServerDisconnected:
@@ -179,7 +192,9 @@ class SmtpTransport:
         smtp, greeted = None, False
         try:  # given a host, the constructor connects and reads the greeting (and keeps it for TLS SNI)
             if s.implicit_tls:
-                smtp = smtplib.SMTP_SSL(s.host, s.port, self.local_hostname, timeout=self.timeout, context=self._context)
+                smtp = smtplib.SMTP_SSL(
+                    s.host, s.port, self.local_hostname, timeout=self.timeout, context=self._context
+                )
             else:
                 smtp = smtplib.SMTP(s.host, s.port, self.local_hostname, timeout=self.timeout)
             greeted = True
@@ -189,13 +204,15 @@ class SmtpTransport:
                     smtp.starttls(context=self._context)
                     smtp.ehlo()
                 elif s.tls_required:
-                    raise DeliveryError(f"{s.where} does not offer STARTTLS, and the SMTP URL says tls=required",
-                                        permanent=True)
+                    raise DeliveryError(
+                        f"{s.where} does not offer STARTTLS, and the SMTP URL says tls=required", permanent=True
+                    )
                 elif s.username:
                     raise DeliveryError(
                         f"{s.where} does not offer STARTTLS: refusing to send the password of {s.username!r} in "
                         "clear text; enable STARTTLS on the server, or use smtps:// if it speaks implicit TLS (465)",
-                        permanent=True)
+                        permanent=True,
+                    )
             if s.username:
                 self._login(smtp)
         except BaseException as exc:
@@ -219,9 +236,13 @@ class SmtpTransport:
                 if code != 235:
                     raise smtplib.SMTPAuthenticationError(code, reply)
         except smtplib.SMTPNotSupportedError:
-            raise DeliveryError(f"{s.where} does not offer AUTH, but the SMTP URL has credentials", permanent=True) from None
+            raise DeliveryError(
+                f"{s.where} does not offer AUTH, but the SMTP URL has credentials", permanent=True
+            ) from None
         except smtplib.SMTPAuthenticationError as exc:
-            raise self._refused(f"{s.where} rejected the credentials of {s.username!r}", exc.smtp_code, exc.smtp_error) from None
+            raise self._refused(
+                f"{s.where} rejected the credentials of {s.username!r}", exc.smtp_code, exc.smtp_error
+            ) from None
 
     def _connect_error(self, exc: BaseException, greeted: bool) -> BaseException:
         s = self.settings
@@ -231,16 +252,24 @@ class SmtpTransport:
             return DeliveryError(
                 f"the TLS certificate of {s.where} was not trusted ({exc.verify_message}); if the server uses a "
                 "private or self-signed CA, set EGRESS_SMTP_CAFILE to that CA's certificate (PEM). "
-                "Certificate verification is never turned off.", permanent=True)
+                "Certificate verification is never turned off.",
+                permanent=True,
+            )
         if isinstance(exc, ssl.SSLError) and "WRONG_VERSION_NUMBER" in str(exc).upper().replace(" ", "_"):
-            return DeliveryError(f"TLS handshake with {s.where} failed (wrong version number): the server did not "
-                                 f"answer with TLS. {PORT_HINT}", permanent=True)
+            return DeliveryError(
+                f"TLS handshake with {s.where} failed (wrong version number): the server did not "
+                f"answer with TLS. {PORT_HINT}",
+                permanent=True,
+            )
         if isinstance(exc, ssl.SSLError):
             return DeliveryError(f"TLS handshake with {s.where} failed: {exc}")
         if isinstance(exc, (smtplib.SMTPServerDisconnected, TimeoutError)) and not greeted and not s.implicit_tls:
             # A plain-text client on an implicit-TLS port waits for a greeting that never comes.
-            return DeliveryError(f"no SMTP greeting from {s.where} ({exc or 'timed out'}); if that port speaks "
-                                 f"implicit TLS, {PORT_HINT}", permanent=s.port == 465)
+            return DeliveryError(
+                f"no SMTP greeting from {s.where} ({exc or 'timed out'}); if that port speaks "
+                f"implicit TLS, {PORT_HINT}",
+                permanent=s.port == 465,
+            )
         if isinstance(exc, smtplib.SMTPResponseException):
             return self._refused(f"{s.where} answered", exc.smtp_code, exc.smtp_error)
         if isinstance(exc, (smtplib.SMTPException, OSError)):

@@ -37,8 +37,15 @@ def sign(secret: bytes, timestamp: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret, f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
 
 
-def verify(secret: bytes, timestamp: str, body: bytes, signature: str, *, now: dt.datetime | None = None,
-           tolerance_s: float = 300) -> bool:
+def verify(
+    secret: bytes,
+    timestamp: str,
+    body: bytes,
+    signature: str,
+    *,
+    now: dt.datetime | None = None,
+    tolerance_s: float = 300,
+) -> bool:
     """True when ``signature`` matches and ``timestamp`` is within ``tolerance_s`` of ``now`` (constant time)."""
     try:
         moment = int(timestamp)
@@ -51,22 +58,34 @@ def verify(secret: bytes, timestamp: str, body: bytes, signature: str, *, now: d
 
 
 class WebhookSender:
-    def __init__(self, secret: bytes, *, timeout: float = 10.0, attempts: int = 3,
-                 sleep: Callable[[float], object] = time.sleep, session: requests.Session | None = None,
-                 allow_private: bool = False):
+    def __init__(
+        self,
+        secret: bytes,
+        *,
+        timeout: float = 10.0,
+        attempts: int = 3,
+        sleep: Callable[[float], object] = time.sleep,
+        session: requests.Session | None = None,
+        allow_private: bool = False,
+    ):
         if not secret:
             raise ConfigError("the webhook signing secret is empty; set EGRESS_WEBHOOK_SECRET")
         self.secret = secret
-        self.poster = Poster("webhook", timeout=timeout, attempts=attempts, sleep=sleep, session=session,
-                             allow_private=allow_private)
+        self.poster = Poster(
+            "webhook", timeout=timeout, attempts=attempts, sleep=sleep, session=session, allow_private=allow_private
+        )
 
     def send(self, url: str, payload: dict, *, delivery_id: str, now: dt.datetime | None = None) -> None:
         body = json.dumps(payload, separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode("utf-8")
 
         def headers() -> dict[str, str]:  # signed afresh for every attempt
             timestamp = str(int((now or utc_now()).timestamp()))
-            return {"Content-Type": "application/json", "X-Egress-Timestamp": timestamp,
-                    "X-Egress-Signature": sign(self.secret, timestamp, body), "Idempotency-Key": delivery_id}
+            return {
+                "Content-Type": "application/json",
+                "X-Egress-Timestamp": timestamp,
+                "X-Egress-Signature": sign(self.secret, timestamp, body),
+                "Idempotency-Key": delivery_id,
+            }
 
         self.poster.post(url, mask_secret_url(url), body, headers)
 

@@ -9,5 +9,14 @@ is documented there).
 from .model import ChangeRecord, DeliveryCounts, RegionReport, Report, build_report
 from .provenance import GitInfo, Provenance, mask_url, plan_git_info
 
-__all__ = ["ChangeRecord", "DeliveryCounts", "GitInfo", "Provenance", "RegionReport", "Report", "build_report",
-           "mask_url", "plan_git_info"]
+__all__ = [
+    "ChangeRecord",
+    "DeliveryCounts",
+    "GitInfo",
+    "Provenance",
+    "RegionReport",
+    "Report",
+    "build_report",
+    "mask_url",
+    "plan_git_info",
+]

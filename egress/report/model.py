@@ -139,9 +139,13 @@ class Report:
         changes = [c for r in self.regions for c in r.changes]
         kinds = Counter(f for c in changes for f in c.flags)
         return Summary(
-            regions=tuple(r.region for r in self.regions), changes=len(changes), flags=sum(kinds.values()),
-            flagged_changes=sum(1 for c in changes if c.flags), flags_by_kind={k: kinds.get(k, 0) for k in FLAGS},
-            exceptions=sum(len(r.exceptions) for r in self.regions), upcoming=sum(len(r.upcoming) for r in self.regions),
+            regions=tuple(r.region for r in self.regions),
+            changes=len(changes),
+            flags=sum(kinds.values()),
+            flagged_changes=sum(1 for c in changes if c.flags),
+            flags_by_kind={k: kinds.get(k, 0) for k in FLAGS},
+            exceptions=sum(len(r.exceptions) for r in self.regions),
+            upcoming=sum(len(r.upcoming) for r in self.regions),
         )
 
 
@@ -163,11 +167,16 @@ def build_report(plan: Plan, ledger: Ledger, provenance: Provenance) -> Report:
         records += [_orphan(a, moment, facts) for k, a in region_anns.items() if k not in planned_ids]
         records.sort(key=lambda r: (r.planned, r.action, r.ip, r.change_id))
         live = tuple(str(ip) for ip in published_addresses(plan, region, region_anns, day)) if in_plan else ()
-        out.append(RegionReport(
-            region=region, in_plan=in_plan, workspaces=members.get(region, 0), live=live,
-            upcoming=tuple(r for r in records if r.state == PENDING),
-            changes=tuple(r for r in records if since is None or _touches(r, since)),
-        ))
+        out.append(
+            RegionReport(
+                region=region,
+                in_plan=in_plan,
+                workspaces=members.get(region, 0),
+                live=live,
+                upcoming=tuple(r for r in records if r.state == PENDING),
+                changes=tuple(r for r in records if since is None or _touches(r, since)),
+            )
+        )
     return Report(provenance, tuple(out))
 
 
@@ -178,8 +187,14 @@ def _touches(record: ChangeRecord, since: dt.date) -> bool:
 
 
 def _record(change: Change, notice: Notice, facts: _Facts) -> ChangeRecord:
-    base = _Identity(change_id=change.change_id, region=change.region, ip=change.ip, action=change.action,
-                     planned=change.effective, in_plan=True)
+    base = _Identity(
+        change_id=change.change_id,
+        region=change.region,
+        ip=change.ip,
+        action=change.action,
+        planned=change.effective,
+        in_plan=True,
+    )
     if not notice.announced:
         return ChangeRecord(**base, notice_days=notice.notice_days, state=NOT_ANNOUNCED, flags=(NOT_ANNOUNCED,))
     return _announced(base, notice, IN_EFFECT if notice.status is NoticeStatus.IN_EFFECT else PENDING, facts)
@@ -187,8 +202,9 @@ def _record(change: Change, notice: Notice, facts: _Facts) -> ChangeRecord:
 
 def _orphan(ann: Announcement, moment: dt.datetime, facts: _Facts) -> ChangeRecord:
     """An announcement whose change the plan no longer holds (its date moved, or it was withdrawn)."""
-    base = _Identity(change_id=ann.change_id, region=ann.region, ip=ann.ip, action=ann.action, planned=ann.planned,
-                     in_plan=False)
+    base = _Identity(
+        change_id=ann.change_id, region=ann.region, ip=ann.ip, action=ann.action, planned=ann.planned, in_plan=False
+    )
     return _announced(base, ann.notice(moment), NOT_IN_PLAN, facts)
 
 
@@ -204,20 +220,32 @@ def _announced(base: _Identity, notice: Notice, state: str, facts: _Facts) -> Ch
     tally = counts.get(notice.change_id, DeliveryCounts(0, 0, 0, 0))
     if tally.failed:
         flags.append(DELIVERY_FAILED)
-    return ChangeRecord(**base, notice_days=notice.notice_days, state=state, announced_at=notice.announced_at,
-                        effective=notice.effective, lead_days=notice.lead_days,
-                        exception_reason=notice.exception_reason, plan_sha256=plan_hashes.get(notice.change_id),
-                        deliveries=tally, undelivered=tuple(undelivered.get(notice.change_id, ())),
-                        flags=tuple(flags))
+    return ChangeRecord(
+        **base,
+        notice_days=notice.notice_days,
+        state=state,
+        announced_at=notice.announced_at,
+        effective=notice.effective,
+        lead_days=notice.lead_days,
+        exception_reason=notice.exception_reason,
+        plan_sha256=plan_hashes.get(notice.change_id),
+        deliveries=tally,
+        undelivered=tuple(undelivered.get(notice.change_id, ())),
+        flags=tuple(flags),
+    )
 
 
 def _deliveries(ledger: Ledger, change_ids: set[str]) -> tuple[dict[str, DeliveryCounts], dict[str, list[Undelivered]]]:
     """Per change: delivery counts by status, distinct workspaces notified, and the undelivered rows."""
     d = deliveries.c
-    by_status = (sa.select(d.change_id, d.status, sa.func.count(), sa.func.count(sa.distinct(d.workspace_id)))
-                 .group_by(d.change_id, d.status))
-    not_sent = (sa.select(d.change_id, d.workspace_id, d.channel, d.status, d.attempts, d.last_error)
-                .where(d.status != "sent").order_by(d.change_id, d.workspace_id, d.channel))
+    by_status = sa.select(d.change_id, d.status, sa.func.count(), sa.func.count(sa.distinct(d.workspace_id))).group_by(
+        d.change_id, d.status
+    )
+    not_sent = (
+        sa.select(d.change_id, d.workspace_id, d.channel, d.status, d.attempts, d.last_error)
+        .where(d.status != "sent")
+        .order_by(d.change_id, d.workspace_id, d.channel)
+    )
     with ledger.conn.begin():
         grouped = ledger.conn.execute(by_status).all()
         rows = ledger.conn.execute(not_sent).all()
@@ -225,14 +253,21 @@ def _deliveries(ledger: Ledger, change_ids: set[str]) -> tuple[dict[str, Deliver
     for change_id, status, n, distinct_ws in grouped:
         tallies.setdefault(change_id, {})[status] = (n, distinct_ws)
     counts = {
-        cid: DeliveryCounts(workspaces_notified=t.get("sent", (0, 0))[1], sent=t.get("sent", (0, 0))[0],
-                            failed=t.get("failed", (0, 0))[0], pending=t.get("pending", (0, 0))[0])
-        for cid, t in tallies.items() if cid in change_ids
+        cid: DeliveryCounts(
+            workspaces_notified=t.get("sent", (0, 0))[1],
+            sent=t.get("sent", (0, 0))[0],
+            failed=t.get("failed", (0, 0))[0],
+            pending=t.get("pending", (0, 0))[0],
+        )
+        for cid, t in tallies.items()
+        if cid in change_ids
     }
     undelivered: dict[str, list[Undelivered]] = {}
     for change_id, workspace_id, channel, status, attempts, last_error in rows:
         if change_id in change_ids:
-            undelivered.setdefault(change_id, []).append(Undelivered(workspace_id, channel, status, attempts, last_error))
+            undelivered.setdefault(change_id, []).append(
+                Undelivered(workspace_id, channel, status, attempts, last_error)
+            )
     return counts, undelivered
 
 

@@ -70,8 +70,9 @@ def plan_git_info(plan_path: str | Path) -> GitInfo | None:
 def _git(cwd: str, *args: str) -> str | None:
     """Git's stdout, or None when git is missing, the folder is not a checkout, or git fails."""
     try:
-        done = subprocess.run(["git", "-C", cwd, *args], capture_output=True, text=True, timeout=GIT_TIMEOUT,
-                              check=False)
+        done = subprocess.run(
+            ["git", "-C", cwd, *args], capture_output=True, text=True, timeout=GIT_TIMEOUT, check=False
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     return done.stdout if done.returncode == 0 else None

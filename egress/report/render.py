@@ -62,9 +62,13 @@ FORMATS = ("html", "md", "json")
 UNDELIVERED_SHOWN = 50  # per change in HTML and Markdown; JSON lists every undelivered notice
 FORMAT_NAME = "smtp-egress/compliance-report"
 FORMAT_VERSION = 1
-FLAG_LABELS = {model.LATE_NOTICE: "late notice", model.SHORT_NOTICE_EXCEPTION: "short-notice exception",
-               model.NOT_ANNOUNCED: "not announced", model.NOT_IN_PLAN: "not in plan",
-               model.DELIVERY_FAILED: "delivery failed"}
+FLAG_LABELS = {
+    model.LATE_NOTICE: "late notice",
+    model.SHORT_NOTICE_EXCEPTION: "short-notice exception",
+    model.NOT_ANNOUNCED: "not announced",
+    model.NOT_IN_PLAN: "not in plan",
+    model.DELIVERY_FAILED: "delivery failed",
+}
 _URL = re.compile(r"https?://[^\s<>\"']+[^\s<>\"'.,;:!?)\]]")
 _DAY = re.compile(r"(\d{4}-\d\d-\d\d)")
 
@@ -78,27 +82,47 @@ def render(report: Report, fmt: str) -> str:
 
 # JSON -----------------------------------------------------------------------------------------------
 
+
 def as_json(report: Report) -> JSONObject:
     p, s = report.provenance, report.summary
     return {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
         "provenance": {
-            "generated_at": rfc3339(p.generated_at), "at": rfc3339(p.at), "day": report.day.isoformat(),
-            "since": p.since.isoformat() if p.since else None, "notice_days": p.notice_days,
-            "version": p.version, "ledger": p.ledger_url,
-            "plan": {"path": p.plan_path, "sha256": p.plan_sha256,
-                     "git": None if p.git is None else {"commit": p.git.commit, "path": p.git.path,
-                                                        "modified": p.git.modified}},
+            "generated_at": rfc3339(p.generated_at),
+            "at": rfc3339(p.at),
+            "day": report.day.isoformat(),
+            "since": p.since.isoformat() if p.since else None,
+            "notice_days": p.notice_days,
+            "version": p.version,
+            "ledger": p.ledger_url,
+            "plan": {
+                "path": p.plan_path,
+                "sha256": p.plan_sha256,
+                "git": None
+                if p.git is None
+                else {"commit": p.git.commit, "path": p.git.path, "modified": p.git.modified},
+            },
         },
         "summary": {
-            "regions": list(s.regions), "changes": s.changes, "flags": s.flags, "flagged_changes": s.flagged_changes,
-            "flags_by_kind": dict(s.flags_by_kind), "exceptions": s.exceptions, "upcoming": s.upcoming,
+            "regions": list(s.regions),
+            "changes": s.changes,
+            "flags": s.flags,
+            "flagged_changes": s.flagged_changes,
+            "flags_by_kind": dict(s.flags_by_kind),
+            "exceptions": s.exceptions,
+            "upcoming": s.upcoming,
         },
         "regions": [
-            {"region": r.region, "in_plan": r.in_plan, "workspaces": r.workspaces, "live": list(r.live),
-             "upcoming": [_change_json(c) for c in r.upcoming], "changes": [_change_json(c) for c in r.changes],
-             "exceptions": [_change_json(c) for c in r.exceptions]}
+            {
+                "region": r.region,
+                "in_plan": r.in_plan,
+                "workspaces": r.workspaces,
+                "live": list(r.live),
+                "upcoming": [_change_json(c) for c in r.upcoming],
+                "changes": [_change_json(c) for c in r.changes],
+                "exceptions": [_change_json(c) for c in r.exceptions],
+            }
             for r in report.regions
         ],
     }
@@ -106,11 +130,19 @@ def as_json(report: Report) -> JSONObject:
 
 def _change_json(c: ChangeRecord) -> JSONObject:
     return {
-        "change_id": c.change_id, "region": c.region, "ip": c.ip, "action": c.action,
-        "planned": c.planned.isoformat(), "state": c.state, "in_plan": c.in_plan,
+        "change_id": c.change_id,
+        "region": c.region,
+        "ip": c.ip,
+        "action": c.action,
+        "planned": c.planned.isoformat(),
+        "state": c.state,
+        "in_plan": c.in_plan,
         "announced_at": rfc3339(c.announced_at) if c.announced_at else None,
-        "effective": c.effective.isoformat() if c.effective else None, "delayed": c.delayed,
-        "lead_days": c.lead_days, "notice_days": c.notice_days, "exception_reason": c.exception_reason,
+        "effective": c.effective.isoformat() if c.effective else None,
+        "delayed": c.delayed,
+        "lead_days": c.lead_days,
+        "notice_days": c.notice_days,
+        "exception_reason": c.exception_reason,
         "plan_sha256": c.plan_sha256,
         "deliveries": None if c.deliveries is None else dataclasses.asdict(c.deliveries),
         "undelivered": [dataclasses.asdict(u) for u in c.undelivered],
@@ -120,11 +152,14 @@ def _change_json(c: ChangeRecord) -> JSONObject:
 
 # Words shared by the HTML and Markdown templates ------------------------------------------------------
 
+
 def flag_text(c: ChangeRecord, flag: str, day: dt.date) -> str:
     """One flag in words a reviewer can act on."""
     if flag == model.LATE_NOTICE and c.effective is not None:  # a late notice was announced: it has a day
-        return (f"late notice: {c.lead_days} of {c.notice_days} days; takes effect {c.effective.isoformat()} "
-                f"instead of {c.planned.isoformat()}")
+        return (
+            f"late notice: {c.lead_days} of {c.notice_days} days; takes effect {c.effective.isoformat()} "
+            f"instead of {c.planned.isoformat()}"
+        )
     if flag == model.SHORT_NOTICE_EXCEPTION:
         return f"short-notice exception: {c.lead_days} of {c.notice_days} days; reason: {c.exception_reason}"
     if flag == model.NOT_ANNOUNCED:
@@ -170,7 +205,7 @@ def linkify(value: object) -> markupsafe.Markup:
     out: list[markupsafe.Markup] = []
     last = 0
     for m in _URL.finditer(text):
-        out.append(markupsafe.escape(text[last:m.start()]))
+        out.append(markupsafe.escape(text[last : m.start()]))
         url = markupsafe.escape(m.group(0))
         out.append(markupsafe.Markup(f'<a class="bare" href="{url}">{url}</a>'))
         last = m.end()
@@ -187,14 +222,26 @@ def keep_dates(value: object) -> markupsafe.Markup:
     parts = _DAY.split("" if value is None else str(value))
     return markupsafe.Markup("").join(
         markupsafe.Markup('<span class="nowrap">%s</span>') % part if i % 2 else markupsafe.escape(part)
-        for i, part in enumerate(parts))
+        for i, part in enumerate(parts)
+    )
 
 
 def _environment() -> jinja2.Environment:
     env = environment("smtp_egress.report", "md.j2")
     if "md" not in env.filters:
-        env.filters.update(md=md_cell, md_code=md_code, linkify=linkify, keep_dates=keep_dates,
-                           iso=lambda d: d.isoformat() if d else "", rfc3339=lambda t: rfc3339(t) if t else "")
-        env.globals.update(UNDELIVERED_SHOWN=UNDELIVERED_SHOWN, flag_text=flag_text, effective_text=effective_text,
-                           change_text=change_text, flag_label=FLAG_LABELS.get)
+        env.filters.update(
+            md=md_cell,
+            md_code=md_code,
+            linkify=linkify,
+            keep_dates=keep_dates,
+            iso=lambda d: d.isoformat() if d else "",
+            rfc3339=lambda t: rfc3339(t) if t else "",
+        )
+        env.globals.update(
+            UNDELIVERED_SHOWN=UNDELIVERED_SHOWN,
+            flag_text=flag_text,
+            effective_text=effective_text,
+            change_text=change_text,
+            flag_label=FLAG_LABELS.get,
+        )
     return env

@@ -26,8 +26,8 @@ def build_schema() -> JSONObject:
         "$id": f"https://smtp-egress.invalid/schema/{SCHEMA_NAME}",
         "title": "smtp-egress published IP address document",
         "description": "What GET /v1/info/ip_addresses?region=R serves. 'ip_addresses' is the compatible core: the "
-                       "addresses that may send mail for the region today, sorted (IPv4 then IPv6, numerically). "
-                       "'upcoming' lists announced future changes only.",
+        "addresses that may send mail for the region today, sorted (IPv4 then IPv6, numerically). "
+        "'upcoming' lists announced future changes only.",
         "type": "object",
         "required": ["ip_addresses", "region", "sync_token", "created_at", "sha256", "notice_days", "upcoming"],
         "additionalProperties": False,
@@ -36,9 +36,12 @@ def build_schema() -> JSONObject:
             "region": {"type": "string", "pattern": "^[a-z0-9-]+$"},
             "sync_token": {"type": "string", "pattern": "^[0-9]+$"},
             "created_at": {"type": "string", "pattern": _INSTANT},
-            "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$",
-                       "description": "SHA-256 of the .txt form: each address followed by a newline, in the order "
-                                      "of ip_addresses."},
+            "sha256": {
+                "type": "string",
+                "pattern": "^[0-9a-f]{64}$",
+                "description": "SHA-256 of the .txt form: each address followed by a newline, in the order "
+                "of ip_addresses.",
+            },
             "notice_days": {"type": "integer", "minimum": plan.MIN_NOTICE_DAYS},
             "upcoming": {
                 "type": "array",

@@ -35,8 +35,14 @@ MOMENT = dt.datetime(2026, 11, 26, 9, 30, tzinfo=UTC)
 # The addition of 203.0.113.7, announced 20 days ahead: it shows in "upcoming", not in "ip_addresses".
 ANNOUNCED = {
     "us/add/203.0.113.7/2026-12-10": Announcement(
-        "us/add/203.0.113.7/2026-12-10", "us", "203.0.113.7", "add", dt.date(2026, 12, 10),
-        dt.datetime(2026, 11, 20, 8, 0, tzinfo=UTC), 7),
+        "us/add/203.0.113.7/2026-12-10",
+        "us",
+        "203.0.113.7",
+        "add",
+        dt.date(2026, 12, 10),
+        dt.datetime(2026, 11, 20, 8, 0, tzinfo=UTC),
+        7,
+    ),
 }
 
 
@@ -115,7 +121,7 @@ def _handler(script: Script):
                     for i in range(len(reply.body)):
                         if script.stop.wait(reply.drip):
                             break
-                        self.wfile.write(reply.body[i:i + 1])
+                        self.wfile.write(reply.body[i : i + 1])
                         self.wfile.flush()
                 else:
                     self.wfile.write(reply.body)

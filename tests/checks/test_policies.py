@@ -18,9 +18,18 @@ from smtp_egress.checks.policies import validate_plan, validate_resources
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def res(typ: str, name: str = "r", *, protect: bool = False, retain: bool = False, id: str | None = None, **inputs) -> dict:
-    return {"type": typ, "name": name, "urn": f"urn:pulumi:t::p::{typ}::{name}", "id": id or f"{name}-id",
-            "protect": protect, "retain_on_delete": retain, "inputs": inputs}
+def res(
+    typ: str, name: str = "r", *, protect: bool = False, retain: bool = False, id: str | None = None, **inputs
+) -> dict:
+    return {
+        "type": typ,
+        "name": name,
+        "urn": f"urn:pulumi:t::p::{typ}::{name}",
+        "id": id or f"{name}-id",
+        "protect": protect,
+        "retain_on_delete": retain,
+        "inputs": inputs,
+    }
 
 
 def sg(egress=(), ingress=()) -> dict:
@@ -37,8 +46,12 @@ def names(violations) -> list[str]:
 
 # no-smtp-port-25 -------------------------------------------------------------------------------------
 
+
 def test_submission_ports_pass_and_port_25_fails_in_every_rule_style():
-    ok = sg(egress=[rule(lo=p, cidrBlocks=["0.0.0.0/0"]) for p in (465, 587, 2525)] + [rule("udp", 53, cidrBlocks=["10.0.0.2/32"])])
+    ok = sg(
+        egress=[rule(lo=p, cidrBlocks=["0.0.0.0/0"]) for p in (465, 587, 2525)]
+        + [rule("udp", 53, cidrBlocks=["10.0.0.2/32"])]
+    )
     assert policies.no_smtp_port_25([ok]) == []
     broken = [
         sg(egress=[rule(lo=25, cidrBlocks=["0.0.0.0/0"])]),
@@ -57,14 +70,22 @@ def test_submission_ports_pass_and_port_25_fails_in_every_rule_style():
 
 
 def acl(*rules) -> dict:
-    return res(policies.NACL, "nacl", egress=[
-        {"ruleNo": no, "action": action, "protocol": proto, "fromPort": lo, "toPort": hi, "cidrBlock": cidr}
-        for no, action, proto, lo, hi, cidr in rules])
+    return res(
+        policies.NACL,
+        "nacl",
+        egress=[
+            {"ruleNo": no, "action": action, "protocol": proto, "fromPort": lo, "toPort": hi, "cidrBlock": cidr}
+            for no, action, proto, lo, hi, cidr in rules
+        ],
+    )
 
 
 def test_network_acl_first_match_decides():
-    deny_first = acl((100, "allow", "-1", 0, 0, "10.20.0.0/16"), (110, "deny", "tcp", 25, 25, "0.0.0.0/0"),
-                     (200, "allow", "-1", 0, 0, "0.0.0.0/0"))
+    deny_first = acl(
+        (100, "allow", "-1", 0, 0, "10.20.0.0/16"),
+        (110, "deny", "tcp", 25, 25, "0.0.0.0/0"),
+        (200, "allow", "-1", 0, 0, "0.0.0.0/0"),
+    )
     assert policies.no_smtp_port_25([deny_first]) == []
     allow_first = acl((100, "allow", "-1", 0, 0, "0.0.0.0/0"), (110, "deny", "tcp", 25, 25, "0.0.0.0/0"))
     (v,) = policies.no_smtp_port_25([allow_first])
@@ -75,8 +96,16 @@ def test_network_acl_first_match_decides():
 
 def test_separate_network_acl_rules_are_judged_with_their_acl():
     base = acl((110, "deny", "tcp", 25, 25, "0.0.0.0/0"))
-    allow = res(policies.NACL_RULE, "allow-all", networkAclId="nacl-id", ruleNumber=200, egress=True,
-                ruleAction="allow", protocol="-1", cidrBlock="0.0.0.0/0")
+    allow = res(
+        policies.NACL_RULE,
+        "allow-all",
+        networkAclId="nacl-id",
+        ruleNumber=200,
+        egress=True,
+        ruleAction="allow",
+        protocol="-1",
+        cidrBlock="0.0.0.0/0",
+    )
     assert policies.no_smtp_port_25([base, allow]) == []
     early = copy.deepcopy(allow)
     early["inputs"]["ruleNumber"] = 50
@@ -85,19 +114,23 @@ def test_separate_network_acl_rules_are_judged_with_their_acl():
 
 # no-open-ingress -------------------------------------------------------------------------------------
 
+
 def test_ingress_from_anywhere_fails_and_from_a_source_group_passes():
     assert policies.no_open_ingress(sg(ingress=[rule(lo=22, securityGroups=["sg-0123"])])) == []
     assert policies.no_open_ingress(sg(ingress=[rule(lo=22, cidrBlocks=["10.0.0.0/8"])])) == []
-    for broken in (sg(ingress=[rule(lo=22, cidrBlocks=["0.0.0.0/0"])]),
-                   sg(ingress=[rule(lo=443, ipv6CidrBlocks=["::/0"])]),
-                   res(policies.SG_RULE, type="ingress", protocol="tcp", fromPort=22, toPort=22, cidrBlocks=["0.0.0.0/0"]),
-                   res(policies.VPC_INGRESS, ipProtocol="tcp", fromPort=22, toPort=22, cidrIpv6="::/0")):
+    for broken in (
+        sg(ingress=[rule(lo=22, cidrBlocks=["0.0.0.0/0"])]),
+        sg(ingress=[rule(lo=443, ipv6CidrBlocks=["::/0"])]),
+        res(policies.SG_RULE, type="ingress", protocol="tcp", fromPort=22, toPort=22, cidrBlocks=["0.0.0.0/0"]),
+        res(policies.VPC_INGRESS, ipProtocol="tcp", fromPort=22, toPort=22, cidrIpv6="::/0"),
+    ):
         assert names(policies.no_open_ingress(broken)) == ["no-open-ingress"], broken
     # egress to anywhere is not ingress
     assert policies.no_open_ingress(sg(egress=[rule(lo=587, cidrBlocks=["0.0.0.0/0"])])) == []
 
 
 # eip-protected ---------------------------------------------------------------------------------------
+
 
 def test_eips_must_be_protected_and_retained():
     assert policies.eip_protected(res(policies.EIP, protect=True, retain=True)) == []
@@ -110,6 +143,7 @@ def test_eips_must_be_protected_and_retained():
 
 # imdsv2-required -------------------------------------------------------------------------------------
 
+
 def test_launch_templates_and_instances_must_require_imdsv2():
     good = {"httpTokens": "required", "httpEndpoint": "enabled"}
     assert policies.imdsv2_required(res(policies.LAUNCH_TEMPLATE, metadataOptions=good)) == []
@@ -121,13 +155,22 @@ def test_launch_templates_and_instances_must_require_imdsv2():
 
 # buckets-locked-down ---------------------------------------------------------------------------------
 
+
 def bucket_set(name="archive", *, flags=None, sse=True) -> list[dict]:
     flags = dict.fromkeys(policies.PAB_FLAGS, True) | (flags or {})
-    out = [res(policies.BUCKETS[0], name, id=f"{name}-abc1234"),
-           res(policies.PUBLIC_ACCESS_BLOCK, f"{name}-pab", bucket=f"{name}-abc1234", **flags)]
+    out = [
+        res(policies.BUCKETS[0], name, id=f"{name}-abc1234"),
+        res(policies.PUBLIC_ACCESS_BLOCK, f"{name}-pab", bucket=f"{name}-abc1234", **flags),
+    ]
     if sse:
-        out.append(res(policies.SSE_CONFIGS[0], f"{name}-sse", bucket=f"{name}-abc1234",
-                       rules=[{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "AES256"}}]))
+        out.append(
+            res(
+                policies.SSE_CONFIGS[0],
+                f"{name}-sse",
+                bucket=f"{name}-abc1234",
+                rules=[{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "AES256"}}],
+            )
+        )
     return out
 
 
@@ -143,6 +186,7 @@ def test_buckets_need_a_full_public_access_block_and_encryption():
 
 
 # the synth plans ------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("stack", ["us", "eu"])
 def test_the_golden_synth_plans_break_no_policy(stack):
@@ -168,6 +212,7 @@ def test_breaking_the_synth_plan_on_purpose_is_caught():
 
 # pulumi-policy ---------------------------------------------------------------------------------------
 
+
 def test_adapters_report_through_pulumi_policy_args():
     pp = pytest.importorskip("pulumi_policy")
     from smtp_egress.checks.policy_adapters import resource_validator, stack_validator
@@ -181,11 +226,14 @@ def test_adapters_report_through_pulumi_policy_args():
     assert len(reported) == 1 and "not protected" in reported[0]
     reported.clear()
     resource_validator("eip-protected")(
-        pp.ResourceValidationArgs("aws:ec2/eip:Eip", {}, "urn:eip", "eip", opts(True), None), reported.append)
+        pp.ResourceValidationArgs("aws:ec2/eip:Eip", {}, "urn:eip", "eip", opts(True), None), reported.append
+    )
     assert reported == []
 
     def policy_resource(r):
-        return pp.PolicyResource(r["type"], {**r["inputs"], "id": r["id"]}, r["urn"], r["name"], opts(False), None, None, [], {})
+        return pp.PolicyResource(
+            r["type"], {**r["inputs"], "id": r["id"]}, r["urn"], r["name"], opts(False), None, None, [], {}
+        )
 
     stack = pp.StackValidationArgs([policy_resource(r) for r in bucket_set(sse=False)])
     stack_validator("buckets-locked-down")(stack, lambda msg, urn=None: reported.append((urn, msg)))
@@ -199,9 +247,13 @@ def test_the_policy_pack_serves_every_rule_as_mandatory(tmp_path):
     from google.protobuf import empty_pb2
     from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
-    proc = subprocess.Popen([sys.executable, str(ROOT / "checks" / "policy_pack" / "__main__.py")],
-                            cwd=ROOT / "checks" / "policy_pack", stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "checks" / "policy_pack" / "__main__.py")],
+        cwd=ROOT / "checks" / "policy_pack",
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     try:
         port = int(proc.stdout.readline().decode().strip())
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
@@ -209,7 +261,8 @@ def test_the_policy_pack_serves_every_rule_as_mandatory(tmp_path):
             info = stub.GetAnalyzerInfo(empty_pb2.Empty(), timeout=30)
             mandatory = analyzer_pb2.EnforcementLevel.Value("MANDATORY")
             assert {p.name: p.enforcementLevel for p in info.policies} == dict.fromkeys(
-                [*policies.RESOURCE_RULES, *policies.STACK_RULES], mandatory)
+                [*policies.RESOURCE_RULES, *policies.STACK_RULES], mandatory
+            )
     finally:
         proc.kill()
         proc.wait(timeout=10)

@@ -15,8 +15,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def fresh(code: str) -> dict:
     """Run ``code`` in a new interpreter; it prints one JSON document, returned here."""
-    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=120,
-                          cwd=ROOT)
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)
 
@@ -37,9 +38,26 @@ def test_only_the_listed_modules_load_and_the_classes_are_pulumi_aws_own():
         }))
     """)
     assert got["whole"] == [], "no service package ran its __init__"
-    assert got["loaded"] == sorted(f"pulumi_aws.ec2.{m}" for m in (
-        "eip", "internet_gateway", "launch_template", "nat_gateway", "network_acl", "route", "route_table",
-        "route_table_association", "security_group", "subnet", "vpc", "vpc_endpoint", "_inputs", "_enums", "outputs"))
+    assert got["loaded"] == sorted(
+        f"pulumi_aws.ec2.{m}"
+        for m in (
+            "eip",
+            "internet_gateway",
+            "launch_template",
+            "nat_gateway",
+            "network_acl",
+            "route",
+            "route_table",
+            "route_table_association",
+            "security_group",
+            "subnet",
+            "vpc",
+            "vpc_endpoint",
+            "_inputs",
+            "_enums",
+            "outputs",
+        )
+    )
     assert got["same"] and got["classes"] == [True, True] and got["args"] == "pulumi_aws.ec2._inputs"
 
 

@@ -26,8 +26,13 @@ TYPE = "smtp-egress:workers:DeliveryWorkers"
 QUEUE, BUCKET, ROLE = "aws:sqs/queue:Queue", "aws:s3/bucket:Bucket", "aws:iam/role:Role"
 TEMPLATE, ASG = "aws:ec2/launchTemplate:LaunchTemplate", "aws:autoscaling/group:Group"
 QUEUE_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/us-workers-queue-a1b2c3d"
-ARGS = DeliveryWorkersArgs(region="us", ami_id="ami-0123456789abcdef0", private_subnet_ids=["subnet-a", "subnet-b"],
-                           security_group_id="sg-workers", tags={"team": "mail"})
+ARGS = DeliveryWorkersArgs(
+    region="us",
+    ami_id="ami-0123456789abcdef0",
+    private_subnet_ids=["subnet-a", "subnet-b"],
+    security_group_id="sg-workers",
+    tags={"team": "mail"},
+)
 
 
 class UpdatedTemplate(SynthMocks):
@@ -47,8 +52,16 @@ def deploy(pulumi_mocks, check, args=ARGS):
     @pulumi.runtime.test
     def run():
         comp = DeliveryWorkers("us-workers", args)
-        outs = [comp.queue_url, comp.queue_arn, comp.dlq_url, comp.archive_bucket_name, comp.archive_bucket_arn,
-                comp.role_arn, comp.launch_template_id, comp.asg_name]
+        outs = [
+            comp.queue_url,
+            comp.queue_arn,
+            comp.dlq_url,
+            comp.archive_bucket_name,
+            comp.archive_bucket_arn,
+            comp.role_arn,
+            comp.launch_template_id,
+            comp.asg_name,
+        ]
         return pulumi.Output.all(*outs).apply(captured.append)
 
     run()
@@ -58,25 +71,28 @@ def deploy(pulumi_mocks, check, args=ARGS):
     check(rec, captured[0])
 
 
-
 # --- pure functions --------------------------------------------------------------------------------------
+
 
 def test_defaults_validate():
     validate(ARGS)
 
 
-@pytest.mark.parametrize("change, words", [
-    ({"region": "US East"}, "region 'US East'"),
-    ({"ami_id": "ubuntu-22.04"}, "ami_id 'ubuntu-22.04'"),
-    ({"instance_type": "small"}, "instance_type 'small'"),
-    ({"min_size": 3, "desired_capacity": 2}, "min_size=3, desired_capacity=2"),
-    ({"max_size": 0, "min_size": 0, "desired_capacity": 0}, "max_size=0"),
-    ({"archive_retention_days": 30}, "archive_retention_days 30"),
-    ({"message_retention_seconds": 1_209_600}, "message_retention_seconds 1209600"),
-    ({"visibility_timeout_seconds": 50_000}, "visibility_timeout_seconds 50000"),
-    ({"max_receive_count": 0}, "max_receive_count 0"),
-    ({"root_device_name": "xvda"}, "root_device_name 'xvda'"),
-])
+@pytest.mark.parametrize(
+    "change, words",
+    [
+        ({"region": "US East"}, "region 'US East'"),
+        ({"ami_id": "ubuntu-22.04"}, "ami_id 'ubuntu-22.04'"),
+        ({"instance_type": "small"}, "instance_type 'small'"),
+        ({"min_size": 3, "desired_capacity": 2}, "min_size=3, desired_capacity=2"),
+        ({"max_size": 0, "min_size": 0, "desired_capacity": 0}, "max_size=0"),
+        ({"archive_retention_days": 30}, "archive_retention_days 30"),
+        ({"message_retention_seconds": 1_209_600}, "message_retention_seconds 1209600"),
+        ({"visibility_timeout_seconds": 50_000}, "visibility_timeout_seconds 50000"),
+        ({"max_receive_count": 0}, "max_receive_count 0"),
+        ({"root_device_name": "xvda"}, "root_device_name 'xvda'"),
+    ],
+)
 def test_validate_names_the_bad_value(change, words):
     with pytest.raises(ConfigError, match="DeliveryWorkers: ") as exc:
         validate(dataclasses.replace(ARGS, **change))
@@ -95,8 +111,10 @@ def test_user_data_is_cloud_init_with_the_worker_unit():
     doc = yaml.safe_load(text)
     unit = next(f for f in doc["write_files"] if f["path"] == "/etc/systemd/system/smtp-egress-worker.service")
     lines = unit["content"].splitlines()
-    assert (f"ExecStart=/opt/smtp-egress/bin/egress worker --queue-url {QUEUE_URL} --archive-bucket arch-1 --region us"
-            in lines)
+    assert (
+        f"ExecStart=/opt/smtp-egress/bin/egress worker --queue-url {QUEUE_URL} --archive-bucket arch-1 --region us"
+        in lines
+    )
     assert {"DynamicUser=yes", "NoNewPrivileges=yes", "Restart=always", "WantedBy=multi-user.target"} <= set(lines)
     check, *enable = doc["runcmd"]
     assert enable == [["systemctl", "daemon-reload"], ["systemctl", "enable", "--now", "smtp-egress-worker.service"]]
@@ -135,10 +153,17 @@ def test_user_data_checks_the_ami_carries_the_worker(tmp_path):
     assert present.returncode == 0 and present.stdout == "ENABLED\n" and present.stderr == ""
 
 
-@pytest.mark.parametrize("field, value", [
-    ("queue_url", "https://q\nExecStartPre=/bin/sh"), ("queue_url", None), ("archive_bucket", "a b"),
-    ("archive_bucket", "b%n"), ("region", "us\n"), ("archive_bucket", 'x"]\n - [rm'),
-])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("queue_url", "https://q\nExecStartPre=/bin/sh"),
+        ("queue_url", None),
+        ("archive_bucket", "a b"),
+        ("archive_bucket", "b%n"),
+        ("region", "us\n"),
+        ("archive_bucket", 'x"]\n - [rm'),
+    ],
+)
 def test_user_data_refuses_values_that_could_escape_the_unit(field, value):
     kwargs = {"region": "us", "queue_url": QUEUE_URL, "archive_bucket": "arch-1"}
     with pytest.raises(ValueError, match=field):
@@ -147,26 +172,50 @@ def test_user_data_refuses_values_that_could_escape_the_unit(field, value):
 
 def test_worker_policy_allows_exactly_the_queue_and_archive_actions():
     policy = json.loads(iam_policies.worker_policy("arn:aws:sqs:us-east-1:1:q", "arn:aws:s3:::arch"))
-    assert policy == {"Version": "2012-10-17", "Statement": [
-        {"Sid": "ConsumeDeliveryQueue", "Effect": "Allow", "Resource": "arn:aws:sqs:us-east-1:1:q", "Action": [
-            "sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"]},
-        {"Sid": "ArchiveSentMail", "Effect": "Allow", "Action": ["s3:PutObject"], "Resource": "arn:aws:s3:::arch/*"},
-    ]}
+    assert policy == {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "ConsumeDeliveryQueue",
+                "Effect": "Allow",
+                "Resource": "arn:aws:sqs:us-east-1:1:q",
+                "Action": [
+                    "sqs:ChangeMessageVisibility",
+                    "sqs:DeleteMessage",
+                    "sqs:GetQueueAttributes",
+                    "sqs:ReceiveMessage",
+                ],
+            },
+            {
+                "Sid": "ArchiveSentMail",
+                "Effect": "Allow",
+                "Action": ["s3:PutObject"],
+                "Resource": "arn:aws:s3:::arch/*",
+            },
+        ],
+    }
 
 
-@pytest.mark.parametrize("queue, bucket", [(None, "arn:aws:s3:::a"), ("arn:aws:sqs:r:1:q", "bucket-name"), ("", "arn:aws:s3:::a")])
+@pytest.mark.parametrize(
+    "queue, bucket", [(None, "arn:aws:s3:::a"), ("arn:aws:sqs:r:1:q", "bucket-name"), ("", "arn:aws:s3:::a")]
+)
 def test_worker_policy_refuses_what_is_not_an_arn(queue, bucket):
     with pytest.raises(ValueError, match="must be an ARN"):
         iam_policies.worker_policy(queue, bucket)
 
 
 def test_archive_lifecycle():
-    assert archive_lifecycle_rules(400) == [{
-        "id": "archive-sent-mail", "status": "Enabled", "filter": {"prefix": ""},
-        "transitions": [{"days": 30, "storage_class": "STANDARD_IA"}], "expiration": {"days": 400},
-        "noncurrent_version_expiration": {"noncurrent_days": 30},
-        "abort_incomplete_multipart_upload": {"days_after_initiation": 7},
-    }]
+    assert archive_lifecycle_rules(400) == [
+        {
+            "id": "archive-sent-mail",
+            "status": "Enabled",
+            "filter": {"prefix": ""},
+            "transitions": [{"days": 30, "storage_class": "STANDARD_IA"}],
+            "expiration": {"days": 400},
+            "noncurrent_version_expiration": {"noncurrent_days": 30},
+            "abort_incomplete_multipart_upload": {"days_after_initiation": 7},
+        }
+    ]
 
 
 @pytest.mark.parametrize("name", ["US-workers", "a" * 56, "us--workers", "-us", "us_workers"])
@@ -184,29 +233,35 @@ def test_component_validates_before_declaring_anything(pulumi_mocks):
 
 # --- the child contract under mocks ----------------------------------------------------------------------
 
+
 def test_children_types_names_and_parents(pulumi_mocks):
     def check(rec, _):
         comp = [r for r in rec.sorted() if r.type == TYPE]
         assert len(comp) == 1 and comp[0].name == "us-workers"
         children = [r for r in rec.sorted() if r.type != TYPE]
         assert all(r.parent == comp[0].urn for r in children)
-        assert sorted((r.type, r.name) for r in children) == sorted([
-            ("aws:sqs/queue:Queue", "us-workers-dlq"),
-            ("aws:sqs/queue:Queue", "us-workers-queue"),
-            ("aws:s3/bucket:Bucket", "us-workers-archive"),
-            ("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "us-workers-archive-public-access-block"),
-            ("aws:s3/bucketOwnershipControls:BucketOwnershipControls", "us-workers-archive-ownership"),
-            ("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
-             "us-workers-archive-encryption"),
-            ("aws:s3/bucketVersioning:BucketVersioning", "us-workers-archive-versioning"),
-            ("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", "us-workers-archive-lifecycle"),
-            ("aws:s3/bucketPolicy:BucketPolicy", "us-workers-archive-policy"),
-            ("aws:iam/role:Role", "us-workers-role"),
-            ("aws:iam/rolePolicy:RolePolicy", "us-workers-role-policy"),
-            ("aws:iam/instanceProfile:InstanceProfile", "us-workers-instance-profile"),
-            ("aws:ec2/launchTemplate:LaunchTemplate", "us-workers-launch-template"),
-            ("aws:autoscaling/group:Group", "us-workers-asg"),
-        ])
+        assert sorted((r.type, r.name) for r in children) == sorted(
+            [
+                ("aws:sqs/queue:Queue", "us-workers-dlq"),
+                ("aws:sqs/queue:Queue", "us-workers-queue"),
+                ("aws:s3/bucket:Bucket", "us-workers-archive"),
+                ("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "us-workers-archive-public-access-block"),
+                ("aws:s3/bucketOwnershipControls:BucketOwnershipControls", "us-workers-archive-ownership"),
+                (
+                    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+                    "us-workers-archive-encryption",
+                ),
+                ("aws:s3/bucketVersioning:BucketVersioning", "us-workers-archive-versioning"),
+                ("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", "us-workers-archive-lifecycle"),
+                ("aws:s3/bucketPolicy:BucketPolicy", "us-workers-archive-policy"),
+                ("aws:iam/role:Role", "us-workers-role"),
+                ("aws:iam/rolePolicy:RolePolicy", "us-workers-role-policy"),
+                ("aws:iam/instanceProfile:InstanceProfile", "us-workers-instance-profile"),
+                ("aws:ec2/launchTemplate:LaunchTemplate", "us-workers-launch-template"),
+                ("aws:autoscaling/group:Group", "us-workers-asg"),
+            ]
+        )
+
     deploy(pulumi_mocks, check)
 
 
@@ -215,13 +270,21 @@ def test_outputs(pulumi_mocks):
         queue, dlq = rec.outputs_of(QUEUE, "us-workers-queue"), rec.outputs_of(QUEUE, "us-workers-dlq")
         bucket = rec.outputs_of(BUCKET, "us-workers-archive")
         template_id = rec.one(TEMPLATE, "us-workers-launch-template").id
-        assert values == [queue["url"], queue["arn"], dlq["url"], bucket["bucket"], bucket["arn"],
-                          rec.outputs_of(ROLE, "us-workers-role")["arn"], template_id,
-                          rec.outputs_of(ASG, "us-workers-asg")["name"]]
+        assert values == [
+            queue["url"],
+            queue["arn"],
+            dlq["url"],
+            bucket["bucket"],
+            bucket["arn"],
+            rec.outputs_of(ROLE, "us-workers-role")["arn"],
+            template_id,
+            rec.outputs_of(ASG, "us-workers-asg")["name"],
+        ]
         assert len(set(values)) == len(values), "each output comes from its own child"
         assert queue["url"].startswith("https://sqs.us-east-1.amazonaws.com/123456789012/us-workers-queue-")
         assert template_id.startswith("lt-") and bucket["arn"] == f"arn:aws:s3:::{bucket['bucket']}"
         assert rec.inputs_of(ASG, "us-workers-asg")["launchTemplate"]["id"] == template_id
+
     deploy(pulumi_mocks, check)
 
 
@@ -229,13 +292,27 @@ def test_launch_template_imdsv2_no_public_ip_encrypted_disk_and_user_data(pulumi
     def check(rec, _):
         lt = rec.inputs_of("aws:ec2/launchTemplate:LaunchTemplate", "us-workers-launch-template")
         assert lt["imageId"] == "ami-0123456789abcdef0" and lt["instanceType"] == "t3.small"
-        assert lt["metadataOptions"] == {"httpEndpoint": "enabled", "httpTokens": "required",
-                                         "httpPutResponseHopLimit": 1.0, "instanceMetadataTags": "disabled"}
-        assert lt["networkInterfaces"] == [{"deviceIndex": 0.0, "associatePublicIpAddress": "false",
-                                            "deleteOnTermination": "true", "securityGroups": ["sg-workers"]}]
+        assert lt["metadataOptions"] == {
+            "httpEndpoint": "enabled",
+            "httpTokens": "required",
+            "httpPutResponseHopLimit": 1.0,
+            "instanceMetadataTags": "disabled",
+        }
+        assert lt["networkInterfaces"] == [
+            {
+                "deviceIndex": 0.0,
+                "associatePublicIpAddress": "false",
+                "deleteOnTermination": "true",
+                "securityGroups": ["sg-workers"],
+            }
+        ]
         assert "vpcSecurityGroupIds" not in lt
-        assert lt["blockDeviceMappings"] == [{"deviceName": "/dev/xvda", "ebs": {
-            "encrypted": "true", "volumeType": "gp3", "volumeSize": 16.0, "deleteOnTermination": "true"}}]
+        assert lt["blockDeviceMappings"] == [
+            {
+                "deviceName": "/dev/xvda",
+                "ebs": {"encrypted": "true", "volumeType": "gp3", "volumeSize": 16.0, "deleteOnTermination": "true"},
+            }
+        ]
         profile = rec.outputs_of("aws:iam/instanceProfile:InstanceProfile", "us-workers-instance-profile")
         assert lt["iamInstanceProfile"] == {"arn": profile["arn"]}
         cloud_init = yaml.safe_load(base64.b64decode(lt["userData"]).decode())
@@ -243,11 +320,14 @@ def test_launch_template_imdsv2_no_public_ip_encrypted_disk_and_user_data(pulumi
         assert unit["path"] == "/etc/systemd/system/smtp-egress-worker.service"
         queue_url = rec.outputs_of(QUEUE, "us-workers-queue")["url"]
         bucket = rec.outputs_of(BUCKET, "us-workers-archive")["bucket"]
-        assert (f"ExecStart=/opt/smtp-egress/bin/egress worker --queue-url {queue_url} "
-                f"--archive-bucket {bucket} --region us") in unit["content"].splitlines()
+        assert (
+            f"ExecStart=/opt/smtp-egress/bin/egress worker --queue-url {queue_url} "
+            f"--archive-bucket {bucket} --region us"
+        ) in unit["content"].splitlines()
         assert ["systemctl", "enable", "--now", "smtp-egress-worker.service"] in cloud_init["runcmd"]
         assert set(cloud_init) == {"write_files", "runcmd"}, "no package_update / packages: nothing from the network"
         assert not any("pip" in str(c) for c in cloud_init["runcmd"])
+
     deploy(pulumi_mocks, check)
 
 
@@ -255,21 +335,29 @@ def test_iam_role_trusts_ec2_and_allows_only_queue_and_archive(pulumi_mocks):
     def check(rec, _):
         role = rec.inputs_of("aws:iam/role:Role", "us-workers-role")
         assert json.loads(role["assumeRolePolicy"])["Statement"] == [
-            {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]
+            {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ]
         role_name = rec.outputs_of(ROLE, "us-workers-role")["name"]
         policy = rec.inputs_of("aws:iam/rolePolicy:RolePolicy", "us-workers-role-policy")
         assert policy["role"] == role_name
         statements = json.loads(policy["policy"])["Statement"]
         assert [(s["Effect"], s["Action"], s["Resource"]) for s in statements] == [
-            ("Allow", ["sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"],
-             rec.outputs_of(QUEUE, "us-workers-queue")["arn"]),
+            (
+                "Allow",
+                ["sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"],
+                rec.outputs_of(QUEUE, "us-workers-queue")["arn"],
+            ),
             ("Allow", ["s3:PutObject"], rec.outputs_of(BUCKET, "us-workers-archive")["arn"] + "/*"),
         ]
         profile = rec.inputs_of("aws:iam/instanceProfile:InstanceProfile", "us-workers-instance-profile")
         assert profile["role"] == role_name
         kinds = {r.type for r in rec.resources}
-        assert not kinds & {"aws:iam/rolePolicyAttachment:RolePolicyAttachment", "aws:iam/policy:Policy",
-                            "aws:iam/policyAttachment:PolicyAttachment"}
+        assert not kinds & {
+            "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+            "aws:iam/policy:Policy",
+            "aws:iam/policyAttachment:PolicyAttachment",
+        }
+
     deploy(pulumi_mocks, check)
 
 
@@ -277,25 +365,41 @@ def test_archive_bucket_private_encrypted_versioned_with_lifecycle_and_tls_only(
     def check(rec, _):
         bucket_id = next(r for r in rec.resources if r.name == "us-workers-archive-encryption").inputs["bucket"]
         assert bucket_id == rec.one(BUCKET, "us-workers-archive").id
-        pab = rec.inputs_of("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "us-workers-archive-public-access-block")
-        assert pab == {"bucket": bucket_id, "blockPublicAcls": True, "blockPublicPolicy": True,
-                       "ignorePublicAcls": True, "restrictPublicBuckets": True}
-        assert rec.inputs_of("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
-                   "us-workers-archive-encryption")["rules"] == [{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "AES256"}}]
-        assert rec.inputs_of("aws:s3/bucketVersioning:BucketVersioning",
-                   "us-workers-archive-versioning")["versioningConfiguration"] == {"status": "Enabled"}
-        assert rec.inputs_of("aws:s3/bucketOwnershipControls:BucketOwnershipControls",
-                   "us-workers-archive-ownership")["rule"] == {"objectOwnership": "BucketOwnerEnforced"}
-        (rule,) = rec.inputs_of("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", "us-workers-archive-lifecycle")["rules"]
+        pab = rec.inputs_of(
+            "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "us-workers-archive-public-access-block"
+        )
+        assert pab == {
+            "bucket": bucket_id,
+            "blockPublicAcls": True,
+            "blockPublicPolicy": True,
+            "ignorePublicAcls": True,
+            "restrictPublicBuckets": True,
+        }
+        assert rec.inputs_of(
+            "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+            "us-workers-archive-encryption",
+        )["rules"] == [{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "AES256"}}]
+        assert rec.inputs_of("aws:s3/bucketVersioning:BucketVersioning", "us-workers-archive-versioning")[
+            "versioningConfiguration"
+        ] == {"status": "Enabled"}
+        assert rec.inputs_of("aws:s3/bucketOwnershipControls:BucketOwnershipControls", "us-workers-archive-ownership")[
+            "rule"
+        ] == {"objectOwnership": "BucketOwnerEnforced"}
+        (rule,) = rec.inputs_of(
+            "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", "us-workers-archive-lifecycle"
+        )["rules"]
         assert rule["status"] == "Enabled" and rule["filter"] == {"prefix": ""}
         assert rule["transitions"] == [{"days": 30.0, "storageClass": "STANDARD_IA"}]
         assert rule["expiration"] == {"days": 400.0}
         assert rule["noncurrentVersionExpiration"] == {"noncurrentDays": 30.0}
-        (deny,) = json.loads(rec.inputs_of("aws:s3/bucketPolicy:BucketPolicy", "us-workers-archive-policy")["policy"])["Statement"]
+        (deny,) = json.loads(rec.inputs_of("aws:s3/bucketPolicy:BucketPolicy", "us-workers-archive-policy")["policy"])[
+            "Statement"
+        ]
         assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
         bucket_arn = rec.outputs_of(BUCKET, "us-workers-archive")["arn"]
         assert deny["Resource"] == [bucket_arn, f"{bucket_arn}/*"]
         assert rec.inputs_of("aws:s3/bucket:Bucket", "us-workers-archive")["forceDestroy"] is False
+
     deploy(pulumi_mocks, check)
 
 
@@ -307,7 +411,10 @@ def test_queues_encrypted_with_redrive_to_the_dlq(pulumi_mocks):
         assert dlq["messageRetentionSeconds"] == 1_209_600.0
         assert queue["messageRetentionSeconds"] == 345_600.0 and queue["visibilityTimeoutSeconds"] == 300.0
         assert json.loads(queue["redrivePolicy"]) == {
-            "deadLetterTargetArn": rec.outputs_of(QUEUE, "us-workers-dlq")["arn"], "maxReceiveCount": 7}
+            "deadLetterTargetArn": rec.outputs_of(QUEUE, "us-workers-dlq")["arn"],
+            "maxReceiveCount": 7,
+        }
+
     deploy(pulumi_mocks, check, dataclasses.replace(ARGS, max_receive_count=7))
 
 
@@ -320,5 +427,9 @@ def test_asg_in_private_subnets_on_the_template_with_propagated_tags(pulumi_mock
         assert asg["launchTemplate"]["id"] == rec.one(TEMPLATE, "us-workers-launch-template").id
         assert asg["healthCheckType"] == "EC2" and asg["instanceRefresh"]["strategy"] == "Rolling"
         assert sorted((t["key"], t["value"], t["propagateAtLaunch"]) for t in asg["tags"]) == [
-            ("Name", "us-workers-worker", True), ("smtp-egress:region", "us", True), ("team", "mail", True)]
+            ("Name", "us-workers-worker", True),
+            ("smtp-egress:region", "us", True),
+            ("team", "mail", True),
+        ]
+
     deploy(pulumi_mocks, check, dataclasses.replace(ARGS, min_size=1, desired_capacity=2, max_size=5))

@@ -27,8 +27,12 @@ PL = ("pl-63a5400a", "pl-02cd2c6b")
 
 
 def args(**over) -> SmtpEgressRulesArgs:
-    kw = dict(vpc_id="vpc-0123456789abcdef0", vpc_cidr=VPC_CIDR, private_subnet_ids=["subnet-a", "subnet-b"],
-              endpoint_prefix_list_ids=PL)
+    kw = dict(
+        vpc_id="vpc-0123456789abcdef0",
+        vpc_cidr=VPC_CIDR,
+        private_subnet_ids=["subnet-a", "subnet-b"],
+        endpoint_prefix_list_ids=PL,
+    )
     kw.update(over)
     return SmtpEgressRulesArgs(**kw)
 
@@ -49,17 +53,21 @@ def build(pulumi_mocks, a: SmtpEgressRulesArgs):
 
 # -- pure rule tables ---------------------------------------------------------------------------
 
+
 def test_resolver_is_base_plus_two():
     assert resolver_ip("10.40.0.0/16") == "10.40.0.2"
     assert resolver_ip("192.168.7.0/24") == "192.168.7.2"
 
 
-@pytest.mark.parametrize("over, fragment", [
-    (dict(vpc_cidr="10.40.0.1/16"), "vpc_cidr '10.40.0.1/16' is not a network"),
-    (dict(vpc_cidr="fd00::/56"), "vpc_cidr 'fd00::/56' must be an IPv4 network"),
-    (dict(vpc_resolver_ip="resolver"), "vpc_resolver_ip 'resolver' is not an IP address"),
-    (dict(endpoint_prefix_list_ids=["s3"]), "entry 's3' is not a prefix list ID"),
-])
+@pytest.mark.parametrize(
+    "over, fragment",
+    [
+        (dict(vpc_cidr="10.40.0.1/16"), "vpc_cidr '10.40.0.1/16' is not a network"),
+        (dict(vpc_cidr="fd00::/56"), "vpc_cidr 'fd00::/56' must be an IPv4 network"),
+        (dict(vpc_resolver_ip="resolver"), "vpc_resolver_ip 'resolver' is not an IP address"),
+        (dict(endpoint_prefix_list_ids=["s3"]), "entry 's3' is not a prefix list ID"),
+    ],
+)
 def test_bad_arguments_are_named(over, fragment):
     with pytest.raises(ArgsError, match="SmtpEgressRules") as info:
         validate(args(**over))
@@ -71,8 +79,14 @@ def test_security_group_rule_table():
     world = [r for r in rules if "0.0.0.0/0" in r.cidrs]
     assert {r.port for r in world} == {465, 587, 2525}
     assert all(r.protocol == "tcp" and r.ipv6_cidrs == ("::/0",) for r in world)
-    assert {(r.protocol, r.port) for r in rules} == {("tcp", 465), ("tcp", 587), ("tcp", 2525), ("tcp", 443),
-                                                     ("udp", 53), ("tcp", 53)}
+    assert {(r.protocol, r.port) for r in rules} == {
+        ("tcp", 465),
+        ("tcp", 587),
+        ("tcp", 2525),
+        ("tcp", 443),
+        ("udp", 53),
+        ("tcp", 53),
+    }
     https = next(r for r in rules if r.port == 443)
     assert https.cidrs == (VPC_CIDR,) and https.prefix_lists == PL and https.ipv6_cidrs == ()
     assert {r.cidrs for r in rules if r.port == 53} == {("10.40.0.2/32",)}
@@ -113,12 +127,15 @@ def test_nacl_inbound_is_return_traffic_and_the_vpc():
     rules = nacl_ingress(VPC_CIDR, ipv6=True)
     assert [(r.rule_no, r.action, r.protocol, r.cidr, r.from_port, r.to_port) for r in rules] == [
         (100, "allow", "-1", VPC_CIDR, 0, 0),
-        (110, "allow", "tcp", "0.0.0.0/0", 1024, 65535), (111, "allow", "udp", "0.0.0.0/0", 1024, 65535),
-        (112, "allow", "tcp", "::/0", 1024, 65535), (113, "allow", "udp", "::/0", 1024, 65535),
+        (110, "allow", "tcp", "0.0.0.0/0", 1024, 65535),
+        (111, "allow", "udp", "0.0.0.0/0", 1024, 65535),
+        (112, "allow", "tcp", "::/0", 1024, 65535),
+        (113, "allow", "udp", "::/0", 1024, 65535),
     ]
 
 
 # -- the recorded resources ---------------------------------------------------------------------
+
 
 def test_children_and_parents(pulumi_mocks):
     rec, resolved = build(pulumi_mocks, args())
@@ -146,7 +163,9 @@ def test_security_group_has_only_the_submission_ports_and_no_ingress(pulumi_mock
     https = [e for e in egress if int(e["fromPort"]) == 443]
     assert len(https) == 1 and https[0]["cidrBlocks"] == [VPC_CIDR] and https[0]["prefixListIds"] == list(PL)
     dns = [e for e in egress if int(e["fromPort"]) == 53]
-    assert sorted(e["protocol"] for e in dns) == ["tcp", "udp"] and all(e["cidrBlocks"] == ["10.40.0.2/32"] for e in dns)
+    assert sorted(e["protocol"] for e in dns) == ["tcp", "udp"] and all(
+        e["cidrBlocks"] == ["10.40.0.2/32"] for e in dns
+    )
     assert not any(int(e["fromPort"]) <= 25 <= int(e["toPort"]) for e in egress)
     assert not any(e["protocol"] == "-1" for e in egress), "no allow-all egress"
 
@@ -157,11 +176,24 @@ def test_network_acl_is_on_the_private_subnets_with_the_rule_table(pulumi_mocks)
     assert acl["subnetIds"] == ["subnet-a", "subnet-b"] and acl["vpcId"] == "vpc-0123456789abcdef0"
 
     def rows(entries):
-        return sorted((int(e["ruleNo"]), e["action"], e["protocol"], e.get("cidrBlock") or e.get("ipv6CidrBlock"),
-                       int(e["fromPort"]), int(e["toPort"])) for e in entries)
+        return sorted(
+            (
+                int(e["ruleNo"]),
+                e["action"],
+                e["protocol"],
+                e.get("cidrBlock") or e.get("ipv6CidrBlock"),
+                int(e["fromPort"]),
+                int(e["toPort"]),
+            )
+            for e in entries
+        )
 
-    expected_out = [(r.rule_no, r.action, r.protocol, r.cidr, r.from_port, r.to_port) for r in nacl_egress(VPC_CIDR, True)]
-    expected_in = [(r.rule_no, r.action, r.protocol, r.cidr, r.from_port, r.to_port) for r in nacl_ingress(VPC_CIDR, True)]
+    expected_out = [
+        (r.rule_no, r.action, r.protocol, r.cidr, r.from_port, r.to_port) for r in nacl_egress(VPC_CIDR, True)
+    ]
+    expected_in = [
+        (r.rule_no, r.action, r.protocol, r.cidr, r.from_port, r.to_port) for r in nacl_ingress(VPC_CIDR, True)
+    ]
     assert rows(acl["egress"]) == expected_out
     assert rows(acl["ingress"]) == expected_in
     v6 = [e for e in acl["egress"] if e.get("ipv6CidrBlock")]
@@ -188,7 +220,9 @@ def test_prefix_lists_may_be_outputs_of_another_resource(pulumi_mocks):
 
     @pulumi.runtime.test
     def run():
-        comp = SmtpEgressRules("us-rules", args(endpoint_prefix_list_ids=[pulumi.Output.from_input("pl-0a1b2c3d"), PL[0]]))
+        comp = SmtpEgressRules(
+            "us-rules", args(endpoint_prefix_list_ids=[pulumi.Output.from_input("pl-0a1b2c3d"), PL[0]])
+        )
         return comp.security_group_id
 
     run()
@@ -201,7 +235,9 @@ def test_an_output_that_resolves_to_no_prefix_list_fails_the_deployment(pulumi_m
 
     @pulumi.runtime.test
     def run():
-        return SmtpEgressRules("us-rules", args(endpoint_prefix_list_ids=[pulumi.Output.from_input("vpce-123")])).security_group_id
+        return SmtpEgressRules(
+            "us-rules", args(endpoint_prefix_list_ids=[pulumi.Output.from_input("vpce-123")])
+        ).security_group_id
 
     # the engine re-raises it as a ValueError naming the resource and the input, with this message inside
     with pytest.raises(ValueError, match=r"resolved to .vpce-123., not a prefix list ID"):

@@ -33,20 +33,40 @@ RULE = "arn:aws:events:us-east-1:123456789012:rule/{}-abc1234"
 TOPIC = "arn:aws:sns:us-east-1:123456789012:us-notices-alerts-abc1234"
 KEY = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 EMAILS = ("ops-alerts@example.com", "On.Call+smtp@mail.example.org")
-ARGS = JobAlertsArgs(job=JOB, cluster_arn=CLUSTER, task_family="us-notices", log_group_name=LOG_GROUP,
-                     log_stream_prefix="notify/notify", emails=EMAILS, tags={"team": "mail"})
+ARGS = JobAlertsArgs(
+    job=JOB,
+    cluster_arn=CLUSTER,
+    task_family="us-notices",
+    log_group_name=LOG_GROUP,
+    log_stream_prefix="notify/notify",
+    emails=EMAILS,
+    tags={"team": "mail"},
+)
 
 
 def stopped(*, exit_codes=(), stop_code="EssentialContainerExited", cluster=CLUSTER, group="family:us-notices") -> dict:
     """An "ECS Task State Change" event of a stopped task, shaped as ECS sends it."""
-    containers = [{"name": "notify", "lastStatus": "STOPPED", **({"exitCode": c} if c is not None else {})}
-                  for c in exit_codes] or [{"name": "notify", "lastStatus": "STOPPED"}]
-    return {"version": "0", "source": "aws.ecs", "detail-type": "ECS Task State Change", "account": "123456789012",
-            "time": "2026-12-01T06:00:42Z", "region": "us-east-1",
-            "detail": {"clusterArn": cluster, "group": group, "lastStatus": "STOPPED", "desiredStatus": "STOPPED",
-                       "stopCode": stop_code, "stoppedReason": "Essential container in task exited",
-                       "taskArn": "arn:aws:ecs:us-east-1:123456789012:task/jobs/0f1e2d3c4b5a69788796a5b4c3d2e1f0",
-                       "containers": containers}}
+    containers = [
+        {"name": "notify", "lastStatus": "STOPPED", **({"exitCode": c} if c is not None else {})} for c in exit_codes
+    ] or [{"name": "notify", "lastStatus": "STOPPED"}]
+    return {
+        "version": "0",
+        "source": "aws.ecs",
+        "detail-type": "ECS Task State Change",
+        "account": "123456789012",
+        "time": "2026-12-01T06:00:42Z",
+        "region": "us-east-1",
+        "detail": {
+            "clusterArn": cluster,
+            "group": group,
+            "lastStatus": "STOPPED",
+            "desiredStatus": "STOPPED",
+            "stopCode": stop_code,
+            "stoppedReason": "Essential container in task exited",
+            "taskArn": "arn:aws:ecs:us-east-1:123456789012:task/jobs/0f1e2d3c4b5a69788796a5b4c3d2e1f0",
+            "containers": containers,
+        },
+    }
 
 
 def matches(pattern, event) -> bool:
@@ -75,6 +95,7 @@ def _one(want, value) -> bool:
 
 def render(transformer: dict, event: dict) -> str:
     """What EventBridge sends the topic: the template with each <name> replaced by its path's value."""
+
     def value(path):
         node = event
         for part in re.findall(r"[^.\[\]]+", path[2:]):
@@ -83,35 +104,53 @@ def render(transformer: dict, event: dict) -> str:
 
     text = transformer["input_template"]
     for name, path in transformer["input_paths"].items():
-        text = text.replace(f"<{name}>", json.dumps(value(path))[1:-1] if isinstance(value(path), str) else str(value(path)))
+        text = text.replace(
+            f"<{name}>", json.dumps(value(path))[1:-1] if isinstance(value(path), str) else str(value(path))
+        )
     return json.loads(text)
 
 
 # --- pure functions --------------------------------------------------------------------------------------
 
+
 def test_failed_pattern_is_exactly_a_non_zero_exit_of_this_family_in_this_cluster():
     assert json.loads(failed_pattern(CLUSTER, "us-notices")) == {
-        "source": ["aws.ecs"], "detail-type": ["ECS Task State Change"],
-        "detail": {"clusterArn": [CLUSTER], "group": ["family:us-notices"], "lastStatus": ["STOPPED"],
-                   "containers": {"exitCode": [{"anything-but": 0}]}}}
+        "source": ["aws.ecs"],
+        "detail-type": ["ECS Task State Change"],
+        "detail": {
+            "clusterArn": [CLUSTER],
+            "group": ["family:us-notices"],
+            "lastStatus": ["STOPPED"],
+            "containers": {"exitCode": [{"anything-but": 0}]},
+        },
+    }
 
 
 def test_failed_to_start_pattern_is_exactly_a_task_that_never_ran():
     assert json.loads(failed_to_start_pattern(CLUSTER, "us-notices")) == {
-        "source": ["aws.ecs"], "detail-type": ["ECS Task State Change"],
-        "detail": {"clusterArn": [CLUSTER], "group": ["family:us-notices"], "lastStatus": ["STOPPED"],
-                   "stopCode": ["TaskFailedToStart"]}}
+        "source": ["aws.ecs"],
+        "detail-type": ["ECS Task State Change"],
+        "detail": {
+            "clusterArn": [CLUSTER],
+            "group": ["family:us-notices"],
+            "lastStatus": ["STOPPED"],
+            "stopCode": ["TaskFailedToStart"],
+        },
+    }
 
 
-@pytest.mark.parametrize("event, failed, failed_to_start", [
-    (stopped(exit_codes=[0]), False, False),                       # all well: no alert
-    (stopped(exit_codes=[4]), True, False),                        # short notice
-    (stopped(exit_codes=[6]), True, False),                        # undelivered notices
-    (stopped(exit_codes=[137], stop_code="UserInitiated"), True, False),  # killed
-    (stopped(exit_codes=[None], stop_code="TaskFailedToStart"), False, True),  # image pull failed: no exit code
-    (stopped(exit_codes=[3], cluster=OTHER_CLUSTER), False, False),  # another cluster's task
-    (stopped(exit_codes=[3], group="family:eu-notices"), False, False),  # another job
-])
+@pytest.mark.parametrize(
+    "event, failed, failed_to_start",
+    [
+        (stopped(exit_codes=[0]), False, False),  # all well: no alert
+        (stopped(exit_codes=[4]), True, False),  # short notice
+        (stopped(exit_codes=[6]), True, False),  # undelivered notices
+        (stopped(exit_codes=[137], stop_code="UserInitiated"), True, False),  # killed
+        (stopped(exit_codes=[None], stop_code="TaskFailedToStart"), False, True),  # image pull failed: no exit code
+        (stopped(exit_codes=[3], cluster=OTHER_CLUSTER), False, False),  # another cluster's task
+        (stopped(exit_codes=[3], group="family:eu-notices"), False, False),  # another job
+    ],
+)
 def test_the_two_rules_together_catch_every_failure_and_nothing_else(event, failed, failed_to_start):
     assert matches(json.loads(failed_pattern(CLUSTER, "us-notices")), event) is failed
     assert matches(json.loads(failed_to_start_pattern(CLUSTER, "us-notices")), event) is failed_to_start
@@ -142,17 +181,28 @@ def test_failed_to_start_alert_names_the_stop_reason_and_the_log_group():
     event = stopped(exit_codes=[None], stop_code="TaskFailedToStart")
     event["detail"]["stoppedReason"] = 'CannotPullContainerError: pull image manifest "smtp-egress:0.1.0": not found'
     text = render(failed_to_start_transformer(JOB, LOG_GROUP), event)
-    assert text.startswith(f"{JOB} failed to start at 2026-12-01T06:00:42Z (TaskFailedToStart: CannotPullContainerError: "
-                           'pull image manifest "smtp-egress:0.1.0": not found); nothing was checked or sent.')
+    assert text.startswith(
+        f"{JOB} failed to start at 2026-12-01T06:00:42Z (TaskFailedToStart: CannotPullContainerError: "
+        'pull image manifest "smtp-egress:0.1.0": not found); nothing was checked or sent.'
+    )
     assert f"log group {LOG_GROUP}" in text
 
 
 def test_topic_policy_lets_eventbridge_publish_only_for_the_rules():
     policy = json.loads(topic_policy(TOPIC, [RULE.format("b"), RULE.format("a")]))
-    assert policy == {"Version": "2012-10-17", "Statement": [{
-        "Sid": "EventBridgePublishesJobFailures", "Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"},
-        "Action": "sns:Publish", "Resource": TOPIC,
-        "Condition": {"ArnEquals": {"aws:SourceArn": [RULE.format("a"), RULE.format("b")]}}}]}
+    assert policy == {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "EventBridgePublishesJobFailures",
+                "Effect": "Allow",
+                "Principal": {"Service": "events.amazonaws.com"},
+                "Action": "sns:Publish",
+                "Resource": TOPIC,
+                "Condition": {"ArnEquals": {"aws:SourceArn": [RULE.format("a"), RULE.format("b")]}},
+            }
+        ],
+    }
     with pytest.raises(ValueError, match="rule ARN"):
         topic_policy(TOPIC, [None])
 
@@ -161,7 +211,8 @@ def test_key_policy_keeps_the_account_in_control_and_lets_eventbridge_encrypt():
     statements = json.loads(key_policy("123456789012"))["Statement"]
     assert [(s["Principal"], s["Action"]) for s in statements] == [
         ({"AWS": "arn:aws:iam::123456789012:root"}, "kms:*"),
-        ({"Service": "events.amazonaws.com"}, ["kms:Decrypt", "kms:GenerateDataKey*"])]
+        ({"Service": "events.amazonaws.com"}, ["kms:Decrypt", "kms:GenerateDataKey*"]),
+    ]
     with pytest.raises(ValueError, match="12-digit"):
         key_policy("me")
 
@@ -170,18 +221,21 @@ def test_good_addresses_pass():
     assert email_problems(EMAILS) == [] and email_problems(()) == []
 
 
-@pytest.mark.parametrize("emails, words", [
-    (["ops"], "alert email 'ops' is not an email address"),
-    (["Ops <ops@example.com>"], "'Ops <ops@example.com>' is not"),
-    (["a@example.com,b@example.com"], "no comma"),
-    ([" ops@example.com"], "' ops@example.com' is not"),
-    (["ops@example"], "'ops@example' is not"),
-    (["ops..alerts@example.com"], "is not an email address"),
-    ([""], "'' is not"),
-    ([None], "None is not"),
-    (["ops@example.com", "OPS@example.com"], "'OPS@example.com' is listed twice"),
-    ("ops@example.com", "not the single string 'ops@example.com'"),
-])
+@pytest.mark.parametrize(
+    "emails, words",
+    [
+        (["ops"], "alert email 'ops' is not an email address"),
+        (["Ops <ops@example.com>"], "'Ops <ops@example.com>' is not"),
+        (["a@example.com,b@example.com"], "no comma"),
+        ([" ops@example.com"], "' ops@example.com' is not"),
+        (["ops@example"], "'ops@example' is not"),
+        (["ops..alerts@example.com"], "is not an email address"),
+        ([""], "'' is not"),
+        ([None], "None is not"),
+        (["ops@example.com", "OPS@example.com"], "'OPS@example.com' is listed twice"),
+        ("ops@example.com", "not the single string 'ops@example.com'"),
+    ],
+)
 def test_bad_addresses_are_named(emails, words):
     (problem,) = email_problems(emails)
     assert words in problem
@@ -223,22 +277,24 @@ def deploy(pulumi_mocks, check, args=ARGS):
     check(rec)
 
 
-
 def test_children_types_names_and_parents(pulumi_mocks):
     def check(rec):
         (comp,) = [r for r in rec.sorted() if r.type == TYPE]
         children = [r for r in rec.sorted() if r.type != TYPE]
         assert comp.name == "us-notices" and all(r.parent == comp.urn for r in children)
-        assert sorted((r.type, r.name) for r in children) == sorted([
-            ("aws:kms/key:Key", "us-notices-alerts-key"),
-            ("aws:sns/topic:Topic", "us-notices-alerts"),
-            ("aws:sns/topicPolicy:TopicPolicy", "us-notices-alerts-policy"),
-            ("aws:cloudwatch/eventRule:EventRule", "us-notices-failed"),
-            ("aws:cloudwatch/eventTarget:EventTarget", "us-notices-failed-alert"),
-            ("aws:cloudwatch/eventRule:EventRule", "us-notices-failed-to-start"),
-            ("aws:cloudwatch/eventTarget:EventTarget", "us-notices-failed-to-start-alert"),
-            *(("aws:sns/topicSubscription:TopicSubscription", subscription_name("us-notices", e)) for e in EMAILS),
-        ])
+        assert sorted((r.type, r.name) for r in children) == sorted(
+            [
+                ("aws:kms/key:Key", "us-notices-alerts-key"),
+                ("aws:sns/topic:Topic", "us-notices-alerts"),
+                ("aws:sns/topicPolicy:TopicPolicy", "us-notices-alerts-policy"),
+                ("aws:cloudwatch/eventRule:EventRule", "us-notices-failed"),
+                ("aws:cloudwatch/eventTarget:EventTarget", "us-notices-failed-alert"),
+                ("aws:cloudwatch/eventRule:EventRule", "us-notices-failed-to-start"),
+                ("aws:cloudwatch/eventTarget:EventTarget", "us-notices-failed-to-start-alert"),
+                *(("aws:sns/topicSubscription:TopicSubscription", subscription_name("us-notices", e)) for e in EMAILS),
+            ]
+        )
+
     deploy(pulumi_mocks, check)
 
 
@@ -249,10 +305,19 @@ def test_rules_carry_the_exact_patterns_and_are_enabled(pulumi_mocks):
         assert json.loads(failed["eventPattern"]) == json.loads(failed_pattern(CLUSTER, "us-notices"))
         assert json.loads(start["eventPattern"]) == json.loads(failed_to_start_pattern(CLUSTER, "us-notices"))
         assert failed["state"] == start["state"] == "ENABLED"
-        assert failed["eventPattern"] == json.dumps({
-            "detail": {"clusterArn": [CLUSTER], "containers": {"exitCode": [{"anything-but": 0}]},
-                       "group": ["family:us-notices"], "lastStatus": ["STOPPED"]},
-            "detail-type": ["ECS Task State Change"], "source": ["aws.ecs"]})
+        assert failed["eventPattern"] == json.dumps(
+            {
+                "detail": {
+                    "clusterArn": [CLUSTER],
+                    "containers": {"exitCode": [{"anything-but": 0}]},
+                    "group": ["family:us-notices"],
+                    "lastStatus": ["STOPPED"],
+                },
+                "detail-type": ["ECS Task State Change"],
+                "source": ["aws.ecs"],
+            }
+        )
+
     deploy(pulumi_mocks, check)
 
 
@@ -267,6 +332,7 @@ def test_targets_send_a_readable_sentence_to_the_topic(pulumi_mocks):
         assert failed["inputPaths"]["exitCode"] == "$.detail.containers[0].exitCode"
         assert "stopped with exit code <exitCode>" in failed["inputTemplate"]
         assert "6 undelivered notices" in failed["inputTemplate"]
+
     deploy(pulumi_mocks, check)
 
 
@@ -282,8 +348,15 @@ def test_topic_is_encrypted_with_its_own_key_and_only_the_rules_may_publish(pulu
         assert policy["arn"] == topic_arn(rec)
         (statement,) = json.loads(policy["policy"])["Statement"]
         assert statement["Principal"] == {"Service": "events.amazonaws.com"} and statement["Action"] == "sns:Publish"
-        assert statement["Condition"] == {"ArnEquals": {"aws:SourceArn": [
-            rec.outputs_of(RULE_TYPE, rule)["arn"] for rule in ("us-notices-failed", "us-notices-failed-to-start")]}}
+        assert statement["Condition"] == {
+            "ArnEquals": {
+                "aws:SourceArn": [
+                    rec.outputs_of(RULE_TYPE, rule)["arn"]
+                    for rule in ("us-notices-failed", "us-notices-failed-to-start")
+                ]
+            }
+        }
+
     deploy(pulumi_mocks, check)
 
 
@@ -292,6 +365,7 @@ def test_one_email_subscription_per_address(pulumi_mocks):
         subs = rec.by_type("aws:sns/topicSubscription:TopicSubscription")
         assert sorted(s.inputs["endpoint"] for s in subs) == sorted(EMAILS)
         assert all(s.inputs["protocol"] == "email" and s.inputs["topic"] == topic_arn(rec) for s in subs)
+
     deploy(pulumi_mocks, check)
 
 
@@ -299,6 +373,7 @@ def test_no_addresses_no_subscriptions(pulumi_mocks):
     def check(rec):
         assert not rec.by_type("aws:sns/topicSubscription:TopicSubscription")
         assert rec.by_type("aws:sns/topic:Topic")  # the topic still exists for other subscribers
+
     deploy(pulumi_mocks, check, dataclasses.replace(ARGS, emails=()))
 
 

@@ -32,8 +32,15 @@ def ips(n: int, start: int = 10) -> list[str]:
 
 
 def valid(**over):
-    kw = dict(region="us", vpc_cidr="10.40.0.0/16", zones=ZONES,
-              addresses=[EgressAddress("198.51.100.10", "live", True)], reserve=0, per_gateway=2, tags={})
+    kw = dict(
+        region="us",
+        vpc_cidr="10.40.0.0/16",
+        zones=ZONES,
+        addresses=[EgressAddress("198.51.100.10", "live", True)],
+        reserve=0,
+        per_gateway=2,
+        tags={},
+    )
     kw.update(over)
     return kw
 
@@ -42,33 +49,52 @@ def test_valid_arguments_pass():
     validate_regional(**valid())
 
 
-@pytest.mark.parametrize("over, fragment", [
-    (dict(zones=["us-east-1a"]), "['us-east-1a'] must name at least 2 zones"),
-    (dict(zones=["a", "a"]), "must be distinct"),
-    (dict(vpc_cidr="10.40.0.1/16"), "vpc_cidr '10.40.0.1/16' is not a network"),
-    (dict(vpc_cidr="banana"), "vpc_cidr 'banana'"),
-    (dict(vpc_cidr="10.0.0.0/8"), "'10.0.0.0/8' must be an IPv4 network from /16 to /24"),
-    (dict(vpc_cidr="fd00::/48"), "'fd00::/48' must be an IPv4 network"),
-    (dict(addresses=[EgressAddress("198.51.100.10", "live", True)] * 2), "'198.51.100.10' appears twice"),
-    (dict(addresses=[EgressAddress("198.51.100.10", "announced", False)]), "has no attached address"),
-    (dict(addresses=[]), "has no attached address"),
-    (dict(reserve=-1), "reserve -1 must be"),
-    (dict(reserve=True), "reserve True must be"),
-    (dict(addresses=[EgressAddress("198.51.100.10", "live", True, allocation_id="eipalloc-0123456789abcdef0",
-                                   byoip_pool="ipv4pool-ec2-0123456789abcdef0")]), "both allocation_id"),
-    (dict(addresses=[EgressAddress("198.51.100.10", "live", True, allocation_id="eip-123")]),
-     "allocation_id 'eip-123'; expected 'eipalloc-'"),
-    (dict(addresses=[EgressAddress("198.51.100.10", "live", True, allocation_id="eipalloc-XYZ12345")]),
-     "allocation_id 'eipalloc-XYZ12345'"),
-    (dict(addresses=[EgressAddress("198.51.100.10", "live", True, byoip_pool="pool-1")]), "byoip_pool 'pool-1'"),
-    (dict(addresses=[EgressAddress("2001:db8::10", "live", True)]), "'2001:db8::10' is IPv6"),
-    (dict(addresses=[EgressAddress("198.51.100.010", "live", True)]), "'198.51.100.010' is not an IP address"),
-    (dict(addresses=[EgressAddress("198.51.100.10", "sending", True)]), "state 'sending'"),
-    (dict(addresses=[EgressAddress(ip, "live", True) for ip in ips(5)]), "5 attached addresses do not fit on 2"),
-    (dict(per_gateway=9), "addresses_per_gateway 9"),
-    (dict(tags={"smtp-egress:state": "x"}), "reserved 'smtp-egress:' prefix"),
-    (dict(region="US East"), "region 'US East'"),
-])
+@pytest.mark.parametrize(
+    "over, fragment",
+    [
+        (dict(zones=["us-east-1a"]), "['us-east-1a'] must name at least 2 zones"),
+        (dict(zones=["a", "a"]), "must be distinct"),
+        (dict(vpc_cidr="10.40.0.1/16"), "vpc_cidr '10.40.0.1/16' is not a network"),
+        (dict(vpc_cidr="banana"), "vpc_cidr 'banana'"),
+        (dict(vpc_cidr="10.0.0.0/8"), "'10.0.0.0/8' must be an IPv4 network from /16 to /24"),
+        (dict(vpc_cidr="fd00::/48"), "'fd00::/48' must be an IPv4 network"),
+        (dict(addresses=[EgressAddress("198.51.100.10", "live", True)] * 2), "'198.51.100.10' appears twice"),
+        (dict(addresses=[EgressAddress("198.51.100.10", "announced", False)]), "has no attached address"),
+        (dict(addresses=[]), "has no attached address"),
+        (dict(reserve=-1), "reserve -1 must be"),
+        (dict(reserve=True), "reserve True must be"),
+        (
+            dict(
+                addresses=[
+                    EgressAddress(
+                        "198.51.100.10",
+                        "live",
+                        True,
+                        allocation_id="eipalloc-0123456789abcdef0",
+                        byoip_pool="ipv4pool-ec2-0123456789abcdef0",
+                    )
+                ]
+            ),
+            "both allocation_id",
+        ),
+        (
+            dict(addresses=[EgressAddress("198.51.100.10", "live", True, allocation_id="eip-123")]),
+            "allocation_id 'eip-123'; expected 'eipalloc-'",
+        ),
+        (
+            dict(addresses=[EgressAddress("198.51.100.10", "live", True, allocation_id="eipalloc-XYZ12345")]),
+            "allocation_id 'eipalloc-XYZ12345'",
+        ),
+        (dict(addresses=[EgressAddress("198.51.100.10", "live", True, byoip_pool="pool-1")]), "byoip_pool 'pool-1'"),
+        (dict(addresses=[EgressAddress("2001:db8::10", "live", True)]), "'2001:db8::10' is IPv6"),
+        (dict(addresses=[EgressAddress("198.51.100.010", "live", True)]), "'198.51.100.010' is not an IP address"),
+        (dict(addresses=[EgressAddress("198.51.100.10", "sending", True)]), "state 'sending'"),
+        (dict(addresses=[EgressAddress(ip, "live", True) for ip in ips(5)]), "5 attached addresses do not fit on 2"),
+        (dict(per_gateway=9), "addresses_per_gateway 9"),
+        (dict(tags={"smtp-egress:state": "x"}), "reserved 'smtp-egress:' prefix"),
+        (dict(region="US East"), "region 'US East'"),
+    ],
+)
 def test_each_bad_argument_is_named(over, fragment):
     with pytest.raises(ArgsError) as info:
         validate_regional(**valid(**over))
@@ -124,7 +150,7 @@ def where(plan) -> dict[str, str]:
 
 def homed(attached, zones, per_gateway=8) -> bool:
     """No borrowing and no quota move: every gateway zone is home to 1..per_gateway addresses."""
-    gw = zones[:min(len(zones), len(attached))]
+    gw = zones[: min(len(zones), len(attached))]
     homes = [home_zone(ip, gw) for ip in attached]
     return set(homes) == set(gw) and all(homes.count(z) <= per_gateway for z in gw)
 
@@ -159,7 +185,7 @@ def test_appending_an_address_changes_no_primary_and_moves_nothing(zones, seed):
     pool = [f"203.0.113.{n}" for n in random.Random(seed).sample(range(1, 255), 30)]
     checked = 0
     for size in range(len(zones), len(zones) * 8):
-        before_ips, after_ips = pool[:size], pool[:size + 1]
+        before_ips, after_ips = pool[:size], pool[: size + 1]
         if not (homed(before_ips, zones) and homed(after_ips, zones)):
             continue
         before, after = assign_nat_gateways(before_ips, zones, 8), assign_nat_gateways(after_ips, zones, 8)
@@ -211,7 +237,10 @@ def test_quota_is_respected_by_moving_the_newest_address():
 
 
 def test_verified_allocation_refuses_an_eip_holding_another_address():
-    assert verified_allocation("198.51.100.10", "198.51.100.10", "eipalloc-0123456789abcdef0") == "eipalloc-0123456789abcdef0"
+    assert (
+        verified_allocation("198.51.100.10", "198.51.100.10", "eipalloc-0123456789abcdef0")
+        == "eipalloc-0123456789abcdef0"
+    )
     with pytest.raises(AddressMismatch, match=r"'198.51.100.10' holds '203.0.113.99'"):
         verified_allocation("198.51.100.10", "203.0.113.99", "eipalloc-0123456789abcdef0")
 

@@ -33,11 +33,20 @@ TASK_ARN = "arn:aws:ecs:us-east-1:123456789012:task-definition/us-notices:1"
 
 def args(**change) -> NoticeScheduleArgs:
     base = NoticeScheduleArgs(
-        region="us", image=IMAGE, subnet_ids=["subnet-a", "subnet-b"], security_group_id="sg-jobs", published_url=URL,
-        secrets={"EGRESS_DB": pulumi.Output.secret(DB), "EGRESS_SMTP_URL": pulumi.Output.secret(SMTP),
-                 "EGRESS_WEBHOOK_SECRET": HOOK},  # a plain string is made secret too
-        environment={"EGRESS_FROM": "IP notices <ip-notices@example.com>"}, alert_emails=("ops-alerts@example.com",),
-        tags={"team": "mail"})
+        region="us",
+        image=IMAGE,
+        subnet_ids=["subnet-a", "subnet-b"],
+        security_group_id="sg-jobs",
+        published_url=URL,
+        secrets={
+            "EGRESS_DB": pulumi.Output.secret(DB),
+            "EGRESS_SMTP_URL": pulumi.Output.secret(SMTP),
+            "EGRESS_WEBHOOK_SECRET": HOOK,
+        },  # a plain string is made secret too
+        environment={"EGRESS_FROM": "IP notices <ip-notices@example.com>"},
+        alert_emails=("ops-alerts@example.com",),
+        tags={"team": "mail"},
+    )
     return dataclasses.replace(base, **change)
 
 
@@ -63,7 +72,13 @@ def deploy(pulumi_mocks, check, a=None):
     @pulumi.runtime.test
     def run():
         comp = NoticeSchedule("us-notices", a or args())
-        outs = [comp.schedule_arn, comp.task_definition_arn, comp.log_group_name, comp.secret_arns, comp.alerts_topic_arn]
+        outs = [
+            comp.schedule_arn,
+            comp.task_definition_arn,
+            comp.log_group_name,
+            comp.secret_arns,
+            comp.alerts_topic_arn,
+        ]
         return pulumi.Output.all(*outs).apply(captured.append)
 
     run()
@@ -71,32 +86,38 @@ def deploy(pulumi_mocks, check, a=None):
     check(rec, captured[0])
 
 
-
 # --- pure functions --------------------------------------------------------------------------------------
+
 
 def test_defaults_validate():
     validate(args())
 
 
-@pytest.mark.parametrize("change, words", [
-    ({"region": "US"}, "region 'US'"),
-    ({"image": ""}, "image ''"),
-    ({"schedule_expression": "0 6 * * *"}, "schedule_expression '0 6 * * *'"),
-    ({"schedule_expression": "at(2026-12-01T06:00:00)"}, "recurring"),
-    ({"published_url": "http://us.ips.example.com/v1/info/ip_addresses"}, "published_url 'http://"),
-    ({"secrets": {"EGRESS_SMTP_URL": "x"}}, "secrets lack 'EGRESS_DB'"),
-    ({"secrets": {"EGRESS_DB": "x"}}, "secrets lack 'EGRESS_SMTP_URL'"),
-    ({"secrets": {"EGRESS_DB": "x", "EGRESS_SMTP_URL": "y", "bad-name": "z"}}, "secret name 'bad-name'"),
-    ({"environment": {"EGRESS_DB": "sqlite:///x"}}, "in both environment and secrets"),
-    ({"environment": {"EGRESS_WEBHOOK_SECRET": "k"}, "secrets": {"EGRESS_DB": "x", "EGRESS_SMTP_URL": "y"}}, "looks like a secret"),
-    ({"environment": {"API_TOKEN": "k"}}, "environment 'API_TOKEN' looks like a secret"),
-    ({"environment": {"EGRESS_RELAY": "smtp://u:p@h"}}, "without credentials"),
-    ({"cpu": 256, "memory": 4096}, "cpu 256 with memory 4096"),
-    ({"cpu_architecture": "arm"}, "cpu_architecture 'arm'"),
-    ({"plan_path": "plan.yaml; rm -rf /"}, "plan_path"),
-    ({"alert_emails": ("ops-alerts@example.com", "Ops <ops@example.com>")}, "alert email 'Ops <ops@example.com>'"),
-    ({"alert_emails": "ops-alerts@example.com"}, "not the single string 'ops-alerts@example.com'"),
-])
+@pytest.mark.parametrize(
+    "change, words",
+    [
+        ({"region": "US"}, "region 'US'"),
+        ({"image": ""}, "image ''"),
+        ({"schedule_expression": "0 6 * * *"}, "schedule_expression '0 6 * * *'"),
+        ({"schedule_expression": "at(2026-12-01T06:00:00)"}, "recurring"),
+        ({"published_url": "http://us.ips.example.com/v1/info/ip_addresses"}, "published_url 'http://"),
+        ({"secrets": {"EGRESS_SMTP_URL": "x"}}, "secrets lack 'EGRESS_DB'"),
+        ({"secrets": {"EGRESS_DB": "x"}}, "secrets lack 'EGRESS_SMTP_URL'"),
+        ({"secrets": {"EGRESS_DB": "x", "EGRESS_SMTP_URL": "y", "bad-name": "z"}}, "secret name 'bad-name'"),
+        ({"environment": {"EGRESS_DB": "sqlite:///x"}}, "in both environment and secrets"),
+        (
+            {"environment": {"EGRESS_WEBHOOK_SECRET": "k"}, "secrets": {"EGRESS_DB": "x", "EGRESS_SMTP_URL": "y"}},
+            "looks like a secret",
+        ),
+        ({"environment": {"API_TOKEN": "k"}}, "environment 'API_TOKEN' looks like a secret"),
+        ({"environment": {"EGRESS_RELAY": "smtp://u:p@h"}}, "without credentials"),
+        ({"cpu": 256, "memory": 4096}, "cpu 256 with memory 4096"),
+        ({"cpu_architecture": "arm"}, "cpu_architecture 'arm'"),
+        ({"plan_path": "plan.yaml; rm -rf /"}, "plan_path"),
+        ({"alert_emails": ("ops-alerts@example.com", "Ops <ops@example.com>")}, "alert email 'Ops <ops@example.com>'"),
+        ({"alert_emails": "ops-alerts@example.com"}, "not the single string 'ops-alerts@example.com'"),
+    ],
+)
 def test_validate_names_the_bad_value(change, words):
     with pytest.raises(ConfigError, match="NoticeSchedule: ") as exc:
         validate(args(**change))
@@ -125,42 +146,74 @@ def test_command_and_base_url():
 
 
 def test_container_definition_carries_secrets_only_as_arns():
-    (c,) = json.loads(container_definitions(
-        image=IMAGE, command=["egress", "notify"], environment={"B": "2", "A": "1"},
-        secret_arns={"EGRESS_DB": "arn:aws:secretsmanager:us-east-1:1:secret:db"}, log_group="lg", aws_region="us-east-1"))
+    (c,) = json.loads(
+        container_definitions(
+            image=IMAGE,
+            command=["egress", "notify"],
+            environment={"B": "2", "A": "1"},
+            secret_arns={"EGRESS_DB": "arn:aws:secretsmanager:us-east-1:1:secret:db"},
+            log_group="lg",
+            aws_region="us-east-1",
+        )
+    )
     assert c["environment"] == [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]
     assert c["secrets"] == [{"name": "EGRESS_DB", "valueFrom": "arn:aws:secretsmanager:us-east-1:1:secret:db"}]
     assert c["readonlyRootFilesystem"] is True and c["essential"] is True
-    assert c["logConfiguration"] == {"logDriver": "awslogs", "options": {
-        "awslogs-group": "lg", "awslogs-region": "us-east-1", "awslogs-stream-prefix": "notify"}}
+    assert c["logConfiguration"] == {
+        "logDriver": "awslogs",
+        "options": {"awslogs-group": "lg", "awslogs-region": "us-east-1", "awslogs-stream-prefix": "notify"},
+    }
     with pytest.raises(ValueError, match="secret EGRESS_DB"):
-        container_definitions(image=IMAGE, command=[], environment={}, secret_arns={"EGRESS_DB": DB},
-                              log_group="lg", aws_region="us-east-1")
+        container_definitions(
+            image=IMAGE,
+            command=[],
+            environment={},
+            secret_arns={"EGRESS_DB": DB},
+            log_group="lg",
+            aws_region="us-east-1",
+        )
 
 
-@pytest.mark.parametrize("image, repo", [
-    (IMAGE, "arn:aws:ecr:us-east-1:123456789012:repository/smtp-egress"),
-    ("123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/smtp-egress@sha256:" + "a" * 64,
-     "arn:aws:ecr:eu-west-1:123456789012:repository/team/smtp-egress"),
-    ("ghcr.io/example/smtp-egress:0.1.0", None),
-])
+@pytest.mark.parametrize(
+    "image, repo",
+    [
+        (IMAGE, "arn:aws:ecr:us-east-1:123456789012:repository/smtp-egress"),
+        (
+            "123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/smtp-egress@sha256:" + "a" * 64,
+            "arn:aws:ecr:eu-west-1:123456789012:repository/team/smtp-egress",
+        ),
+        ("ghcr.io/example/smtp-egress:0.1.0", None),
+    ],
+)
 def test_ecr_repository_of_an_image(image, repo):
     assert iam_policies.ecr_repository_arn(image) == repo
 
 
 def test_execution_policy_without_ecr_grants_no_ecr():
-    policy = json.loads(iam_policies.task_execution_policy("arn:aws:logs:r:1:log-group:g", ["arn:aws:secretsmanager:r:1:secret:s"], None))
+    policy = json.loads(
+        iam_policies.task_execution_policy(
+            "arn:aws:logs:r:1:log-group:g", ["arn:aws:secretsmanager:r:1:secret:s"], None
+        )
+    )
     assert [s["Sid"] for s in policy["Statement"]] == ["WriteLogs", "ReadJobSecrets"]
 
 
 def test_scheduler_policy_with_a_dead_letter_queue():
-    policy = json.loads(iam_policies.scheduler_policy(TASK_ARN, "arn:aws:ecs:r:1:cluster/c", ["arn:aws:iam::1:role/a"],
-                                                      "arn:aws:sqs:r:1:dlq"))
-    assert policy["Statement"][-1] == {"Sid": "DeadLetter", "Effect": "Allow", "Action": "sqs:SendMessage",
-                                       "Resource": "arn:aws:sqs:r:1:dlq"}
+    policy = json.loads(
+        iam_policies.scheduler_policy(
+            TASK_ARN, "arn:aws:ecs:r:1:cluster/c", ["arn:aws:iam::1:role/a"], "arn:aws:sqs:r:1:dlq"
+        )
+    )
+    assert policy["Statement"][-1] == {
+        "Sid": "DeadLetter",
+        "Effect": "Allow",
+        "Action": "sqs:SendMessage",
+        "Resource": "arn:aws:sqs:r:1:dlq",
+    }
 
 
 # --- the child contract under mocks ----------------------------------------------------------------------
+
 
 def test_children_types_names_and_parents(pulumi_mocks):
     def check(rec, _):
@@ -170,39 +223,65 @@ def test_children_types_names_and_parents(pulumi_mocks):
         assert comp.name == alerts.name == "us-notices" and alerts.parent == comp.urn
         alert_children = [r for r in rec.sorted() if r.parent == alerts.urn]
         assert len(children) + len(alert_children) + 2 == len(rec.resources)  # nothing else, nothing unparented
-        assert sorted(r.name for r in alert_children) == sorted([
-            "us-notices-alerts-key", "us-notices-alerts", "us-notices-alerts-policy", "us-notices-failed",
-            "us-notices-failed-alert", "us-notices-failed-to-start", "us-notices-failed-to-start-alert",
-            job_alerts.subscription_name("us-notices", "ops-alerts@example.com")])
-        secrets = [(f"aws:secretsmanager/secret{v}:Secret{v}", f"us-notices-secret-{s}{'-version' if v else ''}")
-                   for s in ("egress-db", "egress-smtp-url", "egress-webhook-secret") for v in ("", "Version")]
-        assert sorted((r.type, r.name) for r in children) == sorted([
-            ("aws:ecs/cluster:Cluster", "us-notices-cluster"), *secrets,
-            ("aws:cloudwatch/logGroup:LogGroup", "us-notices-logs"),
-            ("aws:iam/role:Role", "us-notices-execution-role"),
-            ("aws:iam/rolePolicy:RolePolicy", "us-notices-execution-role-policy"),
-            ("aws:iam/role:Role", "us-notices-task-role"),
-            ("aws:ecs/taskDefinition:TaskDefinition", "us-notices-task"),
-            ("aws:iam/role:Role", "us-notices-scheduler-role"),
-            ("aws:iam/rolePolicy:RolePolicy", "us-notices-scheduler-role-policy"),
-            ("aws:scheduler/schedule:Schedule", "us-notices-schedule"),
-        ])
+        assert sorted(r.name for r in alert_children) == sorted(
+            [
+                "us-notices-alerts-key",
+                "us-notices-alerts",
+                "us-notices-alerts-policy",
+                "us-notices-failed",
+                "us-notices-failed-alert",
+                "us-notices-failed-to-start",
+                "us-notices-failed-to-start-alert",
+                job_alerts.subscription_name("us-notices", "ops-alerts@example.com"),
+            ]
+        )
+        secrets = [
+            (f"aws:secretsmanager/secret{v}:Secret{v}", f"us-notices-secret-{s}{'-version' if v else ''}")
+            for s in ("egress-db", "egress-smtp-url", "egress-webhook-secret")
+            for v in ("", "Version")
+        ]
+        assert sorted((r.type, r.name) for r in children) == sorted(
+            [
+                ("aws:ecs/cluster:Cluster", "us-notices-cluster"),
+                *secrets,
+                ("aws:cloudwatch/logGroup:LogGroup", "us-notices-logs"),
+                ("aws:iam/role:Role", "us-notices-execution-role"),
+                ("aws:iam/rolePolicy:RolePolicy", "us-notices-execution-role-policy"),
+                ("aws:iam/role:Role", "us-notices-task-role"),
+                ("aws:ecs/taskDefinition:TaskDefinition", "us-notices-task"),
+                ("aws:iam/role:Role", "us-notices-scheduler-role"),
+                ("aws:iam/rolePolicy:RolePolicy", "us-notices-scheduler-role-policy"),
+                ("aws:scheduler/schedule:Schedule", "us-notices-schedule"),
+            ]
+        )
+
     deploy(pulumi_mocks, check)
 
 
 def test_outputs(pulumi_mocks):
     def check(rec, values):
         schedule = arn_of(rec, "aws:scheduler/schedule:Schedule", "us-notices-schedule")
-        assert values == [schedule, TASK_ARN, log_group(rec), {
-            key: arn_of(rec, "aws:secretsmanager/secret:Secret", f"us-notices-secret-{slug}")
-            for key, slug in (("EGRESS_DB", "egress-db"), ("EGRESS_SMTP_URL", "egress-smtp-url"),
-                              ("EGRESS_WEBHOOK_SECRET", "egress-webhook-secret"))},
-            arn_of(rec, "aws:sns/topic:Topic", "us-notices-alerts")]
+        assert values == [
+            schedule,
+            TASK_ARN,
+            log_group(rec),
+            {
+                key: arn_of(rec, "aws:secretsmanager/secret:Secret", f"us-notices-secret-{slug}")
+                for key, slug in (
+                    ("EGRESS_DB", "egress-db"),
+                    ("EGRESS_SMTP_URL", "egress-smtp-url"),
+                    ("EGRESS_WEBHOOK_SECRET", "egress-webhook-secret"),
+                )
+            },
+            arn_of(rec, "aws:sns/topic:Topic", "us-notices-alerts"),
+        ]
         assert arn_of(rec, "aws:ecs/taskDefinition:TaskDefinition", "us-notices-task") == TASK_ARN  # family:revision
         secret_arns = set(values[3].values())
         assert len(secret_arns) == 3
-        assert all(a.startswith("arn:aws:secretsmanager:us-east-1:123456789012:secret:us-notices-secret-")
-                   for a in secret_arns)
+        assert all(
+            a.startswith("arn:aws:secretsmanager:us-east-1:123456789012:secret:us-notices-secret-") for a in secret_arns
+        )
+
     deploy(pulumi_mocks, check)
 
 
@@ -216,10 +295,16 @@ def test_secret_values_appear_only_in_their_secret_versions(pulumi_mocks):
                 continue
             for secret in (DB, SMTP, HOOK, "Pa55word"):
                 assert secret not in text, f"{secret!r} leaked into {r['type']} {r['name']}"
-        versions = {r.name: r.inputs["secretString"]["value"]
-                    for r in rec.by_type("aws:secretsmanager/secretVersion:SecretVersion")}
-        assert versions == {"us-notices-secret-egress-db-version": DB, "us-notices-secret-egress-smtp-url-version": SMTP,
-                            "us-notices-secret-egress-webhook-secret-version": HOOK}
+        versions = {
+            r.name: r.inputs["secretString"]["value"]
+            for r in rec.by_type("aws:secretsmanager/secretVersion:SecretVersion")
+        }
+        assert versions == {
+            "us-notices-secret-egress-db-version": DB,
+            "us-notices-secret-egress-smtp-url-version": SMTP,
+            "us-notices-secret-egress-webhook-secret-version": HOOK,
+        }
+
     deploy(pulumi_mocks, check)
 
 
@@ -233,12 +318,15 @@ def test_task_definition_runs_notify_for_the_region_with_secrets_by_reference(pu
         (c,) = json.loads(task["containerDefinitions"])
         assert c["image"] == IMAGE
         assert c["command"] == ["egress", "notify", "--region", "us", "--published", URL, "--json"]
-        assert c["environment"] == [{"name": "EGRESS_BASE_URL", "value": "https://us.ips.example.com"},
-                                    {"name": "EGRESS_FROM", "value": "IP notices <ip-notices@example.com>"}]
+        assert c["environment"] == [
+            {"name": "EGRESS_BASE_URL", "value": "https://us.ips.example.com"},
+            {"name": "EGRESS_FROM", "value": "IP notices <ip-notices@example.com>"},
+        ]
         assert c["secrets"] == [{"name": k, "valueFrom": v} for k, v in sorted(values[3].items())]
         assert c["logConfiguration"]["options"]["awslogs-group"] == log_group(rec)
         assert c["logConfiguration"]["options"]["awslogs-region"] == "us-east-1"
         assert rec.inputs_of("aws:cloudwatch/logGroup:LogGroup", "us-notices-logs")["retentionInDays"] == 400.0
+
     deploy(pulumi_mocks, check, args(cpu=512, memory=1024))
 
 
@@ -251,51 +339,102 @@ def test_schedule_runs_the_task_daily_on_fargate_in_private_subnets(pulumi_mocks
         assert target["arn"] == "arn:aws:ecs:us-east-1:123456789012:cluster/shared"
         assert target["roleArn"] == arn_of(rec, ROLE, "us-notices-scheduler-role")
         assert target["ecsParameters"] == {
-            "taskDefinitionArn": TASK_ARN, "launchType": "FARGATE", "taskCount": 1.0, "platformVersion": "LATEST",
-            "networkConfiguration": {"subnets": ["subnet-a", "subnet-b"], "securityGroups": ["sg-jobs"], "assignPublicIp": False}}
+            "taskDefinitionArn": TASK_ARN,
+            "launchType": "FARGATE",
+            "taskCount": 1.0,
+            "platformVersion": "LATEST",
+            "networkConfiguration": {
+                "subnets": ["subnet-a", "subnet-b"],
+                "securityGroups": ["sg-jobs"],
+                "assignPublicIp": False,
+            },
+        }
         assert target["retryPolicy"]["maximumRetryAttempts"] == 2.0
         assert target["deadLetterConfig"] == {"arn": "arn:aws:sqs:us-east-1:123456789012:notices-dlq"}
         assert not rec.by_type("aws:ecs/cluster:Cluster")  # the given cluster is used, none is created
-    deploy(pulumi_mocks, check, args(schedule_expression="cron(30 5 * * ? *)",
-                                     cluster_arn="arn:aws:ecs:us-east-1:123456789012:cluster/shared",
-                                     dead_letter_queue_arn="arn:aws:sqs:us-east-1:123456789012:notices-dlq"))
+
+    deploy(
+        pulumi_mocks,
+        check,
+        args(
+            schedule_expression="cron(30 5 * * ? *)",
+            cluster_arn="arn:aws:ecs:us-east-1:123456789012:cluster/shared",
+            dead_letter_queue_arn="arn:aws:sqs:us-east-1:123456789012:notices-dlq",
+        ),
+    )
 
 
 def test_roles_are_least_privilege(pulumi_mocks):
     def check(rec, values):
-        trusts = {n: json.loads(rec.inputs_of("aws:iam/role:Role", f"us-notices-{n}")["assumeRolePolicy"])["Statement"]
-                  for n in ("execution-role", "task-role", "scheduler-role")}
-        for role, service in (("execution-role", "ecs-tasks"), ("task-role", "ecs-tasks"), ("scheduler-role", "scheduler")):
-            assert trusts[role] == [{"Effect": "Allow", "Principal": {"Service": f"{service}.amazonaws.com"},
-                                     "Action": "sts:AssumeRole",
-                                     "Condition": {"StringEquals": {"aws:SourceAccount": "123456789012"}}}]
-        execution = json.loads(rec.inputs_of("aws:iam/rolePolicy:RolePolicy", "us-notices-execution-role-policy")["policy"])
+        trusts = {
+            n: json.loads(rec.inputs_of("aws:iam/role:Role", f"us-notices-{n}")["assumeRolePolicy"])["Statement"]
+            for n in ("execution-role", "task-role", "scheduler-role")
+        }
+        for role, service in (
+            ("execution-role", "ecs-tasks"),
+            ("task-role", "ecs-tasks"),
+            ("scheduler-role", "scheduler"),
+        ):
+            assert trusts[role] == [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Service": f"{service}.amazonaws.com"},
+                    "Action": "sts:AssumeRole",
+                    "Condition": {"StringEquals": {"aws:SourceAccount": "123456789012"}},
+                }
+            ]
+        execution = json.loads(
+            rec.inputs_of("aws:iam/rolePolicy:RolePolicy", "us-notices-execution-role-policy")["policy"]
+        )
         assert [(s["Action"], s["Resource"]) for s in execution["Statement"]] == [
             ("ecr:GetAuthorizationToken", "*"),
-            (["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
-             "arn:aws:ecr:us-east-1:123456789012:repository/smtp-egress"),
+            (
+                ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+                "arn:aws:ecr:us-east-1:123456789012:repository/smtp-egress",
+            ),
             (["logs:CreateLogStream", "logs:PutLogEvents"], arn_of(rec, LOGS, "us-notices-logs") + ":log-stream:*"),
             ("secretsmanager:GetSecretValue", sorted(values[3].values())),
         ]
-        scheduler = json.loads(rec.inputs_of("aws:iam/rolePolicy:RolePolicy", "us-notices-scheduler-role-policy")["policy"])
+        scheduler = json.loads(
+            rec.inputs_of("aws:iam/rolePolicy:RolePolicy", "us-notices-scheduler-role-policy")["policy"]
+        )
         assert scheduler["Statement"] == [
-            {"Sid": "RunNoticeTask", "Effect": "Allow", "Action": "ecs:RunTask", "Resource": TASK_ARN,
-             "Condition": {"ArnEquals": {"ecs:cluster": arn_of(rec, "aws:ecs/cluster:Cluster", "us-notices-cluster")}}},
-            {"Sid": "PassTaskRoles", "Effect": "Allow", "Action": "iam:PassRole",
-             "Resource": [arn_of(rec, ROLE, "us-notices-execution-role"), arn_of(rec, ROLE, "us-notices-task-role")],
-             "Condition": {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}}},
+            {
+                "Sid": "RunNoticeTask",
+                "Effect": "Allow",
+                "Action": "ecs:RunTask",
+                "Resource": TASK_ARN,
+                "Condition": {
+                    "ArnEquals": {"ecs:cluster": arn_of(rec, "aws:ecs/cluster:Cluster", "us-notices-cluster")}
+                },
+            },
+            {
+                "Sid": "PassTaskRoles",
+                "Effect": "Allow",
+                "Action": "iam:PassRole",
+                "Resource": [arn_of(rec, ROLE, "us-notices-execution-role"), arn_of(rec, ROLE, "us-notices-task-role")],
+                "Condition": {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}},
+            },
         ]
         policies = [r.name for r in rec.resources if r.type.startswith("aws:iam/") and r.type != "aws:iam/role:Role"]
-        assert sorted(policies) == ["us-notices-execution-role-policy", "us-notices-scheduler-role-policy"]  # task role: none
+        assert sorted(policies) == [
+            "us-notices-execution-role-policy",
+            "us-notices-scheduler-role-policy",
+        ]  # task role: none
+
     deploy(pulumi_mocks, check)
 
 
 def test_alerts_watch_this_task_in_this_cluster_and_point_at_its_log_group(pulumi_mocks):
     def check(rec, values):
         cluster = arn_of(rec, "aws:ecs/cluster:Cluster", "us-notices-cluster")
-        for rule, pattern in (("us-notices-failed", job_alerts.failed_pattern),
-                              ("us-notices-failed-to-start", job_alerts.failed_to_start_pattern)):
-            assert rec.inputs_of("aws:cloudwatch/eventRule:EventRule", rule)["eventPattern"] == pattern(cluster, "us-notices")
+        for rule, pattern in (
+            ("us-notices-failed", job_alerts.failed_pattern),
+            ("us-notices-failed-to-start", job_alerts.failed_to_start_pattern),
+        ):
+            assert rec.inputs_of("aws:cloudwatch/eventRule:EventRule", rule)["eventPattern"] == pattern(
+                cluster, "us-notices"
+            )
         target = rec.inputs_of("aws:cloudwatch/eventTarget:EventTarget", "us-notices-failed-alert")
         assert target["arn"] == values[4] == arn_of(rec, "aws:sns/topic:Topic", "us-notices-alerts")
         template = json.loads(target["inputTransformer"]["inputTemplate"])
@@ -303,4 +442,5 @@ def test_alerts_watch_this_task_in_this_cluster_and_point_at_its_log_group(pulum
         assert f"log group {log_group(rec)}, stream notify/notify/" in template  # the task's awslogs stream
         (sub,) = rec.by_type("aws:sns/topicSubscription:TopicSubscription")
         assert (sub.inputs["protocol"], sub.inputs["endpoint"]) == ("email", "ops-alerts@example.com")
+
     deploy(pulumi_mocks, check)

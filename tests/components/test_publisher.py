@@ -54,24 +54,29 @@ def deploy(pulumi_mocks, check, args=ARGS):
     check(rec, captured[0])
 
 
-
 # --- pure functions --------------------------------------------------------------------------------------
+
 
 def test_region_files_stay_and_shared_files_move_under_the_region():
     assert list(object_keys("us", DOCS)) == [
-        "us/v1/info/ip_addresses", "us/v1/info/ip_addresses.txt",
-        "us/v1/info/ip_addresses/changes.atom", "us/v1/info/ip_addresses/changes.json",
+        "us/v1/info/ip_addresses",
+        "us/v1/info/ip_addresses.txt",
+        "us/v1/info/ip_addresses/changes.atom",
+        "us/v1/info/ip_addresses/changes.json",
     ]
     assert object_keys("us", DOCS)["us/v1/info/ip_addresses/changes.atom"] is DOCS["v1/info/ip_addresses/changes.atom"]
 
 
-@pytest.mark.parametrize("path, words", [
-    ("eu/v1/info/ip_addresses", "neither under 'us/' nor shared"),
-    ("/us/v1/info/ip_addresses", "must be relative"),
-    ("us/v1/../../secret", "must be relative"),
-    ("us//v1", "must be relative"),
-    ("us/v1/info/ip addresses", "must be relative"),
-])
+@pytest.mark.parametrize(
+    "path, words",
+    [
+        ("eu/v1/info/ip_addresses", "neither under 'us/' nor shared"),
+        ("/us/v1/info/ip_addresses", "must be relative"),
+        ("us/v1/../../secret", "must be relative"),
+        ("us//v1", "must be relative"),
+        ("us/v1/info/ip addresses", "must be relative"),
+    ],
+)
 def test_paths_this_host_cannot_serve_are_refused(path, words):
     with pytest.raises(ConfigError, match=words):
         object_keys("us", {**DOCS, path: DOCS["us/v1/info/ip_addresses"]})
@@ -90,19 +95,25 @@ def test_defaults_validate():
     assert set(validate(ARGS)) == set(object_keys("us", DOCS))
 
 
-@pytest.mark.parametrize("change, words", [
-    ({"region": "v1"}, "region 'v1'"),
-    ({"documents": {k: v for k, v in DOCS.items() if k != "us/v1/info/ip_addresses"}}, "lack 'us/v1/info/ip_addresses'"),
-    ({"documents": {**DOCS, "us/v1/info/ip_addresses": PublishedFile("x", "", CC)}}, "needs content, content_type"),
-    ({"documents": {**DOCS, "us/v1/info/ip_addresses": PublishedFile("", JSON, CC)}}, "needs content"),
-    ({"aliases": ("us.ips.example.com",)}, "need certificate_arn"),
-    ({"aliases": ("US.ips.example.com",), "certificate_arn": CERT}, "alias 'US.ips.example.com'"),
-    ({"aliases": ("a.example.com", "a.example.com"), "certificate_arn": CERT}, "repeat a name"),
-    ({"aliases": ("a.example.com",), "certificate_arn": CERT.replace("us-east-1", "eu-west-1")}, "in us-east-1"),
-    ({"certificate_arn": CERT}, "aliases is empty"),
-    ({"price_class": "PriceClass_Cheap"}, "price_class 'PriceClass_Cheap'"),
-    ({"documents": {**DOCS, "us/v1/info/ip-addresses": DOCS["us/v1/info/ip_addresses"]}}, "collide"),
-])
+@pytest.mark.parametrize(
+    "change, words",
+    [
+        ({"region": "v1"}, "region 'v1'"),
+        (
+            {"documents": {k: v for k, v in DOCS.items() if k != "us/v1/info/ip_addresses"}},
+            "lack 'us/v1/info/ip_addresses'",
+        ),
+        ({"documents": {**DOCS, "us/v1/info/ip_addresses": PublishedFile("x", "", CC)}}, "needs content, content_type"),
+        ({"documents": {**DOCS, "us/v1/info/ip_addresses": PublishedFile("", JSON, CC)}}, "needs content"),
+        ({"aliases": ("us.ips.example.com",)}, "need certificate_arn"),
+        ({"aliases": ("US.ips.example.com",), "certificate_arn": CERT}, "alias 'US.ips.example.com'"),
+        ({"aliases": ("a.example.com", "a.example.com"), "certificate_arn": CERT}, "repeat a name"),
+        ({"aliases": ("a.example.com",), "certificate_arn": CERT.replace("us-east-1", "eu-west-1")}, "in us-east-1"),
+        ({"certificate_arn": CERT}, "aliases is empty"),
+        ({"price_class": "PriceClass_Cheap"}, "price_class 'PriceClass_Cheap'"),
+        ({"documents": {**DOCS, "us/v1/info/ip-addresses": DOCS["us/v1/info/ip_addresses"]}}, "collide"),
+    ],
+)
 def test_validate_names_the_bad_value(change, words):
     with pytest.raises(ConfigError, match="IpListPublisher: ") as exc:
         validate(dataclasses.replace(ARGS, **change))
@@ -112,9 +123,14 @@ def test_validate_names_the_bad_value(change, words):
 def test_bucket_policy_lets_only_this_distribution_read_objects():
     policy = json.loads(iam_policies.cloudfront_read_policy("arn:aws:s3:::docs", DIST_ARN))
     allow, deny = policy["Statement"]
-    assert allow == {"Sid": "AllowCloudFrontRead", "Effect": "Allow", "Principal": {"Service": "cloudfront.amazonaws.com"},
-                     "Action": "s3:GetObject", "Resource": "arn:aws:s3:::docs/*",
-                     "Condition": {"StringEquals": {"AWS:SourceArn": DIST_ARN}}}
+    assert allow == {
+        "Sid": "AllowCloudFrontRead",
+        "Effect": "Allow",
+        "Principal": {"Service": "cloudfront.amazonaws.com"},
+        "Action": "s3:GetObject",
+        "Resource": "arn:aws:s3:::docs/*",
+        "Condition": {"StringEquals": {"AWS:SourceArn": DIST_ARN}},
+    }
     assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
     with pytest.raises(ValueError, match="distribution_arn"):
         iam_policies.cloudfront_read_policy("arn:aws:s3:::docs", None)
@@ -122,26 +138,32 @@ def test_bucket_policy_lets_only_this_distribution_read_objects():
 
 # --- the child contract under mocks ----------------------------------------------------------------------
 
+
 def test_children_types_names_and_parents(pulumi_mocks):
     def check(rec, _):
         (comp,) = [r for r in rec.sorted() if r.type == TYPE]
         children = [r for r in rec.sorted() if r.type != TYPE]
         assert comp.name == "us-ips" and all(r.parent == comp.urn for r in children)
-        assert sorted((r.type, r.name) for r in children) == sorted([
-            ("aws:s3/bucket:Bucket", "us-ips-documents"),
-            ("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "us-ips-documents-public-access-block"),
-            ("aws:s3/bucketOwnershipControls:BucketOwnershipControls", "us-ips-documents-ownership"),
-            ("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
-             "us-ips-documents-encryption"),
-            ("aws:s3/bucketVersioning:BucketVersioning", "us-ips-documents-versioning"),
-            ("aws:s3/bucketPolicy:BucketPolicy", "us-ips-documents-policy"),
-            ("aws:s3/bucketObjectv2:BucketObjectv2", "us-ips-doc-us-v1-info-ip-addresses"),
-            ("aws:s3/bucketObjectv2:BucketObjectv2", "us-ips-doc-us-v1-info-ip-addresses-txt"),
-            ("aws:s3/bucketObjectv2:BucketObjectv2", "us-ips-doc-us-v1-info-ip-addresses-changes-json"),
-            ("aws:s3/bucketObjectv2:BucketObjectv2", "us-ips-doc-us-v1-info-ip-addresses-changes-atom"),
-            ("aws:cloudfront/originAccessControl:OriginAccessControl", "us-ips-oac"),
-            ("aws:cloudfront/distribution:Distribution", "us-ips-distribution"),
-        ])
+        assert sorted((r.type, r.name) for r in children) == sorted(
+            [
+                ("aws:s3/bucket:Bucket", "us-ips-documents"),
+                ("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "us-ips-documents-public-access-block"),
+                ("aws:s3/bucketOwnershipControls:BucketOwnershipControls", "us-ips-documents-ownership"),
+                (
+                    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+                    "us-ips-documents-encryption",
+                ),
+                ("aws:s3/bucketVersioning:BucketVersioning", "us-ips-documents-versioning"),
+                ("aws:s3/bucketPolicy:BucketPolicy", "us-ips-documents-policy"),
+                ("aws:s3/bucketObjectv2:BucketObjectv2", "us-ips-doc-us-v1-info-ip-addresses"),
+                ("aws:s3/bucketObjectv2:BucketObjectv2", "us-ips-doc-us-v1-info-ip-addresses-txt"),
+                ("aws:s3/bucketObjectv2:BucketObjectv2", "us-ips-doc-us-v1-info-ip-addresses-changes-json"),
+                ("aws:s3/bucketObjectv2:BucketObjectv2", "us-ips-doc-us-v1-info-ip-addresses-changes-atom"),
+                ("aws:cloudfront/originAccessControl:OriginAccessControl", "us-ips-oac"),
+                ("aws:cloudfront/distribution:Distribution", "us-ips-distribution"),
+            ]
+        )
+
     deploy(pulumi_mocks, check)
 
 
@@ -151,6 +173,7 @@ def test_outputs(pulumi_mocks):
         domain = dist.outputs["domainName"]
         assert values == [bucket["bucket"], dist.id, domain, f"https://{domain}/v1/info/ip_addresses"]
         assert bucket["bucket"].startswith("us-ips-documents-") and domain.endswith(".cloudfront.net")
+
     deploy(pulumi_mocks, check)
 
 
@@ -159,9 +182,17 @@ def test_url_uses_the_first_alias_and_the_acm_certificate(pulumi_mocks):
         assert values[3] == "https://us.ips.example.com/v1/info/ip_addresses"
         dist = rec.inputs_of("aws:cloudfront/distribution:Distribution", "us-ips-distribution")
         assert dist["aliases"] == ["us.ips.example.com", "ips-us.example.com"]
-        assert dist["viewerCertificate"] == {"acmCertificateArn": CERT, "sslSupportMethod": "sni-only",
-                                             "minimumProtocolVersion": "TLSv1.2_2021"}
-    deploy(pulumi_mocks, check, dataclasses.replace(ARGS, aliases=("us.ips.example.com", "ips-us.example.com"), certificate_arn=CERT))
+        assert dist["viewerCertificate"] == {
+            "acmCertificateArn": CERT,
+            "sslSupportMethod": "sni-only",
+            "minimumProtocolVersion": "TLSv1.2_2021",
+        }
+
+    deploy(
+        pulumi_mocks,
+        check,
+        dataclasses.replace(ARGS, aliases=("us.ips.example.com", "ips-us.example.com"), certificate_arn=CERT),
+    )
 
 
 def test_one_object_per_document_with_its_type_and_cache_control(pulumi_mocks):
@@ -171,21 +202,35 @@ def test_one_object_per_document_with_its_type_and_cache_control(pulumi_mocks):
         expected = object_keys("us", DOCS)
         assert sorted(objects) == sorted(expected)
         for key, doc in expected.items():
-            assert objects[key] == {"bucket": bucket_id, "key": key, "content": doc.content,
-                                    "contentType": doc.content_type, "cacheControl": doc.cache_control}
+            assert objects[key] == {
+                "bucket": bucket_id,
+                "key": key,
+                "content": doc.content,
+                "contentType": doc.content_type,
+                "cacheControl": doc.cache_control,
+            }
+
     deploy(pulumi_mocks, check)
 
 
 def test_bucket_is_private_and_readable_only_by_the_distribution(pulumi_mocks):
     def check(rec, _):
-        pab = rec.inputs_of("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "us-ips-documents-public-access-block")
-        assert [pab[k] for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")] == [True] * 4
-        assert rec.inputs_of("aws:s3/bucketOwnershipControls:BucketOwnershipControls",
-                   "us-ips-documents-ownership")["rule"] == {"objectOwnership": "BucketOwnerEnforced"}
-        assert rec.inputs_of("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
-                   "us-ips-documents-encryption")["rules"] == [{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "AES256"}}]
-        assert rec.inputs_of("aws:s3/bucketVersioning:BucketVersioning",
-                   "us-ips-documents-versioning")["versioningConfiguration"] == {"status": "Enabled"}
+        pab = rec.inputs_of(
+            "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "us-ips-documents-public-access-block"
+        )
+        assert [
+            pab[k] for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
+        ] == [True] * 4
+        assert rec.inputs_of("aws:s3/bucketOwnershipControls:BucketOwnershipControls", "us-ips-documents-ownership")[
+            "rule"
+        ] == {"objectOwnership": "BucketOwnerEnforced"}
+        assert rec.inputs_of(
+            "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+            "us-ips-documents-encryption",
+        )["rules"] == [{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "AES256"}}]
+        assert rec.inputs_of("aws:s3/bucketVersioning:BucketVersioning", "us-ips-documents-versioning")[
+            "versioningConfiguration"
+        ] == {"status": "Enabled"}
         bucket = rec.inputs_of("aws:s3/bucket:Bucket", "us-ips-documents")
         assert "acl" not in bucket and "policy" not in bucket and "website" not in bucket
         policy = json.loads(rec.inputs_of("aws:s3/bucketPolicy:BucketPolicy", "us-ips-documents-policy")["policy"])
@@ -195,15 +240,21 @@ def test_bucket_is_private_and_readable_only_by_the_distribution(pulumi_mocks):
         assert policy == json.loads(iam_policies.cloudfront_read_policy(bucket_arn, dist_arn))
         allows = [s for s in policy["Statement"] if s["Effect"] == "Allow"]
         assert [(s["Principal"], s["Action"], s["Condition"]) for s in allows] == [
-            ({"Service": "cloudfront.amazonaws.com"}, "s3:GetObject", {"StringEquals": {"AWS:SourceArn": dist_arn}})]
+            ({"Service": "cloudfront.amazonaws.com"}, "s3:GetObject", {"StringEquals": {"AWS:SourceArn": dist_arn}})
+        ]
         assert not rec.by_type("aws:cloudfront/originAccessIdentity:OriginAccessIdentity")
+
     deploy(pulumi_mocks, check)
 
 
 def test_distribution_reads_the_region_folder_through_the_oac_over_https(pulumi_mocks):
     def check(rec, _):
         oac = rec.inputs_of("aws:cloudfront/originAccessControl:OriginAccessControl", "us-ips-oac")
-        assert (oac["originAccessControlOriginType"], oac["signingBehavior"], oac["signingProtocol"]) == ("s3", "always", "sigv4")
+        assert (oac["originAccessControlOriginType"], oac["signingBehavior"], oac["signingProtocol"]) == (
+            "s3",
+            "always",
+            "sigv4",
+        )
         dist = rec.inputs_of("aws:cloudfront/distribution:Distribution", "us-ips-distribution")
         (origin,) = dist["origins"]
         oac_id = rec.one("aws:cloudfront/originAccessControl:OriginAccessControl", "us-ips-oac").id
@@ -218,6 +269,7 @@ def test_distribution_reads_the_region_folder_through_the_oac_over_https(pulumi_
         assert behavior["cachePolicyId"] == CACHING_OPTIMIZED and "forwardedValues" not in behavior
         assert dist["enabled"] is True and dist["priceClass"] == "PriceClass_100"
         assert dist["viewerCertificate"] == {"cloudfrontDefaultCertificate": True} and "aliases" not in dist
+
     deploy(pulumi_mocks, check)
 
 
@@ -229,13 +281,20 @@ def test_documents_rendered_by_egress_publish_go_up_byte_for_byte(pulumi_mocks):
     plan = load_plan(Path(__file__).resolve().parents[2] / "stacks" / "egress-ips.yaml")
     moment = dt.datetime(2026, 11, 26, tzinfo=dt.UTC)
     tree = static_files(plan, {}, moment, "https://us.ips.example.com")
-    docs = {path: PublishedFile(data.decode("utf-8"), ctype, CC) for path, (data, ctype) in tree.items()
-            if path.startswith(("us/", "v1/"))}
+    docs = {
+        path: PublishedFile(data.decode("utf-8"), ctype, CC)
+        for path, (data, ctype) in tree.items()
+        if path.startswith(("us/", "v1/"))
+    }
     assert len(docs) == 4
 
     def check(rec, _):
         objects = {o.inputs["key"]: o.inputs for o in rec.by_type("aws:s3/bucketObjectv2:BucketObjectv2")}
         assert objects["us/v1/info/ip_addresses"]["content"].encode() == tree["us/v1/info/ip_addresses"][0]
         assert objects["us/v1/info/ip_addresses"]["contentType"] == "application/json"
-        assert objects["us/v1/info/ip_addresses/changes.atom"]["content"].encode() == tree["v1/info/ip_addresses/changes.atom"][0]
+        assert (
+            objects["us/v1/info/ip_addresses/changes.atom"]["content"].encode()
+            == tree["v1/info/ip_addresses/changes.atom"][0]
+        )
+
     deploy(pulumi_mocks, check, dataclasses.replace(ARGS, documents=docs))

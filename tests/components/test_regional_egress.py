@@ -34,9 +34,16 @@ def build(pulumi_mocks, args: RegionalEgressArgs, name: str = "us"):
     @pulumi.runtime.test
     def run():
         comp = RegionalEgress(name, args)
-        outs = {"vpc_id": comp.vpc_id, "public": comp.public_subnet_ids, "private": comp.private_subnet_ids,
-                "rts": comp.private_route_table_ids, "nats": comp.nat_gateway_ids, "allocs": comp.eip_allocation_ids,
-                "reserve": comp.reserve_allocation_ids, "reserve_ips": comp.reserve_public_ips}
+        outs = {
+            "vpc_id": comp.vpc_id,
+            "public": comp.public_subnet_ids,
+            "private": comp.private_subnet_ids,
+            "rts": comp.private_route_table_ids,
+            "nats": comp.nat_gateway_ids,
+            "allocs": comp.eip_allocation_ids,
+            "reserve": comp.reserve_allocation_ids,
+            "reserve_ips": comp.reserve_public_ips,
+        }
         resolved.update(attached=comp.attached_ips, states=comp.address_states, vpc_cidr=comp.vpc_cidr)
         return pulumi.Output.all(**outs).apply(resolved.update)
 
@@ -46,8 +53,14 @@ def build(pulumi_mocks, args: RegionalEgressArgs, name: str = "us"):
 
 
 def args(addresses=BASE, **over) -> RegionalEgressArgs:
-    kw = dict(region="us", vpc_cidr="10.40.0.0/16", availability_zones=ZONES, addresses=addresses, reserve=1,
-              tags={"team": "delivery"})
+    kw = dict(
+        region="us",
+        vpc_cidr="10.40.0.0/16",
+        availability_zones=ZONES,
+        addresses=addresses,
+        reserve=1,
+        tags={"team": "delivery"},
+    )
     kw.update(over)
     return RegionalEgressArgs(**kw)
 
@@ -59,20 +72,27 @@ def test_children_and_their_parents(pulumi_mocks):
     assert [c.name for c in comp] == ["us"]
     children = [r for r in resources if r.type != COMPONENT]
     assert all(r.parent == comp[0].urn for r in children), "every child parented to the component"
-    assert sorted((r.type, r.name) for r in children) == sorted([
-        ("aws:ec2/vpc:Vpc", "us-vpc"),
-        ("aws:ec2/internetGateway:InternetGateway", "us-igw"),
-        ("aws:ec2/routeTable:RouteTable", "us-public-rt"),
-        ("aws:ec2/route:Route", "us-public-default"),
-        *[("aws:ec2/subnet:Subnet", f"us-{tier}-{z}") for z in ZONES for tier in ("public", "private")],
-        *[("aws:ec2/routeTableAssociation:RouteTableAssociation", f"us-{tier}-rta-{z}") for z in ZONES
-          for tier in ("public", "private")],
-        *[("aws:ec2/routeTable:RouteTable", f"us-private-rt-{z}") for z in ZONES],
-        *[("aws:ec2/route:Route", f"us-private-default-{z}") for z in ZONES],
-        *[(NAT, f"us-nat-{z}") for z in ZONES],
-        (EIP, "us-eip-198-51-100-10"), (EIP, "us-eip-198-51-100-11"), (EIP, "us-eip-198-51-100-12"),
-        (EIP, "us-reserve-0"),
-    ])
+    assert sorted((r.type, r.name) for r in children) == sorted(
+        [
+            ("aws:ec2/vpc:Vpc", "us-vpc"),
+            ("aws:ec2/internetGateway:InternetGateway", "us-igw"),
+            ("aws:ec2/routeTable:RouteTable", "us-public-rt"),
+            ("aws:ec2/route:Route", "us-public-default"),
+            *[("aws:ec2/subnet:Subnet", f"us-{tier}-{z}") for z in ZONES for tier in ("public", "private")],
+            *[
+                ("aws:ec2/routeTableAssociation:RouteTableAssociation", f"us-{tier}-rta-{z}")
+                for z in ZONES
+                for tier in ("public", "private")
+            ],
+            *[("aws:ec2/routeTable:RouteTable", f"us-private-rt-{z}") for z in ZONES],
+            *[("aws:ec2/route:Route", f"us-private-default-{z}") for z in ZONES],
+            *[(NAT, f"us-nat-{z}") for z in ZONES],
+            (EIP, "us-eip-198-51-100-10"),
+            (EIP, "us-eip-198-51-100-11"),
+            (EIP, "us-eip-198-51-100-12"),
+            (EIP, "us-reserve-0"),
+        ]
+    )
 
 
 def test_every_eip_is_protected_and_retained_and_only_eips_are_protected(pulumi_mocks):
@@ -101,20 +121,32 @@ def test_create_versus_adopt_versus_byoip(pulumi_mocks):
 def test_eip_tags(pulumi_mocks):
     rec, _, _ = build(pulumi_mocks, args())
     tags = {e.name: e.inputs["tags"] for e in rec.by_type(EIP)}
-    assert tags["us-eip-198-51-100-12"] == {"team": "delivery", "smtp-egress:address": "198.51.100.12",
-                                           "smtp-egress:state": "announced", "smtp-egress:region": "us"}
+    assert tags["us-eip-198-51-100-12"] == {
+        "team": "delivery",
+        "smtp-egress:address": "198.51.100.12",
+        "smtp-egress:state": "announced",
+        "smtp-egress:region": "us",
+    }
     assert tags["us-reserve-0"] == {"team": "delivery", "smtp-egress:state": "reserve", "smtp-egress:region": "us"}
 
 
 def nat_contract(rec, allocs):
-    return {n.name: (n.inputs["allocationId"], sorted(n.inputs.get("secondaryAllocationIds") or []),
-                     rec.name_of(n.inputs["subnetId"])) for n in rec.by_type(NAT)}
+    return {
+        n.name: (
+            n.inputs["allocationId"],
+            sorted(n.inputs.get("secondaryAllocationIds") or []),
+            rec.name_of(n.inputs["subnetId"]),
+        )
+        for n in rec.by_type(NAT)
+    }
 
 
 def expected_nats(name, attached, zones, per_gateway, allocs):
     plan = assign_nat_gateways(attached, zones, per_gateway)
-    return {f"{name}-nat-{g.zone}": (allocs[g.primary], sorted(allocs[s] for s in g.secondaries), f"{name}-public-{g.zone}")
-            for g in plan.gateways}
+    return {
+        f"{name}-nat-{g.zone}": (allocs[g.primary], sorted(allocs[s] for s in g.secondaries), f"{name}-public-{g.zone}")
+        for g in plan.gateways
+    }
 
 
 def test_nat_gateways_carry_exactly_the_assigned_addresses(pulumi_mocks):
@@ -131,13 +163,19 @@ def test_nat_gateways_carry_exactly_the_assigned_addresses(pulumi_mocks):
 
 def test_many_addresses_fewer_zones_with_retired_and_retiring(pulumi_mocks):
     addresses = (
-        EgressAddress("198.51.100.30", "live", True), EgressAddress("198.51.100.4", "retired", False),
-        EgressAddress("198.51.100.21", "retiring", True), EgressAddress("198.51.100.7", "live", True),
-        EgressAddress("198.51.100.99", "live", True), EgressAddress("198.51.100.50", "planned", False),
+        EgressAddress("198.51.100.30", "live", True),
+        EgressAddress("198.51.100.4", "retired", False),
+        EgressAddress("198.51.100.21", "retiring", True),
+        EgressAddress("198.51.100.7", "live", True),
+        EgressAddress("198.51.100.99", "live", True),
+        EgressAddress("198.51.100.50", "planned", False),
     )
     zones = ("eu-west-1a", "eu-west-1b", "eu-west-1c")
-    rec, _, resolved = build(pulumi_mocks, args(addresses, region="eu", availability_zones=zones,
-                                                 addresses_per_gateway=8, reserve=0), name="eu")
+    rec, _, resolved = build(
+        pulumi_mocks,
+        args(addresses, region="eu", availability_zones=zones, addresses_per_gateway=8, reserve=0),
+        name="eu",
+    )
     allocs = resolved["allocs"]
     attached_plan_order = ["198.51.100.30", "198.51.100.21", "198.51.100.7", "198.51.100.99"]
     assert nat_contract(rec, allocs) == expected_nats("eu", attached_plan_order, zones, 8, allocs)
@@ -156,8 +194,11 @@ def test_private_routes_go_to_a_gateway_even_in_zones_without_one(pulumi_mocks):
     assert rec.name_of(routes["us-public-default"]["gatewayId"]) == "us-igw"
     assert routes["us-public-default"]["destinationCidrBlock"] == "0.0.0.0/0"
     target = {z: rec.name_of(routes[f"us-private-default-{z}"]["natGatewayId"]) for z in zones}
-    assert target == {"us-east-1a": "us-nat-us-east-1a", "us-east-1b": "us-nat-us-east-1b",
-                      "us-east-1c": "us-nat-us-east-1a"}
+    assert target == {
+        "us-east-1a": "us-nat-us-east-1a",
+        "us-east-1b": "us-nat-us-east-1b",
+        "us-east-1c": "us-nat-us-east-1a",
+    }
     assert len(resolved["rts"]) == 3 and len(resolved["private"]) == 3 and len(resolved["public"]) == 3
 
 
@@ -165,8 +206,10 @@ def test_vpc_and_subnets(pulumi_mocks):
     rec, _, resolved = build(pulumi_mocks, args())
     vpc = rec.by_type("aws:ec2/vpc:Vpc")[0].inputs
     assert (vpc["cidrBlock"], vpc["enableDnsSupport"], vpc["enableDnsHostnames"]) == ("10.40.0.0/16", True, True)
-    subnets = {s.name: (s.inputs["cidrBlock"], s.inputs["availabilityZone"], s.inputs["mapPublicIpOnLaunch"])
-               for s in rec.by_type("aws:ec2/subnet:Subnet")}
+    subnets = {
+        s.name: (s.inputs["cidrBlock"], s.inputs["availabilityZone"], s.inputs["mapPublicIpOnLaunch"])
+        for s in rec.by_type("aws:ec2/subnet:Subnet")
+    }
     assert subnets == {
         "us-private-us-east-1a": ("10.40.0.0/20", "us-east-1a", False),
         "us-private-us-east-1b": ("10.40.16.0/20", "us-east-1b", False),
@@ -198,8 +241,12 @@ def retrieve_abandoned_failures(expected: str) -> int:
     interpreter exits, when asyncio prints each one). Read the ones carrying the expected failure."""
     count = 0
     for obj in gc.get_objects():
-        if (isinstance(obj, asyncio.Future) and obj.done() and not obj.cancelled()
-                and expected in str(getattr(obj, "_exception", None) or "")):
+        if (
+            isinstance(obj, asyncio.Future)
+            and obj.done()
+            and not obj.cancelled()
+            and expected in str(getattr(obj, "_exception", None) or "")
+        ):
             obj.exception()
             count += 1
     return count

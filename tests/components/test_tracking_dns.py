@@ -22,9 +22,14 @@ LB = "egress-lb-123456.us-east-1.elb.amazonaws.com"
 
 
 def args(**over) -> TrackingDnsArgs:
-    kw = dict(zone_id="Z0123456789ABC", domain="egress.example.com", region="us", tracking_target=LB,
-              mx_addresses=["203.0.113.25", "2001:db8::25"],
-              live_addresses=["198.51.100.11", "2001:db8::1", "198.51.100.9", "198.51.100.10"])
+    kw = dict(
+        zone_id="Z0123456789ABC",
+        domain="egress.example.com",
+        region="us",
+        tracking_target=LB,
+        mx_addresses=["203.0.113.25", "2001:db8::25"],
+        live_addresses=["198.51.100.11", "2001:db8::1", "198.51.100.9", "198.51.100.10"],
+    )
     kw.update(over)
     return TrackingDnsArgs(**kw)
 
@@ -46,8 +51,12 @@ def build(pulumi_mocks, a: TrackingDnsArgs):
 
 # -- pure ---------------------------------------------------------------------------------------
 
+
 def test_txt_value_is_canonical():
-    assert txt_value(args().live_addresses) == "v=egress1 ip4:198.51.100.9 ip4:198.51.100.10 ip4:198.51.100.11 ip6:2001:db8::1"
+    assert (
+        txt_value(args().live_addresses)
+        == "v=egress1 ip4:198.51.100.9 ip4:198.51.100.10 ip4:198.51.100.11 ip6:2001:db8::1"
+    )
 
 
 def test_long_txt_values_split_between_terms_into_255_character_strings():
@@ -64,32 +73,46 @@ def test_long_txt_values_split_between_terms_into_255_character_strings():
 
 def test_mx_records_by_version():
     assert mx_records(["2001:db8::25", "203.0.113.26", "203.0.113.25"]) == {
-        "A": ["203.0.113.25", "203.0.113.26"], "AAAA": ["2001:db8::25"]}
+        "A": ["203.0.113.25", "203.0.113.26"],
+        "AAAA": ["2001:db8::25"],
+    }
     assert mx_records(["203.0.113.25"]) == {"A": ["203.0.113.25"]}
 
 
-@pytest.mark.parametrize("name, ok", [
-    ("egress.example.com", True), ("a-b.example.co.uk", True), ("example", False), ("Egress.example.com", False),
-    ("egress.example.com.", False), ("-x.example.com", False), ("x_y.example.com", False), ("1.2.3.4", False),
-    ("a" * 64 + ".example.com", False),
-])
+@pytest.mark.parametrize(
+    "name, ok",
+    [
+        ("egress.example.com", True),
+        ("a-b.example.co.uk", True),
+        ("example", False),
+        ("Egress.example.com", False),
+        ("egress.example.com.", False),
+        ("-x.example.com", False),
+        ("x_y.example.com", False),
+        ("1.2.3.4", False),
+        ("a" * 64 + ".example.com", False),
+    ],
+)
 def test_hostnames(name, ok):
     assert is_hostname(name) is ok
 
 
-@pytest.mark.parametrize("over, fragment", [
-    (dict(domain="egress.example.com."), "domain 'egress.example.com.'"),
-    (dict(domain="bad domain"), "domain 'bad domain'"),
-    (dict(region="US"), "region 'US'"),
-    (dict(live_addresses=[]), "live_addresses is empty"),
-    (dict(live_addresses=["198.51.100.9", "198.51.100.9"]), "lists an address twice"),
-    (dict(live_addresses=["10.0.0.1"]), "live_addresses entry '10.0.0.1' is not a global unicast address"),
-    (dict(mx_addresses=["mx.example.com"]), "mx_addresses entry 'mx.example.com' is not an IPv4 or IPv6 address"),
-    (dict(mx_addresses=[]), "mx_addresses is empty"),
-    (dict(tracking_target="203.0.113.7"), "tracking_target '203.0.113.7' is an IP address"),
-    (dict(tracking_target="not a host"), "tracking_target 'not a host' is not a host name"),
-    (dict(ttl=0), "ttl 0"),
-])
+@pytest.mark.parametrize(
+    "over, fragment",
+    [
+        (dict(domain="egress.example.com."), "domain 'egress.example.com.'"),
+        (dict(domain="bad domain"), "domain 'bad domain'"),
+        (dict(region="US"), "region 'US'"),
+        (dict(live_addresses=[]), "live_addresses is empty"),
+        (dict(live_addresses=["198.51.100.9", "198.51.100.9"]), "lists an address twice"),
+        (dict(live_addresses=["10.0.0.1"]), "live_addresses entry '10.0.0.1' is not a global unicast address"),
+        (dict(mx_addresses=["mx.example.com"]), "mx_addresses entry 'mx.example.com' is not an IPv4 or IPv6 address"),
+        (dict(mx_addresses=[]), "mx_addresses is empty"),
+        (dict(tracking_target="203.0.113.7"), "tracking_target '203.0.113.7' is an IP address"),
+        (dict(tracking_target="not a host"), "tracking_target 'not a host' is not a host name"),
+        (dict(ttl=0), "ttl 0"),
+    ],
+)
 def test_bad_arguments_are_named(over, fragment):
     with pytest.raises(ArgsError, match="TrackingDns") as info:
         validate(args(**over))
@@ -99,6 +122,7 @@ def test_bad_arguments_are_named(over, fragment):
 
 # -- the recorded resources ---------------------------------------------------------------------
 
+
 def test_records(pulumi_mocks):
     rec, resolved = build(pulumi_mocks, args())
     comp = rec.by_type(COMPONENT)
@@ -106,8 +130,10 @@ def test_records(pulumi_mocks):
     records = {r.name: r for r in rec.by_type(RECORD)}
     assert sorted(records) == ["us-dns-egress-txt", "us-dns-mx-a", "us-dns-mx-aaaa", "us-dns-track"]
     assert all(r.parent == comp[0].urn and not r.protect for r in records.values())
-    view = {n: (r.inputs["name"], r.inputs["type"], r.inputs["records"], r.inputs["ttl"],
-                r.inputs["zoneId"]) for n, r in records.items()}
+    view = {
+        n: (r.inputs["name"], r.inputs["type"], r.inputs["records"], r.inputs["ttl"], r.inputs["zoneId"])
+        for n, r in records.items()
+    }
     txt = "v=egress1 ip4:198.51.100.9 ip4:198.51.100.10 ip4:198.51.100.11 ip6:2001:db8::1"
     assert view == {
         "us-dns-track": ("track.us.egress.example.com", "CNAME", [LB], 300.0, "Z0123456789ABC"),
@@ -116,8 +142,13 @@ def test_records(pulumi_mocks):
         "us-dns-egress-txt": ("_egress.us.egress.example.com", "TXT", [txt], 300.0, "Z0123456789ABC"),
     }
     assert not any("aliases" in r.inputs for r in records.values()), "the MX host is never an alias"
-    assert resolved == {"track": "track.us.egress.example.com", "mx": "mx.us.egress.example.com",
-                        "txt_name": "_egress.us.egress.example.com", "txt": txt, "zone": "Z0123456789ABC"}
+    assert resolved == {
+        "track": "track.us.egress.example.com",
+        "mx": "mx.us.egress.example.com",
+        "txt_name": "_egress.us.egress.example.com",
+        "txt": txt,
+        "zone": "Z0123456789ABC",
+    }
 
 
 def test_ipv4_only_mx_host_and_an_output_zone(pulumi_mocks):

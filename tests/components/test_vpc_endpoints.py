@@ -14,9 +14,14 @@ from smtp_egress.errors import ConfigError
 TYPE = "smtp-egress:network:VpcEndpoints"
 ENDPOINT, SG = "aws:ec2/vpcEndpoint:VpcEndpoint", "aws:ec2/securityGroup:SecurityGroup"
 VPC_CIDR = "10.40.0.0/16"
-ARGS = VpcEndpointsArgs(aws_region="us-east-1", vpc_id="vpc-0123456789abcdef0", vpc_cidr=VPC_CIDR,
-                        private_subnet_ids=["subnet-a", "subnet-b"], private_route_table_ids=["rtb-a", "rtb-b"],
-                        tags={"team": "mail"})
+ARGS = VpcEndpointsArgs(
+    aws_region="us-east-1",
+    vpc_id="vpc-0123456789abcdef0",
+    vpc_cidr=VPC_CIDR,
+    private_subnet_ids=["subnet-a", "subnet-b"],
+    private_route_table_ids=["rtb-a", "rtb-b"],
+    tags={"team": "mail"},
+)
 
 
 def deploy(pulumi_mocks, args=ARGS):
@@ -27,38 +32,47 @@ def deploy(pulumi_mocks, args=ARGS):
     def run():
         comp = VpcEndpoints("us-endpoints", args)
         return pulumi.Output.all(pl=comp.s3_prefix_list_id, ids=comp.endpoint_ids, sg=comp.security_group_id).apply(
-            captured.append)
+            captured.append
+        )
 
     run()
     assert len(captured) == 1, "the component's outputs never resolved: asserts would not have run"
     return rec, captured[0]
 
 
-
 # --- pure functions --------------------------------------------------------------------------------------
+
 
 def test_defaults_validate_and_service_names():
     validate(ARGS)
-    validate(dataclasses.replace(ARGS, aws_region="us-gov-west-1", interface_services=("sqs", "ecr.dkr", "execute-api")))
+    validate(
+        dataclasses.replace(ARGS, aws_region="us-gov-west-1", interface_services=("sqs", "ecr.dkr", "execute-api"))
+    )
     assert service_name("eu-central-1", "sqs") == "com.amazonaws.eu-central-1.sqs"
 
 
-@pytest.mark.parametrize("change, words", [
-    ({"aws_region": "us"}, "aws_region 'us' must be an AWS region such as 'us-east-1'"),
-    ({"aws_region": "US-EAST-1"}, "aws_region 'US-EAST-1'"),
-    ({"aws_region": "us-east"}, "aws_region 'us-east'"),
-    ({"vpc_cidr": "10.40.0.1/16"}, "vpc_cidr '10.40.0.1/16' is not a network"),
-    ({"vpc_cidr": "fd00::/56"}, "vpc_cidr 'fd00::/56' must be an IPv4 network"),
-    ({"interface_services": ("SQS",)}, "interface_services entry 'SQS'"),
-    ({"interface_services": ("sqs ",)}, "interface_services entry 'sqs '"),
-    ({"interface_services": ("sqs..x",)}, "interface_services entry 'sqs..x'"),
-    ({"interface_services": ("com.amazonaws.us-east-1.sqs",)}, "'com.amazonaws.us-east-1.sqs' is a full endpoint service name; give only the service, e.g. 'sqs'"),
-    ({"interface_services": ("s3",)}, "entry 's3': S3 already has a gateway endpoint"),
-    ({"interface_services": ("sqs", "sqs")}, "entry 'sqs' is listed twice"),
-    ({"interface_services": "sqs"}, "interface_services 'sqs' must be a list"),
-    ({"private_route_table_ids": []}, "private_route_table_ids is empty"),
-    ({"private_subnet_ids": ()}, "private_subnet_ids is empty"),
-])
+@pytest.mark.parametrize(
+    "change, words",
+    [
+        ({"aws_region": "us"}, "aws_region 'us' must be an AWS region such as 'us-east-1'"),
+        ({"aws_region": "US-EAST-1"}, "aws_region 'US-EAST-1'"),
+        ({"aws_region": "us-east"}, "aws_region 'us-east'"),
+        ({"vpc_cidr": "10.40.0.1/16"}, "vpc_cidr '10.40.0.1/16' is not a network"),
+        ({"vpc_cidr": "fd00::/56"}, "vpc_cidr 'fd00::/56' must be an IPv4 network"),
+        ({"interface_services": ("SQS",)}, "interface_services entry 'SQS'"),
+        ({"interface_services": ("sqs ",)}, "interface_services entry 'sqs '"),
+        ({"interface_services": ("sqs..x",)}, "interface_services entry 'sqs..x'"),
+        (
+            {"interface_services": ("com.amazonaws.us-east-1.sqs",)},
+            "'com.amazonaws.us-east-1.sqs' is a full endpoint service name; give only the service, e.g. 'sqs'",
+        ),
+        ({"interface_services": ("s3",)}, "entry 's3': S3 already has a gateway endpoint"),
+        ({"interface_services": ("sqs", "sqs")}, "entry 'sqs' is listed twice"),
+        ({"interface_services": "sqs"}, "interface_services 'sqs' must be a list"),
+        ({"private_route_table_ids": []}, "private_route_table_ids is empty"),
+        ({"private_subnet_ids": ()}, "private_subnet_ids is empty"),
+    ],
+)
 def test_validate_names_the_bad_value(change, words):
     with pytest.raises(ArgsError, match="VpcEndpoints: ") as exc:
         validate(dataclasses.replace(ARGS, **change))
@@ -81,13 +95,17 @@ def test_component_validates_before_declaring_anything(pulumi_mocks):
 
 # --- the child contract under mocks ----------------------------------------------------------------------
 
+
 def test_children_types_names_and_parents(pulumi_mocks):
     rec, _ = deploy(pulumi_mocks)
     (comp,) = [r for r in rec.sorted() if r.type == TYPE]
     assert comp.name == "us-endpoints"
     children = [r for r in rec.sorted() if r.type != TYPE]
     assert sorted((r.type, r.name) for r in children) == [
-        (SG, "us-endpoints-sg"), (ENDPOINT, "us-endpoints-s3"), (ENDPOINT, "us-endpoints-sqs")]
+        (SG, "us-endpoints-sg"),
+        (ENDPOINT, "us-endpoints-s3"),
+        (ENDPOINT, "us-endpoints-sqs"),
+    ]
     assert all(r.parent == comp.urn for r in children)
 
 
@@ -97,7 +115,9 @@ def test_outputs(pulumi_mocks):
     assert rec.outputs_of(ENDPOINT, "us-endpoints-sqs")["prefixListId"] == ""
     assert out["pl"] == rec.outputs_of(ENDPOINT, "us-endpoints-s3")["prefixListId"] and out["pl"].startswith("pl-")
     assert {service: rec.name_of(i) for service, i in out["ids"].items()} == {
-        "s3": "us-endpoints-s3", "sqs": "us-endpoints-sqs"}
+        "s3": "us-endpoints-s3",
+        "sqs": "us-endpoints-sqs",
+    }
     assert all(i.startswith("vpce-") for i in out["ids"].values())
     assert rec.name_of(out["sg"]) == "us-endpoints-sg"
 
@@ -125,17 +145,21 @@ def test_endpoint_security_group_admits_exactly_https_from_the_vpc_and_sends_not
     sg = rec.inputs_of(SG, "us-endpoints-sg")
     assert sg["vpcId"] == "vpc-0123456789abcdef0" and sg["egress"] == []
     assert [(i["protocol"], int(i["fromPort"]), int(i["toPort"]), i["cidrBlocks"]) for i in sg["ingress"]] == [
-        ("tcp", 443, 443, [VPC_CIDR])]
+        ("tcp", 443, 443, [VPC_CIDR])
+    ]
     assert not any(i.get("ipv6CidrBlocks") or i.get("securityGroups") or i.get("self") for i in sg["ingress"])
     assert policies.no_open_ingress({"type": SG, "urn": "u", "inputs": sg}) == []
 
 
 def test_one_interface_endpoint_per_service(pulumi_mocks):
-    rec, out = deploy(pulumi_mocks, dataclasses.replace(ARGS, aws_region="eu-central-1",
-                                                        interface_services=("sqs", "ecr.dkr")))
+    rec, out = deploy(
+        pulumi_mocks, dataclasses.replace(ARGS, aws_region="eu-central-1", interface_services=("sqs", "ecr.dkr"))
+    )
     interface = {r.name: r.inputs for r in rec.by_type(ENDPOINT) if r.inputs["vpcEndpointType"] == "Interface"}
     assert {n: i["serviceName"] for n, i in interface.items()} == {
-        "us-endpoints-ecr.dkr": "com.amazonaws.eu-central-1.ecr.dkr", "us-endpoints-sqs": "com.amazonaws.eu-central-1.sqs"}
+        "us-endpoints-ecr.dkr": "com.amazonaws.eu-central-1.ecr.dkr",
+        "us-endpoints-sqs": "com.amazonaws.eu-central-1.sqs",
+    }
     assert all(i["privateDnsEnabled"] is True for i in interface.values())
     assert set(out["ids"]) == {"s3", "sqs", "ecr.dkr"}
 

@@ -16,8 +16,11 @@ ADD, REMOVE = PLAN.changes("us")
 
 
 def ann(change, day: str):
-    return {change.change_id: Announcement(change.change_id, "us", change.ip, change.action, change.effective,
-                                           start_of(D(day)), 7)}
+    return {
+        change.change_id: Announcement(
+            change.change_id, "us", change.ip, change.action, change.effective, start_of(D(day)), 7
+        )
+    }
 
 
 def states(anns, day):
@@ -27,7 +30,11 @@ def states(anns, day):
 def test_states_follow_announcements():
     assert states({}, "2026-11-26") == {"198.51.100.10": "live", "198.51.100.11": "planned", "198.51.100.12": "live"}
     anns = {**ann(ADD, "2026-11-26"), **ann(REMOVE, "2026-11-26")}
-    assert states(anns, "2026-11-26") == {"198.51.100.10": "live", "198.51.100.11": "announced", "198.51.100.12": "retiring"}
+    assert states(anns, "2026-11-26") == {
+        "198.51.100.10": "live",
+        "198.51.100.11": "announced",
+        "198.51.100.12": "retiring",
+    }
     assert states(anns, "2026-12-10") == {"198.51.100.10": "live", "198.51.100.11": "live", "198.51.100.12": "retiring"}
     assert states(anns, "2026-12-20") == {"198.51.100.10": "live", "198.51.100.11": "live", "198.51.100.12": "retired"}
 
@@ -58,7 +65,9 @@ def test_override_is_returned_and_attaches_as_planned():
     found = enforce_guard(PLAN, "us", {}, start_of(D("2026-12-12")), override_reason="provider incident 4711")
     assert [v.ip for v in found] == ["198.51.100.11"]
     (s,) = [s for s in address_states(PLAN, "us", {}, D("2026-12-12")) if s.ip == "198.51.100.11"]
-    assert should_attach(s, D("2026-12-12"), overridden=True) and not should_attach(s, D("2026-12-12"), overridden=False)
+    assert should_attach(s, D("2026-12-12"), overridden=True) and not should_attach(
+        s, D("2026-12-12"), overridden=False
+    )
 
 
 def test_announcements_recovered_from_a_published_document():
@@ -66,8 +75,10 @@ def test_announcements_recovered_from_a_published_document():
 
     # Before anything is announced: the document lists .10 and .12 and nothing upcoming.
     assert announcements_from_document(PLAN, "us", ["198.51.100.10", "198.51.100.12"], []) == {}
-    upcoming = [{"ip": "198.51.100.11", "action": "add", "effective": "2026-12-10", "announced_at": "2026-11-26T00:00:00Z"},
-                {"ip": "198.51.100.12", "action": "remove", "effective": "2026-12-20", "announced_at": "2026-11-27T08:00:00Z"}]
+    upcoming = [
+        {"ip": "198.51.100.11", "action": "add", "effective": "2026-12-10", "announced_at": "2026-11-26T00:00:00Z"},
+        {"ip": "198.51.100.12", "action": "remove", "effective": "2026-12-20", "announced_at": "2026-11-27T08:00:00Z"},
+    ]
     anns = announcements_from_document(PLAN, "us", ["198.51.100.10", "198.51.100.12"], upcoming)
     assert anns[ADD.change_id].announced_at == start_of(D("2026-11-26"))
     assert states(anns, "2026-12-10")["198.51.100.11"] == "live"

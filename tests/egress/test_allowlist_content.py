@@ -28,7 +28,9 @@ def announce(plan, ip, at=ANNOUNCED, reason=None) -> dict[str, Announcement]:
     out = {}
     for c in plan.changes():
         if c.ip == ip:
-            out[c.change_id] = Announcement(c.change_id, c.region, c.ip, c.action, c.effective, at, plan.notice_days, reason)
+            out[c.change_id] = Announcement(
+                c.change_id, c.region, c.ip, c.action, c.effective, at, plan.notice_days, reason
+            )
     return out
 
 
@@ -52,8 +54,16 @@ def strs(items) -> list[str]:
 
 def test_default_is_live_plus_announced_additions_never_unannounced(plan, anns):
     al = allowlist(plan, anns, "2026-11-26")
-    assert strs(al.addresses) == ["198.51.100.8", "198.51.100.9", "198.51.100.10", "198.51.100.11", "198.51.100.20",
-                                  "2001:db8::10", "2001:db8::11", "2001:db8::20"]
+    assert strs(al.addresses) == [
+        "198.51.100.8",
+        "198.51.100.9",
+        "198.51.100.10",
+        "198.51.100.11",
+        "198.51.100.20",
+        "2001:db8::10",
+        "2001:db8::11",
+        "2001:db8::20",
+    ]
     assert [(a.ip, a.effective) for a in al.additions] == [("198.51.100.11", dt.date(2026, 12, 10))]
     assert [(r.ip, r.effective) for r in al.retirements] == [("198.51.100.10", dt.date(2026, 12, 20))]
     assert "198.51.100.13" not in strs(al.addresses)  # unannounced addition
@@ -63,8 +73,13 @@ def test_default_is_live_plus_announced_additions_never_unannounced(plan, anns):
 def test_live_only_leaves_out_the_upcoming_additions(plan, anns):
     al = allowlist(plan, anns, "2026-11-26", live_only=True)
     assert "198.51.100.11" not in strs(al.addresses)
-    assert strs(al.networks) == ["198.51.100.8/31", "198.51.100.10/32", "198.51.100.20/32",
-                                 "2001:db8::10/127", "2001:db8::20/128"]
+    assert strs(al.networks) == [
+        "198.51.100.8/31",
+        "198.51.100.10/32",
+        "198.51.100.20/32",
+        "2001:db8::10/127",
+        "2001:db8::20/128",
+    ]
     assert al.provenance("txt")["upcoming_additions"] == []
     assert any("NOT included" in line and "198.51.100.11" in line for line in al.provenance_lines("txt"))
 
@@ -97,7 +112,7 @@ def test_aggregation_is_exact_on_random_sets():
 
 
 def test_the_list_follows_the_days(plan, anns):
-    assert "198.51.100.11" in strs(allowlist(plan, anns, "2026-12-10").live)       # in effect: live now
+    assert "198.51.100.11" in strs(allowlist(plan, anns, "2026-12-10").live)  # in effect: live now
     assert allowlist(plan, anns, "2026-12-10").additions == ()
     assert "198.51.100.10" in strs(allowlist(plan, anns, "2026-12-19").addresses)  # live until its retirement
     assert "198.51.100.10" not in strs(allowlist(plan, anns, "2026-12-20").addresses)
@@ -127,11 +142,18 @@ def test_provenance_matches_the_published_document(plan, anns):
     assert p["live"] == doc["ip_addresses"]
     assert p["plan_sha256"] == plan.sha256
     assert p["generated_at"] == "2027-01-01T12:00:00Z" and p["as_of"] == "2026-11-26"
-    assert p["upcoming_additions"] == [{"ip": "198.51.100.11", "effective": "2026-12-10",
-                                        "announced_at": "2026-11-25T09:00:00Z"}]
+    assert p["upcoming_additions"] == [
+        {"ip": "198.51.100.11", "effective": "2026-12-10", "announced_at": "2026-11-25T09:00:00Z"}
+    ]
     lines = "\n".join(al.provenance_lines("txt"))
-    for needle in ("region us", "generated_at: 2027-01-01T12:00:00Z", plan.sha256, doc["sync_token"],
-                   "198.51.100.11 starts sending 2026-12-10", "198.51.100.10 stays live until 2026-12-20"):
+    for needle in (
+        "region us",
+        "generated_at: 2027-01-01T12:00:00Z",
+        plan.sha256,
+        doc["sync_token"],
+        "198.51.100.11 starts sending 2026-12-10",
+        "198.51.100.10 stays live until 2026-12-20",
+    ):
         assert needle in lines
 
 
@@ -148,16 +170,35 @@ def test_unknown_region_and_empty_list_are_refused(plan, anns):
 
 
 def _synthetic(live: list[str]) -> Allowlist:
-    return Allowlist("us", start_of(dt.date(2026, 11, 26)), GENERATED, "plan.yaml", "0" * 64, 7, "1", "0" * 64,
-                     tuple(live), (), (), False, True)
+    return Allowlist(
+        "us",
+        start_of(dt.date(2026, 11, 26)),
+        GENERATED,
+        "plan.yaml",
+        "0" * 64,
+        7,
+        "1",
+        "0" * 64,
+        tuple(live),
+        (),
+        (),
+        False,
+        True,
+    )
 
 
-@pytest.mark.parametrize(("fmt", "count", "needle"), [
-    ("aws-sg", 20, None), ("aws-sg", 21, "default limit of 60"),
-    ("aws-prefix-list", 21, "default limit of 60"), ("terraform", 21, "default limit of 60"),
-    ("pulumi", 21, "default limit of 60"),
-    ("gcp-firewall", 10, None), ("gcp-firewall", 11, "Cloud Armor"),
-])
+@pytest.mark.parametrize(
+    ("fmt", "count", "needle"),
+    [
+        ("aws-sg", 20, None),
+        ("aws-sg", 21, "default limit of 60"),
+        ("aws-prefix-list", 21, "default limit of 60"),
+        ("terraform", 21, "default limit of 60"),
+        ("pulumi", 21, "default limit of 60"),
+        ("gcp-firewall", 10, None),
+        ("gcp-firewall", 11, "Cloud Armor"),
+    ],
+)
 def test_rule_limits_warn(fmt, count, needle):
     live = [str(ipaddress.ip_address("198.51.100.0") + 2 * i) for i in range(count)]  # never adjacent
     warnings = FORMATS[fmt].render(_synthetic(live)).warnings

@@ -54,20 +54,25 @@ def test_announced_addition_expected_from_its_day_and_stale_upcoming_noticed():
     assert r.missing == ("198.51.100.11",)
     r = diff(PLAN, "us", anns, ["198.51.100.10", "198.51.100.12"], TODAY, published_upcoming=[])
     assert r.due == () and len(r.stale_upcoming) == 2
-    listed = [{"ip": "198.51.100.11", "action": "add", "effective": "2026-12-10"},
-              {"ip": "198.51.100.12", "action": "remove", "effective": "2026-12-20"}]
+    listed = [
+        {"ip": "198.51.100.11", "action": "add", "effective": "2026-12-10"},
+        {"ip": "198.51.100.12", "action": "remove", "effective": "2026-12-20"},
+    ]
     assert diff(PLAN, "us", anns, ["198.51.100.10", "198.51.100.12"], TODAY, listed).stale_upcoming == ()
 
 
 def test_removal_that_would_empty_the_list_is_blocked_until_its_replacement_is_announced():
-    plan = parse_plan(b"""\
+    plan = parse_plan(
+        b"""\
 regions:
   us:
     - ip: 198.51.100.10
       retire_on: 2026-12-20
     - ip: 198.51.100.11
       active_from: 2026-12-10
-""", "plan.yaml")
+""",
+        "plan.yaml",
+    )
     add, remove = plan.changes("us")
     # Both due: the addition is announced in the same run, so the removal may go too.
     r = diff(plan, "us", {}, ["198.51.100.10"], TODAY)

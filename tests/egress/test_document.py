@@ -11,7 +11,8 @@ from smtp_egress.errors import PublishedUnusable
 from smtp_egress.plan import parse_plan
 from smtp_egress.timeline import Announcement
 
-PLAN = parse_plan(b"""\
+PLAN = parse_plan(
+    b"""\
 regions:
   us:
     - ip: 198.51.100.10
@@ -21,16 +22,23 @@ regions:
     - ip: 203.0.113.20
     - ip: 203.0.113.21
       active_from: 2026-12-12
-""", "plan.yaml")
+""",
+    "plan.yaml",
+)
 NOW = start_of(dt.date(2026, 11, 26))
 ANNS = {c.change_id: Announcement(c.change_id, c.region, c.ip, c.action, c.effective, NOW, 7) for c in PLAN.changes()}
 
 
 def test_whole_tree_has_every_region_and_every_change():
     files = static_files(PLAN, ANNS, NOW, "https://ips.example.com")
-    assert sorted(files) == ["eu/v1/info/ip_addresses", "eu/v1/info/ip_addresses.txt",
-                             "us/v1/info/ip_addresses", "us/v1/info/ip_addresses.txt",
-                             "v1/info/ip_addresses/changes.atom", "v1/info/ip_addresses/changes.json"]
+    assert sorted(files) == [
+        "eu/v1/info/ip_addresses",
+        "eu/v1/info/ip_addresses.txt",
+        "us/v1/info/ip_addresses",
+        "us/v1/info/ip_addresses.txt",
+        "v1/info/ip_addresses/changes.atom",
+        "v1/info/ip_addresses/changes.json",
+    ]
     changes = json.loads(files["v1/info/ip_addresses/changes.json"][0])
     assert {c["region"] for c in changes["changes"]} == {"us", "eu"}
 

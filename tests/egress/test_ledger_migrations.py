@@ -39,10 +39,13 @@ def describe(url: str) -> dict:
         out[table] = {
             "columns": [(c["name"], str(c["type"]), c["nullable"], c["default"]) for c in inspector.get_columns(table)],
             "pk": inspector.get_pk_constraint(table)["constrained_columns"],
-            "fks": [(f["constrained_columns"], f["referred_table"], f["referred_columns"])
-                    for f in inspector.get_foreign_keys(table)],
-            "indexes": sorted((i["name"], tuple(i["column_names"]), bool(i["unique"]))
-                              for i in inspector.get_indexes(table)),
+            "fks": [
+                (f["constrained_columns"], f["referred_table"], f["referred_columns"])
+                for f in inspector.get_foreign_keys(table)
+            ],
+            "indexes": sorted(
+                (i["name"], tuple(i["column_names"]), bool(i["unique"])) for i in inspector.get_indexes(table)
+            ),
         }
     engine.dispose()
     return out
@@ -83,6 +86,7 @@ def egress(capsys, *argv: str) -> tuple[int, str, str]:
 
 # The migrations and the code ----------------------------------------------------------------------
 
+
 def test_the_code_knows_exactly_the_migrations_revisions():
     assert history() == list(SCHEMA_REVISIONS)
     assert SCHEMA_REVISION == history()[-1]
@@ -117,12 +121,14 @@ def test_a_ledger_created_on_opening_is_the_one_the_migrations_make(db_url):
 
 def test_opening_a_current_ledger_costs_one_query_and_never_imports_alembic(db_url):
     Ledger(db_url).close()
-    code = ("import sqlalchemy as sa, sys, smtp_egress.ledger as m\n"
-            "seen = []\norig = m.open_engine\n"
-            "def spy(url):\n    e = orig(url)\n"
-            "    sa.event.listen(e, 'before_cursor_execute', lambda c, cur, st, *a: seen.append(st))\n    return e\n"
-            "m.open_engine = spy\nm.Ledger(sys.argv[1]).close()\n"
-            "print(seen, 'alembic' in sys.modules)\n")
+    code = (
+        "import sqlalchemy as sa, sys, smtp_egress.ledger as m\n"
+        "seen = []\norig = m.open_engine\n"
+        "def spy(url):\n    e = orig(url)\n"
+        "    sa.event.listen(e, 'before_cursor_execute', lambda c, cur, st, *a: seen.append(st))\n    return e\n"
+        "m.open_engine = spy\nm.Ledger(sys.argv[1]).close()\n"
+        "print(seen, 'alembic' in sys.modules)\n"
+    )
     done = subprocess.run([sys.executable, "-c", code, db_url], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["['SELECT", "alembic_version.version_num", "\\nFROM", "alembic_version']", "False"]
@@ -130,20 +136,29 @@ def test_opening_a_current_ledger_costs_one_query_and_never_imports_alembic(db_u
 
 # What opening does with each state ------------------------------------------------------------------
 
+
 def test_a_ledger_from_a_newer_smtp_egress_is_refused_never_downgraded(db_url, capsys):
     Ledger(db_url).close()
     execute(db_url, "UPDATE alembic_version SET version_num = '0042_future'")
     with pytest.raises(LedgerTooNew, match="has schema revision '0042_future', which this smtp-egress"):
         Ledger(db_url)
-    for argv in (["workspaces", "list", "--region", "us", *PLAN], ["ledger", "upgrade"],
-                 ["ledger", "upgrade", "--sql"], ["ledger", "init"]):
+    for argv in (
+        ["workspaces", "list", "--region", "us", *PLAN],
+        ["ledger", "upgrade"],
+        ["ledger", "upgrade", "--sql"],
+        ["ledger", "init"],
+    ):
         code, out, err = egress(capsys, *argv, "--db", db_url)
         assert code == 2 and "a newer smtp-egress wrote it" in err and "never downgrade" in err, (argv, err)
         assert out == ""
     code, out, err = egress(capsys, "ledger", "status", "--db", db_url, "--json")
     status = json.loads(out)
     assert code == 2 and (status["state"], status["revision"], status["usable"], status["upgrade_needed"]) == (
-        "ahead", "0042_future", False, False)
+        "ahead",
+        "0042_future",
+        False,
+        False,
+    )
     assert execute(db_url, "SELECT version_num FROM alembic_version") == [[("0042_future",)]]
 
 
@@ -158,14 +173,20 @@ def test_a_ledger_behind_the_code_names_the_upgrade(db_url, monkeypatch):
     assert str(caught.value) == (
         f"the ledger at {where!r} has schema revision {SCHEMA_REVISION!r}; this smtp-egress needs schema revision "
         f"{newer!r}. Back the database up, then run: egress ledger upgrade --db {where} (--sql prints the DDL to "
-        "review first)")
+        "review first)"
+    )
 
 
-@pytest.mark.parametrize("tables, needle", [
-    (["CREATE TABLE customers (id INTEGER PRIMARY KEY)"], "it holds other tables ('customers')"),
-    (["CREATE TABLE workspaces (workspace_id VARCHAR(200) PRIMARY KEY)"],
-     "a half-made ledger: it holds 'workspaces' but not 'announcements', 'deliveries'"),
-])
+@pytest.mark.parametrize(
+    "tables, needle",
+    [
+        (["CREATE TABLE customers (id INTEGER PRIMARY KEY)"], "it holds other tables ('customers')"),
+        (
+            ["CREATE TABLE workspaces (workspace_id VARCHAR(200) PRIMARY KEY)"],
+            "a half-made ledger: it holds 'workspaces' but not 'announcements', 'deliveries'",
+        ),
+    ],
+)
 def test_a_database_that_is_not_a_ledger_is_refused_and_left_alone(db_url, tables, needle):
     execute(db_url, *tables)
     before = describe(db_url)
@@ -176,24 +197,40 @@ def test_a_database_that_is_not_a_ledger_is_refused_and_left_alone(db_url, table
 
 def test_processes_opening_one_empty_database_at_once_all_succeed(db_url):
     start = time.time() + 3  # every process imports first, then opens at the same moment
-    code = ("import sys, time\nfrom smtp_egress.ledger import Ledger\n"
-            "time.sleep(max(0, float(sys.argv[2]) - time.time()))\nLedger(sys.argv[1]).close()\n")
-    procs = [subprocess.Popen([sys.executable, "-c", code, db_url, str(start)], stderr=subprocess.PIPE, text=True)
-             for _ in range(4)]
+    code = (
+        "import sys, time\nfrom smtp_egress.ledger import Ledger\n"
+        "time.sleep(max(0, float(sys.argv[2]) - time.time()))\nLedger(sys.argv[1]).close()\n"
+    )
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code, db_url, str(start)], stderr=subprocess.PIPE, text=True)
+        for _ in range(4)
+    ]
     errors = [p.communicate(timeout=60)[1] for p in procs]
     assert [p.returncode for p in procs] == [0] * 4, errors
     assert execute(db_url, "SELECT version_num FROM alembic_version") == [[(SCHEMA_REVISION,)]]
-    assert set(describe(db_url)) == {"announcements", "deliveries", "workspaces", "workspace_targets",
-                                     schema.VERSION_TABLE}
+    assert set(describe(db_url)) == {
+        "announcements",
+        "deliveries",
+        "workspaces",
+        "workspace_targets",
+        schema.VERSION_TABLE,
+    }
 
 
 # egress ledger init | status | upgrade ----------------------------------------------------------------
 
+
 def test_init_creates_once_and_status_follows(db_url, capsys):
     code, out, _ = egress(capsys, "ledger", "status", "--db", db_url, "--json")
-    assert code == 0 and json.loads(out) == {"url": db_url, "state": "empty", "revision": None,
-                                             "head": SCHEMA_REVISION, "usable": True, "upgrade_needed": False,
-                                             "action": None}
+    assert code == 0 and json.loads(out) == {
+        "url": db_url,
+        "state": "empty",
+        "revision": None,
+        "head": SCHEMA_REVISION,
+        "usable": True,
+        "upgrade_needed": False,
+        "action": None,
+    }
     code, out, _ = egress(capsys, "ledger", "init", "--db", db_url)
     assert (code, out) == (0, f"created a new ledger at {db_url} (schema revision {SCHEMA_REVISION})\n")
     code, out, _ = egress(capsys, "ledger", "init", "--db", db_url, "--json")
@@ -201,8 +238,13 @@ def test_init_creates_once_and_status_follows(db_url, capsys):
     code, out, _ = egress(capsys, "ledger", "status", "--db", db_url)
     assert (code, out) == (0, f"{db_url}: schema revision {SCHEMA_REVISION}, this smtp-egress's: ready\n")
     code, out, _ = egress(capsys, "ledger", "upgrade", "--db", db_url, "--json")
-    assert code == 0 and json.loads(out) == {"url": db_url, "found": "current", "from": SCHEMA_REVISION,
-                                             "to": SCHEMA_REVISION, "changed": False}
+    assert code == 0 and json.loads(out) == {
+        "url": db_url,
+        "found": "current",
+        "from": SCHEMA_REVISION,
+        "to": SCHEMA_REVISION,
+        "changed": False,
+    }
 
 
 def test_the_default_sqlite_ledger_and_a_missing_file(tmp_path, capsys, monkeypatch):
@@ -221,9 +263,27 @@ def test_upgrade_sql_on_an_empty_postgresql_database_makes_a_ledger_the_code_acc
     assert sql.startswith("BEGIN;") and sql.rstrip().endswith("COMMIT;") and "CREATE TABLE deliveries" in sql
     assert describe(pg_url) == {}  # --sql changed nothing
     url = sa.make_url(pg_url)
-    psql = subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", url.host, "-p", str(url.port),
-                           "-U", url.username, "-d", url.database], input=sql, capture_output=True, text=True,
-                          timeout=60)
+    psql = subprocess.run(
+        [
+            "psql",
+            "-X",
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-h",
+            url.host,
+            "-p",
+            str(url.port),
+            "-U",
+            url.username,
+            "-d",
+            url.database,
+        ],
+        input=sql,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert psql.returncode == 0, psql.stderr
     ledger = Ledger(pg_url)
     ledger.upsert_workspaces([Workspace("ws-1", "us", {"email": "a@one.example"})], NOW)
@@ -237,8 +297,17 @@ def test_upgrade_sql_on_an_empty_postgresql_database_makes_a_ledger_the_code_acc
 def test_passwords_never_appear_in_any_output(pg_url, capsys):
     url = sa.make_url(pg_url).set(password="s3cret-pw")  # the test server trusts local connections
     text = url.render_as_string(hide_password=False)
-    outputs = [egress(capsys, "ledger", *verb, "--db", text) for verb in (
-        ["status"], ["upgrade", "--sql"], ["upgrade"], ["upgrade", "--json"], ["init"], ["status", "--json"])]
+    outputs = [
+        egress(capsys, "ledger", *verb, "--db", text)
+        for verb in (
+            ["status"],
+            ["upgrade", "--sql"],
+            ["upgrade"],
+            ["upgrade", "--json"],
+            ["init"],
+            ["status", "--json"],
+        )
+    ]
     execute(text, "UPDATE alembic_version SET version_num = '0042_future'")
     outputs += [egress(capsys, "ledger", verb, "--db", text) for verb in ("status", "upgrade", "init")]
     said = "".join(out + err for _, out, err in outputs)
@@ -268,8 +337,12 @@ def test_a_new_sqlite_file_switches_to_wal_while_another_connection_writes(tmp_p
 
 def test_a_database_user_without_the_right_to_create_tables_gets_a_clear_error(pg_url, capsys):
     url = sa.make_url(pg_url)
-    execute(pg_url, "DROP ROLE IF EXISTS egress_reader", "CREATE ROLE egress_reader LOGIN",
-            f'GRANT CONNECT ON DATABASE "{url.database}" TO egress_reader')  # PostgreSQL 15+: no CREATE on public
+    execute(
+        pg_url,
+        "DROP ROLE IF EXISTS egress_reader",
+        "CREATE ROLE egress_reader LOGIN",
+        f'GRANT CONNECT ON DATABASE "{url.database}" TO egress_reader',
+    )  # PostgreSQL 15+: no CREATE on public
     reader = url.set(username="egress_reader").render_as_string(hide_password=False)
     try:
         for argv in (["ledger", "init"], ["ledger", "upgrade"], ["workspaces", "list", "--region", "us", *PLAN]):
@@ -281,12 +354,15 @@ def test_a_database_user_without_the_right_to_create_tables_gets_a_clear_error(p
         execute(pg_url, f'REVOKE ALL ON DATABASE "{url.database}" FROM egress_reader', "DROP ROLE egress_reader")
 
 
-@pytest.mark.parametrize("url, shown", [
-    ("nosuchdriver://u:pw-1@h/x", "nosuchdriver://u:***@h/x"),
-    ("not a url u:pw-1@h", "***@h"),
-    ("post gres://u:pw-1@h/x", "post gres://***@h/x"),
-    ("postgresql://u:pw-1@h:port/x", "postgresql://***@h:port/x"),
-])
+@pytest.mark.parametrize(
+    "url, shown",
+    [
+        ("nosuchdriver://u:pw-1@h/x", "nosuchdriver://u:***@h/x"),
+        ("not a url u:pw-1@h", "***@h"),
+        ("post gres://u:pw-1@h/x", "post gres://***@h/x"),
+        ("postgresql://u:pw-1@h:port/x", "postgresql://***@h:port/x"),
+    ],
+)
 def test_an_unusable_url_is_named_without_its_password(url, shown, capsys):
     code, out, err = egress(capsys, "ledger", "status", "--db", url)
     assert code == 2 and f"EGRESS_DB {shown!r} is not a usable SQLAlchemy URL" in err and "pw-1" not in err

@@ -74,8 +74,14 @@ def record_with_current_code(url: str) -> None:
             change = Change(_typed("planned", a["planned"]), a["region"], a["action"], a["ip"])
             assert change.change_id == a["change_id"]
             targets = sorted({d["workspace_id"] for d in ROWS["deliveries"] if d["change_id"] == a["change_id"]})
-            ledger.announce(change, _typed("announced_at", a["announced_at"]), a["notice_days"], a["plan_sha256"],
-                            [workspaces[w] for w in targets], exception_reason=a["exception_reason"])
+            ledger.announce(
+                change,
+                _typed("announced_at", a["announced_at"]),
+                a["notice_days"],
+                a["plan_sha256"],
+                [workspaces[w] for w in targets],
+                exception_reason=a["exception_reason"],
+            )
         unsent = {(d.change_id, d.workspace_id, d.channel): d for d in ledger.unsent()}
         for row in ROWS["deliveries"]:
             d = unsent[row["change_id"], row["workspace_id"], row["channel"]]
@@ -90,6 +96,7 @@ def record_with_current_code(url: str) -> None:
 def dump(url: str) -> dict[str, list[dict]]:
     """Every fact of the ledger, in rows.json's form (release 0.1.0's columns), whatever its revision: from
     revision 0002 on, a workspace's email and webhook_url are its targets of the channels "email" and "webhook"."""
+
     def text(value):
         if isinstance(value, dt.datetime):
             return (value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)).isoformat()
@@ -147,8 +154,18 @@ def commands(url: str, tmp: Path) -> dict[str, list[str]]:
     return {
         "workspaces import": ["workspaces", "import", str(tmp / "ws.csv"), *plan],
         "workspaces list": ["workspaces", "list", "--region", "us", *plan],
-        "notify": ["notify", "--region", "us", "--published", str(tmp / "none.json"), "--today", AT,
-                   "--outbox", str(tmp / "outbox"), *plan],
+        "notify": [
+            "notify",
+            "--region",
+            "us",
+            "--published",
+            str(tmp / "none.json"),
+            "--today",
+            AT,
+            "--outbox",
+            str(tmp / "outbox"),
+            *plan,
+        ],
         "publish": ["publish", "--region", "us", "--at", AT, *plan],
         "allowlist": ["allowlist", "--region", "us", "--format", "txt", "--at", AT, *plan],
         "report": ["report", "--at", AT, *plan],
@@ -173,12 +190,17 @@ def test_every_command_refuses_the_release_ledger_until_upgrade_adopts_it(db_url
     code, out, _ = egress(capsys, "ledger", "status", "--db", db_url, "--json")
     status = json.loads(out)
     assert code == 2 and (status["state"], status["upgrade_needed"], status["head"]) == (
-        "unversioned", True, SCHEMA_REVISION)
+        "unversioned",
+        True,
+        SCHEMA_REVISION,
+    )
 
     code, out, err = egress(capsys, "ledger", "upgrade", "--db", db_url)
     assert code == 0, err
-    assert out == (f"adopted the unversioned ledger of smtp-egress 0.1.0 at {db_url} (its tables checked) as schema "
-                   f"revision {SCHEMA_REVISION}\n")
+    assert out == (
+        f"adopted the unversioned ledger of smtp-egress 0.1.0 at {db_url} (its tables checked) as schema "
+        f"revision {SCHEMA_REVISION}\n"
+    )
     assert dump(db_url) == ROWS
     code, out, err = egress(capsys, "ledger", "status", "--db", db_url, "--json")
     assert code == 0 and json.loads(out)["state"] == "current"
@@ -192,7 +214,11 @@ def test_every_command_refuses_the_release_ledger_until_upgrade_adopts_it(db_url
 
     code, out, err = egress(capsys, "workspaces", "list", "--region", "us", "--plan", str(PLAN), "--db", db_url)
     assert code == 0 and out.splitlines()[0].split("\t")[:4] == [
-        "ws-a", "us", "ops@a.example", mask_secret_url("https://hooks.a.example/ip")]  # a URL is a credential
+        "ws-a",
+        "us",
+        "ops@a.example",
+        mask_secret_url("https://hooks.a.example/ip"),
+    ]  # a URL is a credential
 
 
 def test_the_upgraded_release_ledger_delivers_its_pending_notices_to_the_same_addresses(db_url, tmp_path, capsys):
@@ -201,17 +227,33 @@ def test_the_upgraded_release_ledger_delivers_its_pending_notices_to_the_same_ad
     plan = ["--plan", str(PLAN), "--db", db_url]
     published = str(tmp_path / "published-eu.json")
     assert egress(capsys, "publish", "--region", "eu", "--at", "2026-12-16", "--out", published, *plan)[0] == 0
-    code, out, err = egress(capsys, "notify", "--region", "eu", "--published", published, "--today", "2026-12-16",
-                            "--outbox", str(tmp_path / "outbox"), *plan)
+    code, out, err = egress(
+        capsys,
+        "notify",
+        "--region",
+        "eu",
+        "--published",
+        published,
+        "--today",
+        "2026-12-16",
+        "--outbox",
+        str(tmp_path / "outbox"),
+        *plan,
+    )
     assert code == 0, out + err
     (message,) = mailbox.Maildir(str(tmp_path / "outbox"), create=False)
     (pending,) = [d for d in ROWS["deliveries"] if d["change_id"].startswith("eu/") and d["status"] == "pending"]
-    assert (message["To"], message["Message-ID"]) == (pending["target"], pending["message_id"]) == (
-        "d@d.example", "<ipchange.c8ca205e9361d59c32a1a2532bb5bd2d@smtp-egress.invalid>")
+    assert (
+        (message["To"], message["Message-ID"])
+        == (pending["target"], pending["message_id"])
+        == ("d@d.example", "<ipchange.c8ca205e9361d59c32a1a2532bb5bd2d@smtp-egress.invalid>")
+    )
     after = dump(db_url)
     (sent,) = [d for d in after["deliveries"] if (d["change_id"], d["workspace_id"]) == (pending["change_id"], "ws-d")]
-    assert after["deliveries"] == [{**d, "status": "sent", "attempts": 1, "sent_at": sent["sent_at"]} if d is pending
-                                   else d for d in ROWS["deliveries"]]  # the rest unchanged, targets included
+    assert after["deliveries"] == [
+        {**d, "status": "sent", "attempts": 1, "sent_at": sent["sent_at"]} if d is pending else d
+        for d in ROWS["deliveries"]
+    ]  # the rest unchanged, targets included
     assert after["workspaces"] == ROWS["workspaces"]
 
 
@@ -233,11 +275,14 @@ def test_the_sql_for_a_release_ledger_adopts_and_migrates_it_when_run(db_url, ca
     assert dump(db_url) == ROWS
 
 
-@pytest.mark.parametrize("damage, needle", [
-    ("DROP TABLE deliveries", "a half-made ledger: it holds 'announcements', 'workspaces' but not 'deliveries'"),
-    ("ALTER TABLE workspaces DROP COLUMN webhook_url", "workspaces: missing webhook_url"),
-    ("ALTER TABLE announcements ADD COLUMN extra INTEGER", "announcements: unexpected extra"),
-])
+@pytest.mark.parametrize(
+    "damage, needle",
+    [
+        ("DROP TABLE deliveries", "a half-made ledger: it holds 'announcements', 'workspaces' but not 'deliveries'"),
+        ("ALTER TABLE workspaces DROP COLUMN webhook_url", "workspaces: missing webhook_url"),
+        ("ALTER TABLE announcements ADD COLUMN extra INTEGER", "announcements: unexpected extra"),
+    ],
+)
 def test_a_half_made_or_altered_release_ledger_is_not_adopted_and_not_changed(db_url, capsys, damage, needle):
     build_release_ledger(db_url)
     engine = sa.create_engine(db_url)
@@ -263,7 +308,8 @@ def with_next_revision(tmp_path: Path, body: list[str]) -> Path:
     shutil.copytree(MIGRATIONS, scripts, ignore=shutil.ignore_patterns("__pycache__"))
     (scripts / "versions" / f"{NEXT}_test.py").write_text(
         f'import sqlalchemy as sa\nfrom alembic import op\n\nrevision = "{NEXT}"\ndown_revision = "{SCHEMA_REVISION}"\n'
-        'branch_labels = depends_on = None\n\n\ndef upgrade():\n' + "".join(f"    {line}\n" for line in body))
+        "branch_labels = depends_on = None\n\n\ndef upgrade():\n" + "".join(f"    {line}\n" for line in body)
+    )
     return scripts
 
 
@@ -277,11 +323,15 @@ def test_a_new_revision_reaches_an_existing_ledger_with_its_data(db_url, tmp_pat
 
     build_release_ledger(db_url)
     assert egress(capsys, "ledger", "upgrade", "--db", db_url)[0] == 0
-    scripts = with_next_revision(tmp_path, [
-        'recreate = "always" if op.get_context().dialect.name == "sqlite" else "auto"',
-        'with op.batch_alter_table("announcements", recreate=recreate) as batch:',
-        '    batch.add_column(sa.Column("note", sa.Text, nullable=True))',
-        'op.execute("UPDATE announcements SET note = \'migrated\'")'])
+    scripts = with_next_revision(
+        tmp_path,
+        [
+            'recreate = "always" if op.get_context().dialect.name == "sqlite" else "auto"',
+            'with op.batch_alter_table("announcements", recreate=recreate) as batch:',
+            '    batch.add_column(sa.Column("note", sa.Text, nullable=True))',
+            "op.execute(\"UPDATE announcements SET note = 'migrated'\")",
+        ],
+    )
 
     result = upgrade(db_url, scripts)
     assert (result.found, result.from_revision, result.to_revision) == ("behind", SCHEMA_REVISION, NEXT)
@@ -306,7 +356,7 @@ def test_a_migration_that_would_break_references_on_sqlite_changes_nothing(tmp_p
     url = f"sqlite:///{tmp_path}/ledger.db"
     build_release_ledger(url)
     assert egress(capsys, "ledger", "upgrade", "--db", url)[0] == 0
-    scripts = with_next_revision(tmp_path, ['op.execute("DELETE FROM announcements WHERE region = \'eu\'")'])
+    scripts = with_next_revision(tmp_path, ["op.execute(\"DELETE FROM announcements WHERE region = 'eu'\")"])
     broken = r"would leave 2 rows referring to rows that no longer exist \(first: deliveries row 1 -> announcements\)"
     with pytest.raises(LedgerSchemaError, match=broken):
         upgrade(url, scripts)

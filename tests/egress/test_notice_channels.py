@@ -25,11 +25,13 @@ from smtp_egress.workspaces import BASE, HEADER, read_workspaces
 README = (Path(__file__).parents[2] / "README.md").read_text()
 EVERY = pytest.mark.parametrize("channel", list(CHANNELS.values()), ids=list(CHANNELS))
 NOW = dt.datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
-PLAN = parse_plan(b"regions:\n  us:\n    - ip: 198.51.100.10\n    - ip: 198.51.100.11\n      active_from: 2026-12-10\n",
-                  "p.yaml")
+PLAN = parse_plan(
+    b"regions:\n  us:\n    - ip: 198.51.100.10\n    - ip: 198.51.100.11\n      active_from: 2026-12-10\n", "p.yaml"
+)
 
 
 # Every registered channel declares everything the rest of the code reads ------------------------------
+
 
 @EVERY
 def test_a_channel_declares_its_name_column_targets_and_documentation(channel):
@@ -49,9 +51,14 @@ def test_a_channel_declares_its_name_column_targets_and_documentation(channel):
 
 def test_names_columns_environment_variables_flags_and_secrets_are_unique():
     every = list(CHANNELS.values())
-    for values in ([c.name for c in every], [c.column for c in every],
-                   [o.env for c in every for o in c.options], [o.flag for c in every for o in c.options if o.flag],
-                   [s.env for s in stack_secrets()], [s.config_key for s in stack_secrets()]):
+    for values in (
+        [c.name for c in every],
+        [c.column for c in every],
+        [o.env for c in every for o in c.options],
+        [o.flag for c in every for o in c.options if o.flag],
+        [s.env for s in stack_secrets()],
+        [s.config_key for s in stack_secrets()],
+    ):
         assert len(values) == len(set(values)), values
 
 
@@ -89,10 +96,12 @@ def test_a_secret_setting_never_shows_in_a_repr(channel):
 
 def test_the_registry_is_light_to_import():
     """egress --help, the workspaces import and the stack program read it: no HTTP, SMTP or database modules."""
-    code = ("import sys\nimport smtp_egress.notices.channels, smtp_egress.workspaces\n"
-            "from smtp_egress.scripts.cli import build_parser\nbuild_parser()\n"
-            "heavy = ('requests', 'urllib3', 'sqlalchemy', 'jinja2', 'smtplib', 'alembic', 'pulumi')\n"
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))\n")
+    code = (
+        "import sys\nimport smtp_egress.notices.channels, smtp_egress.workspaces\n"
+        "from smtp_egress.scripts.cli import build_parser\nbuild_parser()\n"
+        "heavy = ('requests', 'urllib3', 'sqlalchemy', 'jinja2', 'smtplib', 'alembic', 'pulumi')\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))\n"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
@@ -107,13 +116,17 @@ def test_an_unknown_channel_is_a_config_error_naming_the_channels():
 
 # Shared parts ------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("url, shown", [
-    ("https://hooks.example.com/T0/B0/s3cr3t", "https://hooks.example.com/***"),
-    ("http://user:hunter2@127.0.0.1:8080/x?token=s3cr3t", "http://127.0.0.1:8080/***"),
-    ("https://[::1]:8443/s3cr3t", "https://[::1]:8443/***"),
-    ("hooks.example.com/s3cr3t", "***"),
-    ("https://h:99999999/s3cr3t", "***"),
-])
+
+@pytest.mark.parametrize(
+    "url, shown",
+    [
+        ("https://hooks.example.com/T0/B0/s3cr3t", "https://hooks.example.com/***"),
+        ("http://user:hunter2@127.0.0.1:8080/x?token=s3cr3t", "http://127.0.0.1:8080/***"),
+        ("https://[::1]:8443/s3cr3t", "https://[::1]:8443/***"),
+        ("hooks.example.com/s3cr3t", "***"),
+        ("https://h:99999999/s3cr3t", "***"),
+    ],
+)
 def test_a_secret_url_shows_scheme_host_and_a_fingerprint_only(url, shown):
     import hashlib
 
@@ -122,11 +135,16 @@ def test_a_secret_url_shows_scheme_host_and_a_fingerprint_only(url, shown):
     assert "s3cr3t" not in masked and "hunter2" not in masked
 
 
-@pytest.mark.parametrize("url, problem", [
-    ("https://hooks.example.com/x", None), ("http://hooks.example.com/x", "must be an https URL"),
-    ("https://", "must be an https URL"), ("https://h.example/a b", "must be an https URL"),
-    ("https://h.example:x/", "must be an https URL (it does not parse)"),
-])
+@pytest.mark.parametrize(
+    "url, problem",
+    [
+        ("https://hooks.example.com/x", None),
+        ("http://hooks.example.com/x", "must be an https URL"),
+        ("https://", "must be an https URL"),
+        ("https://h.example/a b", "must be an https URL"),
+        ("https://h.example:x/", "must be an https URL (it does not parse)"),
+    ],
+)
 def test_url_problem(url, problem):
     assert url_problem(url, ("https",)) == problem
 
@@ -144,6 +162,7 @@ def test_a_streak_counts_transient_failures_in_a_row_per_server():
 
 
 # The fan-out knows no channel by name --------------------------------------------------------------------
+
 
 class FakeSender:
     """Delivers every notice but the first ``fail`` ones (transient); holds the rest after ``hold_after`` sends."""
@@ -195,31 +214,46 @@ def test_the_fan_out_follows_each_sender_and_masks_targets_it_does_not_know(ledg
         "the pager gateway is down; 2 pager notices left pending for the next run",
     ]
     assert {(d.workspace_id, d.channel, d.status) for d in ledger.unsent()} == {
-        ("ws-0", "email", "failed"), ("ws-9", "gone", "failed"), ("ws-2", "pager", "pending"),
-        ("ws-3", "pager", "pending")}
+        ("ws-0", "email", "failed"),
+        ("ws-9", "gone", "failed"),
+        ("ws-2", "pager", "pending"),
+        ("ws-3", "pager", "pending"),
+    }
     channels.close()
     assert email.closed and pager.closed
 
 
 # The workspaces file has a column per channel ------------------------------------------------------------
 
+
 def test_the_header_is_the_registry_s_columns(tmp_path):
     assert HEADER == "workspace_id,region," + ",".join(
-        c.column if c.required else f"[,{c.column}]" for c in CHANNELS.values()).replace(",[", "[")
+        c.column if c.required else f"[,{c.column}]" for c in CHANNELS.values()
+    ).replace(",[", "[")
     path = tmp_path / "ws.csv"
     path.write_text("workspace_id,region,email,pager\nws-1,us,a@one.example,x\n")
-    with pytest.raises(InputError, match=re.escape(f"header 'workspace_id,region,email,pager' must be {HEADER!r}; "
-                                                   "unknown ['pager']")):
+    with pytest.raises(
+        InputError, match=re.escape(f"header 'workspace_id,region,email,pager' must be {HEADER!r}; unknown ['pager']")
+    ):
         read_workspaces(path, {"us"})
 
 
 def test_each_channel_checks_its_column_and_a_credential_is_never_shown(tmp_path):
     path = tmp_path / "ws.json"
-    path.write_text(json.dumps([
-        {"workspace_id": "ws-1", "region": "us", "email": "not-an-address", "webhook_url": "ftp://h.example/s3cr3t"},
-        {"workspace_id": "ws-2", "region": "us", "email": "b@two.example", "webhook_url": ["s3cr3t"]},
-        {"workspace_id": "ws-3", "region": "us", "email": "c@three.example", "webhook_url": None},
-    ]))
+    path.write_text(
+        json.dumps(
+            [
+                {
+                    "workspace_id": "ws-1",
+                    "region": "us",
+                    "email": "not-an-address",
+                    "webhook_url": "ftp://h.example/s3cr3t",
+                },
+                {"workspace_id": "ws-2", "region": "us", "email": "b@two.example", "webhook_url": ["s3cr3t"]},
+                {"workspace_id": "ws-3", "region": "us", "email": "c@three.example", "webhook_url": None},
+            ]
+        )
+    )
     with pytest.raises(InputError) as caught:
         read_workspaces(path, {"us"})
     message = str(caught.value)
@@ -231,14 +265,18 @@ def test_each_channel_checks_its_column_and_a_credential_is_never_shown(tmp_path
 
 def test_a_workspace_has_a_target_for_each_filled_column(tmp_path):
     path = tmp_path / "ws.csv"
-    path.write_text("workspace_id,region,email,webhook_url\nws-1,us, a@one.example ,\n"
-                    "ws-2,us,b@two.example,https://hooks.two.example/x\n")
+    path.write_text(
+        "workspace_id,region,email,webhook_url\nws-1,us, a@one.example ,\n"
+        "ws-2,us,b@two.example,https://hooks.two.example/x\n"
+    )
     assert read_workspaces(path, {"us"}) == [
         Workspace("ws-1", "us", {"email": "a@one.example"}),
-        Workspace("ws-2", "us", {"email": "b@two.example", "webhook": "https://hooks.two.example/x"})]
+        Workspace("ws-2", "us", {"email": "b@two.example", "webhook": "https://hooks.two.example/x"}),
+    ]
 
 
 # The email channel's own business: the SMTP server's streak -------------------------------------------------
+
 
 class FlakyTransport:
     """A Transport that refuses (451) the recipients named in ``refuse``."""

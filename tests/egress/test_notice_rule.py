@@ -77,8 +77,11 @@ def test_announcements_recovered_from_a_document_stay_in_time(extra):
 def test_published_document_follows(extra):
     doc = json.loads(render(PLAN, "us", ANNOUNCED_IN_TIME, start_of(D("2026-12-10"))).json_bytes)
     assert ("198.51.100.11" in doc["ip_addresses"]) == (extra == 0)
-    expected = [{"ip": "198.51.100.11", "action": "add", "effective": "2026-12-11",
-                 "announced_at": "2026-12-03T00:00:00Z"}] if extra else []
+    expected = (
+        [{"ip": "198.51.100.11", "action": "add", "effective": "2026-12-11", "announced_at": "2026-12-03T00:00:00Z"}]
+        if extra
+        else []
+    )
     assert doc["upcoming"] == expected
 
 
@@ -87,8 +90,17 @@ def test_report_flags_and_state_follow(extra, tmp_path):
     try:
         ledger.announce(ADD, EXACTLY_7_DAYS, 7, PLAN.sha256, [])
         at = start_of(D("2026-12-10"))
-        provenance = Provenance(generated_at=at, at=at, since=None, plan_path=PLAN.path, plan_sha256=PLAN.sha256,
-                                notice_days=7, git=None, ledger_url="sqlite://", version="0")
+        provenance = Provenance(
+            generated_at=at,
+            at=at,
+            since=None,
+            plan_path=PLAN.path,
+            plan_sha256=PLAN.sha256,
+            notice_days=7,
+            git=None,
+            ledger_url="sqlite://",
+            version="0",
+        )
         region = next(r for r in build_report(PLAN, ledger, provenance).regions if r.region == "us")
     finally:
         ledger.close()

@@ -22,8 +22,9 @@ MID = message_id("us/add/203.0.113.7/2026-12-10", "ws-1")
 
 
 def data(notice, mid: str = MID) -> bytes:
-    return notice.message_bytes(to="ops@customer.example", workspace_id="ws-1", message_id=mid,
-                                from_addr=SENDER, date=NOW)
+    return notice.message_bytes(
+        to="ops@customer.example", workspace_id="ws-1", message_id=mid, from_addr=SENDER, date=NOW
+    )
 
 
 def files(outbox: MaildirOutbox, sub: str) -> list[str]:
@@ -73,8 +74,12 @@ def test_a_message_moved_to_cur_by_a_reader_counts_as_delivered(tmp_path, render
 def test_concurrent_senders_leave_exactly_one_file(tmp_path, rendered_notice):
     payload = data(rendered_notice)
     outboxes = [MaildirOutbox(tmp_path) for _ in range(8)]
-    threads = [threading.Thread(target=o.send, kwargs=dict(sender=SENDER, recipient="ops@customer.example",
-                                                           message_id=MID, data=payload)) for o in outboxes]
+    threads = [
+        threading.Thread(
+            target=o.send, kwargs=dict(sender=SENDER, recipient="ops@customer.example", message_id=MID, data=payload)
+        )
+        for o in outboxes
+    ]
     for t in threads:
         t.start()
     for t in threads:

@@ -23,16 +23,27 @@ CHANGES = "https://ips.example.com/v1/info/ip_addresses/changes.json"
 
 def context(action="add", **changes) -> NoticeContext:
     ctx = NoticeContext(
-        change_id=f"eu/{action}/198.51.100.20/2026-12-10", region="eu", ip="198.51.100.20", action=action,
-        effective=dt.date(2026, 12, 10), announced_at=ANNOUNCED, notice_days=7,
-        endpoint_url=ENDPOINT, changes_url=CHANGES,
+        change_id=f"eu/{action}/198.51.100.20/2026-12-10",
+        region="eu",
+        ip="198.51.100.20",
+        action=action,
+        effective=dt.date(2026, 12, 10),
+        announced_at=ANNOUNCED,
+        notice_days=7,
+        endpoint_url=ENDPOINT,
+        changes_url=CHANGES,
     )
     return dataclasses.replace(ctx, **changes)
 
 
 def message(notice, to="ops@customer.example", workspace="ws-1", **kw) -> bytes:
-    args = dict(to=to, workspace_id=workspace, message_id=message_id(notice.context.change_id, workspace),
-                from_addr="IP notices <notices@egress.example>", date=NOW)
+    args = dict(
+        to=to,
+        workspace_id=workspace,
+        message_id=message_id(notice.context.change_id, workspace),
+        from_addr="IP notices <notices@egress.example>",
+        date=NOW,
+    )
     return notice.message_bytes(**{**args, **kw})
 
 
@@ -67,7 +78,9 @@ def test_remove_notice_says_it_may_be_removed_and_to_keep_the_others():
 def test_short_notice_is_stated_with_its_reason_everywhere():
     n = render_notice(context(exception_reason="the upstream provider withdrew 198.51.100.0/24"))
     assert n.subject.startswith("Short notice: ")
-    assert re.search(r"SHORT NOTICE: this change is announced at short notice, 13 days before\s+it takes effect", n.text)
+    assert re.search(
+        r"SHORT NOTICE: this change is announced at short notice, 13 days before\s+it takes effect", n.text
+    )
     assert "Why: the upstream provider withdrew 198.51.100.0/24" in n.text
     assert "Short notice:" in n.html and "the upstream provider withdrew" in n.html
     assert "Short notice: the upstream provider withdrew 198.51.100.0/24" in "".join(unfold(n.ics))
@@ -86,8 +99,17 @@ def test_calendar_event_is_well_formed():
     assert lines[-1] == "" and all(len(line.encode()) <= 75 for line in lines)
     assert "\n" not in n.ics.replace("\r\n", "")
     props = unfold(n.ics)
-    for expected in ("BEGIN:VCALENDAR", "VERSION:2.0", "METHOD:PUBLISH", "BEGIN:VEVENT", "DTSTAMP:20261126T093000Z",
-                     "DTSTART;VALUE=DATE:20261210", "DTEND;VALUE=DATE:20261211", "END:VEVENT", "END:VCALENDAR"):
+    for expected in (
+        "BEGIN:VCALENDAR",
+        "VERSION:2.0",
+        "METHOD:PUBLISH",
+        "BEGIN:VEVENT",
+        "DTSTAMP:20261126T093000Z",
+        "DTSTART;VALUE=DATE:20261210",
+        "DTEND;VALUE=DATE:20261211",
+        "END:VEVENT",
+        "END:VCALENDAR",
+    ):
         assert expected in props
     assert sum(p == "BEGIN:VEVENT" for p in props) == 1
     (desc,) = [p for p in props if p.startswith("DESCRIPTION:")]
@@ -126,7 +148,12 @@ def test_message_structure_and_headers():
     assert msg["Auto-Submitted"] == "auto-generated" and msg["X-Egress-Workspace"] == "ws-1"
     assert msg["X-Egress-Change"] == "eu/add/198.51.100.20/2026-12-10"
     assert [p.get_content_type() for p in msg.walk()] == [
-        "multipart/mixed", "multipart/alternative", "text/plain", "text/html", "text/calendar"]
+        "multipart/mixed",
+        "multipart/alternative",
+        "text/plain",
+        "text/html",
+        "text/calendar",
+    ]
     text, html, cal = [p for p in msg.walk() if not p.is_multipart()]
     assert text["Content-Transfer-Encoding"] == "quoted-printable" and text.get_content_charset() == "utf-8"
     assert text.get_content().replace("\r\n", "\n") == n.text
@@ -153,13 +180,16 @@ def test_bytes_are_deterministic_and_boundaries_follow_the_change():
     assert message(a1, workspace="ws-2") != message(a1)
 
 
-@pytest.mark.parametrize("field,value", [
-    ("to", "ops@customer.example\r\nBcc: everyone@example.com"),
-    ("to", "ops@customer.example\nBcc: x@y"),
-    ("workspace_id", "ws-1\rX-Evil: 1"),
-    ("message_id", "<a@b>\r\nX-Evil: 1"),
-    ("from_addr", "a@b\nX-Evil: 1"),
-])
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("to", "ops@customer.example\r\nBcc: everyone@example.com"),
+        ("to", "ops@customer.example\nBcc: x@y"),
+        ("workspace_id", "ws-1\rX-Evil: 1"),
+        ("message_id", "<a@b>\r\nX-Evil: 1"),
+        ("from_addr", "a@b\nX-Evil: 1"),
+    ],
+)
 def test_header_injection_is_refused(field, value):
     n = render_notice(context())
     with pytest.raises(ValueError) as err:
@@ -168,8 +198,10 @@ def test_header_injection_is_refused(field, value):
     assert isinstance(err.value, DeliveryError) and err.value.permanent  # the fan-out can record it
 
 
-@pytest.mark.parametrize("changes", [dict(action="move"), dict(change_id="eu/add/x\r\nX: y"),
-                                     dict(announced_at=dt.datetime(2026, 11, 26, 9, 30))])
+@pytest.mark.parametrize(
+    "changes",
+    [dict(action="move"), dict(change_id="eu/add/x\r\nX: y"), dict(announced_at=dt.datetime(2026, 11, 26, 9, 30))],
+)
 def test_invalid_context_is_refused(changes):
     with pytest.raises(ValueError):
         render_notice(context(**changes))
@@ -183,10 +215,18 @@ def test_naive_date_is_refused():
 def test_webhook_payload():
     n = render_notice(context("remove", exception_reason="provider outage"))
     assert n.webhook_payload(workspace_id="ws-1", delivery_id="d-1") == {
-        "type": "ip_change", "delivery_id": "d-1", "workspace_id": "ws-1",
-        "change_id": "eu/remove/198.51.100.20/2026-12-10", "region": "eu", "ip": "198.51.100.20",
-        "action": "remove", "effective": "2026-12-10", "announced_at": "2026-11-26T09:30:00Z", "notice_days": 7,
-        "short_notice_reason": "provider outage", "endpoint_url": ENDPOINT,
+        "type": "ip_change",
+        "delivery_id": "d-1",
+        "workspace_id": "ws-1",
+        "change_id": "eu/remove/198.51.100.20/2026-12-10",
+        "region": "eu",
+        "ip": "198.51.100.20",
+        "action": "remove",
+        "effective": "2026-12-10",
+        "announced_at": "2026-11-26T09:30:00Z",
+        "notice_days": 7,
+        "short_notice_reason": "provider outage",
+        "endpoint_url": ENDPOINT,
     }
     assert render_notice(context()).webhook_payload(workspace_id="w", delivery_id="d")["short_notice_reason"] is None
 
@@ -195,8 +235,17 @@ def test_message_bytes_is_cheap():
     """20,000 notices of one change: personalising must stay far below 50 microseconds per message."""
     n = render_notice(context())
     calls = 20_000
-    seconds = min(timeit.repeat(
-        lambda: n.message_bytes(to="ops@customer.example", workspace_id="ws-123456", message_id="<m@x>",
-                                from_addr="notices@egress.example", date=dt.datetime.now(dt.timezone.utc)),
-        number=calls, repeat=3))
+    seconds = min(
+        timeit.repeat(
+            lambda: n.message_bytes(
+                to="ops@customer.example",
+                workspace_id="ws-123456",
+                message_id="<m@x>",
+                from_addr="notices@egress.example",
+                date=dt.datetime.now(dt.timezone.utc),
+            ),
+            number=calls,
+            repeat=3,
+        )
+    )
     assert seconds / calls < 50e-6, f"{seconds / calls * 1e6:.1f} us per message"

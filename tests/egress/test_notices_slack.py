@@ -42,8 +42,15 @@ def posted(request: dict) -> dict:
 
 def delivery(url: str, workspace: str = "ws-1") -> Delivery:
     digest = hashlib.sha256(workspace.encode()).hexdigest()[:32]
-    return Delivery("us/add/203.0.113.7/2026-12-10", workspace, "slack", url, "pending", 0,
-                    f"<ipchange.{digest}@smtp-egress.invalid>")
+    return Delivery(
+        "us/add/203.0.113.7/2026-12-10",
+        workspace,
+        "slack",
+        url,
+        "pending",
+        0,
+        f"<ipchange.{digest}@smtp-egress.invalid>",
+    )
 
 
 def sender(**kwargs) -> tuple[SlackSender, list[float]]:
@@ -75,24 +82,37 @@ def test_posts_a_block_kit_message_with_a_text_fallback(receiver, rendered_notic
     assert [b["type"] for b in message["blocks"]] == ["header", "section", "context"]
     header, section, context = message["blocks"]
     assert header["text"] == {"type": "plain_text", "text": rendered_notice.subject}
-    assert section["text"]["text"] == ("Allow 203.0.113.7 on your SMTP server's allowlist and firewall before "
-                                       "2026-12-10 (UTC).")
+    assert section["text"]["text"] == (
+        "Allow 203.0.113.7 on your SMTP server's allowlist and firewall before 2026-12-10 (UTC)."
+    )
     assert [f["text"] for f in section["fields"]] == [
-        "*Address*\n203.0.113.7", "*Action*\nadd: a new sending address", "*Effective*\n2026-12-10 (UTC)",
-        "*Region*\nus"]
+        "*Address*\n203.0.113.7",
+        "*Action*\nadd: a new sending address",
+        "*Effective*\n2026-12-10 (UTC)",
+        "*Region*\nus",
+    ]
     delivery_id = d.message_id.strip("<>")
-    assert context["elements"] == [{"type": "mrkdwn", "text": (
-        "<https://ips.example.com/v1/info/ip_addresses?region=us|Published list> · "
-        "<https://ips.example.com/v1/info/ip_addresses/changes.json|Changes feed> · "
-        f"Change us/add/203.0.113.7/2026-12-10 · Delivery {delivery_id}")}]
+    assert context["elements"] == [
+        {
+            "type": "mrkdwn",
+            "text": (
+                "<https://ips.example.com/v1/info/ip_addresses?region=us|Published list> · "
+                "<https://ips.example.com/v1/info/ip_addresses/changes.json|Changes feed> · "
+                f"Change us/add/203.0.113.7/2026-12-10 · Delivery {delivery_id}"
+            ),
+        }
+    ]
     assert message["text"].startswith(rendered_notice.subject) and delivery_id in message["text"]
     assert render(rendered_notice, d) == message  # what was posted is the channel's rendering
     s.close()
 
 
 def test_every_mrkdwn_text_is_escaped(rendered_notice):
-    ctx = dataclasses.replace(rendered_notice.context, exception_reason="INC-42 <!channel> & <https://x.example|y>",
-                              endpoint_url="https://ips.example.com/list?a=1&b=<2>|3")
+    ctx = dataclasses.replace(
+        rendered_notice.context,
+        exception_reason="INC-42 <!channel> & <https://x.example|y>",
+        endpoint_url="https://ips.example.com/list?a=1&b=<2>|3",
+    )
     message = render(render_notice(ctx), delivery("https://hooks.slack.com/services/T/B/x"))
     said = "\n".join(texts(message))
     assert "*Short notice:* INC-42 &lt;!channel&gt; &amp; &lt;https://x.example|y&gt;" in said
@@ -102,12 +122,15 @@ def test_every_mrkdwn_text_is_escaped(rendered_notice):
     assert link("https://h.example/?q=<x>", "A & B") == "<https://h.example/?q=%3Cx%3E|A &amp; B>"
 
 
-@pytest.mark.parametrize("status, answer, words", [
-    (400, "invalid_payload", "report this as a bug"),
-    (403, "invalid_token", "the URL is no longer valid; ask the workspace for a new Slack webhook URL"),
-    (404, "no_service", "the webhook was removed or its Slack app uninstalled"),
-    (410, "channel_is_archived", "the Slack channel is archived"),
-])
+@pytest.mark.parametrize(
+    "status, answer, words",
+    [
+        (400, "invalid_payload", "report this as a bug"),
+        (403, "invalid_token", "the URL is no longer valid; ask the workspace for a new Slack webhook URL"),
+        (404, "no_service", "the webhook was removed or its Slack app uninstalled"),
+        (410, "channel_is_archived", "the Slack channel is archived"),
+    ],
+)
 def test_slack_s_refusals_are_permanent_and_say_what_to_do(receiver, rendered_notice, status, answer, words):
     rx = receiver((status, answer, {}))
     s, sleeps = sender()
@@ -201,8 +224,18 @@ def notify(tmp_path, monkeypatch):
         (tmp_path / "ws.csv").write_text("workspace_id,region,email,slack_webhook_url\n" + rows)
         assert main(["workspaces", "import", "ws.csv", *common]) == 0
         assert main(["publish", "--region", "us", "--at", "2026-11-26", "--out", "published.json", *common]) == 0
-        return ["notify", "--region", "us", "--published", "published.json", "--today", "2026-11-26",
-                "--outbox", "outbox", *common]
+        return [
+            "notify",
+            "--region",
+            "us",
+            "--published",
+            "published.json",
+            "--today",
+            "2026-11-26",
+            "--outbox",
+            "outbox",
+            *common,
+        ]
 
     return setup
 
@@ -239,7 +272,7 @@ def test_egress_notify_posts_each_slack_notice_exactly_once(notify, receiver, mo
     context = posted(req)["blocks"][2]["elements"][0]["text"]
     assert f"Change {CHANGE} · Delivery {emails['a@one.example'].strip('<>')}" in context
     assert unsent(argv) == []
-    code, out, _ = run(capsys, ["workspaces", "list", "--region", "us", *argv[argv.index("--plan"):]])
+    code, out, _ = run(capsys, ["workspaces", "list", "--region", "us", *argv[argv.index("--plan") :]])
     assert code == 0 and out.splitlines()[0].split("\t")[-1] == mask_secret_url(rx.url) and TOKEN not in out
 
 

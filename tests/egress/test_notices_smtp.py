@@ -22,8 +22,9 @@ NOW = dt.datetime(2026, 11, 26, 9, 31, tzinfo=dt.timezone.utc)
 
 def message(notice, to: str, workspace: str = "ws-1") -> tuple[str, bytes]:
     mid = message_id("us/add/203.0.113.7/2026-12-10", f"{workspace}/{to}")
-    return mid, notice.message_bytes(to=to, workspace_id=workspace, message_id=mid,
-                                     from_addr=f"IP notices <{SENDER}>", date=NOW)
+    return mid, notice.message_bytes(
+        to=to, workspace_id=workspace, message_id=mid, from_addr=f"IP notices <{SENDER}>", date=NOW
+    )
 
 
 def send(transport, notice, to: str, workspace: str = "ws-1") -> str:
@@ -188,21 +189,30 @@ def test_received_message_parses_as_the_notice(smtp_server, cafile, rendered_not
 def test_urls_are_parsed_and_percent_decoded():
     s = parse_smtp_url("smtp://us%40er:p%40ss%3Aw@mail.example.com")
     assert (s.host, s.port, s.username, s.password, s.implicit_tls, s.tls_required) == (
-        "mail.example.com", 587, "us@er", "p@ss:w", False, False)
+        "mail.example.com",
+        587,
+        "us@er",
+        "p@ss:w",
+        False,
+        False,
+    )
     s = parse_smtp_url("smtps://mail.example.com")
     assert (s.port, s.implicit_tls, s.username) == (465, True, None)
     assert parse_smtp_url("smtp://mail.example.com:2525?tls=required").tls_required
     assert "p@ss" not in repr(parse_smtp_url("smtp://u:p%40ss@h"))
 
 
-@pytest.mark.parametrize("url,why", [
-    ("http://u:s3cr3t@mail.example.com", "scheme"),
-    ("smtp://u:s3cr3t@mail.example.com:99999", "port"),
-    ("smtp://u:s3cr3t@mail.example.com:abc", "port"),
-    ("smtp://u:s3cr3t@mail.example.com?tls=maybe", "query"),
-    ("smtp://u:s3cr3t@mail.example.com?verify=no", "query"),
-    ("smtp://u:s3cr3t@", "host"),
-])
+@pytest.mark.parametrize(
+    "url,why",
+    [
+        ("http://u:s3cr3t@mail.example.com", "scheme"),
+        ("smtp://u:s3cr3t@mail.example.com:99999", "port"),
+        ("smtp://u:s3cr3t@mail.example.com:abc", "port"),
+        ("smtp://u:s3cr3t@mail.example.com?tls=maybe", "query"),
+        ("smtp://u:s3cr3t@mail.example.com?verify=no", "query"),
+        ("smtp://u:s3cr3t@", "host"),
+    ],
+)
 def test_invalid_urls_are_config_errors_with_the_password_masked(url, why):
     with pytest.raises(ConfigError) as err:
         SmtpTransport(url)
@@ -247,8 +257,10 @@ def test_pipelining_server_gets_each_notice_intact_and_refusals_keep_the_connect
     from smtp_egress.notices.transport import SmtpTransport
 
     server = smtp_server("starttls", pipelining=True)
-    body = (b"From: a@example.com\r\nTo: b@example.com\r\nSubject: dots\r\nMessage-ID: <m1@x>\r\n\r\n"
-            b".leading dot line\r\n..two dots\r\nend\r\n")
+    body = (
+        b"From: a@example.com\r\nTo: b@example.com\r\nSubject: dots\r\nMessage-ID: <m1@x>\r\n\r\n"
+        b".leading dot line\r\n..two dots\r\nend\r\n"
+    )
     with SmtpTransport(server.url("smtp", user=server.user, password=server.password), cafile=cafile) as t:
         assert t._connect().has_extn("pipelining")
         t.send(sender="a@example.com", recipient="ok1@example.com", message_id="<m1@x>", data=body)

@@ -117,8 +117,9 @@ class MustNotConnect:
         raise AssertionError("the sender tried to connect")
 
 
-@pytest.mark.parametrize("host", ["127.0.0.1", "169.254.169.254", "10.1.2.3", "[::1]", "[::ffff:127.0.0.1]",
-                                  "localhost", "0.0.0.0"])
+@pytest.mark.parametrize(
+    "host", ["127.0.0.1", "169.254.169.254", "10.1.2.3", "[::1]", "[::ffff:127.0.0.1]", "localhost", "0.0.0.0"]
+)
 def test_refuses_non_public_addresses_without_connecting(host):
     s = WebhookSender(SECRET, session=MustNotConnect(), sleep=pytest.fail)
     with pytest.raises(DeliveryError) as err:
@@ -178,7 +179,9 @@ def test_now_sets_the_signed_timestamp(receiver):
     sender()[0].send(rx.url, PAYLOAD, delivery_id="d-1", now=fixed)
     (req,) = rx.requests
     assert req["headers"]["X-Egress-Timestamp"] == str(int(fixed.timestamp()))
-    assert verify(SECRET, req["headers"]["X-Egress-Timestamp"], req["body"], req["headers"]["X-Egress-Signature"], now=fixed)
+    assert verify(
+        SECRET, req["headers"]["X-Egress-Timestamp"], req["body"], req["headers"]["X-Egress-Signature"], now=fixed
+    )
 
 
 def test_empty_secret_is_a_config_error():

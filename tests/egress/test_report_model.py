@@ -39,9 +39,12 @@ regions:
 """
 REASON = 'INC-42 <script>alert("x")</script> | see https://status.example.com/inc/42'
 WEBHOOK_ERROR = "HTTP 502 from https://hooks.a.example/ip: <html><body>Bad Gateway</body></html>"
-WORKSPACES = [Workspace("ws-a", "us", {"email": "ops@a.example", "webhook": "https://hooks.a.example/ip"}),
-              Workspace("ws-b", "us", {"email": "it@b.example"}), Workspace("ws-c", "eu", {"email": "c@c.example"}),
-              Workspace("ws-d", "eu", {"email": "d@d.example"})]
+WORKSPACES = [
+    Workspace("ws-a", "us", {"email": "ops@a.example", "webhook": "https://hooks.a.example/ip"}),
+    Workspace("ws-b", "us", {"email": "it@b.example"}),
+    Workspace("ws-c", "eu", {"email": "c@c.example"}),
+    Workspace("ws-d", "eu", {"email": "d@d.example"}),
+]
 AT = dt.datetime(2026, 12, 22, tzinfo=UTC)  # the report's moment in most tests
 GENERATED = dt.datetime(2026, 12, 22, 8, 30, tzinfo=UTC)
 # An announcement whose change the plan no longer holds (its addition was dropped from the plan).
@@ -67,8 +70,14 @@ def build_sample_ledger(url: str, plan_path: Path) -> None:
                 ledger.mark_failed(d, WEBHOOK_ERROR)
             else:
                 ledger.mark_sent(d, dt.datetime(2026, 12, 16, 9, 5, tzinfo=UTC))
-        ledger.announce(changes["eu", "203.0.113.21"], dt.datetime(2026, 12, 15, 12, 0, tzinfo=UTC), 7, plan.sha256,
-                        eu, exception_reason=REASON)
+        ledger.announce(
+            changes["eu", "203.0.113.21"],
+            dt.datetime(2026, 12, 15, 12, 0, tzinfo=UTC),
+            7,
+            plan.sha256,
+            eu,
+            exception_reason=REASON,
+        )
         for d in ledger.unsent("eu"):
             if d.workspace_id == "ws-c":
                 ledger.mark_sent(d, dt.datetime(2026, 12, 15, 12, 5, tzinfo=UTC))  # ws-d stays pending
@@ -78,8 +87,17 @@ def build_sample_ledger(url: str, plan_path: Path) -> None:
 
 def provenance(plan_path: Path, url: str, at: dt.datetime = AT, since: dt.date | None = None) -> Provenance:
     plan = load_plan(plan_path)
-    return Provenance(generated_at=GENERATED, at=at, since=since, plan_path=str(plan_path), plan_sha256=plan.sha256,
-                      notice_days=plan.notice_days, git=None, ledger_url=mask_url(url), version="0.1.0")
+    return Provenance(
+        generated_at=GENERATED,
+        at=at,
+        since=since,
+        plan_path=str(plan_path),
+        plan_sha256=plan.sha256,
+        notice_days=plan.notice_days,
+        git=None,
+        ledger_url=mask_url(url),
+        version="0.1.0",
+    )
 
 
 @pytest.fixture
@@ -135,15 +153,23 @@ def test_history_upcoming_live_and_flags(sample):
     assert us.upcoming == (late,) and eu.upcoming == ()
     s = report.summary
     assert (s.regions, s.changes, s.flags, s.flagged_changes, s.exceptions, s.upcoming) == (("eu", "us"), 5, 5, 4, 1, 1)
-    assert s.flags_by_kind == {"late_notice": 1, "short_notice_exception": 1, "not_announced": 1, "not_in_plan": 1,
-                               "delivery_failed": 1}
+    assert s.flags_by_kind == {
+        "late_notice": 1,
+        "short_notice_exception": 1,
+        "not_announced": 1,
+        "not_in_plan": 1,
+        "delivery_failed": 1,
+    }
 
 
 def test_at_leaves_out_announcements_made_later(sample):
     eu, us = sample(at=dt.datetime(2026, 12, 12, tzinfo=UTC)).regions
     assert [(c.ip, c.state) for c in us.changes] == [
-        ("198.51.100.14", "not_in_plan"), ("198.51.100.11", "in_effect"), ("198.51.100.12", "not_announced"),
-        ("198.51.100.13", "not_announced")]
+        ("198.51.100.14", "not_in_plan"),
+        ("198.51.100.11", "in_effect"),
+        ("198.51.100.12", "not_announced"),
+        ("198.51.100.13", "not_announced"),
+    ]
     assert [(c.ip, c.state, c.deliveries) for c in eu.changes] == [("203.0.113.21", "not_announced", None)]
     assert eu.live == ("203.0.113.20",) and us.upcoming == ()
 
@@ -173,18 +199,28 @@ def test_records_are_frozen(sample):
         us.changes[0].state = "in_effect"
 
 
-@pytest.mark.parametrize("url, masked", [
-    ("postgresql+psycopg://egress:s3cr%40t@db.example:5432/ledger", "postgresql+psycopg://egress:***@db.example:5432/ledger"),
-    ("postgresql+psycopg://egress@db.example/ledger", "postgresql+psycopg://egress@db.example/ledger"),
-    ("sqlite:///.egress/egress.db", "sqlite:///.egress/egress.db"),
-])
+@pytest.mark.parametrize(
+    "url, masked",
+    [
+        (
+            "postgresql+psycopg://egress:s3cr%40t@db.example:5432/ledger",
+            "postgresql+psycopg://egress:***@db.example:5432/ledger",
+        ),
+        ("postgresql+psycopg://egress@db.example/ledger", "postgresql+psycopg://egress@db.example/ledger"),
+        ("sqlite:///.egress/egress.db", "sqlite:///.egress/egress.db"),
+    ],
+)
 def test_mask_url(url, masked):
     assert mask_url(url) == masked
 
 
 def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(cwd), "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
-                          check=True, capture_output=True, text=True).stdout.strip()
+    return subprocess.run(
+        ["git", "-C", str(cwd), "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
 
 
 def test_plan_git_info_commit_and_working_copy(tmp_path):
@@ -215,11 +251,17 @@ def test_a_region_that_left_the_plan_keeps_its_announcements(tmp_path):
     build_sample_ledger(url, plan_path)
     ledger = Ledger(url)
     try:
-        ledger.announce(Change(dt.date(2026, 12, 1), "ap", "add", "192.0.2.7"), dt.datetime(2026, 11, 2, tzinfo=UTC), 7,
-                        "1" * 64, [])
+        ledger.announce(
+            Change(dt.date(2026, 12, 1), "ap", "add", "192.0.2.7"),
+            dt.datetime(2026, 11, 2, tzinfo=UTC),
+            7,
+            "1" * 64,
+            [],
+        )
         ap, _eu, _us = build_report(load_plan(plan_path), ledger, provenance(plan_path, url)).regions
     finally:
         ledger.close()
     assert (ap.region, ap.in_plan, ap.live, ap.upcoming) == ("ap", False, (), ())
     assert [(c.ip, c.state, c.flags, c.plan_sha256) for c in ap.changes] == [
-        ("192.0.2.7", "not_in_plan", ("not_in_plan",), "1" * 64)]
+        ("192.0.2.7", "not_in_plan", ("not_in_plan",), "1" * 64)
+    ]

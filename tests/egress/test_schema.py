@@ -35,11 +35,19 @@ def test_notice_days_minimum_is_the_plan_floor(monkeypatch):
     assert schema.schema_text() != COMMITTED.read_text(encoding="utf-8")  # the file would be regenerated
 
 
-@pytest.mark.parametrize("notice_days, valid", [(MIN_NOTICE_DAYS - 1, False), (MIN_NOTICE_DAYS, True),
-                                                (MIN_NOTICE_DAYS + 3, True)])
+@pytest.mark.parametrize(
+    "notice_days, valid", [(MIN_NOTICE_DAYS - 1, False), (MIN_NOTICE_DAYS, True), (MIN_NOTICE_DAYS + 3, True)]
+)
 def test_documents_below_the_floor_are_rejected(notice_days, valid):
-    doc = {"ip_addresses": ["198.51.100.10"], "region": "us", "sync_token": "1", "created_at": "2026-11-26T09:30:00Z",
-           "sha256": "0" * 64, "notice_days": notice_days, "upcoming": []}
+    doc = {
+        "ip_addresses": ["198.51.100.10"],
+        "region": "us",
+        "sync_token": "1",
+        "created_at": "2026-11-26T09:30:00Z",
+        "sha256": "0" * 64,
+        "notice_days": notice_days,
+        "upcoming": [],
+    }
     validator = jsonschema.Draft202012Validator(load_schema())
     assert validator.is_valid(doc) == valid
 

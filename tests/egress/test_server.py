@@ -87,8 +87,20 @@ def get(url, **headers):
 
 
 def published(capsys, env, region, *extra):
-    code = main(["publish", "--plan", str(env["path"]), "--db", env["db"], "--region", region,
-                 "--at", TODAY.isoformat(), *extra])
+    code = main(
+        [
+            "publish",
+            "--plan",
+            str(env["path"]),
+            "--db",
+            env["db"],
+            "--region",
+            region,
+            "--at",
+            TODAY.isoformat(),
+            *extra,
+        ]
+    )
     out, err = capsys.readouterr()
     assert code == 0, err
     return out.encode()
@@ -105,6 +117,7 @@ def test_served_documents_match_egress_publish(env, capsys):
             assert t.headers["Content-Type"] == "text/plain; charset=utf-8"
             assert t.content == published(capsys, env, region, "--format", "txt")
     import jsonschema
+
     jsonschema.validate(json.loads(r.content), load_schema())
 
 
@@ -210,9 +223,13 @@ def test_atom_feed_has_one_entry_per_announced_change(env):
     assert r.headers["Content-Type"].startswith("application/atom+xml")
     feed = ET.fromstring(r.content)
     ids = sorted(e.findtext(f"{ATOM}id") for e in feed.findall(f"{ATOM}entry"))
-    assert ids == ["urn:smtp-egress:change:eu/add/203.0.113.21/2026-12-20",
-                   "urn:smtp-egress:change:us/add/198.51.100.11/2026-12-10"]
-    assert feed.find(f"{ATOM}link[@rel='self']").get("href") == "https://ips.example.com/v1/info/ip_addresses/changes.atom"
+    assert ids == [
+        "urn:smtp-egress:change:eu/add/203.0.113.21/2026-12-20",
+        "urn:smtp-egress:change:us/add/198.51.100.11/2026-12-10",
+    ]
+    assert (
+        feed.find(f"{ATOM}link[@rel='self']").get("href") == "https://ips.example.com/v1/info/ip_addresses/changes.atom"
+    )
 
 
 def test_a_new_announcement_shows_up_without_restart(env):
@@ -223,8 +240,9 @@ def test_a_new_announcement_shows_up_without_restart(env):
         announce(env, "203.0.113.21")
         after = get(f"{url}{BASE}?region=eu", **{"If-None-Match": before.headers["ETag"]})
         assert after.status_code == 200 and after.headers["ETag"] != before.headers["ETag"]
-        assert after.json()["upcoming"] == [{"ip": "203.0.113.21", "action": "add", "effective": "2026-12-20",
-                                             "announced_at": "2026-12-01T00:00:00Z"}]
+        assert after.json()["upcoming"] == [
+            {"ip": "203.0.113.21", "action": "add", "effective": "2026-12-20", "announced_at": "2026-12-01T00:00:00Z"}
+        ]
         assert [c["ip"] for c in get(f"{url}{BASE}/changes.json").json()["changes"]] == ["203.0.113.21"]
 
 
@@ -243,10 +261,22 @@ def free_port() -> int:
 
 def test_egress_serve_subprocess_starts_and_stops_on_sigterm(env):
     port = free_port()
-    argv = [sys.executable, "-m", "smtp_egress.scripts.cli", "serve", "--plan", str(env["path"]), "--db", env["db"],
-            "--port", str(port)]
+    argv = [
+        sys.executable,
+        "-m",
+        "smtp_egress.scripts.cli",
+        "serve",
+        "--plan",
+        str(env["path"]),
+        "--db",
+        env["db"],
+        "--port",
+        str(port),
+    ]
     environ = {**os.environ, "EGRESS_DEFAULT_REGION": "eu", "PYTHONDONTWRITEBYTECODE": "1"}
-    proc = subprocess.Popen(argv, cwd=env["tmp"], env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        argv, cwd=env["tmp"], env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         for _ in range(100):
             try:

@@ -26,7 +26,11 @@ ADD, REMOVE = PLAN.changes("us")
 
 def ann(change, announced: str, reason=None) -> dict:
     at = dt.datetime.fromisoformat(announced).replace(tzinfo=UTC)
-    return {change.change_id: Announcement(change.change_id, "us", change.ip, change.action, change.effective, at, 7, reason)}
+    return {
+        change.change_id: Announcement(
+            change.change_id, "us", change.ip, change.action, change.effective, at, 7, reason
+        )
+    }
 
 
 def listed(anns, day):
@@ -67,11 +71,14 @@ def test_recorded_exception_takes_effect_as_planned():
     assert "198.51.100.11" in listed(anns, "2026-12-10")
 
 
-@pytest.mark.parametrize("day, expected", [
-    ("2026-11-30", [("add", "2026-12-10"), ("remove", "2026-12-20")]),
-    ("2026-12-10", [("remove", "2026-12-20")]),
-    ("2026-12-20", []),
-])
+@pytest.mark.parametrize(
+    "day, expected",
+    [
+        ("2026-11-30", [("add", "2026-12-10"), ("remove", "2026-12-20")]),
+        ("2026-12-10", [("remove", "2026-12-20")]),
+        ("2026-12-20", []),
+    ],
+)
 def test_upcoming_lists_announced_future_changes_only(day, expected):
     anns = {**ann(ADD, "2026-11-26"), **ann(REMOVE, "2026-11-26")}
     assert [(u.action, u.effective.isoformat()) for u in upcoming(PLAN, "us", anns, D(day))] == expected
@@ -84,69 +91,172 @@ def T(text: str) -> dt.datetime:
 
 ADD_1210 = Change(D("2026-12-10"), "us", "add", "198.51.100.11")
 REMOVE_1220 = Change(D("2026-12-20"), "us", "remove", "198.51.100.12")
-DUE, SHORT, LATE, UPCOMING, IN_EFFECT = (NoticeStatus.DUE, NoticeStatus.SHORT, NoticeStatus.LATE,
-                                         NoticeStatus.UPCOMING, NoticeStatus.IN_EFFECT)
+DUE, SHORT, LATE, UPCOMING, IN_EFFECT = (
+    NoticeStatus.DUE,
+    NoticeStatus.SHORT,
+    NoticeStatus.LATE,
+    NoticeStatus.UPCOMING,
+    NoticeStatus.IN_EFFECT,
+)
 
 
 # (change, plan's notice_days, announced: (at, notice_days, reason) or None, moment)
 #   -> (status, lead_days, earliest_compliant, effective, late, short_notice_exception)
 NOTICE_CASES = {
     "not announced, 13 days ahead: due": (
-        ADD_1210, 7, None, "2026-11-26T09:30", (DUE, 13, "2026-12-04", None, False, False)),
+        ADD_1210,
+        7,
+        None,
+        "2026-11-26T09:30",
+        (DUE, 13, "2026-12-04", None, False, False),
+    ),
     "not announced, exactly 7 days at midnight: due": (
-        ADD_1210, 7, None, "2026-12-03T00:00:00", (DUE, 7, "2026-12-10", None, False, False)),
+        ADD_1210,
+        7,
+        None,
+        "2026-12-03T00:00:00",
+        (DUE, 7, "2026-12-10", None, False, False),
+    ),
     "not announced, 7 days and a second: due": (
-        ADD_1210, 7, None, "2026-12-02T23:59:59", (DUE, 7, "2026-12-10", None, False, False)),
+        ADD_1210,
+        7,
+        None,
+        "2026-12-02T23:59:59",
+        (DUE, 7, "2026-12-10", None, False, False),
+    ),
     "not announced, 7 days minus a second: short": (
-        ADD_1210, 7, None, "2026-12-03T00:00:01", (SHORT, 6, "2026-12-11", None, False, False)),
+        ADD_1210,
+        7,
+        None,
+        "2026-12-03T00:00:01",
+        (SHORT, 6, "2026-12-11", None, False, False),
+    ),
     "not announced, 09:30 seven days before: short": (
-        ADD_1210, 7, None, "2026-12-03T09:30", (SHORT, 6, "2026-12-11", None, False, False)),
+        ADD_1210,
+        7,
+        None,
+        "2026-12-03T09:30",
+        (SHORT, 6, "2026-12-11", None, False, False),
+    ),
     "not announced, planned day passed: short, overdue": (
-        ADD_1210, 7, None, "2026-12-12T00:00", (SHORT, -2, "2026-12-19", None, False, False)),
+        ADD_1210,
+        7,
+        None,
+        "2026-12-12T00:00",
+        (SHORT, -2, "2026-12-19", None, False, False),
+    ),
     "announced at midnight exactly 7 days before: upcoming": (
-        ADD_1210, 7, ("2026-12-03T00:00", 7, None), "2026-12-09T23:59:59",
-        (UPCOMING, 7, "2026-12-10", "2026-12-10", False, False)),
+        ADD_1210,
+        7,
+        ("2026-12-03T00:00", 7, None),
+        "2026-12-09T23:59:59",
+        (UPCOMING, 7, "2026-12-10", "2026-12-10", False, False),
+    ),
     "announced in time: in effect from the planned day's midnight": (
-        ADD_1210, 7, ("2026-12-03T00:00", 7, None), "2026-12-10T00:00",
-        (IN_EFFECT, 7, "2026-12-10", "2026-12-10", False, False)),
+        ADD_1210,
+        7,
+        ("2026-12-03T00:00", 7, None),
+        "2026-12-10T00:00",
+        (IN_EFFECT, 7, "2026-12-10", "2026-12-10", False, False),
+    ),
     "announced 09:30 seven days before: late, waits a day": (
-        ADD_1210, 7, ("2026-12-03T09:30", 7, None), "2026-12-10T12:00",
-        (LATE, 6, "2026-12-11", "2026-12-11", True, False)),
+        ADD_1210,
+        7,
+        ("2026-12-03T09:30", 7, None),
+        "2026-12-10T12:00",
+        (LATE, 6, "2026-12-11", "2026-12-11", True, False),
+    ),
     "announced a second too late: late": (
-        ADD_1210, 7, ("2026-12-03T00:00:01", 7, None), "2026-12-04T00:00",
-        (LATE, 6, "2026-12-11", "2026-12-11", True, False)),
+        ADD_1210,
+        7,
+        ("2026-12-03T00:00:01", 7, None),
+        "2026-12-04T00:00",
+        (LATE, 6, "2026-12-11", "2026-12-11", True, False),
+    ),
     "announced late: in effect once the notice is over, still late": (
-        ADD_1210, 7, ("2026-12-03T09:30", 7, None), "2026-12-11T00:00",
-        (IN_EFFECT, 6, "2026-12-11", "2026-12-11", True, False)),
+        ADD_1210,
+        7,
+        ("2026-12-03T09:30", 7, None),
+        "2026-12-11T00:00",
+        (IN_EFFECT, 6, "2026-12-11", "2026-12-11", True, False),
+    ),
     "short-notice exception: upcoming, takes effect as planned": (
-        ADD_1210, 7, ("2026-12-07T12:00", 7, "provider incident"), "2026-12-08T00:00",
-        (UPCOMING, 2, "2026-12-15", "2026-12-10", False, True)),
+        ADD_1210,
+        7,
+        ("2026-12-07T12:00", 7, "provider incident"),
+        "2026-12-08T00:00",
+        (UPCOMING, 2, "2026-12-15", "2026-12-10", False, True),
+    ),
     "short-notice exception: in effect on the planned day": (
-        ADD_1210, 7, ("2026-12-07T12:00", 7, "provider incident"), "2026-12-10T00:00",
-        (IN_EFFECT, 2, "2026-12-15", "2026-12-10", False, True)),
+        ADD_1210,
+        7,
+        ("2026-12-07T12:00", 7, "provider incident"),
+        "2026-12-10T00:00",
+        (IN_EFFECT, 2, "2026-12-15", "2026-12-10", False, True),
+    ),
     "a reason given with enough notice is no exception": (
-        ADD_1210, 7, ("2026-11-26T09:30", 7, "early"), "2026-11-27T00:00",
-        (UPCOMING, 13, "2026-12-04", "2026-12-10", False, False)),
+        ADD_1210,
+        7,
+        ("2026-11-26T09:30", 7, "early"),
+        "2026-11-27T00:00",
+        (UPCOMING, 13, "2026-12-04", "2026-12-10", False, False),
+    ),
     "removal not announced, exactly 7 days: due": (
-        REMOVE_1220, 7, None, "2026-12-13T00:00", (DUE, 7, "2026-12-20", None, False, False)),
+        REMOVE_1220,
+        7,
+        None,
+        "2026-12-13T00:00",
+        (DUE, 7, "2026-12-20", None, False, False),
+    ),
     "removal not announced, 7 days minus a second: short": (
-        REMOVE_1220, 7, None, "2026-12-13T00:00:01", (SHORT, 6, "2026-12-21", None, False, False)),
+        REMOVE_1220,
+        7,
+        None,
+        "2026-12-13T00:00:01",
+        (SHORT, 6, "2026-12-21", None, False, False),
+    ),
     "removal announced 09:30 seven days before: late": (
-        REMOVE_1220, 7, ("2026-12-13T09:30", 7, None), "2026-12-20T00:00",
-        (LATE, 6, "2026-12-21", "2026-12-21", True, False)),
+        REMOVE_1220,
+        7,
+        ("2026-12-13T09:30", 7, None),
+        "2026-12-20T00:00",
+        (LATE, 6, "2026-12-21", "2026-12-21", True, False),
+    ),
     "removal announced in time: in effect on its day": (
-        REMOVE_1220, 7, ("2026-12-13T00:00", 7, None), "2026-12-20T00:00",
-        (IN_EFFECT, 7, "2026-12-20", "2026-12-20", False, False)),
+        REMOVE_1220,
+        7,
+        ("2026-12-13T00:00", 7, None),
+        "2026-12-20T00:00",
+        (IN_EFFECT, 7, "2026-12-20", "2026-12-20", False, False),
+    ),
     "notice_days 10, exactly 10 days: due": (
-        ADD_1210, 10, None, "2026-11-30T00:00", (DUE, 10, "2026-12-10", None, False, False)),
+        ADD_1210,
+        10,
+        None,
+        "2026-11-30T00:00",
+        (DUE, 10, "2026-12-10", None, False, False),
+    ),
     "notice_days 10, 7 days are not enough: short": (
-        ADD_1210, 10, None, "2026-12-03T00:00", (SHORT, 7, "2026-12-13", None, False, False)),
+        ADD_1210,
+        10,
+        None,
+        "2026-12-03T00:00",
+        (SHORT, 7, "2026-12-13", None, False, False),
+    ),
     "notice_days 10, announced 09:30 ten days before: late": (
-        ADD_1210, 10, ("2026-11-30T09:30", 10, None), "2026-12-10T00:00",
-        (LATE, 9, "2026-12-11", "2026-12-11", True, False)),
+        ADD_1210,
+        10,
+        ("2026-11-30T09:30", 10, None),
+        "2026-12-10T00:00",
+        (LATE, 9, "2026-12-11", "2026-12-11", True, False),
+    ),
     "the promise recorded with the announcement counts, not today's plan": (
-        ADD_1210, 10, ("2026-12-03T00:00", 7, None), "2026-12-10T00:00",
-        (IN_EFFECT, 7, "2026-12-10", "2026-12-10", False, False)),
+        ADD_1210,
+        10,
+        ("2026-12-03T00:00", 7, None),
+        "2026-12-10T00:00",
+        (IN_EFFECT, 7, "2026-12-10", "2026-12-10", False, False),
+    ),
 }
 
 
@@ -158,8 +268,14 @@ def test_notice_status_at_the_boundaries(change, notice_days, announced, moment,
         anns = {change.change_id: Announcement.of(change, T(at), promised, reason)}
     n = notice_status(change, anns, T(moment), notice_days)
     status, lead, earliest, effective, late, excepted = expected
-    assert (n.status, n.lead_days, n.earliest_compliant.isoformat(), n.effective and n.effective.isoformat(),
-            n.late, n.short_notice_exception) == (status, lead, earliest, effective, late, excepted)
+    assert (
+        n.status,
+        n.lead_days,
+        n.earliest_compliant.isoformat(),
+        n.effective and n.effective.isoformat(),
+        n.late,
+        n.short_notice_exception,
+    ) == (status, lead, earliest, effective, late, excepted)
     assert n.in_time == (status is DUE or lead >= n.notice_days)
     assert n.announced == bool(announced) and n.planned == change.effective and n.change_id == change.change_id
     assert n.notice_days == (announced[1] if announced else notice_days)
@@ -167,8 +283,18 @@ def test_notice_status_at_the_boundaries(change, notice_days, announced, moment,
         assert anns[change.change_id].effective == n.effective  # Announcement.effective asks the same rule
 
 
-@pytest.mark.parametrize("at", ["2026-11-26T00:00", "2026-11-26T09:30", "2026-12-02T23:59:59", "2026-12-03T00:00",
-                                "2026-12-03T00:00:01", "2026-12-09T23:59:59.999999", "2026-12-12T00:00"])
+@pytest.mark.parametrize(
+    "at",
+    [
+        "2026-11-26T00:00",
+        "2026-11-26T09:30",
+        "2026-12-02T23:59:59",
+        "2026-12-03T00:00",
+        "2026-12-03T00:00:01",
+        "2026-12-09T23:59:59.999999",
+        "2026-12-12T00:00",
+    ],
+)
 @pytest.mark.parametrize("notice_days", [7, 10])
 def test_lead_days_and_earliest_compliant_day_agree(at, notice_days):
     """``lead_days >= N`` and ``earliest_compliant_day <= planned`` are the same question."""

@@ -23,9 +23,14 @@ def setup(tmp_path, example_plan):
     plan_path = example_plan
     db = f"sqlite:///{tmp_path}/ledger.db"
     ledger = Ledger(db)
-    ledger.upsert_workspaces([Workspace("ws-1", "us", {"email": "ops@one.example"}),
-                              Workspace("ws-2", "us", {"email": "it@two.example"}),
-                              Workspace("ws-3", "eu", {"email": "eu@three.example"})], start_of(DAY))
+    ledger.upsert_workspaces(
+        [
+            Workspace("ws-1", "us", {"email": "ops@one.example"}),
+            Workspace("ws-2", "us", {"email": "it@two.example"}),
+            Workspace("ws-3", "eu", {"email": "eu@three.example"}),
+        ],
+        start_of(DAY),
+    )
     ledger.close()
     published = tmp_path / "published-us.json"
     published.write_bytes(render(load_plan(plan_path), "us", {}, start_of(DAY)).json_bytes)
@@ -33,8 +38,14 @@ def setup(tmp_path, example_plan):
     email = CHANNELS["email"].settings({"outbox": str(tmp_path / "outbox")})
 
     def inputs(**changes) -> NotifyInputs:
-        base = NotifyInputs(region="us", published=str(published), plan_path=str(plan_path), db_url=db,
-                            moment=start_of(DAY), notices=NoticeSettings(channels={"email": email}))
+        base = NotifyInputs(
+            region="us",
+            published=str(published),
+            plan_path=str(plan_path),
+            db_url=db,
+            moment=start_of(DAY),
+            notices=NoticeSettings(channels={"email": email}),
+        )
         return NotifyInputs(**{**base.__dict__, **changes})
 
     return inputs, db, tmp_path
@@ -45,7 +56,9 @@ def test_the_job_announces_and_delivers_and_returns_what_it_did(setup, capsys):
     result = run_notify(inputs())
     assert capsys.readouterr() == ("", "")  # a job prints nothing: the caller renders
     assert sorted(a.change.change_id for a in result.announced) == [
-        "us/add/198.51.100.11/2026-12-10", "us/remove/198.51.100.12/2026-12-20"]
+        "us/add/198.51.100.11/2026-12-10",
+        "us/remove/198.51.100.12/2026-12-20",
+    ]
     assert {a.workspaces for a in result.announced} == {2}
     assert result.delivery is not None and (result.delivery.sent, result.delivery.failed) == (4, 0)
     assert result.problems == [] and result.exit_code == errors.OK
@@ -96,5 +109,7 @@ def test_a_short_notice_reason_announces_a_close_change_as_an_exception(setup):
     assert refused.exit_code == errors.SHORT_NOTICE
     allowed = run_notify(inputs(moment=late, short_notice_reason="INC-1: provider outage"))
     assert [(a.change.action, a.reason) for a in allowed.announced] == [
-        ("remove", None), ("add", "INC-1: provider outage")]  # due changes first, then the exceptions
+        ("remove", None),
+        ("add", "INC-1: provider outage"),
+    ]  # due changes first, then the exceptions
     assert allowed.refused_short == () and allowed.exit_code == errors.OK

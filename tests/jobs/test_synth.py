@@ -15,8 +15,9 @@ DATA = ROOT / "tests" / "stacks" / "data"
 
 def inputs(stack: str = "us", **change) -> synth.SynthInputs:
     published = {"us": "published-us-announced.json", "eu": "published-eu.json"}[stack]
-    kw = dict(stack=stack, plan_path=DATA / "egress-ips.yaml", today=dt.date(2026, 11, 26),
-              published=str(DATA / published))
+    kw = dict(
+        stack=stack, plan_path=DATA / "egress-ips.yaml", today=dt.date(2026, 11, 26), published=str(DATA / published)
+    )
     return synth.SynthInputs(**{**kw, **change})
 
 
@@ -35,10 +36,22 @@ def test_the_summary_is_typed_and_renders_as_before():
     assert (summary.stack, summary.today, summary.resources) == ("us", "2026-11-26", 88)
     assert summary.by_type["aws:ec2/eip:Eip"] == 4 and summary.guard_overrides == []
     assert {ip: a["state"] for ip, a in summary.egress_addresses.items()} == {
-        "198.51.100.10": "live", "198.51.100.11": "announced", "198.51.100.12": "retiring"}
+        "198.51.100.10": "live",
+        "198.51.100.11": "announced",
+        "198.51.100.12": "retiring",
+    }
     as_json = summary.as_dict()
-    assert set(as_json) == {"stack", "today", "plan_sha256", "resources", "by_type", "egress_addresses",
-                            "worker_ports", "guard_overrides", "policy_violations"}
+    assert set(as_json) == {
+        "stack",
+        "today",
+        "plan_sha256",
+        "resources",
+        "by_type",
+        "egress_addresses",
+        "worker_ports",
+        "guard_overrides",
+        "policy_violations",
+    }
     assert as_json["policy_violations"] == []
 
 
@@ -57,8 +70,14 @@ def test_policy_violations_are_findings_not_errors(monkeypatch):
 def test_config_overrides_and_the_ledger_reach_the_program(tmp_path):
     """An empty ledger: nothing was announced, so the addition due today needs the override given as config."""
     reason = "INC-4711: approved"
-    result = synth.run(inputs(today=dt.date(2026, 12, 10), published=None, ledger_url=f"sqlite:///{tmp_path}/l.db",
-                              config={"smtp-egress:emergencyOverride": reason}))
+    result = synth.run(
+        inputs(
+            today=dt.date(2026, 12, 10),
+            published=None,
+            ledger_url=f"sqlite:///{tmp_path}/l.db",
+            config={"smtp-egress:emergencyOverride": reason},
+        )
+    )
     (override,) = result.summary.guard_overrides
     assert (override["ip"], override["reason"]) == ("198.51.100.11", reason)
     assert "never announced" in override["violation"]

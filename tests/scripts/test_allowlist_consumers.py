@@ -93,6 +93,7 @@ def netns():
 
 # --- nftables -------------------------------------------------------------------------------------------------
 
+
 def test_nft_checks_the_ruleset(env, capsys):
     nft = tool("nft")
     run(nft, "-c", "-f", str(write(env, capsys, "nftables")))
@@ -109,11 +110,16 @@ def test_nft_loads_and_reloads_in_a_namespace(env, capsys, netns):
     assert listing.count("tcp dport { 465, 587, 2525 } accept") == 2
     for ip in ("198.51.100.9", "198.51.100.11"):
         netns(nft, "get", "element", "inet", "smtp_egress_us", "allowed_v4", f"{{ {ip} }}")
-    assert netns(nft, "get", "element", "inet", "smtp_egress_us", "allowed_v4", "{ 198.51.100.13 }",
-                 check=False).returncode != 0
+    assert (
+        netns(
+            nft, "get", "element", "inet", "smtp_egress_us", "allowed_v4", "{ 198.51.100.13 }", check=False
+        ).returncode
+        != 0
+    )
 
 
 # --- iptables / ip6tables -------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("fmt", ["iptables", "ip6tables"])
 def test_iptables_restore_test_accepts_it(env, capsys, fmt):
@@ -125,8 +131,10 @@ def test_iptables_restore_test_accepts_it(env, capsys, fmt):
     assert run(restore, "--test", str(bad), check=False).returncode != 0
 
 
-@pytest.mark.parametrize(("fmt", "blocks"), [("iptables", ["198.51.100.8/30", "198.51.100.20/32"]),
-                                             ("ip6tables", ["2001:db8::10/127", "2001:db8::20/128"])])
+@pytest.mark.parametrize(
+    ("fmt", "blocks"),
+    [("iptables", ["198.51.100.8/30", "198.51.100.20/32"]), ("ip6tables", ["2001:db8::10/127", "2001:db8::20/128"])],
+)
 def test_iptables_restore_noflush_loads_twice_in_a_namespace(env, capsys, netns, fmt, blocks):
     restore, cmd = tool(f"{fmt}-restore"), tool(fmt)
     path = write(env, capsys, fmt)
@@ -146,6 +154,7 @@ def test_iptables_restore_noflush_loads_twice_in_a_namespace(env, capsys, netns,
 
 # --- Postfix --------------------------------------------------------------------------------------------------
 
+
 def test_postfix_cidr_lookup(env, capsys, tmp_path):
     postmap = tool("postmap")
     config = tmp_path / "postfix"
@@ -164,10 +173,12 @@ def test_postfix_cidr_lookup(env, capsys, tmp_path):
 
 # --- nginx, Apache, HAProxy -----------------------------------------------------------------------------------
 
+
 def _nginx_conf(root: Path, snippet: Path) -> Path:
     stream = Path("/usr/lib/nginx/modules/ngx_stream_module.so")
     conf = root / "nginx.conf"
-    conf.write_text(textwrap.dedent(f"""\
+    conf.write_text(
+        textwrap.dedent(f"""\
         {f"load_module {stream};" if stream.exists() else "# no stream module: http context only"}
         pid {root}/nginx.pid;
         error_log stderr;
@@ -177,8 +188,13 @@ def _nginx_conf(root: Path, snippet: Path) -> Path:
             client_body_temp_path {root}/body;
             server {{ listen 127.0.0.1:18080; location / {{ include {snippet}; return 204; }} }}
         }}
-        """) + (f"stream {{ server {{ listen 127.0.0.1:12525; include {snippet}; proxy_pass 127.0.0.1:2526; }} }}\n"
-                if stream.exists() else ""))
+        """)
+        + (
+            f"stream {{ server {{ listen 127.0.0.1:12525; include {snippet}; proxy_pass 127.0.0.1:2526; }} }}\n"
+            if stream.exists()
+            else ""
+        )
+    )
     return conf
 
 
@@ -202,7 +218,8 @@ def test_apache_accepts_the_require_block(env, capsys, tmp_path):
         root.mkdir()
         snippet = write(env, capsys, "apache", broken=broken)
         conf = root / "httpd.conf"
-        conf.write_text(textwrap.dedent(f"""\
+        conf.write_text(
+            textwrap.dedent(f"""\
             ServerRoot {root}
             DefaultRuntimeDir {root}
             PidFile {root}/httpd.pid
@@ -215,7 +232,8 @@ def test_apache_accepts_the_require_block(env, capsys, tmp_path):
             <Location "/">
                 Include {snippet}
             </Location>
-            """))
+            """)
+        )
         proc = run(apache, "-t", "-f", str(conf), check=False)
         assert (proc.returncode == 0) is (not broken), proc.stderr
 
@@ -225,7 +243,8 @@ def test_haproxy_accepts_the_acl(env, capsys, tmp_path):
     for broken in (False, True):
         snippet = write(env, capsys, "haproxy", broken=broken).read_text()
         cfg = tmp_path / f"haproxy-{broken}.cfg"
-        cfg.write_text(textwrap.dedent("""\
+        cfg.write_text(
+            textwrap.dedent("""\
             defaults
                 mode tcp
                 timeout connect 5s
@@ -233,12 +252,16 @@ def test_haproxy_accepts_the_acl(env, capsys, tmp_path):
                 timeout server 30s
             frontend smtp
                 bind 127.0.0.1:12526
-            """) + textwrap.indent(snippet, "    ") + "    default_backend relay\nbackend relay\n    server s1 127.0.0.1:2526\n")
+            """)
+            + textwrap.indent(snippet, "    ")
+            + "    default_backend relay\nbackend relay\n    server s1 127.0.0.1:2526\n"
+        )
         proc = run(haproxy, "-c", "-f", str(cfg), check=False)
         assert (proc.returncode == 0) is (not broken), proc.stdout + proc.stderr
 
 
 # --- ufw ------------------------------------------------------------------------------------------------------
+
 
 def test_ufw_dry_run_accepts_every_command(env, capsys):
     ufw = tool("ufw")
@@ -250,16 +273,20 @@ def test_ufw_dry_run_accepts_every_command(env, capsys):
     assert len(commands) == 4
     for words in commands:
         comment_at = words.index("comment")
-        argv = [*words[:comment_at], "comment", " ".join(words[comment_at + 1:]).strip("'")]
+        argv = [*words[:comment_at], "comment", " ".join(words[comment_at + 1 :]).strip("'")]
         proc = run(ufw, "--dry-run", *argv[1:])
         assert "-m multiport --dports 465,587,2525" in proc.stdout
-    broken = next(line.split() for line in write(env, capsys, "ufw", broken=True).read_text().splitlines()
-                  if "198.51.100.300" in line)
+    broken = next(
+        line.split()
+        for line in write(env, capsys, "ufw", broken=True).read_text().splitlines()
+        if "198.51.100.300" in line
+    )
     assert run(ufw, "--dry-run", *broken[1:-2], check=False).returncode != 0
     assert [p.read_bytes() if p.exists() else None for p in rules] == before  # --dry-run changed nothing
 
 
 # --- the bundle: sha256sum, openssl, --verify -----------------------------------------------------------------
+
 
 def egress(capsys, env, *argv):
     code = main(["allowlist", *env["args"], *argv])
@@ -281,7 +308,9 @@ def test_all_writes_every_format_and_a_manifest_sha256sum_checks(env, capsys):
         assert doc["region"] == region
     assert "us/exchange-online.ps1: Exchange Online inbound connectors accept IPv4 only" in err
     proc = run(sha256sum, "-c", "SHA256SUMS", cwd=tree)
-    assert proc.stdout.count(": OK") == len((tree / "SHA256SUMS").read_text().splitlines()) == 2 * (len(FORMATS) + 1) + 1
+    assert (
+        proc.stdout.count(": OK") == len((tree / "SHA256SUMS").read_text().splitlines()) == 2 * (len(FORMATS) + 1) + 1
+    )
     code, out, _ = egress(capsys, env, "--verify", str(tree))
     assert code == 0 and "signature not checked" in out
     (tree / "us" / "extra.txt").write_text("0.0.0.0/0\n")  # not in the manifest: reported, not trusted
@@ -289,7 +318,9 @@ def test_all_writes_every_format_and_a_manifest_sha256sum_checks(env, capsys):
     assert code == 0 and "us/extra.txt is not in the manifest" in err
     code, _, err = egress(capsys, env, "--verify", str(env["tmp"] / "nowhere"))
     assert code == 3 and "cannot read" in err and "Traceback" not in err
-    (tree / "us" / "nftables.nft").write_text((tree / "us" / "nftables.nft").read_text().replace("198.51.100.8/30", "0.0.0.0/0"))
+    (tree / "us" / "nftables.nft").write_text(
+        (tree / "us" / "nftables.nft").read_text().replace("198.51.100.8/30", "0.0.0.0/0")
+    )
     assert run(sha256sum, "-c", "SHA256SUMS", cwd=tree, check=False).returncode != 0
     code, _, err = egress(capsys, env, "--verify", str(tree))
     assert code == 3 and "us/nftables.nft: checksum mismatch" in err
@@ -320,8 +351,21 @@ def test_signed_bundle_verifies_with_egress_and_openssl(env, capsys, monkeypatch
     assert "us/ip_addresses.json.sig" in listed and "SHA256SUMS.sig" not in listed
 
     def openssl_verify(data: str, sig: str, key="k.pem.pub") -> subprocess.CompletedProcess:
-        return run(openssl, "pkeyutl", "-verify", "-pubin", "-inkey", str(env["tmp"] / key), "-rawin",
-                   "-in", data, "-sigfile", sig, cwd=tree, check=False)
+        return run(
+            openssl,
+            "pkeyutl",
+            "-verify",
+            "-pubin",
+            "-inkey",
+            str(env["tmp"] / key),
+            "-rawin",
+            "-in",
+            data,
+            "-sigfile",
+            sig,
+            cwd=tree,
+            check=False,
+        )
 
     assert "Signature Verified Successfully" in openssl_verify("SHA256SUMS", "SHA256SUMS.sig").stdout
     assert openssl_verify("us/ip_addresses.json", "us/ip_addresses.json.sig").returncode == 0
@@ -339,8 +383,12 @@ def test_signed_bundle_verifies_with_egress_and_openssl(env, capsys, monkeypatch
     text = manifest.read_text()
     (tree / "us" / "allowlist.txt").write_text("0.0.0.0/0\n")
     digest = hashlib.sha256(b"0.0.0.0/0\n").hexdigest()
-    manifest.write_text("\n".join(f"{digest}  us/allowlist.txt" if line.endswith("  us/allowlist.txt") else line
-                                  for line in text.splitlines()) + "\n")
+    manifest.write_text(
+        "\n".join(
+            f"{digest}  us/allowlist.txt" if line.endswith("  us/allowlist.txt") else line for line in text.splitlines()
+        )
+        + "\n"
+    )
     assert openssl_verify("SHA256SUMS", "SHA256SUMS.sig").returncode != 0
     code, _, err = egress(capsys, env, "--verify", str(tree), "--public-key", "k.pem.pub")
     assert code == 3 and "does not match" in err

@@ -63,7 +63,9 @@ def egress(capsys, *argv):
 def allowlist(capsys, env, fmt, *extra, region="us", epoch=EPOCH) -> tuple[str, str]:
     os.environ["SOURCE_DATE_EPOCH"] = str(epoch)
     try:
-        code, out, err = egress(capsys, "allowlist", *env["args"], "--region", region, "--format", fmt, "--at", AT, *extra)
+        code, out, err = egress(
+            capsys, "allowlist", *env["args"], "--region", region, "--format", fmt, "--at", AT, *extra
+        )
     finally:
         del os.environ["SOURCE_DATE_EPOCH"]
     assert code == 0, err
@@ -94,24 +96,38 @@ def test_every_format_carries_its_provenance(env, capsys, fmt):
     token = str(int(ANNOUNCED_AT.timestamp()))
     if fmt == "csv":
         rows = list(csv.DictReader(io.StringIO(out)))
-        assert {(r["region"], r["generated_at"], r["plan_sha256"], r["published_sync_token"], r["as_of"]) for r in rows} \
-            == {("us", STAMP, plan.sha256, token, "2026-11-26")}
+        assert {
+            (r["region"], r["generated_at"], r["plan_sha256"], r["published_sync_token"], r["as_of"]) for r in rows
+        } == {("us", STAMP, plan.sha256, token, "2026-11-26")}
         assert rows[0]["status"] == "198.51.100.11 starts 2026-12-10"
         return
     if FORMATS[fmt].filename.endswith(".json"):
         p = json.loads(out)["_provenance"]
         assert next(iter(json.loads(out))) == "_provenance"
-        assert (p["region"], p["format"], p["generated_at"], p["plan_sha256"], p["published_sync_token"]) == \
-            ("us", fmt, STAMP, plan.sha256, token)
-        assert p["upcoming_additions"][0]["ip"] == "198.51.100.11" and p["upcoming_additions"][0]["effective"] == "2026-12-10"
+        assert (p["region"], p["format"], p["generated_at"], p["plan_sha256"], p["published_sync_token"]) == (
+            "us",
+            fmt,
+            STAMP,
+            plan.sha256,
+            token,
+        )
+        assert (
+            p["upcoming_additions"][0]["ip"] == "198.51.100.11"
+            and p["upcoming_additions"][0]["effective"] == "2026-12-10"
+        )
         return
     lines = out.splitlines()
     head = lines[1:] if lines[0].startswith("#!") else lines
     comments = [line for line in head[:12] if line.startswith("#")]
     text = "\n".join(comments)
     assert comments[0] == f"# smtp-egress allowlist: region us, format {fmt}"
-    for needle in (f"# generated_at: {STAMP}", plan.sha256, f"sync_token {token}",
-                   "198.51.100.11 starts sending 2026-12-10", "198.51.100.10 stays live until 2026-12-20"):
+    for needle in (
+        f"# generated_at: {STAMP}",
+        plan.sha256,
+        f"sync_token {token}",
+        "198.51.100.11 starts sending 2026-12-10",
+        "198.51.100.10 stays live until 2026-12-20",
+    ):
         assert needle in text, needle
 
 
@@ -144,8 +160,16 @@ def test_live_only_and_no_aggregate(env, capsys):
     assert "upcoming additions NOT included (--live-only): 198.51.100.11" in out
     out, _ = allowlist(capsys, env, "txt", "--no-aggregate")
     body = [line for line in out.splitlines() if not line.startswith("#")]
-    assert body == ["198.51.100.8", "198.51.100.9", "198.51.100.10", "198.51.100.11", "198.51.100.20",
-                    "2001:db8::10", "2001:db8::11", "2001:db8::20"]
+    assert body == [
+        "198.51.100.8",
+        "198.51.100.9",
+        "198.51.100.10",
+        "198.51.100.11",
+        "198.51.100.20",
+        "2001:db8::10",
+        "2001:db8::11",
+        "2001:db8::20",
+    ]
     doc = json.loads(allowlist(capsys, env, "aws-sg", "--no-aggregate")[0])
     assert [r["CidrIp"] for r in doc["IpPermissions"][0]["IpRanges"]][:2] == ["198.51.100.8/32", "198.51.100.9/32"]
     assert doc["IpPermissions"][0]["Ipv6Ranges"][-1]["CidrIpv6"] == "2001:db8::20/128"
@@ -170,14 +194,18 @@ def test_aws_security_group_permissions(env, capsys):
     doc = json.loads(allowlist(capsys, env, "aws-sg")[0])
     assert set(doc) == {"_provenance", "IpPermissions"}
     perms = doc["IpPermissions"]
-    assert [(p["IpProtocol"], p["FromPort"], p["ToPort"]) for p in perms] == [("tcp", port, port) for port in SMTP_PORTS]
+    assert [(p["IpProtocol"], p["FromPort"], p["ToPort"]) for p in perms] == [
+        ("tcp", port, port) for port in SMTP_PORTS
+    ]
     v4, v6 = _v4_v6(EXPECTED)
     for p in perms:
         assert set(p) == {"IpProtocol", "FromPort", "ToPort", "IpRanges", "Ipv6Ranges"}
         assert [r["CidrIp"] for r in p["IpRanges"]] == v4 and [r["CidrIpv6"] for r in p["Ipv6Ranges"]] == v6
         assert all(set(r) == {"CidrIp", "Description"} for r in p["IpRanges"])
-        assert all(re.fullmatch(r"[a-zA-Z0-9. _\-:/()#,@\[\]+=&;{}!$*]{0,255}", r["Description"])
-                   for r in p["IpRanges"] + p["Ipv6Ranges"])
+        assert all(
+            re.fullmatch(r"[a-zA-Z0-9. _\-:/()#,@\[\]+=&;{}!$*]{0,255}", r["Description"])
+            for r in p["IpRanges"] + p["Ipv6Ranges"]
+        )
 
 
 def test_aws_prefix_list_entries(env, capsys):
@@ -198,7 +226,10 @@ def test_gcp_firewall_rules(env, capsys):
     assert [r["sourceRanges"] for r in rules] == [v4, v6]  # a rule holds one address family
     for r in rules:
         assert re.fullmatch(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?", r["name"])
-        assert (r["direction"], r["allowed"]) == ("INGRESS", [{"IPProtocol": "tcp", "ports": [str(p) for p in SMTP_PORTS]}])
+        assert (r["direction"], r["allowed"]) == (
+            "INGRESS",
+            [{"IPProtocol": "tcp", "ports": [str(p) for p in SMTP_PORTS]}],
+        )
     assert doc["gcloud"][0].endswith("--source-ranges=" + ",".join(v4))
     assert "--rules=tcp:465,tcp:587,tcp:2525" in doc["gcloud"][1]
 
@@ -228,8 +259,13 @@ def test_terraform_parses_as_hcl(env, capsys):
     strip = lambda items: [i.strip('"') for i in items]  # noqa: E731 (python-hcl2 keeps the quotes of strings)
     assert strip(locals_["smtp_egress_us_ipv4"]) == v4 and strip(locals_["smtp_egress_us_ipv6"]) == v6
     assert locals_["smtp_egress_us_ports"] == list(SMTP_PORTS)
-    rules = {name: body for block in tf["resource"] for kind, named in block.items()
-             if kind.strip('"') == "aws_vpc_security_group_ingress_rule" for name, body in named.items()}
+    rules = {
+        name: body
+        for block in tf["resource"]
+        for kind, named in block.items()
+        if kind.strip('"') == "aws_vpc_security_group_ingress_rule"
+        for name, body in named.items()
+    }
     assert sorted(n.strip('"') for n in rules) == ["smtp_egress_us_ipv4", "smtp_egress_us_ipv6"]
     for name, body in rules.items():
         version = name.strip('"')[-1]
@@ -266,18 +302,23 @@ def test_pulumi_snippet_compiles_and_creates_one_rule_per_block_and_port(env, ca
     assert {r.type for r in created} == {"aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"}
     got = sorted((r.inputs.get("cidrIpv4") or r.inputs["cidrIpv6"], int(r.inputs["fromPort"])) for r in created)
     assert got == sorted((net, port) for net in EXPECTED for port in SMTP_PORTS)
-    assert all(r.inputs["securityGroupId"] == "sg-0123456789abcdef0" and r.inputs["ipProtocol"] == "tcp"
-               for r in created)
+    assert all(
+        r.inputs["securityGroupId"] == "sg-0123456789abcdef0" and r.inputs["ipProtocol"] == "tcp" for r in created
+    )
     assert len({r.name for r in created}) == len(created)
 
 
 def test_exchange_scripts(env, capsys):
     onprem, err = allowlist(capsys, env, "exchange")
     assert err == ""
-    assert ('Set-ReceiveConnector -Identity $Identity -RemoteIPRanges @{Add="198.51.100.8/30","198.51.100.20",'
-            '"2001:db8::10/127","2001:db8::20"}') in onprem
+    assert (
+        'Set-ReceiveConnector -Identity $Identity -RemoteIPRanges @{Add="198.51.100.8/30","198.51.100.20",'
+        '"2001:db8::10/127","2001:db8::20"}'
+    ) in onprem
     online, err = allowlist(capsys, env, "exchange-online")
-    assert 'Set-InboundConnector -Identity $Identity -SenderIPAddresses @{Add="198.51.100.8/30","198.51.100.20"}' in online
+    assert (
+        'Set-InboundConnector -Identity $Identity -SenderIPAddresses @{Add="198.51.100.8/30","198.51.100.20"}' in online
+    )
     assert "IPv4 only" in err and "2001:db8::10/127" in err  # warned on stderr, and in the file
     assert "# warning: Exchange Online inbound connectors accept IPv4 only" in online
 
@@ -300,14 +341,17 @@ def test_out_writes_the_same_bytes_atomically(env, capsys):
     assert [p.name for p in target.iterdir()] == ["us.nft"]
 
 
-@pytest.mark.parametrize(("argv", "needle"), [
-    (["--region", "us", "--format", "pdf"], "unknown format 'pdf'; choose one of: txt, csv, json"),
-    (["--region", "mars", "--format", "txt"], "region 'mars' is not in the plan"),
-    (["--region", "us"], "--region needs --format; choose one of: txt"),
-    (["--region", "us", "--format", "txt", "--public-key", "k.pub"], "--public-key does not apply to --region"),
-    (["--region", "us", "--format", "txt", "--at", "26/11/2026"], "'26/11/2026' is not a date"),
-    (["--all", "d", "--out", "x"], "--out does not apply to --all"),
-])
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["--region", "us", "--format", "pdf"], "unknown format 'pdf'; choose one of: txt, csv, json"),
+        (["--region", "mars", "--format", "txt"], "region 'mars' is not in the plan"),
+        (["--region", "us"], "--region needs --format; choose one of: txt"),
+        (["--region", "us", "--format", "txt", "--public-key", "k.pub"], "--public-key does not apply to --region"),
+        (["--region", "us", "--format", "txt", "--at", "26/11/2026"], "'26/11/2026' is not a date"),
+        (["--all", "d", "--out", "x"], "--out does not apply to --all"),
+    ],
+)
 def test_bad_input_exits_2_with_a_message(env, capsys, argv, needle):
     code, out, err = egress(capsys, "allowlist", *env["args"], *argv)
     assert code == 2 and needle in err and "Traceback" not in err and out == ""
@@ -328,8 +372,20 @@ def test_bad_source_date_epoch_and_signing_key_exit_2(env, capsys, monkeypatch):
 def test_empty_allowlist_is_refused_exit_3(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "p.yaml").write_text("regions:\n  ap:\n    - ip: 192.0.2.1\n      active_from: 2026-12-10\n")
-    code, out, err = egress(capsys, "allowlist", "--plan", "p.yaml", "--db", f"sqlite:///{tmp_path}/l.db",
-                            "--region", "ap", "--format", "txt", "--at", AT)
+    code, out, err = egress(
+        capsys,
+        "allowlist",
+        "--plan",
+        "p.yaml",
+        "--db",
+        f"sqlite:///{tmp_path}/l.db",
+        "--region",
+        "ap",
+        "--format",
+        "txt",
+        "--at",
+        AT,
+    )
     assert code == 3 and out == "" and "empty allowlist" in err
 
 

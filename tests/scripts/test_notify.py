@@ -57,8 +57,18 @@ class Env:
         return str(path)
 
     def notify(self, day: str, *extra: str, published: str | None = None) -> int:
-        return self.cli("notify", "--region", "us", "--published", published or self.published(day),
-                        "--today", day, "--outbox", str(self.outbox), *extra)
+        return self.cli(
+            "notify",
+            "--region",
+            "us",
+            "--published",
+            published or self.published(day),
+            "--today",
+            day,
+            "--outbox",
+            str(self.outbox),
+            *extra,
+        )
 
     def outbox_messages(self) -> list[email.message.Message]:
         if not self.outbox.exists():
@@ -106,7 +116,10 @@ def test_json_summary_for_schedulers(env, capsys):
     assert env.notify("2026-11-26", "--json") == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["exit_code"] == 0 and summary["delivery"]["sent"] == 4
-    assert [a["change"] for a in summary["announced"]] == ["us/add/198.51.100.11/2026-12-10", "us/remove/198.51.100.12/2026-12-20"]
+    assert [a["change"] for a in summary["announced"]] == [
+        "us/add/198.51.100.11/2026-12-10",
+        "us/remove/198.51.100.12/2026-12-20",
+    ]
 
 
 def test_dry_run_records_and_sends_nothing(env, capsys):
@@ -139,14 +152,20 @@ def test_short_notice_exception_is_sent_and_recorded_with_its_reason(env, capsys
     finally:
         ledger.close()
     adds = [m for m in env.outbox_messages() if m["X-Egress-Change"].startswith("us/add/")]
-    assert len(adds) == 2 and "upstream range withdrawn" in adds[0].get_payload(0).get_payload(0).get_payload(decode=True).decode()
+    assert (
+        len(adds) == 2
+        and "upstream range withdrawn" in adds[0].get_payload(0).get_payload(0).get_payload(decode=True).decode()
+    )
 
 
-@pytest.mark.parametrize("body, content_type, words", [
-    (b"<html><body>Service Unavailable</body></html>", "text/html", "HTML"),
-    (b"", "application/json", "empty"),
-    (b'{"ip_addresses": ["198.51.100.10", "198.51', "application/json", "JSON"),
-])
+@pytest.mark.parametrize(
+    "body, content_type, words",
+    [
+        (b"<html><body>Service Unavailable</body></html>", "text/html", "HTML"),
+        (b"", "application/json", "empty"),
+        (b'{"ip_addresses": ["198.51.100.10", "198.51', "application/json", "JSON"),
+    ],
+)
 def test_unusable_published_document_sends_nothing(env, capsys, body, content_type, words):
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -250,8 +269,24 @@ def _run_with_stderr(env, stderr_is_tty: bool) -> str:
     rows = "".join(f"ws-{i},us,ops{i}@c{i}.example\n" for i in range(40))
     (env.dir / "many.csv").write_text("workspace_id,region,email\n" + rows)
     assert env.cli("workspaces", "import", str(env.dir / "many.csv")) == 0
-    args = [sys.executable, "-m", "smtp_egress.scripts.cli", "notify", "--region", "us", "--published", env.published("2026-11-26"),
-            "--today", "2026-11-26", "--outbox", str(env.outbox), "--plan", str(env.plan), "--db", env.db]
+    args = [
+        sys.executable,
+        "-m",
+        "smtp_egress.scripts.cli",
+        "notify",
+        "--region",
+        "us",
+        "--published",
+        env.published("2026-11-26"),
+        "--today",
+        "2026-11-26",
+        "--outbox",
+        str(env.outbox),
+        "--plan",
+        str(env.plan),
+        "--db",
+        env.db,
+    ]
     penv = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     if not stderr_is_tty:
         proc = subprocess.run(args, capture_output=True, env=penv, timeout=120)

@@ -58,7 +58,9 @@ def test_notices_over_starttls_with_auth_one_connection(workdir, smtp_server, ca
     assert {p.get_content_type() for p in parsed.walk()} >= {"text/plain", "text/html", "text/calendar"}
 
 
-def test_partial_failure_exits_6_and_the_next_run_sends_only_what_is_missing(workdir, smtp_server, cafile, monkeypatch, capsys):
+def test_partial_failure_exits_6_and_the_next_run_sends_only_what_is_missing(
+    workdir, smtp_server, cafile, monkeypatch, capsys
+):
     server = smtp_server("starttls")
     rows = "ws-1,us,ok1@one.example,\nws-2,us,defer451@two.example,\nws-3,us,ok3@three.example,\n"
     args = setup_ledger(workdir, f"sqlite:///{workdir}/l.db", rows)
@@ -92,7 +94,9 @@ def test_smtp_server_down_leaves_notices_pending_and_says_so(workdir, capsys):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # nothing listens here once the socket closes
-    args = setup_ledger(workdir, f"sqlite:///{workdir}/l.db", "".join(f"ws-{i},us,o{i}@c{i}.example,\n" for i in range(8)))
+    args = setup_ledger(
+        workdir, f"sqlite:///{workdir}/l.db", "".join(f"ws-{i},us,o{i}@c{i}.example,\n" for i in range(8))
+    )
     capsys.readouterr()
     assert main([*args, "--smtp-url", f"smtp://127.0.0.1:{port}", "--json"]) == 6
     summary = json.loads(capsys.readouterr().out)
@@ -120,7 +124,9 @@ def test_signed_webhooks_alongside_email(workdir, monkeypatch):
     threading.Thread(target=hook.serve_forever, daemon=True).start()
     try:
         url = f"http://127.0.0.1:{hook.server_port}/hooks/ip"
-        args = setup_ledger(workdir, f"sqlite:///{workdir}/l.db", f"ws-1,us,a@one.example,{url}\nws-2,us,b@two.example,\n")
+        args = setup_ledger(
+            workdir, f"sqlite:///{workdir}/l.db", f"ws-1,us,a@one.example,{url}\nws-2,us,b@two.example,\n"
+        )
         monkeypatch.setenv("EGRESS_WEBHOOK_SECRET", SECRET)
         monkeypatch.setenv("EGRESS_WEBHOOK_ALLOW_PRIVATE", "1")
         assert main([*args, "--outbox", "outbox"]) == 0
@@ -140,8 +146,22 @@ def test_webhook_without_secret_is_a_failed_delivery_not_a_crash(workdir, capsys
     err = capsys.readouterr().err
     assert "EGRESS_WEBHOOK_SECRET" in err and f"webhook to ws-1 ({mask_secret_url(url)})" in err
     assert "s3cr3t" not in err  # a webhook URL is a credential
-    assert main(["workspaces", "list", "--region", "us", "--plan", "plan.yaml", "--db", f"sqlite:///{workdir}/l.db",
-                 "--json"]) == 0
+    assert (
+        main(
+            [
+                "workspaces",
+                "list",
+                "--region",
+                "us",
+                "--plan",
+                "plan.yaml",
+                "--db",
+                f"sqlite:///{workdir}/l.db",
+                "--json",
+            ]
+        )
+        == 0
+    )
     (listed,) = json.loads(capsys.readouterr().out)
     assert listed["email"] == "a@one.example" and listed["webhook_url"] == mask_secret_url(url)
 

@@ -26,9 +26,13 @@ CHANGE = "us/add/198.51.100.11/2026-12-10"
 
 
 def egress(*args: str, cwd: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "smtp_egress.scripts.cli", *args], cwd=cwd,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
+    return subprocess.Popen(
+        [sys.executable, "-m", "smtp_egress.scripts.cli", *args],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+    )
 
 
 @pytest.fixture
@@ -84,9 +88,7 @@ def test_killed_fanout_resumes_and_delivers_each_notice_exactly_once(setup):
     recipients = sorted(m["To"] for m in box)
     assert len(recipients) == WORKSPACES, f"{len(recipients)} notices for {WORKSPACES} workspaces"
     assert len(set(recipients)) == WORKSPACES, "a workspace got the notice twice"
-    assert count(tmp / "outbox" / "tmp") == 0 or all(
-        not (new / f).exists() for f in os.listdir(tmp / "outbox" / "tmp")
-    )
+    assert count(tmp / "outbox" / "tmp") == 0 or all(not (new / f).exists() for f in os.listdir(tmp / "outbox" / "tmp"))
     ledger = Ledger(f"sqlite:///{tmp}/ledger.db")
     try:
         assert ledger.unsent() == []

@@ -83,8 +83,9 @@ def test_at_moves_an_announced_addition_across_its_effective_day(env, capsys):
     before = json.loads(document(capsys, env, "us", "2026-12-09"))
     after = json.loads(document(capsys, env, "us", "2026-12-10"))
     assert "198.51.100.11" not in before["ip_addresses"]
-    assert before["upcoming"] == [{"ip": "198.51.100.11", "action": "add", "effective": "2026-12-10",
-                                   "announced_at": "2026-11-30T09:00:00Z"}]
+    assert before["upcoming"] == [
+        {"ip": "198.51.100.11", "action": "add", "effective": "2026-12-10", "announced_at": "2026-11-30T09:00:00Z"}
+    ]
     assert "198.51.100.11" in after["ip_addresses"]
     assert after["upcoming"] == []
     assert after["created_at"] == "2026-12-10T00:00:00Z" and after["sync_token"] != before["sync_token"]
@@ -113,7 +114,9 @@ def test_out_writes_the_same_bytes_and_leaves_no_temp_file(env, capsys):
     out = env["tmp"] / "pub" / "us.json"
     out.parent.mkdir()
     out.write_text("old")
-    code, stdout, err = egress(capsys, "publish", *env["args"], "--region", "us", "--at", "2026-12-10", "--out", str(out))
+    code, stdout, err = egress(
+        capsys, "publish", *env["args"], "--region", "us", "--at", "2026-12-10", "--out", str(out)
+    )
     assert code == 0, err
     assert "wrote" in stdout and "198.51.100.11" not in stdout
     assert out.read_text() == document(capsys, env, "us", "2026-12-10")
@@ -125,8 +128,10 @@ def test_out_killed_mid_write_leaves_the_old_file_whole(env):
     """kill -9 after the new bytes are written but before the rename: the old file is untouched."""
     out = env["tmp"] / "us.json"
     out.write_text('{"ip_addresses": ["198.51.100.10"]}\n')
-    crash = ("import os, signal, sys; os.fsync = lambda fd: os.kill(os.getpid(), signal.SIGKILL); "
-             "from smtp_egress.scripts.cli import main; sys.exit(main(sys.argv[1:]))")
+    crash = (
+        "import os, signal, sys; os.fsync = lambda fd: os.kill(os.getpid(), signal.SIGKILL); "
+        "from smtp_egress.scripts.cli import main; sys.exit(main(sys.argv[1:]))"
+    )
     argv = ["publish", *env["args"], "--region", "us", "--out", str(out)]
     proc = subprocess.run([sys.executable, "-c", crash, *argv], cwd=env["tmp"], capture_output=True, timeout=60)
     assert proc.returncode == -signal.SIGKILL, proc.stderr
@@ -142,30 +147,50 @@ def test_out_into_a_missing_directory_is_a_user_error(env, capsys):
 
 def test_static_tree_and_headers_manifest(env, capsys):
     root = env["tmp"] / "site"
-    code, _out, err = egress(capsys, "publish", *env["args"], "--static-dir", str(root), "--at", "2026-12-02",
-                            "--base-url", "https://ips.example.com")
+    code, _out, err = egress(
+        capsys,
+        "publish",
+        *env["args"],
+        "--static-dir",
+        str(root),
+        "--at",
+        "2026-12-02",
+        "--base-url",
+        "https://ips.example.com",
+    )
     assert code == 0, err
     files = sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
-    assert files == sorted([
-        "headers.json",
-        "us/v1/info/ip_addresses", "us/v1/info/ip_addresses.txt",
-        "eu/v1/info/ip_addresses", "eu/v1/info/ip_addresses.txt",
-        "v1/info/ip_addresses/changes.json", "v1/info/ip_addresses/changes.atom",
-    ])
+    assert files == sorted(
+        [
+            "headers.json",
+            "us/v1/info/ip_addresses",
+            "us/v1/info/ip_addresses.txt",
+            "eu/v1/info/ip_addresses",
+            "eu/v1/info/ip_addresses.txt",
+            "v1/info/ip_addresses/changes.json",
+            "v1/info/ip_addresses/changes.atom",
+        ]
+    )
     headers = json.loads((root / "headers.json").read_text())
     assert sorted(headers) == [f for f in files if f != "headers.json"]
-    assert headers["us/v1/info/ip_addresses"] == {"Content-Type": "application/json", "Cache-Control": "public, max-age=300"}
+    assert headers["us/v1/info/ip_addresses"] == {
+        "Content-Type": "application/json",
+        "Cache-Control": "public, max-age=300",
+    }
     assert headers["eu/v1/info/ip_addresses.txt"]["Content-Type"] == "text/plain; charset=utf-8"
     assert headers["v1/info/ip_addresses/changes.atom"]["Content-Type"].startswith("application/atom+xml")
     for region in ("us", "eu"):
         assert (root / region / "v1/info/ip_addresses").read_text() == document(capsys, env, region, "2026-12-02")
         assert (root / region / "v1/info/ip_addresses.txt").read_text() == document(
-            capsys, env, region, "2026-12-02", "--format", "txt")
+            capsys, env, region, "2026-12-02", "--format", "txt"
+        )
     changes = json.loads((root / "v1/info/ip_addresses/changes.json").read_text())
     assert sorted(c["ip"] for c in changes["changes"]) == ["198.51.100.11", "203.0.113.21"]
     feed = ET.parse(root / "v1/info/ip_addresses/changes.atom").getroot()
     assert len(feed.findall(f"{ATOM}entry")) == 2
-    assert feed.find(f"{ATOM}link[@rel='self']").get("href") == "https://ips.example.com/v1/info/ip_addresses/changes.atom"
+    assert (
+        feed.find(f"{ATOM}link[@rel='self']").get("href") == "https://ips.example.com/v1/info/ip_addresses/changes.atom"
+    )
 
 
 def test_static_tree_needs_a_base_url(env, capsys):
@@ -189,17 +214,35 @@ def test_an_empty_list_is_refused(env, capsys):
     plan = env["tmp"] / "new-region.yaml"
     plan.write_text("regions:\n  ap:\n    - ip: 192.0.2.7\n      active_from: 2026-12-10\n")
     out = env["tmp"] / "ap.json"
-    code, _, err = egress(capsys, "publish", "--plan", str(plan), "--db", env["args"][3], "--region", "ap",
-                          "--out", str(out))
+    code, _, err = egress(
+        capsys, "publish", "--plan", str(plan), "--db", env["args"][3], "--region", "ap", "--out", str(out)
+    )
     assert code == 3 and "'ap'" in err and "empty" in err
     assert not out.exists()
 
 
 def test_cli_subprocess_prints_the_document(env):
     """The installed entry point, end to end (no in-process state)."""
-    argv = [sys.executable, "-m", "smtp_egress.scripts.cli", "publish", *env["args"], "--region", "us", "--at", "2026-12-10",
-            "--format", "txt"]
-    proc = subprocess.run(argv, cwd=env["tmp"], capture_output=True, text=True, timeout=60,
-                          env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+    argv = [
+        sys.executable,
+        "-m",
+        "smtp_egress.scripts.cli",
+        "publish",
+        *env["args"],
+        "--region",
+        "us",
+        "--at",
+        "2026-12-10",
+        "--format",
+        "txt",
+    ]
+    proc = subprocess.run(
+        argv,
+        cwd=env["tmp"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == "198.51.100.10\n198.51.100.11\n198.51.100.12\n"

@@ -19,7 +19,9 @@ import sqlalchemy as sa
 from smtp_egress import __version__
 from smtp_egress.scripts.cli import main
 
-_spec = importlib.util.spec_from_file_location("report_sample", Path(__file__).parents[1] / "egress" / "test_report_model.py")
+_spec = importlib.util.spec_from_file_location(
+    "report_sample", Path(__file__).parents[1] / "egress" / "test_report_model.py"
+)
 sample = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(sample)  # build_sample_ledger and its constants: one data set for every report test
 
@@ -50,6 +52,7 @@ def report(capsys, env, *extra) -> str:
 
 # JSON -----------------------------------------------------------------------------------------------
 
+
 def test_json_values(env, capsys):
     out = report(capsys, env, "--format", "json")
     doc = json.loads(out)
@@ -58,43 +61,110 @@ def test_json_values(env, capsys):
     plan_bytes = (env["tmp"] / "plan.yaml").read_bytes()
     assert p["plan"] == {"path": env["args"][1], "sha256": hashlib.sha256(plan_bytes).hexdigest(), "git": None}
     assert (p["at"], p["day"], p["since"], p["notice_days"], p["version"], p["ledger"]) == (
-        "2026-12-22T00:00:00Z", "2026-12-22", None, 7, __version__, env["db"])
+        "2026-12-22T00:00:00Z",
+        "2026-12-22",
+        None,
+        7,
+        __version__,
+        env["db"],
+    )
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", p["generated_at"])
     assert doc["summary"] == {
-        "regions": ["eu", "us"], "changes": 5, "flags": 5, "flagged_changes": 4, "exceptions": 1, "upcoming": 1,
-        "flags_by_kind": {"late_notice": 1, "short_notice_exception": 1, "not_announced": 1, "not_in_plan": 1,
-                          "delivery_failed": 1}}
+        "regions": ["eu", "us"],
+        "changes": 5,
+        "flags": 5,
+        "flagged_changes": 4,
+        "exceptions": 1,
+        "upcoming": 1,
+        "flags_by_kind": {
+            "late_notice": 1,
+            "short_notice_exception": 1,
+            "not_announced": 1,
+            "not_in_plan": 1,
+            "delivery_failed": 1,
+        },
+    }
     eu, us = doc["regions"]
-    assert (eu["region"], eu["in_plan"], eu["workspaces"], eu["live"]) == ("eu", True, 2, ["203.0.113.20", "203.0.113.21"])
+    assert (eu["region"], eu["in_plan"], eu["workspaces"], eu["live"]) == (
+        "eu",
+        True,
+        2,
+        ["203.0.113.20", "203.0.113.21"],
+    )
     assert us["live"] == ["198.51.100.10", "198.51.100.11", "198.51.100.12"]
     late = {
-        "change_id": "us/remove/198.51.100.12/2026-12-20", "region": "us", "ip": "198.51.100.12", "action": "remove",
-        "planned": "2026-12-20", "state": "pending", "in_plan": True, "announced_at": "2026-12-16T09:00:00Z",
-        "effective": "2026-12-24", "delayed": True, "lead_days": 3, "notice_days": 7, "exception_reason": None,
-        "plan_sha256": hashlib.sha256(plan_bytes).hexdigest(), "deliveries": {"workspaces_notified": 2, "sent": 2, "failed": 1, "pending": 0},
-        "undelivered": [{"workspace_id": "ws-a", "channel": "webhook", "status": "failed", "attempts": 1,
-                         "last_error": sample.WEBHOOK_ERROR}],
+        "change_id": "us/remove/198.51.100.12/2026-12-20",
+        "region": "us",
+        "ip": "198.51.100.12",
+        "action": "remove",
+        "planned": "2026-12-20",
+        "state": "pending",
+        "in_plan": True,
+        "announced_at": "2026-12-16T09:00:00Z",
+        "effective": "2026-12-24",
+        "delayed": True,
+        "lead_days": 3,
+        "notice_days": 7,
+        "exception_reason": None,
+        "plan_sha256": hashlib.sha256(plan_bytes).hexdigest(),
+        "deliveries": {"workspaces_notified": 2, "sent": 2, "failed": 1, "pending": 0},
+        "undelivered": [
+            {
+                "workspace_id": "ws-a",
+                "channel": "webhook",
+                "status": "failed",
+                "attempts": 1,
+                "last_error": sample.WEBHOOK_ERROR,
+            }
+        ],
         "flags": ["late_notice", "delivery_failed"],
     }
     assert [c["change_id"] for c in us["changes"]] == [
-        "us/add/198.51.100.14/2026-12-05", "us/add/198.51.100.11/2026-12-10", "us/remove/198.51.100.12/2026-12-20",
-        "us/add/198.51.100.13/2027-01-20"]
+        "us/add/198.51.100.14/2026-12-05",
+        "us/add/198.51.100.11/2026-12-10",
+        "us/remove/198.51.100.12/2026-12-20",
+        "us/add/198.51.100.13/2027-01-20",
+    ]
     assert us["changes"][2] == late and us["upcoming"] == [late] and us["exceptions"] == []
     assert us["changes"][3] == {
-        "change_id": "us/add/198.51.100.13/2027-01-20", "region": "us", "ip": "198.51.100.13", "action": "add",
-        "planned": "2027-01-20", "state": "not_announced", "in_plan": True, "announced_at": None, "effective": None,
-        "delayed": False, "lead_days": None, "notice_days": 7, "exception_reason": None, "plan_sha256": None,
+        "change_id": "us/add/198.51.100.13/2027-01-20",
+        "region": "us",
+        "ip": "198.51.100.13",
+        "action": "add",
+        "planned": "2027-01-20",
+        "state": "not_announced",
+        "in_plan": True,
+        "announced_at": None,
+        "effective": None,
+        "delayed": False,
+        "lead_days": None,
+        "notice_days": 7,
+        "exception_reason": None,
+        "plan_sha256": None,
         "deliveries": None,
-        "undelivered": [], "flags": ["not_announced"]}
+        "undelivered": [],
+        "flags": ["not_announced"],
+    }
     assert (us["changes"][1]["state"], us["changes"][1]["flags"], us["changes"][1]["deliveries"]) == (
-        "in_effect", [], {"workspaces_notified": 2, "sent": 3, "failed": 0, "pending": 0})
+        "in_effect",
+        [],
+        {"workspaces_notified": 2, "sent": 3, "failed": 0, "pending": 0},
+    )
     assert (us["changes"][0]["state"], us["changes"][0]["in_plan"], us["changes"][0]["flags"]) == (
-        "not_in_plan", False, ["not_in_plan"])
+        "not_in_plan",
+        False,
+        ["not_in_plan"],
+    )
     assert us["changes"][0]["plan_sha256"] == "0" * 64  # the plan it was announced from, not today's
     (exc,) = eu["exceptions"]
     assert eu["changes"] == [exc] and eu["upcoming"] == []
     assert (exc["exception_reason"], exc["lead_days"], exc["effective"], exc["delayed"], exc["flags"]) == (
-        sample.REASON, 2, "2026-12-18", False, ["short_notice_exception"])
+        sample.REASON,
+        2,
+        "2026-12-18",
+        False,
+        ["short_notice_exception"],
+    )
     assert exc["deliveries"] == {"workspaces_notified": 1, "sent": 1, "failed": 0, "pending": 1}
 
 
@@ -104,11 +174,17 @@ def test_json_since_and_at(env, capsys):
     assert [c["ip"] for r in doc["regions"] for c in r["changes"]] == ["203.0.113.21", "198.51.100.12", "198.51.100.13"]
     _code, out, _err = egress(capsys, "report", *env["args"], "--json", "--at", "2026-12-12")
     states = {c["ip"]: c["state"] for r in json.loads(out)["regions"] for c in r["changes"]}
-    assert states == {"198.51.100.14": "not_in_plan", "198.51.100.11": "in_effect", "198.51.100.12": "not_announced",
-                      "198.51.100.13": "not_announced", "203.0.113.21": "not_announced"}
+    assert states == {
+        "198.51.100.14": "not_in_plan",
+        "198.51.100.11": "in_effect",
+        "198.51.100.12": "not_announced",
+        "198.51.100.13": "not_announced",
+        "203.0.113.21": "not_announced",
+    }
 
 
 # Markdown -------------------------------------------------------------------------------------------
+
 
 def md_tables(text: str) -> dict[str, list[list[str]]]:
     """Every GFM table under its nearest headings ("## Region us / ### History"), as rows of cells."""
@@ -129,37 +205,94 @@ def md_tables(text: str) -> dict[str, list[list[str]]]:
 def test_markdown_tables(env, capsys):
     text = report(capsys, env)  # Markdown is the default on stdout
     assert text.startswith("# IP address change record\n")
-    assert ("**2 regions, 5 changes, 5 flags** (1 late notice, 1 short-notice exception, 1 not announced, "
-            "1 not in plan, 1 delivery failed)") in text
+    assert (
+        "**2 regions, 5 changes, 5 flags** (1 late notice, 1 short-notice exception, 1 not announced, "
+        "1 not in plan, 1 delivery failed)"
+    ) in text
     assert "**Live on 2026-12-22** (3): `198.51.100.10`, `198.51.100.11`, `198.51.100.12`" in text
     t = md_tables(text)
-    assert sorted(t) == ["Provenance", "Region eu / History", "Region eu / Notices not delivered",
-                         "Region eu / Short-notice exceptions", "Region us / History",
-                         "Region us / Notices not delivered", "Region us / Upcoming changes", "Summary"]
-    assert t["Summary"] == [["Region", "Workspaces", "Live addresses", "Upcoming", "Changes", "Flags"],
-                            ["eu", "2", "2", "0", "1", "1"], ["us", "2", "3", "1", "4", "4"]]
+    assert sorted(t) == [
+        "Provenance",
+        "Region eu / History",
+        "Region eu / Notices not delivered",
+        "Region eu / Short-notice exceptions",
+        "Region us / History",
+        "Region us / Notices not delivered",
+        "Region us / Upcoming changes",
+        "Summary",
+    ]
+    assert t["Summary"] == [
+        ["Region", "Workspaces", "Live addresses", "Upcoming", "Changes", "Flags"],
+        ["eu", "2", "2", "0", "1", "1"],
+        ["us", "2", "3", "1", "4", "4"],
+    ]
     history = t["Region us / History"]
-    assert history[0] == ["Change", "Planned", "Announced", "Effective", "Lead (days)", "Notified", "Failed", "Pending",
-                          "Flags"]
+    assert history[0] == [
+        "Change",
+        "Planned",
+        "Announced",
+        "Effective",
+        "Lead (days)",
+        "Notified",
+        "Failed",
+        "Pending",
+        "Flags",
+    ]
     assert history[1:] == [
-        ["add 198.51.100.14", "2026-12-05", "2026-11-20T10:00:00Z", "2026-12-05", "14", "0", "0", "0",
-         "**announced, but no longer in the plan**"],
+        [
+            "add 198.51.100.14",
+            "2026-12-05",
+            "2026-11-20T10:00:00Z",
+            "2026-12-05",
+            "14",
+            "0",
+            "0",
+            "0",
+            "**announced, but no longer in the plan**",
+        ],
         ["add 198.51.100.11", "2026-12-10", "2026-11-26T09:00:00Z", "2026-12-10", "13", "2", "0", "0", ""],
-        ["remove 198.51.100.12", "2026-12-20", "2026-12-16T09:00:00Z", "2026-12-24 (pending)", "3", "2", "1", "0",
-         "**late notice: 3 of 7 days; takes effect 2026-12-24 instead of 2026-12-20**; **1 notice delivery failed**"],
-        ["add 198.51.100.13", "2027-01-20", "not announced", "never (not announced)", "", "", "", "",
-         "**not announced yet**"],
+        [
+            "remove 198.51.100.12",
+            "2026-12-20",
+            "2026-12-16T09:00:00Z",
+            "2026-12-24 (pending)",
+            "3",
+            "2",
+            "1",
+            "0",
+            "**late notice: 3 of 7 days; takes effect 2026-12-24 instead of 2026-12-20**; **1 notice delivery failed**",
+        ],
+        [
+            "add 198.51.100.13",
+            "2027-01-20",
+            "not announced",
+            "never (not announced)",
+            "",
+            "",
+            "",
+            "",
+            "**not announced yet**",
+        ],
     ]
     assert t["Region us / Upcoming changes"][1:] == [
-        ["remove 198.51.100.12", "2026-12-20", "2026-12-16T09:00:00Z", "2026-12-24", "3"]]
+        ["remove 198.51.100.12", "2026-12-20", "2026-12-16T09:00:00Z", "2026-12-24", "3"]
+    ]
     # The reason's pipe is escaped (the row keeps its 5 cells) and its tags are shown, not interpreted.
     reason = 'INC-42 &lt;script&gt;alert("x")&lt;/script&gt; | see https://status.example.com/inc/42'
     assert t["Region eu / Short-notice exceptions"][1:] == [
-        ["add 203.0.113.21", "2026-12-15T12:00:00Z", "2026-12-18", "2 of 7", reason]]
+        ["add 203.0.113.21", "2026-12-15T12:00:00Z", "2026-12-18", "2 of 7", reason]
+    ]
     assert t["Region eu / History"][1][-1] == f"**short-notice exception: 2 of 7 days; reason: {reason}**"
     assert t["Region us / Notices not delivered"][1:] == [
-        ["remove 198.51.100.12", "ws-a", "webhook", "failed", "1",
-         sample.WEBHOOK_ERROR.replace("<", "&lt;").replace(">", "&gt;")]]
+        [
+            "remove 198.51.100.12",
+            "ws-a",
+            "webhook",
+            "failed",
+            "1",
+            sample.WEBHOOK_ERROR.replace("<", "&lt;").replace(">", "&gt;"),
+        ]
+    ]
     assert t["Region eu / Notices not delivered"][1:] == [["add 203.0.113.21", "ws-d", "email", "pending", "0", ""]]
     assert "<script>" not in text
     prov = dict(t["Provenance"][1:])
@@ -168,6 +301,7 @@ def test_markdown_tables(env, capsys):
 
 
 # HTML -----------------------------------------------------------------------------------------------
+
 
 class Tables(HTMLParser):
     """Every <table> of a page: its id and its rows of cell texts (th and td)."""
@@ -205,8 +339,16 @@ def html_tables(html: str) -> Tables:
     return parser
 
 
-EXPECTED_TABLES = ["summary-table", "provenance-table", "history-eu", "exceptions-eu", "undelivered-eu",
-                   "upcoming-us", "history-us", "undelivered-us"]
+EXPECTED_TABLES = [
+    "summary-table",
+    "provenance-table",
+    "history-eu",
+    "exceptions-eu",
+    "undelivered-eu",
+    "upcoming-us",
+    "history-us",
+    "undelivered-us",
+]
 
 
 def check_html_tables(html: str) -> None:
@@ -214,16 +356,34 @@ def check_html_tables(html: str) -> None:
     parsed = html_tables(html)
     assert [t["id"] for t in parsed.tables] == EXPECTED_TABLES
     t = parsed.by_id()
-    assert t["summary-table"] == [["Region", "Workspaces", "Live addresses", "Upcoming", "Changes", "Flags"],
-                                  ["eu", "2", "2", "0", "1", "1"], ["us", "2", "3", "1", "4", "4"]]
+    assert t["summary-table"] == [
+        ["Region", "Workspaces", "Live addresses", "Upcoming", "Changes", "Flags"],
+        ["eu", "2", "2", "0", "1", "1"],
+        ["us", "2", "3", "1", "4", "4"],
+    ]
     assert t["history-us"][3] == [
-        "remove 198.51.100.12", "2026-12-20", "2026-12-16T09:00:00Z", "2026-12-24 (pending)", "3", "2", "1", "0",
-        "late notice: 3 of 7 days; takes effect 2026-12-24 instead of 2026-12-20 1 notice delivery failed"]
-    assert [row[0] for row in t["history-us"]] == ["Change", "add 198.51.100.14", "add 198.51.100.11",
-                                                   "remove 198.51.100.12", "add 198.51.100.13"]
+        "remove 198.51.100.12",
+        "2026-12-20",
+        "2026-12-16T09:00:00Z",
+        "2026-12-24 (pending)",
+        "3",
+        "2",
+        "1",
+        "0",
+        "late notice: 3 of 7 days; takes effect 2026-12-24 instead of 2026-12-20 1 notice delivery failed",
+    ]
+    assert [row[0] for row in t["history-us"]] == [
+        "Change",
+        "add 198.51.100.14",
+        "add 198.51.100.11",
+        "remove 198.51.100.12",
+        "add 198.51.100.13",
+    ]
     assert t["history-us"][4][2:4] == ["not announced", "never (not announced)"]
-    assert t["exceptions-eu"] == [["Change", "Announced", "Effective", "Lead (days)", "Reason"],
-                                  ["add 203.0.113.21", "2026-12-15T12:00:00Z", "2026-12-18", "2 of 7", sample.REASON]]
+    assert t["exceptions-eu"] == [
+        ["Change", "Announced", "Effective", "Lead (days)", "Reason"],
+        ["add 203.0.113.21", "2026-12-15T12:00:00Z", "2026-12-18", "2 of 7", sample.REASON],
+    ]
     assert t["upcoming-us"][1] == ["remove 198.51.100.12", "2026-12-20", "2026-12-16T09:00:00Z", "2026-12-24", "3"]
     assert t["undelivered-us"][1] == ["remove 198.51.100.12", "ws-a", "webhook", "failed", "1", sample.WEBHOOK_ERROR]
 
@@ -236,7 +396,7 @@ def test_html_tables_and_escaping(env, capsys):
     assert prov["Plan"] == env["args"][1] and prov["Ledger"] == env["db"] and prov["smtp-egress"] == __version__
     assert prov["Plan sha256"] == hashlib.sha256((env["tmp"] / "plan.yaml").read_bytes()).hexdigest()
     # Autoescape: the reason's and the delivery error's markup is text, and the reason's URL a plain link.
-    assert "<script>" not in html and '&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;' in html
+    assert "<script>" not in html and "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in html
     assert "<body>Bad" not in html and "&lt;html&gt;&lt;body&gt;Bad Gateway&lt;/body&gt;&lt;/html&gt;" in html
     assert '<a class="bare" href="https://status.example.com/inc/42">https://status.example.com/inc/42</a>' in html
     assert "<h2>Summary</h2>" in html and html.index("<h2>Summary</h2>") < html.index("<h2>Region eu</h2>")
@@ -256,8 +416,16 @@ def test_html_is_self_contained(env, capsys):
 
 # --out, formats, errors --------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("name, start", [("r.html", "<!DOCTYPE html>"), ("r.htm", "<!DOCTYPE html>"),
-                                         ("r.md", "# IP address change record"), ("r.json", "{")])
+
+@pytest.mark.parametrize(
+    "name, start",
+    [
+        ("r.html", "<!DOCTYPE html>"),
+        ("r.htm", "<!DOCTYPE html>"),
+        ("r.md", "# IP address change record"),
+        ("r.json", "{"),
+    ],
+)
 def test_out_picks_the_format_from_the_suffix_and_writes_atomically(env, capsys, name, start):
     path = env["tmp"] / "out" / name
     path.parent.mkdir()
@@ -275,19 +443,31 @@ def test_format_wins_over_the_suffix(env, capsys):
 
 
 def run_cli(*argv, cwd):
-    done = subprocess.run([EGRESS, "report", *argv], capture_output=True, text=True, cwd=cwd,
-                          env={**os.environ, "EGRESS_DB": ""}, timeout=60)
+    done = subprocess.run(
+        [EGRESS, "report", *argv],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, "EGRESS_DB": ""},
+        timeout=60,
+    )
     assert "Traceback" not in done.stderr
     return done
 
 
-@pytest.mark.parametrize("extra, message", [
-    (["--format", "pdf"], "argument --format: invalid choice: 'pdf'"),
-    (["--since", "2026-13-01"], "egress report: error: --since: '2026-13-01' is not a date; write it as YYYY-MM-DD"),
-    (["--at", "yesterday"], "egress report: error: --at: 'yesterday' is not a date"),
-    (["--out", "record.pdf"], "egress report: error: cannot tell the report format from --out 'record.pdf'"),
-    (["--out", "no/such/dir/r.md"], "egress report: error: cannot write 'no/such/dir/r.md'"),
-])
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--format", "pdf"], "argument --format: invalid choice: 'pdf'"),
+        (
+            ["--since", "2026-13-01"],
+            "egress report: error: --since: '2026-13-01' is not a date; write it as YYYY-MM-DD",
+        ),
+        (["--at", "yesterday"], "egress report: error: --at: 'yesterday' is not a date"),
+        (["--out", "record.pdf"], "egress report: error: cannot tell the report format from --out 'record.pdf'"),
+        (["--out", "no/such/dir/r.md"], "egress report: error: cannot write 'no/such/dir/r.md'"),
+    ],
+)
 def test_bad_input_exits_2_with_a_message(env, extra, message):
     done = run_cli(*env["args"], *extra, cwd=env["tmp"])
     assert (done.returncode, done.stdout) == (2, "")
@@ -311,7 +491,10 @@ def test_provenance_names_the_plan_commit(env, capsys):
     head = subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
     args = ["report", "--plan", str(plan), "--db", env["db"], "--json", *AT]
     assert json.loads(egress(capsys, *args)[1])["provenance"]["plan"]["git"] == {
-        "commit": head, "path": "egress-ips.yaml", "modified": False}
+        "commit": head,
+        "path": "egress-ips.yaml",
+        "modified": False,
+    }
     plan.write_text(plan.read_text() + "# an uncommitted edit\n")
     assert json.loads(egress(capsys, *args)[1])["provenance"]["plan"]["git"]["modified"] is True
     md = egress(capsys, *args[:-3], *AT)[1]
@@ -331,8 +514,9 @@ def test_postgresql_ledger_gives_the_same_report_with_the_password_masked(env, c
     assert on_pg["provenance"]["ledger"] == url.render_as_string(hide_password=True)
     assert url.password not in on_pg["provenance"]["ledger"] and "***" in on_pg["provenance"]["ledger"]
     for fmt in ("md", "html"):
-        assert url.password not in report(capsys, {"args": ["--plan", str(tmp_path / "plan-pg.yaml"), "--db", url_text]},
-                                          "--format", fmt)
+        assert url.password not in report(
+            capsys, {"args": ["--plan", str(tmp_path / "plan-pg.yaml"), "--db", url_text]}, "--format", fmt
+        )
 
 
 def test_a_long_list_of_undelivered_notices_is_cut_in_html_and_markdown_not_in_json(tmp_path, capsys):
@@ -355,7 +539,10 @@ def test_a_long_list_of_undelivered_notices_is_cut_in_html_and_markdown_not_in_j
     ledger.close()
     env = {"args": ["--plan", str(plan_path), "--db", db]}
     rows = md_tables(report(capsys, env))["Region us / Notices not delivered"]
-    assert len(rows) == 1 + 50 + 1 and rows[-1][:2] == ["add 198.51.100.11", "and 3 more (every one is in --format json)"]
+    assert len(rows) == 1 + 50 + 1 and rows[-1][:2] == [
+        "add 198.51.100.11",
+        "and 3 more (every one is in --format json)",
+    ]
     assert len(html_tables(report(capsys, env, "--format", "html")).by_id()["undelivered-us"]) == 1 + 50 + 1
     (c,) = [c for c in json.loads(report(capsys, env, "--json"))["regions"][1]["changes"] if c["undelivered"]]
     assert len(c["undelivered"]) == 53 and c["deliveries"]["failed"] == 53 and c["flags"] == ["delivery_failed"]

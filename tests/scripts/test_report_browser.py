@@ -44,16 +44,31 @@ def report_html(tmp_path, monkeypatch) -> Path:
     db = f"sqlite:///{tmp_path}/ledger.db"
     cli_tests.sample.build_sample_ledger(db, tmp_path / "plan.yaml")
     out = tmp_path / "report.html"
-    assert main(["report", "--plan", str(tmp_path / "plan.yaml"), "--db", db, "--at", "2026-12-22", "--out", str(out)]) == 0
+    assert (
+        main(["report", "--plan", str(tmp_path / "plan.yaml"), "--db", db, "--at", "2026-12-22", "--out", str(out)])
+        == 0
+    )
     return out
 
 
 def run_chromium(chromium: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     profile = tmp_path / "profile"
     profile.mkdir(exist_ok=True)
-    cmd = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-           "--disable-component-update", "--disable-sync", "--disable-quic", "--hide-scrollbars", f"--user-data-dir={profile}",
-           f"--window-size={WIDTH},{HEIGHT}", *args]
+    cmd = [
+        chromium,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-quic",
+        "--hide-scrollbars",
+        f"--user-data-dir={profile}",
+        f"--window-size={WIDTH},{HEIGHT}",
+        *args,
+    ]
     done = subprocess.run(cmd, capture_output=True, timeout=180, cwd=tmp_path)
     assert done.returncode == 0, done.stderr.decode(errors="replace")[-2000:]
     return done
@@ -67,9 +82,9 @@ def png_facts(data: bytes) -> tuple[int, int, int]:
     width, height = struct.unpack(">II", data[16:24])
     idat, pos = b"", 8
     while pos < len(data):
-        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
         if kind == b"IDAT":
-            idat += data[pos + 8:pos + 8 + length]
+            idat += data[pos + 8 : pos + 8 + length]
         pos += 12 + length
     return width, height, len(set(zlib.decompress(idat)))
 

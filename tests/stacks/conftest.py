@@ -16,7 +16,6 @@ EIP = "aws:ec2/eip:Eip"
 NAT = "aws:ec2/natGateway:NatGateway"
 
 
-
 @dataclasses.dataclass
 class SynthRun:
     code: int
@@ -27,8 +26,11 @@ class SynthRun:
 
     def eips(self) -> dict[str, dict]:
         """Planned address -> its EIP resource."""
-        return {r["inputs"]["tags"]["smtp-egress:address"]: r for r in self.plan["resources"]
-                if r["type"] == EIP and "smtp-egress:address" in r["inputs"].get("tags", {})}
+        return {
+            r["inputs"]["tags"]["smtp-egress:address"]: r
+            for r in self.plan["resources"]
+            if r["type"] == EIP and "smtp-egress:address" in r["inputs"].get("tags", {})
+        }
 
     def on_gateways(self) -> set[str]:
         """The addresses some NAT gateway sends from (its allocation ids, mapped back to addresses)."""
@@ -51,8 +53,16 @@ def synth(capsys, tmp_path, monkeypatch):
         monkeypatch.delenv(var, raising=False)
     counter = iter(range(10_000))
 
-    def run(stack: str, *, today: str | None = None, published=None, plan=None, config=None, extra=(),
-            out: Path | None = None) -> SynthRun:
+    def run(
+        stack: str,
+        *,
+        today: str | None = None,
+        published=None,
+        plan=None,
+        config=None,
+        extra=(),
+        out: Path | None = None,
+    ) -> SynthRun:
         out_file = out or tmp_path / f"plan-{next(counter)}.json"
         argv = ["synth", "--stack", stack, "--out", str(out_file), *extra]
         if today:
@@ -98,8 +108,9 @@ def published(tmp_path, plan_file):
         for action, ip, when in announced:
             change = next(c for c in plan.changes(region) if c.ip == ip and c.action == action)
             at = start_of(dt.date.fromisoformat(when))
-            anns[change.change_id] = Announcement(change.change_id, region, ip, action, change.effective, at,
-                                                  plan.notice_days)
+            anns[change.change_id] = Announcement(
+                change.change_id, region, ip, action, change.effective, at, plan.notice_days
+            )
         path = tmp_path / f"published-{region}-{day}-{len(list(tmp_path.iterdir()))}.json"
         path.write_bytes(render(plan, region, anns, start_of(dt.date.fromisoformat(day))).json_bytes)
         return path

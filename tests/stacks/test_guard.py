@@ -25,7 +25,10 @@ def test_addition_announced_in_time_is_allocated_early_and_attached_on_its_day(s
     before = synth("us", today="2026-12-09", plan=plan_file, published=published("us", "2026-12-09", told))
     assert before.code == 0, before.err
     assert before.plan["outputs"]["egress_addresses"][ADD] == {
-        "state": "announced", "attached": False, "allocation_id": before.eips()[ADD]["id"]}
+        "state": "announced",
+        "attached": False,
+        "allocation_id": before.eips()[ADD]["id"],
+    }
     assert ADD in before.eips() and ADD not in before.on_gateways()
 
     on_day = synth("us", today="2026-12-10", plan=plan_file, published=published("us", "2026-12-10", told))
@@ -40,8 +43,14 @@ def test_addition_announced_in_time_is_allocated_early_and_attached_on_its_day(s
 
 def test_unannounced_addition_due_today_is_refused_naming_address_and_dates(synth, plan_file, published):
     run = synth("us", today="2026-12-10", plan=plan_file, published=published("us", "2026-12-10"))
-    refused(run, ADD, "planned to send from 2026-12-10", "never announced", "may be attached from 2026-12-17",
-            "smtp-egress:emergencyOverride")
+    refused(
+        run,
+        ADD,
+        "planned to send from 2026-12-10",
+        "never announced",
+        "may be attached from 2026-12-17",
+        "smtp-egress:emergencyOverride",
+    )
 
 
 def test_early_addition_is_allocated_protected_and_not_attached(synth, plan_file, published):
@@ -66,10 +75,14 @@ def test_late_announcement_waits_for_the_full_notice(synth, plan_file, published
     assert ADD in run.on_gateways()
 
 
-@pytest.mark.parametrize("told, needles", [
-    ([("remove", REMOVE, "2026-12-18")], ("announced 2026-12-18", "customers may rely on it until 2026-12-25")),
-    ([], ("never announced",)),
-], ids=["announced-late", "never-announced"])
+@pytest.mark.parametrize(
+    "told, needles",
+    [
+        ([("remove", REMOVE, "2026-12-18")], ("announced 2026-12-18", "customers may rely on it until 2026-12-25")),
+        ([], ("never announced",)),
+    ],
+    ids=["announced-late", "never-announced"],
+)
 def test_retirement_before_its_announced_date_is_refused(synth, plan_file, published, told, needles):
     run = synth("us", today="2026-12-20", plan=plan_file, published=published("us", "2026-12-19", told))
     refused(run, REMOVE, "planned to stop sending on 2026-12-20", *needles)
@@ -87,8 +100,13 @@ def test_retirement_in_effect_detaches_but_keeps_the_eip(synth, plan_file, publi
 
 def test_emergency_override_attaches_and_is_recorded_in_the_outputs(synth, plan_file, published):
     reason = "INC-4711: gateway address blocklisted, replacement approved by on-call"
-    run = synth("us", today="2026-12-10", plan=plan_file, published=published("us", "2026-12-10"),
-                config={"smtp-egress:emergencyOverride": reason})
+    run = synth(
+        "us",
+        today="2026-12-10",
+        plan=plan_file,
+        published=published("us", "2026-12-10"),
+        config={"smtp-egress:emergencyOverride": reason},
+    )
     assert run.code == 0, run.err
     (override,) = run.plan["outputs"]["guard_overrides"]
     assert override["ip"] == ADD and override["reason"] == reason
@@ -116,14 +134,16 @@ def test_guard_reads_the_ledger_when_one_is_configured(synth, plan_file, monkeyp
     assert ADD in run.on_gateways()
 
 
-@pytest.mark.parametrize("key, value, needle", [
-    ("smtp-egress:workerDesiredSize", "9", "'smtp-egress:workerDesiredSize' (stacks/Pulumi.us.yaml) is 9"),
-    ("smtp-egress:zoneId", "", "'smtp-egress:zoneId' (stacks/Pulumi.us.yaml) is missing"),
-    ("smtp-egress:availabilityZones", '["eu-west-1a"]', "zone 'eu-west-1a' is not in aws:region 'us-east-1'"),
-    ("smtp-egress:planRegion", "ap", "region 'ap' is not in the plan"),
-])
+@pytest.mark.parametrize(
+    "key, value, needle",
+    [
+        ("smtp-egress:workerDesiredSize", "9", "'smtp-egress:workerDesiredSize' (stacks/Pulumi.us.yaml) is 9"),
+        ("smtp-egress:zoneId", "", "'smtp-egress:zoneId' (stacks/Pulumi.us.yaml) is missing"),
+        ("smtp-egress:availabilityZones", '["eu-west-1a"]', "zone 'eu-west-1a' is not in aws:region 'us-east-1'"),
+        ("smtp-egress:planRegion", "ap", "region 'ap' is not in the plan"),
+    ],
+)
 def test_bad_settings_are_clean_errors_naming_the_key(synth, plan_file, published, key, value, needle):
-    run = synth("us", today="2026-11-26", plan=plan_file, published=published("us", "2026-11-26"),
-                config={key: value})
+    run = synth("us", today="2026-11-26", plan=plan_file, published=published("us", "2026-11-26"), config={key: value})
     assert run.code == 2 and run.plan is None
     assert needle in run.err and "Traceback" not in run.err

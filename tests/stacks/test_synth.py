@@ -40,10 +40,28 @@ def test_plan_is_deterministic_in_process_and_from_the_command_line(synth, tmp_p
     assert golden_run(synth, "us").path.read_bytes() == first
     out = tmp_path / "cli.json"
     proc = subprocess.run(
-        [sys.executable, "-m", "smtp_egress.scripts.cli", "synth", "--stack", "us", "--today", TODAY, "--plan", str(FROZEN_PLAN),
-         "--published", str(PUBLISHED["us"]), "--out", str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
-        env={k: v for k, v in os.environ.items() if not k.startswith("EGRESS_")})
+        [
+            sys.executable,
+            "-m",
+            "smtp_egress.scripts.cli",
+            "synth",
+            "--stack",
+            "us",
+            "--today",
+            TODAY,
+            "--plan",
+            str(FROZEN_PLAN),
+            "--published",
+            str(PUBLISHED["us"]),
+            "--out",
+            str(out),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={k: v for k, v in os.environ.items() if not k.startswith("EGRESS_")},
+    )
     assert proc.returncode == 0, proc.stderr
     assert out.read_bytes() == first
 
@@ -59,12 +77,25 @@ def test_plan_lists_every_resource_sorted_with_parents_and_options(synth):
         assert {"urn", "type", "name", "parent", "provider", "protect", "retain_on_delete", "inputs"} <= set(r)
         assert r["parent"] in set(urns) | {stack_urn}, r["urn"]
     types = {r["type"] for r in plan["resources"]}
-    assert {"smtp-egress:network:RegionalEgress", "smtp-egress:network:VpcEndpoints",
-            "smtp-egress:network:SmtpEgressRules", "smtp-egress:dns:TrackingDns",
-            "smtp-egress:workers:DeliveryWorkers", "smtp-egress:publish:IpListPublisher",
-            "smtp-egress:jobs:NoticeSchedule", "smtp-egress:jobs:JobAlerts"} <= types
-    assert set(plan["outputs"]) == {"egress_addresses", "queue_url", "archive_bucket", "publisher_url",
-                                    "alerts_topic", "tracking_hosts", "guard_overrides"}
+    assert {
+        "smtp-egress:network:RegionalEgress",
+        "smtp-egress:network:VpcEndpoints",
+        "smtp-egress:network:SmtpEgressRules",
+        "smtp-egress:dns:TrackingDns",
+        "smtp-egress:workers:DeliveryWorkers",
+        "smtp-egress:publish:IpListPublisher",
+        "smtp-egress:jobs:NoticeSchedule",
+        "smtp-egress:jobs:JobAlerts",
+    } <= types
+    assert set(plan["outputs"]) == {
+        "egress_addresses",
+        "queue_url",
+        "archive_bucket",
+        "publisher_url",
+        "alerts_topic",
+        "tracking_hosts",
+        "guard_overrides",
+    }
     assert plan["outputs"]["alerts_topic"].startswith("arn:aws:sns:us-east-1:123456789012:us-notices-alerts-")
     assert plan["outputs"]["queue_url"].startswith("https://sqs.us-east-1.amazonaws.com/123456789012/")
     assert plan["outputs"]["publisher_url"].endswith(".cloudfront.net/v1/info/ip_addresses")
@@ -99,17 +130,40 @@ def test_secrets_are_masked_because_pulumi_marks_them_not_by_luck(synth, monkeyp
 def test_summary_names_addresses_ports_and_overrides(synth, capsys):
     from smtp_egress.scripts.cli import main
 
-    assert main(["synth", "--stack", "us", "--today", TODAY, "--plan", str(FROZEN_PLAN),
-                 "--published", str(PUBLISHED["us"]), "--json"]) == 0
+    assert (
+        main(
+            [
+                "synth",
+                "--stack",
+                "us",
+                "--today",
+                TODAY,
+                "--plan",
+                str(FROZEN_PLAN),
+                "--published",
+                str(PUBLISHED["us"]),
+                "--json",
+            ]
+        )
+        == 0
+    )
     summary = json.loads(capsys.readouterr().out)
     assert {ip: (a["state"], a["attached"]) for ip, a in summary["egress_addresses"].items()} == {
-        "198.51.100.10": ("live", True), "198.51.100.11": ("announced", False), "198.51.100.12": ("retiring", True)}
+        "198.51.100.10": ("live", True),
+        "198.51.100.11": ("announced", False),
+        "198.51.100.12": ("retiring", True),
+    }
     (ports,) = summary["worker_ports"].values()
     assert ports["ingress"] == []
     # HTTPS to the interface endpoints (VPC CIDR) and the S3 gateway endpoint's prefix list (a synth mock value)
-    assert sorted(ports["egress"]) == ["tcp/2525 to 0.0.0.0/0, ::/0", "tcp/443 to 10.20.0.0/16, pl-8d465442",
-                                       "tcp/465 to 0.0.0.0/0, ::/0", "tcp/53 to 10.20.0.2/32",
-                                       "tcp/587 to 0.0.0.0/0, ::/0", "udp/53 to 10.20.0.2/32"]
+    assert sorted(ports["egress"]) == [
+        "tcp/2525 to 0.0.0.0/0, ::/0",
+        "tcp/443 to 10.20.0.0/16, pl-8d465442",
+        "tcp/465 to 0.0.0.0/0, ::/0",
+        "tcp/53 to 10.20.0.2/32",
+        "tcp/587 to 0.0.0.0/0, ::/0",
+        "udp/53 to 10.20.0.2/32",
+    ]
     assert summary["guard_overrides"] == [] and summary["policy_violations"] == []
     assert summary["by_type"]["aws:ec2/eip:Eip"] == 4  # three planned addresses and one reserve
 
@@ -132,19 +186,29 @@ def test_an_unusable_published_document_stops_the_synth(synth, plan_file, tmp_pa
     assert "empty" in run.err and "Traceback" not in run.err
 
 
-@pytest.mark.parametrize("value, words", [
-    ("ops-alerts@example.com", "expected a YAML list of email addresses"),
-    ('["ops-alerts@example.com", "Ops <ops@example.com>"]', "alert email 'Ops <ops@example.com>' is not an email address"),
-])
+@pytest.mark.parametrize(
+    "value, words",
+    [
+        ("ops-alerts@example.com", "expected a YAML list of email addresses"),
+        (
+            '["ops-alerts@example.com", "Ops <ops@example.com>"]',
+            "alert email 'Ops <ops@example.com>' is not an email address",
+        ),
+    ],
+)
 def test_a_malformed_alert_emails_list_stops_the_synth_naming_the_key(synth, value, words):
-    run = synth("us", today=TODAY, published=PUBLISHED["us"], plan=FROZEN_PLAN, config={"smtp-egress:alertEmails": value})
+    run = synth(
+        "us", today=TODAY, published=PUBLISHED["us"], plan=FROZEN_PLAN, config={"smtp-egress:alertEmails": value}
+    )
     assert run.code == 2 and run.plan is None
     assert "'smtp-egress:alertEmails' (stacks/Pulumi.us.yaml)" in run.err and words in run.err
     assert "Traceback" not in run.err
 
 
 def test_without_alert_emails_the_topic_exists_and_a_warning_says_nobody_is_emailed(synth, caplog):
-    run = synth("us", today=TODAY, published=PUBLISHED["us"], plan=FROZEN_PLAN, config={"smtp-egress:alertEmails": "[]"})
+    run = synth(
+        "us", today=TODAY, published=PUBLISHED["us"], plan=FROZEN_PLAN, config={"smtp-egress:alertEmails": "[]"}
+    )
     assert run.code == 0, run.err
     assert not [r for r in run.plan["resources"] if r["type"] == "aws:sns/topicSubscription:TopicSubscription"]
     assert run.plan["outputs"]["alerts_topic"].startswith("arn:aws:sns:")

@@ -34,8 +34,9 @@ def garbage_in_the_old_variables(monkeypatch, tmp_path):
 
 def golden_inputs(stack: str = "us") -> ProgramInputs:
     published = {"us": "published-us-announced.json", "eu": "published-eu.json"}[stack]
-    return ProgramInputs(plan=load_plan(DATA / "egress-ips.yaml"), moment=start_of(GOLDEN_DAY),
-                         published=str(DATA / published))
+    return ProgramInputs(
+        plan=load_plan(DATA / "egress-ips.yaml"), moment=start_of(GOLDEN_DAY), published=str(DATA / published)
+    )
 
 
 def test_inputs_are_arguments_the_environment_is_neither_read_nor_written(garbage_in_the_old_variables):
@@ -47,7 +48,8 @@ def test_inputs_are_arguments_the_environment_is_neither_read_nor_written(garbag
 
 
 def test_without_inputs_the_program_runs_as_a_deploy_plan_beside_it_real_time_ledger_from_egress_db(
-        garbage_in_the_old_variables, monkeypatch, tmp_path):
+    garbage_in_the_old_variables, monkeypatch, tmp_path
+):
     from smtp_egress.addresses import address_states
     from smtp_egress.ledger import Ledger
 

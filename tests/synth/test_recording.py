@@ -19,8 +19,13 @@ class Thing(pulumi.CustomResource):
 class Box(pulumi.ComponentResource):
     def __init__(self, name: str):
         super().__init__("test:index:Box", name)
-        self.thing = Thing(f"{name}-thing", {"size": 3}, pulumi.ResourceOptions(
-            parent=self, aliases=[pulumi.Alias(name="old-thing")], protect=True, retain_on_delete=True))
+        self.thing = Thing(
+            f"{name}-thing",
+            {"size": 3},
+            pulumi.ResourceOptions(
+                parent=self, aliases=[pulumi.Alias(name="old-thing")], protect=True, retain_on_delete=True
+            ),
+        )
         self.register_outputs({"thing_id": self.thing.id, "token": pulumi.Output.secret("s3cr3t")})
 
 
@@ -65,8 +70,18 @@ def test_secrets_stay_marked_in_the_recording_and_are_masked_in_the_plan(rec):
     assert thing.inputs["password"]["value"] == "hunter2"
     entry = thing.plan_entry()
     assert entry["inputs"] == {"password": "[secret]", "url": "https://x"}
-    assert set(entry) == {"urn", "type", "name", "parent", "provider", "protect", "retain_on_delete", "custom", "id",
-                          "inputs"}
+    assert set(entry) == {
+        "urn",
+        "type",
+        "name",
+        "parent",
+        "provider",
+        "protect",
+        "retain_on_delete",
+        "custom",
+        "id",
+        "inputs",
+    }
     assert "hunter2" not in str(entry)
 
 

@@ -26,7 +26,8 @@ depends_on: str | Sequence[str] | None = None
 # The table as revision 0001 made it: SQLite's batch mode rebuilds from this (also with --sql, where
 # nothing can be reflected).
 _WORKSPACES_0001 = sa.Table(
-    "workspaces", sa.MetaData(),
+    "workspaces",
+    sa.MetaData(),
     sa.Column("workspace_id", sa.String(200), primary_key=True),
     sa.Column("region", sa.String(64), nullable=False),
     sa.Column("email", sa.String(320), nullable=False),
@@ -43,11 +44,15 @@ def upgrade() -> None:
         sa.Column("channel", sa.String(16), primary_key=True),
         sa.Column("target", sa.String(2000), nullable=False),
     )
-    op.execute("INSERT INTO workspace_targets (workspace_id, channel, target) "
-               "SELECT workspace_id, 'email', email FROM workspaces")
-    op.execute("INSERT INTO workspace_targets (workspace_id, channel, target) "
-               "SELECT workspace_id, 'webhook', webhook_url FROM workspaces "
-               "WHERE webhook_url IS NOT NULL AND webhook_url <> ''")
+    op.execute(
+        "INSERT INTO workspace_targets (workspace_id, channel, target) "
+        "SELECT workspace_id, 'email', email FROM workspaces"
+    )
+    op.execute(
+        "INSERT INTO workspace_targets (workspace_id, channel, target) "
+        "SELECT workspace_id, 'webhook', webhook_url FROM workspaces "
+        "WHERE webhook_url IS NOT NULL AND webhook_url <> ''"
+    )
     with op.batch_alter_table("workspaces", copy_from=_WORKSPACES_0001) as batch:
         batch.drop_column("webhook_url")
         batch.drop_column("email")

@@ -20,7 +20,8 @@ __all__ = ["CHANNELS", "Channel", "Option", "Sender", "StackSecret", "get", "mas
 _MODULES = ("email", "webhook", "slack")  # the registration: one module of this package per channel
 
 CHANNELS: dict[str, Channel[Any]] = {
-    c.name: c for c in (importlib.import_module(f"{__name__}.{m}").CHANNEL for m in _MODULES)}
+    c.name: c for c in (importlib.import_module(f"{__name__}.{m}").CHANNEL for m in _MODULES)
+}
 
 
 def get(name: str) -> Channel[Any]:

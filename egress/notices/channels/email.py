@@ -24,8 +24,10 @@ if TYPE_CHECKING:
 DEFAULT_OUTBOX = ".egress/outbox"
 DEFAULT_SENDER = "smtp-egress IP notices <ip-notices@localhost>"
 MAX_CONSECUTIVE_TRANSIENT = 5
-ADDRESS = re.compile(r"^[^@\s<>(),;:\"\[\]\\]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?"
-                     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)+$")
+ADDRESS = re.compile(
+    r"^[^@\s<>(),;:\"\[\]\\]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)+$"
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,16 +48,38 @@ class EmailChannel:
     summary = "multipart text + HTML with an ICS calendar file for the effective date, over SMTP or into a Maildir"
     idempotency = "`Message-ID`, deterministic per (change, workspace); the Maildir outbox names its file after it"
     options = (
-        Option("outbox", "EGRESS_OUTBOX", "Maildir for notices when no SMTP URL is set (env EGRESS_OUTBOX; default "
-               ".egress/outbox)", "--outbox", "DIR", DEFAULT_OUTBOX),
-        Option("smtp_url", "EGRESS_SMTP_URL", "smtp://[user:pass@]host[:port][?tls=required] or smtps://... "
-               "(env EGRESS_SMTP_URL)", "--smtp-url", "URL"),
-        Option("smtp_cafile", "EGRESS_SMTP_CAFILE", "extra CA certificate to trust for SMTP TLS (env "
-               "EGRESS_SMTP_CAFILE)", "--smtp-cafile", "FILE"),
+        Option(
+            "outbox",
+            "EGRESS_OUTBOX",
+            "Maildir for notices when no SMTP URL is set (env EGRESS_OUTBOX; default .egress/outbox)",
+            "--outbox",
+            "DIR",
+            DEFAULT_OUTBOX,
+        ),
+        Option(
+            "smtp_url",
+            "EGRESS_SMTP_URL",
+            "smtp://[user:pass@]host[:port][?tls=required] or smtps://... (env EGRESS_SMTP_URL)",
+            "--smtp-url",
+            "URL",
+        ),
+        Option(
+            "smtp_cafile",
+            "EGRESS_SMTP_CAFILE",
+            "extra CA certificate to trust for SMTP TLS (env EGRESS_SMTP_CAFILE)",
+            "--smtp-cafile",
+            "FILE",
+        ),
         Option("sender", "EGRESS_FROM", "From: of notices (env EGRESS_FROM)", "--from", "ADDRESS", DEFAULT_SENDER),
     )
-    secrets = (StackSecret("EGRESS_SMTP_URL", "smtpUrl", True,
-                           "notices must leave over SMTP; the default Maildir outbox vanishes with the task"),)
+    secrets = (
+        StackSecret(
+            "EGRESS_SMTP_URL",
+            "smtpUrl",
+            True,
+            "notices must leave over SMTP; the default Maildir outbox vanishes with the task",
+        ),
+    )
 
     def problem(self, target: str) -> str | None:
         return None if ADDRESS.match(target) else "is not an address like ops@customer.example"
@@ -65,8 +89,12 @@ class EmailChannel:
 
     def settings(self, values: Mapping[str, str | None]) -> EmailSettings:
         v = option_values(self.options, values)
-        return EmailSettings(smtp_url=v["smtp_url"] or None, outbox=v["outbox"] or DEFAULT_OUTBOX,
-                             smtp_cafile=v["smtp_cafile"] or None, sender=v["sender"] or DEFAULT_SENDER)
+        return EmailSettings(
+            smtp_url=v["smtp_url"] or None,
+            outbox=v["outbox"] or DEFAULT_OUTBOX,
+            smtp_cafile=v["smtp_cafile"] or None,
+            sender=v["sender"] or DEFAULT_SENDER,
+        )
 
     def open(self, settings: EmailSettings) -> EmailSender:
         from ..transport import open_transport
@@ -94,8 +122,12 @@ class EmailSender:
         from ...errors import DeliveryError
 
         try:
-            self.transport.send(sender=envelope_sender(self.from_addr), recipient=d.target, message_id=d.message_id,
-                                data=render(notice, d, self.from_addr, now))
+            self.transport.send(
+                sender=envelope_sender(self.from_addr),
+                recipient=d.target,
+                message_id=d.message_id,
+                data=render(notice, d, self.from_addr, now),
+            )
         except DeliveryError as exc:
             self.streak.failed("", exc)
             raise
@@ -107,14 +139,15 @@ class EmailSender:
 
 def render(notice: RenderedNotice, d: Delivery, from_addr: str, now: dt.datetime) -> bytes:
     """The complete message for ``d`` (CRLF line endings), its Message-ID the delivery's."""
-    return notice.message_bytes(to=d.target, workspace_id=d.workspace_id, message_id=d.message_id,
-                                from_addr=from_addr, date=now)
+    return notice.message_bytes(
+        to=d.target, workspace_id=d.workspace_id, message_id=d.message_id, from_addr=from_addr, date=now
+    )
 
 
 def envelope_sender(address: str) -> str:
     """The envelope sender: the address inside 'Name <addr>', or the text itself."""
     if "<" in address and address.endswith(">"):
-        return address[address.rindex("<") + 1:-1]
+        return address[address.rindex("<") + 1 : -1]
     return address
 
 

@@ -65,8 +65,12 @@ class SlackChannel:
     summary = "a Block Kit message (header, what to do, address, action, effective date, links) with a text fallback"
     idempotency = "none on Slack's side: the delivery id is in the message's context line"
     options = (
-        Option("allow_private", "EGRESS_SLACK_ALLOW_PRIVATE", "`1` lets Slack webhook URLs reach loopback/private "
-               "addresses (tests, labs); by default they are refused before connecting (SSRF)"),
+        Option(
+            "allow_private",
+            "EGRESS_SLACK_ALLOW_PRIVATE",
+            "`1` lets Slack webhook URLs reach loopback/private "
+            "addresses (tests, labs); by default they are refused before connecting (SSRF)",
+        ),
     )
     secrets = ()
 
@@ -107,8 +111,13 @@ class SlackSender:
         body = json.dumps(render(notice, d), separators=(",", ":"), ensure_ascii=False).encode("utf-8")
         server = _server(d.target)
         try:
-            self.poster.post(d.target, mask_secret_url(d.target), body,
-                             lambda: {"Content-Type": "application/json; charset=utf-8"}, hint=_hint)
+            self.poster.post(
+                d.target,
+                mask_secret_url(d.target),
+                body,
+                lambda: {"Content-Type": "application/json; charset=utf-8"},
+                hint=_hint,
+            )
         except DeliveryError as exc:
             self.streak.failed(server, exc)
             raise
@@ -128,17 +137,27 @@ def render(notice: RenderedNotice, d: Delivery) -> dict[str, Any]:
     if ctx.exception_reason:
         todo = f"*Short notice:* {escape(ctx.exception_reason)}\n{todo}"
     action = "add: a new sending address" if ctx.action == "add" else "remove: the address retires"
-    fields = (("Address", ctx.ip), ("Action", action), ("Effective", f"{ctx.effective.isoformat()} (UTC)"),
-              ("Region", ctx.region))
-    links = (f"{link(ctx.endpoint_url, 'Published list')} · {link(ctx.changes_url, 'Changes feed')} · "
-             f"Change {escape(ctx.change_id)} · Delivery {escape(delivery_id)}")
+    fields = (
+        ("Address", ctx.ip),
+        ("Action", action),
+        ("Effective", f"{ctx.effective.isoformat()} (UTC)"),
+        ("Region", ctx.region),
+    )
+    links = (
+        f"{link(ctx.endpoint_url, 'Published list')} · {link(ctx.changes_url, 'Changes feed')} · "
+        f"Change {escape(ctx.change_id)} · Delivery {escape(delivery_id)}"
+    )
     return {
         "text": escape(f"{notice.subject}. {instructions(ctx)} (delivery {delivery_id})"),
         "blocks": [
             {"type": "header", "text": {"type": "plain_text", "text": _cut(notice.subject, 150)}},
-            {"type": "section", "text": {"type": "mrkdwn", "text": _cut(todo, 3000)},
-             "fields": [{"type": "mrkdwn", "text": _cut(f"*{name}*\n{escape(value)}", 2000)}
-                        for name, value in fields]},
+            {
+                "type": "section",
+                "text": {"type": "mrkdwn", "text": _cut(todo, 3000)},
+                "fields": [
+                    {"type": "mrkdwn", "text": _cut(f"*{name}*\n{escape(value)}", 2000)} for name, value in fields
+                ],
+            },
             {"type": "context", "elements": [{"type": "mrkdwn", "text": _cut(links, 3000)}]},
         ],
     }
@@ -156,7 +175,7 @@ def link(url: str, label: str) -> str:
 
 
 def _cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[:limit - 1] + "…"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _server(url: str) -> str:

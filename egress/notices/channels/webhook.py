@@ -35,17 +35,32 @@ class WebhookChannel:
     column = "webhook_url"
     required = False
     example = "https://hooks.customer.example/smtp-egress/3f9c2a7e"
-    summary = ("a JSON POST signed with `X-Egress-Timestamp` and `X-Egress-Signature: sha256=HMAC(secret, "
-               '"<timestamp>." + body)`')
+    summary = (
+        "a JSON POST signed with `X-Egress-Timestamp` and `X-Egress-Signature: sha256=HMAC(secret, "
+        '"<timestamp>." + body)`'
+    )
     idempotency = "the `Idempotency-Key` header (the delivery id, also in the payload)"
     options = (
-        Option("secret", "EGRESS_WEBHOOK_SECRET", "HMAC-SHA256 key for webhook signatures; needed when a workspace "
-               "has a webhook URL"),
-        Option("allow_private", "EGRESS_WEBHOOK_ALLOW_PRIVATE", "`1` lets webhooks reach loopback/private addresses "
-               "(tests, labs); by default they are refused before connecting (SSRF)"),
+        Option(
+            "secret",
+            "EGRESS_WEBHOOK_SECRET",
+            "HMAC-SHA256 key for webhook signatures; needed when a workspace has a webhook URL",
+        ),
+        Option(
+            "allow_private",
+            "EGRESS_WEBHOOK_ALLOW_PRIVATE",
+            "`1` lets webhooks reach loopback/private addresses "
+            "(tests, labs); by default they are refused before connecting (SSRF)",
+        ),
     )
-    secrets = (StackSecret("EGRESS_WEBHOOK_SECRET", "webhookSecret", False,
-                           "signs webhook notices; needed when a workspace has a webhook URL"),)
+    secrets = (
+        StackSecret(
+            "EGRESS_WEBHOOK_SECRET",
+            "webhookSecret",
+            False,
+            "signs webhook notices; needed when a workspace has a webhook URL",
+        ),
+    )
 
     def problem(self, target: str) -> str | None:
         return url_problem(target, ("https", "http"))
@@ -55,8 +70,9 @@ class WebhookChannel:
 
     def settings(self, values: Mapping[str, str | None]) -> WebhookSettings:
         v = option_values(self.options, values)
-        return WebhookSettings(secret=(v["secret"] or "").encode() or None,
-                               allow_private=(v["allow_private"] or "").lower() in TRUE)
+        return WebhookSettings(
+            secret=(v["secret"] or "").encode() or None, allow_private=(v["allow_private"] or "").lower() in TRUE
+        )
 
     def open(self, settings: WebhookSettings) -> WebhookChannelSender:
         from ..webhook import WebhookSender
