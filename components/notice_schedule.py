@@ -70,7 +70,7 @@ class NoticeScheduleArgs:
 
     region: str
     image: str
-    subnet_ids: pulumi.Input[Sequence[str]]
+    subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
     security_group_id: pulumi.Input[str]
     published_url: pulumi.Input[str]
     secrets: Mapping[str, pulumi.Input[str]]
@@ -93,11 +93,13 @@ def validate(args: NoticeScheduleArgs) -> None:
         p.append(f"region {args.region!r} must be a plan region name such as 'us'")
     if not args.image or any(c.isspace() for c in args.image):
         p.append(
-            f"image {args.image!r} must be a container image reference such as 'ACCOUNT.dkr.ecr.REGION.amazonaws.com/smtp-egress:0.1.0'"
+            f"image {args.image!r} must be a container image reference such as "
+            "'ACCOUNT.dkr.ecr.REGION.amazonaws.com/smtp-egress:0.1.0'"
         )
     if not _SCHEDULE.fullmatch(args.schedule_expression):
         p.append(
-            f"schedule_expression {args.schedule_expression!r} must be a recurring 'cron(m h dom mon dow y)' or 'rate(n unit)'"
+            f"schedule_expression {args.schedule_expression!r} must be a recurring 'cron(m h dom mon dow y)' "
+            "or 'rate(n unit)'"
         )
     if isinstance(args.published_url, str) and not re.fullmatch(r"https://[^\s/?#]+/\S*", args.published_url):
         p.append(f"published_url {args.published_url!r} must be the https URL of the published list")
@@ -277,7 +279,7 @@ class NoticeSchedule(pulumi.ComponentResource):
             ).apply(lambda a: iam_policies.scheduler_policy(a[0], a[1], [a[2], a[3]], a[4])),
         )
 
-        target = {
+        target: aws.scheduler.ScheduleTargetArgsDict = {
             "arn": cluster_arn,
             "role_arn": scheduler_role.arn,
             "ecs_parameters": {

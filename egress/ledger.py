@@ -18,8 +18,9 @@ import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -107,8 +108,11 @@ def message_id(change_id: str, workspace_id: str, domain: str = "smtp-egress.inv
 
 
 def _utc(value: dt.datetime | None) -> dt.datetime | None:
-    if value is None:
-        return None
+    return None if value is None else _aware(value)
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    """A time read from the database as an aware UTC datetime (SQLite hands it back naive)."""
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
@@ -152,7 +156,7 @@ class Ledger:
         return self._conn
 
     @contextlib.contextmanager
-    def lock(self, name: str):
+    def lock(self, name: str) -> Iterator[None]:
         """Hold an exclusive, non-blocking lock named ``name`` for this ledger (one notify run per region).
 
         SQLite: an flock on a file beside the database; PostgreSQL: a session advisory lock. Released
@@ -198,8 +202,8 @@ class Ledger:
     def upsert_workspaces(self, rows: Iterable[Workspace], now: dt.datetime) -> tuple[int, int]:
         """Insert or update workspaces, each with exactly the targets given, in one transaction; returns
         (added, updated). A target missing from a workspace's row is removed (the file is the truth)."""
-        added: list[dict] = []
-        updated: list[dict] = []
+        added: list[dict[str, object]] = []
+        updated: list[dict[str, object]] = []
         latest: dict[str, Workspace] = {}
         with self.conn.begin():
             seen = {r[0] for r in self.conn.execute(sa.select(workspaces.c.workspace_id))}
@@ -257,7 +261,7 @@ class Ledger:
                 r["ip"],
                 r["action"],
                 r["planned"],
-                _utc(r["announced_at"]),
+                _aware(r["announced_at"]),
                 r["notice_days"],
                 r["exception_reason"],
             )
@@ -315,7 +319,7 @@ class Ledger:
             existing = {(w, c) for w, c in self.conn.execute(q)}
             return self._enqueue(change_id, targets, existing)
 
-    def _enqueue(self, change_id: str, targets: list[Workspace], existing: set) -> int:
+    def _enqueue(self, change_id: str, targets: list[Workspace], existing: set[tuple[str, str]]) -> int:
         """One pending delivery per (workspace, channel) the workspace has a target for, unless it exists."""
         rows = []
         for w in targets:
@@ -392,7 +396,7 @@ class Ledger:
             .group_by(deliveries.c.status)
         )
         with self.conn.begin():
-            return {status: n for status, n in self.conn.execute(q)}
+            return dict(self.conn.execute(q).all())  # a list of (status, count) rows
 
 
 # The per-delivery updates are built once with bound parameters: the fan-out marks each delivery in its
@@ -442,7 +446,7 @@ def _key(d: Delivery) -> dict[str, str]:
     return {"k_change_id": d.change_id, "k_workspace_id": d.workspace_id, "k_channel": d.channel}
 
 
-def _sqlite_pragmas(dbapi_conn, _record) -> None:
+def _sqlite_pragmas(dbapi_conn: Any, _record: object) -> None:  # a DB-API connection
     # WAL + NORMAL: a commit survives the process being killed (kill -9); only power loss can lose the
     # last transactions. busy_timeout lets a second run wait rather than fail on a locked file.
     cur = dbapi_conn.cursor()
@@ -453,7 +457,7 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.close()
 
 
-def _journal_mode_wal(cur, attempts: int = 200) -> None:
+def _journal_mode_wal(cur: Any, attempts: int = 200) -> None:  # a DB-API cursor
     """Switch to WAL. A new file's switch needs an exclusive lock that SQLite does not wait for (it fails
     at once with "database is locked" while another process makes the same switch): retry for ~10 s."""
     import sqlite3

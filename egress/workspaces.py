@@ -14,8 +14,9 @@ import csv
 import io
 import json
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeAlias
 
 from .errors import InputError
 from .notices.channels import CHANNELS
@@ -28,6 +29,9 @@ REQUIRED = BASE + tuple(c.column for c in CHANNELS.values() if c.required)
 KNOWN = BASE + tuple(c.column for c in CHANNELS.values())
 HEADER = ",".join(REQUIRED) + "".join(f"[,{c.column}]" for c in CHANNELS.values() if not c.required)
 WORKSPACE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$")
+
+
+Row: TypeAlias = tuple[str, Mapping[str, object]]  # where (file:line or file[index]) and the raw fields
 
 
 def read_workspaces(path: str | Path, regions: set[str]) -> list[Workspace]:
@@ -62,7 +66,7 @@ def read_workspaces(path: str | Path, regions: set[str]) -> list[Workspace]:
     return out
 
 
-def _csv_rows(text: str, source: str):
+def _csv_rows(text: str, source: str) -> list[Row]:
     reader = csv.reader(io.StringIO(text))
     try:
         header = next(reader)
@@ -77,7 +81,7 @@ def _csv_rows(text: str, source: str):
             + (f"; missing {missing}" if missing else "")
             + (f"; unknown {unknown}" if unknown else "")
         )
-    rows = []
+    rows: list[Row] = []
     try:
         for values in reader:
             line = reader.line_num
@@ -88,20 +92,20 @@ def _csv_rows(text: str, source: str):
                     (f"{source}:{line}", {"__error__": f"has {len(values)} fields, the header has {len(header)}"})
                 )
                 continue
-            rows.append((f"{source}:{line}", dict(zip(header, values))))
+            rows.append((f"{source}:{line}", dict(zip(header, values, strict=True))))
     except csv.Error as exc:
         raise InputError(f"{source}:{reader.line_num}: malformed CSV: {exc}") from None
     return rows
 
 
-def _json_rows(text: str, source: str):
+def _json_rows(text: str, source: str) -> list[Row]:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InputError(f"{source}:{exc.lineno}: malformed JSON: {exc.msg}") from None
     if not isinstance(data, list):
         raise InputError(f"{source}: expected a JSON list of objects with keys {list(KNOWN)}")
-    rows = []
+    rows: list[Row] = []
     for i, item in enumerate(data):
         where = f"{source}[{i}]"
         if not isinstance(item, dict):
@@ -112,7 +116,7 @@ def _json_rows(text: str, source: str):
     return rows
 
 
-def _workspace(row: dict, where: str, regions: set[str], problems: list[str]) -> Workspace | None:
+def _workspace(row: Mapping[str, object], where: str, regions: set[str], problems: list[str]) -> Workspace | None:
     from .ledger import Workspace
 
     if "__error__" in row:

@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from smtp_egress import errors
 
 if TYPE_CHECKING:
-    from smtp_egress.diff import DiffResult, ShortNotice
     from smtp_egress.checks.published import PublishedDocument
+    from smtp_egress.diff import DiffResult, ShortNotice
     from smtp_egress.ledger import Ledger
     from smtp_egress.notices.channels import Channel, Sender
     from smtp_egress.notices.fanout import Channels, FanoutSummary

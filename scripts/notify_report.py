@@ -1,4 +1,5 @@
-"""How ``egress notify`` shows a :class:`~smtp_egress.jobs.notify.NotifyResult`: lines for people, JSON for schedulers."""
+"""How ``egress notify`` shows a :class:`~smtp_egress.jobs.notify.NotifyResult`: lines for people, JSON for
+schedulers."""
 
 from __future__ import annotations
 

@@ -21,6 +21,7 @@ import ipaddress
 import json
 import re
 import urllib.parse
+from typing import NoReturn
 
 import pulumi
 
@@ -77,10 +78,11 @@ class StackSettings:
     @property
     def published_aliases(self) -> tuple[str, ...]:
         """The publisher's CloudFront aliases: publishedUrl's host, when a certificate is configured."""
-        return (urllib.parse.urlsplit(self.published_url).hostname,) if self.certificate_arn else ()
+        host = urllib.parse.urlsplit(self.published_url).hostname
+        return (host,) if host and self.certificate_arn else ()
 
     @classmethod
-    def load(cls, config: pulumi.Config, aws_config: pulumi.Config) -> "StackSettings":
+    def load(cls, config: pulumi.Config, aws_config: pulumi.Config) -> StackSettings:
         stack = pulumi.get_stack()
         r = _Reader(config, stack)
         aws_region = _Reader(aws_config, stack).text("region")
@@ -93,7 +95,8 @@ class StackSettings:
             r.bad(
                 "workerDesiredSize",
                 sizes["workerDesiredSize"],
-                f"it must lie between workerMinSize {sizes['workerMinSize']} and workerMaxSize {sizes['workerMaxSize']}",
+                f"it must lie between workerMinSize {sizes['workerMinSize']} "
+                f"and workerMaxSize {sizes['workerMaxSize']}",
             )
         ledger_plain = config.get("ledgerUrl")
         return cls(
@@ -132,7 +135,7 @@ class _Reader:
     def where(self, key: str) -> str:
         return f"'{self.config.name}:{key}' (stacks/Pulumi.{self.stack}.yaml)"
 
-    def bad(self, key: str, value, why: str):
+    def bad(self, key: str, value: object, why: str) -> NoReturn:
         raise SettingsError(
             f"config {self.where(key)} is {value!r}: {why}; fix it with "
             f"`pulumi config set {self.config.name}:{key} ...`"

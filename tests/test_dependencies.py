@@ -34,6 +34,7 @@ DEV_UNIMPORTED = {
     "types-pyyaml": "type stubs for mypy",
     "types-requests": "type stubs for mypy",
     "types-jsonschema": "type stubs for mypy",
+    "types-tqdm": "type stubs for mypy",
 }
 
 

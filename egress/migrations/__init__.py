@@ -22,7 +22,7 @@ import contextlib
 import dataclasses
 import hashlib
 import shlex
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 import sqlalchemy as sa
 

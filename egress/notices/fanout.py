@@ -18,7 +18,8 @@ import dataclasses
 import datetime as dt
 import sys
 import time
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, NoReturn
 
 from ..dates import utc_now
 from ..errors import DeliveryError
@@ -27,6 +28,9 @@ from ..timeline import Announcement
 from . import channels as registry
 from .channels import Sender
 from .render import NoticeContext, RenderedNotice, render_notice
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 
 @dataclasses.dataclass
@@ -127,7 +131,7 @@ def deliver(
     return summary
 
 
-def _progress(total: int, enabled: bool | None):
+def _progress(total: int, enabled: bool | None) -> tqdm[NoReturn] | None:
     if enabled is None:
         enabled = sys.stderr.isatty()
     if not enabled or total < 2:

@@ -7,6 +7,7 @@ a delivery is atomic, a crash leaves nothing half-written in new/, and a re-send
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import time
@@ -23,7 +24,7 @@ class MaildirOutbox:
 
     SUFFIX = ".smtp-egress"
 
-    def __init__(self, path: str | os.PathLike):
+    def __init__(self, path: str | os.PathLike[str]):
         self.path = Path(path)
         try:
             for sub in ("tmp", "new", "cur"):
@@ -46,7 +47,7 @@ class MaildirOutbox:
         name = self.name(message_id)
         final = self.path / "new" / name
         tmp = self.path / "tmp" / f"{name}.{os.getpid()}.{uuid.uuid4().hex}"
-        envelope = f"Return-Path: <{sender}>\r\nDelivered-To: {recipient}\r\n".encode("utf-8")
+        envelope = f"Return-Path: <{sender}>\r\nDelivered-To: {recipient}\r\n".encode()
         fd = None
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -71,10 +72,8 @@ class MaildirOutbox:
         finally:
             if fd is not None:
                 os.close(fd)
-            try:
+            with contextlib.suppress(OSError):
                 tmp.unlink(missing_ok=True)
-            except OSError:
-                pass
 
     def close(self) -> None:
         pass

@@ -17,7 +17,8 @@ import email.utils
 import ipaddress
 import socket
 import time
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 import requests
@@ -167,8 +168,8 @@ def _reason(exc: BaseException) -> str:
 
 
 class _GuardMixin:
-    def _new_conn(self):
-        sock = super()._new_conn()  # type: ignore[misc]
+    def _new_conn(self) -> socket.socket:
+        sock: socket.socket = super()._new_conn()  # type: ignore[misc]
         peer = sock.getpeername()[0]
         if not is_public(peer):
             sock.close()
@@ -193,6 +194,6 @@ class _GuardedHTTPSPool(HTTPSConnectionPool):
 
 
 class _PublicOnlyAdapter(HTTPAdapter):
-    def init_poolmanager(self, *args, **kwargs):
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)
         self.poolmanager.pool_classes_by_scheme = {"http": _GuardedHTTPPool, "https": _GuardedHTTPSPool}

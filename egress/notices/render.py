@@ -19,10 +19,10 @@ from email.message import EmailMessage
 
 import jinja2
 
-from ..templating import environment
-
 from ..dates import UTC, lead_days, rfc3339
 from ..errors import DeliveryError
+from ..jsontypes import JSON
+from ..templating import environment
 
 ACTIONS = ("add", "remove")
 # C0 controls and DEL: a CR or LF in a header value would start a new header (header injection).
@@ -47,7 +47,7 @@ class NoticeContext:
 class RenderedNotice:
     """Rendered ONCE per change (jinja2 text + HTML + ICS, HTML autoescaped); personalised cheaply per recipient."""
 
-    __slots__ = ("context", "subject", "text", "html", "ics", "_fixed", "_mime", "_payload", "_date")
+    __slots__ = ("_date", "_fixed", "_mime", "_payload", "context", "html", "ics", "subject", "text")
 
     def __init__(self, context: NoticeContext, subject: str, text: str, html: str, ics: str):
         self.context, self.subject, self.text, self.html, self.ics = context, subject, text, html, ics
@@ -59,7 +59,7 @@ class RenderedNotice:
         )
         self._fixed = fixed.encode("ascii")
         self._mime = _mime_body(context.change_id, text, html, ics)
-        self._payload = {
+        self._payload: dict[str, JSON] = {
             "type": "ip_change",
             "change_id": context.change_id,
             "region": context.region,
@@ -89,7 +89,7 @@ class RenderedNotice:
         )
         return b"".join((head.encode("utf-8"), self._fixed, self._mime))
 
-    def webhook_payload(self, *, workspace_id: str, delivery_id: str) -> dict:
+    def webhook_payload(self, *, workspace_id: str, delivery_id: str) -> dict[str, JSON]:
         return {**self._payload, "delivery_id": delivery_id, "workspace_id": workspace_id}
 
 
@@ -216,7 +216,9 @@ def _mime_body(change_id: str, text: str, html: str, ics: str) -> bytes:
     # "=_" never occurs in quoted-printable or base64 output, so these boundaries cannot collide with
     # the text or HTML; the calendar part is checked below.
     msg.set_boundary(f"=_mixed_{token}")
-    msg.get_payload(0).set_boundary(f"=_alt_{token}")
+    alternative = msg.get_payload(0)
+    assert isinstance(alternative, EmailMessage)  # the multipart/alternative part add_alternative made
+    alternative.set_boundary(f"=_alt_{token}")
     data = msg.as_bytes()
     if data.count(f"--=_mixed_{token}".encode()) != 3 or data.count(f"--=_alt_{token}".encode()) != 3:
         raise ValueError(f"the notice for {change_id!r} contains its own MIME boundary")

@@ -8,6 +8,7 @@ message. Certificates are always verified; a private CA is added with ``cafile``
 from __future__ import annotations
 
 import base64
+import contextlib
 import dataclasses
 import re
 import smtplib
@@ -132,16 +133,14 @@ class SmtpTransport:
 
     def close(self) -> None:
         if self._smtp is not None:
-            try:
+            with contextlib.suppress(smtplib.SMTPException, OSError):
                 self._smtp.quit()
-            except (smtplib.SMTPException, OSError):
-                pass
             self._drop()
 
     def __enter__(self) -> SmtpTransport:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     # ------------------------------------------------------------------------------------------
@@ -189,7 +188,8 @@ class SmtpTransport:
 
     def _connect(self) -> smtplib.SMTP:
         s = self.settings
-        smtp, greeted = None, False
+        smtp: smtplib.SMTP | None = None
+        greeted = False
         try:  # given a host, the constructor connects and reads the greeting (and keeps it for TLS SNI)
             if s.implicit_tls:
                 smtp = smtplib.SMTP_SSL(
@@ -214,7 +214,7 @@ class SmtpTransport:
                         permanent=True,
                     )
             if s.username:
-                self._login(smtp)
+                self._login(smtp, s.username)
         except BaseException as exc:
             if smtp is not None:
                 smtp.close()
@@ -223,15 +223,15 @@ class SmtpTransport:
         self.connections += 1
         return smtp
 
-    def _login(self, smtp: smtplib.SMTP) -> None:
+    def _login(self, smtp: smtplib.SMTP, username: str) -> None:
         s = self.settings
         try:
-            if (s.username + (s.password or "")).isascii():
-                smtp.login(s.username, s.password or "")
+            if (username + (s.password or "")).isascii():
+                smtp.login(username, s.password or "")
             else:  # smtplib encodes AUTH as ASCII; RFC 4616 PLAIN carries UTF-8
                 if not smtp.has_extn("auth"):
                     raise smtplib.SMTPNotSupportedError
-                blob = base64.b64encode(b"\0" + s.username.encode() + b"\0" + (s.password or "").encode())
+                blob = base64.b64encode(b"\0" + username.encode() + b"\0" + (s.password or "").encode())
                 code, reply = smtp.docmd("AUTH", "PLAIN " + blob.decode("ascii"))
                 if code != 235:
                     raise smtplib.SMTPAuthenticationError(code, reply)
@@ -322,10 +322,8 @@ def _reset(smtp: smtplib.SMTP, code: int) -> None:
     if code == 421:
         smtp.close()
         return
-    try:
+    with contextlib.suppress(smtplib.SMTPServerDisconnected):
         smtp.rset()
-    except smtplib.SMTPServerDisconnected:
-        pass
 
 
 class _Dropped(Exception):

@@ -22,12 +22,13 @@ import hashlib
 import hmac
 import json
 import time
-from typing import Callable
+from collections.abc import Callable, Mapping
 
 import requests
 
 from ..dates import utc_now
 from ..errors import ConfigError
+from ..jsontypes import JSON
 from .channels.base import mask_secret_url
 from .outbound import Poster
 
@@ -75,7 +76,7 @@ class WebhookSender:
             "webhook", timeout=timeout, attempts=attempts, sleep=sleep, session=session, allow_private=allow_private
         )
 
-    def send(self, url: str, payload: dict, *, delivery_id: str, now: dt.datetime | None = None) -> None:
+    def send(self, url: str, payload: Mapping[str, JSON], *, delivery_id: str, now: dt.datetime | None = None) -> None:
         body = json.dumps(payload, separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode("utf-8")
 
         def headers() -> dict[str, str]:  # signed afresh for every attempt

@@ -98,9 +98,8 @@ def test_lock_is_exclusive_and_released(db_url):
     first, second = Ledger(db_url), Ledger(db_url)
     try:
         with first.lock("notify-us"):
-            with pytest.raises(ConfigError, match="holds the lock"):
-                with second.lock("notify-us"):
-                    pass
+            with pytest.raises(ConfigError, match="holds the lock"), second.lock("notify-us"):
+                pass
             with second.lock("notify-eu"):
                 pass
         with second.lock("notify-us"):
@@ -119,7 +118,7 @@ def test_unsent_deliveries_follow_a_corrected_address_sent_ones_keep_theirs(ledg
     ledger.upsert_workspaces(WS, NOW)
     (change,) = PLAN.changes("us")
     ledger.announce(change, NOW, 7, PLAN.sha256, ledger.workspaces("us"))
-    first = [d for d in ledger.unsent() if d.workspace_id == "ws-1"][0]
+    first = next(d for d in ledger.unsent() if d.workspace_id == "ws-1")
     ledger.mark_sent(first, NOW)
     ledger.upsert_workspaces(
         [

@@ -89,7 +89,7 @@ def egress(capsys, *argv: str) -> tuple[int, str, str]:
 
 def test_the_code_knows_exactly_the_migrations_revisions():
     assert history() == list(SCHEMA_REVISIONS)
-    assert SCHEMA_REVISION == history()[-1]
+    assert history()[-1] == SCHEMA_REVISION
 
 
 def test_revision_0001_is_exactly_the_release_schema(db_url):
@@ -346,7 +346,7 @@ def test_a_database_user_without_the_right_to_create_tables_gets_a_clear_error(p
     reader = url.set(username="egress_reader").render_as_string(hide_password=False)
     try:
         for argv in (["ledger", "init"], ["ledger", "upgrade"], ["workspaces", "list", "--region", "us", *PLAN]):
-            code, out, err = egress(capsys, *argv, "--db", reader)
+            code, _, err = egress(capsys, *argv, "--db", reader)
             assert code == 2 and "may not change the ledger's schema (permission denied" in err, err
             assert "egress ledger upgrade --sql" in err and "Traceback" not in err
         assert describe(pg_url) == {}
@@ -364,5 +364,5 @@ def test_a_database_user_without_the_right_to_create_tables_gets_a_clear_error(p
     ],
 )
 def test_an_unusable_url_is_named_without_its_password(url, shown, capsys):
-    code, out, err = egress(capsys, "ledger", "status", "--db", url)
+    code, _, err = egress(capsys, "ledger", "status", "--db", url)
     assert code == 2 and f"EGRESS_DB {shown!r} is not a usable SQLAlchemy URL" in err and "pw-1" not in err

@@ -261,7 +261,7 @@ def test_the_sql_for_a_release_ledger_adopts_and_migrates_it_when_run(db_url, ca
     build_release_ledger(db_url)
     code, sql, err = egress(capsys, "ledger", "upgrade", "--sql", "--db", db_url)
     assert code == 0, err
-    assert "Adopt the unversioned ledger" in sql and f"INSERT INTO alembic_version (version_num) VALUES ('0001')" in sql
+    assert "Adopt the unversioned ledger" in sql and "INSERT INTO alembic_version (version_num) VALUES ('0001')" in sql
     assert "INSERT INTO workspace_targets" in sql and f"version_num='{SCHEMA_REVISION}'" in sql
     assert not has_version_table(db_url)  # --sql changes nothing
     engine = sa.create_engine(db_url)
@@ -345,7 +345,7 @@ def test_a_new_revision_reaches_an_existing_ledger_with_its_data(db_url, tmp_pat
     assert notes == ["migrated"] and version == NEXT
     assert [(f["constrained_columns"], f["referred_table"]) for f in fks] == [(["change_id"], "announcements")]
     assert upgrade(db_url, scripts).changed is False
-    code, out, err = egress(capsys, "report", "--plan", str(PLAN), "--db", db_url)  # this code does not know NEXT
+    code, _, err = egress(capsys, "report", "--plan", str(PLAN), "--db", db_url)  # this code does not know NEXT
     assert code == 2 and f"schema revision {NEXT!r}" in err and "a newer smtp-egress wrote it" in err
 
 

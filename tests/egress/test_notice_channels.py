@@ -209,8 +209,10 @@ def test_the_fan_out_follows_each_sender_and_masks_targets_it_does_not_know(ledg
     assert [w for w, _, _ in email.sent] == ["ws-1", "ws-3", "ws-9"] and len(pager.sent) == 2
     assert summary.errors == [
         f"email to ws-0 (o0@c.example) for {change.change_id}: try later",
-        f"gone to ws-9 ({mask_secret_url('https://old.example/s3cr3t')}) for {change.change_id}: "
-        "unknown channel 'gone'",
+        (
+            f"gone to ws-9 ({mask_secret_url('https://old.example/s3cr3t')}) for {change.change_id}: "
+            "unknown channel 'gone'"
+        ),
         "the pager gateway is down; 2 pager notices left pending for the next run",
     ]
     assert {(d.workspace_id, d.channel, d.status) for d in ledger.unsent()} == {
@@ -227,9 +229,11 @@ def test_the_fan_out_follows_each_sender_and_masks_targets_it_does_not_know(ledg
 
 
 def test_the_header_is_the_registry_s_columns(tmp_path):
-    assert HEADER == "workspace_id,region," + ",".join(
-        c.column if c.required else f"[,{c.column}]" for c in CHANNELS.values()
-    ).replace(",[", "[")
+    assert (
+        "workspace_id,region,"
+        + ",".join(c.column if c.required else f"[,{c.column}]" for c in CHANNELS.values()).replace(",[", "[")
+        == HEADER
+    )
     path = tmp_path / "ws.csv"
     path.write_text("workspace_id,region,email,pager\nws-1,us,a@one.example,x\n")
     with pytest.raises(

@@ -7,8 +7,8 @@ import mailbox
 import os
 import subprocess
 import sys
-import threading
 import textwrap
+import threading
 
 import pytest
 
@@ -17,7 +17,7 @@ from smtp_egress.ledger import message_id
 from smtp_egress.notices.maildir import MaildirOutbox
 
 SENDER = "notices@egress.example"
-NOW = dt.datetime(2026, 11, 26, 9, 31, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 11, 26, 9, 31, tzinfo=dt.UTC)
 MID = message_id("us/add/203.0.113.7/2026-12-10", "ws-1")
 
 

@@ -15,8 +15,8 @@ from smtp_egress.errors import DeliveryError
 from smtp_egress.ledger import message_id
 from smtp_egress.notices.render import NoticeContext, ics_escape, ics_fold, render_notice
 
-ANNOUNCED = dt.datetime(2026, 11, 26, 9, 30, tzinfo=dt.timezone.utc)
-NOW = dt.datetime(2026, 11, 26, 9, 31, tzinfo=dt.timezone.utc)
+ANNOUNCED = dt.datetime(2026, 11, 26, 9, 30, tzinfo=dt.UTC)
+NOW = dt.datetime(2026, 11, 26, 9, 31, tzinfo=dt.UTC)
 ENDPOINT = "https://ips.example.com/v1/info/ip_addresses?region=eu"
 CHANGES = "https://ips.example.com/v1/info/ip_addresses/changes.json"
 
@@ -242,7 +242,7 @@ def test_message_bytes_is_cheap():
                 workspace_id="ws-123456",
                 message_id="<m@x>",
                 from_addr="notices@egress.example",
-                date=dt.datetime.now(dt.timezone.utc),
+                date=dt.datetime.now(dt.UTC),
             ),
             number=calls,
             repeat=3,

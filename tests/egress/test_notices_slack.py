@@ -20,7 +20,7 @@ from smtp_egress.notices.render import render_notice
 
 SLACK = CHANNELS["slack"]
 TOKEN = "s3cr3tT0ken0123456789abc"
-NOW = dt.datetime(2026, 11, 26, 9, 30, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 11, 26, 9, 30, tzinfo=dt.UTC)
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from smtp_egress.notices.transport import SmtpTransport, mask_url, open_transpor
 
 SENDER = "notices@egress.example"
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")  # implicit-TLS listener
-NOW = dt.datetime(2026, 11, 26, 9, 31, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 11, 26, 9, 31, tzinfo=dt.UTC)
 
 
 def message(notice, to: str, workspace: str = "ws-1") -> tuple[str, bytes]:

@@ -67,7 +67,7 @@ def test_retry_after_is_honoured_up_to_30_seconds(receiver, retry_after, slept):
 
 
 def test_retry_after_as_http_date(receiver):
-    when = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=12)
+    when = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=12)
     rx = receiver((503, {"Retry-After": when.strftime("%a, %d %b %Y %H:%M:%S GMT")}))
     s, sleeps = sender()
     s.send(rx.url, PAYLOAD, delivery_id="d-1")
@@ -168,14 +168,14 @@ def test_verify_is_strict():
     assert not verify(SECRET, str(int(ts) + 1), body, good)
     assert not verify(SECRET, "not-a-number", body, good)
     assert not verify(SECRET, ts, body, "")
-    old = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=301)
+    old = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=301)
     assert not verify(SECRET, ts, body, good, now=old)
     assert verify(SECRET, ts, body, good, now=old, tolerance_s=600)
 
 
 def test_now_sets_the_signed_timestamp(receiver):
     rx = receiver()
-    fixed = dt.datetime(2026, 11, 26, 9, 30, tzinfo=dt.timezone.utc)
+    fixed = dt.datetime(2026, 11, 26, 9, 30, tzinfo=dt.UTC)
     sender()[0].send(rx.url, PAYLOAD, delivery_id="d-1", now=fixed)
     (req,) = rx.requests
     assert req["headers"]["X-Egress-Timestamp"] == str(int(fixed.timestamp()))

@@ -6,6 +6,7 @@ import email
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
 
 import pytest
 
@@ -105,7 +106,7 @@ def test_smtp_server_down_leaves_notices_pending_and_says_so(workdir, capsys):
 
 
 class Receiver(BaseHTTPRequestHandler):
-    received: list = []
+    received: ClassVar[list] = []
 
     def do_POST(self):
         body = self.rfile.read(int(self.headers["Content-Length"]))

@@ -10,7 +10,7 @@ foreign key): ``egress ledger upgrade`` adopts such an unversioned ledger by sta
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op

@@ -13,7 +13,7 @@ the two columns are dropped (on SQLite by rebuilding the table, its region index
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op

@@ -17,7 +17,8 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
-from typing import TYPE_CHECKING, Mapping, Protocol, TypeVar, runtime_checkable
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
 from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
@@ -106,7 +107,7 @@ class Channel(Protocol[S]):
 
 def option_values(options: tuple[Option, ...], values: Mapping[str, str | None]) -> dict[str, str | None]:
     """Every option's raw value: the given one, else its default."""
-    return {o.key: values[o.key] if o.key in values else o.default for o in options}
+    return {o.key: values.get(o.key, o.default) for o in options}
 
 
 def mask_secret_url(url: str) -> str:
@@ -133,7 +134,7 @@ def url_problem(url: str, schemes: tuple[str, ...]) -> str | None:
     """Why ``url`` is not an absolute URL of one of ``schemes`` with a host, or None."""
     try:
         parts = urlsplit(url)
-        parts.port
+        _ = parts.port  # a port that is not a number raises here
     except ValueError:
         return f"must be an {url_kind(schemes)} URL (it does not parse)"
     if parts.scheme not in schemes or not parts.hostname or any(c in url for c in "\r\n\t "):

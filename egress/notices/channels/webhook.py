@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from typing import TYPE_CHECKING, Mapping
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from .base import TRUE, Option, StackSecret, mask_secret_url, option_values, url_problem
 
 if TYPE_CHECKING:
+    from ...jsontypes import JSON
     from ...ledger import Delivery
     from ..render import RenderedNotice
     from ..webhook import WebhookSender
@@ -96,17 +98,21 @@ class WebhookChannelSender:
 
         if self.http is None:
             raise DeliveryError("no webhook signing secret is configured (set EGRESS_WEBHOOK_SECRET)")
-        payload = render(notice, d)
-        self.http.send(d.target, payload, delivery_id=payload["delivery_id"])
+        self.http.send(d.target, render(notice, d), delivery_id=delivery_id(d))
 
     def close(self) -> None:
         if self.http is not None:
             self.http.close()
 
 
-def render(notice: RenderedNotice, d: Delivery) -> dict:
+def render(notice: RenderedNotice, d: Delivery) -> dict[str, JSON]:
     """The JSON payload for ``d``: the notice's facts, the workspace and the delivery id."""
-    return notice.webhook_payload(workspace_id=d.workspace_id, delivery_id=d.message_id.strip("<>"))
+    return notice.webhook_payload(workspace_id=d.workspace_id, delivery_id=delivery_id(d))
+
+
+def delivery_id(d: Delivery) -> str:
+    """The Idempotency-Key: the delivery's Message-ID without its angle brackets (the same on every resend)."""
+    return d.message_id.strip("<>")
 
 
 CHANNEL = WebhookChannel()
