@@ -127,7 +127,7 @@ def assign_nat_gateways(
     """
     order = list(attached)
     count = min(len(zones), len(order))
-    if count == 0 or len(order) > count * per_gateway:
+    if count == 0 or capacity_problem(len(order), len(zones), per_gateway):
         raise ArgsError(
             f"cannot place {len(order)} attached addresses on {count} NAT gateways of {per_gateway} addresses each"
         )
@@ -148,6 +148,28 @@ def assign_nat_gateways(
         groups[dst].append(groups[full[0]].pop())
     gateways = tuple(NatGatewayPlan(z, groups[z][0], tuple(sorted(groups[z][1:], key=canonical_key))) for z in gw_zones)
     return NatPlan(gateways, {z: gw_zones[i % count] for i, z in enumerate(zones)})
+
+
+def needed_per_gateway(attached: int, zones: int) -> int:
+    """The fewest addresses per NAT gateway that hold ``attached`` addresses with one gateway per zone."""
+    gateways = min(zones, attached)
+    return -(-attached // gateways) if gateways else 0
+
+
+def capacity_problem(attached: int, zones: int, per_gateway: int) -> str | None:
+    """Why ``attached`` addresses do not fit on the NAT gateways of ``zones`` zones holding ``per_gateway``
+    addresses each (the account's quota), or None when they fit. The one capacity rule (see
+    :func:`assign_nat_gateways`); the message says how many per gateway would be needed."""
+    gateways = min(zones, attached)
+    needed = needed_per_gateway(attached, zones)
+    if needed <= per_gateway:
+        return None
+    beyond = f", more than AWS allows ({MAX_ADDRESSES_PER_GATEWAY})" if needed > MAX_ADDRESSES_PER_GATEWAY else ""
+    return (
+        f"{attached} attached addresses do not fit on {gateways} NAT gateways of {per_gateway} addresses "
+        f"(they need {needed} per gateway{beyond}; the AWS quota 'Elastic IP addresses per public NAT gateway' "
+        f"is {DEFAULT_ADDRESSES_PER_GATEWAY} by default, adjustable up to {MAX_ADDRESSES_PER_GATEWAY})"
+    )
 
 
 def validate_regional(
@@ -198,13 +220,9 @@ def validate_regional(
             "a region must always have one sending address: keep one live"
         )
     if zones and isinstance(per_gateway, int) and per_gateway >= 1:
-        capacity = min(len(zones), len(attached)) * per_gateway
-        if len(attached) > capacity:
-            problems.append(
-                f"{len(attached)} attached addresses do not fit on {min(len(zones), len(attached))} NAT gateways "
-                f"of {per_gateway} addresses; raise the 'Elastic IP addresses per public NAT gateway' "
-                "quota and addresses_per_gateway, or add zones"
-            )
+        too_many = capacity_problem(len(attached), len(zones), per_gateway)
+        if too_many:
+            problems.append(f"{too_many}; raise the quota and addresses_per_gateway, or add zones")
     if problems:
         raise ArgsError(f"RegionalEgress for region {region!r}: " + "; ".join(problems))
 

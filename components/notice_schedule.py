@@ -12,8 +12,9 @@ Secrets (``secrets``: ``EGRESS_DB`` and every notice channel's stack secret, as 
 :mod:`smtp_egress.notices.channels`: ``EGRESS_SMTP_URL`` required, ``EGRESS_WEBHOOK_SECRET`` when a
 workspace has a webhook) are stored in Secrets Manager secrets created here and reach the container through
 the task definition's ``secrets`` (``valueFrom`` = the secret's ARN), never its plain ``environment``; only
-each ``SecretVersion`` holds a value, as a Pulumi secret. ``EGRESS_BASE_URL`` (the host linked from
-notices) defaults to the scheme and host of ``published_url``.
+each ``SecretVersion`` holds a value, as a Pulumi secret. Plain settings: ``EGRESS_FROM`` is ``sender``
+(required: notices never come from the CLI's placeholder ``ip-notices@localhost``), ``EGRESS_BASE_URL`` (the
+host linked from notices) defaults to the scheme and host of ``published_url``.
 
 Children (``name`` is the component's name; ``<env>`` is the variable in lower case with '-'):
 ``{name}-cluster`` (only when ``cluster_arn`` is None), ``{name}-secret-<env>`` and ``{name}-secret-<env>-version``
@@ -39,6 +40,7 @@ import pulumi
 
 from smtp_egress.errors import ConfigError
 from smtp_egress.notices.channels import stack_secrets
+from smtp_egress.notices.channels.email import sender_problem
 
 from . import aws, iam_policies, job_alerts
 
@@ -74,6 +76,7 @@ class NoticeScheduleArgs:
     security_group_id: pulumi.Input[str]
     published_url: pulumi.Input[str]
     secrets: Mapping[str, pulumi.Input[str]]
+    sender: str  # the From: of the notices (EGRESS_FROM), e.g. 'IP notices <ip-notices@platform.example>'
     environment: Mapping[str, str] = field(default_factory=dict)
     cluster_arn: pulumi.Input[str] | None = None
     schedule_expression: str = "cron(0 6 * * ? *)"
@@ -106,12 +109,17 @@ def validate(args: NoticeScheduleArgs) -> None:
     for key in sorted(args.secrets):
         if not _ENV_NAME.fullmatch(key):
             p.append(f"secret name {key!r} must be an environment variable name such as 'EGRESS_DB'")
+    problem = sender_problem(args.sender) if isinstance(args.sender, str) else "is not a string"
+    if problem:
+        p.append(f"sender {args.sender!r} {problem}; the task's notices must come from the platform's address")
     for key, why in REQUIRED_SECRETS.items():
         if key not in args.secrets:
             p.append(f"secrets lack {key!r}: {why}")
     for key, value in sorted(args.environment.items()):
         if not _ENV_NAME.fullmatch(key):
             p.append(f"environment name {key!r} must be an environment variable name")
+        elif key == "EGRESS_FROM":
+            p.append("environment 'EGRESS_FROM' is set from sender; leave it out")
         elif key in args.secrets:
             p.append(f"{key!r} is in both environment and secrets; keep it in secrets only")
         elif key in KNOWN_SECRETS or _SECRET_LIKE.search(key):
@@ -232,6 +240,7 @@ class NoticeSchedule(pulumi.ComponentResource):
         environment = {
             "EGRESS_BASE_URL": pulumi.Output.from_input(args.published_url).apply(base_url),
             **args.environment,
+            "EGRESS_FROM": args.sender,
         }
         definitions = pulumi.Output.all(
             published=args.published_url,

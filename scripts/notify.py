@@ -9,6 +9,9 @@
 
 from __future__ import annotations
 
+import os
+import sys
+
 from .common import add_db, add_json, add_plan, env_or, moment_for
 
 
@@ -60,6 +63,8 @@ def run(args) -> int:
 
     if args.allow_short_notice and not (args.reason or "").strip():
         raise ConfigError("--allow-short-notice needs --reason TEXT: the exception is recorded with its reason")
+    check_sender(args)
+    warn_loopback(args)
     inputs = NotifyInputs(
         region=args.region,
         published=args.published,
@@ -104,3 +109,56 @@ def notice_settings(args):
 
 def _dest(channel: str, key: str) -> str:
     return f"channel_{channel}_{key}"
+
+
+def check_sender(args) -> None:
+    """Exit 2 when the From: given (``--from``, else env EGRESS_FROM) is not an address, naming where it came
+    from; warn when notices would go out over SMTP from the default ``ip-notices@localhost``."""
+    from smtp_egress.errors import ConfigError
+    from smtp_egress.notices.channels.email import DEFAULT_SENDER, sender_problem
+
+    flag = getattr(args, _dest("email", "sender"), None)
+    value, source = (flag, "--from") if flag is not None else (os.environ.get("EGRESS_FROM"), "env EGRESS_FROM")
+    if value is None:
+        if env_or(getattr(args, _dest("email", "smtp_url"), None), "EGRESS_SMTP_URL"):
+            print(
+                f"egress notify: warning: notices are sent From {DEFAULT_SENDER!r}, which customers' servers may "
+                "reject; set --from or EGRESS_FROM to your platform's address",
+                file=sys.stderr,
+            )
+        return
+    problem = sender_problem(value)
+    if problem:
+        shown = value if len(value) <= 80 else value[:77] + "..."
+        raise ConfigError(
+            f"{source} {shown!r} {problem}; notices need a From: customers' servers accept, e.g. "
+            "--from 'IP notices <ip-notices@platform.example>'"
+        )
+
+
+def warn_loopback(args) -> None:
+    """Warn when notices would link to a loopback address (the default base URL): customers cannot open it."""
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    from smtp_egress.jobs.notify import DEFAULT_BASE_URL
+
+    url = env_or(args.base_url, "EGRESS_BASE_URL", DEFAULT_BASE_URL)
+    host = (urlsplit(url).hostname or "").rstrip(".").lower()
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost" or host.endswith(".localhost")
+    if loopback:
+        source = (
+            "--base-url"
+            if args.base_url is not None
+            else "EGRESS_BASE_URL"
+            if "EGRESS_BASE_URL" in os.environ
+            else "the default"
+        )
+        print(
+            f"egress notify: warning: notices link to {url!r} ({source}), a loopback address customers cannot "
+            "open; set --base-url or EGRESS_BASE_URL to the public URL of the published list",
+            file=sys.stderr,
+        )

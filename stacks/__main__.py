@@ -159,6 +159,7 @@ def prepare():
         )
         for s in address_states(plan, settings.region, anns, day)
     ]
+    settings.check_gateway_capacity(sum(a.attach for a in addresses), day.isoformat())
     live = [str(ip) for ip in published_addresses(plan, settings.region, anns, day)]
     if not live:
         raise PublishedUnusable(
@@ -188,6 +189,7 @@ def declare(settings: StackSettings, overridden: list, addresses: list, live: li
             addresses=addresses,
             reserve=settings.reserve,
             tags=tags,
+            addresses_per_gateway=settings.addresses_per_gateway,
         ),
     )
     endpoints = VpcEndpoints(
@@ -260,6 +262,7 @@ def declare(settings: StackSettings, overridden: list, addresses: list, live: li
             security_group_id=notice_security_group(region, network, tags).id,
             published_url=settings.published_url,
             secrets={"EGRESS_DB": settings.ledger_url, **settings.channel_secrets},
+            sender=settings.notice_from,
             schedule_expression=settings.notice_schedule,
             alert_emails=settings.alert_emails,
             tags=tags,

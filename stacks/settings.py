@@ -26,8 +26,15 @@ from typing import NoReturn
 import pulumi
 
 from smtp_egress.components.job_alerts import email_problems
+from smtp_egress.components.netplan import (
+    DEFAULT_ADDRESSES_PER_GATEWAY,
+    MAX_ADDRESSES_PER_GATEWAY,
+    capacity_problem,
+    needed_per_gateway,
+)
 from smtp_egress.errors import ConfigError
 from smtp_egress.notices.channels import stack_secrets
+from smtp_egress.notices.channels.email import sender_problem
 
 NS = "smtp-egress"
 # signingKey is optional; every other one must be set (the channels' even if no workspace uses that channel yet)
@@ -59,7 +66,9 @@ class StackSettings:
     notice_schedule: str
     notice_image: str
     published_url: str
+    notice_from: str  # the From: of the daily task's notices (its EGRESS_FROM)
     reserve: int
+    addresses_per_gateway: int  # the account's NAT gateway EIP quota ('Elastic IP addresses per public NAT gateway')
     emergency_override: str | None
     certificate_arn: str | None  # optional: serve the list at publishedUrl's host (an ACM cert in us-east-1)
     ledger_url: pulumi.Output[str] = dataclasses.field(repr=False)
@@ -80,6 +89,24 @@ class StackSettings:
         """The publisher's CloudFront aliases: publishedUrl's host, when a certificate is configured."""
         host = urllib.parse.urlsplit(self.published_url).hostname
         return (host,) if host and self.certificate_arn else ()
+
+    def check_gateway_capacity(self, attached: int, day: str) -> None:
+        """SettingsError when ``attached`` addresses do not fit on the NAT gateways, naming the key to set."""
+        problem = capacity_problem(attached, len(self.availability_zones), self.addresses_per_gateway)
+        if problem is None:
+            return
+        needed = needed_per_gateway(attached, len(self.availability_zones))
+        zones = f"add zones to '{NS}:availabilityZones' (stacks/Pulumi.{self.stack}.yaml)"
+        fix = (
+            zones
+            if needed > MAX_ADDRESSES_PER_GATEWAY
+            else (
+                f"ask AWS (Service Quotas, {self.aws_region}) to raise that quota to {needed} or more, then set "
+                f"'{NS}:addressesPerGateway' (stacks/Pulumi.{self.stack}.yaml, now {self.addresses_per_gateway}): "
+                f"`pulumi config set {NS}:addressesPerGateway {needed}`; or {zones}"
+            )
+        )
+        raise SettingsError(f"region {self.region!r} on {day}: {problem}; nothing was deployed: {fix}")
 
     @classmethod
     def load(cls, config: pulumi.Config, aws_config: pulumi.Config) -> StackSettings:
@@ -117,7 +144,15 @@ class StackSettings:
             notice_schedule=r.pattern("noticeSchedule", SCHEDULE, "cron(0 6 * * ? *)"),
             notice_image=r.text("noticeImage"),
             published_url=r.url("publishedUrl"),
+            notice_from=r.sender("noticeFrom"),
             reserve=r.integer("reserve", minimum=0, default=0),
+            addresses_per_gateway=r.integer(
+                "addressesPerGateway",
+                minimum=1,
+                maximum=MAX_ADDRESSES_PER_GATEWAY,
+                default=DEFAULT_ADDRESSES_PER_GATEWAY,
+                why="the AWS quota 'Elastic IP addresses per public NAT gateway' (default 2, adjustable up to 8)",
+            ),
             emergency_override=(config.get("emergencyOverride") or "").strip() or None,
             certificate_arn=(config.get("certificateArn") or "").strip() or None,
             ledger_url=r.secret("ledgerUrl"),
@@ -155,14 +190,19 @@ class _Reader:
         self.text(key)  # present (its value is never inspected here)
         return self.config.require_secret(key)
 
-    def integer(self, key: str, minimum: int, default: int | None = None) -> int:
+    def integer(
+        self, key: str, minimum: int, default: int | None = None, maximum: int | None = None, why: str = ""
+    ) -> int:
         value = self.text(key, None if default is None else str(default))
+        why = f" ({why})" if why else ""
         try:
             number = int(value)
         except ValueError:
-            self.bad(key, value, "expected a whole number")
+            self.bad(key, value, f"expected a whole number{why}")
         if number < minimum:
-            self.bad(key, number, f"expected at least {minimum}")
+            self.bad(key, number, f"expected at least {minimum}{why}")
+        if maximum is not None and number > maximum:
+            self.bad(key, number, f"expected at most {maximum}{why}")
         return number
 
     def strings(self, key: str) -> list[str]:
@@ -195,6 +235,13 @@ class _Reader:
         if problems:
             self.bad(key, items, "; ".join(problems))
         return tuple(items)
+
+    def sender(self, key: str) -> str:
+        value = self.text(key)
+        problem = sender_problem(value)
+        if problem:
+            self.bad(key, value, f"the From: of the daily job's notices {problem}")
+        return value
 
     def cidr(self, key: str) -> str:
         value = self.text(key)

@@ -15,8 +15,10 @@ from smtp_egress.components.netplan import (
     NatGatewayPlan,
     assign_nat_gateways,
     canonical_key,
+    capacity_problem,
     eip_key,
     home_zone,
+    needed_per_gateway,
     subnet_layout,
     validate_regional,
     verified_allocation,
@@ -100,6 +102,23 @@ def test_each_bad_argument_is_named(over, fragment):
         validate_regional(**valid(**over))
     assert fragment in str(info.value)
     assert isinstance(info.value, ValueError) and isinstance(info.value, ConfigError)
+
+
+@pytest.mark.parametrize(
+    "attached, zones, per_gateway, needed, fits",
+    [(12, 2, 6, 6, True), (12, 2, 5, 6, False), (13, 2, 6, 7, False), (4, 2, 2, 2, True), (1, 3, 1, 1, True)],
+)
+def test_one_capacity_rule_for_validation_assignment_and_the_stack(attached, zones, per_gateway, needed, fits):
+    assert needed_per_gateway(attached, zones) == needed
+    assert (capacity_problem(attached, zones, per_gateway) is None) == fits
+    addresses = ips(attached)
+    if fits:
+        plan = assign_nat_gateways(addresses, [f"z{i}" for i in range(zones)], per_gateway)
+        assert max(len(g.addresses) for g in plan.gateways) <= per_gateway
+    else:
+        with pytest.raises(ArgsError):
+            assign_nat_gateways(addresses, [f"z{i}" for i in range(zones)], per_gateway)
+        assert f"they need {needed} per gateway" in capacity_problem(attached, zones, per_gateway)
 
 
 def test_all_problems_are_reported_at_once():

@@ -43,7 +43,7 @@ def args(**change) -> NoticeScheduleArgs:
             "EGRESS_SMTP_URL": pulumi.Output.secret(SMTP),
             "EGRESS_WEBHOOK_SECRET": HOOK,
         },  # a plain string is made secret too
-        environment={"EGRESS_FROM": "IP notices <ip-notices@example.com>"},
+        sender="IP notices <ip-notices@example.com>",
         alert_emails=("ops-alerts@example.com",),
         tags={"team": "mail"},
     )
@@ -110,6 +110,9 @@ def test_defaults_validate():
             "looks like a secret",
         ),
         ({"environment": {"API_TOKEN": "k"}}, "environment 'API_TOKEN' looks like a secret"),
+        ({"sender": "ip-notices@localhost"}, "sender 'ip-notices@localhost' is not an address like"),
+        ({"sender": "IP notices <ip@example.com>\r\nBcc: x@example.com"}, "is not one line"),
+        ({"environment": {"EGRESS_FROM": "ip@example.com"}}, "'EGRESS_FROM' is set from sender"),
         ({"environment": {"EGRESS_RELAY": "smtp://u:p@h"}}, "without credentials"),
         ({"cpu": 256, "memory": 4096}, "cpu 256 with memory 4096"),
         ({"cpu_architecture": "arm"}, "cpu_architecture 'arm'"),

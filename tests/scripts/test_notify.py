@@ -282,6 +282,8 @@ def _run_with_stderr(env, stderr_is_tty: bool) -> str:
         "2026-11-26",
         "--outbox",
         str(env.outbox),
+        "--base-url",
+        "https://ips.example.com",  # a loopback base URL (the default) is a warning on stderr
         "--plan",
         str(env.plan),
         "--db",

@@ -152,4 +152,14 @@ def envelope_sender(address: str) -> str:
     return address
 
 
+def sender_problem(value: str) -> str | None:
+    """Why ``value`` cannot be the From: of notices (None when it can): 'addr@domain' or 'Name <addr@domain>'
+    with a real domain (``ip-notices@localhost`` is not one), on one line."""
+    if any(c in value for c in "\r\n\0"):
+        return "is not one line"
+    if not ADDRESS.match(envelope_sender(value.strip())):
+        return "is not an address like ip-notices@platform.example or 'IP notices <ip-notices@platform.example>'"
+    return None
+
+
 CHANNEL = EmailChannel()
