@@ -15,14 +15,18 @@ import datetime as dt
 import hashlib
 import json
 from collections.abc import Iterable
-from typing import TypedDict
+from typing import TYPE_CHECKING, TypedDict
 from xml.sax.saxutils import escape
 
 from .dates import rfc3339, start_of
 from .jsontypes import JSONObject
 from .plan import Plan
 from .schema import build_schema
+from .signing import SIGNATURE_SUFFIX, sign
 from .timeline import Announcement, published_addresses, upcoming
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 EPOCH = start_of(dt.date(2020, 1, 1))
 
@@ -32,6 +36,7 @@ JSON_TYPE = "application/json"
 TEXT_TYPE = "text/plain; charset=utf-8"
 ATOM_TYPE = "application/atom+xml; charset=utf-8"
 CACHE_CONTROL = "public, max-age=300"
+SIGNATURE_TYPE = "application/octet-stream"  # <document>.sig: the raw 64-byte Ed25519 signature
 
 
 class UpcomingEntry(TypedDict):
@@ -169,12 +174,24 @@ def changes_json_bytes(changes: ChangesDocument) -> bytes:
     return (json.dumps(changes, indent=2) + "\n").encode()
 
 
+def document_path(region: str) -> str:
+    """Where a region's document lives in the static tree (its host serves that folder at ``/``)."""
+    return f"{region}{BASE_PATH}"
+
+
 def static_files(
-    plan: Plan, anns: dict[str, Announcement], moment: dt.datetime, base_url: str, regions: list[str] | None = None
+    plan: Plan,
+    anns: dict[str, Announcement],
+    moment: dt.datetime,
+    base_url: str,
+    regions: list[str] | None = None,
+    key: Ed25519PrivateKey | None = None,
 ) -> dict[str, tuple[bytes, str]]:
     """The static tree (relative POSIX path -> (bytes, Content-Type)) that ``egress publish --static-dir``
     writes and each regional CDN serves: ``<region>/v1/info/ip_addresses`` (+ ``.txt``) per region and the
-    shared ``v1/info/ip_addresses/changes.json`` and ``changes.atom``.
+    shared ``v1/info/ip_addresses/changes.json`` and ``changes.atom``. With a signing ``key``, each region's
+    document has its signature beside it, ``<region>/v1/info/ip_addresses.sig`` (the raw Ed25519 signature of
+    the document's exact bytes; the document's ``sha256`` covers the ``.txt`` form).
 
     With ``regions`` (one regional host, one region per host as in the original API) the changes feed lists
     only those regions' changes, so every link in it points at a list that host really serves."""
@@ -188,7 +205,9 @@ def static_files(
                 f"region {region!r} clashes with the shared {base}/ folder of the static tree; rename the region"
             )
         rendered = render_published(plan, region, anns, moment)
-        files[f"{region}/{base}"] = (rendered.json_bytes, JSON_TYPE)
+        files[document_path(region)] = (rendered.json_bytes, JSON_TYPE)
+        if key is not None:
+            files[document_path(region) + SIGNATURE_SUFFIX] = (sign(key, rendered.json_bytes), SIGNATURE_TYPE)
         files[f"{region}/{base}.txt"] = (rendered.txt_bytes, TEXT_TYPE)
     if regions:
         anns = {k: a for k, a in anns.items() if a.region in regions}

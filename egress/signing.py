@@ -68,21 +68,38 @@ def _read(path: Path, what: str) -> bytes:
 
 
 def load_private_key(path: Path) -> Ed25519PrivateKey:
+    return private_key_from_pem(_read(path, "signing key"), repr(str(path)))
+
+
+def private_key_from_pem(data: bytes, where: str) -> Ed25519PrivateKey:
+    """The Ed25519 private key in ``data`` (unencrypted PKCS#8 PEM); ConfigError naming ``where`` it came
+    from, never quoting the data (it is a secret)."""
     _require_cryptography()
+    from cryptography.exceptions import UnsupportedAlgorithm
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    data = _read(path, "signing key")
     try:
         key = serialization.load_pem_private_key(data, password=None)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:  # cryptography's messages never quote the data
         raise ConfigError(
-            f"the signing key {str(path)!r} is not an unencrypted PEM private key ({exc}); "
+            f"the signing key {where} is not an unencrypted PEM private key ({exc}); "
             "make one with: egress allowlist --generate-key PATH"
         ) from None
     if not isinstance(key, Ed25519PrivateKey):
-        raise ConfigError(f"the signing key {str(path)!r} is a {type(key).__name__}, not Ed25519")
+        raise ConfigError(f"the signing key {where} is a {type(key).__name__}, not Ed25519")
     return key
+
+
+def public_key_pem(key: Ed25519PrivateKey) -> str:
+    """The public half of ``key`` as PEM (SubjectPublicKeyInfo): what verifiers are given."""
+    from cryptography.hazmat.primitives import serialization
+
+    return (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
 
 
 def load_public_key(path: Path) -> Ed25519PublicKey:

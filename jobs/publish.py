@@ -3,7 +3,10 @@
 :func:`render_region` returns the region's :class:`~smtp_egress.document.Rendered` document (the caller prints
 it or writes it). :func:`write_static_tree` writes every region's files under a folder, each atomically, with
 ``headers.json`` (each file's Content-Type and Cache-Control, for the uploader) written last, and returns what
-it wrote. A region whose list would be empty is refused (:class:`~smtp_egress.errors.PublishedUnusable`).
+it wrote; with a signing key each region's document gets its Ed25519 signature beside it (``.sig``), and
+without one a signature left by an earlier signed run is removed (it would not match). A region whose list
+would be empty is refused (:class:`~smtp_egress.errors.PublishedUnusable`). Checking what was published
+against its signatures is :mod:`smtp_egress.jobs.verify_published`.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from typing import TYPE_CHECKING
 from smtp_egress.files import write_atomic
 
 if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     from smtp_egress.document import Rendered
     from smtp_egress.plan import Plan
     from smtp_egress.timeline import Announcement
@@ -45,12 +50,22 @@ def render_region(inputs: PublishInputs, region: str) -> Rendered:
     return render_published(plan, region, anns, inputs.moment)
 
 
-def write_static_tree(inputs: PublishInputs, root: Path, base_url: str) -> StaticTree:
-    """Write the static tree of every region into ``root``; ``base_url`` is where it is served (feed links)."""
-    from smtp_egress.document import CACHE_CONTROL, static_files
+def write_static_tree(
+    inputs: PublishInputs, root: Path, base_url: str, key: Ed25519PrivateKey | None = None
+) -> StaticTree:
+    """Write the static tree of every region into ``root``; ``base_url`` is where it is served (feed links);
+    ``key`` signs each region's document."""
+    import contextlib
+
+    from smtp_egress.document import CACHE_CONTROL, document_path, static_files
+    from smtp_egress.signing import SIGNATURE_SUFFIX
 
     plan, anns = load_state(inputs.plan_path, inputs.db_url)
-    files = static_files(plan, anns, inputs.moment, base_url)
+    files = static_files(plan, anns, inputs.moment, base_url, key=key)
+    if key is None:  # a signature left from an earlier signed run would not match the new document
+        for region in plan.regions:
+            with contextlib.suppress(FileNotFoundError):
+                (root / (document_path(region) + SIGNATURE_SUFFIX)).unlink()
     written = []
     for rel, (data, _) in files.items():
         write_atomic(root / rel, data, make_parents=True)
