@@ -53,9 +53,13 @@ _ACM_CERT = re.compile(r"arn:aws:acm:us-east-1:\d{12}:certificate/[0-9a-f-]{36}"
 
 @dataclass(frozen=True)
 class PublishedFile:
-    content: str
+    """One object: ``content`` is its text, or with ``binary`` the base64 of its bytes (e.g. a signature,
+    which may be an Output computed from a secret)."""
+
+    content: pulumi.Input[str]
     content_type: str
     cache_control: str
+    binary: bool = False
 
 
 @dataclass(frozen=True)
@@ -114,10 +118,16 @@ def validate(args: IpListPublisherArgs) -> dict[str, PublishedFile]:
     for key, doc in objects.items():
         if not isinstance(doc, PublishedFile):
             p.append(f"document {key!r} must be a PublishedFile, got {type(doc).__name__}")
-        elif not doc.content or not doc.content_type.strip() or not doc.cache_control.strip():
+        elif (
+            (isinstance(doc.content, str) and not doc.content)
+            or doc.content is None
+            or not doc.content_type.strip()
+            or not doc.cache_control.strip()
+        ):
+            size = f"{len(doc.content)} characters" if isinstance(doc.content, str) else "computed content"
             p.append(
                 f"document {key!r} needs content, content_type and cache_control (got {doc.content_type!r}, "
-                f"{doc.cache_control!r}, {len(doc.content)} characters)"
+                f"{doc.cache_control!r}, {size})"
             )
     for alias in args.aliases:
         if not _HOST.fullmatch(alias):
@@ -175,7 +185,8 @@ class IpListPublisher(pulumi.ComponentResource):
                 document_resource_name(name, key),
                 bucket=bucket.id,
                 key=key,
-                content=doc.content,
+                content=None if doc.binary else doc.content,
+                content_base64=doc.content if doc.binary else None,
                 content_type=doc.content_type,
                 cache_control=doc.cache_control,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=ready),

@@ -16,8 +16,11 @@ The program reads no other environment variable. Nothing imports this file.
 
 from __future__ import annotations
 
+import base64
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pulumi
 
@@ -33,9 +36,14 @@ from smtp_egress.components.vpc_endpoints import VpcEndpoints, VpcEndpointsArgs
 from smtp_egress.dates import utc_now
 from smtp_egress.errors import EgressError, PublishedUnusable
 from smtp_egress.plan import load_plan
+from smtp_egress.signing import public_key_pem, sign
 from smtp_egress.stacks.settings import StackSettings
 from smtp_egress.synth.inputs import INPUTS_GLOBAL, ProgramInputs
+from smtp_egress.synth.recording import SECRET
 from smtp_egress.timeline import published_addresses
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 HERE = Path(__file__).resolve().parent
 
@@ -63,12 +71,27 @@ def program_inputs() -> ProgramInputs:
     )
 
 
-def documents(plan, region: str, all_anns: dict, moment, base_url: str) -> dict:
-    """This region's files of the static tree (as ``egress publish --static-dir`` writes them)."""
-    from smtp_egress.document import CACHE_CONTROL, static_files
+def documents(plan, settings: StackSettings, all_anns: dict, moment) -> dict:
+    """This region's files of the static tree, as ``egress publish --static-dir`` writes them: with
+    ``smtp-egress:signingKey``, the document's signature (``.sig``) beside it."""
+    from smtp_egress.document import CACHE_CONTROL, SIGNATURE_TYPE, document_path, static_files
+    from smtp_egress.signing import SIGNATURE_SUFFIX
 
-    files = static_files(plan, all_anns, moment, base_url, regions=[region])
-    return {path: PublishedFile(data.decode(), ctype, CACHE_CONTROL) for path, (data, ctype) in files.items()}
+    files = static_files(plan, all_anns, moment, settings.published_base_url, regions=[settings.region])
+    docs = {path: PublishedFile(data.decode(), ctype, CACHE_CONTROL) for path, (data, ctype) in files.items()}
+    path = document_path(settings.region)
+    signature = with_key(settings, lambda key: base64.b64encode(sign(key, files[path][0])).decode())
+    if signature is not None:
+        docs[path + SIGNATURE_SUFFIX] = PublishedFile(signature, SIGNATURE_TYPE, CACHE_CONTROL, binary=True)
+    return docs
+
+
+def with_key(settings: StackSettings, use: Callable[[Ed25519PrivateKey], str]) -> str | None:
+    """What ``use`` makes with the signing key (a signature, the public key: public by design), None without
+    a key; under ``egress synth``, which holds no secret, the placeholder ``"[secret]"``."""
+    if settings.signing_key is not None:
+        return use(settings.signing_key)
+    return SECRET if settings.signing_key_placeholder else None
 
 
 def announcements(inputs: ProgramInputs, settings: StackSettings) -> tuple[dict, dict]:
@@ -166,7 +189,7 @@ def prepare():
             f"{settings.region}: no address of the plan is published on {day.isoformat()}; an empty list makes "
             "customers' sync scripts wipe their allowlists, so nothing was deployed: announce an addition first"
         )
-    docs = documents(plan, settings.region, all_anns, now, settings.published_base_url)
+    docs = documents(plan, settings, all_anns, now)
     return settings, overridden, addresses, live, docs
 
 
@@ -248,6 +271,11 @@ def declare(settings: StackSettings, overridden: list, addresses: list, live: li
             tags=tags,
         ),
     )
+    if settings.signing_key is None and not settings.signing_key_placeholder:
+        pulumi.log.warn(
+            "smtp-egress:signingKey is not set: the published list is served without a signature (.sig), so "
+            "customers cannot check that it comes from you; see README, 'Signing the published list'"
+        )
     if not settings.alert_emails:
         pulumi.log.warn(
             "smtp-egress:alertEmails is empty: failures of the daily notice job reach the alerts topic "
@@ -281,6 +309,7 @@ def declare(settings: StackSettings, overridden: list, addresses: list, live: li
     pulumi.export("publisher_url", publisher.url)
     pulumi.export("alerts_topic", notices.alerts_topic_arn)
     pulumi.export("tracking_hosts", {"tracking": dns.tracking_host, "mx": dns.mx_host, "egress_txt": dns.txt_name})
+    pulumi.export("signing_public_key", with_key(settings, public_key_pem))  # give it to customers who verify
     pulumi.export(
         "guard_overrides",
         [{"ip": v.ip, "reason": settings.emergency_override, "violation": v.message} for v in overridden],

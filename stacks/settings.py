@@ -9,9 +9,14 @@ is checked here, so a malformed list stops the program before any resource is de
 
 Secrets (``ledgerUrl``, ``signingKey`` and each notice channel's: ``smtpUrl``, ``webhookSecret``, declared by
 the channels in :mod:`smtp_egress.notices.channels`) stay secret ``Output`` values, so everything derived
-from them is masked in state and in ``egress synth`` plans. The one exception is
-``guard_ledger_url``: the deploy guard must read the ledger before any resource exists, so it gets the
-plain URL; it is never passed to a resource or exported.
+from them is masked in state and in ``egress synth`` plans. Two exceptions, both read in plain before any
+resource exists and never passed to a resource or exported: ``guard_ledger_url`` (the deploy guard reads the
+ledger first), and ``signing_key``, the parsed ``signingKey`` (optional: an Ed25519 private key in PEM,
+``pulumi config set --secret smtp-egress:signingKey < KEY.pem``). A bad key stops the program here, before
+any resource; the program uses the key only to sign the published document, and only the signature (public
+by design: it is served beside the document) and the public key leave it. ``egress synth`` gives every
+secret as the placeholder ``"[secret]"``: then ``signing_key`` is None and ``signing_key_placeholder`` says
+that a key is configured (the plan shows its signature as ``"[secret]"``).
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import ipaddress
 import json
 import re
 import urllib.parse
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import pulumi
 
@@ -35,6 +40,10 @@ from smtp_egress.components.netplan import (
 from smtp_egress.errors import ConfigError
 from smtp_egress.notices.channels import stack_secrets
 from smtp_egress.notices.channels.email import sender_problem
+from smtp_egress.synth.recording import SECRET
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 NS = "smtp-egress"
 # signingKey is optional; every other one must be set (the channels' even if no workspace uses that channel yet)
@@ -74,7 +83,8 @@ class StackSettings:
     ledger_url: pulumi.Output[str] = dataclasses.field(repr=False)
     # every notice channel's stack secret, by the daily task's environment variable (e.g. EGRESS_SMTP_URL)
     channel_secrets: dict[str, pulumi.Output[str]] = dataclasses.field(repr=False)
-    signing_key: pulumi.Output[str] | None = dataclasses.field(repr=False)  # optional; no component uses it yet
+    signing_key: Ed25519PrivateKey | None = dataclasses.field(repr=False)  # optional: signs the published list
+    signing_key_placeholder: bool = False  # egress synth: a key is configured, given as the placeholder
     guard_ledger_url: str | None = dataclasses.field(default=None, repr=False)
     alert_emails: tuple[str, ...] = ()  # optional: emailed when the notice job exits non-zero or fails to start
 
@@ -126,6 +136,7 @@ class StackSettings:
                 f"and workerMaxSize {sizes['workerMaxSize']}",
             )
         ledger_plain = config.get("ledgerUrl")
+        signing_plain = (config.get("signingKey") or "").strip()
         return cls(
             stack=stack,
             aws_region=aws_region,
@@ -157,7 +168,8 @@ class StackSettings:
             certificate_arn=(config.get("certificateArn") or "").strip() or None,
             ledger_url=r.secret("ledgerUrl"),
             channel_secrets={s.env: r.secret(s.config_key) for s in stack_secrets()},
-            signing_key=config.get_secret("signingKey"),
+            signing_key=r.private_key("signingKey", signing_plain) if signing_plain not in ("", SECRET) else None,
+            signing_key_placeholder=signing_plain == SECRET,
             guard_ledger_url=ledger_plain if ledger_plain and "://" in ledger_plain else None,
             alert_emails=r.emails("alertEmails"),
         )
@@ -242,6 +254,17 @@ class _Reader:
         if problem:
             self.bad(key, value, f"the From: of the daily job's notices {problem}")
         return value
+
+    def private_key(self, key: str, pem: str) -> Ed25519PrivateKey:
+        """A secret PEM value as an Ed25519 private key; SettingsError naming the key, never quoting the value."""
+        from smtp_egress.signing import private_key_from_pem
+
+        try:
+            return private_key_from_pem(pem.encode(), self.where(key))
+        except ConfigError as exc:
+            raise SettingsError(
+                f"{exc}; then set it with `pulumi config set --secret {self.config.name}:{key} < PATH`"
+            ) from None
 
     def cidr(self, key: str) -> str:
         value = self.text(key)

@@ -28,6 +28,7 @@ BUCKET, DISTRIBUTION = "aws:s3/bucket:Bucket", "aws:cloudfront/distribution:Dist
 CERT = "arn:aws:acm:us-east-1:123456789012:certificate/12345678-1234-1234-1234-123456789012"
 JSON, TEXT, ATOM = "application/json", "text/plain; charset=utf-8", "application/atom+xml; charset=utf-8"
 CC = "public, max-age=300"
+SIG = "application/octet-stream"
 DOCS = {
     "us/v1/info/ip_addresses": PublishedFile('{"ip_addresses": ["198.51.100.10"]}\n', JSON, CC),
     "us/v1/info/ip_addresses.txt": PublishedFile("198.51.100.10\n", TEXT, CC),
@@ -105,6 +106,10 @@ def test_defaults_validate():
         ),
         ({"documents": {**DOCS, "us/v1/info/ip_addresses": PublishedFile("x", "", CC)}}, "needs content, content_type"),
         ({"documents": {**DOCS, "us/v1/info/ip_addresses": PublishedFile("", JSON, CC)}}, "needs content"),
+        (
+            {"documents": {**DOCS, "us/v1/info/ip_addresses.sig": PublishedFile("", SIG, CC, binary=True)}},
+            "'us/v1/info/ip_addresses.sig' needs content",
+        ),
         ({"aliases": ("us.ips.example.com",)}, "need certificate_arn"),
         ({"aliases": ("US.ips.example.com",), "certificate_arn": CERT}, "alias 'US.ips.example.com'"),
         ({"aliases": ("a.example.com", "a.example.com"), "certificate_arn": CERT}, "repeat a name"),
@@ -298,3 +303,22 @@ def test_documents_rendered_by_egress_publish_go_up_byte_for_byte(pulumi_mocks):
         )
 
     deploy(pulumi_mocks, check, dataclasses.replace(ARGS, documents=docs))
+
+
+def test_a_binary_file_goes_up_as_its_bytes_even_when_computed(pulumi_mocks):
+    """A signature: base64 in ``content``, possibly an Output, stored as raw bytes (``content_base64``)."""
+    import base64
+
+    raw = bytes(range(64))
+    sig = PublishedFile(pulumi.Output.from_input(base64.b64encode(raw).decode()), SIG, CC, binary=True)
+    args = dataclasses.replace(ARGS, documents={**DOCS, "us/v1/info/ip_addresses.sig": sig})
+
+    def check(rec, _):
+        objects = {o.inputs["key"]: o.inputs for o in rec.by_type("aws:s3/bucketObjectv2:BucketObjectv2")}
+        stored = objects["us/v1/info/ip_addresses.sig"]
+        assert "content" not in stored and base64.b64decode(stored["contentBase64"]) == raw
+        assert stored["contentType"] == SIG and "contentBase64" not in objects["us/v1/info/ip_addresses"]
+        names = [o.name for o in rec.by_type("aws:s3/bucketObjectv2:BucketObjectv2")]
+        assert "us-ips-doc-us-v1-info-ip-addresses-sig" in names
+
+    deploy(pulumi_mocks, check, args)

@@ -116,3 +116,32 @@ def published(tmp_path, plan_file):
         return path
 
     return make
+
+
+@pytest.fixture
+def stack_secrets(monkeypatch):
+    """stack_secrets({"smtp-egress:signingKey": VALUE or None, ...}): the stack files' secrets as a real
+    ``pulumi up`` would decrypt them (None: the key is absent), for the synths that follow. Every other secret
+    stays the placeholder ``"[secret]"``, as ``egress synth`` gives it."""
+    from smtp_egress.synth import engine
+
+    real = engine.stack_config
+
+    def install(values: dict) -> None:
+        def with_values(stack, stacks=engine.STACKS):
+            config = real(stack, stacks)
+            merged = {k: v for k, v in {**config.values, **values}.items() if v is not None}
+            return engine.StackConfig(merged, tuple(k for k in config.secret_keys if k in merged))
+
+        monkeypatch.setattr(engine, "stack_config", with_values)
+
+    return install
+
+
+@pytest.fixture
+def signing_key(tmp_path) -> tuple[str, Path]:
+    """(private key PEM, path of the public key PEM): a fresh Ed25519 key pair, as egress allowlist makes it."""
+    from smtp_egress.signing import generate_key
+
+    public = generate_key(tmp_path / "signing.pem")
+    return (tmp_path / "signing.pem").read_text(), public

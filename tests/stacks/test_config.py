@@ -134,3 +134,74 @@ def test_notice_from_is_required_and_must_be_an_address(synth, value, words):
     run = synth("us", today=ANNOUNCED, **FROZEN, config={"noticeFrom": value})
     assert run.code == 2 and run.plan is None
     assert "'smtp-egress:noticeFrom' (stacks/Pulumi.us.yaml)" in run.err and words in run.err
+
+
+# --- signingKey: the published document signed in the program, its signature uploaded beside it -------------
+
+
+def signature_object(run) -> dict | None:
+    return next((r for r in run.plan["resources"] if r["inputs"].get("key") == "us/v1/info/ip_addresses.sig"), None)
+
+
+def test_the_stack_uploads_a_signature_that_openssl_and_egress_verify(synth, stack_secrets, signing_key, tmp_path):
+    import base64
+    import shutil
+    import subprocess
+
+    from smtp_egress.scripts.cli import main
+
+    pem, public = signing_key
+    stack_secrets({"smtp-egress:signingKey": pem})
+    run = synth("us", today=ANNOUNCED, **FROZEN)
+    assert run.code == 0, run.err
+    doc = next(r for r in run.plan["resources"] if r["inputs"].get("key") == "us/v1/info/ip_addresses")
+    sig = signature_object(run)
+    assert sig["inputs"]["contentType"] == "application/octet-stream" and "content" not in sig["inputs"]
+    assert sig["parent"] == doc["parent"]  # uploaded by the publisher, beside the document
+    # what CloudFront will serve at /v1/info/ip_addresses and /v1/info/ip_addresses.sig, as a customer saves it
+    (tmp_path / "ip_addresses").write_text(doc["inputs"]["content"])
+    (tmp_path / "ip_addresses.sig").write_bytes(base64.b64decode(sig["inputs"]["contentBase64"], validate=True))
+    argv = ["pkeyutl", "-verify", "-pubin", "-inkey", str(public), "-rawin", "-in", "ip_addresses"]
+    proc = subprocess.run(
+        [shutil.which("openssl"), *argv, "-sigfile", "ip_addresses.sig"], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert proc.returncode == 0 and "Signature Verified Successfully" in proc.stdout, proc.stderr
+    assert main(["publish", "--verify", str(tmp_path / "ip_addresses"), "--public-key", str(public)]) == 0
+    assert run.plan["outputs"]["signing_public_key"] == public.read_text()
+
+
+def test_only_the_signature_and_the_public_key_leave_the_program_never_the_signing_key(
+    synth, stack_secrets, signing_key
+):
+    pem, _ = signing_key
+    stack_secrets({"smtp-egress:signingKey": pem})
+    run = synth("us", today=ANNOUNCED, **FROZEN)
+    assert run.code == 0, run.err
+    body = "".join(pem.splitlines()[1:-1])
+    text = run.path.read_text()
+    assert "PRIVATE KEY" not in text and body not in text and body[:24] not in text
+    assert "PRIVATE KEY" not in run.out + run.err
+
+
+def test_without_a_signing_key_nothing_is_signed_and_a_warning_says_so(synth, stack_secrets, caplog):
+    stack_secrets({"smtp-egress:signingKey": None})
+    run = synth("us", today=ANNOUNCED, **FROZEN)
+    assert run.code == 0, run.err
+    assert signature_object(run) is None and run.plan["outputs"]["signing_public_key"] is None
+    assert "smtp-egress:signingKey is not set: the published list is served without a signature" in caplog.text
+
+
+def test_the_placeholder_of_a_synth_is_signed_as_a_placeholder(synth):
+    run = synth("us", today=ANNOUNCED, **FROZEN)  # the committed stack file: signingKey is a secure: placeholder
+    assert run.code == 0, run.err
+    assert signature_object(run)["inputs"]["contentBase64"] == "[secret]"
+
+
+@pytest.mark.parametrize("value", ["0123456789abcdef" * 4, "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA\n-----END"])
+def test_a_signing_key_that_is_not_an_ed25519_pem_stops_the_synth_without_quoting_it(synth, stack_secrets, value):
+    stack_secrets({"smtp-egress:signingKey": value})
+    run = synth("us", today=ANNOUNCED, **FROZEN)
+    assert run.code == 2 and run.plan is None
+    assert "the signing key 'smtp-egress:signingKey' (stacks/Pulumi.us.yaml) is not an unencrypted PEM" in run.err
+    assert "pulumi config set --secret smtp-egress:signingKey < PATH" in run.err
+    assert value not in run.err and "MCowBQYDK2VwAyEA" not in run.err and "Traceback" not in run.err

@@ -95,6 +95,7 @@ def test_plan_lists_every_resource_sorted_with_parents_and_options(synth):
         "alerts_topic",
         "tracking_hosts",
         "guard_overrides",
+        "signing_public_key",
     }
     assert plan["outputs"]["alerts_topic"].startswith("arn:aws:sns:us-east-1:123456789012:us-notices-alerts-")
     assert plan["outputs"]["queue_url"].startswith("https://sqs.us-east-1.amazonaws.com/123456789012/")
@@ -107,20 +108,17 @@ def test_published_document_in_the_plan_is_what_egress_publish_renders(synth):
     assert doc["inputs"]["content"].encode() == PUBLISHED["us"].read_bytes()
 
 
-def test_secrets_are_masked_because_pulumi_marks_them_not_by_luck(synth, monkeypatch):
-    from smtp_egress.synth import engine
+def test_secrets_are_masked_because_pulumi_marks_them_not_by_luck(synth, stack_secrets, signing_key):
+    from smtp_egress.synth.engine import stack_config
 
-    real = engine.stack_config
-
-    def with_values(stack, stacks=engine.STACKS):
-        config = real(stack, stacks)
-        values = {k: (f"s3cr3t-{k}" if k in config.secret_keys else v) for k, v in config.values.items()}
-        return engine.StackConfig(values, config.secret_keys)
-
-    monkeypatch.setattr(engine, "stack_config", with_values)
+    pem = signing_key[0]
+    keys = stack_config("us").secret_keys
+    stack_secrets({k: pem if k.endswith(":signingKey") else f"s3cr3t-{k}" for k in keys})
     run = golden_run(synth, "us")
     text = run.path.read_text()
     assert "s3cr3t" not in text and "placeholder" not in text
+    body = "".join(pem.splitlines()[1:-1])
+    assert "PRIVATE KEY" not in text and body not in text and body[:16] not in text  # signed with, never stored
     versions = [r for r in run.plan["resources"] if r["type"] == "aws:secretsmanager/secretVersion:SecretVersion"]
     assert len(versions) == 3 and all(v["inputs"]["secretString"] == "[secret]" for v in versions)
     task = next(r for r in run.plan["resources"] if r["type"] == "aws:ecs/taskDefinition:TaskDefinition")
