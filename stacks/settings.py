@@ -162,7 +162,8 @@ class StackSettings:
                 minimum=1,
                 maximum=MAX_ADDRESSES_PER_GATEWAY,
                 default=DEFAULT_ADDRESSES_PER_GATEWAY,
-                why="the AWS quota 'Elastic IP addresses per public NAT gateway' (default 2, adjustable up to 8)",
+                why=f"the AWS quota 'Elastic IP addresses per public NAT gateway' (default "
+                f"{DEFAULT_ADDRESSES_PER_GATEWAY}, adjustable up to {MAX_ADDRESSES_PER_GATEWAY})",
             ),
             emergency_override=(config.get("emergencyOverride") or "").strip() or None,
             certificate_arn=(config.get("certificateArn") or "").strip() or None,
