@@ -108,9 +108,10 @@ def test_posts_a_block_kit_message_with_a_text_fallback(receiver, rendered_notic
 
 
 def test_every_mrkdwn_text_is_escaped(rendered_notice):
+    (change,) = rendered_notice.context.changes
     ctx = dataclasses.replace(
         rendered_notice.context,
-        exception_reason="INC-42 <!channel> & <https://x.example|y>",
+        changes=(dataclasses.replace(change, exception_reason="INC-42 <!channel> & <https://x.example|y>"),),
         endpoint_url="https://ips.example.com/list?a=1&b=<2>|3",
     )
     message = render(render_notice(ctx), delivery("https://hooks.slack.com/services/T/B/x"))
@@ -282,9 +283,9 @@ def test_a_slack_failure_stays_pending_exit_6_and_the_next_run_delivers_it(notif
     argv = notify(f"ws-1,us,a@one.example,{rx.url}\n")
     code, _, err = run(capsys, argv)
     assert code == 6 and len(rx.requests) == 3
-    assert f"slack to ws-1 ({mask_secret_url(rx.url)}) for {CHANGE}: Slack webhook" in err
-    assert "failed after 3 attempts; last: answered 503" in err and TOKEN not in err
     (pending,) = unsent(argv)
+    assert f"slack to ws-1 ({mask_secret_url(rx.url)}) for {pending.batch_id}: Slack webhook" in err
+    assert "failed after 3 attempts; last: answered 503" in err and TOKEN not in err
     assert (pending.channel, pending.status, pending.attempts) == ("slack", "failed", 1)
     assert TOKEN not in pending.last_error
     assert run(capsys, argv)[0] == 0 and len(rx.requests) == 4  # Slack is back: delivered
