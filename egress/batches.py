@@ -57,42 +57,6 @@ class Batch:
     workspaces: int
 
 
-@dataclasses.dataclass(frozen=True)
-class NoticeTally:
-    """How a batch's notice stands, counted by workspace: told (one channel accepted it), accepted undelivered
-    by a human, or neither (failed: a delivery failed; pending: none tried or all still pending)."""
-
-    delivered: int = 0
-    pending: int = 0
-    failed: int = 0
-    waived: int = 0
-
-    @property
-    def undelivered(self) -> int:
-        """Workspaces neither told nor accepted undelivered."""
-        return self.pending + self.failed
-
-
-@dataclasses.dataclass(frozen=True)
-class Unsettled:
-    """A workspace of a batch that was not told and not accepted undelivered."""
-
-    batch_id: str
-    workspace_id: str
-    status: str  # "failed" (a delivery failed) | "pending"
-
-
-@dataclasses.dataclass(frozen=True)
-class Waiver:
-    """A human's decision that a batch counts as told without one workspace (who, when, why)."""
-
-    batch_id: str
-    workspace_id: str
-    waived_at: dt.datetime
-    waived_by: str
-    reason: str
-
-
 def message_id(batch_id: str, workspace_id: str, domain: str = "smtp-egress.invalid") -> str:
     """A deterministic Message-ID per (batch, workspace): a resent notice carries the same one. (A batch
     adopted from schema revision 0002 has its change's id, so its notices keep the Message-IDs they had.)"""
@@ -239,7 +203,7 @@ class BatchRecord:
             q = q.where(a.region == region)
         with self.conn.begin():
             rows = self.conn.execute(q).all()
-        return {r.change_id: Recorded(*r[:8], recorded_at=_aware(r.recorded_at), told_at=_utc(r.told_at)) for r in rows}
+        return {r.change_id: Recorded(*r[:8], recorded_at=aware(r.recorded_at), told_at=_utc(r.told_at)) for r in rows}
 
     def announcements(self, region: str | None = None) -> dict[str, Announcement]:
         """The announced changes (of ``region``): recorded, and their batch told; announced when it was told."""
@@ -315,7 +279,7 @@ class BatchRecord:
                 .where(d.status == "sent", *held)
                 .group_by(d.batch_id, d.workspace_id)
             )
-            sent = {(batch, ws): _aware(at) for batch, ws, at in self.conn.execute(first_sent)}
+            sent = {(batch, ws): aware(at) for batch, ws, at in self.conn.execute(first_sent)}
             members = sa.select(bw.batch_id, bw.workspace_id, bw.holds, bw.waived_at).join(
                 batches, b.batch_id == bw.batch_id
             )
@@ -324,7 +288,7 @@ class BatchRecord:
                 notices[batch].append(WorkspaceNotice(bool(holds), sent.get((batch, ws)), _utc(waived_at)))
             told = {}
             for batch, recorded_at in open_batches.items():
-                moment = told_at(_aware(recorded_at), notices[batch])
+                moment = told_at(aware(recorded_at), notices[batch])
                 if moment is not None:
                     told[batch] = moment
                     self.conn.execute(
@@ -346,65 +310,6 @@ class BatchRecord:
                     batch_workspaces.update().where(*which).values(waived_at=now, waived_by=by, waiver_reason=reason)
                 )
         return ids
-
-    def tallies(self, region: str | None = None) -> dict[str, NoticeTally]:
-        """Per batch (of ``region``), its workspaces counted by how its notice stands."""
-        per = self._per_workspace(region).subquery()
-        state = sa.case(
-            (per.c.sent > 0, "delivered"),
-            (per.c.waived_at.is_not(None), "waived"),
-            (per.c.failed > 0, "failed"),
-            else_="pending",
-        )
-        states = sa.select(per.c.batch_id, state.label("state")).subquery()
-        q = sa.select(states.c.batch_id, states.c.state, sa.func.count()).group_by(states.c.batch_id, states.c.state)
-        found: dict[str, dict[str, int]] = {}
-        with self.conn.begin():
-            for batch, kind, n in self.conn.execute(q):
-                found.setdefault(batch, {})[kind] = n
-        return {batch: NoticeTally(**counts) for batch, counts in found.items()}
-
-    def unsettled(self, region: str | None = None) -> list[Unsettled]:
-        """The workspaces (of ``region``'s batches) neither told nor accepted undelivered, by batch and workspace."""
-        per = self._per_workspace(region).subquery()
-        q = (
-            sa.select(per.c.batch_id, per.c.workspace_id, per.c.failed)
-            .where(per.c.sent == 0, per.c.waived_at.is_(None))
-            .order_by(per.c.batch_id, per.c.workspace_id)
-        )
-        with self.conn.begin():
-            return [Unsettled(b, w, "failed" if failed else "pending") for b, w, failed in self.conn.execute(q)]
-
-    def waivers(self, region: str | None = None) -> list[Waiver]:
-        """Every recorded decision to accept a workspace undelivered (of ``region``), oldest first."""
-        bw = batch_workspaces.c
-        q = sa.select(bw.batch_id, bw.workspace_id, bw.waived_at, bw.waived_by, bw.waiver_reason).where(
-            bw.waived_at.is_not(None)
-        )
-        if region:
-            q = q.join(batches, batches.c.batch_id == bw.batch_id).where(batches.c.region == region)
-        with self.conn.begin():
-            rows = self.conn.execute(q.order_by(bw.waived_at, bw.batch_id, bw.workspace_id)).all()
-        return [Waiver(b, w, _aware(at), by or "", why or "") for b, w, at, by, why in rows]
-
-    def _per_workspace(self, region: str | None) -> sa.Select[tuple[str, str, dt.datetime | None, int, int]]:
-        """Per (batch, workspace): when it was waived, and how many of its deliveries were sent and failed."""
-        bw, d = batch_workspaces.c, deliveries.c
-        on = sa.and_(d.batch_id == bw.batch_id, d.workspace_id == bw.workspace_id)
-        q = (
-            sa.select(
-                bw.batch_id,
-                bw.workspace_id,
-                bw.waived_at,
-                sa.func.coalesce(sa.func.sum(sa.case((d.status == "sent", 1), else_=0)), 0).label("sent"),
-                sa.func.coalesce(sa.func.sum(sa.case((d.status == "failed", 1), else_=0)), 0).label("failed"),
-            )
-            .select_from(batch_workspaces.outerjoin(deliveries, on))
-            .group_by(bw.batch_id, bw.workspace_id, bw.waived_at)
-        )
-        if region:
-            q = q.where(bw.batch_id.in_(sa.select(batches.c.batch_id).where(batches.c.region == region)))
-        return q
 
 
 # The per-delivery updates are built once with bound parameters: the fan-out marks each delivery in its
@@ -440,9 +345,9 @@ def _key(d: Delivery) -> dict[str, str]:
 
 
 def _utc(value: dt.datetime | None) -> dt.datetime | None:
-    return None if value is None else _aware(value)
+    return None if value is None else aware(value)
 
 
-def _aware(value: dt.datetime) -> dt.datetime:
+def aware(value: dt.datetime) -> dt.datetime:
     """A time read from the database as an aware UTC datetime (SQLite hands it back naive)."""
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

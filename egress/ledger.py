@@ -25,7 +25,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from .batches import Batch, BatchRecord, Delivery, NoticeTally, Unsettled, Waiver, message_id
+from .batches import Batch, BatchRecord, Delivery, message_id
 from .errors import ConfigError
 from .migrations import ensure_ready, masked
 from .tables import (
@@ -37,6 +37,7 @@ from .tables import (
     workspace_targets,
     workspaces,
 )
+from .tallies import NoticeQueries, NoticeTally, Unsettled, Waiver
 
 __all__ = [
     "Batch",
@@ -89,7 +90,7 @@ def open_engine(url: str) -> sa.Engine:
     return engine
 
 
-class Ledger(BatchRecord):
+class Ledger(BatchRecord, NoticeQueries):
     """The ledger at ``url``: created at the code's schema revision if the database is empty; a
     :class:`smtp_egress.errors.LedgerSchemaError` if it holds another revision (or is not a ledger)."""
 

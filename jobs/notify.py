@@ -23,35 +23,20 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import time
-from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
 from smtp_egress import errors
+
+from .notices import NoticeSettings, deliver_pending, preflight, run_clock
 
 if TYPE_CHECKING:
     from smtp_egress.checks.published import PublishedDocument
     from smtp_egress.diff import DiffResult, ShortNotice
-    from smtp_egress.ledger import Batch, Delivery, Ledger, NoticeTally, Workspace
-    from smtp_egress.notices.channels import Channel, Sender
-    from smtp_egress.notices.fanout import Channels, FanoutSummary
+    from smtp_egress.ledger import Batch, Ledger, NoticeTally, Workspace
+    from smtp_egress.notices.fanout import FanoutSummary
     from smtp_egress.plan import Change, Plan
     from smtp_egress.timeline import Recorded
-
-DEFAULT_BASE_URL = "http://127.0.0.1:8080"
-
-
-@dataclasses.dataclass(frozen=True)
-class NoticeSettings:
-    """How notices leave: per registered channel (:mod:`smtp_egress.notices.channels`), the settings its
-    ``settings()`` made, by channel name (a channel not given gets its defaults); every notice links to the
-    published list under ``base_url``."""
-
-    base_url: str = DEFAULT_BASE_URL
-    channels: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-
-    def for_channel(self, channel: Channel[Any]) -> Any:
-        return self.channels[channel.name] if channel.name in self.channels else channel.settings({})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,7 +46,7 @@ class NotifyInputs:
     plan_path: str
     db_url: str | None  # None: the embedded SQLite ledger
     moment: dt.datetime  # the run's "now" (aware UTC)
-    notices: NoticeSettings = NoticeSettings()
+    notices: NoticeSettings = dataclasses.field(default_factory=NoticeSettings)
     dry_run: bool = False
     short_notice_reason: str | None = None  # set: announce changes closer than notice_days as exceptions
     progress: bool | None = None  # None: a progress bar only on a terminal
@@ -172,26 +157,6 @@ def run_notify(inputs: NotifyInputs, *, fetch: Callable[[str, str], PublishedDoc
         ledger.close()
 
 
-def preflight(settings: NoticeSettings, targets: Sequence[Workspace]) -> None:
-    """Every registered channel checks its settings and its server (:meth:`Channel.preflight`), each told how
-    many workspaces of the region it reaches: ConfigError (exit 2) or ChannelUnreachable (exit 6)."""
-    from smtp_egress.notices.channels import CHANNELS
-
-    for channel in CHANNELS.values():
-        reached = sum(1 for w in targets if channel.name in w.targets)
-        try:
-            channel.preflight(settings.for_channel(channel), reached)
-        except errors.ConfigError as exc:
-            raise errors.ConfigError(f"notice channel {channel.name!r}: {exc}; nothing was recorded or sent") from None
-
-
-def run_clock(moment: dt.datetime) -> Callable[[], dt.datetime]:
-    """The run's clock: ``moment`` when the run started, advanced by the real time elapsed since (so a run
-    dated with --today records its deliveries on that day)."""
-    started = time.monotonic()
-    return lambda: moment + dt.timedelta(seconds=time.monotonic() - started)
-
-
 def _announce_and_deliver(
     inputs: NotifyInputs,
     plan: Plan,
@@ -227,7 +192,8 @@ def _announce_and_deliver(
     ledger.retarget_unsent()
     pending = ledger.unsent(region)
     if pending:
-        result = dataclasses.replace(result, delivery=_deliver(inputs, ledger, records, pending, clock))
+        summary = deliver_pending(inputs.notices, ledger, records, pending, clock, inputs.progress)
+        result = dataclasses.replace(result, delivery=summary)
     told = ledger.settle(region)
     undelivered = _undelivered(ledger, region, ledger.recorded(region), now.date(), plan.notice_days)
     return dataclasses.replace(result, told=tuple(sorted(told.items())), undelivered=undelivered)
@@ -245,27 +211,6 @@ def _still_to_come(records: Mapping[str, Recorded], day: dt.date) -> list[str]:
         if ann is None or not ann.in_effect_on(day):
             out.add(r.batch_id)
     return sorted(out)
-
-
-def _deliver(
-    inputs: NotifyInputs,
-    ledger: Ledger,
-    records: Mapping[str, Recorded],
-    pending: list[Delivery],
-    clock: Callable[[], dt.datetime],
-) -> FanoutSummary:
-    from smtp_egress.notices.fanout import deliver
-
-    channels = open_channels(inputs.notices)
-    try:
-        by_batch: dict[str, list[Recorded]] = {}
-        for r in records.values():
-            by_batch.setdefault(r.batch_id, []).append(r)
-        at = clock()
-        notices = {b: channels.context(by_batch[b], at) for b in {d.batch_id for d in pending}}
-        return deliver(ledger, pending, notices, channels, now=clock, progress=inputs.progress)
-    finally:
-        channels.close()
 
 
 def _undelivered(
@@ -289,23 +234,6 @@ def _undelivered(
         Undelivered(b, tuple(changes), tallies[b], tuple(unsettled.get(b, [])[:10]))
         for b, changes in sorted(matter.items())
     )
-
-
-def open_channels(settings: NoticeSettings) -> Channels:
-    """A sender for every registered channel (a ConfigError, before anything is sent, if one cannot work)."""
-    from smtp_egress.notices.channels import CHANNELS, get
-    from smtp_egress.notices.fanout import Channels
-
-    for name in settings.channels:
-        get(name)  # a ConfigError naming the channels, for settings of one this code does not know
-    senders: dict[str, Sender] = {}
-    try:
-        for channel in CHANNELS.values():
-            senders[channel.name] = channel.open(settings.for_channel(channel))
-    except BaseException:
-        Channels(senders, settings.base_url).close()  # the ones already open
-        raise
-    return Channels(senders, settings.base_url)
 
 
 def _diff_problems(found: DiffResult, source: str) -> list[Problem]:

@@ -137,7 +137,7 @@ def add_channel_options(parser) -> None:
 
 def notice_settings(args):
     """The notice channels' settings from the flags, else their environment variables, else the defaults."""
-    from smtp_egress.jobs.notify import DEFAULT_BASE_URL, NoticeSettings
+    from smtp_egress.jobs.notices import DEFAULT_BASE_URL, NoticeSettings
     from smtp_egress.notices.channels import CHANNELS
 
     channels = {}

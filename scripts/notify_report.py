@@ -113,6 +113,12 @@ def lines(result: NotifyResult) -> list[str]:
         )
     for batch, at in result.told:
         out.append(f"batch {batch} told: every workspace heard of it; its changes count as announced at {rfc3339(at)}")
+    told = {batch for batch, _ in result.told}
+    for batch in sorted({a.batch_id for a in result.announced if a.batch_id and a.batch_id not in told}):
+        out.append(
+            f"batch {batch} held: not every workspace heard of it yet, so its changes are not announced "
+            "(not published, not in effect); the next run retries"
+        )
     return out
 
 

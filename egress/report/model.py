@@ -24,9 +24,7 @@ import datetime as dt
 from collections import Counter
 from typing import NamedTuple, TypedDict
 
-import sqlalchemy as sa
-
-from ..ledger import Ledger, NoticeTally, Waiver, announcements, deliveries, workspaces
+from ..ledger import Ledger, NoticeTally, Waiver
 from ..plan import Change, Plan
 from ..timeline import (
     Announcement,
@@ -37,6 +35,7 @@ from ..timeline import (
     published_addresses,
     undelivered_matters,
 )
+from .ledger_facts import DeliveryCounts, Undelivered, announced_plans, delivery_facts, workspace_counts
 from .provenance import Provenance
 
 # States of a change on the report's day.
@@ -48,25 +47,6 @@ SHORT_NOTICE_EXCEPTION = "short_notice_exception"  # less than notice_days, take
 DELIVERY_FAILED = "delivery_failed"  # at least one notice delivery failed
 NOTICES_UNDELIVERED = "notices_undelivered"  # within notice_days (or past): a workspace not told, not waived
 FLAGS = (LATE_NOTICE, SHORT_NOTICE_EXCEPTION, NOT_ANNOUNCED, NOT_IN_PLAN, DELIVERY_FAILED, NOTICES_UNDELIVERED)
-
-
-@dataclasses.dataclass(frozen=True)
-class DeliveryCounts:
-    workspaces_notified: int  # distinct workspaces with at least one sent notice
-    sent: int
-    failed: int
-    pending: int
-
-
-@dataclasses.dataclass(frozen=True)
-class Undelivered:
-    """A notice delivery that was not accepted (yet): who, which channel, how often it was tried, why."""
-
-    workspace_id: str
-    channel: str
-    status: str  # "failed" | "pending"
-    attempts: int
-    last_error: str | None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -186,14 +166,14 @@ def build_report(plan: Plan, ledger: Ledger, provenance: Provenance) -> Report:
         if ann is not None and ann.announced_at <= moment:
             anns[k] = ann
     held = {k for k in records if k not in anns}
-    counts, undelivered = _deliveries(ledger, {r.batch_id for r in records.values()})
+    counts, undelivered = delivery_facts(ledger, {r.batch_id for r in records.values()})
     waivers: dict[str, list[Waiver]] = {}
     for w in ledger.waivers():
         waivers.setdefault(w.batch_id, []).append(w)
     facts = _Facts(
-        counts, undelivered, _announced_plans(ledger), records, ledger.tallies(), waivers, day, plan.notice_days
+        counts, undelivered, announced_plans(ledger), records, ledger.tallies(), waivers, day, plan.notice_days
     )
-    members = _workspace_counts(ledger)
+    members = workspace_counts(ledger)
     out: list[RegionReport] = []
     for region in sorted(set(plan.regions) | {r.region for r in records.values()}):
         in_plan = region in plan.regions
@@ -298,57 +278,6 @@ def _announced(base: _Identity, notice: Notice, state: str, facts: _Facts) -> Ch
         notices=notices,
         waivers=tuple(facts.waivers.get(batch, ())),
     )
-
-
-def _deliveries(ledger: Ledger, batch_ids: set[str]) -> tuple[dict[str, DeliveryCounts], dict[str, list[Undelivered]]]:
-    """Per batch (of ``batch_ids``): delivery counts by status, distinct workspaces notified, and the undelivered
-    rows."""
-    d = deliveries.c
-    by_status = sa.select(d.batch_id, d.status, sa.func.count(), sa.func.count(sa.distinct(d.workspace_id))).group_by(
-        d.batch_id, d.status
-    )
-    not_sent = (
-        sa.select(d.batch_id, d.workspace_id, d.channel, d.status, d.attempts, d.last_error)
-        .where(d.status != "sent")
-        .order_by(d.batch_id, d.workspace_id, d.channel)
-    )
-    with ledger.conn.begin():
-        grouped = ledger.conn.execute(by_status).all()
-        rows = ledger.conn.execute(not_sent).all()
-    tallies: dict[str, dict[str, tuple[int, int]]] = {}
-    for batch_id, status, n, distinct_ws in grouped:
-        tallies.setdefault(batch_id, {})[status] = (n, distinct_ws)
-    counts = {
-        bid: DeliveryCounts(
-            workspaces_notified=t.get("sent", (0, 0))[1],
-            sent=t.get("sent", (0, 0))[0],
-            failed=t.get("failed", (0, 0))[0],
-            pending=t.get("pending", (0, 0))[0],
-        )
-        for bid, t in tallies.items()
-        if bid in batch_ids
-    }
-    undelivered: dict[str, list[Undelivered]] = {}
-    for batch_id, workspace_id, channel, status, attempts, last_error in rows:
-        if batch_id in batch_ids:
-            undelivered.setdefault(batch_id, []).append(
-                Undelivered(workspace_id, channel, status, attempts, last_error)
-            )
-    return counts, undelivered
-
-
-def _announced_plans(ledger: Ledger) -> dict[str, str]:
-    """The sha256 of the plan each announcement was made from."""
-    q = sa.select(announcements.c.change_id, announcements.c.plan_sha256)
-    with ledger.conn.begin():
-        # not dict(result) as C416 suggests: a Result has keys(), so dict() would read it as a mapping
-        return {change_id: sha for change_id, sha in ledger.conn.execute(q)}  # noqa: C416
-
-
-def _workspace_counts(ledger: Ledger) -> dict[str, int]:
-    q = sa.select(workspaces.c.region, sa.func.count()).group_by(workspaces.c.region)
-    with ledger.conn.begin():
-        return {region: n for region, n in ledger.conn.execute(q)}  # noqa: C416 (see _announced_plans)
 
 
 __all__ = [
