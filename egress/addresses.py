@@ -113,7 +113,7 @@ def _told(change: Change, plan: Plan, anns: dict[str, Announcement], now: dt.dat
     effective day if announced, else the earliest compliant day if announced now."""
     notice = notice_status(change, anns, now, plan.notice_days)
     if notice.announced_at is None:
-        return "never announced", notice.earliest_compliant
+        return "never announced (or its notice did not reach every workspace yet)", notice.earliest_compliant
     return f"announced {notice.announced_at.date().isoformat()}", notice.effective or notice.earliest_compliant
 
 

@@ -7,8 +7,10 @@ The result says, for one region on one day:
 - ``missing``: addresses that must be published today but are not. A list that shrank by more than
   the plan explains is never read as "addresses removed": the caller treats it as a bad document.
 - ``unexpected``: published addresses that the plan and ledger do not put in today's list (drift).
-- ``due``: unannounced changes far enough away to announce now (status ``DUE``).
-- ``short``: unannounced changes closer than ``notice_days`` (status ``SHORT``), each with the earliest
+- ``due``: unrecorded changes far enough away to announce now (status ``DUE``). A change recorded but not
+  told yet (status ``HELD``: its notices are still being delivered) is neither announced nor due: it is
+  not in today's list (an addition) or still in it (a removal), and it is not recorded again.
+- ``short``: unrecorded changes closer than ``notice_days`` (status ``SHORT``), each with the earliest
   compliant day.
 - ``blocked``: due removals that would leave the published list empty (their replacement is not
   announced): make before break, so they are not announced either.
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from .document import UpcomingEntry
 from .plan import Change, Plan
@@ -70,15 +72,17 @@ def diff(
     published: list[str],
     now: dt.datetime,
     published_upcoming: Sequence[UpcomingEntry] | None = None,
+    held: Collection[str] = frozenset(),
 ) -> DiffResult:
-    """Compare ``published`` (addresses as strings) with what plan + ledger expect at ``now``."""
+    """Compare ``published`` (addresses as strings) with what plan + ledger expect at ``now``; ``anns`` are the
+    announced (told) changes, ``held`` the ids of those recorded but not told yet."""
     day = now.date()
     expected = [str(ip) for ip in published_addresses(plan, region, anns, day)]
     pub_set, exp_set = set(published), set(expected)
     due: list[Change] = []
     short: list[ShortNotice] = []
     for change in plan.changes(region):
-        notice = notice_status(change, anns, now, plan.notice_days)
+        notice = notice_status(change, anns, now, plan.notice_days, held)
         if notice.status is NoticeStatus.DUE:
             due.append(change)
         elif notice.status is NoticeStatus.SHORT:

@@ -1,7 +1,8 @@
 """The published document: what ``/v1/info/ip_addresses`` serves, derived from the plan and the ledger.
 
 JSON keeps the compatible core ``{"ip_addresses": [...]}`` and adds ``region``, ``sync_token``,
-``created_at``, ``sha256``, ``notice_days`` and ``upcoming`` (announced future changes only). The
+``created_at``, ``sha256``, ``notice_days`` and ``upcoming`` (announced future changes only: announced means
+told, every workspace reached, at that moment; see :func:`smtp_egress.timeline.told_at`). The
 ``.txt`` form is the address list, one per line; its bytes are exactly what ``sha256`` covers.
 
 ``created_at`` is the moment the content last changed (the latest announcement or effective day up to

@@ -72,6 +72,13 @@ class DeliveryError(EgressError):
         super().__init__(message)
 
 
+class ChannelUnreachable(EgressError):
+    """A notice channel's server cannot be reached, or refuses to log in, when ``egress notify`` checks it
+    before recording anything (its preflight): nothing was recorded or sent; the next run checks again."""
+
+    exit_code = DELIVERY_INCOMPLETE
+
+
 class LedgerSchemaError(ConfigError):
     """The ledger database's schema is not the one this smtp-egress reads and writes; nothing was changed."""
 

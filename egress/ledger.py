@@ -1,11 +1,12 @@
-"""The ledger: the record of facts. Which changes were announced when, and every notice delivery.
+"""The ledger: the record of facts. Which changes were recorded and told when, and every notice delivery.
 
 One database behind SQLAlchemy Core: an SQLite file by default (``.egress/egress.db``), PostgreSQL by
-URL. Its schema is versioned (:mod:`smtp_egress.migrations`): opening a ledger creates it in an empty
-database and refuses one whose schema revision is not the code's (``egress ledger upgrade`` migrates it).
-Every state change is its own committed transaction, so a run killed at any point (kill -9) leaves
-the ledger consistent: an announcement is recorded together with one pending delivery per
-(workspace, channel), and a delivery is marked sent only after the channel accepted it.
+URL. Its schema is versioned (:mod:`smtp_egress.migrations`; the tables are :mod:`smtp_egress.tables`):
+opening a ledger creates it in an empty database and refuses one whose schema revision is not the code's
+(``egress ledger upgrade`` migrates it). Every state change is its own committed transaction, so a run
+killed at any point (kill -9) leaves the ledger consistent: a batch of changes is recorded together with
+one pending delivery per (workspace, channel), a delivery is marked sent only after the channel accepted
+it, and a batch counts as told only once its notices were delivered (:mod:`smtp_egress.batches`).
 
 Which channels exist is not the ledger's business: a workspace has one target per channel it is reached
 on (``workspace_targets``: an address, a URL), keyed by the channel's name, and every delivery names its
@@ -24,60 +25,41 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from .dates import UTC
-from .errors import ConfigError, DuplicateAnnouncement
+from .batches import Batch, BatchRecord, Delivery, message_id
+from .errors import ConfigError
 from .migrations import ensure_ready, masked
-from .plan import Change
-from .timeline import Announcement
+from .tables import (
+    announcements,
+    batch_workspaces,
+    batches,
+    deliveries,
+    metadata,
+    workspace_targets,
+    workspaces,
+)
+from .tallies import NoticeQueries, NoticeTally, Unsettled, Waiver
+
+__all__ = [
+    "Batch",
+    "Delivery",
+    "Ledger",
+    "NoticeTally",
+    "Unsettled",
+    "Waiver",
+    "Workspace",
+    "announcements",
+    "batch_workspaces",
+    "batches",
+    "database_url",
+    "deliveries",
+    "message_id",
+    "metadata",
+    "open_engine",
+    "workspace_targets",
+    "workspaces",
+]
 
 DEFAULT_DB = Path(".egress") / "egress.db"
-
-metadata = sa.MetaData()
-
-workspaces = sa.Table(
-    "workspaces",
-    metadata,
-    sa.Column("workspace_id", sa.String(200), primary_key=True),
-    sa.Column("region", sa.String(64), nullable=False, index=True),
-    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-)
-
-# Where each channel reaches a workspace (schema revision 0002; before, email and webhook_url were columns).
-workspace_targets = sa.Table(
-    "workspace_targets",
-    metadata,
-    sa.Column("workspace_id", sa.String(200), sa.ForeignKey("workspaces.workspace_id"), primary_key=True),
-    sa.Column("channel", sa.String(16), primary_key=True),
-    sa.Column("target", sa.String(2000), nullable=False),
-)
-
-announcements = sa.Table(
-    "announcements",
-    metadata,
-    sa.Column("change_id", sa.String(300), primary_key=True),
-    sa.Column("region", sa.String(64), nullable=False, index=True),
-    sa.Column("ip", sa.String(64), nullable=False),
-    sa.Column("action", sa.String(8), nullable=False),
-    sa.Column("planned", sa.Date, nullable=False),
-    sa.Column("announced_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("notice_days", sa.Integer, nullable=False),
-    sa.Column("exception_reason", sa.Text),
-    sa.Column("plan_sha256", sa.String(64), nullable=False),
-)
-
-deliveries = sa.Table(
-    "deliveries",
-    metadata,
-    sa.Column("change_id", sa.String(300), sa.ForeignKey("announcements.change_id"), primary_key=True),
-    sa.Column("workspace_id", sa.String(200), primary_key=True),
-    sa.Column("channel", sa.String(16), primary_key=True),
-    sa.Column("target", sa.String(2000), nullable=False),
-    sa.Column("status", sa.String(16), nullable=False, index=True),
-    sa.Column("attempts", sa.Integer, nullable=False, default=0),
-    sa.Column("message_id", sa.String(400), nullable=False),
-    sa.Column("last_error", sa.Text),
-    sa.Column("sent_at", sa.DateTime(timezone=True)),
-)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,33 +69,6 @@ class Workspace:
     workspace_id: str
     region: str
     targets: Mapping[str, str]  # channel name -> target, e.g. {"email": "ops@customer.example"}
-
-
-@dataclasses.dataclass(frozen=True)
-class Delivery:
-    change_id: str
-    workspace_id: str
-    channel: str  # a registered channel's name (smtp_egress.notices.channels), e.g. "email"
-    target: str
-    status: str  # "pending" | "sent" | "failed"
-    attempts: int
-    message_id: str
-    last_error: str | None = None
-
-
-def message_id(change_id: str, workspace_id: str, domain: str = "smtp-egress.invalid") -> str:
-    """A deterministic Message-ID per (change, workspace): a resent notice carries the same one."""
-    digest = hashlib.sha256(f"{change_id}\0{workspace_id}".encode()).hexdigest()[:32]
-    return f"<ipchange.{digest}@{domain}>"
-
-
-def _utc(value: dt.datetime | None) -> dt.datetime | None:
-    return None if value is None else _aware(value)
-
-
-def _aware(value: dt.datetime) -> dt.datetime:
-    """A time read from the database as an aware UTC datetime (SQLite hands it back naive)."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def database_url(value: str | None) -> str:
@@ -135,7 +90,7 @@ def open_engine(url: str) -> sa.Engine:
     return engine
 
 
-class Ledger:
+class Ledger(BatchRecord, NoticeQueries):
     """The ledger at ``url``: created at the code's schema revision if the database is empty; a
     :class:`smtp_egress.errors.LedgerSchemaError` if it holds another revision (or is not a ledger)."""
 
@@ -246,186 +201,6 @@ class Ledger:
                 found[workspace_id][channel] = target
         return [Workspace(w, region, targets) for w, targets in found.items()]
 
-    # Announcements ------------------------------------------------------------------------------
-
-    def announcements(self, region: str | None = None) -> dict[str, Announcement]:
-        q = sa.select(announcements)
-        if region:
-            q = q.where(announcements.c.region == region)
-        with self.conn.begin():
-            rows = self.conn.execute(q).mappings().all()
-        return {
-            r["change_id"]: Announcement(
-                r["change_id"],
-                r["region"],
-                r["ip"],
-                r["action"],
-                r["planned"],
-                _aware(r["announced_at"]),
-                r["notice_days"],
-                r["exception_reason"],
-            )
-            for r in rows
-        }
-
-    def announce(
-        self,
-        change: Change,
-        now: dt.datetime,
-        notice_days: int,
-        plan_sha256: str,
-        targets: list[Workspace],
-        exception_reason: str | None = None,
-    ) -> Announcement:
-        """Record the announcement and one pending delivery per (workspace, channel), atomically.
-
-        DuplicateAnnouncement if the change was already announced: the first record stands, unchanged."""
-        try:
-            with self.conn.begin():
-                self.conn.execute(
-                    announcements.insert().values(
-                        change_id=change.change_id,
-                        region=change.region,
-                        ip=change.ip,
-                        action=change.action,
-                        planned=change.effective,
-                        announced_at=now,
-                        notice_days=notice_days,
-                        exception_reason=exception_reason,
-                        plan_sha256=plan_sha256,
-                    )
-                )
-                self._enqueue(change.change_id, targets, existing=set())
-        except sa.exc.IntegrityError:
-            first = self.announcements().get(change.change_id)
-            if first is None:
-                raise  # not the announcement's key: a bug, keep the traceback
-            raise DuplicateAnnouncement(change.change_id, first.announced_at.isoformat()) from None
-        return Announcement(
-            change.change_id,
-            change.region,
-            change.ip,
-            change.action,
-            change.effective,
-            now,
-            notice_days,
-            exception_reason,
-        )
-
-    def enqueue_missing(self, change_id: str, targets: list[Workspace]) -> int:
-        """Add pending deliveries for workspaces that joined after ``change_id`` was announced."""
-        with self.conn.begin():
-            q = sa.select(deliveries.c.workspace_id, deliveries.c.channel).where(deliveries.c.change_id == change_id)
-            existing = {(w, c) for w, c in self.conn.execute(q)}
-            return self._enqueue(change_id, targets, existing)
-
-    def _enqueue(self, change_id: str, targets: list[Workspace], existing: set[tuple[str, str]]) -> int:
-        """One pending delivery per (workspace, channel) the workspace has a target for, unless it exists."""
-        rows = []
-        for w in targets:
-            for channel, target in sorted(w.targets.items()):
-                if (w.workspace_id, channel) not in existing:
-                    rows.append(
-                        dict(
-                            change_id=change_id,
-                            workspace_id=w.workspace_id,
-                            channel=channel,
-                            target=target,
-                            status="pending",
-                            attempts=0,
-                            message_id=message_id(change_id, w.workspace_id),
-                        )
-                    )
-        if rows:
-            self.conn.execute(deliveries.insert(), rows)
-        return len(rows)
-
-    # Deliveries ---------------------------------------------------------------------------------
-
-    def retarget_unsent(self) -> int:
-        """Point deliveries not yet sent at their workspace's current target for their channel.
-
-        A customer who fixes a bouncing address gets the pending notice at the new one on the next run;
-        a sent delivery keeps the target it went to (it is part of the record); a delivery whose channel
-        the workspace no longer has keeps its target. One statement, whatever the number of workspaces
-        or channels.
-        """
-        t = workspace_targets
-        same = sa.and_(t.c.workspace_id == deliveries.c.workspace_id, t.c.channel == deliveries.c.channel)
-        current = sa.select(t.c.target).where(same).scalar_subquery()
-        moved = sa.exists().where(same, t.c.target != deliveries.c.target)
-        with self.conn.begin():
-            result = self.conn.execute(
-                deliveries.update().where(deliveries.c.status != "sent", moved).values(target=current)
-            )
-        return result.rowcount
-
-    def unsent(self, region: str | None = None) -> list[Delivery]:
-        """Deliveries not yet accepted by their channel, in a stable order."""
-        q = sa.select(
-            deliveries.c.change_id,
-            deliveries.c.workspace_id,
-            deliveries.c.channel,
-            deliveries.c.target,
-            deliveries.c.status,
-            deliveries.c.attempts,
-            deliveries.c.message_id,
-            deliveries.c.last_error,
-        )
-        q = q.where(deliveries.c.status != "sent")
-        if region:
-            q = q.join(announcements, announcements.c.change_id == deliveries.c.change_id).where(
-                announcements.c.region == region
-            )
-        q = q.order_by(deliveries.c.change_id, deliveries.c.channel, deliveries.c.workspace_id)
-        with self.conn.begin():
-            return [Delivery(*r) for r in self.conn.execute(q)]
-
-    def mark_sent(self, d: Delivery, now: dt.datetime) -> None:
-        with self.conn.begin():
-            self.conn.execute(_MARK_SENT, {**_key(d), "v_sent_at": now})
-
-    def mark_failed(self, d: Delivery, error: str) -> None:
-        with self.conn.begin():
-            self.conn.execute(_MARK_FAILED, {**_key(d), "v_last_error": error[:2000]})
-
-    def delivery_counts(self, change_id: str) -> dict[str, int]:
-        q = (
-            sa.select(deliveries.c.status, sa.func.count())
-            .where(deliveries.c.change_id == change_id)
-            .group_by(deliveries.c.status)
-        )
-        with self.conn.begin():
-            return dict(self.conn.execute(q).all())  # a list of (status, count) rows
-
-
-# The per-delivery updates are built once with bound parameters: the fan-out marks each delivery in its
-# own transaction, and building and cache-keying a fresh UPDATE for every row cost ~3x the SQL itself.
-_WHERE_KEY = (
-    deliveries.c.change_id == sa.bindparam("k_change_id"),
-    deliveries.c.workspace_id == sa.bindparam("k_workspace_id"),
-    deliveries.c.channel == sa.bindparam("k_channel"),
-)
-_MARK_SENT = (
-    deliveries.update()
-    .where(*_WHERE_KEY)
-    .values(
-        status="sent",
-        attempts=deliveries.c.attempts + 1,
-        last_error=None,
-        sent_at=sa.bindparam("v_sent_at", type_=deliveries.c.sent_at.type),
-    )
-)
-_MARK_FAILED = (
-    deliveries.update()
-    .where(*_WHERE_KEY)
-    .values(
-        status="failed",
-        attempts=deliveries.c.attempts + 1,
-        last_error=sa.bindparam("v_last_error", type_=deliveries.c.last_error.type),
-    )
-)
-
 
 _INSERT_WORKSPACE = workspaces.insert().values(
     workspace_id=sa.bindparam("k_workspace_id"),
@@ -440,10 +215,6 @@ _UPDATE_WORKSPACE = (
     )
 )
 _DELETE_TARGETS = workspace_targets.delete().where(workspace_targets.c.workspace_id == sa.bindparam("k_workspace_id"))
-
-
-def _key(d: Delivery) -> dict[str, str]:
-    return {"k_change_id": d.change_id, "k_workspace_id": d.workspace_id, "k_channel": d.channel}
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: object) -> None:  # a DB-API connection

@@ -6,12 +6,20 @@ as a reasoned short-notice exception). Announced late, it waits until the notice
 never announced, it never takes effect: an unannounced addition is not published, an unannounced
 removal stays published.
 
+Announced means told, not recorded. The daily job records the changes it announces together as one
+*batch*, with one notice per workspace; :func:`told_at` says when a batch counts as told (every workspace
+that existed when it was recorded heard of it through one of its channels, or a human accepted it
+undelivered), and its changes are announced at that moment. Until then they are *held*: not announced,
+so held back exactly as a late announcement is (an addition is not published, a removal stays), and not
+announced again either (the ledger knows they are recorded).
+
 The notice rule lives here and nowhere else: :func:`earliest_compliant_day` says when notice given at a
-moment is over, :func:`gives_notice` is the one "enough notice?" comparison, and :func:`notice_status`
-answers, for a planned change, the ledger and a moment, whether the change is due to be announced, too
-close to announce in time, announced late (so delayed), announced and upcoming, or in effect. The
-published document, the daily job's diff, the allowlists, the deploy guard and the compliance report all
-ask these functions; none compares a lead with a notice period itself.
+moment is over, :func:`gives_notice` is the one "enough notice?" comparison, :func:`told_at` the one
+"when were they told?" rule, and :func:`notice_status` answers, for a planned change, the ledger and a
+moment, whether the change is due to be announced, too close to announce in time, recorded but held,
+announced late (so delayed), announced and upcoming, or in effect. The published document, the daily
+job's diff, the allowlists, the deploy guard and the compliance report all ask these functions; none
+compares a lead with a notice period itself.
 """
 
 from __future__ import annotations
@@ -19,7 +27,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import enum
-from collections.abc import Mapping
+from collections.abc import Collection, Iterable, Mapping
 
 from .dates import ONE_DAY, UTC, lead_days, start_of
 from .plan import Change, IPAddress, Plan, sort_addresses
@@ -55,6 +63,7 @@ class NoticeStatus(enum.Enum):
 
     DUE = "due"  # not announced; announcing it now gives enough notice
     SHORT = "short"  # not announced; too close: announced now, it could not take effect as planned
+    HELD = "held"  # recorded, but not every workspace was told yet: not announced, never announced again
     LATE = "late"  # announced with too little notice and no exception: waits past its planned day
     UPCOMING = "upcoming"  # announced in time (or as an exception); takes effect on its planned day, later
     IN_EFFECT = "in_effect"  # announced, and its effective day has come
@@ -92,7 +101,8 @@ class Notice:
 
 @dataclasses.dataclass(frozen=True)
 class Announcement:
-    """The ledger's record that a change was announced to the region's customers."""
+    """That a change was announced to the region's customers: ``announced_at`` is when they were told (its
+    batch's :func:`told_at`), the start of its notice; ``recorded_at`` when the daily job recorded it."""
 
     change_id: str
     region: str
@@ -102,6 +112,8 @@ class Announcement:
     announced_at: dt.datetime
     notice_days: int
     exception_reason: str | None = None
+    recorded_at: dt.datetime | None = None  # None: not recorded in a ledger (a trial, or read from a document)
+    batch_id: str | None = None
 
     @classmethod
     def of(cls, change: Change, at: dt.datetime, notice_days: int, exception_reason: str | None = None) -> Announcement:
@@ -151,15 +163,123 @@ class Announcement:
 
 
 def notice_status(
-    change: Change, announcements: Mapping[str, Announcement], at: dt.datetime, notice_days: int
+    change: Change,
+    announcements: Mapping[str, Announcement],
+    at: dt.datetime,
+    notice_days: int,
+    held: Collection[str] = frozenset(),
 ) -> Notice:
-    """Where ``change`` stands at ``at``: its announcement's status, or (not announced) whether announcing it
-    at ``at`` with ``notice_days`` of notice would be in time (due) or not (short)."""
+    """Where ``change`` stands at ``at``: its announcement's status; recorded but not told yet (its id in
+    ``held``): held; else (not recorded) whether announcing it at ``at`` with ``notice_days`` of notice would
+    be in time (due) or not (short). A held change's other facts are those of being told at ``at``."""
     ann = announcements.get(change.change_id)
     if ann is not None:
         return ann.notice(at)
     would = Announcement.of(change, at, notice_days)
+    if change.change_id in held:
+        return _notice(would, NoticeStatus.HELD, announced=False)
     return _notice(would, NoticeStatus.DUE if would.in_time else NoticeStatus.SHORT, announced=False)
+
+
+# Told means delivered -------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class WorkspaceNotice:
+    """One workspace's part in a batch's notice."""
+
+    holds: bool  # the workspace existed when the batch was recorded (one added later gets it, holds nothing)
+    delivered_at: dt.datetime | None  # when the first of its channels accepted the notice
+    waived_at: dt.datetime | None = None  # when a human accepted it undelivered (egress notify --accept-undelivered)
+
+
+def told_at(recorded_at: dt.datetime, workspaces: Iterable[WorkspaceNotice]) -> dt.datetime | None:
+    """When a batch recorded at ``recorded_at`` counts as told, or None while it does not: the rule.
+
+    A workspace is told when one of its channels accepted the notice (an SMTP server's 250, a webhook's
+    2xx, the Maildir file written). A batch is told once every workspace that existed when it was recorded
+    is told or was accepted undelivered by a human; at the last of those moments, rounded up to the whole
+    second (a notice is never taken to start earlier than it did, and the published ``announced_at``, whole
+    seconds, is that moment exactly). A batch recorded when the region had no workspace is told when recorded.
+    """
+    moments = [recorded_at]
+    for w in workspaces:
+        if not w.holds:
+            continue
+        settled = [t for t in (w.delivered_at, w.waived_at) if t is not None]
+        if not settled:
+            return None
+        moments.append(min(settled))
+    last = max(moments)
+    return last if not last.microsecond else last.replace(microsecond=0) + dt.timedelta(seconds=1)
+
+
+@dataclasses.dataclass(frozen=True)
+class Recorded:
+    """A change as the ledger recorded it, in a batch: announced once the batch is told (``told_at``)."""
+
+    change_id: str
+    region: str
+    ip: str
+    action: str
+    planned: dt.date
+    notice_days: int
+    exception_reason: str | None
+    batch_id: str
+    recorded_at: dt.datetime
+    told_at: dt.datetime | None  # None: held (not every workspace told yet)
+
+    @property
+    def held(self) -> bool:
+        return self.told_at is None
+
+    def held_notice(self, at: dt.datetime) -> Notice:
+        """Its status at ``at`` while its batch is not told: held, its other facts as if told at ``at``."""
+        would = Announcement(
+            self.change_id, self.region, self.ip, self.action, self.planned, at, self.notice_days, self.exception_reason
+        )
+        return _notice(would, NoticeStatus.HELD, announced=False)
+
+    def announcement(self, at: dt.datetime | None = None) -> Announcement | None:
+        """The announcement: told at its batch's moment; held, as it would be if told at ``at`` (None without)."""
+        moment = self.told_at or at
+        if moment is None:
+            return None
+        return Announcement(
+            self.change_id,
+            self.region,
+            self.ip,
+            self.action,
+            self.planned,
+            moment,
+            self.notice_days,
+            self.exception_reason,
+            self.recorded_at,
+            self.batch_id,
+        )
+
+
+def announced(records: Mapping[str, Recorded]) -> dict[str, Announcement]:
+    """The recorded changes whose batch is told, as announcements (what every reader of the ledger uses)."""
+    out = {}
+    for change_id, r in records.items():
+        ann = r.announcement()
+        if ann is not None:
+            out[change_id] = ann
+    return out
+
+
+def held(records: Mapping[str, Recorded]) -> frozenset[str]:
+    """The recorded changes whose batch is not told yet."""
+    return frozenset(k for k, r in records.items() if r.held)
+
+
+def undelivered_matters(planned: dt.date, day: dt.date, notice_days: int) -> bool:
+    """Do undelivered notices of a change planned for ``planned`` need a human on ``day``? Once the change is
+    planned within ``notice_days`` (or its day has passed), a workspace not told holds it back or was never
+    told of a change in effect: the report flags it and ``egress notify`` exits 6 until it is delivered or
+    accepted undelivered."""
+    return planned <= day + dt.timedelta(days=notice_days)
 
 
 def _notice(ann: Announcement, status: NoticeStatus, *, announced: bool) -> Notice:

@@ -1,10 +1,16 @@
 """The daily job: diff the published list against the plan, announce what is due, deliver every pending notice.
 
-1. Validate the plan; fetch and strictly validate the published document (a bad fetch sends nothing).
-2. Diff it against plan + ledger: unannounced changes, drift, a list that shrank unexplained.
-3. Announce every unannounced change at least notice_days away to every workspace of the region; refuse those
-   closer, naming the earliest compliant date, unless a short-notice reason is given.
-4. Deliver every pending notice (resuming an interrupted run), record each delivery in the ledger.
+1. Validate the plan; check every notice channel's settings and server (its preflight: a setting that cannot
+   work is a ConfigError, a server that cannot be reached a finding with exit 6; nothing is recorded then);
+   fetch and strictly validate the published document (a bad fetch sends nothing).
+2. Diff it against plan + ledger: unrecorded changes, drift, a list that shrank unexplained.
+3. Record every unrecorded change at least notice_days away as one batch for every workspace of the region;
+   refuse those closer, naming the earliest compliant date, unless a short-notice reason is given.
+4. Deliver every pending notice, one per batch and workspace on each channel (resuming an interrupted
+   run), record each delivery in the ledger, then mark told the batches every workspace heard of
+   (:func:`smtp_egress.timeline.told_at`): only then are their changes announced.
+5. Report every change planned within notice_days (or past its day) whose notices are not all delivered or
+   accepted undelivered (exit 6, on every run until they are).
 
 :func:`run_notify` takes :class:`NotifyInputs` and returns a :class:`NotifyResult`: what it saw and did, as
 typed facts. :attr:`NotifyResult.problems` turns them into the messages a human must act on, each with its exit
@@ -18,32 +24,19 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from smtp_egress import errors
+
+from .notices import NoticeSettings, deliver_pending, preflight, run_clock
 
 if TYPE_CHECKING:
     from smtp_egress.checks.published import PublishedDocument
     from smtp_egress.diff import DiffResult, ShortNotice
-    from smtp_egress.ledger import Ledger
-    from smtp_egress.notices.channels import Channel, Sender
-    from smtp_egress.notices.fanout import Channels, FanoutSummary
+    from smtp_egress.ledger import Batch, Ledger, NoticeTally, Workspace
+    from smtp_egress.notices.fanout import FanoutSummary
     from smtp_egress.plan import Change, Plan
-
-DEFAULT_BASE_URL = "http://127.0.0.1:8080"
-
-
-@dataclasses.dataclass(frozen=True)
-class NoticeSettings:
-    """How notices leave: per registered channel (:mod:`smtp_egress.notices.channels`), the settings its
-    ``settings()`` made, by channel name (a channel not given gets its defaults); every notice links to the
-    published list under ``base_url``."""
-
-    base_url: str = DEFAULT_BASE_URL
-    channels: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-
-    def for_channel(self, channel: Channel[Any]) -> Any:
-        return self.channels[channel.name] if channel.name in self.channels else channel.settings({})
+    from smtp_egress.timeline import Recorded
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,17 +46,36 @@ class NotifyInputs:
     plan_path: str
     db_url: str | None  # None: the embedded SQLite ledger
     moment: dt.datetime  # the run's "now" (aware UTC)
-    notices: NoticeSettings = NoticeSettings()
+    notices: NoticeSettings = dataclasses.field(default_factory=NoticeSettings)
     dry_run: bool = False
     short_notice_reason: str | None = None  # set: announce changes closer than notice_days as exceptions
     progress: bool | None = None  # None: a progress bar only on a terminal
+    clock: Callable[[], dt.datetime] | None = None  # the run's clock (default: moment + the real time elapsed)
 
 
 @dataclasses.dataclass(frozen=True)
 class Announced:
+    """A change recorded for announcement in this run (or, in a dry run, that would be)."""
+
     change: Change
     reason: str | None  # the short-notice exception's reason, if it is one
     workspaces: int
+    batch_id: str | None = None  # None in a dry run
+
+
+@dataclasses.dataclass(frozen=True)
+class Undelivered:
+    """A batch with changes planned within notice_days (or past their day) whose notice did not reach every
+    workspace and was not accepted undelivered: it needs delivering, or a human's decision."""
+
+    batch_id: str
+    changes: tuple[Recorded, ...]  # the batch's changes that matter now
+    tally: NoticeTally
+    workspaces: tuple[str, ...]  # those not told, not accepted undelivered (the first 10)
+
+    @property
+    def held(self) -> bool:
+        return self.changes[0].held
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,13 +95,18 @@ class NotifyResult:
     diff: DiffResult | None = None
     refused_short: tuple[ShortNotice, ...] = ()  # too close, not announced (no short-notice reason given)
     refused_blocked: tuple[tuple[Change, dt.date], ...] = ()  # removals that would leave the list empty
-    announced: tuple[Announced, ...] = ()  # announced (or, in a dry run, would be)
+    announced: tuple[Announced, ...] = ()  # recorded in this run's batch (or, in a dry run, would be)
     delivery: FanoutSummary | None = None
+    unreachable: str | None = None  # a channel's server failed its preflight (nothing recorded or sent)
+    told: tuple[tuple[str, dt.datetime], ...] = ()  # batches marked told in this run, and when
+    undelivered: tuple[Undelivered, ...] = ()
 
     @property
     def problems(self) -> list[Problem]:
         """What a human must act on, most visible first, each with its exit code."""
         out = []
+        if self.unreachable is not None:
+            out.append(Problem(errors.DELIVERY_INCOMPLETE, f"{self.unreachable}; nothing was recorded or sent"))
         if self.unusable is not None:
             out.append(Problem(errors.PUBLISHED_UNUSABLE, self.unusable))
         if self.diff is not None and self.published is not None:
@@ -106,6 +123,7 @@ class NotifyResult:
                     "some notices were not delivered; the next run retries them:\n    " + "\n    ".join(shown),
                 )
             )
+        out += [Problem(errors.DELIVERY_INCOMPLETE, _undelivered_message(self.region, u)) for u in self.undelivered]
         return out
 
     @property
@@ -125,68 +143,97 @@ def run_notify(inputs: NotifyInputs, *, fetch: Callable[[str, str], PublishedDoc
     ledger = Ledger(inputs.db_url)
     try:
         with ledger.lock(f"notify-{inputs.region}"):
+            targets = ledger.workspaces(inputs.region)
+            try:
+                preflight(inputs.notices, targets)
+            except errors.ChannelUnreachable as exc:
+                return dataclasses.replace(result, unreachable=str(exc))
             try:
                 doc = (fetch or fetch_published)(inputs.published, inputs.region)
             except errors.PublishedUnusable as exc:
                 return dataclasses.replace(result, unusable=str(exc))
-            return _announce_and_deliver(inputs, plan, ledger, doc, result)
+            return _announce_and_deliver(inputs, plan, ledger, doc, targets, result)
     finally:
         ledger.close()
 
 
 def _announce_and_deliver(
-    inputs: NotifyInputs, plan: Plan, ledger: Ledger, doc: PublishedDocument, result: NotifyResult
+    inputs: NotifyInputs,
+    plan: Plan,
+    ledger: Ledger,
+    doc: PublishedDocument,
+    targets: list[Workspace],
+    result: NotifyResult,
 ) -> NotifyResult:
     from smtp_egress.diff import diff
-    from smtp_egress.notices.fanout import deliver
+    from smtp_egress.timeline import announced, held
 
     region, now = inputs.region, inputs.moment
-    anns = ledger.announcements(region)
-    found = diff(plan, region, anns, [str(ip) for ip in doc.addresses], now, list(doc.upcoming))
+    clock = inputs.clock or run_clock(now)
+    ledger.settle(region)  # a run killed after its last delivery left its batch to settle: the facts decide
+    records = ledger.recorded(region)
+    addresses = [str(ip) for ip in doc.addresses]
+    found = diff(plan, region, announced(records), addresses, now, list(doc.upcoming), held=held(records))
     result = dataclasses.replace(result, published=doc, diff=found)
     if found.missing:
         return result  # the document shrank by more than the plan explains: send nothing (problems say why)
-    targets = ledger.workspaces(region)
     reason = inputs.short_notice_reason
-    to_announce = [(c, None) for c in found.due] + [(s.change, reason) for s in found.short if reason]
+    to_announce: list[tuple[Change, str | None]] = [(c, None) for c in found.due]
+    to_announce += [(s.change, reason) for s in found.short if reason]
     result = dataclasses.replace(result, refused_short=() if reason else found.short, refused_blocked=found.blocked)
     if inputs.dry_run:
         return dataclasses.replace(result, announced=tuple(Announced(c, r, len(targets)) for c, r in to_announce))
-    announced = []
-    for change, why in to_announce:
-        anns[change.change_id] = ledger.announce(change, now, plan.notice_days, plan.sha256, targets, why)
-        announced.append(Announced(change, why, len(targets)))
-    result = dataclasses.replace(result, announced=tuple(announced))
-    for a in anns.values():
-        if not a.in_effect_on(now.date()):
-            ledger.enqueue_missing(a.change_id, targets)
+    if to_announce:
+        batch = ledger.record(region, to_announce, now, plan.notice_days, plan.sha256, targets)
+        records.update({r.change_id: r for r in batch.changes})
+        result = dataclasses.replace(result, announced=_announced(batch, to_announce))
+    for batch_id in _still_to_come(records, now.date()):
+        ledger.enqueue_missing(batch_id, targets)  # workspaces imported since: they hear of it too
     ledger.retarget_unsent()
     pending = ledger.unsent(region)
+    if pending:
+        summary = deliver_pending(inputs.notices, ledger, records, pending, clock, inputs.progress)
+        result = dataclasses.replace(result, delivery=summary)
+    told = ledger.settle(region)
+    undelivered = _undelivered(ledger, region, ledger.recorded(region), now.date(), plan.notice_days)
+    return dataclasses.replace(result, told=tuple(sorted(told.items())), undelivered=undelivered)
+
+
+def _announced(batch: Batch, recorded: list[tuple[Change, str | None]]) -> tuple[Announced, ...]:
+    return tuple(Announced(c, why, batch.workspaces, batch.batch_id) for c, why in recorded)
+
+
+def _still_to_come(records: Mapping[str, Recorded], day: dt.date) -> list[str]:
+    """The batches with a change held or not yet in effect on ``day``."""
+    out = set()
+    for r in records.values():
+        ann = r.announcement()
+        if ann is None or not ann.in_effect_on(day):
+            out.add(r.batch_id)
+    return sorted(out)
+
+
+def _undelivered(
+    ledger: Ledger, region: str, records: Mapping[str, Recorded], day: dt.date, notice_days: int
+) -> tuple[Undelivered, ...]:
+    """The batches whose undelivered notices need a human now (:func:`smtp_egress.timeline.undelivered_matters`)."""
+    from smtp_egress.timeline import undelivered_matters
+
+    tallies = ledger.tallies(region)
+    pending = {b for b, t in tallies.items() if t.undelivered}
     if not pending:
-        return result
-    channels = open_channels(inputs.notices)
-    try:
-        summary = deliver(ledger, pending, anns, channels, progress=inputs.progress)
-    finally:
-        channels.close()
-    return dataclasses.replace(result, delivery=summary)
-
-
-def open_channels(settings: NoticeSettings) -> Channels:
-    """A sender for every registered channel (a ConfigError, before anything is sent, if one cannot work)."""
-    from smtp_egress.notices.channels import CHANNELS, get
-    from smtp_egress.notices.fanout import Channels
-
-    for name in settings.channels:
-        get(name)  # a ConfigError naming the channels, for settings of one this code does not know
-    senders: dict[str, Sender] = {}
-    try:
-        for channel in CHANNELS.values():
-            senders[channel.name] = channel.open(settings.for_channel(channel))
-    except BaseException:
-        Channels(senders, settings.base_url).close()  # the ones already open
-        raise
-    return Channels(senders, settings.base_url)
+        return ()
+    matter: dict[str, list[Recorded]] = {}
+    for r in sorted(records.values(), key=lambda r: (r.planned, r.change_id)):
+        if r.batch_id in pending and undelivered_matters(r.planned, day, notice_days):
+            matter.setdefault(r.batch_id, []).append(r)
+    unsettled: dict[str, list[str]] = {}
+    for u in ledger.unsettled(region):
+        unsettled.setdefault(u.batch_id, []).append(u.workspace_id)
+    return tuple(
+        Undelivered(b, tuple(changes), tallies[b], tuple(unsettled.get(b, [])[:10]))
+        for b, changes in sorted(matter.items())
+    )
 
 
 def _diff_problems(found: DiffResult, source: str) -> list[Problem]:
@@ -215,6 +262,28 @@ def _diff_problems(found: DiffResult, source: str) -> list[Problem]:
             )
         )
     return out
+
+
+def _undelivered_message(region: str, u: Undelivered) -> str:
+    t = u.tally
+    what = "; ".join(
+        f"{'addition' if r.action == 'add' else 'removal'} of {r.ip} planned for {r.planned.isoformat()}"
+        for r in u.changes
+    )
+    state = (
+        "so it is held: not announced, it does not take effect"
+        if u.held
+        else "although it counts as announced (workspaces added later, or an adopted record)"
+    )
+    more = t.undelivered - len(u.workspaces)
+    names = ", ".join(u.workspaces) + (f" and {more} more" if more > 0 else "")
+    return (
+        f"{region}: the notice of {what} (batch {u.batch_id}) reached {t.delivered} of "
+        f"{t.delivered + t.undelivered + t.waived} workspaces ({t.pending} pending, {t.failed} failed, {t.waived} "
+        f"accepted undelivered), {state}. Not told: {names}. The next run retries; fix a workspace's address "
+        f"(egress workspaces import), or record a decision: egress notify --region {region} --accept-undelivered "
+        "WORKSPACE --reason TEXT"
+    )
 
 
 def _blocked_message(change: Change, day: dt.date) -> str:

@@ -1,10 +1,15 @@
 """``egress notify``: the daily job (:mod:`smtp_egress.jobs.notify`): diff the published list, announce what is due.
 
-1. Validate the plan; fetch and strictly validate the published document (a bad fetch sends nothing).
-2. Diff it against plan + ledger: unannounced changes, drift, a list that shrank unexplained.
-3. Announce every unannounced change at least notice_days away to every workspace of the region;
-   refuse (exit 4) those closer, naming the earliest compliant date, unless --allow-short-notice.
-4. Deliver every pending notice (resuming an interrupted run), record each delivery in the ledger.
+1. Validate the plan; check every notice channel's settings and server (exit 2 on a bad setting, 6 on a
+   server that cannot be reached; nothing is recorded then), on every run; fetch and strictly validate the
+   published document (a bad fetch sends nothing).
+2. Diff it against plan + ledger: unrecorded changes, drift, a list that shrank unexplained.
+3. Record every unrecorded change at least notice_days away as one batch for every workspace of the
+   region; refuse (exit 4) those closer, naming the earliest compliant date, unless --allow-short-notice.
+4. Deliver every pending notice, one per batch and workspace (resuming an interrupted run). A change is
+   announced when its notice reached every workspace (a channel accepted it), not when it was recorded.
+5. Exit 6 while a change planned within notice_days has notices not delivered; --accept-undelivered
+   WORKSPACE --reason TEXT records a decision to go on without that workspace.
 """
 
 from __future__ import annotations
@@ -24,9 +29,8 @@ def register(sub) -> None:
     p.add_argument("--region", required=True)
     p.add_argument(
         "--published",
-        required=True,
         metavar="URL_OR_FILE",
-        help="the currently published document (http(s) URL or file)",
+        help="the currently published document (http(s) URL or file); required, except with --accept-undelivered",
     )
     p.add_argument("--today", metavar="DATE", help="run as if today were DATE (UTC midnight); default: now")
     p.add_argument("--dry-run", action="store_true", help="report what would be announced; record and send nothing")
@@ -35,7 +39,18 @@ def register(sub) -> None:
         action="store_true",
         help="announce changes closer than notice_days anyway, recorded as exceptions (needs --reason)",
     )
-    p.add_argument("--reason", metavar="TEXT", help="why short notice is unavoidable (recorded in the ledger)")
+    p.add_argument(
+        "--reason",
+        metavar="TEXT",
+        help="why short notice is unavoidable, or why a workspace is accepted undelivered (recorded in the ledger)",
+    )
+    p.add_argument(
+        "--accept-undelivered",
+        metavar="WORKSPACE",
+        help="record a decision (needs --reason): the region's notices that never reached WORKSPACE count as told "
+        "without it, and are not tried again; sends nothing",
+    )
+    p.add_argument("--by", metavar="NAME", help="who takes the --accept-undelivered decision (default: the login name)")
     add_channel_options(p)
     p.add_argument(
         "--base-url",
@@ -61,6 +76,10 @@ def run(args) -> int:
 
     from .notify_report import emit
 
+    if args.accept_undelivered is not None:
+        return _accept(args)
+    if not args.published:
+        raise ConfigError("egress notify needs --published URL_OR_FILE (the currently published document)")
     if args.allow_short_notice and not (args.reason or "").strip():
         raise ConfigError("--allow-short-notice needs --reason TEXT: the exception is recorded with its reason")
     check_sender(args)
@@ -81,6 +100,34 @@ def run(args) -> int:
     return result.exit_code
 
 
+def _accept(args) -> int:
+    import getpass
+
+    from smtp_egress.errors import ConfigError
+    from smtp_egress.jobs.accept import AcceptInputs, run_accept
+
+    from .notify_report import emit_accept
+
+    if args.allow_short_notice or args.published or args.dry_run:
+        raise ConfigError(
+            "--accept-undelivered records a decision and sends nothing: give it with --region and --reason only"
+        )
+    try:
+        by = args.by or getpass.getuser()
+    except (KeyError, OSError):
+        by = "unknown"
+    inputs = AcceptInputs(
+        region=args.region,
+        workspace_id=args.accept_undelivered,
+        reason=args.reason or "",
+        by=by,
+        db_url=args.db,
+        moment=moment_for(args.today, "--today"),
+    )
+    emit_accept(run_accept(inputs), args.json)
+    return 0
+
+
 def add_channel_options(parser) -> None:
     """Every registered notice channel's options that have a flag (the others are environment variables only)."""
     from smtp_egress.notices.channels import CHANNELS
@@ -95,7 +142,7 @@ def add_channel_options(parser) -> None:
 
 def notice_settings(args):
     """The notice channels' settings from the flags, else their environment variables, else the defaults."""
-    from smtp_egress.jobs.notify import DEFAULT_BASE_URL, NoticeSettings
+    from smtp_egress.jobs.notices import DEFAULT_BASE_URL, NoticeSettings
     from smtp_egress.notices.channels import CHANNELS
 
     channels = {}
@@ -132,7 +179,7 @@ def check_sender(args) -> None:
         shown = value if len(value) <= 80 else value[:77] + "..."
         raise ConfigError(
             f"{source} {shown!r} {problem}; notices need a From: customers' servers accept, e.g. "
-            "--from 'IP notices <ip-notices@platform.example>'"
+            "--from 'IP notices <ip-notices@platform.example>'; nothing was recorded or sent"
         )
 
 
@@ -141,7 +188,7 @@ def warn_loopback(args) -> None:
     import ipaddress
     from urllib.parse import urlsplit
 
-    from smtp_egress.jobs.notify import DEFAULT_BASE_URL
+    from smtp_egress.jobs.notices import DEFAULT_BASE_URL
 
     url = env_or(args.base_url, "EGRESS_BASE_URL", DEFAULT_BASE_URL)
     host = (urlsplit(url).hostname or "").rstrip(".").lower()

@@ -8,6 +8,7 @@ from typing import Any
 
 from smtp_egress import errors
 from smtp_egress.dates import rfc3339
+from smtp_egress.jobs.accept import AcceptResult
 from smtp_egress.jobs.notify import NotifyResult
 from smtp_egress.plan import Change
 
@@ -46,7 +47,22 @@ def as_json(result: NotifyResult) -> dict[str, Any]:
             "stale_upcoming": list(found.stale_upcoming),
         },
         "announced": [
-            {"change": a.change.change_id, "workspaces": a.workspaces, "exception": a.reason} for a in result.announced
+            {"change": a.change.change_id, "workspaces": a.workspaces, "exception": a.reason, "batch": a.batch_id}
+            for a in result.announced
+        ],
+        "told": [{"batch": b, "at": rfc3339(at)} for b, at in result.told],
+        "undelivered": [
+            {
+                "batch": u.batch_id,
+                "changes": [r.change_id for r in u.changes],
+                "held": u.held,
+                "delivered": u.tally.delivered,
+                "pending": u.tally.pending,
+                "failed": u.tally.failed,
+                "waived": u.tally.waived,
+                "workspaces": list(u.workspaces),
+            }
+            for u in result.undelivered
         ],
         "short_notice": short,
         "delivery": None
@@ -86,7 +102,7 @@ def lines(result: NotifyResult) -> list[str]:
             )
         else:
             out.append(
-                f"announced {_describe(a.change)} to {a.workspaces} workspaces"
+                f"recorded {_describe(a.change)} for {a.workspaces} workspaces (batch {a.batch_id})"
                 + (f" as a short-notice exception: {a.reason}" if a.reason else "")
             )
     s = result.delivery
@@ -94,6 +110,14 @@ def lines(result: NotifyResult) -> list[str]:
         out.append(
             f"notices: {s.sent} sent, {s.reconciled} found already delivered, "
             f"{s.failed} failed, {s.left_pending} left pending"
+        )
+    for batch, at in result.told:
+        out.append(f"batch {batch} told: every workspace heard of it; its changes count as announced at {rfc3339(at)}")
+    told = {batch for batch, _ in result.told}
+    for batch in sorted({a.batch_id for a in result.announced if a.batch_id and a.batch_id not in told}):
+        out.append(
+            f"batch {batch} held: not every workspace heard of it yet, so its changes are not announced "
+            "(not published, not in effect); the next run retries"
         )
     return out
 
@@ -109,7 +133,7 @@ def emit(result: NotifyResult, as_json_output: bool) -> None:
     )
     for line in lines(result) or ["nothing to do"]:
         print(f"  {line}")
-    if result.announced and not result.dry_run:
+    if result.told:
         print(
             "  next: re-publish the documents so that 'upcoming' lists the new announcements "
             "(egress publish --static-dir DIR, or let egress serve pick them up)"
@@ -119,6 +143,30 @@ def emit(result: NotifyResult, as_json_output: bool) -> None:
     for p in problems:
         print(f"  ACTION NEEDED: {p.message}", file=sys.stderr)
     print(f"  exit {result.exit_code}: {_meaning(result.exit_code)}")
+
+
+def emit_accept(result: AcceptResult, as_json_output: bool) -> None:
+    """What ``egress notify --accept-undelivered`` recorded."""
+    if as_json_output:
+        print_json(
+            {
+                "region": result.region,
+                "accepted_undelivered": result.workspace_id,
+                "at": rfc3339(result.moment),
+                "batches": list(result.batches),
+                "told": [{"batch": b, "at": rfc3339(at)} for b, at in result.told],
+                "exit_code": errors.OK,
+            }
+        )
+        return
+    print(f"egress notify: region {result.region}, {rfc3339(result.moment)}")
+    print(
+        f"  recorded: the notices of {len(result.batches)} batch(es) count as told without workspace "
+        f"{result.workspace_id} ({', '.join(result.batches)}); they are not tried again"
+    )
+    for batch, at in result.told:
+        print(f"  batch {batch} told: its changes count as announced at {rfc3339(at)}")
+    print(f"  exit {errors.OK}: {_meaning(errors.OK)}")
 
 
 def _describe(change: Change) -> str:
@@ -132,5 +180,6 @@ def _meaning(code: int) -> str:
         errors.PUBLISHED_UNUSABLE: "the published document was unusable; nothing was sent",
         errors.SHORT_NOTICE: "a change is closer than the notice period; it was not announced",
         errors.DRIFT: "the published list differs from the plan",
-        errors.DELIVERY_INCOMPLETE: "some notices were not delivered; rerun to resume",
+        errors.DELIVERY_INCOMPLETE: "some notices were not delivered (or a channel's server failed its check); "
+        "rerun to resume, or decide with --accept-undelivered",
     }.get(code, "see the messages above")

@@ -1,7 +1,8 @@
 """Deliver every pending notice exactly once, resuming wherever an earlier run stopped.
 
-The ledger holds one row per (change, workspace, channel), created atomically with the announcement.
-This loop walks the rows not yet sent; for each it asks the delivery's channel (an open
+The ledger holds one row per (batch, workspace, channel), created atomically with the batch: a
+workspace gets one notice per batch on each of its channels, listing every change of the batch. This loop
+walks the rows not yet sent (rendering each batch's notice once); for each it asks the delivery's channel (an open
 :class:`~smtp_egress.notices.channels.Sender`) whether to try it in this run at all (a channel whose one
 server keeps failing holds the rest), whether the notice already arrived (the Maildir outbox knows: its
 file name derives from the Message-ID), sends it if not, and marks it sent in its own committed
@@ -16,18 +17,19 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
+import ipaddress
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, NoReturn
 
 from ..dates import utc_now
 from ..errors import DeliveryError
 from ..ledger import Delivery, Ledger
-from ..timeline import Announcement
+from ..timeline import Recorded
 from . import channels as registry
 from .channels import Sender
-from .render import NoticeContext, RenderedNotice, render_notice
+from .render import NoticeChange, NoticeContext, RenderedNotice, render_notice
 
 if TYPE_CHECKING:
     from tqdm import tqdm
@@ -55,19 +57,25 @@ class Channels:
     senders: Mapping[str, Sender]
     endpoint_url: str  # base URL of the published list, e.g. https://ips.example.com
 
-    def context(self, a: Announcement) -> NoticeContext:
+    def context(self, changes: Sequence[Recorded], at: dt.datetime) -> NoticeContext:
+        """The notice of one batch (``changes``: its recorded changes) sent at ``at``: each change with the day
+        it takes effect (for a batch not told yet, the day it takes effect if told at ``at``)."""
+        first = changes[0]
         base = self.endpoint_url.rstrip("/")
+        items = []
+        for r in changes:
+            ann = r.announcement(at)
+            assert ann is not None  # given ``at``, a held change is taken as told then
+            items.append(NoticeChange(r.change_id, r.ip, r.action, ann.effective, r.exception_reason))
+        items.sort(key=lambda c: (c.effective, c.action, _ip_key(c.ip), c.change_id))
         return NoticeContext(
-            change_id=a.change_id,
-            region=a.region,
-            ip=a.ip,
-            action=a.action,
-            effective=a.effective,
-            announced_at=a.announced_at,
-            notice_days=a.notice_days,
-            endpoint_url=f"{base}/v1/info/ip_addresses?region={a.region}",
+            batch_id=first.batch_id,
+            region=first.region,
+            changes=tuple(items),
+            sent_at=at,
+            notice_days=first.notice_days,
+            endpoint_url=f"{base}/v1/info/ip_addresses?region={first.region}",
             changes_url=f"{base}/v1/info/ip_addresses/changes.json",
-            exception_reason=a.exception_reason,
         )
 
     def close(self) -> None:
@@ -80,12 +88,13 @@ class Channels:
 def deliver(
     ledger: Ledger,
     pending: list[Delivery],
-    anns: dict[str, Announcement],
+    notices: Mapping[str, NoticeContext],
     channels: Channels,
     *,
     now: Callable[[], dt.datetime] = utc_now,
     progress: bool | None = None,
 ) -> FanoutSummary:
+    """Deliver ``pending``; ``notices``: what each batch's notice says, by batch id (rendered on first use)."""
     summary = FanoutSummary()
     started = time.perf_counter()
     rendered: dict[str, RenderedNotice] = {}
@@ -101,9 +110,9 @@ def deliver(
                 if bar is not None:
                     bar.update(1)
                 continue
-            notice = rendered.get(d.change_id)
+            notice = rendered.get(d.batch_id)
             if notice is None:
-                notice = rendered[d.change_id] = render_notice(channels.context(anns[d.change_id]))
+                notice = rendered[d.batch_id] = render_notice(notices[d.batch_id])
             summary.attempted += 1
             try:
                 if sender is None:
@@ -117,7 +126,7 @@ def deliver(
             except DeliveryError as exc:
                 summary.failed += 1
                 summary.errors.append(
-                    f"{d.channel} to {d.workspace_id} ({registry.mask(d.channel, d.target)}) for {d.change_id}: {exc}"
+                    f"{d.channel} to {d.workspace_id} ({registry.mask(d.channel, d.target)}) for {d.batch_id}: {exc}"
                 )
                 ledger.mark_failed(d, str(exc))
             if bar is not None:
@@ -129,6 +138,14 @@ def deliver(
         if bar is not None:
             bar.close()
     return summary
+
+
+def _ip_key(ip: str) -> tuple[int, int]:
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return (9, 0)
+    return (address.version, int(address))
 
 
 def _progress(total: int, enabled: bool | None) -> tqdm[NoReturn] | None:

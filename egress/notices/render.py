@@ -1,9 +1,12 @@
-"""Render a change notice once per change; personalise it cheaply per recipient.
+"""Render a batch's notice once; personalise it cheaply per recipient.
 
-``render_notice`` renders the jinja2 text and HTML templates (HTML autoescaped) and builds the
-iCalendar event, then serialises the whole MIME body once, with fixed boundaries derived from the
-change ID. ``RenderedNotice.message_bytes`` only prepends the per-recipient headers, so sending one
-change to 20,000 workspaces costs one render plus a few microseconds per message.
+A notice tells a workspace about every change of one batch (the changes one ``egress notify`` run records
+for a region): each change's address, action and effective day, what to do, in words that are right for
+the mix (a batch with a removal never says that every listed address stays in use). ``render_notice``
+renders the jinja2 text and HTML templates (HTML autoescaped) and the iCalendar file (:mod:`.ics`, an
+event per effective day), then serialises the whole MIME body once, with fixed boundaries derived from the
+batch id. ``RenderedNotice.message_bytes`` only prepends the per-recipient headers, so sending one batch to
+20,000 workspaces costs one render plus a few microseconds per message.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import email.policy
 import email.utils
 import hashlib
 import re
+from collections.abc import Sequence
 from email.header import Header
 from email.message import EmailMessage
 
@@ -23,6 +27,9 @@ from ..dates import UTC, lead_days, rfc3339
 from ..errors import DeliveryError
 from ..jsontypes import JSON
 from ..templating import environment
+from .ics import build_ics, ics_escape, ics_fold
+
+__all__ = ["NoticeChange", "NoticeContext", "RenderedNotice", "ics_escape", "ics_fold", "render_notice"]
 
 ACTIONS = ("add", "remove")
 # C0 controls and DEL: a CR or LF in a header value would start a new header (header injection).
@@ -31,21 +38,43 @@ _HEADERS_POLICY = email.policy.SMTP
 
 
 @dataclasses.dataclass(frozen=True)
-class NoticeContext:
+class NoticeChange:
+    """One change of a notice."""
+
     change_id: str
-    region: str
     ip: str
     action: str  # "add" | "remove"
-    effective: dt.date
-    announced_at: dt.datetime
+    effective: dt.date  # the day it takes effect if its batch is told as this notice is sent
+    exception_reason: str | None = None  # set when announced at short notice
+
+
+@dataclasses.dataclass(frozen=True)
+class NoticeContext:
+    """What one batch's notice says: its changes (soonest first), sent at ``sent_at``."""
+
+    batch_id: str
+    region: str
+    changes: tuple[NoticeChange, ...]
+    sent_at: dt.datetime  # the moment the notice goes out: its notice period starts then at the earliest
     notice_days: int
     endpoint_url: str  # e.g. "https://ips.example.com/v1/info/ip_addresses?region=us"
     changes_url: str  # the changes feed URL
-    exception_reason: str | None = None  # set when sent at short notice
+
+    @property
+    def additions(self) -> tuple[NoticeChange, ...]:
+        return tuple(c for c in self.changes if c.action == "add")
+
+    @property
+    def removals(self) -> tuple[NoticeChange, ...]:
+        return tuple(c for c in self.changes if c.action == "remove")
+
+    @property
+    def exceptions(self) -> tuple[NoticeChange, ...]:
+        return tuple(c for c in self.changes if c.exception_reason)
 
 
 class RenderedNotice:
-    """Rendered ONCE per change (jinja2 text + HTML + ICS, HTML autoescaped); personalised cheaply per recipient."""
+    """Rendered ONCE per batch (jinja2 text + HTML + ICS, HTML autoescaped); personalised cheaply per recipient."""
 
     __slots__ = ("_date", "_fixed", "_mime", "_payload", "context", "html", "ics", "subject", "text")
 
@@ -55,21 +84,29 @@ class RenderedNotice:
             fold_header("Subject", subject)
             + "Auto-Submitted: auto-generated\r\n"
             + "X-Auto-Response-Suppress: OOF, AutoReply\r\n"
-            + f"X-Egress-Change: {context.change_id}\r\n"
+            + f"X-Egress-Batch: {context.batch_id}\r\n"
+            + "".join(f"X-Egress-Change: {c.change_id}\r\n" for c in context.changes)
         )
         self._fixed = fixed.encode("ascii")
-        self._mime = _mime_body(context.change_id, text, html, ics)
+        self._mime = _mime_body(context.batch_id, text, html, ics)
         self._payload: dict[str, JSON] = {
-            "type": "ip_change",
-            "change_id": context.change_id,
+            "type": "ip_change_batch",
+            "batch_id": context.batch_id,
             "region": context.region,
-            "ip": context.ip,
-            "action": context.action,
-            "effective": context.effective.isoformat(),
-            "announced_at": rfc3339(context.announced_at),
             "notice_days": context.notice_days,
-            "short_notice_reason": context.exception_reason,
+            "sent_at": rfc3339(context.sent_at),
+            "changes": [
+                {
+                    "change_id": c.change_id,
+                    "ip": c.ip,
+                    "action": c.action,
+                    "effective": c.effective.isoformat(),
+                    "short_notice_reason": c.exception_reason,
+                }
+                for c in context.changes
+            ],
             "endpoint_url": context.endpoint_url,
+            "changes_url": context.changes_url,
         }
         self._date: tuple[dt.datetime, str] | None = None
 
@@ -94,34 +131,19 @@ class RenderedNotice:
 
 
 def render_notice(ctx: NoticeContext) -> RenderedNotice:
-    if ctx.action not in ACTIONS:
-        raise ValueError(f"action {ctx.action!r} is not one of {ACTIONS}")
-    for name in ("change_id", "region", "ip"):
-        value = getattr(ctx, name)
-        if _CONTROL.search(value) or (name == "change_id" and not value.isascii()):
-            raise ValueError(
-                f"{name} {value!r} must be printable{' ASCII' if name == 'change_id' else ''}: it goes into a header"
-            )
-    if ctx.announced_at.tzinfo is None:
-        raise ValueError(f"announced_at {ctx.announced_at!r} has no time zone; use an aware UTC datetime")
-    add = ctx.action == "add"
-    effective = ctx.effective.isoformat()
-    lead = lead_days(ctx.announced_at, ctx.effective)
-    prefix = "Short notice: " if ctx.exception_reason else ""
-    if add:
-        subject = f"{prefix}Action needed by {effective}: allow {ctx.ip} (custom SMTP, region {ctx.region})"
-        headline = f"New sending address {ctx.ip} from {effective}"
-    else:
-        subject = f"{prefix}From {effective} we stop sending from {ctx.ip} (custom SMTP, region {ctx.region})"
-        headline = f"Address {ctx.ip} retires on {effective}"
+    _check(ctx)
+    adds, removes = ctx.additions, ctx.removals
+    subject, headline = _subject(ctx), _headline(ctx)
     values = dict(
         ctx=ctx,
-        add=add,
+        adds=adds,
+        removes=removes,
         subject=subject,
         headline=headline,
-        effective=effective,
-        announced=ctx.announced_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        lead_words="less than a day" if lead < 1 else f"{lead} day{'s' if lead != 1 else ''}",
+        sent=ctx.sent_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        lead_words={c.change_id: _lead_words(ctx.sent_at, c.effective) for c in ctx.changes},
+        first_lead=_lead_words(ctx.sent_at, ctx.changes[0].effective),
+        verbs={c.change_id: _verb(c) for c in ctx.changes},
     )
     env = _environment()
     text = env.get_template("notice.txt.j2").render(values)
@@ -129,81 +151,95 @@ def render_notice(ctx: NoticeContext) -> RenderedNotice:
     return RenderedNotice(ctx, subject, text, html, build_ics(ctx))
 
 
-def build_ics(ctx: NoticeContext) -> str:
-    """An RFC 5545 calendar (METHOD:PUBLISH) with one all-day event on the effective day."""
-    day = ctx.effective
-    if ctx.action == "add":
-        summary = f"Custom SMTP: {ctx.ip} starts sending mail (region {ctx.region}); allow it before this day"
-    else:
-        summary = f"Custom SMTP: {ctx.ip} stops sending mail (region {ctx.region}); you may remove it"
-    description = "\n".join(
-        ([f"Short notice: {ctx.exception_reason}"] if ctx.exception_reason else [])
-        + [
-            instructions(ctx),
-            f"Current list: {ctx.endpoint_url}",
-            f"All changes: {ctx.changes_url}",
-            f"Change ID: {ctx.change_id}",
-        ]
-    )
-    uid = hashlib.sha256(ctx.change_id.encode()).hexdigest()[:32]
-    lines = [
-        "BEGIN:VCALENDAR",
-        "VERSION:2.0",
-        "PRODID:-//smtp-egress//IP change notice//EN",
-        "CALSCALE:GREGORIAN",
-        "METHOD:PUBLISH",
-        "BEGIN:VEVENT",
-        f"UID:ipchange-{uid}@smtp-egress",
-        f"DTSTAMP:{ctx.announced_at.astimezone(UTC).strftime('%Y%m%dT%H%M%SZ')}",
-        f"DTSTART;VALUE=DATE:{day.strftime('%Y%m%d')}",
-        f"DTEND;VALUE=DATE:{(day + dt.timedelta(days=1)).strftime('%Y%m%d')}",
-        f"SUMMARY:{ics_escape(summary)}",
-        f"DESCRIPTION:{ics_escape(description)}",
-        f"URL:{ctx.endpoint_url}",
-        "TRANSP:TRANSPARENT",
-        "STATUS:CONFIRMED",
-        "SEQUENCE:0",
-        "END:VEVENT",
-        "END:VCALENDAR",
-    ]
-    return "".join(ics_fold(line) + "\r\n" for line in lines)
+def instructions(ctx: NoticeContext, changes: Sequence[NoticeChange] | None = None) -> list[str]:
+    """What the customer has to do about ``changes`` (default: all of the notice's), one plain sentence each,
+    and, when the notice retires an address, to keep the others (the calendar's and chat messages' words)."""
+    out = []
+    for c in ctx.changes if changes is None else changes:
+        day = c.effective.isoformat()
+        if c.action == "add":
+            out.append(f"Allow {c.ip} on your SMTP server's allowlist and firewall before {day} (UTC).")
+        else:
+            out.append(f"From {day} (UTC) on you may remove {c.ip} from your allowlist.")
+    if ctx.removals:
+        out.append("Keep all other addresses of the list.")
+    return out
 
 
-def instructions(ctx: NoticeContext) -> str:
-    """What the customer has to do, in one or two plain sentences (the calendar event's and chat messages')."""
-    day = ctx.effective.isoformat()
-    if ctx.action == "add":
-        return f"Allow {ctx.ip} on your SMTP server's allowlist and firewall before {day} (UTC)."
-    return f"From {day} (UTC) on you may remove {ctx.ip} from your allowlist. Keep all other addresses of the list."
+def _check(ctx: NoticeContext) -> None:
+    if not ctx.changes:
+        raise ValueError(f"the notice of batch {ctx.batch_id!r} has no changes")
+    for name, value in [("batch_id", ctx.batch_id), ("region", ctx.region)] + [
+        (f"{field} of {c.change_id!r}", getattr(c, field)) for c in ctx.changes for field in ("change_id", "ip")
+    ]:
+        ascii_only = name == "batch_id" or name.startswith("change_id")
+        if _CONTROL.search(value) or (ascii_only and not value.isascii()):
+            raise ValueError(
+                f"{name} {value!r} must be printable{' ASCII' if ascii_only else ''}: it goes into a header"
+            )
+    for c in ctx.changes:
+        if c.action not in ACTIONS:
+            raise ValueError(f"action {c.action!r} of {c.change_id!r} is not one of {ACTIONS}")
+    if ctx.sent_at.tzinfo is None:
+        raise ValueError(f"sent_at {ctx.sent_at!r} has no time zone; use an aware UTC datetime")
 
 
-def ics_escape(value: str) -> str:
-    """Escape a TEXT value (RFC 5545 3.3.11): backslash, semicolon, comma and newlines."""
-    value = value.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,")
-    return value.replace("\r\n", "\\n").replace("\n", "\\n").replace("\r", "\\n")
+def _subject(ctx: NoticeContext) -> str:
+    """The subject: a single change as it always was; several, counted, by the first day that needs action."""
+    prefix = "Short notice: " if ctx.exceptions else ""
+    where = f"(custom SMTP, region {ctx.region})"
+    adds, removes = ctx.additions, ctx.removals
+    if len(ctx.changes) == 1:
+        (c,) = ctx.changes
+        day = c.effective.isoformat()
+        if adds:
+            return f"{prefix}Action needed by {day}: allow {c.ip} {where}"
+        return f"{prefix}From {day} we stop sending from {c.ip} {where}"
+    if adds and removes:
+        return (
+            f"{prefix}Action needed by {adds[0].effective.isoformat()}: allow {_count(adds, 'new address')}; "
+            f"{_count(removes, 'address')} {'retires' if len(removes) == 1 else 'retire'} from "
+            f"{removes[0].effective.isoformat()} {where}"
+        )
+    if adds:
+        return f"{prefix}Action needed by {adds[0].effective.isoformat()}: allow {_count(adds, 'new address')} {where}"
+    return f"{prefix}From {removes[0].effective.isoformat()} we stop sending from {_count(removes, 'address')} {where}"
 
 
-def ics_fold(line: str, limit: int = 75) -> str:
-    """Fold a content line into lines of at most ``limit`` octets, never inside a UTF-8 character."""
-    if len(line.encode("utf-8")) <= limit:
-        return line
-    parts, chunk, size = [], "", 0
-    for char in line:
-        width = len(char.encode("utf-8"))
-        if size + width > limit:
-            parts.append(chunk)
-            chunk, size = " ", 1  # the continuation's leading space counts toward the limit
-        chunk += char
-        size += width
-    parts.append(chunk)
-    return "\r\n".join(parts)
+def _headline(ctx: NoticeContext) -> str:
+    adds, removes = ctx.additions, ctx.removals
+    if len(ctx.changes) == 1:
+        (c,) = ctx.changes
+        day = c.effective.isoformat()
+        return f"New sending address {c.ip} from {day}" if adds else f"Address {c.ip} retires on {day}"
+    if adds and removes:
+        return f"Our sending addresses change: {_count(adds, 'new address')}, {_count(removes, 'retiring')}"
+    if adds:
+        return f"{_count(adds, 'new sending address')} from {adds[0].effective.isoformat()}"
+    return f"{_count(removes, 'address')} retire from {removes[0].effective.isoformat()}"
+
+
+def _count(changes: Sequence[NoticeChange], noun: str) -> str:
+    if len(changes) == 1:
+        return f"1 {noun}"
+    plural = noun if noun.endswith("ing") else f"{noun}es" if noun.endswith("ss") else f"{noun}s"
+    return f"{len(changes)} {plural}"
+
+
+def _verb(c: NoticeChange) -> str:
+    return "starts sending (add)" if c.action == "add" else "stops sending (remove)"
+
+
+def _lead_words(sent_at: dt.datetime, day: dt.date) -> str:
+    lead = lead_days(sent_at, day)
+    return "less than a day" if lead < 1 else f"{lead} day{'s' if lead != 1 else ''}"
 
 
 def _environment() -> jinja2.Environment:
     return environment("smtp_egress.notices", "txt.j2")
 
 
-def _mime_body(change_id: str, text: str, html: str, ics: str) -> bytes:
+def _mime_body(batch_id: str, text: str, html: str, ics: str) -> bytes:
     """MIME-Version, Content-Type and the multipart/mixed body, serialised once with CRLF."""
     msg = EmailMessage(policy=_HEADERS_POLICY)
     msg.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
@@ -212,7 +248,7 @@ def _mime_body(change_id: str, text: str, html: str, ics: str) -> bytes:
     for part in msg.walk():
         if part is not msg:
             del part["MIME-Version"]  # EmailMessage.set_content adds it to every part it creates
-    token = hashlib.sha256(change_id.encode()).hexdigest()[:24]
+    token = hashlib.sha256(batch_id.encode()).hexdigest()[:24]
     # "=_" never occurs in quoted-printable or base64 output, so these boundaries cannot collide with
     # the text or HTML; the calendar part is checked below.
     msg.set_boundary(f"=_mixed_{token}")
@@ -221,7 +257,7 @@ def _mime_body(change_id: str, text: str, html: str, ics: str) -> bytes:
     alternative.set_boundary(f"=_alt_{token}")
     data = msg.as_bytes()
     if data.count(f"--=_mixed_{token}".encode()) != 3 or data.count(f"--=_alt_{token}".encode()) != 3:
-        raise ValueError(f"the notice for {change_id!r} contains its own MIME boundary")
+        raise ValueError(f"the notice of batch {batch_id!r} contains its own MIME boundary")
     return data
 
 

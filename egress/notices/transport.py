@@ -10,16 +10,27 @@ from __future__ import annotations
 import base64
 import contextlib
 import dataclasses
+import os
 import re
 import smtplib
 import ssl
+from pathlib import Path
 from typing import Protocol
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from ..errors import ConfigError, DeliveryError
 from .maildir import MaildirOutbox, check_envelope
 
-__all__ = ["MaildirOutbox", "SmtpTransport", "Transport", "mask_url", "open_transport", "parse_smtp_url"]
+__all__ = [
+    "MaildirOutbox",
+    "SmtpTransport",
+    "Transport",
+    "check_cafile",
+    "check_outbox",
+    "mask_url",
+    "open_transport",
+    "parse_smtp_url",
+]
 
 DEFAULT_PORTS = {"smtp": 587, "smtps": 465}
 PORT_HINT = "port 465 speaks implicit TLS: use smtps://; 587 (and 2525) use STARTTLS: use smtp://"
@@ -34,6 +45,30 @@ class Transport(Protocol):
 def open_transport(smtp_url: str | None, outbox: str, cafile: str | None = None) -> Transport:
     """SMTP when ``smtp_url`` is set, else the Maildir at ``outbox``."""
     return SmtpTransport(smtp_url, cafile=cafile) if smtp_url else MaildirOutbox(outbox)
+
+
+def check_cafile(cafile: str | None) -> ssl.SSLContext:
+    """The TLS context that trusts the system CAs and ``cafile``; ConfigError if it is not a readable PEM."""
+    try:
+        return ssl.create_default_context(cafile=cafile)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"EGRESS_SMTP_CAFILE {cafile!r} is not a readable PEM CA certificate: {exc}") from None
+
+
+def check_outbox(path: str) -> None:
+    """ConfigError unless the Maildir outbox ``path`` is (or can be created as) a writable directory."""
+    where = Path(path).absolute()
+    existing = next((p for p in (where, *where.parents) if p.exists()), where.anchor)
+    problem = None
+    if existing == where and not where.is_dir():
+        problem = "it is not a directory"
+    elif not os.access(existing, os.W_OK | os.X_OK):
+        problem = f"{str(existing)!r} is not writable" if existing != where else "it is not writable"
+    if problem:
+        raise ConfigError(
+            f"the Maildir outbox (--outbox / EGRESS_OUTBOX) {path!r} cannot take notices: {problem}; point it at a "
+            "writable directory, or set an SMTP URL (--smtp-url / EGRESS_SMTP_URL)"
+        )
 
 
 def mask_url(url: str) -> str:
@@ -104,10 +139,7 @@ class SmtpTransport:
     ):
         self.settings = parse_smtp_url(url)
         self.url = mask_url(url)
-        try:
-            self._context = ssl.create_default_context(cafile=cafile)
-        except (OSError, ssl.SSLError) as exc:
-            raise ConfigError(f"EGRESS_SMTP_CAFILE {cafile!r} is not a readable PEM CA certificate: {exc}") from None
+        self._context = check_cafile(cafile)
         self.timeout = timeout
         self.local_hostname = local_hostname
         self._smtp: smtplib.SMTP | None = None
@@ -115,6 +147,13 @@ class SmtpTransport:
 
     def delivered(self, message_id: str) -> bool:
         return False  # an SMTP server cannot be asked; the ledger records what was accepted
+
+    def check(self) -> None:
+        """Open a session as a delivery would (connect, EHLO, STARTTLS when offered, AUTH), then QUIT;
+        DeliveryError if any step fails. Sends no message."""
+        if self._smtp is None:
+            self._connect()
+        self.close()
 
     def send(self, *, sender: str, recipient: str, message_id: str, data: bytes) -> None:
         check_envelope(sender, recipient)

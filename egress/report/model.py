@@ -5,9 +5,16 @@ announced changes still to take effect, and the history: every change the plan h
 and every announcement the ledger holds (also one whose change has since left the plan), each with when
 it was announced, when it takes effect, its notice lead, its notice deliveries and its flags.
 
-The report describes the moment ``at``: announcements recorded after it are left out, as ``egress
-publish --at`` does. Delivery counts are the ledger's state when the report is made (a delivery records
-when it was sent, but not when it failed).
+A change counts as announced when its batch was told (every workspace that existed when it was recorded
+heard of it, or was accepted undelivered by a human: :func:`smtp_egress.timeline.told_at`); before, it is
+*held*. Each record shows both moments (recorded, announced), the batch, and its notice by workspace
+(delivered, pending, failed, accepted undelivered, with each decision's who, when and why). A change planned
+within ``notice_days`` of the report's day (or past it) whose notice did not reach every workspace is
+flagged ``notices_undelivered``: it is held back, or customers were never told.
+
+The report describes the moment ``at``: changes recorded after it are left out, and one told after it is
+held, as ``egress publish --at`` does. Delivery counts and notice tallies are the ledger's state when the
+report is made (a delivery records when it was sent, but not when it failed).
 """
 
 from __future__ import annotations
@@ -17,39 +24,29 @@ import datetime as dt
 from collections import Counter
 from typing import NamedTuple, TypedDict
 
-import sqlalchemy as sa
-
-from ..ledger import Ledger, announcements, deliveries, workspaces
+from ..ledger import Ledger, NoticeTally, Waiver
 from ..plan import Change, Plan
-from ..timeline import Announcement, Notice, NoticeStatus, notice_status, published_addresses
+from ..timeline import (
+    Announcement,
+    Notice,
+    NoticeStatus,
+    Recorded,
+    notice_status,
+    published_addresses,
+    undelivered_matters,
+)
+from .ledger_facts import DeliveryCounts, Undelivered, announced_plans, delivery_facts, workspace_counts
 from .provenance import Provenance
 
 # States of a change on the report's day.
 IN_EFFECT, PENDING, NOT_ANNOUNCED, NOT_IN_PLAN = "in_effect", "pending", "not_announced", "not_in_plan"
+HELD = "held"  # recorded, but its batch was not told (every workspace) by the report's moment
 # Flags: what a compliance reviewer should look at.
 LATE_NOTICE = "late_notice"  # announced with less than notice_days of notice and no exception: delayed
 SHORT_NOTICE_EXCEPTION = "short_notice_exception"  # less than notice_days, taken as planned, with a reason
 DELIVERY_FAILED = "delivery_failed"  # at least one notice delivery failed
-FLAGS = (LATE_NOTICE, SHORT_NOTICE_EXCEPTION, NOT_ANNOUNCED, NOT_IN_PLAN, DELIVERY_FAILED)
-
-
-@dataclasses.dataclass(frozen=True)
-class DeliveryCounts:
-    workspaces_notified: int  # distinct workspaces with at least one sent notice
-    sent: int
-    failed: int
-    pending: int
-
-
-@dataclasses.dataclass(frozen=True)
-class Undelivered:
-    """A notice delivery that was not accepted (yet): who, which channel, how often it was tried, why."""
-
-    workspace_id: str
-    channel: str
-    status: str  # "failed" | "pending"
-    attempts: int
-    last_error: str | None
+NOTICES_UNDELIVERED = "notices_undelivered"  # within notice_days (or past): a workspace not told, not waived
+FLAGS = (LATE_NOTICE, SHORT_NOTICE_EXCEPTION, NOT_ANNOUNCED, NOT_IN_PLAN, DELIVERY_FAILED, NOTICES_UNDELIVERED)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,8 +58,8 @@ class ChangeRecord:
     planned: dt.date
     notice_days: int  # the promise when it was announced (the plan's, if not announced)
     in_plan: bool
-    state: str  # IN_EFFECT | PENDING | NOT_ANNOUNCED | NOT_IN_PLAN
-    announced_at: dt.datetime | None = None
+    state: str  # IN_EFFECT | PENDING | HELD | NOT_ANNOUNCED | NOT_IN_PLAN
+    announced_at: dt.datetime | None = None  # when its batch was told: the start of its notice
     effective: dt.date | None = None  # None while not announced: it never takes effect
     lead_days: int | None = None
     exception_reason: str | None = None
@@ -70,6 +67,10 @@ class ChangeRecord:
     deliveries: DeliveryCounts | None = None
     undelivered: tuple[Undelivered, ...] = ()
     flags: tuple[str, ...] = ()
+    recorded_at: dt.datetime | None = None  # when the daily job recorded it (None: not recorded)
+    batch_id: str | None = None
+    notices: NoticeTally | None = None  # its batch's notice, counted by workspace
+    waivers: tuple[Waiver, ...] = ()  # decisions to count its batch told without a workspace
 
     @property
     def delayed(self) -> bool:
@@ -89,11 +90,17 @@ class _Identity(TypedDict):
 
 
 class _Facts(NamedTuple):
-    """What the ledger says beyond the announcements, per change id."""
+    """What the ledger says beyond the announcements: per batch id (deliveries, tallies, waivers), per change id
+    (plans, records), and the report's day and promise."""
 
     counts: dict[str, DeliveryCounts]
     undelivered: dict[str, list[Undelivered]]
     plan_hashes: dict[str, str]
+    records: dict[str, Recorded]
+    tallies: dict[str, NoticeTally]
+    waivers: dict[str, list[Waiver]]
+    day: dt.date
+    notice_days: int
 
 
 @dataclasses.dataclass(frozen=True)
@@ -152,20 +159,35 @@ class Report:
 def build_report(plan: Plan, ledger: Ledger, provenance: Provenance) -> Report:
     moment, since = provenance.at, provenance.since
     day = moment.date()
-    anns = {k: a for k, a in ledger.announcements().items() if a.announced_at <= moment}
-    counts, undelivered = _deliveries(ledger, set(anns))
-    plan_hashes = _announced_plans(ledger)
-    members = _workspace_counts(ledger)
+    records = {k: r for k, r in ledger.recorded().items() if r.recorded_at <= moment}
+    anns: dict[str, Announcement] = {}
+    for k, r in records.items():
+        ann = r.announcement()
+        if ann is not None and ann.announced_at <= moment:
+            anns[k] = ann
+    held = {k for k in records if k not in anns}
+    counts, undelivered = delivery_facts(ledger, {r.batch_id for r in records.values()})
+    waivers: dict[str, list[Waiver]] = {}
+    for w in ledger.waivers():
+        waivers.setdefault(w.batch_id, []).append(w)
+    facts = _Facts(
+        counts, undelivered, announced_plans(ledger), records, ledger.tallies(), waivers, day, plan.notice_days
+    )
+    members = workspace_counts(ledger)
     out: list[RegionReport] = []
-    for region in sorted(set(plan.regions) | {a.region for a in anns.values()}):
+    for region in sorted(set(plan.regions) | {r.region for r in records.values()}):
         in_plan = region in plan.regions
         region_anns = {k: a for k, a in anns.items() if a.region == region}
         planned = plan.changes(region) if in_plan else []
-        facts = _Facts(counts, undelivered, plan_hashes)
-        records = [_record(c, notice_status(c, region_anns, moment, plan.notice_days), facts) for c in planned]
+        statuses = [notice_status(c, region_anns, moment, plan.notice_days, held) for c in planned]
+        reports = [_record(c, n, facts) for c, n in zip(planned, statuses, strict=True)]
         planned_ids = {c.change_id for c in planned}
-        records += [_orphan(a, moment, facts) for k, a in region_anns.items() if k not in planned_ids]
-        records.sort(key=lambda r: (r.planned, r.action, r.ip, r.change_id))
+        reports += [
+            _orphan(r, region_anns.get(k), moment, facts)
+            for k, r in records.items()
+            if r.region == region and k not in planned_ids
+        ]
+        reports.sort(key=lambda r: (r.planned, r.action, r.ip, r.change_id))
         live = tuple(str(ip) for ip in published_addresses(plan, region, region_anns, day)) if in_plan else ()
         out.append(
             RegionReport(
@@ -173,16 +195,20 @@ def build_report(plan: Plan, ledger: Ledger, provenance: Provenance) -> Report:
                 in_plan=in_plan,
                 workspaces=members.get(region, 0),
                 live=live,
-                upcoming=tuple(r for r in records if r.state == PENDING),
-                changes=tuple(r for r in records if since is None or _touches(r, since)),
+                upcoming=tuple(r for r in reports if r.state == PENDING),
+                changes=tuple(r for r in reports if since is None or _touches(r, since)),
             )
         )
     return Report(provenance, tuple(out))
 
 
 def _touches(record: ChangeRecord, since: dt.date) -> bool:
-    """Announced, effective (or, never announced, planned) on or after ``since``."""
-    days = [record.announced_at.date(), record.effective] if record.announced_at else [record.planned]
+    """Recorded, announced, effective (or, never announced, planned) on or after ``since``."""
+    days: list[dt.date | None] = [record.planned]
+    if record.announced_at:
+        days = [record.announced_at.date(), record.effective]
+    if record.recorded_at:
+        days.append(record.recorded_at.date())
     return any(d is not None and d >= since for d in days)
 
 
@@ -195,21 +221,32 @@ def _record(change: Change, notice: Notice, facts: _Facts) -> ChangeRecord:
         planned=change.effective,
         in_plan=True,
     )
+    if notice.status is NoticeStatus.HELD:
+        return _announced(base, notice, HELD, facts)
     if not notice.announced:
         return ChangeRecord(**base, notice_days=notice.notice_days, state=NOT_ANNOUNCED, flags=(NOT_ANNOUNCED,))
     return _announced(base, notice, IN_EFFECT if notice.status is NoticeStatus.IN_EFFECT else PENDING, facts)
 
 
-def _orphan(ann: Announcement, moment: dt.datetime, facts: _Facts) -> ChangeRecord:
-    """An announcement whose change the plan no longer holds (its date moved, or it was withdrawn)."""
+def _orphan(record: Recorded, ann: Announcement | None, moment: dt.datetime, facts: _Facts) -> ChangeRecord:
+    """A recorded change the plan no longer holds (its date moved, or it was withdrawn); ``ann``: its
+    announcement, if it was told by ``moment``."""
     base = _Identity(
-        change_id=ann.change_id, region=ann.region, ip=ann.ip, action=ann.action, planned=ann.planned, in_plan=False
+        change_id=record.change_id,
+        region=record.region,
+        ip=record.ip,
+        action=record.action,
+        planned=record.planned,
+        in_plan=False,
     )
-    return _announced(base, ann.notice(moment), NOT_IN_PLAN, facts)
+    notice = ann.notice(moment) if ann is not None else record.held_notice(moment)
+    return _announced(base, notice, NOT_IN_PLAN, facts)
 
 
 def _announced(base: _Identity, notice: Notice, state: str, facts: _Facts) -> ChangeRecord:
-    counts, undelivered, plan_hashes = facts
+    """A recorded change's record: announced (told), or held (``notice.status`` HELD)."""
+    record = facts.records[notice.change_id]
+    batch = record.batch_id
     flags: list[str] = []
     if notice.late:
         flags.append(LATE_NOTICE)
@@ -217,76 +254,36 @@ def _announced(base: _Identity, notice: Notice, state: str, facts: _Facts) -> Ch
         flags.append(SHORT_NOTICE_EXCEPTION)
     if state == NOT_IN_PLAN:
         flags.append(NOT_IN_PLAN)
-    tally = counts.get(notice.change_id, DeliveryCounts(0, 0, 0, 0))
+    tally = facts.counts.get(batch, DeliveryCounts(0, 0, 0, 0))
     if tally.failed:
         flags.append(DELIVERY_FAILED)
+    notices = facts.tallies.get(batch, NoticeTally())
+    if notices.undelivered and undelivered_matters(record.planned, facts.day, facts.notice_days):
+        flags.append(NOTICES_UNDELIVERED)
+    told = notice.announced
     return ChangeRecord(
         **base,
-        notice_days=notice.notice_days,
+        notice_days=notice.notice_days if told else record.notice_days,
         state=state,
         announced_at=notice.announced_at,
         effective=notice.effective,
-        lead_days=notice.lead_days,
-        exception_reason=notice.exception_reason,
-        plan_sha256=plan_hashes.get(notice.change_id),
+        lead_days=notice.lead_days if told else None,
+        exception_reason=record.exception_reason,
+        plan_sha256=facts.plan_hashes.get(notice.change_id),
         deliveries=tally,
-        undelivered=tuple(undelivered.get(notice.change_id, ())),
+        undelivered=tuple(facts.undelivered.get(batch, ())),
         flags=tuple(flags),
+        recorded_at=record.recorded_at,
+        batch_id=batch,
+        notices=notices,
+        waivers=tuple(facts.waivers.get(batch, ())),
     )
-
-
-def _deliveries(ledger: Ledger, change_ids: set[str]) -> tuple[dict[str, DeliveryCounts], dict[str, list[Undelivered]]]:
-    """Per change: delivery counts by status, distinct workspaces notified, and the undelivered rows."""
-    d = deliveries.c
-    by_status = sa.select(d.change_id, d.status, sa.func.count(), sa.func.count(sa.distinct(d.workspace_id))).group_by(
-        d.change_id, d.status
-    )
-    not_sent = (
-        sa.select(d.change_id, d.workspace_id, d.channel, d.status, d.attempts, d.last_error)
-        .where(d.status != "sent")
-        .order_by(d.change_id, d.workspace_id, d.channel)
-    )
-    with ledger.conn.begin():
-        grouped = ledger.conn.execute(by_status).all()
-        rows = ledger.conn.execute(not_sent).all()
-    tallies: dict[str, dict[str, tuple[int, int]]] = {}
-    for change_id, status, n, distinct_ws in grouped:
-        tallies.setdefault(change_id, {})[status] = (n, distinct_ws)
-    counts = {
-        cid: DeliveryCounts(
-            workspaces_notified=t.get("sent", (0, 0))[1],
-            sent=t.get("sent", (0, 0))[0],
-            failed=t.get("failed", (0, 0))[0],
-            pending=t.get("pending", (0, 0))[0],
-        )
-        for cid, t in tallies.items()
-        if cid in change_ids
-    }
-    undelivered: dict[str, list[Undelivered]] = {}
-    for change_id, workspace_id, channel, status, attempts, last_error in rows:
-        if change_id in change_ids:
-            undelivered.setdefault(change_id, []).append(
-                Undelivered(workspace_id, channel, status, attempts, last_error)
-            )
-    return counts, undelivered
-
-
-def _announced_plans(ledger: Ledger) -> dict[str, str]:
-    """The sha256 of the plan each announcement was made from."""
-    q = sa.select(announcements.c.change_id, announcements.c.plan_sha256)
-    with ledger.conn.begin():
-        # not dict(result) as C416 suggests: a Result has keys(), so dict() would read it as a mapping
-        return {change_id: sha for change_id, sha in ledger.conn.execute(q)}  # noqa: C416
-
-
-def _workspace_counts(ledger: Ledger) -> dict[str, int]:
-    q = sa.select(workspaces.c.region, sa.func.count()).group_by(workspaces.c.region)
-    with ledger.conn.begin():
-        return {region: n for region, n in ledger.conn.execute(q)}  # noqa: C416 (see _announced_plans)
 
 
 __all__ = [
     "FLAGS",
+    "HELD",
+    "NOTICES_UNDELIVERED",
     "ChangeRecord",
     "DeliveryCounts",
     "RegionReport",

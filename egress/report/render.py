@@ -17,7 +17,7 @@ tickets. JSON is for auditors' tools: keys sorted, days ``YYYY-MM-DD``, instants
       "summary": {
         "regions": [str], "changes": int (history rows), "flags": int, "flagged_changes": int,
         "flags_by_kind": {"late_notice": int, "short_notice_exception": int, "not_announced": int,
-                          "not_in_plan": int, "delivery_failed": int},
+                          "not_in_plan": int, "delivery_failed": int, "notices_undelivered": int},
         "exceptions": int, "upcoming": int
       },
       "regions": [{                       # sorted by name
@@ -29,8 +29,11 @@ tickets. JSON is for auditors' tools: keys sorted, days ``YYYY-MM-DD``, instants
 
     change = {
       "change_id": "us/add/198.51.100.11/2026-12-10", "region": str, "ip": str, "action": "add" | "remove",
-      "planned": day, "state": "in_effect" | "pending" | "not_announced" | "not_in_plan", "in_plan": bool,
-      "announced_at": instant | null, "effective": day | null (null: not announced, never takes effect),
+      "planned": day, "state": "in_effect" | "pending" | "held" | "not_announced" | "not_in_plan", "in_plan": bool,
+      "recorded_at": instant | null (when the daily job recorded it), "batch_id": str | null,
+      "announced_at": instant | null (when its batch was told: every workspace heard of it; null: not announced,
+                                      e.g. held: recorded, notices not all delivered),
+      "effective": day | null (null: not announced, never takes effect),
       "delayed": bool (effective after planned: announced late), "lead_days": int | null,
       "notice_days": int, "exception_reason": str | null,
       "plan_sha256": hex | null (the plan the announcement was made from),
@@ -38,7 +41,11 @@ tickets. JSON is for auditors' tools: keys sorted, days ``YYYY-MM-DD``, instants
       "undelivered": [{"workspace_id": str, "channel": str (a notice channel: "email", "webhook", ...),
                        "status": "failed" | "pending",
                        "attempts": int, "last_error": str | null}],
+      "notices": {"delivered": int, "pending": int, "failed": int, "waived": int} | null (its batch's notice,
+                 counted by workspace: told, not yet, a delivery failed, accepted undelivered),
+      "waivers": [{"workspace_id": str, "at": instant, "by": str, "reason": str}],
       "flags": [flag]  # late_notice | short_notice_exception | not_announced | not_in_plan | delivery_failed
+                       # | notices_undelivered
     }
 """
 
@@ -68,6 +75,7 @@ FLAG_LABELS = {
     model.NOT_ANNOUNCED: "not announced",
     model.NOT_IN_PLAN: "not in plan",
     model.DELIVERY_FAILED: "delivery failed",
+    model.NOTICES_UNDELIVERED: "notices undelivered",
 }
 _URL = re.compile(r"https?://[^\s<>\"']+[^\s<>\"'.,;:!?)\]]")
 _DAY = re.compile(r"(\d{4}-\d\d-\d\d)")
@@ -147,6 +155,13 @@ def _change_json(c: ChangeRecord) -> JSONObject:
         "deliveries": None if c.deliveries is None else dataclasses.asdict(c.deliveries),
         "undelivered": [dataclasses.asdict(u) for u in c.undelivered],
         "flags": list(c.flags),
+        "recorded_at": rfc3339(c.recorded_at) if c.recorded_at else None,
+        "batch_id": c.batch_id,
+        "notices": None if c.notices is None else dataclasses.asdict(c.notices),
+        "waivers": [
+            {"workspace_id": w.workspace_id, "at": rfc3339(w.waived_at), "by": w.waived_by, "reason": w.reason}
+            for w in c.waivers
+        ],
     }
 
 
@@ -171,15 +186,32 @@ def flag_text(c: ChangeRecord, flag: str, day: dt.date) -> str:
     if flag == model.DELIVERY_FAILED:
         n = c.deliveries.failed if c.deliveries else 0
         return f"{n} notice deliver{'y' if n == 1 else 'ies'} failed"
+    if flag == model.NOTICES_UNDELIVERED and c.notices is not None:
+        t = c.notices
+        outcome = "held: not announced, not in effect" if c.announced_at is None else "announced"
+        return (
+            f"notices undelivered: {t.undelivered} of {t.delivered + t.undelivered + t.waived} workspaces not told "
+            f"({t.pending} pending, {t.failed} failed, {t.waived} accepted undelivered); {outcome}"
+        )
     return flag
 
 
 def effective_text(c: ChangeRecord) -> str:
+    if c.effective is None and c.recorded_at is not None:
+        return "not yet (held: notices not all delivered)"
     if c.effective is None:
         return "never (not announced)"
     if c.state == model.PENDING:
         return f"{c.effective.isoformat()} (pending)"
     return c.effective.isoformat()
+
+
+def notices_text(c: ChangeRecord) -> str:
+    """Its batch's notice by workspace, e.g. ``3 delivered, 1 pending, 0 failed, 1 waived``."""
+    if c.notices is None:
+        return ""
+    t = c.notices
+    return f"{t.delivered} delivered, {t.pending} pending, {t.failed} failed, {t.waived} waived"
 
 
 def change_text(c: ChangeRecord) -> str:
@@ -242,6 +274,7 @@ def _environment() -> jinja2.Environment:
             flag_text=flag_text,
             effective_text=effective_text,
             change_text=change_text,
+            notices_text=notices_text,
             flag_label=FLAG_LABELS.get,
         )
     return env

@@ -14,15 +14,13 @@ import pytest
 
 @pytest.fixture
 def rendered_notice():
-    from smtp_egress.notices.render import NoticeContext, render_notice
+    from smtp_egress.notices.render import NoticeChange, NoticeContext, render_notice
 
     ctx = NoticeContext(
-        change_id="us/add/203.0.113.7/2026-12-10",
+        batch_id="us/2026-11-26T09:30:00Z/0123456789ab",
         region="us",
-        ip="203.0.113.7",
-        action="add",
-        effective=dt.date(2026, 12, 10),
-        announced_at=dt.datetime(2026, 11, 26, 9, 30, tzinfo=dt.UTC),
+        changes=(NoticeChange("us/add/203.0.113.7/2026-12-10", "203.0.113.7", "add", dt.date(2026, 12, 10)),),
+        sent_at=dt.datetime(2026, 11, 26, 9, 30, tzinfo=dt.UTC),
         notice_days=7,
         endpoint_url="https://ips.example.com/v1/info/ip_addresses?region=us",
         changes_url="https://ips.example.com/v1/info/ip_addresses/changes.json",

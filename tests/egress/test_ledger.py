@@ -1,4 +1,5 @@
-"""The ledger on SQLite and on a real PostgreSQL: announcements, deliveries, workspaces, the run lock."""
+"""The ledger on SQLite and on a real PostgreSQL: batches, deliveries, when a batch is told, decisions to
+accept a workspace undelivered, workspaces, the run lock."""
 
 import datetime as dt
 
@@ -6,7 +7,7 @@ import pytest
 
 from smtp_egress.dates import UTC
 from smtp_egress.errors import ConfigError, DuplicateAnnouncement, EgressError
-from smtp_egress.ledger import Ledger, Workspace, message_id
+from smtp_egress.ledger import Ledger, NoticeTally, Unsettled, Workspace, message_id
 from smtp_egress.plan import parse_plan
 
 PLAN = parse_plan(
@@ -36,21 +37,84 @@ def test_workspaces_upsert_and_region_filter(ledger):
     ]
 
 
-def test_announce_records_change_and_one_delivery_per_channel(ledger):
+def test_a_batch_is_recorded_held_with_one_delivery_per_channel(ledger):
     ledger.upsert_workspaces(WS, NOW)
     (change,) = PLAN.changes("us")
-    a = ledger.announce(change, NOW, 7, PLAN.sha256, ledger.workspaces("us"))
-    assert a.announced_at == NOW and a.effective == change.effective
-    stored = ledger.announcements("us")[change.change_id]
-    assert stored.announced_at == NOW and stored.planned == dt.date(2026, 12, 10) and stored.exception_reason is None
+    batch = ledger.announce(change, NOW, 7, PLAN.sha256, ledger.workspaces("us"))
+    assert (batch.recorded_at, batch.told_at, batch.workspaces) == (NOW, None, 2)
+    assert batch.batch_id.startswith("us/2026-11-26T09:00:00Z/")
+    (stored,) = ledger.recorded("us").values()
+    assert (stored.change_id, stored.batch_id, stored.recorded_at, stored.told_at) == (
+        change.change_id,
+        batch.batch_id,
+        NOW,
+        None,
+    )
+    assert stored.planned == dt.date(2026, 12, 10) and stored.exception_reason is None
+    assert ledger.announcements("us") == {}  # recorded is not told: nobody heard of it yet
     pending = ledger.unsent("us")
     assert [(d.workspace_id, d.channel, d.target) for d in pending] == [
         ("ws-1", "email", "a@one.example"),
         ("ws-2", "email", "b@two.example"),
         ("ws-2", "webhook", "https://hooks.two.example/ip"),
     ]
-    assert pending[0].message_id == message_id(change.change_id, "ws-1")
-    assert ledger.announcements("eu") == {}
+    assert pending[0].message_id == message_id(batch.batch_id, "ws-1")
+    assert {d.message_id for d in pending[1:]} == {message_id(batch.batch_id, "ws-2")}  # one per workspace
+    assert ledger.recorded("eu") == {} and ledger.unsent("eu") == []
+
+
+def test_a_batch_is_told_when_every_workspace_heard_through_one_channel(ledger):
+    ledger.upsert_workspaces(WS, NOW)
+    (change,) = PLAN.changes("us")
+    batch = ledger.announce(change, NOW, 7, PLAN.sha256, ledger.workspaces("us"))
+    one_email, two_email, two_webhook = ledger.unsent()
+    ledger.mark_sent(one_email, NOW + dt.timedelta(seconds=5))
+    ledger.mark_failed(two_email, "550 no such mailbox")
+    assert ledger.settle() == {} and ledger.announcements() == {}
+    assert ledger.tallies() == {batch.batch_id: NoticeTally(delivered=1, failed=1)}
+    assert ledger.unsettled("us") == [Unsettled(batch.batch_id, "ws-2", "failed")]
+    ledger.mark_sent(two_webhook, NOW + dt.timedelta(seconds=7, microseconds=1))  # ws-2 heard through its webhook
+    told = NOW + dt.timedelta(seconds=8)  # the last workspace's moment, rounded up to the whole second
+    assert ledger.settle("us") == {batch.batch_id: told}
+    assert ledger.settle("us") == {}  # settled once
+    a = ledger.announcements("us")[change.change_id]
+    assert (a.announced_at, a.recorded_at, a.batch_id, a.effective) == (told, NOW, batch.batch_id, change.effective)
+    assert ledger.tallies("us") == {batch.batch_id: NoticeTally(delivered=2)} and ledger.unsettled() == []
+    assert [(d.workspace_id, d.channel) for d in ledger.unsent()] == [("ws-2", "email")]  # still tried
+
+
+def test_a_batch_recorded_for_no_workspace_is_told_when_recorded(ledger):
+    (change,) = PLAN.changes("us")
+    batch = ledger.announce(change, NOW, 7, PLAN.sha256, [])
+    assert batch.told_at == NOW and ledger.announcements()[change.change_id].announced_at == NOW
+
+
+def test_a_decision_counts_a_batch_told_without_a_workspace_and_stops_its_retries(ledger):
+    ledger.upsert_workspaces(WS, NOW)
+    (change,) = PLAN.changes("us")
+    batch = ledger.announce(change, NOW, 7, PLAN.sha256, ledger.workspaces("us"))
+    for d in ledger.unsent():
+        if d.workspace_id == "ws-1":
+            ledger.mark_sent(d, NOW)
+        else:
+            ledger.mark_failed(d, "550 no such mailbox")
+    decided = NOW + dt.timedelta(days=1)
+    assert ledger.accept_undelivered("eu", "ws-2", "ops", "gone", decided) == []  # not that region's batch
+    assert ledger.accept_undelivered("us", "ws-1", "ops", "told", decided) == []  # ws-1 heard of it
+    assert ledger.accept_undelivered("us", "ws-2", "alice", "customer left; INC-7", decided) == [batch.batch_id]
+    assert ledger.accept_undelivered("us", "ws-2", "alice", "again", decided) == []  # decided once
+    assert ledger.settle() == {batch.batch_id: decided}
+    assert ledger.announcements()[change.change_id].announced_at == decided
+    assert ledger.unsent() == []  # not tried again
+    assert ledger.tallies() == {batch.batch_id: NoticeTally(delivered=1, waived=1)}
+    (w,) = ledger.waivers("us")
+    assert (w.batch_id, w.workspace_id, w.waived_at, w.waived_by, w.reason) == (
+        batch.batch_id,
+        "ws-2",
+        decided,
+        "alice",
+        "customer left; INC-7",
+    )
 
 
 def test_announcing_twice_is_a_duplicate_announcement_and_the_first_record_stands(ledger):
@@ -67,25 +131,27 @@ def test_announcing_twice_is_a_duplicate_announcement_and_the_first_record_stand
         f"change {change.change_id!r} was already announced at 2026-11-26T09:00:00+00:00; an "
         "announcement is recorded once and never replaced (the ledger is unchanged)"
     )
-    (stored,) = ledger.announcements().values()
-    assert (stored.announced_at, stored.notice_days, stored.exception_reason) == (NOW, 7, None)
+    (stored,) = ledger.recorded().values()
+    assert (stored.recorded_at, stored.notice_days, stored.exception_reason) == (NOW, 7, None)
     assert [d.workspace_id for d in ledger.unsent()] == ["ws-1"]  # no deliveries from the refused one
 
 
-def test_mark_sent_failed_and_late_workspaces(ledger):
+def test_mark_sent_failed_and_late_workspaces_who_hear_of_it_but_hold_nothing(ledger):
     ledger.upsert_workspaces(WS[:1], NOW)
     (change,) = PLAN.changes("us")
-    ledger.announce(change, NOW, 7, PLAN.sha256, ledger.workspaces("us"), exception_reason=None)
+    batch = ledger.announce(change, NOW, 7, PLAN.sha256, ledger.workspaces("us"), exception_reason=None)
     (d,) = ledger.unsent()
     ledger.mark_failed(d, "451 try later")
     (again,) = ledger.unsent()
     assert again.status == "failed" and again.attempts == 1 and again.last_error == "451 try later"
     ledger.mark_sent(again, NOW)
-    assert ledger.unsent() == [] and ledger.delivery_counts(change.change_id) == {"sent": 1}
+    assert ledger.unsent() == [] and ledger.delivery_counts(batch.batch_id) == {"sent": 1}
     ledger.upsert_workspaces(WS, NOW)
-    assert ledger.enqueue_missing(change.change_id, ledger.workspaces("us")) == 2
-    assert ledger.enqueue_missing(change.change_id, ledger.workspaces("us")) == 0
+    assert ledger.enqueue_missing(batch.batch_id, ledger.workspaces("us")) == 2
+    assert ledger.enqueue_missing(batch.batch_id, ledger.workspaces("us")) == 0
     assert {d.workspace_id for d in ledger.unsent()} == {"ws-2"}
+    assert ledger.settle() == {batch.batch_id: NOW}  # ws-2 joined later: it does not hold the batch back
+    assert ledger.tallies() == {batch.batch_id: NoticeTally(delivered=1, pending=1)}
 
 
 def test_exception_reason_is_kept(ledger):

@@ -7,12 +7,15 @@ without a webhook; an announcement in time, a late one, a short-notice exception
 the plan; deliveries sent, failed and pending), with ``plan.yaml``, the plan they were announced from.
 Every command refuses that ledger until ``egress ledger upgrade`` adopts it and migrates it to the head;
 then every fact is still there (the workspaces' email and webhook_url columns became their targets of
-revision 0002), ``egress report --json`` says what it says about the same facts recorded by the current
-code, and ``egress notify`` delivers the pending notices to the addresses they were pending for.
+revision 0002; each announcement became a batch of its own in revision 0003, told when it was recorded, its
+deliveries keeping their Message-IDs), ``egress report --json`` says what the report of revision 0002 said
+(``report-0002.json``, frozen from that code) plus the facts revision 0003 adds, and ``egress notify``
+delivers the pending notices to the addresses they were pending for, with the same Message-IDs.
 """
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import json
 import mailbox
@@ -23,14 +26,14 @@ import pytest
 import sqlalchemy as sa
 
 from smtp_egress.dates import UTC
-from smtp_egress.ledger import Ledger, Workspace
+from smtp_egress.ledger import Ledger
 from smtp_egress.migrations import SCHEMA_REVISION, VERSION_TABLE
 from smtp_egress.notices.channels.base import mask_secret_url
-from smtp_egress.plan import Change
 from smtp_egress.scripts.cli import main
 
 RELEASE = Path(__file__).parents[1] / "data" / "ledger-0.1.0"
 ROWS = json.loads((RELEASE / "rows.json").read_text())
+REPORT_0002 = json.loads((RELEASE / "report-0002.json").read_text())  # at AT, by the code of revision 0002
 PLAN = RELEASE / "plan.yaml"
 AT = "2026-12-22"
 TABLES = ("workspaces", "announcements", "deliveries")  # parents first
@@ -61,41 +64,11 @@ def build_release_ledger(url: str) -> None:
     engine.dispose()
 
 
-def record_with_current_code(url: str) -> None:
-    """The same facts as rows.json, recorded through today's Ledger API into a fresh ledger."""
-    ledger = Ledger(url)
-    try:
-        for w in ROWS["workspaces"]:
-            targets = {"email": w["email"], **({"webhook": w["webhook_url"]} if w["webhook_url"] else {})}
-            ws = Workspace(w["workspace_id"], w["region"], targets)
-            ledger.upsert_workspaces([ws], _typed("updated_at", w["updated_at"]))
-        workspaces = {w.workspace_id: w for region in ("us", "eu") for w in ledger.workspaces(region)}
-        for a in ROWS["announcements"]:
-            change = Change(_typed("planned", a["planned"]), a["region"], a["action"], a["ip"])
-            assert change.change_id == a["change_id"]
-            targets = sorted({d["workspace_id"] for d in ROWS["deliveries"] if d["change_id"] == a["change_id"]})
-            ledger.announce(
-                change,
-                _typed("announced_at", a["announced_at"]),
-                a["notice_days"],
-                a["plan_sha256"],
-                [workspaces[w] for w in targets],
-                exception_reason=a["exception_reason"],
-            )
-        unsent = {(d.change_id, d.workspace_id, d.channel): d for d in ledger.unsent()}
-        for row in ROWS["deliveries"]:
-            d = unsent[row["change_id"], row["workspace_id"], row["channel"]]
-            for _ in range(row["attempts"] - (row["status"] == "sent")):
-                ledger.mark_failed(d, row["last_error"])
-            if row["status"] == "sent":
-                ledger.mark_sent(d, _typed("sent_at", row["sent_at"]))
-    finally:
-        ledger.close()
-
-
 def dump(url: str) -> dict[str, list[dict]]:
     """Every fact of the ledger, in rows.json's form (release 0.1.0's columns), whatever its revision: from
-    revision 0002 on, a workspace's email and webhook_url are its targets of the channels "email" and "webhook"."""
+    revision 0002 on, a workspace's email and webhook_url are its targets of the channels "email" and "webhook";
+    from revision 0003 on, an announcement's announced_at is its batch's recorded_at, and a delivery's
+    change is its batch's (one change per batch here)."""
 
     def text(value):
         if isinstance(value, dt.datetime):
@@ -107,10 +80,18 @@ def dump(url: str) -> dict[str, list[dict]]:
     found.reflect(engine)
     with engine.connect() as conn:
         out = {}
+        batched = "batches" in found.tables
         for name in TABLES:
             table = found.tables[name]
             columns = [c for c in table.columns if c.name in ROWS[name][0]]  # release 0.1.0's (a test adds one)
-            rows = conn.execute(sa.select(*columns).order_by(*table.primary_key.columns)).mappings().all()
+            q = sa.select(*columns)
+            if batched and name == "announcements":
+                b = found.tables["batches"]
+                q = q.add_columns(b.c.recorded_at.label("announced_at")).join(b, b.c.batch_id == table.c.batch_id)
+            if batched and name == "deliveries":
+                a = found.tables["announcements"]
+                q = q.add_columns(a.c.change_id).join(a, a.c.batch_id == table.c.batch_id)
+            rows = conn.execute(q.order_by(*table.primary_key.columns)).mappings().all()
             out[name] = [{k: text(v) for k, v in row.items()} for row in rows]
         if "workspace_targets" in found.tables:
             targets: dict[str, dict[str, str]] = {}
@@ -143,7 +124,27 @@ def report_json(capsys, url: str) -> dict:
     code, out, err = egress(capsys, "report", "--plan", str(PLAN), "--db", url, "--json", "--at", AT)
     assert code == 0, err
     doc = json.loads(out)
-    del doc["provenance"]["generated_at"], doc["provenance"]["ledger"]
+    del doc["provenance"]
+    return doc
+
+
+ADDED_IN_0003 = ("recorded_at", "batch_id", "notices", "waivers")
+
+
+def as_of_0002(doc: dict) -> dict:
+    """The report without what revision 0003 added (the keys, and the flag ``notices_undelivered``)."""
+    doc = copy.deepcopy(doc)
+    changes = []
+    for region in doc["regions"]:
+        for key in ("changes", "upcoming", "exceptions"):
+            for change in region[key]:
+                for added in ADDED_IN_0003:
+                    del change[added]
+                change["flags"] = [f for f in change["flags"] if f != "notices_undelivered"]
+        changes += region["changes"]
+    summary = doc["summary"]
+    summary["flags"] -= summary["flags_by_kind"].pop("notices_undelivered")
+    summary["flagged_changes"] = sum(1 for c in changes if c["flags"])
     return doc
 
 
@@ -205,12 +206,26 @@ def test_every_command_refuses_the_release_ledger_until_upgrade_adopts_it(db_url
     code, out, err = egress(capsys, "ledger", "status", "--db", db_url, "--json")
     assert code == 0 and json.loads(out)["state"] == "current"
 
-    fresh = f"sqlite:///{tmp_path}/fresh.db"
-    record_with_current_code(fresh)
-    assert dump(fresh) == ROWS  # the replay is faithful: same rows, so the reports must agree
     upgraded = report_json(capsys, db_url)
-    assert upgraded == report_json(capsys, fresh)
+    expected = copy.deepcopy(REPORT_0002)
+    del expected["provenance"]
+    assert as_of_0002(upgraded) == expected  # each announcement told when recorded: nothing moved
     assert upgraded["summary"]["exceptions"] == 1 and upgraded["summary"]["flags_by_kind"]["delivery_failed"] == 1
+    changes = {c["change_id"]: c for region in upgraded["regions"] for c in region["changes"]}
+    assert {k: (c["batch_id"], c["recorded_at"], c["announced_at"]) for k, c in changes.items() if c["batch_id"]} == {
+        a["change_id"]: (
+            a["change_id"],
+            a["announced_at"].replace("+00:00", "Z"),
+            a["announced_at"].replace("+00:00", "Z"),
+        )
+        for a in ROWS["announcements"]
+    }
+    eu = changes["eu/add/203.0.113.21/2026-12-18"]  # in effect, and ws-d never heard of it: flagged now
+    assert eu["notices"] == {"delivered": 1, "pending": 1, "failed": 0, "waived": 0}
+    assert eu["flags"] == ["short_notice_exception", "notices_undelivered"]
+    removal = changes["us/remove/198.51.100.12/2026-12-20"]  # ws-a's webhook failed, its email arrived: told
+    assert removal["notices"] == {"delivered": 2, "pending": 0, "failed": 0, "waived": 0}
+    assert upgraded["summary"]["flags_by_kind"]["notices_undelivered"] == 1
 
     code, out, err = egress(capsys, "workspaces", "list", "--region", "us", "--plan", str(PLAN), "--db", db_url)
     assert code == 0 and out.splitlines()[0].split("\t")[:4] == [
@@ -273,6 +288,7 @@ def test_the_sql_for_a_release_ledger_adopts_and_migrates_it_when_run(db_url, ca
     engine.dispose()
     Ledger(db_url).close()
     assert dump(db_url) == ROWS
+    assert as_of_0002(report_json(capsys, db_url)) == {k: v for k, v in REPORT_0002.items() if k != "provenance"}
 
 
 @pytest.mark.parametrize(
@@ -316,9 +332,9 @@ def with_next_revision(tmp_path: Path, body: list[str]) -> Path:
 def test_a_new_revision_reaches_an_existing_ledger_with_its_data(db_url, tmp_path, capsys):
     """The mechanism the next schema changes use: a throwaway revision NEXT in a copy of the migrations.
 
-    On SQLite it rebuilds the announcements table (batch mode's copy-and-move, as most ALTERs need there)
-    while deliveries reference its rows: the upgrade turns foreign-key checks off for the rebuild and
-    checks every reference before it commits."""
+    On SQLite it rebuilds the batches table (batch mode's copy-and-move, as most ALTERs need there)
+    while announcements, members and deliveries reference its rows: the upgrade turns foreign-key checks
+    off for the rebuild and checks every reference before it commits."""
     from smtp_egress.migrations.upgrade import upgrade
 
     build_release_ledger(db_url)
@@ -327,9 +343,9 @@ def test_a_new_revision_reaches_an_existing_ledger_with_its_data(db_url, tmp_pat
         tmp_path,
         [
             'recreate = "always" if op.get_context().dialect.name == "sqlite" else "auto"',
-            'with op.batch_alter_table("announcements", recreate=recreate) as batch:',
+            'with op.batch_alter_table("batches", recreate=recreate) as batch:',
             '    batch.add_column(sa.Column("note", sa.Text, nullable=True))',
-            "op.execute(\"UPDATE announcements SET note = 'migrated'\")",
+            "op.execute(\"UPDATE batches SET note = 'migrated'\")",
         ],
     )
 
@@ -338,12 +354,12 @@ def test_a_new_revision_reaches_an_existing_ledger_with_its_data(db_url, tmp_pat
     assert dump(db_url) == ROWS
     engine = sa.create_engine(db_url)
     with engine.connect() as conn:
-        notes = conn.execute(sa.text("SELECT DISTINCT note FROM announcements")).scalars().all()
+        notes = conn.execute(sa.text("SELECT DISTINCT note FROM batches")).scalars().all()
         version = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one()
         fks = sa.inspect(conn).get_foreign_keys("deliveries")
     engine.dispose()
     assert notes == ["migrated"] and version == NEXT
-    assert [(f["constrained_columns"], f["referred_table"]) for f in fks] == [(["change_id"], "announcements")]
+    assert [(f["constrained_columns"], f["referred_table"]) for f in fks] == [(["batch_id"], "batches")]
     assert upgrade(db_url, scripts).changed is False
     code, _, err = egress(capsys, "report", "--plan", str(PLAN), "--db", db_url)  # this code does not know NEXT
     assert code == 2 and f"schema revision {NEXT!r}" in err and "a newer smtp-egress wrote it" in err
@@ -356,8 +372,8 @@ def test_a_migration_that_would_break_references_on_sqlite_changes_nothing(tmp_p
     url = f"sqlite:///{tmp_path}/ledger.db"
     build_release_ledger(url)
     assert egress(capsys, "ledger", "upgrade", "--db", url)[0] == 0
-    scripts = with_next_revision(tmp_path, ["op.execute(\"DELETE FROM announcements WHERE region = 'eu'\")"])
-    broken = r"would leave 2 rows referring to rows that no longer exist \(first: deliveries row 1 -> announcements\)"
+    scripts = with_next_revision(tmp_path, ["op.execute(\"DELETE FROM batches WHERE region = 'eu'\")"])
+    broken = r"would leave 5 rows referring to rows that no longer exist \(first: \w+ row \d+ -> batches\)"
     with pytest.raises(LedgerSchemaError, match=broken):
         upgrade(url, scripts)
     assert dump(url) == ROWS

@@ -183,7 +183,7 @@ class FakeSender:
         if self.fail:
             self.fail -= 1
             raise DeliveryError("try later")
-        self.sent.append((d.workspace_id, d.target, notice.context.change_id))
+        self.sent.append((d.workspace_id, d.target, notice.context.batch_id))
 
     def close(self):
         self.closed = True
@@ -201,16 +201,17 @@ def test_the_fan_out_follows_each_sender_and_masks_targets_it_does_not_know(ledg
     workspaces.append(Workspace("ws-9", "us", {"email": "o9@c.example", "gone": "https://old.example/s3cr3t"}))
     ledger.upsert_workspaces(workspaces, NOW)
     (change,) = PLAN.changes("us")
-    announcement = ledger.announce(change, NOW, 7, PLAN.sha256, ledger.workspaces("us"))
+    batch = ledger.announce(change, NOW, 7, PLAN.sha256, ledger.workspaces("us"))
     email, pager = FakeSender(fail=1, already=frozenset({"ws-2"})), FakeSender(hold_after=2)
     channels = Channels({"email": email, "pager": pager}, "https://ips.example.com")
-    summary = deliver(ledger, ledger.unsent(), {change.change_id: announcement}, channels, progress=False)
+    notices = {batch.batch_id: channels.context(batch.changes, NOW)}
+    summary = deliver(ledger, ledger.unsent(), notices, channels, progress=False)
     assert (summary.sent, summary.reconciled, summary.failed, summary.left_pending) == (3 + 2, 1, 1 + 1, 2)
     assert [w for w, _, _ in email.sent] == ["ws-1", "ws-3", "ws-9"] and len(pager.sent) == 2
     assert summary.errors == [
-        f"email to ws-0 (o0@c.example) for {change.change_id}: try later",
+        f"email to ws-0 (o0@c.example) for {batch.batch_id}: try later",
         (
-            f"gone to ws-9 ({mask_secret_url('https://old.example/s3cr3t')}) for {change.change_id}: "
+            f"gone to ws-9 ({mask_secret_url('https://old.example/s3cr3t')}) for {batch.batch_id}: "
             "unknown channel 'gone'"
         ),
         "the pager gateway is down; 2 pager notices left pending for the next run",

@@ -107,10 +107,34 @@ def test_posts_a_block_kit_message_with_a_text_fallback(receiver, rendered_notic
     s.close()
 
 
+def test_a_batch_is_one_message_listing_every_change_with_its_action_and_day(rendered_notice):
+    from smtp_egress.notices.render import NoticeChange
+
+    (added,) = rendered_notice.context.changes
+    retired = NoticeChange("us/remove/203.0.113.5/2026-12-20", "203.0.113.5", "remove", dt.date(2026, 12, 20))
+    ctx = dataclasses.replace(rendered_notice.context, changes=(added, retired))
+    message = render(render_notice(ctx), delivery("https://hooks.slack.com/services/T/B/x"))
+    assert [b["type"] for b in message["blocks"]] == ["header", "section", "section", "context"]
+    todo, listed = message["blocks"][1]["text"]["text"], message["blocks"][2]["text"]["text"]
+    assert "fields" not in message["blocks"][1]
+    assert todo.splitlines() == [
+        "Allow 203.0.113.7 on your SMTP server's allowlist and firewall before 2026-12-10 (UTC).",
+        "From 2026-12-20 (UTC) on you may remove 203.0.113.5 from your allowlist.",
+        "Keep all other addresses of the list.",
+    ]
+    assert listed == (
+        "*Region us*\n• `203.0.113.7` add: starts sending 2026-12-10 (UTC)\n"
+        "• `203.0.113.5` remove: stops sending 2026-12-20 (UTC)"
+    )
+    context = message["blocks"][3]["elements"][0]["text"]
+    assert "Changes us/add/203.0.113.7/2026-12-10, us/remove/203.0.113.5/2026-12-20 · Delivery" in context
+
+
 def test_every_mrkdwn_text_is_escaped(rendered_notice):
+    (change,) = rendered_notice.context.changes
     ctx = dataclasses.replace(
         rendered_notice.context,
-        exception_reason="INC-42 <!channel> & <https://x.example|y>",
+        changes=(dataclasses.replace(change, exception_reason="INC-42 <!channel> & <https://x.example|y>"),),
         endpoint_url="https://ips.example.com/list?a=1&b=<2>|3",
     )
     message = render(render_notice(ctx), delivery("https://hooks.slack.com/services/T/B/x"))
@@ -282,9 +306,9 @@ def test_a_slack_failure_stays_pending_exit_6_and_the_next_run_delivers_it(notif
     argv = notify(f"ws-1,us,a@one.example,{rx.url}\n")
     code, _, err = run(capsys, argv)
     assert code == 6 and len(rx.requests) == 3
-    assert f"slack to ws-1 ({mask_secret_url(rx.url)}) for {CHANGE}: Slack webhook" in err
-    assert "failed after 3 attempts; last: answered 503" in err and TOKEN not in err
     (pending,) = unsent(argv)
+    assert f"slack to ws-1 ({mask_secret_url(rx.url)}) for {pending.batch_id}: Slack webhook" in err
+    assert "failed after 3 attempts; last: answered 503" in err and TOKEN not in err
     assert (pending.channel, pending.status, pending.attempts) == ("slack", "failed", 1)
     assert TOKEN not in pending.last_error
     assert run(capsys, argv)[0] == 0 and len(rx.requests) == 4  # Slack is back: delivered

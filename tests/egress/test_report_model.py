@@ -3,7 +3,8 @@
 ``build_sample_ledger`` is also what the ``egress report`` CLI and browser tests render: two regions,
 a change announced in time, one announced late without exception (delayed), a short-notice exception,
 a planned change never announced, an announcement whose change left the plan, and deliveries sent,
-failed and pending.
+failed and pending (one workspace accepted undelivered by a recorded decision). Each change is told when
+its last workspace heard of it (five minutes after it was recorded), or at the decision.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from smtp_egress.dates import UTC
-from smtp_egress.ledger import Ledger, Workspace
+from smtp_egress.ledger import Ledger, NoticeTally, Workspace
 from smtp_egress.plan import Change, load_plan
 from smtp_egress.report import Provenance, build_report, mask_url, plan_git_info
 from smtp_egress.report.model import DeliveryCounts, Undelivered
@@ -47,6 +48,8 @@ WORKSPACES = [
 ]
 AT = dt.datetime(2026, 12, 22, tzinfo=UTC)  # the report's moment in most tests
 GENERATED = dt.datetime(2026, 12, 22, 8, 30, tzinfo=UTC)
+DECIDED = dt.datetime(2026, 12, 15, 13, 0, tzinfo=UTC)  # ws-d accepted undelivered
+DECISION = "account closed; see https://tickets.example.com/7"
 # An announcement whose change the plan no longer holds (its addition was dropped from the plan).
 ORPHAN = Change(dt.date(2026, 12, 5), "us", "add", "198.51.100.14")
 
@@ -81,6 +84,8 @@ def build_sample_ledger(url: str, plan_path: Path) -> None:
         for d in ledger.unsent("eu"):
             if d.workspace_id == "ws-c":
                 ledger.mark_sent(d, dt.datetime(2026, 12, 15, 12, 5, tzinfo=UTC))  # ws-d stays pending
+        ledger.accept_undelivered("eu", "ws-d", "compliance@example.com", DECISION, DECIDED)
+        ledger.settle()
     finally:
         ledger.close()
 
@@ -138,7 +143,9 @@ def test_history_upcoming_live_and_flags(sample):
     orphan, in_time, late, unannounced = us.changes
     assert not orphan.in_plan and orphan.deliveries == DeliveryCounts(0, 0, 0, 0)
     assert in_time.deliveries == DeliveryCounts(workspaces_notified=2, sent=3, failed=0, pending=0)
-    assert in_time.announced_at == dt.datetime(2026, 11, 26, 9, 0, tzinfo=UTC) and not in_time.delayed
+    assert in_time.announced_at == dt.datetime(2026, 11, 26, 9, 5, tzinfo=UTC) and not in_time.delayed  # told
+    assert in_time.recorded_at == dt.datetime(2026, 11, 26, 9, 0, tzinfo=UTC) and in_time.batch_id
+    assert in_time.notices == NoticeTally(delivered=2) and late.notices == NoticeTally(delivered=2)
     assert late.deliveries == DeliveryCounts(workspaces_notified=2, sent=2, failed=1, pending=0)
     assert late.undelivered == (Undelivered("ws-a", "webhook", "failed", 1, WEBHOOK_ERROR),)
     assert late.delayed and late.planned == d(2026, 12, 20) and late.exception_reason is None
@@ -149,6 +156,14 @@ def test_history_upcoming_live_and_flags(sample):
     assert exception.exception_reason == REASON and not exception.delayed
     assert exception.deliveries == DeliveryCounts(workspaces_notified=1, sent=1, failed=0, pending=1)
     assert exception.undelivered == (Undelivered("ws-d", "email", "pending", 0, None),)
+    assert exception.notices == NoticeTally(delivered=1, waived=1) and exception.announced_at == DECIDED
+    ((waiver),) = exception.waivers
+    assert (waiver.workspace_id, waiver.waived_at, waiver.waived_by, waiver.reason) == (
+        "ws-d",
+        DECIDED,
+        "compliance@example.com",
+        DECISION,
+    )
 
     assert us.upcoming == (late,) and eu.upcoming == ()
     s = report.summary
@@ -159,7 +174,51 @@ def test_history_upcoming_live_and_flags(sample):
         "not_announced": 1,
         "not_in_plan": 1,
         "delivery_failed": 1,
+        "notices_undelivered": 0,
     }
+
+
+def test_a_change_recorded_but_not_told_by_the_moment_is_held(sample):
+    """At 12:30 the eu exception was recorded (12:00) but ws-d's notice was not settled until 13:00."""
+    (eu, _) = sample(at=dt.datetime(2026, 12, 15, 12, 30, tzinfo=UTC)).regions
+    (held,) = eu.changes
+    assert (held.state, held.announced_at, held.effective, held.lead_days) == ("held", None, None, None)
+    assert held.recorded_at == dt.datetime(2026, 12, 15, 12, 0, tzinfo=UTC) and eu.live == ("203.0.113.20",)
+    assert held.flags == ()  # its tally today is settled: ws-c told, ws-d accepted undelivered
+    (eu, _) = sample(at=dt.datetime(2026, 12, 15, 13, 0, tzinfo=UTC)).regions
+    assert eu.changes[0].state == "pending" and eu.changes[0].announced_at == DECIDED
+
+
+def test_a_change_whose_notices_are_not_all_delivered_is_held_and_flagged_with_the_counts(tmp_path):
+    plan_path, url = tmp_path / "plan.yaml", f"sqlite:///{tmp_path}/l.db"
+    plan_path.write_text(PLAN)
+    plan = load_plan(plan_path)
+    change = next(c for c in plan.changes("us") if c.ip == "198.51.100.11")
+    ledger = Ledger(url)
+    try:
+        ledger.upsert_workspaces(WORKSPACES, dt.datetime(2026, 11, 1, tzinfo=UTC))
+        ledger.announce(change, dt.datetime(2026, 11, 26, 9, 0, tzinfo=UTC), 7, plan.sha256, ledger.workspaces("us"))
+        for d in ledger.unsent("us"):
+            if d.workspace_id == "ws-a":
+                ledger.mark_sent(d, dt.datetime(2026, 11, 26, 9, 5, tzinfo=UTC))
+            else:
+                ledger.mark_failed(d, "550 5.1.1 no such mailbox")
+        ledger.settle()
+
+        def record(day: dt.date):
+            moment = dt.datetime.combine(day, dt.time(), UTC)
+            _, us = build_report(plan, ledger, provenance(plan_path, url, at=moment)).regions
+            return us, next(c for c in us.changes if c.ip == change.ip)
+
+        us, held = record(dt.date(2026, 11, 30))  # 10 days before its day: held, not yet flagged
+        assert (held.state, held.effective, held.flags) == ("held", None, ("delivery_failed",))
+        assert held.notices == NoticeTally(delivered=1, failed=1)
+        us, held = record(dt.date(2026, 12, 3))  # within notice_days of its day: flagged
+        assert held.flags == ("delivery_failed", "notices_undelivered")
+        us, held = record(dt.date(2026, 12, 10))  # its planned day: not published, nobody may rely on it
+        assert change.ip not in us.live and us.upcoming == ()
+    finally:
+        ledger.close()
 
 
 def test_at_leaves_out_announcements_made_later(sample):

@@ -313,3 +313,33 @@ def test_last_moment_in_time_is_the_latest_midnight_giving_notice(notice_days):
     assert at == start_of(D("2026-12-10")) - dt.timedelta(days=notice_days)
     assert gives_notice(at, D("2026-12-10"), notice_days)
     assert not gives_notice(at + dt.timedelta(seconds=1), D("2026-12-10"), notice_days)
+
+
+# Told means delivered ---------------------------------------------------------------------------------
+
+
+def test_a_batch_is_told_when_its_last_holding_workspace_heard_of_it_rounded_up_to_the_second():
+    from smtp_egress.timeline import WorkspaceNotice, told_at
+
+    recorded = dt.datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
+
+    def t(**delta: int) -> dt.datetime:
+        return recorded + dt.timedelta(**delta)
+
+    assert told_at(recorded, []) == recorded  # nobody to tell
+    assert told_at(recorded, [WorkspaceNotice(True, t(minutes=1)), WorkspaceNotice(True, None)]) is None
+    assert told_at(recorded, [WorkspaceNotice(True, t(minutes=1)), WorkspaceNotice(False, None)]) == t(minutes=1)
+    assert told_at(recorded, [WorkspaceNotice(True, t(seconds=3, microseconds=5))]) == t(seconds=4)
+    # a decision settles a workspace too; whichever came first counts
+    assert told_at(recorded, [WorkspaceNotice(True, None, t(days=2)), WorkspaceNotice(True, t(hours=1))]) == t(days=2)
+    assert told_at(recorded, [WorkspaceNotice(True, t(hours=1), t(days=2))]) == t(hours=1)
+
+
+def test_a_held_change_is_neither_due_nor_announced():
+    from smtp_egress.timeline import NoticeStatus, notice_status
+
+    change = Change(dt.date(2026, 12, 10), "us", "add", "198.51.100.11")
+    at = dt.datetime(2026, 11, 26, tzinfo=UTC)
+    notice = notice_status(change, {}, at, 7, held={change.change_id})
+    assert (notice.status, notice.announced, notice.effective) == (NoticeStatus.HELD, False, None)
+    assert notice_status(change, {}, at, 7).status is NoticeStatus.DUE

@@ -59,10 +59,11 @@ def test_the_job_announces_and_delivers_and_returns_what_it_did(setup, capsys):
         "us/add/198.51.100.11/2026-12-10",
         "us/remove/198.51.100.12/2026-12-20",
     ]
-    assert {a.workspaces for a in result.announced} == {2}
-    assert result.delivery is not None and (result.delivery.sent, result.delivery.failed) == (4, 0)
+    assert {a.workspaces for a in result.announced} == {2} and len({a.batch_id for a in result.announced}) == 1
+    assert result.delivery is not None and (result.delivery.sent, result.delivery.failed) == (2, 0)
+    assert result.told == ((result.announced[0].batch_id, start_of(DAY) + dt.timedelta(seconds=1)),)
     assert result.problems == [] and result.exit_code == errors.OK
-    assert len(list(mailbox.Maildir(str(tmp_path / "outbox"), create=False))) == 4
+    assert len(list(mailbox.Maildir(str(tmp_path / "outbox"), create=False))) == 2
     again = run_notify(inputs())
     assert again.announced == () and again.delivery is None and again.exit_code == errors.OK
 

@@ -87,26 +87,31 @@ def env(tmp_path, monkeypatch):
     return Env(tmp_path)
 
 
-def test_announces_due_changes_once_to_every_workspace_of_the_region(env, capsys):
+BOTH = ["us/add/198.51.100.11/2026-12-10", "us/remove/198.51.100.12/2026-12-20"]
+
+
+def test_announces_due_changes_once_to_every_workspace_of_the_region_in_one_notice(env, capsys):
     assert env.notify("2026-11-26") == 0
     out = capsys.readouterr().out
-    assert "announced addition of 198.51.100.11 on 2026-12-10 to 2 workspaces" in out
-    assert "announced removal of 198.51.100.12 on 2026-12-20 to 2 workspaces" in out
+    assert "recorded addition of 198.51.100.11 on 2026-12-10 for 2 workspaces (batch us/2026-11-26T00:00:00Z/" in out
+    assert "recorded removal of 198.51.100.12 on 2026-12-20 for 2 workspaces" in out
+    assert "told: every workspace heard of it; its changes count as announced at 2026-11-26T00:00:01Z" in out
     msgs = env.outbox_messages()
-    assert sorted((m["To"], m["X-Egress-Change"]) for m in msgs) == [
-        ("admin@two.example", "us/add/198.51.100.11/2026-12-10"),
-        ("admin@two.example", "us/remove/198.51.100.12/2026-12-20"),
-        ("ops@one.example", "us/add/198.51.100.11/2026-12-10"),
-        ("ops@one.example", "us/remove/198.51.100.12/2026-12-20"),
+    assert sorted((m["To"], tuple(m.get_all("X-Egress-Change"))) for m in msgs) == [
+        ("admin@two.example", tuple(BOTH)),
+        ("ops@one.example", tuple(BOTH)),
     ]
-    assert len({m["Message-ID"] for m in msgs}) == 4
+    assert len({m["Message-ID"] for m in msgs}) == 2 and {m["Date"] for m in msgs} == {
+        "Thu, 26 Nov 2026 00:00:00 +0000"
+    }
     # A rerun has nothing to do and sends nothing twice.
     assert env.notify("2026-11-27") == 0
-    assert len(env.outbox_messages()) == 4
+    assert len(env.outbox_messages()) == 2
     ledger = env.ledger()
     try:
         anns = ledger.announcements("us")
-        assert {a.announced_at for a in anns.values()} == {start_of(dt.date(2026, 11, 26))}
+        assert {a.recorded_at for a in anns.values()} == {start_of(dt.date(2026, 11, 26))}
+        assert {a.announced_at for a in anns.values()} == {start_of(dt.date(2026, 11, 26)) + dt.timedelta(seconds=1)}
         assert ledger.unsent() == []
     finally:
         ledger.close()
@@ -115,7 +120,9 @@ def test_announces_due_changes_once_to_every_workspace_of_the_region(env, capsys
 def test_json_summary_for_schedulers(env, capsys):
     assert env.notify("2026-11-26", "--json") == 0
     summary = json.loads(capsys.readouterr().out)
-    assert summary["exit_code"] == 0 and summary["delivery"]["sent"] == 4
+    assert summary["exit_code"] == 0 and summary["delivery"]["sent"] == 2
+    assert summary["told"] == [{"batch": summary["announced"][0]["batch"], "at": "2026-11-26T00:00:01Z"}]
+    assert summary["undelivered"] == []
     assert [a["change"] for a in summary["announced"]] == [
         "us/add/198.51.100.11/2026-12-10",
         "us/remove/198.51.100.12/2026-12-20",
@@ -138,7 +145,7 @@ def test_short_notice_is_refused_with_the_earliest_compliant_date(env, capsys):
     err = capsys.readouterr().err
     assert "addition of 198.51.100.11 planned for 2026-12-10 is 5 days away" in err
     assert "2026-12-12" in err and "--allow-short-notice" in err
-    assert [m["X-Egress-Change"] for m in env.outbox_messages()] == ["us/remove/198.51.100.12/2026-12-20"] * 2
+    assert [m.get_all("X-Egress-Change") for m in env.outbox_messages()] == [["us/remove/198.51.100.12/2026-12-20"]] * 2
 
 
 def test_short_notice_exception_is_sent_and_recorded_with_its_reason(env, capsys):
@@ -151,7 +158,7 @@ def test_short_notice_exception_is_sent_and_recorded_with_its_reason(env, capsys
         assert a.exception_reason == "upstream range withdrawn" and a.effective == dt.date(2026, 12, 10)
     finally:
         ledger.close()
-    adds = [m for m in env.outbox_messages() if m["X-Egress-Change"].startswith("us/add/")]
+    adds = [m for m in env.outbox_messages() if m["X-Egress-Change"].startswith("us/add/")]  # its own batch
     assert (
         len(adds) == 2
         and "upstream range withdrawn" in adds[0].get_payload(0).get_payload(0).get_payload(decode=True).decode()
@@ -211,7 +218,7 @@ def test_drift_is_reported_but_due_notices_still_go(env, capsys):
     extra = env.published("2026-11-26", ["198.51.100.10", "198.51.100.12", "198.51.100.77"])
     assert env.notify("2026-11-26", published=extra) == 5
     assert "198.51.100.77" in capsys.readouterr().err
-    assert len(env.outbox_messages()) == 4
+    assert len(env.outbox_messages()) == 2
 
 
 def test_wrong_region_document_is_refused(env, capsys):
@@ -226,9 +233,8 @@ def test_workspace_imported_later_still_hears_of_upcoming_changes(env):
     (env.dir / "late.csv").write_text("workspace_id,region,email\nws-9,us,late@nine.example\n")
     assert env.cli("workspaces", "import", str(env.dir / "late.csv")) == 0
     assert env.notify("2026-11-28") == 0
-    late = [m["X-Egress-Change"] for m in env.outbox_messages() if m["To"] == "late@nine.example"]
-    assert sorted(late) == ["us/add/198.51.100.11/2026-12-10", "us/remove/198.51.100.12/2026-12-20"]
-    assert len(env.outbox_messages()) == 6
+    (late,) = [m.get_all("X-Egress-Change") for m in env.outbox_messages() if m["To"] == "late@nine.example"]
+    assert late == BOTH and len(env.outbox_messages()) == 3
 
 
 def test_published_list_follows_announcements_served_live(env):
@@ -255,7 +261,7 @@ def test_published_list_follows_announcements_served_live(env):
     finally:
         server.shutdown()
         server.server_close()
-    assert len(env.outbox_messages()) == 4
+    assert len(env.outbox_messages()) == 2
 
 
 def _run_with_stderr(env, stderr_is_tty: bool) -> str:
@@ -318,7 +324,7 @@ def _run_with_stderr(env, stderr_is_tty: bool) -> str:
 
 def test_progress_bar_on_a_terminal_only(env):
     shown = _run_with_stderr(env, stderr_is_tty=True)
-    assert "/80 [" in shown and "notice/s" in shown, shown
+    assert "/40 [" in shown and "notice/s" in shown, shown  # 40 workspaces, one notice each for both changes
 
 
 def test_quiet_when_not_on_a_terminal(env):

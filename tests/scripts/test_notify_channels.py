@@ -84,12 +84,14 @@ def test_partial_failure_exits_6_and_the_next_run_sends_only_what_is_missing(
     assert [m.rcpt_tos for m in server.handler.messages[2:]] == [["ok2@two.example"]]
     ledger = Ledger(f"sqlite:///{workdir}/l.db")
     try:
-        assert ledger.unsent() == [] and ledger.delivery_counts(CHANGE) == {"sent": 3}
+        batch = ledger.recorded()[CHANGE].batch_id
+        assert ledger.unsent() == [] and ledger.delivery_counts(batch) == {"sent": 3}
+        assert CHANGE in ledger.announcements()  # told once ws-2 heard of it too
     finally:
         ledger.close()
 
 
-def test_smtp_server_down_leaves_notices_pending_and_says_so(workdir, capsys):
+def test_smtp_server_down_is_found_before_anything_is_recorded_and_says_so(workdir, capsys):
     import socket
 
     with socket.socket() as s:
@@ -101,8 +103,14 @@ def test_smtp_server_down_leaves_notices_pending_and_says_so(workdir, capsys):
     capsys.readouterr()
     assert main([*args, "--smtp-url", f"smtp://127.0.0.1:{port}", "--json"]) == 6
     summary = json.loads(capsys.readouterr().out)
-    assert summary["delivery"]["sent"] == 0 and summary["delivery"]["left_pending"] == 3
-    assert summary["delivery"]["failed"] == 5
+    assert summary["delivery"] is None and summary["announced"] == []
+    (problem,) = summary["problems"]
+    assert f"127.0.0.1:{port}" in problem and "nothing was recorded or sent" in problem
+    ledger = Ledger(f"sqlite:///{workdir}/l.db")
+    try:
+        assert ledger.recorded() == {} and ledger.unsent() == []
+    finally:
+        ledger.close()
 
 
 class Receiver(BaseHTTPRequestHandler):
@@ -136,17 +144,25 @@ def test_signed_webhooks_alongside_email(workdir, monkeypatch):
         hook.shutdown()
         hook.server_close()
     ((ok, key, payload),) = Receiver.received
-    assert ok and payload["change_id"] == CHANGE and payload["workspace_id"] == "ws-1" and key == payload["delivery_id"]
+    assert ok and payload["type"] == "ip_change_batch" and [c["change_id"] for c in payload["changes"]] == [CHANGE]
+    assert payload["workspace_id"] == "ws-1" and key == payload["delivery_id"]
     assert len(list((workdir / "outbox" / "new").iterdir())) == 2
 
 
-def test_webhook_without_secret_is_a_failed_delivery_not_a_crash(workdir, capsys):
+def test_webhook_without_secret_is_refused_before_anything_is_recorded(workdir, capsys):
     url = "https://hooks.one.example/ip/s3cr3t-token"
     args = setup_ledger(workdir, f"sqlite:///{workdir}/l.db", f"ws-1,us,a@one.example,{url}\n")
-    assert main([*args, "--outbox", "outbox"]) == 6
+    assert main([*args, "--outbox", "outbox"]) == 2
     err = capsys.readouterr().err
-    assert "EGRESS_WEBHOOK_SECRET" in err and f"webhook to ws-1 ({mask_secret_url(url)})" in err
+    assert "1 workspace(s) of the region have a webhook URL, but EGRESS_WEBHOOK_SECRET is not set" in err
+    assert "nothing was recorded or sent" in err and "Traceback" not in err
     assert "s3cr3t" not in err  # a webhook URL is a credential
+    assert not (workdir / "outbox").exists()
+    ledger = Ledger(f"sqlite:///{workdir}/l.db")
+    try:
+        assert ledger.recorded() == {}
+    finally:
+        ledger.close()
     assert (
         main(
             [
@@ -200,7 +216,7 @@ def test_whole_job_on_postgresql(workdir, pg_url):
     ledger = Ledger(db_url)
     try:
         assert list(ledger.announcements()) == [CHANGE] and ledger.unsent() == []
-        assert ledger.delivery_counts(CHANGE) == {"sent": 2}
+        assert ledger.delivery_counts(ledger.recorded()[CHANGE].batch_id) == {"sent": 2}
     finally:
         ledger.close()
     assert len(list((workdir / "outbox" / "new").iterdir())) == 2

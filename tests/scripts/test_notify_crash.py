@@ -92,23 +92,26 @@ def test_killed_fanout_resumes_and_delivers_each_notice_exactly_once(setup):
     ledger = Ledger(f"sqlite:///{tmp}/ledger.db")
     try:
         assert ledger.unsent() == []
-        assert ledger.delivery_counts(CHANGE) == {"sent": WORKSPACES}
-        assert list(ledger.announcements()) == [CHANGE]
+        assert ledger.delivery_counts(ledger.recorded()[CHANGE].batch_id) == {"sent": WORKSPACES}
+        assert list(ledger.announcements()) == [CHANGE]  # told: every workspace heard of it
     finally:
         ledger.close()
 
 
-def test_kill_before_any_delivery_leaves_announcement_and_all_rows_pending(setup):
-    """Announcement and its pending rows are one transaction: a kill right after leaves all of them."""
+def test_kill_before_any_delivery_leaves_the_batch_and_all_rows_pending_and_not_announced(setup):
+    """A batch and its pending rows are one transaction: a kill right after leaves all of them, and the
+    change is not announced (held) until a run has delivered every notice."""
     tmp, common = setup
     db = tmp / "ledger.db"
     proc = egress(*notify_args(common), cwd=tmp)
-    # Kill as soon as the first notice file appears: the announcement must already be complete.
+    # Kill as soon as the first notice file appears: the batch must already be complete.
     assert kill_when(proc, lambda: count(tmp / "outbox" / "new") >= 1)
     ledger = Ledger(f"sqlite:///{db}")
     try:
-        counts = ledger.delivery_counts(CHANGE)
+        recorded = ledger.recorded()[CHANGE]
+        counts = ledger.delivery_counts(recorded.batch_id)
         assert sum(counts.values()) == WORKSPACES
+        assert recorded.held and ledger.announcements() == {}
     finally:
         ledger.close()
 
@@ -138,6 +141,7 @@ def test_killed_smtp_fanout_resumes_with_every_notice_and_no_silent_duplicate(se
     assert len(ids) - len(set(ids)) <= kills, f"{len(ids) - len(set(ids))} duplicates from {kills} kills"
     ledger = Ledger(f"sqlite:///{tmp}/ledger.db")
     try:
-        assert ledger.delivery_counts(CHANGE) == {"sent": WORKSPACES}
+        assert ledger.delivery_counts(ledger.recorded()[CHANGE].batch_id) == {"sent": WORKSPACES}
+        assert list(ledger.announcements()) == [CHANGE]
     finally:
         ledger.close()

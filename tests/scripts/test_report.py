@@ -82,6 +82,7 @@ def test_json_values(env, capsys):
             "not_announced": 1,
             "not_in_plan": 1,
             "delivery_failed": 1,
+            "notices_undelivered": 0,
         },
     }
     eu, us = doc["regions"]
@@ -100,7 +101,8 @@ def test_json_values(env, capsys):
         "planned": "2026-12-20",
         "state": "pending",
         "in_plan": True,
-        "announced_at": "2026-12-16T09:00:00Z",
+        "recorded_at": "2026-12-16T09:00:00Z",
+        "announced_at": "2026-12-16T09:05:00Z",
         "effective": "2026-12-24",
         "delayed": True,
         "lead_days": 3,
@@ -118,7 +120,11 @@ def test_json_values(env, capsys):
             }
         ],
         "flags": ["late_notice", "delivery_failed"],
+        "batch_id": us["changes"][2]["batch_id"],
+        "notices": {"delivered": 2, "pending": 0, "failed": 0, "waived": 0},
+        "waivers": [],
     }
+    assert late["batch_id"].startswith("us/2026-12-16T09:00:00Z/")
     assert [c["change_id"] for c in us["changes"]] == [
         "us/add/198.51.100.14/2026-12-05",
         "us/add/198.51.100.11/2026-12-10",
@@ -144,6 +150,10 @@ def test_json_values(env, capsys):
         "deliveries": None,
         "undelivered": [],
         "flags": ["not_announced"],
+        "recorded_at": None,
+        "batch_id": None,
+        "notices": None,
+        "waivers": [],
     }
     assert (us["changes"][1]["state"], us["changes"][1]["flags"], us["changes"][1]["deliveries"]) == (
         "in_effect",
@@ -166,6 +176,16 @@ def test_json_values(env, capsys):
         ["short_notice_exception"],
     )
     assert exc["deliveries"] == {"workspaces_notified": 1, "sent": 1, "failed": 0, "pending": 1}
+    assert exc["notices"] == {"delivered": 1, "pending": 0, "failed": 0, "waived": 1}
+    assert exc["waivers"] == [
+        {
+            "workspace_id": "ws-d",
+            "at": "2026-12-15T13:00:00Z",
+            "by": "compliance@example.com",
+            "reason": sample.DECISION,
+        }
+    ]
+    assert (exc["recorded_at"], exc["announced_at"]) == ("2026-12-15T12:00:00Z", "2026-12-15T13:00:00Z")
 
 
 def test_json_since_and_at(env, capsys):
@@ -214,6 +234,7 @@ def test_markdown_tables(env, capsys):
     assert sorted(t) == [
         "Provenance",
         "Region eu / History",
+        "Region eu / Notices accepted undelivered",
         "Region eu / Notices not delivered",
         "Region eu / Short-notice exceptions",
         "Region us / History",
@@ -230,6 +251,7 @@ def test_markdown_tables(env, capsys):
     assert history[0] == [
         "Change",
         "Planned",
+        "Recorded",
         "Announced",
         "Effective",
         "Lead (days)",
@@ -243,6 +265,7 @@ def test_markdown_tables(env, capsys):
             "add 198.51.100.14",
             "2026-12-05",
             "2026-11-20T10:00:00Z",
+            "2026-11-20T10:00:00Z",
             "2026-12-05",
             "14",
             "0",
@@ -250,11 +273,23 @@ def test_markdown_tables(env, capsys):
             "0",
             "**announced, but no longer in the plan**",
         ],
-        ["add 198.51.100.11", "2026-12-10", "2026-11-26T09:00:00Z", "2026-12-10", "13", "2", "0", "0", ""],
+        [
+            "add 198.51.100.11",
+            "2026-12-10",
+            "2026-11-26T09:00:00Z",
+            "2026-11-26T09:05:00Z",
+            "2026-12-10",
+            "13",
+            "2",
+            "0",
+            "0",
+            "",
+        ],
         [
             "remove 198.51.100.12",
             "2026-12-20",
             "2026-12-16T09:00:00Z",
+            "2026-12-16T09:05:00Z",
             "2026-12-24 (pending)",
             "3",
             "2",
@@ -265,6 +300,7 @@ def test_markdown_tables(env, capsys):
         [
             "add 198.51.100.13",
             "2027-01-20",
+            "not recorded",
             "not announced",
             "never (not announced)",
             "",
@@ -275,12 +311,15 @@ def test_markdown_tables(env, capsys):
         ],
     ]
     assert t["Region us / Upcoming changes"][1:] == [
-        ["remove 198.51.100.12", "2026-12-20", "2026-12-16T09:00:00Z", "2026-12-24", "3"]
+        ["remove 198.51.100.12", "2026-12-20", "2026-12-16T09:05:00Z", "2026-12-24", "3"]
     ]
     # The reason's pipe is escaped (the row keeps its 5 cells) and its tags are shown, not interpreted.
     reason = 'INC-42 &lt;script&gt;alert("x")&lt;/script&gt; | see https://status.example.com/inc/42'
     assert t["Region eu / Short-notice exceptions"][1:] == [
-        ["add 203.0.113.21", "2026-12-15T12:00:00Z", "2026-12-18", "2 of 7", reason]
+        ["add 203.0.113.21", "2026-12-15T13:00:00Z", "2026-12-18", "2 of 7", reason]
+    ]
+    assert t["Region eu / Notices accepted undelivered"][1:] == [
+        ["add 203.0.113.21", "ws-d", "2026-12-15T13:00:00Z", "compliance@example.com", sample.DECISION]
     ]
     assert t["Region eu / History"][1][-1] == f"**short-notice exception: 2 of 7 days; reason: {reason}**"
     assert t["Region us / Notices not delivered"][1:] == [
@@ -345,6 +384,7 @@ EXPECTED_TABLES = [
     "history-eu",
     "exceptions-eu",
     "undelivered-eu",
+    "waivers-eu",
     "upcoming-us",
     "history-us",
     "undelivered-us",
@@ -365,6 +405,7 @@ def check_html_tables(html: str) -> None:
         "remove 198.51.100.12",
         "2026-12-20",
         "2026-12-16T09:00:00Z",
+        "2026-12-16T09:05:00Z",
         "2026-12-24 (pending)",
         "3",
         "2",
@@ -379,12 +420,16 @@ def check_html_tables(html: str) -> None:
         "remove 198.51.100.12",
         "add 198.51.100.13",
     ]
-    assert t["history-us"][4][2:4] == ["not announced", "never (not announced)"]
+    assert t["history-us"][4][2:5] == ["not recorded", "not announced", "never (not announced)"]
     assert t["exceptions-eu"] == [
         ["Change", "Announced", "Effective", "Lead (days)", "Reason"],
-        ["add 203.0.113.21", "2026-12-15T12:00:00Z", "2026-12-18", "2 of 7", sample.REASON],
+        ["add 203.0.113.21", "2026-12-15T13:00:00Z", "2026-12-18", "2 of 7", sample.REASON],
     ]
-    assert t["upcoming-us"][1] == ["remove 198.51.100.12", "2026-12-20", "2026-12-16T09:00:00Z", "2026-12-24", "3"]
+    assert t["waivers-eu"] == [
+        ["Change", "Workspace", "Decided", "By", "Reason"],
+        ["add 203.0.113.21", "ws-d", "2026-12-15T13:00:00Z", "compliance@example.com", sample.DECISION],
+    ]
+    assert t["upcoming-us"][1] == ["remove 198.51.100.12", "2026-12-20", "2026-12-16T09:05:00Z", "2026-12-24", "3"]
     assert t["undelivered-us"][1] == ["remove 198.51.100.12", "ws-a", "webhook", "failed", "1", sample.WEBHOOK_ERROR]
 
 
@@ -408,7 +453,7 @@ def test_html_is_self_contained(env, capsys):
     assert not re.search(r"<(script|link|img|iframe|object|embed|video|audio|source|base)\b", html, re.I)
     assert not re.search(r"\ssrc\s*=|@import|url\(", html, re.I)
     hrefs = re.findall(r'href="([^"]*)"', html)
-    assert hrefs and all(h.startswith("#") or re.match(r"https://status\.example\.com/", h) for h in hrefs)
+    assert hrefs and all(h.startswith("#") or re.match(r"https://(status|tickets)\.example\.com/", h) for h in hrefs)
     for m in re.finditer(r"<a\b[^>]*href=\"(https?://[^\"]+)\"[^>]*>([^<]*)</a>", html):
         assert m.group(2) == m.group(1)  # an external address is a plain link showing itself, never a resource
     assert "default-src 'none'" in html and "@media print" in html and "break-inside: avoid" in html
@@ -545,4 +590,6 @@ def test_a_long_list_of_undelivered_notices_is_cut_in_html_and_markdown_not_in_j
     ]
     assert len(html_tables(report(capsys, env, "--format", "html")).by_id()["undelivered-us"]) == 1 + 50 + 1
     (c,) = [c for c in json.loads(report(capsys, env, "--json"))["regions"][1]["changes"] if c["undelivered"]]
-    assert len(c["undelivered"]) == 53 and c["deliveries"]["failed"] == 53 and c["flags"] == ["delivery_failed"]
+    assert len(c["undelivered"]) == 53 and c["deliveries"]["failed"] == 53
+    assert c["flags"] == ["delivery_failed", "notices_undelivered"] and c["state"] == "held"
+    assert c["notices"] == {"delivered": 0, "pending": 0, "failed": 53, "waived": 0}

@@ -4,7 +4,8 @@ A channel (:class:`Channel`) is declared by one module of this package and regis
 names itself (the ``deliveries.channel`` value), its column in the workspaces file, how a target is checked
 and shown (a URL is a credential: :func:`mask_secret_url`), its settings (:class:`Option`: an environment
 variable, maybe a flag, a default; the command line turns them into options), the stack secrets the daily
-task needs (:class:`StackSecret`), and how it opens a :class:`Sender`. A sender renders the channel's
+task needs (:class:`StackSecret`), how it checks its settings (and its server) before a run records
+anything (:meth:`Channel.preflight`), and how it opens a :class:`Sender`. A sender renders the channel's
 payload from the rendered notice, carries the delivery's idempotency key, and decides itself when a run
 should stop trying (:meth:`Sender.held`), e.g. because its one server failed several times in a row.
 
@@ -98,6 +99,12 @@ class Channel(Protocol[S]):
 
     def settings(self, values: Mapping[str, str | None]) -> S:
         """The typed settings from raw option values by key (a missing key: the option's default)."""
+        ...
+
+    def preflight(self, settings: S, targets: int) -> None:
+        """Check that this channel can deliver, before a run records anything (every run, also when nothing
+        is due); ``targets``: how many workspaces of the region it reaches. Sends nothing. A setting that cannot
+        work: ConfigError (exit 2); its server unreachable or refusing to log in: ChannelUnreachable (exit 6)."""
         ...
 
     def open(self, settings: S) -> Sender:

@@ -1,10 +1,14 @@
 """The email channel: every workspace's notice as a MIME message, over SMTP or into the Maildir outbox.
 
-Column ``email`` (required). The message is the rendered notice (text + HTML + an ICS calendar file)
-with per-recipient headers; its Message-ID is the delivery's idempotency key (deterministic per change
+Column ``email`` (required). The message is the rendered notice of a batch (text + HTML + an ICS calendar
+file) with per-recipient headers; its Message-ID is the delivery's idempotency key (deterministic per batch
 and workspace; the Maildir outbox names its file after it, so a crash never writes a notice twice).
 One SMTP server is behind every email: after :data:`MAX_CONSECUTIVE_TRANSIENT` transient failures in a
 row it is taken to be down, and the remaining emails stay pending for the next run.
+
+Preflight (every run, before anything is recorded): the From is an address; the CA file, if set, is a
+readable PEM certificate; with an SMTP URL, the URL's form, then a real session (connect, EHLO, STARTTLS
+when offered, AUTH with the URL's credentials, QUIT); without one, the Maildir outbox can be written.
 """
 
 from __future__ import annotations
@@ -25,10 +29,9 @@ if TYPE_CHECKING:
 DEFAULT_OUTBOX = ".egress/outbox"
 DEFAULT_SENDER = "smtp-egress IP notices <ip-notices@localhost>"
 MAX_CONSECUTIVE_TRANSIENT = 5
-ADDRESS = re.compile(
-    r"^[^@\s<>(),;:\"\[\]\\]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?"
-    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)+$"
-)
+_LOCAL = r"[^@\s<>(),;:\"\[\]\\]+"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?"
+ADDRESS = re.compile(rf"^{_LOCAL}@{_LABEL}(?:\.{_LABEL})+$")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,8 +49,11 @@ class EmailChannel:
     column = "email"
     required = True
     example = "ops@customer.example"
-    summary = "multipart text + HTML with an ICS calendar file for the effective date, over SMTP or into a Maildir"
-    idempotency = "`Message-ID`, deterministic per (change, workspace); the Maildir outbox names its file after it"
+    summary = (
+        "one message per batch: multipart text + HTML listing every change, with an ICS calendar file (an event per "
+        "effective day), over SMTP or into a Maildir"
+    )
+    idempotency = "`Message-ID`, deterministic per (batch, workspace); the Maildir outbox names its file after it"
     options = (
         Option(
             "outbox",
@@ -96,6 +102,26 @@ class EmailChannel:
             smtp_cafile=v["smtp_cafile"] or None,
             sender=v["sender"] or DEFAULT_SENDER,
         )
+
+    def preflight(self, settings: EmailSettings, targets: int) -> None:
+        from ...errors import ChannelUnreachable, ConfigError, DeliveryError
+        from ..transport import SmtpTransport, check_cafile, check_outbox
+
+        problem = None if settings.sender == DEFAULT_SENDER else sender_problem(settings.sender)
+        if problem:  # the default (a local demo address) passes; `egress notify` warns about it over SMTP
+            raise ConfigError(f"the From of notices (--from / EGRESS_FROM) {settings.sender[:200]!r} {problem}")
+        if settings.smtp_cafile:
+            check_cafile(settings.smtp_cafile)
+        if not settings.smtp_url:
+            check_outbox(settings.outbox)
+            return
+        transport = SmtpTransport(settings.smtp_url, cafile=settings.smtp_cafile)
+        try:
+            transport.check()
+        except DeliveryError as exc:
+            raise ChannelUnreachable(f"the SMTP server of {transport.url!r} failed the check: {exc}") from None
+        finally:
+            transport.close()
 
     def open(self, settings: EmailSettings) -> EmailSender:
         from ..transport import open_transport

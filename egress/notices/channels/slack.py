@@ -8,9 +8,11 @@ connected peer is checked too (DNS rebinding). ``EGRESS_SLACK_ALLOW_PRIVATE=1`` 
 labs: a switch of its own, so letting webhooks reach a lab's private receivers never opens Slack URLs too.
 A private CA (a TLS-inspecting proxy, a test server) is trusted through ``REQUESTS_CA_BUNDLE``.
 
-The message (:func:`render`): a header (the notice's subject), a section saying what to do with the
-address, action, effective date and region as fields, a context line linking the published list and the
-changes feed and naming the change and the delivery id, and a plain ``text`` fallback for notifications.
+The message (:func:`render`), one per batch and workspace: a header (the notice's subject), a section saying
+what to do (with the address, action, effective date and region as fields for a single change; a list of
+every change, each with its address, action and effective day, for several), a context line linking the
+published list and the changes feed and naming the changes and the delivery id, and a plain ``text``
+fallback for notifications.
 Every piece of content is escaped for Slack's mrkdwn (``&``, ``<``, ``>``), so a reason such as
 ``<!channel>`` cannot mention anyone.
 
@@ -84,6 +86,9 @@ class SlackChannel:
     def settings(self, values: Mapping[str, str | None]) -> SlackSettings:
         return SlackSettings(allow_private=(option_values(self.options, values)["allow_private"] or "").lower() in TRUE)
 
+    def preflight(self, settings: SlackSettings, targets: int) -> None:
+        return None  # no setting can be wrong: every URL is the workspace's own, checked at import
+
     def open(self, settings: SlackSettings) -> SlackSender:
         return SlackSender(allow_private=settings.allow_private)
 
@@ -129,38 +134,56 @@ class SlackSender:
 
 
 def render(notice: RenderedNotice, d: Delivery) -> dict[str, Any]:
-    """The Block Kit message for ``d``, every mrkdwn text escaped."""
+    """The Block Kit message for ``d``, every mrkdwn text escaped: one message for every change of the batch."""
     from ..render import instructions
 
     ctx = notice.context
     delivery_id = d.message_id.strip("<>")
-    todo = escape(instructions(ctx))
-    if ctx.exception_reason:
-        todo = f"*Short notice:* {escape(ctx.exception_reason)}\n{todo}"
-    action = "add: a new sending address" if ctx.action == "add" else "remove: the address retires"
-    fields = (
-        ("Address", ctx.ip),
-        ("Action", action),
-        ("Effective", f"{ctx.effective.isoformat()} (UTC)"),
-        ("Region", ctx.region),
-    )
-    links = (
-        f"{link(ctx.endpoint_url, 'Published list')} · {link(ctx.changes_url, 'Changes feed')} · "
-        f"Change {escape(ctx.change_id)} · Delivery {escape(delivery_id)}"
-    )
-    return {
-        "text": escape(f"{notice.subject}. {instructions(ctx)} (delivery {delivery_id})"),
-        "blocks": [
-            {"type": "header", "text": {"type": "plain_text", "text": _cut(notice.subject, 150)}},
+    todo = "\n".join(escape(line) for line in instructions(ctx))
+    if ctx.exceptions:
+        why = "\n".join(
+            f"*Short notice{'' if len(ctx.changes) == 1 else f' ({escape(c.ip)})'}:* {escape(c.exception_reason or '')}"
+            for c in ctx.exceptions
+        )
+        todo = f"{why}\n{todo}"
+    section: dict[str, Any] = {"type": "section", "text": {"type": "mrkdwn", "text": _cut(todo, 3000)}}
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": _cut(notice.subject, 150)}},
+        section,
+    ]
+    if len(ctx.changes) == 1:
+        (c,) = ctx.changes
+        action = "add: a new sending address" if c.action == "add" else "remove: the address retires"
+        fields = (
+            ("Address", c.ip),
+            ("Action", action),
+            ("Effective", f"{c.effective.isoformat()} (UTC)"),
+            ("Region", ctx.region),
+        )
+        section["fields"] = [
+            {"type": "mrkdwn", "text": _cut(f"*{name}*\n{escape(value)}", 2000)} for name, value in fields
+        ]
+    else:
+        listed = "\n".join(
+            f"• `{escape(c.ip)}` {'add: starts' if c.action == 'add' else 'remove: stops'} sending "
+            f"{c.effective.isoformat()} (UTC)"
+            for c in ctx.changes
+        )
+        blocks.append(
             {
                 "type": "section",
-                "text": {"type": "mrkdwn", "text": _cut(todo, 3000)},
-                "fields": [
-                    {"type": "mrkdwn", "text": _cut(f"*{name}*\n{escape(value)}", 2000)} for name, value in fields
-                ],
-            },
-            {"type": "context", "elements": [{"type": "mrkdwn", "text": _cut(links, 3000)}]},
-        ],
+                "text": {"type": "mrkdwn", "text": _cut(f"*Region {escape(ctx.region)}*\n{listed}", 3000)},
+            }
+        )
+    ids = ", ".join(escape(c.change_id) for c in ctx.changes)
+    links = (
+        f"{link(ctx.endpoint_url, 'Published list')} · {link(ctx.changes_url, 'Changes feed')} · "
+        f"Change{'s' if len(ctx.changes) > 1 else ''} {ids} · Delivery {escape(delivery_id)}"
+    )
+    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": _cut(links, 3000)}]})
+    return {
+        "text": escape(f"{notice.subject}. {' '.join(instructions(ctx))} (delivery {delivery_id})"),
+        "blocks": blocks,
     }
 
 

@@ -1,10 +1,12 @@
 """The webhook channel: a signed JSON POST to the URL a workspace gave (:mod:`smtp_egress.notices.webhook`).
 
-Column ``webhook_url`` (optional; http or https, any host: customers run their own receivers). The payload
-is the notice's facts as JSON with the workspace and delivery ids; the delivery id is also the
+Column ``webhook_url`` (optional; http or https, any host: customers run their own receivers). One event
+per batch and workspace: the payload (``"type": "ip_change_batch"``) lists every change of the batch with
+its address, action and effective day, with the workspace and delivery ids; the delivery id is also the
 ``Idempotency-Key`` header, the same on every retry and every resend. Each URL is another server, so one
 customer's dead endpoint never holds back anyone else's notice (no streak). The URL may carry a token:
-it is only ever shown masked.
+it is only ever shown masked. Preflight: the signing secret must be set when a workspace of the region
+has a webhook URL.
 """
 
 from __future__ import annotations
@@ -41,7 +43,9 @@ class WebhookChannel:
         "a JSON POST signed with `X-Egress-Timestamp` and `X-Egress-Signature: sha256=HMAC(secret, "
         '"<timestamp>." + body)`'
     )
-    idempotency = "the `Idempotency-Key` header (the delivery id, also in the payload)"
+    idempotency = (
+        "the `Idempotency-Key` header (the delivery id, deterministic per (batch, workspace), also in the payload)"
+    )
     options = (
         Option(
             "secret",
@@ -75,6 +79,15 @@ class WebhookChannel:
         return WebhookSettings(
             secret=(v["secret"] or "").encode() or None, allow_private=(v["allow_private"] or "").lower() in TRUE
         )
+
+    def preflight(self, settings: WebhookSettings, targets: int) -> None:
+        from ...errors import ConfigError
+
+        if targets and not settings.secret:
+            raise ConfigError(
+                f"{targets} workspace(s) of the region have a webhook URL, but EGRESS_WEBHOOK_SECRET is not set, so "
+                "their notices could not be signed; set it (the stack secret smtp-egress:webhookSecret)"
+            )
 
     def open(self, settings: WebhookSettings) -> WebhookChannelSender:
         from ..webhook import WebhookSender

@@ -1,0 +1,84 @@
+"""The ledger's tables (SQLAlchemy Core), as the code reads and writes them: schema revision 0003.
+
+- ``workspaces`` and ``workspace_targets``: who is notified, and where each channel reaches them.
+- ``batches``: the changes one ``egress notify`` run recorded for a region, when (``recorded_at``), and when
+  every workspace that existed then was told (``told_at``; NULL while its changes are held). The rule that
+  sets ``told_at`` is :func:`smtp_egress.timeline.told_at`.
+- ``announcements``: one row per recorded change, in its batch.
+- ``batch_workspaces``: the workspaces a batch's notice goes to; ``holds`` for those that existed when it was
+  recorded (only they hold it back); ``waived_*`` when a human accepted one undelivered.
+- ``deliveries``: one per (batch, workspace, channel), with its deterministic Message-ID.
+
+The migrations (:mod:`smtp_egress.migrations`) make exactly these tables; a test compares them.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+workspaces = sa.Table(
+    "workspaces",
+    metadata,
+    sa.Column("workspace_id", sa.String(200), primary_key=True),
+    sa.Column("region", sa.String(64), nullable=False, index=True),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# Where each channel reaches a workspace (schema revision 0002; before, email and webhook_url were columns).
+workspace_targets = sa.Table(
+    "workspace_targets",
+    metadata,
+    sa.Column("workspace_id", sa.String(200), sa.ForeignKey("workspaces.workspace_id"), primary_key=True),
+    sa.Column("channel", sa.String(16), primary_key=True),
+    sa.Column("target", sa.String(2000), nullable=False),
+)
+
+batches = sa.Table(
+    "batches",
+    metadata,
+    sa.Column("batch_id", sa.String(300), primary_key=True),
+    sa.Column("region", sa.String(64), nullable=False, index=True),
+    sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("told_at", sa.DateTime(timezone=True)),
+)
+
+announcements = sa.Table(
+    "announcements",
+    metadata,
+    sa.Column("change_id", sa.String(300), primary_key=True),
+    sa.Column("batch_id", sa.String(300), sa.ForeignKey("batches.batch_id"), nullable=False, index=True),
+    sa.Column("region", sa.String(64), nullable=False, index=True),
+    sa.Column("ip", sa.String(64), nullable=False),
+    sa.Column("action", sa.String(8), nullable=False),
+    sa.Column("planned", sa.Date, nullable=False),
+    sa.Column("notice_days", sa.Integer, nullable=False),
+    sa.Column("exception_reason", sa.Text),
+    sa.Column("plan_sha256", sa.String(64), nullable=False),
+)
+
+batch_workspaces = sa.Table(
+    "batch_workspaces",
+    metadata,
+    sa.Column("batch_id", sa.String(300), sa.ForeignKey("batches.batch_id"), primary_key=True),
+    sa.Column("workspace_id", sa.String(200), primary_key=True),
+    sa.Column("holds", sa.Boolean, nullable=False),
+    sa.Column("waived_at", sa.DateTime(timezone=True)),
+    sa.Column("waived_by", sa.String(200)),
+    sa.Column("waiver_reason", sa.Text),
+)
+
+deliveries = sa.Table(
+    "deliveries",
+    metadata,
+    sa.Column("batch_id", sa.String(300), sa.ForeignKey("batches.batch_id"), primary_key=True),
+    sa.Column("workspace_id", sa.String(200), primary_key=True),
+    sa.Column("channel", sa.String(16), primary_key=True),
+    sa.Column("target", sa.String(2000), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False, index=True),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("message_id", sa.String(400), nullable=False),
+    sa.Column("last_error", sa.Text),
+    sa.Column("sent_at", sa.DateTime(timezone=True)),
+)
