@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
+from . import outcomes
 from .dates import UTC, rfc3339
 from .errors import DuplicateAnnouncement
 from .tables import announcements, batch_workspaces, batches, deliveries
@@ -246,12 +247,18 @@ class BatchRecord:
             return [Delivery(*r) for r in self.conn.execute(q)]
 
     def mark_sent(self, d: Delivery, now: dt.datetime) -> None:
-        with self.conn.begin():
-            self.conn.execute(_MARK_SENT, {**_key(d), "v_sent_at": now})
+        self.record_outcomes([(d, now)], [])
 
     def mark_failed(self, d: Delivery, error: str) -> None:
+        self.record_outcomes([], [(d, error)])
+
+    def record_outcomes(
+        self, sent: Sequence[tuple[Delivery, dt.datetime]], failed: Sequence[tuple[Delivery, str]]
+    ) -> None:
+        """Mark ``sent`` deliveries sent (each at its moment: when its channel accepted it) and ``failed`` ones
+        failed (with the error), in one transaction. The fan-out records its outcomes in groups this way."""
         with self.conn.begin():
-            self.conn.execute(_MARK_FAILED, {**_key(d), "v_last_error": error[:2000]})
+            outcomes.record(self.conn, sent, failed)
 
     def delivery_counts(self, batch_id: str) -> dict[str, int]:
         q = (
@@ -310,38 +317,6 @@ class BatchRecord:
                     batch_workspaces.update().where(*which).values(waived_at=now, waived_by=by, waiver_reason=reason)
                 )
         return ids
-
-
-# The per-delivery updates are built once with bound parameters: the fan-out marks each delivery in its
-# own transaction, and building and cache-keying a fresh UPDATE for every row cost ~3x the SQL itself.
-_WHERE_KEY = (
-    deliveries.c.batch_id == sa.bindparam("k_batch_id"),
-    deliveries.c.workspace_id == sa.bindparam("k_workspace_id"),
-    deliveries.c.channel == sa.bindparam("k_channel"),
-)
-_MARK_SENT = (
-    deliveries.update()
-    .where(*_WHERE_KEY)
-    .values(
-        status="sent",
-        attempts=deliveries.c.attempts + 1,
-        last_error=None,
-        sent_at=sa.bindparam("v_sent_at", type_=deliveries.c.sent_at.type),
-    )
-)
-_MARK_FAILED = (
-    deliveries.update()
-    .where(*_WHERE_KEY)
-    .values(
-        status="failed",
-        attempts=deliveries.c.attempts + 1,
-        last_error=sa.bindparam("v_last_error", type_=deliveries.c.last_error.type),
-    )
-)
-
-
-def _key(d: Delivery) -> dict[str, str]:
-    return {"k_batch_id": d.batch_id, "k_workspace_id": d.workspace_id, "k_channel": d.channel}
 
 
 def _utc(value: dt.datetime | None) -> dt.datetime | None:

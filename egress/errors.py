@@ -72,6 +72,12 @@ class DeliveryError(EgressError):
         super().__init__(message)
 
 
+class DeliveryUnknown(DeliveryError):
+    """Whether a notice arrived cannot be known: its last byte went out, then the connection was lost before
+    the server answered, and no retry in this run settled it. It is recorded neither sent nor failed (it may
+    have been accepted): the next run sends it again, with the same idempotency key."""
+
+
 class ChannelUnreachable(EgressError):
     """A notice channel's server cannot be reached, or refuses to log in, when ``egress notify`` checks it
     before recording anything (its preflight): nothing was recorded or sent; the next run checks again."""

@@ -2,14 +2,20 @@
 
 The ledger holds one row per (batch, workspace, channel), created atomically with the batch: a
 workspace gets one notice per batch on each of its channels, listing every change of the batch. This loop
-walks the rows not yet sent (rendering each batch's notice once); for each it asks the delivery's channel (an open
-:class:`~smtp_egress.notices.channels.Sender`) whether to try it in this run at all (a channel whose one
-server keeps failing holds the rest), whether the notice already arrived (the Maildir outbox knows: its
-file name derives from the Message-ID), sends it if not, and marks it sent in its own committed
-transaction. So a run killed at any point loses nothing and, for the outbox, sends nothing twice. Over
-SMTP and HTTP the only window is between the server's acceptance and the ledger's commit (microseconds);
-a notice resent from that window carries the channel's idempotency key (Message-ID, Idempotency-Key, the
-delivery id), so the receiving side can recognise it. The loop knows no channel by name.
+walks the rows not yet sent, channel by channel (rendering each batch's notice once). It hands each channel
+(an open :class:`~smtp_egress.notices.channels.Sender`) a stream of its notices: for each, the stream asks
+whether to try it in this run at all (a channel whose one server keeps failing holds the rest) and whether
+it already arrived (the Maildir outbox knows: its file name derives from the Message-ID). A
+:class:`~smtp_egress.notices.channels.base.StreamingSender` pulls from the stream at its own pace (email
+keeps several SMTP sessions in flight); any other sender gets one notice at a time. Each outcome is recorded
+as it arrives, :data:`MARK_GROUP` to a transaction (or after :data:`MARK_WINDOW_S`), all at the end.
+
+So a run killed at any point loses nothing and, for the outbox, sends nothing twice. Over SMTP and HTTP the
+window is between the server's acceptance and the ledger's commit: at most ``MARK_GROUP`` outcomes wait
+unrecorded, plus one notice awaiting its answer per other session in flight; a notice resent from that
+window carries the channel's idempotency key (Message-ID, Idempotency-Key, the delivery id), so the
+receiving side can recognise it. A notice that may have arrived (:class:`~smtp_egress.errors.DeliveryUnknown`)
+is recorded neither sent nor failed. The loop knows no channel by name.
 """
 
 from __future__ import annotations
@@ -20,19 +26,23 @@ import datetime as dt
 import ipaddress
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, NoReturn
 
 from ..dates import utc_now
-from ..errors import DeliveryError
+from ..errors import DeliveryError, DeliveryUnknown
 from ..ledger import Delivery, Ledger
 from ..timeline import Recorded
 from . import channels as registry
 from .channels import Sender
+from .channels.base import StreamingSender, send_each
 from .render import NoticeChange, NoticeContext, RenderedNotice, render_notice
 
 if TYPE_CHECKING:
     from tqdm import tqdm
+
+MARK_GROUP = 100  # outcomes recorded in one transaction: at most this many accepted notices wait unrecorded
+MARK_WINDOW_S = 1.0  # ... and none waits longer than this (checked as outcomes arrive)
 
 
 @dataclasses.dataclass
@@ -93,51 +103,125 @@ def deliver(
     *,
     now: Callable[[], dt.datetime] = utc_now,
     progress: bool | None = None,
+    group: int = MARK_GROUP,
+    window: float = MARK_WINDOW_S,
 ) -> FanoutSummary:
-    """Deliver ``pending``; ``notices``: what each batch's notice says, by batch id (rendered on first use)."""
+    """Deliver ``pending``; ``notices``: what each batch's notice says, by batch id (rendered on first use).
+    Outcomes are recorded ``group`` at a time (or once the oldest waited ``window`` seconds), and at the end."""
     summary = FanoutSummary()
     started = time.perf_counter()
     rendered: dict[str, RenderedNotice] = {}
     held: dict[tuple[str, str], int] = {}  # (channel, why) -> deliveries left pending
     bar = _progress(len(pending), progress)
-    try:
-        for d in pending:
-            sender = channels.senders.get(d.channel)
-            why = sender.held(d) if sender is not None else None
+    marks = _Marks(ledger, group, window)
+
+    def outcome(d: Delivery, error: DeliveryError | None) -> None:
+        if error is None:
+            summary.sent += 1
+            marks.sent(d, now())
+        else:
+            summary.errors.append(
+                f"{d.channel} to {d.workspace_id} ({registry.mask(d.channel, d.target)}) for {d.batch_id}: {error}"
+            )
+            if isinstance(error, DeliveryUnknown):  # it may have arrived: neither sent nor failed
+                summary.left_pending += 1
+            else:
+                summary.failed += 1
+                marks.failed(d, str(error))
+        if bar is not None:
+            bar.update(1)
+
+    def stream(channel: str, sender: Sender, deliveries: list[Delivery]) -> Iterator[tuple[Delivery, RenderedNotice]]:
+        for d in deliveries:
+            why = sender.held(d)
             if why is not None:
                 summary.left_pending += 1  # kept for the next run; other channels' notices still go
-                held[d.channel, why] = held.get((d.channel, why), 0) + 1
+                held[channel, why] = held.get((channel, why), 0) + 1
+                if bar is not None:
+                    bar.update(1)
+                continue
+            summary.attempted += 1
+            if sender.delivered(d):
+                summary.reconciled += 1
+                marks.sent(d, now())
                 if bar is not None:
                     bar.update(1)
                 continue
             notice = rendered.get(d.batch_id)
             if notice is None:
                 notice = rendered[d.batch_id] = render_notice(notices[d.batch_id])
-            summary.attempted += 1
-            try:
-                if sender is None:
-                    raise DeliveryError(f"unknown channel {d.channel!r}", permanent=True)
-                if sender.delivered(d):
-                    summary.reconciled += 1
-                else:
-                    sender.send(d, notice, now())
-                    summary.sent += 1
-                ledger.mark_sent(d, now())
-            except DeliveryError as exc:
-                summary.failed += 1
-                summary.errors.append(
-                    f"{d.channel} to {d.workspace_id} ({registry.mask(d.channel, d.target)}) for {d.batch_id}: {exc}"
-                )
-                ledger.mark_failed(d, str(exc))
-            if bar is not None:
-                bar.update(1)
-        for (channel, why), count in held.items():
-            summary.errors.append(f"{why}; {count} {channel} notices left pending for the next run")
+            yield d, notice
+
+    try:
+        for channel, deliveries in _by_channel(pending).items():
+            sender = channels.senders.get(channel)
+            if sender is None:
+                for d in deliveries:
+                    summary.attempted += 1
+                    outcome(d, DeliveryError(f"unknown channel {channel!r}", permanent=True))
+            elif isinstance(sender, StreamingSender):
+                sender.send_all(stream(channel, sender, deliveries), now, outcome)
+            else:
+                send_each(sender, stream(channel, sender, deliveries), now, outcome)
+        marks.flush()
+    except BaseException:
+        marks.flush(quietly=True)  # what was accepted before the failure, if the ledger still takes it
+        raise
     finally:
         summary.seconds = round(time.perf_counter() - started, 3)
         if bar is not None:
             bar.close()
+    for (channel, why), count in held.items():
+        summary.errors.append(f"{why}; {count} {channel} notices left pending for the next run")
     return summary
+
+
+class _Marks:
+    """Outcomes not yet recorded, committed together: once ``group`` wait, or once the oldest waited ``window``
+    seconds (checked as outcomes arrive), and at the end of the run."""
+
+    def __init__(self, ledger: Ledger, group: int, window: float):
+        self.ledger, self.group, self.window = ledger, max(1, group), window
+        self._sent: list[tuple[Delivery, dt.datetime]] = []
+        self._failed: list[tuple[Delivery, str]] = []
+        self._since = 0.0
+
+    def sent(self, d: Delivery, at: dt.datetime) -> None:
+        self._add()
+        self._sent.append((d, at))
+        self._due()
+
+    def failed(self, d: Delivery, error: str) -> None:
+        self._add()
+        self._failed.append((d, error))
+        self._due()
+
+    def flush(self, *, quietly: bool = False) -> None:
+        if not (self._sent or self._failed):
+            return
+        try:
+            self.ledger.record_outcomes(self._sent, self._failed)
+        except Exception:
+            if not quietly:
+                raise
+            return
+        self._sent, self._failed = [], []
+
+    def _add(self) -> None:
+        if not (self._sent or self._failed):
+            self._since = time.monotonic()
+
+    def _due(self) -> None:
+        if len(self._sent) + len(self._failed) >= self.group or time.monotonic() - self._since >= self.window:
+            self.flush()
+
+
+def _by_channel(pending: list[Delivery]) -> dict[str, list[Delivery]]:
+    """``pending`` by channel, each in its order (channels in the order they first appear)."""
+    out: dict[str, list[Delivery]] = {}
+    for d in pending:
+        out.setdefault(d.channel, []).append(d)
+    return out
 
 
 def _ip_key(ip: str) -> tuple[int, int]:

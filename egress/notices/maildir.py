@@ -10,12 +10,15 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import time
 import uuid
 from pathlib import Path
 
 from ..errors import ConfigError, DeliveryError
 from ..files import fsync_dir
+
+_BREAK = re.compile("[\r\n\0]")  # would end an SMTP command or a header line
 
 
 class MaildirOutbox:
@@ -89,7 +92,7 @@ class MaildirOutbox:
 
 
 def check_envelope(sender: str, recipient: str) -> None:
-    if any(c in sender + recipient for c in "\r\n\0"):
+    if _BREAK.search(sender) or _BREAK.search(recipient):
         raise DeliveryError(
             f"the envelope sender {sender!r} or recipient {recipient!r} contains CR, LF or NUL", permanent=True
         )

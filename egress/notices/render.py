@@ -76,7 +76,7 @@ class NoticeContext:
 class RenderedNotice:
     """Rendered ONCE per batch (jinja2 text + HTML + ICS, HTML autoescaped); personalised cheaply per recipient."""
 
-    __slots__ = ("_date", "_fixed", "_mime", "_payload", "context", "html", "ics", "subject", "text")
+    __slots__ = ("_date", "_payload", "_rest", "context", "html", "ics", "subject", "text")
 
     def __init__(self, context: NoticeContext, subject: str, text: str, html: str, ics: str):
         self.context, self.subject, self.text, self.html, self.ics = context, subject, text, html, ics
@@ -87,8 +87,7 @@ class RenderedNotice:
             + f"X-Egress-Batch: {context.batch_id}\r\n"
             + "".join(f"X-Egress-Change: {c.change_id}\r\n" for c in context.changes)
         )
-        self._fixed = fixed.encode("ascii")
-        self._mime = _mime_body(context.batch_id, text, html, ics)
+        self._rest = fixed.encode("ascii") + _mime_body(context.batch_id, text, html, ics)
         self._payload: dict[str, JSON] = {
             "type": "ip_change_batch",
             "batch_id": context.batch_id,
@@ -112,6 +111,15 @@ class RenderedNotice:
 
     def message_bytes(self, *, to: str, workspace_id: str, message_id: str, from_addr: str, date: dt.datetime) -> bytes:
         """A complete RFC 5322 message with CRLF line endings, for SMTP DATA or a Maildir file."""
+        return b"".join(
+            self.message_parts(to=to, workspace_id=workspace_id, message_id=message_id, from_addr=from_addr, date=date)
+        )
+
+    def message_parts(
+        self, *, to: str, workspace_id: str, message_id: str, from_addr: str, date: dt.datetime
+    ) -> tuple[bytes, bytes]:
+        """:meth:`message_bytes` in two parts: the recipient's own header lines, then the rest, which is the same
+        bytes object for every recipient (a sender may prepare it once, e.g. SMTP's dot-stuffing)."""
         if _CONTROL.search(to + workspace_id + message_id + from_addr):
             _reject_injection(to=to, workspace_id=workspace_id, message_id=message_id, from_addr=from_addr)
         cached = self._date
@@ -124,7 +132,7 @@ class RenderedNotice:
             f"From: {from_addr}\r\nTo: {to}\r\nDate: {date_text}\r\nMessage-ID: {message_id}\r\n"
             f"X-Egress-Workspace: {workspace_id}\r\n"
         )
-        return b"".join((head.encode("utf-8"), self._fixed, self._mime))
+        return head.encode("utf-8"), self._rest
 
     def webhook_payload(self, *, workspace_id: str, delivery_id: str) -> dict[str, JSON]:
         return {**self._payload, "delivery_id": delivery_id, "workspace_id": workspace_id}

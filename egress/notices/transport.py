@@ -220,12 +220,17 @@ class SmtpTransport:
             raise DeliveryError(f"connection to {self.settings.where} failed while sending: {exc}") from None
 
     def _refused(self, what: str, code: int | None, reply: bytes | str) -> Exception:
-        text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
         if code == 421:
-            return _Dropped(f"{code} {text}")
-        return DeliveryError(f"{what}: {code} {text}", permanent=code is not None and 500 <= code < 600)
+            return _Dropped(f"{code} {_text(reply)}")
+        return refused(what, code, reply)
 
     def _connect(self) -> smtplib.SMTP:
+        self._smtp = self.open_session()
+        return self._smtp
+
+    def open_session(self) -> smtplib.SMTP:
+        """A new session, ready for a transaction: connected, greeted, EHLO, STARTTLS when offered (or
+        required), AUTH with the URL's credentials; DeliveryError (classified) if any step fails."""
         s = self.settings
         smtp: smtplib.SMTP | None = None
         greeted = False
@@ -237,11 +242,11 @@ class SmtpTransport:
             else:
                 smtp = smtplib.SMTP(s.host, s.port, self.local_hostname, timeout=self.timeout)
             greeted = True
-            smtp.ehlo()
+            _ehlo(smtp)
             if not s.implicit_tls:
                 if smtp.has_extn("starttls"):
                     smtp.starttls(context=self._context)
-                    smtp.ehlo()
+                    _ehlo(smtp)
                 elif s.tls_required:
                     raise DeliveryError(
                         f"{s.where} does not offer STARTTLS, and the SMTP URL says tls=required", permanent=True
@@ -257,8 +262,10 @@ class SmtpTransport:
         except BaseException as exc:
             if smtp is not None:
                 smtp.close()
-            raise self._connect_error(exc, greeted) from None
-        self._smtp = smtp
+            error = self._connect_error(exc, greeted)
+            if isinstance(error, _Dropped):  # 421 to the greeting or EHLO: e.g. too many connections
+                raise DeliveryError(f"{s.where} did not take the connection: {error}") from None
+            raise error from None
         self.connections += 1
         return smtp
 
@@ -321,6 +328,21 @@ class SmtpTransport:
                 self._smtp.close()
             finally:
                 self._smtp = None
+
+
+def _ehlo(smtp: smtplib.SMTP) -> None:
+    code, reply = smtp.ehlo()
+    if code != 250:
+        raise smtplib.SMTPResponseException(code, reply)
+
+
+def refused(what: str, code: int | None, reply: bytes | str) -> DeliveryError:
+    """The server's refusal (``what``: what it refused) as a DeliveryError: permanent for a 5xx reply."""
+    return DeliveryError(f"{what}: {code} {_text(reply)}", permanent=code is not None and 500 <= code < 600)
+
+
+def _text(reply: bytes | str) -> str:
+    return reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
 
 
 def _sendmail_pipelined(smtp: smtplib.SMTP, sender: str, recipient: str, data: bytes) -> None:

@@ -50,6 +50,7 @@ def test_notices_over_starttls_with_auth_one_connection(workdir, smtp_server, ca
     args = setup_ledger(workdir, f"sqlite:///{workdir}/l.db", rows)
     monkeypatch.setenv("EGRESS_SMTP_URL", server.url("smtp", user=server.user, password=server.password))
     monkeypatch.setenv("EGRESS_SMTP_CAFILE", cafile)
+    monkeypatch.setenv("EGRESS_SMTP_CONNECTIONS", "1")  # (4 by default)
     assert main(args) == 0
     got = server.handler.messages
     assert sorted(r for m in got for r in m.rcpt_tos) == [f"ops{i}@customer{i}.example" for i in range(5)]

@@ -7,7 +7,9 @@ variable, maybe a flag, a default; the command line turns them into options), th
 task needs (:class:`StackSecret`), how it checks its settings (and its server) before a run records
 anything (:meth:`Channel.preflight`), and how it opens a :class:`Sender`. A sender renders the channel's
 payload from the rendered notice, carries the delivery's idempotency key, and decides itself when a run
-should stop trying (:meth:`Sender.held`), e.g. because its one server failed several times in a row.
+should stop trying (:meth:`Sender.held`), e.g. because its one server failed several times in a row. A
+:class:`StreamingSender` takes the run's notices as one stream instead of one call each (the email channel
+keeps several SMTP sessions in flight); the fan-out calls the others one notice at a time.
 
 Everything here is light to import (no HTTP, SMTP or database modules): ``egress --help``, the workspaces
 import and the stack program read the registry.
@@ -18,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
 from urllib.parse import urlsplit
 
@@ -74,6 +76,44 @@ class Sender(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+Outcome = Callable[["Delivery", "DeliveryError | None"], None]
+
+
+@runtime_checkable
+class StreamingSender(Sender, Protocol):
+    """A sender that takes a run's notices as one stream, e.g. to keep several in flight at once."""
+
+    def send_all(
+        self,
+        notices: Iterator[tuple[Delivery, RenderedNotice]],
+        now: Callable[[], dt.datetime],
+        done: Outcome,
+    ) -> None:
+        """Deliver every (delivery, rendered notice) that ``notices`` yields, pulling the next one only when it
+        can take it (the stream consults :meth:`held` as it goes), and call ``done(d, None)`` when ``d`` was
+        accepted or ``done(d, error)`` when it was not, once per delivery, as each outcome becomes known. A
+        :class:`~smtp_egress.errors.DeliveryUnknown` says it may have arrived (never record that as failed)."""
+        ...
+
+
+def send_each(
+    sender: Sender,
+    notices: Iterator[tuple[Delivery, RenderedNotice]],
+    now: Callable[[], dt.datetime],
+    done: Outcome,
+) -> None:
+    """What :meth:`StreamingSender.send_all` does for a sender that sends one notice at a time."""
+    from ...errors import DeliveryError
+
+    for d, notice in notices:
+        try:
+            sender.send(d, notice, now())
+        except DeliveryError as exc:
+            done(d, exc)
+            continue
+        done(d, None)
 
 
 @runtime_checkable

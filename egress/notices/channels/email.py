@@ -16,19 +16,22 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING
 
-from .base import Option, StackSecret, Streak, option_values
+from .base import Option, StackSecret, Streak, option_values, send_each
 
 if TYPE_CHECKING:
     from ...ledger import Delivery
     from ..render import RenderedNotice
     from ..transport import Transport
+    from .base import Outcome
 
 DEFAULT_OUTBOX = ".egress/outbox"
 DEFAULT_SENDER = "smtp-egress IP notices <ip-notices@localhost>"
 MAX_CONSECUTIVE_TRANSIENT = 5
+DEFAULT_CONNECTIONS = 4
+MAX_CONNECTIONS = 20
 _LOCAL = r"[^@\s<>(),;:\"\[\]\\]+"
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?"
 ADDRESS = re.compile(rf"^{_LOCAL}@{_LABEL}(?:\.{_LABEL})+$")
@@ -42,6 +45,7 @@ class EmailSettings:
     outbox: str
     smtp_cafile: str | None
     sender: str
+    connections: int = DEFAULT_CONNECTIONS  # SMTP sessions in flight at once
 
 
 class EmailChannel:
@@ -78,6 +82,15 @@ class EmailChannel:
             "FILE",
         ),
         Option("sender", "EGRESS_FROM", "From: of notices (env EGRESS_FROM)", "--from", "ADDRESS", DEFAULT_SENDER),
+        Option(
+            "connections",
+            "EGRESS_SMTP_CONNECTIONS",
+            f"SMTP sessions in flight at once, 1..{MAX_CONNECTIONS} (env EGRESS_SMTP_CONNECTIONS; default "
+            f"{DEFAULT_CONNECTIONS})",
+            "--smtp-connections",
+            "N",
+            str(DEFAULT_CONNECTIONS),
+        ),
     )
     secrets = (
         StackSecret(
@@ -101,6 +114,7 @@ class EmailChannel:
             outbox=v["outbox"] or DEFAULT_OUTBOX,
             smtp_cafile=v["smtp_cafile"] or None,
             sender=v["sender"] or DEFAULT_SENDER,
+            connections=_connections(v["connections"]),
         )
 
     def preflight(self, settings: EmailSettings, targets: int) -> None:
@@ -126,12 +140,19 @@ class EmailChannel:
     def open(self, settings: EmailSettings) -> EmailSender:
         from ..transport import open_transport
 
-        return EmailSender(open_transport(settings.smtp_url, settings.outbox, settings.smtp_cafile), settings.sender)
+        transport = open_transport(settings.smtp_url, settings.outbox, settings.smtp_cafile)
+        return EmailSender(transport, settings.sender, settings.connections)
 
 
 class EmailSender:
-    def __init__(self, transport: Transport, from_addr: str):
-        self.transport, self.from_addr = transport, from_addr
+    """Over SMTP, the run's notices go out as one stream over up to ``connections`` sessions
+    (:mod:`smtp_egress.notices.smtp_pool`); into the Maildir, one after the other. Outcomes count towards the
+    server's streak in the order they arrive: after :data:`MAX_CONSECUTIVE_TRANSIENT` transient failures in a
+    row (on any of the sessions, with no acceptance in between) no further notice is started; those already
+    started on the open sessions (at most two per session) finish."""
+
+    def __init__(self, transport: Transport, from_addr: str, connections: int = DEFAULT_CONNECTIONS):
+        self.transport, self.from_addr, self.connections = transport, from_addr, connections
         self.streak = Streak(MAX_CONSECUTIVE_TRANSIENT)
 
     def held(self, d: Delivery) -> str | None:
@@ -160,8 +181,55 @@ class EmailSender:
             raise
         self.streak.succeeded("")
 
+    def send_all(
+        self,
+        notices: Iterator[tuple[Delivery, RenderedNotice]],
+        now: Callable[[], dt.datetime],
+        done: Outcome,
+    ) -> None:
+        from ...errors import DeliveryError
+        from ..smtp_pool import Message, send_all
+        from ..transport import SmtpTransport
+
+        if not isinstance(self.transport, SmtpTransport):  # the Maildir outbox: one file after the other
+            send_each(self, notices, now, done)
+            return
+        sender = envelope_sender(self.from_addr)
+
+        def messages() -> Iterator[Message]:
+            for d, notice in notices:
+                head, body = notice.message_parts(
+                    to=d.target,
+                    workspace_id=d.workspace_id,
+                    message_id=d.message_id,
+                    from_addr=self.from_addr,
+                    date=now().replace(microsecond=0),  # the Date header's precision: formatted once a second
+                )
+                yield Message(d, sender, d.target, head, body)
+
+        def finished(m: Message, error: DeliveryError | None) -> None:
+            if error is None:
+                self.streak.succeeded("")
+            else:
+                self.streak.failed("", error)
+            done(m.key, error)  # type: ignore[arg-type]  # the key is the Delivery messages() gave
+
+        send_all(self.transport, self.connections, messages(), finished)
+
     def close(self) -> None:
         self.transport.close()
+
+
+def _connections(value: str | None) -> int:
+    from ...errors import ConfigError
+
+    text = (value or str(DEFAULT_CONNECTIONS)).strip()
+    if not text.isdigit() or not 1 <= int(text) <= MAX_CONNECTIONS:
+        raise ConfigError(
+            f"the SMTP sessions in flight (--smtp-connections / EGRESS_SMTP_CONNECTIONS) {text[:40]!r} must be a "
+            f"whole number from 1 to {MAX_CONNECTIONS}"
+        )
+    return int(text)
 
 
 def render(notice: RenderedNotice, d: Delivery, from_addr: str, now: dt.datetime) -> bytes:
