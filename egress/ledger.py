@@ -1,8 +1,11 @@
 """The ledger: the record of facts. Which changes were announced when, and every notice delivery.
 
-One database behind SQLAlchemy Core: an SQLite file by default (``.egress/egress.db``), PostgreSQL by
-URL. Its schema is versioned (:mod:`smtp_egress.migrations`): opening a ledger creates it in an empty
-database and refuses one whose schema revision is not the code's (``egress ledger upgrade`` migrates it).
+One database behind SQLAlchemy Core: an SQLite file by default (``.egress/egress.db`` in the project
+folder, :mod:`smtp_egress.ledger_location`), PostgreSQL by URL. Its schema is versioned
+(:mod:`smtp_egress.migrations`): opening a ledger refuses one whose schema revision is not the code's
+(``egress ledger upgrade`` migrates it), and a missing one unless asked to create it (``create=True``:
+``egress ledger init`` and ``egress workspaces import`` only). A ledger is real or a simulation
+(``ledger_info``, fixed at creation; :mod:`smtp_egress.simulation`).
 Every state change is its own committed transaction, so a run killed at any point (kill -9) leaves
 the ledger consistent: an announcement is recorded together with one pending delivery per
 (workspace, channel), and a delivery is marked sent only after the channel accepted it.
@@ -19,20 +22,30 @@ import dataclasses
 import datetime as dt
 import hashlib
 from collections.abc import Iterable, Iterator, Mapping
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
 from .dates import UTC
-from .errors import ConfigError, DuplicateAnnouncement
+from .errors import ConfigError, DuplicateAnnouncement, LedgerMissing
+from .ledger_location import LedgerLocation, missing_message, sqlite_file
 from .migrations import ensure_ready, masked
 from .plan import Change
 from .timeline import Announcement
 
-DEFAULT_DB = Path(".egress") / "egress.db"
+REAL, SIMULATION = "real", "simulation"  # ledger_info.kind
 
 metadata = sa.MetaData()
+
+# What the ledger is (schema revision 0004): one row, id 1. ``kind`` is fixed at creation; ``clock`` is a
+# simulation's latest recorded moment (smtp_egress.simulation).
+ledger_info = sa.Table(
+    "ledger_info",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("clock", sa.DateTime(timezone=True)),
+)
 
 workspaces = sa.Table(
     "workspaces",
@@ -116,14 +129,6 @@ def _aware(value: dt.datetime) -> dt.datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def database_url(value: str | None) -> str:
-    """The SQLAlchemy URL to use: the given one, or the embedded SQLite file under the working dir."""
-    if value:
-        return value
-    DEFAULT_DB.parent.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{DEFAULT_DB}"
-
-
 def open_engine(url: str) -> sa.Engine:
     """The SQLAlchemy engine for a ledger URL (SQLite: WAL, foreign keys on); ConfigError if unusable."""
     try:
@@ -136,18 +141,48 @@ def open_engine(url: str) -> sa.Engine:
 
 
 class Ledger:
-    """The ledger at ``url``: created at the code's schema revision if the database is empty; a
-    :class:`smtp_egress.errors.LedgerSchemaError` if it holds another revision (or is not a ledger)."""
+    """The ledger at ``where`` (a :class:`LedgerLocation`, or a URL a program passes itself).
 
-    def __init__(self, url: str | None = None):
-        self.url = database_url(url)
+    A missing ledger (no SQLite file, an empty database) is :class:`~smtp_egress.errors.LedgerMissing`, and
+    nothing is created, unless ``create``: then it is created at the code's schema revision, a simulation
+    when ``simulation`` (an existing ledger is opened as it is: :attr:`kind` says which it is). A database
+    holding another revision (or not a ledger) is a :class:`~smtp_egress.errors.LedgerSchemaError`."""
+
+    def __init__(self, where: LedgerLocation | str, *, create: bool = False, simulation: bool = False):
+        self.location = where if isinstance(where, LedgerLocation) else LedgerLocation(where)
+        self.url = self.location.url
+        path = sqlite_file(self.url)
+        if path is not None and not path.is_file():
+            if not create:
+                raise LedgerMissing(missing_message(self.location, masked(self.url), "the file does not exist"))
+            path.parent.mkdir(parents=True, exist_ok=True)
         self.engine = open_engine(self.url)
+        kind = SIMULATION if simulation else REAL
         try:
-            ensure_ready(self.engine, metadata)
+            found = ensure_ready(self.engine, metadata, (lambda conn: _first_info(conn, kind)) if create else None)
         except BaseException:
             self.engine.dispose()
             raise
+        if found == "missing":
+            self.engine.dispose()
+            raise LedgerMissing(missing_message(self.location, masked(self.url), "the database holds no tables"))
+        self.created = found == "created"
         self._conn: sa.Connection | None = None
+        self._kind: str | None = None
+
+    @property
+    def kind(self) -> str:
+        """``real`` or ``simulation`` (read once; a ledger without the row is real)."""
+        if self._kind is None:
+            with self.conn.begin():
+                found = self.conn.execute(sa.select(ledger_info.c.kind).where(ledger_info.c.id == 1)).scalar()
+            self._kind = SIMULATION if found == SIMULATION else REAL
+        return self._kind
+
+    @property
+    def simulation(self) -> bool:
+        """A simulation ledger (tests, demos): everything made from it says so."""
+        return self.kind == SIMULATION
 
     @property
     def conn(self) -> sa.Connection:
@@ -440,6 +475,10 @@ _UPDATE_WORKSPACE = (
     )
 )
 _DELETE_TARGETS = workspace_targets.delete().where(workspace_targets.c.workspace_id == sa.bindparam("k_workspace_id"))
+
+
+def _first_info(conn: sa.Connection, kind: str) -> None:
+    conn.execute(ledger_info.insert().values(id=1, kind=kind, clock=None))
 
 
 def _key(d: Delivery) -> dict[str, str]:

@@ -22,10 +22,13 @@ from typing import TYPE_CHECKING, Any
 
 from smtp_egress import errors
 
+from . import no_workspaces
+
 if TYPE_CHECKING:
     from smtp_egress.checks.published import PublishedDocument
     from smtp_egress.diff import DiffResult, ShortNotice
     from smtp_egress.ledger import Ledger
+    from smtp_egress.ledger_location import LedgerLocation
     from smtp_egress.notices.channels import Channel, Sender
     from smtp_egress.notices.fanout import Channels, FanoutSummary
     from smtp_egress.plan import Change, Plan
@@ -51,12 +54,13 @@ class NotifyInputs:
     region: str
     published: str  # the published document: an http(s) URL or a file
     plan_path: str
-    db_url: str | None  # None: the embedded SQLite ledger
+    db_url: LedgerLocation | str  # where the ledger is (it must exist)
     moment: dt.datetime  # the run's "now" (aware UTC)
     notices: NoticeSettings = NoticeSettings()
     dry_run: bool = False
     short_notice_reason: str | None = None  # set: announce changes closer than notice_days as exceptions
     progress: bool | None = None  # None: a progress bar only on a terminal
+    moment_option: str | None = None  # the date option that set moment ("--at 2026-11-26"); None: the real clock
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,17 +89,22 @@ class NotifyResult:
     refused_blocked: tuple[tuple[Change, dt.date], ...] = ()  # removals that would leave the list empty
     announced: tuple[Announced, ...] = ()  # announced (or, in a dry run, would be)
     delivery: FanoutSummary | None = None
+    warnings: tuple[str, ...] = ()  # said on every such run, no action needed to exit 0
+    untold: tuple[Change, ...] = ()  # due but not announced: the region has no workspace to tell (exit 6)
+    simulated: bool = False  # the ledger is a simulation (tests, demos)
 
     @property
     def problems(self) -> list[Problem]:
         """What a human must act on, most visible first, each with its exit code."""
         out = []
         if self.unusable is not None:
-            out.append(Problem(errors.PUBLISHED_UNUSABLE, self.unusable))
+            out.append(Problem(errors.PUBLISHED_UNUSABLE, f"{self.unusable}; nothing was announced, nothing was sent"))
         if self.diff is not None and self.published is not None:
             out += _diff_problems(self.diff, self.published.source)
         out += [Problem(errors.SHORT_NOTICE, s.describe(self.notice_days)) for s in self.refused_short]
         out += [Problem(errors.SHORT_NOTICE, _blocked_message(change, day)) for change, day in self.refused_blocked]
+        if self.untold:
+            out.append(Problem(errors.DELIVERY_INCOMPLETE, no_workspaces.problem(self.region, self.untold)))
         if self.delivery is not None and not self.delivery.complete:
             shown = self.delivery.errors[:10]
             if len(self.delivery.errors) > 10:
@@ -118,6 +127,7 @@ def run_notify(inputs: NotifyInputs, *, fetch: Callable[[str, str], PublishedDoc
     from smtp_egress.checks.published import fetch_published
     from smtp_egress.ledger import Ledger
     from smtp_egress.plan import load_plan
+    from smtp_egress.simulation import recording_moment
 
     plan = load_plan(inputs.plan_path)
     plan.region(inputs.region)
@@ -125,6 +135,9 @@ def run_notify(inputs: NotifyInputs, *, fetch: Callable[[str, str], PublishedDoc
     ledger = Ledger(inputs.db_url)
     try:
         with ledger.lock(f"notify-{inputs.region}"):
+            if not inputs.dry_run:  # a real ledger records the real time; a simulation never goes back
+                recording_moment(ledger, inputs.moment, inputs.moment_option)
+            result = dataclasses.replace(result, simulated=ledger.simulation)
             try:
                 doc = (fetch or fetch_published)(inputs.published, inputs.region)
             except errors.PublishedUnusable as exc:
@@ -137,7 +150,9 @@ def run_notify(inputs: NotifyInputs, *, fetch: Callable[[str, str], PublishedDoc
 def _announce_and_deliver(
     inputs: NotifyInputs, plan: Plan, ledger: Ledger, doc: PublishedDocument, result: NotifyResult
 ) -> NotifyResult:
+    from smtp_egress.dates import utc_now
     from smtp_egress.diff import diff
+    from smtp_egress.migrations import masked
     from smtp_egress.notices.fanout import deliver
 
     region, now = inputs.region, inputs.moment
@@ -150,6 +165,11 @@ def _announce_and_deliver(
     reason = inputs.short_notice_reason
     to_announce = [(c, None) for c in found.due] + [(s.change, reason) for s in found.short if reason]
     result = dataclasses.replace(result, refused_short=() if reason else found.short, refused_blocked=found.blocked)
+    if not targets:  # nobody to tell: warn on every run; announcing would start the notice clock for no one
+        where = ledger.location.describe(masked(ledger.url))
+        result = dataclasses.replace(result, warnings=(*result.warnings, no_workspaces.warning(region, where)))
+        if to_announce:
+            return dataclasses.replace(result, untold=tuple(c for c, _ in to_announce))
     if inputs.dry_run:
         return dataclasses.replace(result, announced=tuple(Announced(c, r, len(targets)) for c, r in to_announce))
     announced = []
@@ -164,16 +184,18 @@ def _announce_and_deliver(
     pending = ledger.unsent(region)
     if not pending:
         return result
-    channels = open_channels(inputs.notices)
+    channels = open_channels(inputs.notices, simulated=ledger.simulation)
+    clock = (lambda: now) if ledger.simulation else utc_now  # a simulation records its own moment
     try:
-        summary = deliver(ledger, pending, anns, channels, progress=inputs.progress)
+        summary = deliver(ledger, pending, anns, channels, now=clock, progress=inputs.progress)
     finally:
         channels.close()
     return dataclasses.replace(result, delivery=summary)
 
 
-def open_channels(settings: NoticeSettings) -> Channels:
-    """A sender for every registered channel (a ConfigError, before anything is sent, if one cannot work)."""
+def open_channels(settings: NoticeSettings, *, simulated: bool = False) -> Channels:
+    """A sender for every registered channel (a ConfigError, before anything is sent, if one cannot work);
+    ``simulated``: the ledger is a simulation, and every notice says so."""
     from smtp_egress.notices.channels import CHANNELS, get
     from smtp_egress.notices.fanout import Channels
 
@@ -186,7 +208,7 @@ def open_channels(settings: NoticeSettings) -> Channels:
     except BaseException:
         Channels(senders, settings.base_url).close()  # the ones already open
         raise
-    return Channels(senders, settings.base_url)
+    return Channels(senders, settings.base_url, simulated)
 
 
 def _diff_problems(found: DiffResult, source: str) -> list[Problem]:

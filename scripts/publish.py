@@ -27,7 +27,7 @@ from pathlib import Path
 
 from smtp_egress.files import write_atomic
 
-from .common import add_db, add_plan, env_or, moment_for
+from .common import add_at, add_db, add_plan, env_or, ledger_location, moment_for
 
 
 def register(sub) -> None:
@@ -42,9 +42,7 @@ def register(sub) -> None:
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--region", metavar="REGION", help="publish this region's document")
     what.add_argument("--static-dir", metavar="DIR", help="write the static tree for every region into DIR")
-    p.add_argument(
-        "--at", metavar="DATE", help="the document as it stands at midnight UTC of DATE (YYYY-MM-DD); default: now"
-    )
+    add_at(p)
     p.add_argument("--format", choices=("json", "txt"), help="with --region: json (default) or txt")
     p.add_argument("--out", metavar="FILE", help="with --region: write to FILE atomically instead of stdout")
     p.add_argument(
@@ -59,7 +57,7 @@ def run(args) -> int:
     from smtp_egress.errors import ConfigError
     from smtp_egress.jobs.publish import PublishInputs, render_region, write_static_tree
 
-    inputs = PublishInputs(plan_path=args.plan, db_url=args.db, moment=moment_for(args.at, "--at"))
+    inputs = PublishInputs(plan_path=args.plan, db_url=ledger_location(args), moment=moment_for(args.at))
     if args.static_dir:
         base_url = env_or(args.base_url, "EGRESS_BASE_URL")
         for flag, value in (("--format", args.format), ("--out", args.out)):
@@ -74,6 +72,8 @@ def run(args) -> int:
         for path in tree.files:
             print(f"wrote {path}")
         print(f"wrote {tree.headers} (Content-Type and Cache-Control of {len(tree.files)} files, for the uploader)")
+        if tree.simulated:
+            print('SIMULATED: made from a simulation ledger; the documents say "simulated": true. Never upload them')
         return 0
     rendered = render_region(inputs, args.region)
     data = rendered.txt_bytes if args.format == "txt" else rendered.json_bytes
@@ -83,6 +83,7 @@ def run(args) -> int:
         print(
             f"wrote {args.out}: region {doc['region']}, {len(doc['ip_addresses'])} addresses, "
             f"{len(doc['upcoming'])} upcoming changes, sha256 {doc['sha256']}"
+            + (" (SIMULATED: from a simulation ledger)" if doc.get("simulated") else "")
         )
     else:
         sys.stdout.write(data.decode("utf-8"))

@@ -54,6 +54,7 @@ class Channels:
 
     senders: Mapping[str, Sender]
     endpoint_url: str  # base URL of the published list, e.g. https://ips.example.com
+    simulated: bool = False  # the ledger is a simulation: every notice says so
 
     def context(self, a: Announcement) -> NoticeContext:
         base = self.endpoint_url.rstrip("/")
@@ -68,6 +69,7 @@ class Channels:
             endpoint_url=f"{base}/v1/info/ip_addresses?region={a.region}",
             changes_url=f"{base}/v1/info/ip_addresses/changes.json",
             exception_reason=a.exception_reason,
+            simulated=self.simulated,
         )
 
     def close(self) -> None:

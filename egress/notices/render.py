@@ -25,6 +25,9 @@ from ..jsontypes import JSON
 from ..templating import environment
 
 ACTIONS = ("add", "remove")
+# A notice from a simulation ledger (tests, demos): its subject starts with this, its body with the sentence.
+SIMULATED_SUBJECT = "[SIMULATION] "
+SIMULATED_TEXT = "SIMULATION: this notice comes from a simulation ledger (a test or demo); no address changes."
 # C0 controls and DEL: a CR or LF in a header value would start a new header (header injection).
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _HEADERS_POLICY = email.policy.SMTP
@@ -42,6 +45,7 @@ class NoticeContext:
     endpoint_url: str  # e.g. "https://ips.example.com/v1/info/ip_addresses?region=us"
     changes_url: str  # the changes feed URL
     exception_reason: str | None = None  # set when sent at short notice
+    simulated: bool = False  # from a simulation ledger: the subject, body and payload say so
 
 
 class RenderedNotice:
@@ -70,6 +74,7 @@ class RenderedNotice:
             "notice_days": context.notice_days,
             "short_notice_reason": context.exception_reason,
             "endpoint_url": context.endpoint_url,
+            **({"simulated": True} if context.simulated else {}),
         }
         self._date: tuple[dt.datetime, str] | None = None
 
@@ -107,7 +112,7 @@ def render_notice(ctx: NoticeContext) -> RenderedNotice:
     add = ctx.action == "add"
     effective = ctx.effective.isoformat()
     lead = lead_days(ctx.announced_at, ctx.effective)
-    prefix = "Short notice: " if ctx.exception_reason else ""
+    prefix = (SIMULATED_SUBJECT if ctx.simulated else "") + ("Short notice: " if ctx.exception_reason else "")
     if add:
         subject = f"{prefix}Action needed by {effective}: allow {ctx.ip} (custom SMTP, region {ctx.region})"
         headline = f"New sending address {ctx.ip} from {effective}"
@@ -122,6 +127,7 @@ def render_notice(ctx: NoticeContext) -> RenderedNotice:
         effective=effective,
         announced=ctx.announced_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         lead_words="less than a day" if lead < 1 else f"{lead} day{'s' if lead != 1 else ''}",
+        simulated_text=SIMULATED_TEXT,
     )
     env = _environment()
     text = env.get_template("notice.txt.j2").render(values)

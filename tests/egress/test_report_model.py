@@ -56,7 +56,7 @@ def build_sample_ledger(url: str, plan_path: Path) -> None:
     plan_path.write_text(PLAN)
     plan = load_plan(plan_path)
     changes = {(c.region, c.ip): c for c in plan.changes()}
-    ledger = Ledger(url)
+    ledger = Ledger(url, create=True)
     try:
         ledger.upsert_workspaces(WORKSPACES, dt.datetime(2026, 11, 1, tzinfo=UTC))
         ledger.announce(ORPHAN, dt.datetime(2026, 11, 20, 10, 0, tzinfo=UTC), 7, "0" * 64, [])

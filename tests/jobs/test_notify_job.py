@@ -22,7 +22,7 @@ DAY = dt.date(2026, 11, 26)
 def setup(tmp_path, example_plan):
     plan_path = example_plan
     db = f"sqlite:///{tmp_path}/ledger.db"
-    ledger = Ledger(db)
+    ledger = Ledger(db, create=True, simulation=True)
     ledger.upsert_workspaces(
         [
             Workspace("ws-1", "us", {"email": "ops@one.example"}),

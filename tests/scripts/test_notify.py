@@ -35,6 +35,7 @@ class Env:
         self.db = f"sqlite:///{tmp_path}/ledger.db"
         self.outbox = tmp_path / "outbox"
         (tmp_path / "ws.csv").write_text(WORKSPACES)
+        assert self.cli("ledger", "init", "--simulation") == 0  # the runs below are dated
         assert self.cli("workspaces", "import", str(tmp_path / "ws.csv")) == 0
 
     def cli(self, *args: str) -> int:
