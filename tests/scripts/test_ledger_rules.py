@@ -172,11 +172,12 @@ def test_notify_with_no_workspace_warns_every_run_and_exits_6_when_a_change_is_d
     code, out, _ = project.egress(capsys, *argv, "--json")
     summary = json.loads(out)
     assert code == summary["exit_code"] == 6 and summary["announced"] == []
-    assert summary["warnings"] == [
+    warning = (
         f"region 'us' has no workspace in the ledger at 'sqlite:///{project.ledger}' (the default: .egress/egress.db "
         f"in the project folder {project.root}): no notice can reach anyone. Import the custom-SMTP workspaces: "
         "egress workspaces import FILE (with the same --db or EGRESS_DB as this run)"
-    ]
+    )
+    assert summary["warnings"] == [warning]
     # Nothing due (the EU region has no dated change): still the warning, exit 0.
     eu = project.root / "published-eu.json"
     assert project.egress(capsys, "publish", "--region", "eu", "--out", str(eu))[0] == 0
