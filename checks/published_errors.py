@@ -1,8 +1,9 @@
 """Why a published document could not be used: one exception class per failure kind.
 
 Every class is a :class:`smtp_egress.errors.PublishedUnusable` (exit code 3). A caller must never read one
-of these as "the addresses were removed": the document was not used and nothing was sent. Each message
-names the source, says exactly what was seen, and ends with what to do.
+of these as "the addresses were removed": the document was not used. Each message names the source, says
+exactly what was seen (whole, never cut), and ends with what to do; it says nothing of notices, which only
+``egress notify`` sends (and says, then, that it sent nothing).
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ import re
 
 from smtp_egress.errors import PublishedUnusable
 
-URL_ADVICE = "nothing was sent and the document was not used: fix the endpoint or pass --published FILE"
-FILE_ADVICE = "nothing was sent and the document was not used: fix the file or pass another --published FILE"
+URL_ADVICE = "the document was not used: fix the endpoint or pass --published FILE"
+FILE_ADVICE = "the document was not used: fix the file or pass another --published FILE"
 
 
 class PublishedError(PublishedUnusable):

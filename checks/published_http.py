@@ -183,8 +183,12 @@ def _causes(exc: BaseException) -> list[BaseException]:
 
 def _transport(exc: requests.RequestException, timeout: float):
     """(error class, short outcome, detail) for a transport failure; class None if retrying cannot help."""
+    causes = _causes(exc)
+    unresolved = [e for e in causes if isinstance(e, urllib3.exceptions.NameResolutionError)]
+    if unresolved:  # a NewConnectionError too (below): tell it first
+        return ConnectionFailed, "name not resolved", f"the host name did not resolve ({_root(unresolved[0])})"
     # urllib3's NewConnectionError (refused, unreachable) subclasses its ConnectTimeoutError: not a timeout.
-    chain = [e for e in _causes(exc) if not isinstance(e, urllib3.exceptions.NewConnectionError)]
+    chain = [e for e in causes if not isinstance(e, urllib3.exceptions.NewConnectionError)]
 
     def has(*types):
         return any(isinstance(e, types) for e in chain)
@@ -206,8 +210,6 @@ def _transport(exc: requests.RequestException, timeout: float):
         return TruncatedBody, "truncated", "the connection closed before the whole body arrived: truncated body"
     if has(ConnectionResetError, ConnectionAbortedError, urllib3.exceptions.ProtocolError):
         return ConnectionFailed, "connection reset", "the connection was reset or closed without a response"
-    if has(urllib3.exceptions.NameResolutionError):
-        return ConnectionFailed, "name not resolved", "the host name did not resolve"
     if isinstance(
         exc,
         (
@@ -218,7 +220,21 @@ def _transport(exc: requests.RequestException, timeout: float):
         ),
     ):
         return None, "", ""
-    return ConnectionFailed, "connection failed", f"the connection failed: {_snippet(str(exc).encode())}"
+    return ConnectionFailed, "connection failed", f"the connection failed: {_root(exc)}"
+
+
+def _root(exc: BaseException) -> str:
+    """What went wrong at the bottom of ``exc``'s chain, whole (the outer layers only repeat it with object
+    reprs around it): e.g. ``gaierror: [Errno -2] Name or service not known``."""
+    seen = [exc]
+    while len(seen) < 20:
+        e = seen[-1]
+        nested = [n for n in (e.__cause__, getattr(e, "reason", None), e.__context__) if isinstance(n, BaseException)]
+        if not nested or any(nested[0] is s for s in seen):
+            break
+        seen.append(nested[0])
+    root = seen[-1]
+    return " ".join(f"{type(root).__name__}: {root}".split())
 
 
 def _retry_after(value: str | None) -> float | None:

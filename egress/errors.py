@@ -95,6 +95,18 @@ class LedgerNotRecognised(LedgerSchemaError):
     """The database holds tables that are not (or only part of) an smtp-egress ledger."""
 
 
+class LedgerMissing(ConfigError):
+    """No ledger where one was looked for (no SQLite file, or an empty database); nothing was created."""
+
+
+class RealClockOnly(ConfigError):
+    """A run that records was given a date option on a real ledger: real ledgers record the real time."""
+
+
+class SimulationClockBackwards(ConfigError):
+    """A recording run on a simulation ledger asked for a moment before the ledger's latest record."""
+
+
 class DuplicateAnnouncement(EgressError):
     """A change is announced once: recording it a second time is refused (the first record stands)."""
 

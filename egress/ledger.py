@@ -1,12 +1,15 @@
 """The ledger: the record of facts. Which changes were recorded and told when, and every notice delivery.
 
-One database behind SQLAlchemy Core: an SQLite file by default (``.egress/egress.db``), PostgreSQL by
-URL. Its schema is versioned (:mod:`smtp_egress.migrations`; the tables are :mod:`smtp_egress.tables`):
-opening a ledger creates it in an empty database and refuses one whose schema revision is not the code's
-(``egress ledger upgrade`` migrates it). Every state change is its own committed transaction, so a run
-killed at any point (kill -9) leaves the ledger consistent: a batch of changes is recorded together with
-one pending delivery per (workspace, channel), a delivery is marked sent only after the channel accepted
-it, and a batch counts as told only once its notices were delivered (:mod:`smtp_egress.batches`).
+One database behind SQLAlchemy Core: an SQLite file by default (``.egress/egress.db`` in the project
+folder, :mod:`smtp_egress.ledger_location`), PostgreSQL by URL. Its schema is versioned
+(:mod:`smtp_egress.migrations`; the tables are :mod:`smtp_egress.tables`): opening a ledger refuses one whose
+schema revision is not the code's (``egress ledger upgrade`` migrates it), and a missing one unless asked to
+create it (``create=True``: ``egress ledger init`` and ``egress workspaces import`` only). A ledger is real or
+a simulation (``ledger_info``, fixed at creation; :mod:`smtp_egress.simulation`). Every state change is its
+own committed transaction, so a run killed at any point (kill -9) leaves the ledger consistent: a batch of
+changes is recorded together with one pending delivery per (workspace, channel), a delivery is marked sent
+only after the channel accepted it, and a batch counts as told only once its notices were delivered
+(:mod:`smtp_egress.batches`).
 
 Which channels exist is not the ledger's business: a workspace has one target per channel it is reached
 on (``workspace_targets``: an address, a URL), keyed by the channel's name, and every delivery names its
@@ -20,19 +23,20 @@ import dataclasses
 import datetime as dt
 import hashlib
 from collections.abc import Iterable, Iterator, Mapping
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
 from .batches import Batch, BatchRecord, Delivery, message_id
-from .errors import ConfigError
+from .errors import ConfigError, LedgerMissing
+from .ledger_location import LedgerLocation, missing_message, sqlite_file
 from .migrations import ensure_ready, masked
 from .tables import (
     announcements,
     batch_workspaces,
     batches,
     deliveries,
+    ledger_info,
     metadata,
     workspace_targets,
     workspaces,
@@ -50,8 +54,8 @@ __all__ = [
     "announcements",
     "batch_workspaces",
     "batches",
-    "database_url",
     "deliveries",
+    "ledger_info",
     "message_id",
     "metadata",
     "open_engine",
@@ -59,7 +63,7 @@ __all__ = [
     "workspaces",
 ]
 
-DEFAULT_DB = Path(".egress") / "egress.db"
+REAL, SIMULATION = "real", "simulation"  # ledger_info.kind
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,14 +73,6 @@ class Workspace:
     workspace_id: str
     region: str
     targets: Mapping[str, str]  # channel name -> target, e.g. {"email": "ops@customer.example"}
-
-
-def database_url(value: str | None) -> str:
-    """The SQLAlchemy URL to use: the given one, or the embedded SQLite file under the working dir."""
-    if value:
-        return value
-    DEFAULT_DB.parent.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{DEFAULT_DB}"
 
 
 def open_engine(url: str) -> sa.Engine:
@@ -91,18 +87,48 @@ def open_engine(url: str) -> sa.Engine:
 
 
 class Ledger(BatchRecord, NoticeQueries):
-    """The ledger at ``url``: created at the code's schema revision if the database is empty; a
-    :class:`smtp_egress.errors.LedgerSchemaError` if it holds another revision (or is not a ledger)."""
+    """The ledger at ``where`` (a :class:`LedgerLocation`, or a URL a program passes itself).
 
-    def __init__(self, url: str | None = None):
-        self.url = database_url(url)
+    A missing ledger (no SQLite file, an empty database) is :class:`~smtp_egress.errors.LedgerMissing`, and
+    nothing is created, unless ``create``: then it is created at the code's schema revision, a simulation
+    when ``simulation`` (an existing ledger is opened as it is: :attr:`kind` says which it is). A database
+    holding another revision (or not a ledger) is a :class:`~smtp_egress.errors.LedgerSchemaError`."""
+
+    def __init__(self, where: LedgerLocation | str, *, create: bool = False, simulation: bool = False):
+        self.location = where if isinstance(where, LedgerLocation) else LedgerLocation(where)
+        self.url = self.location.url
+        path = sqlite_file(self.url)
+        if path is not None and not path.is_file():
+            if not create:
+                raise LedgerMissing(missing_message(self.location, masked(self.url), "the file does not exist"))
+            path.parent.mkdir(parents=True, exist_ok=True)
         self.engine = open_engine(self.url)
+        kind = SIMULATION if simulation else REAL
         try:
-            ensure_ready(self.engine, metadata)
+            found = ensure_ready(self.engine, metadata, (lambda conn: _first_info(conn, kind)) if create else None)
         except BaseException:
             self.engine.dispose()
             raise
+        if found == "missing":
+            self.engine.dispose()
+            raise LedgerMissing(missing_message(self.location, masked(self.url), "the database holds no tables"))
+        self.created = found == "created"
         self._conn: sa.Connection | None = None
+        self._kind: str | None = None
+
+    @property
+    def kind(self) -> str:
+        """``real`` or ``simulation`` (read once; a ledger without the row is real)."""
+        if self._kind is None:
+            with self.conn.begin():
+                found = self.conn.execute(sa.select(ledger_info.c.kind).where(ledger_info.c.id == 1)).scalar()
+            self._kind = SIMULATION if found == SIMULATION else REAL
+        return self._kind
+
+    @property
+    def simulation(self) -> bool:
+        """A simulation ledger (tests, demos): everything made from it says so."""
+        return self.kind == SIMULATION
 
     @property
     def conn(self) -> sa.Connection:
@@ -215,6 +241,10 @@ _UPDATE_WORKSPACE = (
     )
 )
 _DELETE_TARGETS = workspace_targets.delete().where(workspace_targets.c.workspace_id == sa.bindparam("k_workspace_id"))
+
+
+def _first_info(conn: sa.Connection, kind: str) -> None:
+    conn.execute(ledger_info.insert().values(id=1, kind=kind, clock=None))
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: object) -> None:  # a DB-API connection

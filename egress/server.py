@@ -50,6 +50,7 @@ from .plan import Plan
 from .ratelimit import RateLimiter
 
 if TYPE_CHECKING:
+    from .ledger_location import LedgerLocation
     from .timeline import Announcement
 
 DEFAULT_RATE = 10.0
@@ -84,7 +85,7 @@ class Publisher:
     def __init__(
         self,
         plan: Plan,
-        ledger_url: str | None,
+        ledger_url: LedgerLocation | str,
         default_region: str,
         base_url: str,
         clock: Callable[[], dt.datetime] = utc_now,
@@ -94,6 +95,11 @@ class Publisher:
         plan.region(default_region)  # ConfigError naming it and the known regions
         self.plan, self.default_region, self.base_url, self.clock = plan, default_region, base_url, clock
         self.ledger = Ledger(ledger_url)
+        try:
+            self.simulated = self.ledger.simulation  # fixed at the ledger's creation: read once
+        except BaseException:
+            self.ledger.close()
+            raise
         self._lock = threading.Lock()
 
     def announcements(self) -> dict[str, Announcement]:
@@ -111,7 +117,8 @@ class Publisher:
         if region not in self.plan.regions:
             known = ", ".join(sorted(self.plan.regions))
             raise Problem(404, f"region {region!r} is not published here (regions: {known})")
-        rendered = render(self.plan, region, self.announcements(), self.clock())
+        anns = self.announcements()
+        rendered = render(self.plan, region, anns, self.clock(), simulated=self.simulated)
         if not rendered.document["ip_addresses"]:
             raise Problem(503, f"region {region!r} has no published address yet; refusing to serve an empty list")
         if text:
@@ -119,7 +126,8 @@ class Publisher:
         return Doc(rendered.json_bytes, JSON_TYPE, strong_etag(rendered.json_bytes), rendered.created_at)
 
     def changes_doc(self, atom: bool) -> Doc:
-        changes = changes_document(self.plan, self.announcements(), self.clock())
+        anns = self.announcements()
+        changes = changes_document(self.plan, anns, self.clock(), simulated=self.simulated)
         body = atom_feed(changes, self.base_url) if atom else changes_json_bytes(changes)
         return Doc(body, ATOM_TYPE if atom else JSON_TYPE, strong_etag(body), parse_rfc3339(changes["created_at"]))
 
@@ -266,7 +274,7 @@ class EgressServer(ThreadingHTTPServer):
 
 def make_server(
     plan: Plan,
-    ledger_url: str | None,
+    ledger_url: LedgerLocation | str,
     host: str = "127.0.0.1",
     port: int = 8080,
     *,

@@ -1,4 +1,4 @@
-"""The ledger's tables (SQLAlchemy Core), as the code reads and writes them: schema revision 0003.
+"""The ledger's tables (SQLAlchemy Core), as the code reads and writes them: schema revision 0004.
 
 - ``workspaces`` and ``workspace_targets``: who is notified, and where each channel reaches them.
 - ``batches``: the changes one ``egress notify`` run recorded for a region, when (``recorded_at``), and when
@@ -8,6 +8,7 @@
 - ``batch_workspaces``: the workspaces a batch's notice goes to; ``holds`` for those that existed when it was
   recorded (only they hold it back); ``waived_*`` when a human accepted one undelivered.
 - ``deliveries``: one per (batch, workspace, channel), with its deterministic Message-ID.
+- ``ledger_info``: one row (id 1): whether the ledger is real or a simulation, and a simulation's clock.
 
 The migrations (:mod:`smtp_egress.migrations`) make exactly these tables; a test compares them.
 """
@@ -17,6 +18,16 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 metadata = sa.MetaData()
+
+# What the ledger is (schema revision 0004): one row, id 1. ``kind`` is fixed at creation; ``clock`` is a
+# simulation's latest recorded moment (smtp_egress.simulation).
+ledger_info = sa.Table(
+    "ledger_info",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("clock", sa.DateTime(timezone=True)),
+)
 
 workspaces = sa.Table(
     "workspaces",

@@ -28,12 +28,14 @@ from typing import TYPE_CHECKING
 
 from smtp_egress import errors
 
+from . import no_workspaces
 from .notices import NoticeSettings, deliver_pending, preflight, run_clock
 
 if TYPE_CHECKING:
     from smtp_egress.checks.published import PublishedDocument
     from smtp_egress.diff import DiffResult, ShortNotice
     from smtp_egress.ledger import Batch, Ledger, NoticeTally, Workspace
+    from smtp_egress.ledger_location import LedgerLocation
     from smtp_egress.notices.fanout import FanoutSummary
     from smtp_egress.plan import Change, Plan
     from smtp_egress.timeline import Recorded
@@ -44,13 +46,15 @@ class NotifyInputs:
     region: str
     published: str  # the published document: an http(s) URL or a file
     plan_path: str
-    db_url: str | None  # None: the embedded SQLite ledger
+    db_url: LedgerLocation | str  # where the ledger is (it must exist)
     moment: dt.datetime  # the run's "now" (aware UTC)
     notices: NoticeSettings = dataclasses.field(default_factory=NoticeSettings)
     dry_run: bool = False
     short_notice_reason: str | None = None  # set: announce changes closer than notice_days as exceptions
     progress: bool | None = None  # None: a progress bar only on a terminal
-    clock: Callable[[], dt.datetime] | None = None  # the run's clock (default: moment + the real time elapsed)
+    clock: Callable[[], dt.datetime] | None = None  # the run's clock (default: moment + the real time elapsed;
+    # on a simulation ledger: moment itself)
+    moment_option: str | None = None  # the date option that set moment ("--at 2026-11-26"); None: the real clock
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,6 +104,9 @@ class NotifyResult:
     unreachable: str | None = None  # a channel's server failed its preflight (nothing recorded or sent)
     told: tuple[tuple[str, dt.datetime], ...] = ()  # batches marked told in this run, and when
     undelivered: tuple[Undelivered, ...] = ()
+    warnings: tuple[str, ...] = ()  # said on every such run, no action needed to exit 0
+    untold: tuple[Change, ...] = ()  # due but not announced: the region has no workspace to tell (exit 6)
+    simulated: bool = False  # the ledger is a simulation (tests, demos)
 
     @property
     def problems(self) -> list[Problem]:
@@ -108,11 +115,13 @@ class NotifyResult:
         if self.unreachable is not None:
             out.append(Problem(errors.DELIVERY_INCOMPLETE, f"{self.unreachable}; nothing was recorded or sent"))
         if self.unusable is not None:
-            out.append(Problem(errors.PUBLISHED_UNUSABLE, self.unusable))
+            out.append(Problem(errors.PUBLISHED_UNUSABLE, f"{self.unusable}; nothing was announced, nothing was sent"))
         if self.diff is not None and self.published is not None:
             out += _diff_problems(self.diff, self.published.source)
         out += [Problem(errors.SHORT_NOTICE, s.describe(self.notice_days)) for s in self.refused_short]
         out += [Problem(errors.SHORT_NOTICE, _blocked_message(change, day)) for change, day in self.refused_blocked]
+        if self.untold:
+            out.append(Problem(errors.DELIVERY_INCOMPLETE, no_workspaces.problem(self.region, self.untold)))
         if self.delivery is not None and not self.delivery.complete:
             shown = self.delivery.errors[:10]
             if len(self.delivery.errors) > 10:
@@ -136,6 +145,7 @@ def run_notify(inputs: NotifyInputs, *, fetch: Callable[[str, str], PublishedDoc
     from smtp_egress.checks.published import fetch_published
     from smtp_egress.ledger import Ledger
     from smtp_egress.plan import load_plan
+    from smtp_egress.simulation import recording_moment
 
     plan = load_plan(inputs.plan_path)
     plan.region(inputs.region)
@@ -143,6 +153,9 @@ def run_notify(inputs: NotifyInputs, *, fetch: Callable[[str, str], PublishedDoc
     ledger = Ledger(inputs.db_url)
     try:
         with ledger.lock(f"notify-{inputs.region}"):
+            if not inputs.dry_run:  # a real ledger records the real time; a simulation never goes back
+                recording_moment(ledger, inputs.moment, inputs.moment_option)
+            result = dataclasses.replace(result, simulated=ledger.simulation)
             targets = ledger.workspaces(inputs.region)
             try:
                 preflight(inputs.notices, targets)
@@ -166,10 +179,12 @@ def _announce_and_deliver(
     result: NotifyResult,
 ) -> NotifyResult:
     from smtp_egress.diff import diff
+    from smtp_egress.migrations import masked
     from smtp_egress.timeline import announced, held
 
     region, now = inputs.region, inputs.moment
-    clock = inputs.clock or run_clock(now)
+    # A simulation records its own moment (its clock never runs past what --at says); a real run the real time.
+    clock = inputs.clock or ((lambda: now) if ledger.simulation else run_clock(now))
     ledger.settle(region)  # a run killed after its last delivery left its batch to settle: the facts decide
     records = ledger.recorded(region)
     addresses = [str(ip) for ip in doc.addresses]
@@ -181,6 +196,11 @@ def _announce_and_deliver(
     to_announce: list[tuple[Change, str | None]] = [(c, None) for c in found.due]
     to_announce += [(s.change, reason) for s in found.short if reason]
     result = dataclasses.replace(result, refused_short=() if reason else found.short, refused_blocked=found.blocked)
+    if not targets:  # nobody to tell: warn on every run; announcing would start the notice clock for no one
+        where = ledger.location.describe(masked(ledger.url))
+        result = dataclasses.replace(result, warnings=(*result.warnings, no_workspaces.warning(region, where)))
+        if to_announce:
+            return dataclasses.replace(result, untold=tuple(c for c, _ in to_announce))
     if inputs.dry_run:
         return dataclasses.replace(result, announced=tuple(Announced(c, r, len(targets)) for c, r in to_announce))
     if to_announce:
@@ -192,7 +212,7 @@ def _announce_and_deliver(
     ledger.retarget_unsent()
     pending = ledger.unsent(region)
     if pending:
-        summary = deliver_pending(inputs.notices, ledger, records, pending, clock, inputs.progress)
+        summary = deliver_pending(inputs.notices, ledger, records, pending, clock, inputs.progress, ledger.simulation)
         result = dataclasses.replace(result, delivery=summary)
     told = ledger.settle(region)
     undelivered = _undelivered(ledger, region, ledger.recorded(region), now.date(), plan.notice_days)

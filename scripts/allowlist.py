@@ -26,7 +26,7 @@ import os
 import sys
 from pathlib import Path
 
-from .common import add_db, add_json, add_plan, env_or, moment_for, print_json
+from .common import add_at, add_db, add_json, add_plan, env_or, ledger_location, moment_for, print_json
 
 
 def register(sub) -> None:
@@ -45,9 +45,7 @@ def register(sub) -> None:
     what.add_argument("--generate-key", metavar="PATH", help="write a new Ed25519 key pair: PATH (0600) and PATH.pub")
     what.add_argument("--list-formats", action="store_true", help="list the formats and their files")
     p.add_argument("--format", metavar="FORMAT", help="with --region: the output format (see --list-formats)")
-    p.add_argument(
-        "--at", metavar="DATE", help="the allowlist as it stands at midnight UTC of DATE (YYYY-MM-DD); default: now"
-    )
+    add_at(p)
     p.add_argument(
         "--live-only", action="store_true", help="only addresses live on the day, not announced upcoming additions"
     )
@@ -117,7 +115,7 @@ def generated_at():
 def _load(args):
     from smtp_egress.jobs.publish import load_state
 
-    return load_state(args.plan, args.db, region=args.region)
+    return load_state(args.plan, ledger_location(args), region=args.region)
 
 
 def _warn(warnings) -> None:
@@ -135,15 +133,16 @@ def one(args) -> int:
 
         raise ConfigError(f"--region needs --format; choose one of: {', '.join(FORMATS)}")
     fmt = get(args.format)  # exit 2 listing the formats, before reading anything
-    plan, anns = _load(args)
+    state = _load(args)
     al = build(
-        plan,
+        state.plan,
         args.region,
-        anns,
-        moment_for(args.at, "--at"),
+        state.announcements,
+        moment_for(args.at),
         generated_at(),
         live_only=args.live_only,
         aggregate=not args.no_aggregate,
+        simulated=state.simulated,
     )
     out = fmt.render(al)
     _warn(out.warnings)
@@ -152,6 +151,7 @@ def one(args) -> int:
         print(
             f"wrote {args.out}: region {al.region}, format {fmt.name}, {len(al.addresses)} addresses in "
             f"{len(al.networks)} blocks, {0 if al.live_only else len(al.additions)} upcoming additions"
+            + (" (SIMULATED: from a simulation ledger)" if al.simulated else "")
         )
     else:
         sys.stdout.write(out.data.decode("utf-8"))
@@ -168,15 +168,17 @@ def write_all(args) -> int:
 
     key_path = env_or(args.signing_key, "EGRESS_SIGNING_KEY")
     key = load_private_key(Path(key_path)) if key_path else None
-    plan, anns = _load(args)
+    state = _load(args)
+    plan = state.plan
     files, warnings = tree_files(
         plan,
-        anns,
-        moment_for(args.at, "--at"),
+        state.announcements,
+        moment_for(args.at),
         generated_at(),
         live_only=args.live_only,
         aggregate=not args.no_aggregate,
         key=key,
+        simulated=state.simulated,
     )
     root = Path(args.all)
     if key is None:  # a signature left from an earlier signed run would not match the new files
@@ -193,6 +195,7 @@ def write_all(args) -> int:
         "signed": key is not None,
         "manifest": str(root / MANIFEST),
         "warnings": warnings,
+        "simulated": state.simulated,
     }
     if args.json:
         print_json(summary)
@@ -203,6 +206,7 @@ def write_all(args) -> int:
         print(
             f"wrote {len(files)} files for {len(plan.regions)} regions into {root}; {signed}; "
             f"check with: cd {root} && sha256sum -c {MANIFEST}"
+            + ("; SIMULATED: made from a simulation ledger, not a real list" if state.simulated else "")
         )
     return 0
 

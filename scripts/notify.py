@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import sys
 
-from .common import add_db, add_json, add_plan, env_or, moment_for
+from .common import add_at, add_db, add_json, add_plan, env_or, ledger_location, run_moment
 
 
 def register(sub) -> None:
@@ -32,7 +32,7 @@ def register(sub) -> None:
         metavar="URL_OR_FILE",
         help="the currently published document (http(s) URL or file); required, except with --accept-undelivered",
     )
-    p.add_argument("--today", metavar="DATE", help="run as if today were DATE (UTC midnight); default: now")
+    add_at(p)
     p.add_argument("--dry-run", action="store_true", help="report what would be announced; record and send nothing")
     p.add_argument(
         "--allow-short-notice",
@@ -84,12 +84,14 @@ def run(args) -> int:
         raise ConfigError("--allow-short-notice needs --reason TEXT: the exception is recorded with its reason")
     check_sender(args)
     warn_loopback(args)
+    when = run_moment(args.at)
     inputs = NotifyInputs(
         region=args.region,
         published=args.published,
         plan_path=args.plan,
-        db_url=args.db,
-        moment=moment_for(args.today, "--today"),
+        db_url=ledger_location(args),
+        moment=when.moment,
+        moment_option=when.option,
         notices=notice_settings(args),
         dry_run=args.dry_run,
         short_notice_reason=args.reason.strip() if args.allow_short_notice else None,
@@ -116,13 +118,15 @@ def _accept(args) -> int:
         by = args.by or getpass.getuser()
     except (KeyError, OSError):
         by = "unknown"
+    when = run_moment(args.at)
     inputs = AcceptInputs(
         region=args.region,
         workspace_id=args.accept_undelivered,
         reason=args.reason or "",
         by=by,
-        db_url=args.db,
-        moment=moment_for(args.today, "--today"),
+        db_url=ledger_location(args),
+        moment=when.moment,
+        moment_option=when.option,
     )
     emit_accept(run_accept(inputs), args.json)
     return 0
@@ -148,10 +152,20 @@ def notice_settings(args):
     channels = {}
     for channel in CHANNELS.values():
         values = {
-            o.key: env_or(getattr(args, _dest(channel.name, o.key), None), o.env, o.default) for o in channel.options
+            o.key: env_or(getattr(args, _dest(channel.name, o.key), None), o.env, _default(channel, o, args))
+            for o in channel.options
         }
         channels[channel.name] = channel.settings(values)
     return NoticeSettings(base_url=env_or(args.base_url, "EGRESS_BASE_URL", DEFAULT_BASE_URL), channels=channels)
+
+
+def _default(channel, option, args):
+    """An option's default; the Maildir outbox's is the project's (.egress/outbox beside the default ledger)."""
+    if channel.name == "email" and option.key == "outbox":
+        from smtp_egress.project import default_outbox
+
+        return str(default_outbox(args.plan))
+    return option.default
 
 
 def _dest(channel: str, key: str) -> str:

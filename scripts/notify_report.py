@@ -28,6 +28,7 @@ def as_json(result: NotifyResult) -> dict[str, Any]:
         "now": rfc3339(result.moment),
         "notice_days": result.notice_days,
         "dry_run": result.dry_run,
+        "simulated": result.simulated,
         "published": None
         if doc is None
         else {
@@ -76,6 +77,7 @@ def as_json(result: NotifyResult) -> dict[str, Any]:
             "seconds": summary.seconds,
         },
         "problems": [p.message for p in result.problems],
+        "warnings": list(result.warnings),
         "exit_code": result.exit_code,
     }
 
@@ -129,6 +131,7 @@ def emit(result: NotifyResult, as_json_output: bool) -> None:
     problems = result.problems
     print(
         f"egress notify: region {result.region}, {rfc3339(result.moment)}"
+        + (" (SIMULATION ledger)" if result.simulated else "")
         + (" (dry run: nothing recorded or sent)" if result.dry_run else "")
     )
     for line in lines(result) or ["nothing to do"]:
@@ -140,6 +143,8 @@ def emit(result: NotifyResult, as_json_output: bool) -> None:
         )
     elif not problems and not result.announced:
         print("  nothing was due")
+    for w in result.warnings:
+        print(f"  WARNING: {w}", file=sys.stderr)
     for p in problems:
         print(f"  ACTION NEEDED: {p.message}", file=sys.stderr)
     print(f"  exit {result.exit_code}: {_meaning(result.exit_code)}")

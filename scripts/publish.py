@@ -35,7 +35,7 @@ from pathlib import Path
 
 from smtp_egress.files import write_atomic
 
-from .common import add_db, add_plan, env_or, moment_for
+from .common import add_at, add_db, add_plan, env_or, ledger_location, moment_for
 
 
 def register(sub) -> None:
@@ -53,9 +53,7 @@ def register(sub) -> None:
     what.add_argument(
         "--verify", metavar="SOURCE", help="check signed documents: a static tree, a document file or a URL"
     )
-    p.add_argument(
-        "--at", metavar="DATE", help="the document as it stands at midnight UTC of DATE (YYYY-MM-DD); default: now"
-    )
+    add_at(p)
     p.add_argument("--format", choices=("json", "txt"), help="with --region: json (default) or txt")
     p.add_argument("--out", metavar="FILE", help="with --region: write to FILE atomically instead of stdout")
     p.add_argument(
@@ -80,7 +78,7 @@ def run(args) -> int:
         return verify(args)
     if args.public_key is not None:
         raise ConfigError("--public-key applies to --verify only")
-    inputs = PublishInputs(plan_path=args.plan, db_url=args.db, moment=moment_for(args.at, "--at"))
+    inputs = PublishInputs(plan_path=args.plan, db_url=ledger_location(args), moment=moment_for(args.at))
     if args.static_dir:
         from smtp_egress.signing import load_private_key
 
@@ -101,6 +99,8 @@ def run(args) -> int:
         print(f"wrote {tree.headers} (Content-Type and Cache-Control of {len(tree.files)} files, for the uploader)")
         if key is None:
             print("not signed (no --signing-key / EGRESS_SIGNING_KEY)")
+        if tree.simulated:
+            print('SIMULATED: made from a simulation ledger; the documents say "simulated": true. Never upload them')
         return 0
     if args.signing_key is not None:
         raise ConfigError("--signing-key applies to --static-dir only")
@@ -112,6 +112,7 @@ def run(args) -> int:
         print(
             f"wrote {args.out}: region {doc['region']}, {len(doc['ip_addresses'])} addresses, "
             f"{len(doc['upcoming'])} upcoming changes, sha256 {doc['sha256']}"
+            + (" (SIMULATED: from a simulation ledger)" if doc.get("simulated") else "")
         )
     else:
         sys.stdout.write(data.decode("utf-8"))

@@ -27,7 +27,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .common import add_db, add_plan, moment_for
+from .common import add_at, add_db, add_plan, ledger_location, moment_for
 
 SUFFIXES = {".md": "md", ".markdown": "md", ".html": "html", ".htm": "html", ".json": "json"}
 
@@ -47,9 +47,7 @@ def register(sub) -> None:
     )
     fmt.add_argument("--json", dest="format", action="store_const", const="json", help="the same as --format json")
     p.add_argument("--out", metavar="FILE", help="write the report to FILE atomically instead of stdout")
-    p.add_argument(
-        "--at", metavar="DATE", help="the record as it stood at midnight UTC of DATE (YYYY-MM-DD); default: now"
-    )
+    add_at(p)
     p.add_argument(
         "--since", metavar="DATE", help="history of changes announced or effective on or after DATE (YYYY-MM-DD)"
     )
@@ -81,8 +79,9 @@ def run(args) -> int:
 
     fmt = output_format(args.format, args.out)
     since = parse_day(args.since, where="--since") if args.since is not None else None
-    at = moment_for(args.at, "--at") if args.at is not None else None
-    report = build(ReportInputs(plan_path=args.plan, db_url=args.db, generated_at=utc_now(), at=at, since=since))
+    at = moment_for(args.at) if args.at is not None else None
+    inputs = ReportInputs(plan_path=args.plan, db_url=ledger_location(args), generated_at=utc_now(), at=at, since=since)
+    report = build(inputs)
     text = render(report, fmt)
     if args.out:
         write_atomic(Path(args.out), text.encode("utf-8"))
@@ -90,6 +89,7 @@ def run(args) -> int:
         print(
             f"wrote {args.out} ({fmt}): {len(s.regions)} regions, {s.changes} changes, {s.flags} flags, "
             f"{s.exceptions} short-notice exceptions, as of {report.day.isoformat()}"
+            + ("; SIMULATED: the record of a simulation ledger" if report.provenance.simulated else "")
         )
     else:
         sys.stdout.write(text)

@@ -13,7 +13,7 @@ import signal
 import sys
 import threading
 
-from .common import add_db, add_plan, env_or
+from .common import add_db, add_plan, env_or, ledger_location
 
 
 def register(sub) -> None:
@@ -69,7 +69,7 @@ def run(args) -> int:
     plan = load_plan(args.plan)
     server = make_server(
         plan,
-        args.db,
+        ledger_location(args),
         args.host,
         args.port,
         default_region=env_or(args.default_region, "EGRESS_DEFAULT_REGION"),

@@ -2,10 +2,12 @@
 
 No Pulumi CLI and no cloud credentials: ``stacks/__main__.py`` runs in-process under a recording mock
 engine (smtp_egress.synth) with the config of ``stacks/Pulumi.<stack>.yaml`` (secrets masked as
-"[secret]"), given the plan, the day and the published document as arguments. The deploy guard runs exactly
+"[secret]"), given the plan, the day and what customers were told as arguments. The deploy guard runs exactly
 as in ``pulumi up``: a change customers were not told about in time stops the synth with the guard's message
-(exit 2) and no plan is written. What customers were told comes from --published, else the ledger of env
-EGRESS_DB, else the stack's ledgerUrl or publishedUrl.
+(exit 2) and no plan is written. What customers were told comes from --published (env EGRESS_PUBLISHED), else
+the ledger of --db (env EGRESS_DB; it must exist), else the project's default ledger when it exists, else the
+stack's publishedUrl; when that is unset or an example placeholder, the synth says so (exit 2) instead of
+fetching. A plan made from a simulation ledger says so (output and summary "simulated").
 
 The plan (``--out FILE``, JSON, sorted keys) lists every resource sorted by URN (type, name, parent,
 provider, protect, retain_on_delete, inputs) and the stack outputs; two runs with the same inputs give
@@ -20,7 +22,7 @@ import argparse
 import sys
 from typing import Any
 
-from .common import add_json, print_json
+from .common import add_at, add_db, add_json, ledger_location, print_json
 
 
 def register(sub: Any) -> None:
@@ -32,13 +34,14 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--stack", required=True, metavar="STACK", help="the stack: us or eu (stacks/Pulumi.<stack>.yaml)")
     p.add_argument("--plan", metavar="PATH", help="the IP plan (env EGRESS_PLAN; default stacks/egress-ips.yaml)")
-    p.add_argument("--today", metavar="DATE", help="run as of midnight UTC of DATE (YYYY-MM-DD; env EGRESS_TODAY)")
+    add_at(p, env="EGRESS_TODAY")
     p.add_argument(
         "--published",
         metavar="FILE_OR_URL",
         help="what customers were told: this published document instead of the ledger or the "
         "stack's publishedUrl (env EGRESS_PUBLISHED)",
     )
+    add_db(p)
     p.add_argument(
         "--config",
         action="append",
@@ -60,23 +63,27 @@ def run(args: argparse.Namespace) -> int:
     from smtp_egress.errors import ConfigError
     from smtp_egress.files import write_atomic
     from smtp_egress.jobs import synth
+    from smtp_egress.ledger_location import default_location
     from smtp_egress.plan import DEFAULT_PLAN
 
-    today = args.today or os.environ.get("EGRESS_TODAY")
+    today = args.at or os.environ.get("EGRESS_TODAY")
     overrides: dict[str, str] = {}
     for item in args.config:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise ConfigError(f"--config {item!r}: expected KEY=VALUE, e.g. smtp-egress:emergencyOverride='why'")
         overrides[key.strip()] = value
+    plan_path = Path(args.plan or os.environ.get("EGRESS_PLAN") or DEFAULT_PLAN)
+    given = args.db or os.environ.get("EGRESS_DB")
     result = synth.run(
         synth.SynthInputs(
             stack=args.stack,
-            plan_path=Path(args.plan or os.environ.get("EGRESS_PLAN") or DEFAULT_PLAN),
-            today=parse_day(today, where="--today" if args.today else "EGRESS_TODAY") if today else None,
+            plan_path=plan_path,
+            today=parse_day(today, where="--at" if args.at else "EGRESS_TODAY") if today else None,
             published=args.published or os.environ.get("EGRESS_PUBLISHED") or None,
-            ledger_url=os.environ.get("EGRESS_DB") or None,
+            ledger_url=ledger_location(args, str(plan_path)) if given else None,
             config=overrides,
+            default_ledger=default_location(plan_path),
         )
     )
     summary = result.summary.as_dict()
@@ -98,6 +105,8 @@ def print_summary(s: dict[str, Any]) -> None:
         f"stack {s['stack']} as of {s['today'] or 'now'}: {s['resources']} resources "
         f"(plan sha256 {s['plan_sha256'][:12]})\n"
     )
+    if s.get("simulated"):
+        w("SIMULATED: what customers were told comes from a simulation ledger (a test or demo), not a real one\n")
     for typ, n in s["by_type"].items():
         w(f"  {n:4d}  {typ}\n")
     w("egress addresses:\n")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from smtp_egress.notices.channels import CHANNELS
 from smtp_egress.workspaces import HEADER
 
-from .common import add_db, add_json, add_plan, print_json
+from .common import add_db, add_json, add_plan, ledger_location, print_json
 
 
 def register(sub) -> None:
@@ -23,7 +23,8 @@ def register(sub) -> None:
     imp = verbs.add_parser(
         "import",
         help=f"load a CSV ({HEADER}) or JSON list",
-        description="Insert or update workspaces from FILE, all or nothing.",
+        description="Insert or update workspaces from FILE, all or nothing. Creates a real ledger when there is "
+        "none yet (say so first with 'egress ledger init --simulation' for a simulation ledger).",
     )
     imp.add_argument("file", metavar="FILE")
     ls = verbs.add_parser("list", help="list the workspaces of a region")
@@ -38,24 +39,31 @@ def register(sub) -> None:
 def run(args) -> int:
     from smtp_egress.dates import utc_now
     from smtp_egress.ledger import Ledger
+    from smtp_egress.migrations import masked
     from smtp_egress.plan import load_plan
     from smtp_egress.workspaces import read_workspaces
 
     plan = load_plan(args.plan)
     if args.verb == "import":
         rows = read_workspaces(args.file, set(plan.regions))
-        ledger = Ledger(args.db)
+        where = ledger_location(args)
+        ledger = Ledger(where, create=True)
         try:
             added, updated = ledger.upsert_workspaces(rows, utc_now())
+            created, kind = ledger.created, ledger.kind
         finally:
             ledger.close()
         if args.json:
-            print_json({"file": args.file, "added": added, "updated": updated, "total": len(rows)})
+            print_json(
+                {"file": args.file, "added": added, "updated": updated, "total": len(rows), "created_ledger": created}
+            )
         else:
+            if created:
+                print(f"created a new {kind} ledger at {where.describe(masked(where.url))}")
             print(f"{args.file}: {len(rows)} workspaces ({added} added, {updated} updated)")
         return 0
     plan.region(args.region)
-    ledger = Ledger(args.db)
+    ledger = Ledger(ledger_location(args))
     try:
         rows = ledger.workspaces(args.region)
     finally:

@@ -7,8 +7,9 @@ migrations' history) and a database's revision is read with one query on ``alemb
 
 What opening a ledger does with each state (:func:`ensure_ready`):
 
-- ``empty`` (no tables at all): create the ledger at the code's revision, under a lock, so two
-  processes initialising one database at once do not collide;
+- ``empty`` (no tables at all): only a command that creates a ledger on purpose (``egress ledger init``,
+  ``egress workspaces import``) creates it at the code's revision, under a lock, so two processes
+  initialising one database at once do not collide; every other command is told it is missing;
 - ``current``: use it;
 - ``behind`` (an older revision) or ``unversioned`` (the tables of release 0.1.0, made before the
   schema was versioned): refuse, naming ``egress ledger upgrade``;
@@ -22,14 +23,15 @@ import contextlib
 import dataclasses
 import hashlib
 import shlex
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Literal
 
 import sqlalchemy as sa
 
 from ..errors import ConfigError, LedgerNotRecognised, LedgerSchemaError, LedgerTooNew, LedgerUpgradeNeeded
 
 # Every revision of the migrations, oldest first; the last one is the schema this code reads and writes.
-SCHEMA_REVISIONS: tuple[str, ...] = ("0001", "0002", "0003")
+SCHEMA_REVISIONS: tuple[str, ...] = ("0001", "0002", "0003", "0004")
 SCHEMA_REVISION = SCHEMA_REVISIONS[-1]
 LEDGER_TABLES = ("announcements", "deliveries", "workspaces")  # the tables of every revision so far
 VERSION_TABLE = "alembic_version"
@@ -61,8 +63,8 @@ class SchemaState:
 
     @property
     def usable(self) -> bool:
-        """The code may open it: at its revision, or empty (it is then created)."""
-        return self.kind in ("current", "empty")
+        """Every command may use it: at the code's revision (an empty database is a missing ledger)."""
+        return self.kind == "current"
 
 
 def classify(tables: Sequence[str] | None, revisions: Sequence[str]) -> SchemaState | None:
@@ -196,7 +198,11 @@ def stamp(conn: sa.Connection, revision: str) -> None:
     conn.execute(version_table.insert().values(version_num=revision))
 
 
-def create_at_head(engine: sa.Engine, metadata: sa.MetaData) -> SchemaState:
+# Fills a new ledger's first rows (its ledger_info), in the transaction that creates its tables.
+Populate = Callable[[sa.Connection], None]
+
+
+def create_at_head(engine: sa.Engine, metadata: sa.MetaData, populate: Populate) -> SchemaState:
     """Create the ledger at :data:`SCHEMA_REVISION` if the database is still empty.
 
     Returns the state found under the schema lock, before any change: ``empty`` means this call created
@@ -208,19 +214,28 @@ def create_at_head(engine: sa.Engine, metadata: sa.MetaData) -> SchemaState:
         if state.kind != "empty":
             return state
         metadata.create_all(conn)
+        populate(conn)
         stamp(conn, SCHEMA_REVISION)
     return state
 
 
-def ensure_ready(engine: sa.Engine, metadata: sa.MetaData) -> None:
-    """Let the code open this ledger: create it when empty, else refuse any revision but its own."""
+def ensure_ready(
+    engine: sa.Engine, metadata: sa.MetaData, populate: Populate | None
+) -> Literal["ready", "created", "missing"]:
+    """Let the code open this ledger; refuse any revision but its own.
+
+    An empty database is a ``missing`` ledger (nothing is created) unless ``populate`` is given: then the
+    ledger is ``created`` at the code's revision (``populate`` fills its first rows)."""
     state = read_state(engine)
     if state.kind == "empty":
-        state = create_at_head(engine, metadata)
+        if populate is None:
+            return "missing"
+        state = create_at_head(engine, metadata, populate)
         if state.kind == "empty":
-            return  # created by this process
+            return "created"  # by this process
     if state.kind != "current":
         raise refusal(state, engine.url)
+    return "ready"
 
 
 def refusal(state: SchemaState, url: sa.URL) -> LedgerSchemaError:

@@ -32,6 +32,9 @@ from .ics import build_ics, ics_escape, ics_fold
 __all__ = ["NoticeChange", "NoticeContext", "RenderedNotice", "ics_escape", "ics_fold", "render_notice"]
 
 ACTIONS = ("add", "remove")
+# A notice from a simulation ledger (tests, demos): its subject starts with this, its body with the sentence.
+SIMULATED_SUBJECT = "[SIMULATION] "
+SIMULATED_TEXT = "SIMULATION: this notice comes from a simulation ledger (a test or demo); no address changes."
 # C0 controls and DEL: a CR or LF in a header value would start a new header (header injection).
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _HEADERS_POLICY = email.policy.SMTP
@@ -59,6 +62,7 @@ class NoticeContext:
     notice_days: int
     endpoint_url: str  # e.g. "https://ips.example.com/v1/info/ip_addresses?region=us"
     changes_url: str  # the changes feed URL
+    simulated: bool = False  # from a simulation ledger: the subject, body and payload say so
 
     @property
     def additions(self) -> tuple[NoticeChange, ...]:
@@ -107,6 +111,7 @@ class RenderedNotice:
             ],
             "endpoint_url": context.endpoint_url,
             "changes_url": context.changes_url,
+            **({"simulated": True} if context.simulated else {}),
         }
         self._date: tuple[dt.datetime, str] | None = None
 
@@ -144,6 +149,7 @@ def render_notice(ctx: NoticeContext) -> RenderedNotice:
         lead_words={c.change_id: _lead_words(ctx.sent_at, c.effective) for c in ctx.changes},
         first_lead=_lead_words(ctx.sent_at, ctx.changes[0].effective),
         verbs={c.change_id: _verb(c) for c in ctx.changes},
+        simulated_text=SIMULATED_TEXT,
     )
     env = _environment()
     text = env.get_template("notice.txt.j2").render(values)
@@ -186,7 +192,7 @@ def _check(ctx: NoticeContext) -> None:
 
 def _subject(ctx: NoticeContext) -> str:
     """The subject: a single change as it always was; several, counted, by the first day that needs action."""
-    prefix = "Short notice: " if ctx.exceptions else ""
+    prefix = (SIMULATED_SUBJECT if ctx.simulated else "") + ("Short notice: " if ctx.exceptions else "")
     where = f"(custom SMTP, region {ctx.region})"
     adds, removes = ctx.additions, ctx.removals
     if len(ctx.changes) == 1:

@@ -35,6 +35,7 @@ class Provenance:
     git: GitInfo | None  # None when the plan is not in a git checkout (or git is missing)
     ledger_url: str  # password masked
     version: str
+    simulated: bool = False  # the ledger is a simulation (tests, demos): the report says so
 
 
 def mask_url(url: str) -> str:

@@ -11,6 +11,7 @@ tickets. JSON is for auditors' tools: keys sorted, days ``YYYY-MM-DD``, instants
         "generated_at": instant, "at": instant (the moment described), "day": day (its UTC day),
         "since": day | null, "notice_days": int, "version": "0.1.0",
         "ledger": "postgresql+psycopg://user:***@host/db" (password masked),
+        "simulated": bool (true: a simulation ledger's record, of tests or demos, not a real one),
         "plan": {"path": str, "sha256": hex,
                  "git": {"commit": hex | null, "path": str (in the repository), "modified": bool} | null}
       },
@@ -77,6 +78,7 @@ FLAG_LABELS = {
     model.DELIVERY_FAILED: "delivery failed",
     model.NOTICES_UNDELIVERED: "notices undelivered",
 }
+SIMULATED = "SIMULATION: the record of a simulation ledger (a test or demo), not of real announcements and notices."
 _URL = re.compile(r"https?://[^\s<>\"']+[^\s<>\"'.,;:!?)\]]")
 _DAY = re.compile(r"(\d{4}-\d\d-\d\d)")
 
@@ -85,7 +87,11 @@ def render(report: Report, fmt: str) -> str:
     if fmt == "json":
         return json.dumps(as_json(report), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
     template = {"html": "report.html.j2", "md": "report.md.j2"}[fmt]
-    return _environment().get_template(template).render(r=report, s=report.summary, p=report.provenance)
+    return (
+        _environment()
+        .get_template(template)
+        .render(r=report, s=report.summary, p=report.provenance, simulated_text=SIMULATED)
+    )
 
 
 # JSON -----------------------------------------------------------------------------------------------
@@ -104,6 +110,7 @@ def as_json(report: Report) -> JSONObject:
             "notice_days": p.notice_days,
             "version": p.version,
             "ledger": p.ledger_url,
+            "simulated": p.simulated,
             "plan": {
                 "path": p.plan_path,
                 "sha256": p.plan_sha256,

@@ -23,7 +23,7 @@ WS = [
 
 @pytest.fixture
 def ledger(db_url):
-    led = Ledger(db_url)
+    led = Ledger(db_url, create=True)
     yield led
     led.close()
 
@@ -161,7 +161,7 @@ def test_exception_reason_is_kept(ledger):
 
 
 def test_lock_is_exclusive_and_released(db_url):
-    first, second = Ledger(db_url), Ledger(db_url)
+    first, second = Ledger(db_url, create=True), Ledger(db_url)
     try:
         with first.lock("notify-us"):
             with pytest.raises(ConfigError, match="holds the lock"), second.lock("notify-us"):

@@ -33,6 +33,7 @@ class Notify:
         (tmp_path / "ws.csv").write_text("workspace_id,region,email\nws-1,us,ops@customer.example\n")
         self.db = f"sqlite:///{tmp_path}/ledger.db"
         self.common = ["--plan", "plan.yaml", "--db", self.db]
+        assert main(["ledger", "init", "--simulation", "--db", self.db]) == 0  # the runs are dated
         assert main(["workspaces", "import", "ws.csv", *self.common]) == 0
         assert main(["publish", "--region", "us", "--at", "2026-11-26", "--out", "published.json", *self.common]) == 0
 

@@ -58,7 +58,8 @@ class EmailChannel:
         Option(
             "outbox",
             "EGRESS_OUTBOX",
-            "Maildir for notices when no SMTP URL is set (env EGRESS_OUTBOX; default .egress/outbox)",
+            "Maildir for notices when no SMTP URL is set (env EGRESS_OUTBOX; default: .egress/outbox in the project "
+            "folder, beside the default ledger)",
             "--outbox",
             "DIR",
             DEFAULT_OUTBOX,
