@@ -1,4 +1,4 @@
-"""``egress ledger``: create, inspect and migrate the ledger database's schema.
+"""``egress ledger``: create, inspect and migrate the ledger database's schema; adopt a published list.
 
   init      create a new ledger at this smtp-egress's schema revision (any command also does this in an
             empty database); a ledger already at that revision is left alone (exit 0)

@@ -4,9 +4,12 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .common import add_db, add_json, add_plan, print_json
+
+if TYPE_CHECKING:
+    from smtp_egress.jobs.adopt import AdoptResult
 
 HELP = "record the list already published (classic shape or ours) as the region's baseline"
 DESCRIPTION = """\
@@ -55,7 +58,7 @@ def run(args) -> int:
     return 0
 
 
-def as_json(result) -> dict[str, Any]:
+def as_json(result: AdoptResult) -> dict[str, Any]:
     """The ``--json`` summary of an :class:`~smtp_egress.jobs.adopt.AdoptResult`."""
     from smtp_egress.dates import rfc3339
 
@@ -77,7 +80,7 @@ def as_json(result) -> dict[str, Any]:
     }
 
 
-def describe(result) -> str:
+def describe(result: AdoptResult) -> str:
     """What was adopted, in lines for people."""
     from smtp_egress.dates import rfc3339
 
@@ -85,7 +88,7 @@ def describe(result) -> str:
         f"the {result.region} list at {result.source} ({result.shape} shape, {len(result.published)} addresses, "
         f"sha256 {result.sha256[:16]}...)"
     )
-    if result.batch_id is not None:
+    if result.batch_id is not None and result.told_at is not None:
         head = (
             f"adopted {read} as the baseline: {len(result.adopted)} past-dated change(s) recorded in batch "
             f"{result.batch_id}, told {rfc3339(result.told_at)} (no notices sent; in effect as planned):"
