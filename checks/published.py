@@ -3,7 +3,9 @@
 :func:`fetch_published` reads an http(s) URL (bounded retries, timeouts, a size cap) or a local file
 (a path or a ``file://`` URL) and returns a :class:`PublishedDocument` only if every check passes.
 Anything else raises one of the :mod:`smtp_egress.checks.published_errors` classes (exit code 3): a failed fetch,
-an HTML error page or an empty list is never read as "these addresses were removed".
+an HTML error page or an empty list is never read as "these addresses were removed". Its parts serve the
+classic shape too (:mod:`smtp_egress.checks.published_classic`): :func:`fetch_source` (the bytes),
+:func:`decode_json` and :func:`check_addresses`.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import json
 import time
 import urllib.parse
 import urllib.request
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import jsonschema
 
@@ -54,9 +56,24 @@ class PublishedDocument:
     raw: RegionDocument  # as parsed, after every check passed
 
 
-def fetch_published(
+def fetch_published(source: str, region: str, **options: Any) -> PublishedDocument:
+    """Fetch and validate ``region``'s published document from a URL or a file (``options`` as
+    :func:`fetch_source`: timeout, attempts, max_bytes, max_retry_after, sleep, session); raise PublishedUnusable."""
+    got = fetch_source(source, **options)
+    return parse_published(got.body, source, region, content_type=got.content_type, is_file=got.is_file)
+
+
+@dataclasses.dataclass(frozen=True)
+class Fetched:
+    """The bytes read from a source, before any parsing."""
+
+    body: bytes
+    content_type: str | None  # None for a file
+    is_file: bool
+
+
+def fetch_source(
     source: str,
-    region: str,
     *,
     timeout: float = 10.0,
     attempts: int = 4,
@@ -64,8 +81,9 @@ def fetch_published(
     max_retry_after: float = 60.0,
     sleep=time.sleep,
     session: requests.Session | None = None,
-) -> PublishedDocument:
-    """Fetch and validate ``region``'s published document from a URL or a file; raise PublishedUnusable."""
+) -> Fetched:
+    """The bytes of an http(s) URL (bounded retries, timeouts, a size cap; a non-empty body must be served
+    as application/json) or of a local file (a path or a ``file://`` URL); raise PublishedUnusable."""
     scheme = urllib.parse.urlsplit(source).scheme.lower()
     if scheme in ("http", "https"):
         import requests  # here, not at the top: reading a file (egress synth --published) needs no HTTP client
@@ -87,7 +105,7 @@ def fetch_published(
         finally:
             if own:
                 session.close()
-        return parse_published(body, source, region, content_type=ctype)
+        return Fetched(body, ctype, False)
     if scheme == "file":
         parts = urllib.parse.urlsplit(source)
         if parts.netloc not in ("", "localhost"):
@@ -106,7 +124,7 @@ def fetch_published(
         raise SourceUnreadable(source, f"cannot read the file: {exc.strerror or exc}", is_file=True) from None
     if len(body) > max_bytes:
         raise BodyTooLarge(source, f"the file is larger than the {max_bytes}-byte limit", is_file=True)
-    return parse_published(body, source, region, is_file=True)
+    return Fetched(body, None, True)
 
 
 @functools.cache
@@ -128,31 +146,72 @@ def parse_published(
     body: bytes, source: str, region: str, *, content_type: str | None = None, is_file: bool = False
 ) -> PublishedDocument:
     """Validate a document's bytes strictly (JSON, schema, region, addresses, sha256); raise PublishedUnusable."""
+    doc = decode_json(body, source, content_type=content_type, is_file=is_file)
+    return validate_document(doc, source, region, is_file=is_file)
+
+
+def decode_json(body: bytes, source: str, *, content_type: str | None = None, is_file: bool = False) -> object:
+    """The JSON value of a non-empty UTF-8 body in which no object repeats a key; raise PublishedUnusable."""
+    if not body.strip():
+        served = f" (HTTP 200, Content-Type {content_type!r})" if content_type is not None else ""
+        raise EmptyBody(source, f"the document is empty: {len(body)} bytes{served}", is_file=is_file)
+    try:
+        return json.loads(body.decode("utf-8"), object_pairs_hook=_object)
+    except UnicodeDecodeError as exc:
+        detail = f"the body is not UTF-8 text ({exc.reason} at byte {exc.start} of {len(body)})"
+    except json.JSONDecodeError as exc:
+        at = len(exc.doc[: exc.pos].encode())
+        detail = f"truncated or malformed JSON at byte {at} of {len(body)} ({exc.msg})"
+    except (ValueError, RecursionError) as exc:
+        detail = f"malformed JSON ({exc or 'nested too deeply'}), {len(body)} bytes"
+    raise MalformedJSON(source, detail, is_file=is_file)
+
+
+def empty_list(source: str, *, is_file: bool = False) -> EmptyList:
+    return EmptyList(
+        source,
+        "'ip_addresses' is an empty list; a region always has addresses, so this is a broken "
+        "publication, not the removal of every address",
+        is_file=is_file,
+    )
+
+
+def check_addresses(items: list[str], source: str, *, is_file: bool = False) -> tuple[IPAddress, ...]:
+    """The parsed addresses of ``ip_addresses``, in order: each a global address, none twice."""
+    seen: dict[IPAddress, int] = {}
+    for i, text in enumerate(items):
+        try:
+            ip = parse_address(text)
+        except ValueError as exc:
+            raise InvalidAddress(source, f"ip_addresses[{i}] {text[:64]!r} {exc}", is_file=is_file) from None
+        if ip in seen:
+            j = seen[ip]
+            raise DuplicateAddress(
+                source,
+                f"ip_addresses[{i}] {text[:64]!r} duplicates ip_addresses[{j}] {items[j][:64]!r}",
+                is_file=is_file,
+            )
+        seen[ip] = i
+    return tuple(seen)
+
+
+def validate_document(doc: object, source: str, region: str, *, is_file: bool = False) -> PublishedDocument:
+    """Check a decoded document against the schema, ``region``, its addresses and its sha256."""
 
     def fail(cls, detail: str):
         return cls(source, detail, is_file=is_file)
 
-    if not body.strip():
-        served = f" (HTTP 200, Content-Type {content_type!r})" if content_type is not None else ""
-        raise fail(EmptyBody, f"the document is empty: {len(body)} bytes{served}")
-    try:
-        doc = json.loads(body.decode("utf-8"), object_pairs_hook=_object)
-    except UnicodeDecodeError as exc:
-        raise fail(
-            MalformedJSON, f"the body is not UTF-8 text ({exc.reason} at byte {exc.start} of {len(body)})"
-        ) from None
-    except json.JSONDecodeError as exc:
-        at = len(exc.doc[: exc.pos].encode())
-        raise fail(MalformedJSON, f"truncated or malformed JSON at byte {at} of {len(body)} ({exc.msg})") from None
-    except (ValueError, RecursionError) as exc:
-        raise fail(MalformedJSON, f"malformed JSON ({exc or 'nested too deeply'}), {len(body)} bytes") from None
     if not isinstance(doc, dict):
         raise fail(SchemaViolation, f"the document is a JSON {type(doc).__name__}, not an object with 'ip_addresses'")
     if doc.get("ip_addresses") == []:
+        raise empty_list(source, is_file=is_file)
+    if set(doc) == {"ip_addresses"}:
         raise fail(
-            EmptyList,
-            "'ip_addresses' is an empty list; a region always has addresses, so this is a broken "
-            "publication, not the removal of every address",
+            SchemaViolation,
+            "this is the classic shape {\"ip_addresses\": [...]}, without 'region', 'sha256' and the other fields "
+            "of our document, which is needed here (its sha256 shows a truncated list). A platform that publishes "
+            "the classic list adopts it once (egress ledger adopt), then publishes our document from the ledger "
+            "(egress publish or egress serve: its 'ip_addresses' is the same list)",
         )
     errors = [
         e
@@ -172,18 +231,7 @@ def parse_published(
         except ValueError:
             raise fail(SchemaViolation, f"schema violation at $.{path}: {text!r} is not a real date or time") from None
 
-    seen: dict[IPAddress, int] = {}
-    for i, text in enumerate(doc["ip_addresses"]):
-        try:
-            ip = parse_address(text)
-        except ValueError as exc:
-            raise fail(InvalidAddress, f"ip_addresses[{i}] {text!r} {exc}") from None
-        if ip in seen:
-            j = seen[ip]
-            raise fail(
-                DuplicateAddress, f"ip_addresses[{i}] {text!r} duplicates ip_addresses[{j}] {doc['ip_addresses'][j]!r}"
-            )
-        seen[ip] = i
+    addresses = check_addresses(doc["ip_addresses"], source, is_file=is_file)
     for i, u in enumerate(doc["upcoming"]):
         try:
             parse_address(u["ip"])
@@ -197,13 +245,13 @@ def parse_published(
         raise fail(
             ChecksumMismatch,
             f"the list does not match its own sha256: truncated or altered (the document says "
-            f"{doc['sha256']}, its {len(seen)} addresses hash to {digest})",
+            f"{doc['sha256']}, its {len(addresses)} addresses hash to {digest})",
         )
     valid = cast("RegionDocument", doc)  # every check above passed: it has the schema's shape
     return PublishedDocument(
         source,
         region,
-        tuple(seen),
+        addresses,
         valid["sync_token"],
         created_at,
         valid["sha256"],

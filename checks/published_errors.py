@@ -16,11 +16,16 @@ URL_ADVICE = "the document was not used: fix the endpoint or pass --published FI
 FILE_ADVICE = "the document was not used: fix the file or pass another --published FILE"
 
 
+def masked_source(source: str) -> str:
+    """A URL with its credentials (``user:pass@``) replaced by ``***@``: no credentials in logs or the ledger."""
+    return re.sub(r"^([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@]*@", r"\1***@", source)
+
+
 class PublishedError(PublishedUnusable):
     """Base of the failures below; ``source`` is the URL or path, ``detail`` what was seen."""
 
     def __init__(self, source: str, detail: str, *, is_file: bool = False):
-        source = re.sub(r"^([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@]*@", r"\1***@", source)  # no credentials in logs
+        source = masked_source(source)
         self.source = source
         self.detail = detail
         super().__init__(f"published list {source}: {detail}; {FILE_ADVICE if is_file else URL_ADVICE}")

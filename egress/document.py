@@ -235,8 +235,9 @@ def static_files(
 def changes_document(
     plan: Plan, anns: dict[str, Announcement], moment: dt.datetime, *, simulated: bool = False
 ) -> ChangesDocument:
-    """Every announced change of every region, newest announcement first (``changes.json``)."""
-    known = [a for a in anns.values() if a.announced_at <= moment and a.region in plan.regions]
+    """Every announced change of every region, newest announcement first (``changes.json``). The adopted
+    baseline is left out: those changes were in effect before the ledger, announced by no notice of ours."""
+    known = [a for a in anns.values() if a.announced_at <= moment and a.region in plan.regions and not a.adopted]
     known.sort(key=lambda a: (a.announced_at, a.change_id), reverse=True)
     created = last_changed(plan, None, {a.change_id: a for a in known}, moment)
     doc: ChangesDocument = {

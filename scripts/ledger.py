@@ -1,4 +1,4 @@
-"""``egress ledger``: create, inspect and migrate the ledger database's schema.
+"""``egress ledger``: create, inspect and migrate the ledger database's schema; adopt a published list.
 
   init      create a new ledger at this smtp-egress's schema revision: a real one, or with --simulation
             a simulation ledger (tests, demos, rehearsals), on which runs that record take a date option
@@ -9,6 +9,9 @@
   upgrade   migrate the ledger to this smtp-egress's revision, adopting a ledger made by release 0.1.0
             (before the schema was versioned); back the database up first. --sql prints the DDL for the
             URL's dialect from the ledger's revision to the head instead, changing nothing
+  adopt     record the list a platform already publishes (--region R --published URL_OR_FILE, the classic
+            {"ip_addresses": [...]} or our document) as the region's baseline: the plan's past-dated
+            changes it reflects are in effect, not short notice; see egress ledger adopt --help
 
 Only 'ledger init' and 'workspaces import' create a ledger; every other command refuses a missing one
 (exit 2) and a ledger whose revision is not its own (exit 2), naming the command to run. A ledger is never
@@ -20,13 +23,14 @@ from __future__ import annotations
 import argparse
 import sys
 
+from . import ledger_adopt
 from .common import add_db, add_json, add_plan, ledger_location, print_json
 
 
 def register(sub) -> None:
     p = sub.add_parser(
         "ledger",
-        help="create, inspect or migrate the ledger database's schema (init, status, upgrade)",
+        help="create, inspect or migrate the ledger (init, status, upgrade), or adopt a published list (adopt)",
         description=__doc__.split("\n\n", 1)[1].replace("``", ""),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -57,6 +61,8 @@ def register(sub) -> None:
         q.set_defaults(run=run)
     add_json(init)
     add_json(status)
+    ledger_adopt.register(verbs)
+    verbs.choices["adopt"].set_defaults(run=ledger_adopt.run)
     out = upgrade.add_mutually_exclusive_group()
     add_json(out)
     out.add_argument(

@@ -30,7 +30,8 @@ tickets. JSON is for auditors' tools: keys sorted, days ``YYYY-MM-DD``, instants
 
     change = {
       "change_id": "us/add/198.51.100.11/2026-12-10", "region": str, "ip": str, "action": "add" | "remove",
-      "planned": day, "state": "in_effect" | "pending" | "held" | "not_announced" | "not_in_plan", "in_plan": bool,
+      "planned": day, "in_plan": bool,
+      "state": "in_effect" | "pending" | "held" | "adopted" | "not_announced" | "not_in_plan",
       "recorded_at": instant | null (when the daily job recorded it), "batch_id": str | null,
       "announced_at": instant | null (when its batch was told: every workspace heard of it; null: not announced,
                                       e.g. held: recorded, notices not all delivered),
@@ -45,6 +46,9 @@ tickets. JSON is for auditors' tools: keys sorted, days ``YYYY-MM-DD``, instants
       "notices": {"delivered": int, "pending": int, "failed": int, "waived": int} | null (its batch's notice,
                  counted by workspace: told, not yet, a delivery failed, accepted undelivered),
       "waivers": [{"workspace_id": str, "at": instant, "by": str, "reason": str}],
+      "adopted": {"batch_id": str, "source": str (URL or file, credentials masked), "sha256": hex (of the bytes
+                  read), "at": instant (when recorded)} | null (set for the adopted baseline: egress ledger
+                  adopt; such a change is in effect as planned, "lead_days" null, never "late_notice"),
       "flags": [flag]  # late_notice | short_notice_exception | not_announced | not_in_plan | delivery_failed
                        # | notices_undelivered
     }
@@ -169,6 +173,14 @@ def _change_json(c: ChangeRecord) -> JSONObject:
             {"workspace_id": w.workspace_id, "at": rfc3339(w.waived_at), "by": w.waived_by, "reason": w.reason}
             for w in c.waivers
         ],
+        "adopted": None
+        if c.adopted is None
+        else {
+            "batch_id": c.adopted.batch_id,
+            "source": c.adopted.source,
+            "sha256": c.adopted.sha256,
+            "at": rfc3339(c.adopted.at),
+        },
     }
 
 
@@ -203,7 +215,15 @@ def flag_text(c: ChangeRecord, flag: str, day: dt.date) -> str:
     return flag
 
 
+def announced_text(c: ChangeRecord) -> str:
+    if c.adopted is not None:
+        return f"adopted baseline, {rfc3339(c.adopted.at)}"
+    return rfc3339(c.announced_at) if c.announced_at else "not announced"
+
+
 def effective_text(c: ChangeRecord) -> str:
+    if c.effective is not None and c.adopted is not None:
+        return f"{c.effective.isoformat()} (adopted baseline)"
     if c.effective is None and c.recorded_at is not None:
         return "not yet (held: notices not all delivered)"
     if c.effective is None:
@@ -280,6 +300,7 @@ def _environment() -> jinja2.Environment:
             UNDELIVERED_SHOWN=UNDELIVERED_SHOWN,
             flag_text=flag_text,
             effective_text=effective_text,
+            announced_text=announced_text,
             change_text=change_text,
             notices_text=notices_text,
             flag_label=FLAG_LABELS.get,

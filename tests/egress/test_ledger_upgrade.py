@@ -128,11 +128,11 @@ def report_json(capsys, url: str) -> dict:
     return doc
 
 
-ADDED_IN_0003 = ("recorded_at", "batch_id", "notices", "waivers")
+ADDED_IN_0003 = ("recorded_at", "batch_id", "notices", "waivers", "adopted")  # adopted: revision 0005
 
 
 def as_of_0002(doc: dict) -> dict:
-    """The report without what revision 0003 added (the keys, and the flag ``notices_undelivered``)."""
+    """The report without what revisions 0003 and 0005 added (the keys, and the flag ``notices_undelivered``)."""
     doc = copy.deepcopy(doc)
     changes = []
     for region in doc["regions"]:

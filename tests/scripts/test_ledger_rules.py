@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from smtp_egress.ledger import Ledger
+from smtp_egress.migrations import SCHEMA_REVISION
 from smtp_egress.scripts.cli import main
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -129,7 +130,10 @@ def test_the_two_creators_create_and_say_so(project, capsys):
     assert code == 0 and "created" not in out  # it exists now
     other = project.root / "other.db"
     code, out, _ = project.egress(capsys, "ledger", "init", "--simulation", "--db", f"sqlite:///{other}")
-    assert code == 0 and out == f"created a new simulation ledger at sqlite:///{other} (schema revision 0004)\n"
+    assert (
+        code == 0
+        and out == f"created a new simulation ledger at sqlite:///{other} (schema revision {SCHEMA_REVISION})\n"
+    )
 
 
 def test_notify_from_another_directory_uses_the_projects_ledger_and_outbox(project, capsys, monkeypatch):

@@ -123,6 +123,7 @@ def test_json_values(env, capsys):
         "batch_id": us["changes"][2]["batch_id"],
         "notices": {"delivered": 2, "pending": 0, "failed": 0, "waived": 0},
         "waivers": [],
+        "adopted": None,
     }
     assert late["batch_id"].startswith("us/2026-12-16T09:00:00Z/")
     assert [c["change_id"] for c in us["changes"]] == [
@@ -154,6 +155,7 @@ def test_json_values(env, capsys):
         "batch_id": None,
         "notices": None,
         "waivers": [],
+        "adopted": None,
     }
     assert (us["changes"][1]["state"], us["changes"][1]["flags"], us["changes"][1]["deliveries"]) == (
         "in_effect",
