@@ -8,27 +8,21 @@ exactly what was seen (whole, never cut), and ends with what to do; it says noth
 
 from __future__ import annotations
 
-import re
-
 from smtp_egress.errors import PublishedUnusable
+from smtp_egress.masking import mask_url, scrub
 
 URL_ADVICE = "the document was not used: fix the endpoint or pass --published FILE"
 FILE_ADVICE = "the document was not used: fix the file or pass another --published FILE"
-
-
-def masked_source(source: str) -> str:
-    """A URL with its credentials (``user:pass@``) replaced by ``***@``: no credentials in logs or the ledger."""
-    return re.sub(r"^([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@]*@", r"\1***@", source)
 
 
 class PublishedError(PublishedUnusable):
     """Base of the failures below; ``source`` is the URL or path, ``detail`` what was seen."""
 
     def __init__(self, source: str, detail: str, *, is_file: bool = False):
-        source = masked_source(source)
-        self.source = source
-        self.detail = detail
-        super().__init__(f"published list {source}: {detail}; {FILE_ADVICE if is_file else URL_ADVICE}")
+        shown = mask_url(source)
+        self.source = shown
+        self.detail = scrub(detail, source)
+        super().__init__(f"published list {shown}: {self.detail}; {FILE_ADVICE if is_file else URL_ADVICE}")
 
 
 class UnsupportedSource(PublishedError):

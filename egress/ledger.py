@@ -30,7 +30,8 @@ import sqlalchemy as sa
 from .batches import Batch, BatchRecord, Delivery, message_id
 from .errors import ConfigError, LedgerMissing
 from .ledger_location import LedgerLocation, missing_message, sqlite_file
-from .migrations import ensure_ready, masked
+from .masking import excerpt, mask_url
+from .migrations import ensure_ready
 from .tables import (
     announcements,
     batch_workspaces,
@@ -80,10 +81,27 @@ def open_engine(url: str) -> sa.Engine:
     try:
         engine = sa.create_engine(url)
     except (sa.exc.ArgumentError, ValueError, ImportError, sa.exc.NoSuchModuleError) as exc:
-        raise ConfigError(f"EGRESS_DB {masked(url)!r} is not a usable SQLAlchemy URL: {exc}") from None
+        raise ConfigError(
+            f"EGRESS_DB {mask_url(url)!r} is not a usable SQLAlchemy URL: {_unusable(url, exc)}"
+        ) from None
     if engine.dialect.name == "sqlite":
         sa.event.listen(engine, "connect", _sqlite_pragmas)
     return engine
+
+
+def _unusable(url: str, exc: Exception) -> str:
+    """Why SQLAlchemy refused ``url``, in our words: its own message may quote a piece of the password (a
+    password holding an unencoded ``/``, ``#``, ``?`` or ``@`` is cut there by the URL parser)."""
+    try:
+        dialect = sa.make_url(url).drivername
+    except (sa.exc.ArgumentError, ValueError):
+        return (
+            "it does not parse (write dialect+driver://user:password@host:port/database, e.g. "
+            "postgresql+psycopg://..., with / # ? @ % : in the password percent-encoded)"
+        )
+    if isinstance(exc, ImportError | sa.exc.NoSuchModuleError):
+        return f"its dialect {excerpt(dialect, 40)} is not available (use sqlite:/// or postgresql+psycopg://)"
+    return "one of its parts is invalid (is the port a number? percent-encode / # ? @ % : in the password)"
 
 
 class Ledger(BatchRecord, NoticeQueries):
@@ -100,7 +118,7 @@ class Ledger(BatchRecord, NoticeQueries):
         path = sqlite_file(self.url)
         if path is not None and not path.is_file():
             if not create:
-                raise LedgerMissing(missing_message(self.location, masked(self.url), "the file does not exist"))
+                raise LedgerMissing(missing_message(self.location, mask_url(self.url), "the file does not exist"))
             path.parent.mkdir(parents=True, exist_ok=True)
         self.engine = open_engine(self.url)
         kind = SIMULATION if simulation else REAL
@@ -111,7 +129,7 @@ class Ledger(BatchRecord, NoticeQueries):
             raise
         if found == "missing":
             self.engine.dispose()
-            raise LedgerMissing(missing_message(self.location, masked(self.url), "the database holds no tables"))
+            raise LedgerMissing(missing_message(self.location, mask_url(self.url), "the database holds no tables"))
         self.created = found == "created"
         self._conn: sa.Connection | None = None
         self._kind: str | None = None

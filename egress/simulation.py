@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from .dates import ONE_DAY, rfc3339, start_of
 from .errors import RealClockOnly, SimulationClockBackwards
 from .ledger import Ledger, ledger_info
-from .migrations import masked
+from .masking import mask_url
 
 HOW_TO_SIMULATE = (
     "to rehearse on other days, use a simulation ledger: egress ledger init --simulation --db sqlite:///sim.db, "
@@ -35,7 +35,7 @@ def recording_moment(ledger: Ledger, moment: dt.datetime, date_option: str | Non
     the real clock. A real ledger refuses a date option (:class:`RealClockOnly`); a simulation ledger
     refuses a moment before its latest record (:class:`SimulationClockBackwards`) and otherwise moves its
     clock to ``moment``, in one statement, so that two runs cannot both go back in time."""
-    where = ledger.location.describe(masked(ledger.url))
+    where = ledger.location.describe(mask_url(ledger.url))
     if not ledger.simulation:
         if date_option is not None:
             raise RealClockOnly(

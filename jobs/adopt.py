@@ -99,15 +99,15 @@ def run_adopt(inputs: AdoptInputs, *, fetch: Callable[[str, str], PublishedList]
     the strict fetch of either shape. Raises PublishedUnusable (exit 3) or an :class:`AdoptRefused`."""
     from smtp_egress.baseline import fit
     from smtp_egress.checks.published_classic import fetch_published_list
-    from smtp_egress.checks.published_errors import masked_source
     from smtp_egress.ledger import Ledger
+    from smtp_egress.masking import mask_url
     from smtp_egress.plan import load_plan
 
     plan = load_plan(inputs.plan_path)
     region, day = inputs.region, inputs.moment.date()
     plan.region(region)
     listed = (fetch or fetch_published_list)(inputs.published, region)
-    source = masked_source(listed.source)
+    source = mask_url(listed.source)
     found = fit(plan, region, [str(ip) for ip in listed.addresses], day)
     if found.unknown or found.early:
         raise PublishedNotPlanned(_not_planned(found, source))

@@ -179,7 +179,7 @@ def _announce_and_deliver(
     result: NotifyResult,
 ) -> NotifyResult:
     from smtp_egress.diff import diff
-    from smtp_egress.migrations import masked
+    from smtp_egress.masking import mask_url
     from smtp_egress.timeline import announced, held
 
     region, now = inputs.region, inputs.moment
@@ -197,7 +197,7 @@ def _announce_and_deliver(
     to_announce += [(s.change, reason) for s in found.short if reason]
     result = dataclasses.replace(result, refused_short=() if reason else found.short, refused_blocked=found.blocked)
     if not targets:  # nobody to tell: warn on every run; announcing would start the notice clock for no one
-        where = ledger.location.describe(masked(ledger.url))
+        where = ledger.location.describe(mask_url(ledger.url))
         result = dataclasses.replace(result, warnings=(*result.warnings, no_workspaces.warning(region, where)))
         if to_announce:
             return dataclasses.replace(result, untold=tuple(c for c, _ in to_announce))

@@ -29,8 +29,9 @@ class ReportInputs:
 def build(inputs: ReportInputs) -> Report:
     from smtp_egress import __version__
     from smtp_egress.ledger import Ledger
+    from smtp_egress.masking import mask_url
     from smtp_egress.plan import load_plan
-    from smtp_egress.report import Provenance, build_report, mask_url, plan_git_info
+    from smtp_egress.report import Provenance, build_report, plan_git_info
 
     plan = load_plan(inputs.plan_path)
     ledger = Ledger(inputs.db_url)  # never created here: a report of nothing would look like a clean record

@@ -79,7 +79,8 @@ def run(args) -> int:
 def _init(args) -> int:
     from smtp_egress.errors import ConfigError
     from smtp_egress.ledger import SIMULATION, Ledger
-    from smtp_egress.migrations import SCHEMA_REVISION, masked
+    from smtp_egress.masking import mask_url as masked
+    from smtp_egress.migrations import SCHEMA_REVISION
 
     where = ledger_location(args)
     ledger = Ledger(where, create=True, simulation=args.simulation)
@@ -108,7 +109,8 @@ def _status(args) -> int:
 
     from smtp_egress.ledger import Ledger
     from smtp_egress.ledger_location import missing_message
-    from smtp_egress.migrations import SCHEMA_REVISION, masked, refusal
+    from smtp_egress.masking import mask_url as masked
+    from smtp_egress.migrations import SCHEMA_REVISION, refusal
 
     where = ledger_location(args)
     url = where.url
@@ -155,7 +157,7 @@ def _status(args) -> int:
 def _upgrade(args) -> int:
     from smtp_egress.errors import LedgerMissing
     from smtp_egress.ledger_location import missing_message
-    from smtp_egress.migrations import masked
+    from smtp_egress.masking import mask_url as masked
     from smtp_egress.migrations.upgrade import upgrade, upgrade_sql
 
     where = ledger_location(args)

@@ -39,7 +39,7 @@ def register(sub) -> None:
 def run(args) -> int:
     from smtp_egress.dates import utc_now
     from smtp_egress.ledger import Ledger
-    from smtp_egress.migrations import masked
+    from smtp_egress.masking import mask_url as masked
     from smtp_egress.plan import load_plan
     from smtp_egress.workspaces import read_workspaces
 

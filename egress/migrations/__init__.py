@@ -29,6 +29,7 @@ from typing import Literal
 import sqlalchemy as sa
 
 from ..errors import ConfigError, LedgerNotRecognised, LedgerSchemaError, LedgerTooNew, LedgerUpgradeNeeded
+from ..masking import mask_url, scrub
 
 # Every revision of the migrations, oldest first; the last one is the schema this code reads and writes.
 SCHEMA_REVISIONS: tuple[str, ...] = ("0001", "0002", "0003", "0004", "0005")
@@ -103,7 +104,9 @@ def read_state(engine: sa.Engine) -> SchemaState:
             with conn.begin():
                 return catalog_state(conn)
         except sa.exc.DBAPIError as exc:
-            raise ConfigError(f"cannot read the ledger database {masked(engine.url)!r}: {exc.orig}") from None
+            raise ConfigError(
+                f"cannot read the ledger database {mask_url(engine.url)!r}: {_said(engine.url, exc)}"
+            ) from None
 
 
 def catalog_state(conn: sa.Connection) -> SchemaState:
@@ -121,7 +124,9 @@ def connect(engine: sa.Engine) -> Iterator[sa.Connection]:
     try:
         conn = engine.connect()
     except sa.exc.DBAPIError as exc:
-        raise ConfigError(f"cannot open the ledger database {masked(engine.url)!r}: {exc.orig}") from None
+        raise ConfigError(
+            f"cannot open the ledger database {mask_url(engine.url)!r}: {_said(engine.url, exc)}"
+        ) from None
     with conn:
         yield conn
 
@@ -165,7 +170,7 @@ def _no_privilege_is_a_config_error(url: sa.URL) -> Iterator[None]:
         if getattr(exc.orig, "sqlstate", None) != "42501":  # insufficient_privilege
             raise
         raise ConfigError(
-            f"the database user of {masked(url)!r} may not change the ledger's schema ({exc.orig}); "
+            f"the database user of {mask_url(url)!r} may not change the ledger's schema ({_said(url, exc)}); "
             "run this with a user that owns the schema, or have a DBA run the SQL of "
             "'egress ledger upgrade --sql'; nothing was changed"
         ) from None
@@ -180,8 +185,8 @@ def _lock_schema(conn: sa.Connection) -> None:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
         except sa.exc.OperationalError as exc:
             raise ConfigError(
-                f"the ledger {masked(conn.engine.url)!r} stayed locked by another process for the "
-                f"whole busy timeout ({exc.orig}); try again when it has finished"
+                f"the ledger {mask_url(conn.engine.url)!r} stayed locked by another process for the "
+                f"whole busy timeout ({_said(conn.engine.url, exc)}); try again when it has finished"
             ) from None
 
 
@@ -242,7 +247,7 @@ def refusal(state: SchemaState, url: sa.URL) -> LedgerSchemaError:
     """The error for a ledger the code must not use: what was found, what is needed, the command to run."""
     from .. import __version__
 
-    where = masked(url)
+    where = mask_url(url)
     command = f"egress ledger upgrade --db {shlex.quote(where)} ("
     if url.password:
         command += "with the real password in place of ***, or EGRESS_DB set; "
@@ -276,11 +281,6 @@ def refusal(state: SchemaState, url: sa.URL) -> LedgerSchemaError:
     )
 
 
-def masked(url: sa.URL | str) -> str:
-    """The URL with its password replaced by ``***``."""
-    try:
-        return sa.make_url(url).render_as_string(hide_password=True)
-    except (sa.exc.ArgumentError, ValueError):  # not a URL: still never show what could be credentials
-        head, at, host = str(url).rpartition("@")
-        scheme = head.split("://")[0] + "://" if "://" in head else ""
-        return f"{scheme}***@{host}"[:200] if at else str(url)[:200]
+def _said(url: sa.URL, exc: sa.exc.DBAPIError) -> str:
+    """What the database driver said, without any secret of ``url`` (a driver may quote its connection string)."""
+    return scrub(" ".join(str(exc.orig).split())[:500], url.render_as_string(hide_password=False))

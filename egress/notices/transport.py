@@ -19,6 +19,7 @@ from typing import Protocol
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from ..errors import ConfigError, DeliveryError
+from ..masking import excerpt, mask_url
 from .maildir import MaildirOutbox, check_envelope
 
 __all__ = [
@@ -27,7 +28,6 @@ __all__ = [
     "Transport",
     "check_cafile",
     "check_outbox",
-    "mask_url",
     "open_transport",
     "parse_smtp_url",
 ]
@@ -71,16 +71,6 @@ def check_outbox(path: str) -> None:
         )
 
 
-def mask_url(url: str) -> str:
-    """``url`` with any password replaced by ``***`` (robust to URLs that do not parse)."""
-    at = url.rfind("@")
-    if at == -1:
-        return url
-    start = url.find("://") + 3 if "://" in url[:at] else 0
-    colon = url.find(":", start, at)
-    return url if colon == -1 else f"{url[:colon]}:***{url[at:]}"
-
-
 @dataclasses.dataclass(frozen=True)
 class SmtpSettings:
     implicit_tls: bool
@@ -107,8 +97,11 @@ def parse_smtp_url(url: str) -> SmtpSettings:
     try:
         parts = urlsplit(url)
         port = parts.port
-    except ValueError as exc:
-        raise bad(str(exc).replace(url, mask_url(url))) from None
+    except ValueError:  # the parser's message quotes what it cut: a piece of the password, maybe
+        raise bad(
+            "it does not parse (is the port a number from 1 to 65535? are / # ? @ % : in the user name or "
+            "password percent-encoded, e.g. %2F for /?)"
+        ) from None
     if parts.scheme not in DEFAULT_PORTS:
         raise bad(f"the scheme {parts.scheme!r} is not smtp or smtps")
     if not parts.hostname:
@@ -120,7 +113,8 @@ def parse_smtp_url(url: str) -> SmtpSettings:
     tls_required = False
     for key, value in parse_qsl(parts.query, keep_blank_values=True):
         if key != "tls" or value != "required":
-            raise bad(f"unknown query parameter {key}={value!r} (only tls=required is understood)")
+            shown = mask_url(f"?{key}={value}")[1:] if value else key
+            raise bad(f"unknown query parameter {excerpt(shown, 60)} (only tls=required is understood)")
         tls_required = True
     username = unquote(parts.username) if parts.username else None
     password = unquote(parts.password) if parts.password is not None else None

@@ -38,22 +38,6 @@ class Provenance:
     simulated: bool = False  # the ledger is a simulation (tests, demos): the report says so
 
 
-def mask_url(url: str) -> str:
-    """The SQLAlchemy URL with its password replaced by ``***`` (``postgresql+psycopg://u:***@h/db``)."""
-    import sqlalchemy as sa
-
-    try:
-        return sa.engine.make_url(url).render_as_string(hide_password=True)
-    except (sa.exc.ArgumentError, ValueError):
-        # Not a URL SQLAlchemy can parse: still never show what could be a password.
-        head, sep, tail = url.rpartition("@")
-        if not sep:
-            return url
-        scheme, _, userinfo = head.partition("://")
-        user = userinfo.split(":", 1)[0]
-        return f"{scheme}://{user}:***@{tail}" if ":" in userinfo else url
-
-
 def plan_git_info(plan_path: str | Path) -> GitInfo | None:
     """``git log -1 --format=%H -- <plan>`` and ``git status --porcelain -- <plan>``, run in the plan's folder."""
     path = Path(plan_path).resolve()

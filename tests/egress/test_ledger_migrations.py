@@ -19,6 +19,7 @@ import smtp_egress.migrations as schema
 from smtp_egress.dates import UTC
 from smtp_egress.errors import LedgerNotRecognised, LedgerTooNew, LedgerUpgradeNeeded
 from smtp_egress.ledger import Ledger, Workspace, metadata
+from smtp_egress.masking import mask_url
 from smtp_egress.migrations import SCHEMA_REVISION, SCHEMA_REVISIONS
 from smtp_egress.migrations.upgrade import RELEASE_COLUMNS, alembic_config, history, upgrade
 from smtp_egress.scripts.cli import main
@@ -170,7 +171,7 @@ def test_a_ledger_behind_the_code_names_the_upgrade(db_url, monkeypatch):
     monkeypatch.setattr(schema, "SCHEMA_REVISION", newer)
     with pytest.raises(LedgerUpgradeNeeded) as caught:
         Ledger(db_url)
-    where = schema.masked(db_url)
+    where = mask_url(db_url)
     assert str(caught.value) == (
         f"the ledger at {where!r} has schema revision {SCHEMA_REVISION!r}; this smtp-egress needs schema revision "
         f"{newer!r}. Back the database up, then run: egress ledger upgrade --db {where} (--sql prints the DDL to "
@@ -387,9 +388,12 @@ def test_a_database_user_without_the_right_to_create_tables_gets_a_clear_error(p
     "url, shown",
     [
         ("nosuchdriver://u:pw-1@h/x", "nosuchdriver://u:***@h/x"),
-        ("not a url u:pw-1@h", "***@h"),
-        ("post gres://u:pw-1@h/x", "post gres://***@h/x"),
-        ("postgresql://u:pw-1@h:port/x", "postgresql://***@h:port/x"),
+        ("not a url u:pw-1@h", "not a url u:***@h"),
+        ("post gres://u:pw-1@h/x", "post gres:***@h/x"),
+        ("postgresql://u:pw-1@h:port/x", "postgresql://u:***@h:port/x"),
+        ("postgresql://u:pw/1@h:port/x", "postgresql://u:***@h:port/x"),
+        ("postgres://u:pw-1@h/x", "postgres://u:***@h/x"),
+        ("mysql://u:pw-1@h/x", "mysql://u:***@h/x"),
     ],
 )
 def test_an_unusable_url_is_named_without_its_password(url, shown, capsys):

@@ -18,8 +18,9 @@ import pytest
 
 from smtp_egress.dates import UTC
 from smtp_egress.ledger import Ledger, NoticeTally, Workspace
+from smtp_egress.masking import mask_url
 from smtp_egress.plan import Change, load_plan
-from smtp_egress.report import Provenance, build_report, mask_url, plan_git_info
+from smtp_egress.report import Provenance, build_report, plan_git_info
 from smtp_egress.report.model import DeliveryCounts, Undelivered
 
 PLAN = """\

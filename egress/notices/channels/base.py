@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import hashlib
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
 from urllib.parse import urlsplit
+
+from ...masking import mask_secret_url as mask_secret_url  # the channels' own name for it (re-exported)
 
 if TYPE_CHECKING:
     from ...errors import DeliveryError
@@ -115,21 +116,6 @@ class Channel(Protocol[S]):
 def option_values(options: tuple[Option, ...], values: Mapping[str, str | None]) -> dict[str, str | None]:
     """Every option's raw value: the given one, else its default."""
     return {o.key: values.get(o.key, o.default) for o in options}
-
-
-def mask_secret_url(url: str) -> str:
-    """A URL that is a credential, shown without its secret: ``scheme://host[:port]/***`` and a fingerprint,
-    ``[sha256:<first 8 hex digits of SHA-256 of the whole URL>]``, to tell two URLs apart without showing them."""
-    digest = hashlib.sha256(url.encode("utf-8", "surrogatepass")).hexdigest()[:8]
-    try:
-        parts = urlsplit(url)
-        host, port = parts.hostname, parts.port
-    except ValueError:
-        host, port = None, None
-    if not host or not parts.scheme.isalpha():
-        return f"***[sha256:{digest}]"
-    host = f"[{host}]" if ":" in host else host
-    return f"{parts.scheme[:10]}://{host[:100]}{f':{port}' if port else ''}/***[sha256:{digest}]"
 
 
 def url_kind(schemes: tuple[str, ...]) -> str:
