@@ -45,17 +45,17 @@ class NothingToAccept(errors.InputError):
 
 def run_accept(inputs: AcceptInputs) -> AcceptResult:
     from smtp_egress.ledger import Ledger
+    from smtp_egress.limits import MAX_NAME, checked_text
     from smtp_egress.simulation import recording_moment
 
     if not inputs.reason.strip():
         raise errors.ConfigError("--accept-undelivered needs --reason TEXT: the decision is recorded with its reason")
+    reason, by = checked_text(inputs.reason, "--reason"), checked_text(inputs.by, "--by", MAX_NAME)
     ledger = Ledger(inputs.db_url)
     try:
         with ledger.lock(f"notify-{inputs.region}"):
             recording_moment(ledger, inputs.moment, inputs.moment_option)  # a decision is recorded: no backdating
-            batches = ledger.accept_undelivered(
-                inputs.region, inputs.workspace_id, inputs.by, inputs.reason.strip(), inputs.moment
-            )
+            batches = ledger.accept_undelivered(inputs.region, inputs.workspace_id, by, reason, inputs.moment)
             if not batches:
                 raise NothingToAccept(
                     f"workspace {inputs.workspace_id[:200]!r} has no undelivered notice in region {inputs.region!r} "

@@ -144,9 +144,12 @@ def run_notify(inputs: NotifyInputs, *, fetch: Callable[[str, str], PublishedDoc
     """Run the daily job for one region; ``fetch(source, region)`` defaults to the strict published-list fetch."""
     from smtp_egress.checks.published import fetch_published
     from smtp_egress.ledger import Ledger
+    from smtp_egress.limits import checked_text
     from smtp_egress.plan import load_plan
     from smtp_egress.simulation import recording_moment
 
+    if inputs.short_notice_reason is not None:  # recorded, then shown in every notice and the report
+        inputs = dataclasses.replace(inputs, short_notice_reason=checked_text(inputs.short_notice_reason, "--reason"))
     plan = load_plan(inputs.plan_path)
     plan.region(inputs.region)
     result = NotifyResult(inputs.region, inputs.moment, plan.notice_days, inputs.dry_run)

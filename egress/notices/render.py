@@ -250,13 +250,20 @@ def _mime_body(batch_id: str, text: str, html: str, ics: str) -> bytes:
     msg = EmailMessage(policy=_HEADERS_POLICY)
     msg.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
     msg.add_alternative(html, subtype="html", charset="utf-8", cte="quoted-printable")
-    msg.add_attachment(ics, subtype="calendar", charset="utf-8", filename="ip-change.ics", params={"method": "PUBLISH"})
+    msg.add_attachment(
+        ics,
+        subtype="calendar",
+        charset="utf-8",
+        cte="quoted-printable",  # like the text parts: "=_" cannot occur, so no text can hold a boundary
+        filename="ip-change.ics",
+        params={"method": "PUBLISH"},
+    )
     for part in msg.walk():
         if part is not msg:
             del part["MIME-Version"]  # EmailMessage.set_content adds it to every part it creates
     token = hashlib.sha256(batch_id.encode()).hexdigest()[:24]
-    # "=_" never occurs in quoted-printable or base64 output, so these boundaries cannot collide with
-    # the text or HTML; the calendar part is checked below.
+    # "=_" never occurs in quoted-printable output, so these boundaries cannot collide with any part (a
+    # --reason is in all three); the count below checks it.
     msg.set_boundary(f"=_mixed_{token}")
     alternative = msg.get_payload(0)
     assert isinstance(alternative, EmailMessage)  # the multipart/alternative part add_alternative made
