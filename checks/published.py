@@ -23,6 +23,8 @@ import jsonschema
 
 from smtp_egress.dates import parse_rfc3339
 from smtp_egress.document import RegionDocument, UpcomingEntry, list_sha256, load_schema
+from smtp_egress.limits import MAX_JSON_DEPTH, json_too_deep
+from smtp_egress.masking import excerpt, printable, shorten
 from smtp_egress.plan import IPAddress, parse_address
 
 from .published_errors import (
@@ -84,7 +86,16 @@ def fetch_source(
 ) -> Fetched:
     """The bytes of an http(s) URL (bounded retries, timeouts, a size cap; a non-empty body must be served
     as application/json) or of a local file (a path or a ``file://`` URL); raise PublishedUnusable."""
-    scheme = urllib.parse.urlsplit(source).scheme.lower()
+    try:
+        parts = urllib.parse.urlsplit(source)
+        _ = parts.port  # a port that is not a number raises here
+    except ValueError:  # its message would quote a piece of the URL: a password holding "/" is cut there
+        raise UnsupportedSource(
+            source,
+            "the URL does not parse (is the port a number? are / # ? @ % : in a user name or password "
+            "percent-encoded, e.g. %2F for /?)",
+        ) from None
+    scheme = parts.scheme.lower()
     if scheme in ("http", "https"):
         import requests  # here, not at the top: reading a file (egress synth --published) needs no HTTP client
 
@@ -107,14 +118,15 @@ def fetch_source(
                 session.close()
         return Fetched(body, ctype, False)
     if scheme == "file":
-        parts = urllib.parse.urlsplit(source)
         if parts.netloc not in ("", "localhost"):
             raise UnsupportedSource(
-                source, f"file URL names host {parts.netloc!r}; only local files can be read", is_file=True
+                source, f"file URL names host {excerpt(parts.hostname, 60)}; only local files can be read", is_file=True
             )
         path = urllib.request.url2pathname(parts.path)
     elif "://" in source:
-        raise UnsupportedSource(source, f"scheme {scheme!r} is not supported; use an http(s) URL or a file path")
+        raise UnsupportedSource(
+            source, f"scheme {excerpt(scheme, 30)} is not supported; use an http(s) URL or a file path"
+        )
     else:
         path = source
     try:
@@ -137,7 +149,7 @@ def _object(pairs):
     out = {}
     for key, value in pairs:
         if key in out:
-            raise ValueError(f"key {key!r} appears twice in one object")
+            raise ValueError(f"key {excerpt(key, 40)} appears twice in one object")
         out[key] = value
     return out
 
@@ -153,17 +165,21 @@ def parse_published(
 def decode_json(body: bytes, source: str, *, content_type: str | None = None, is_file: bool = False) -> object:
     """The JSON value of a non-empty UTF-8 body in which no object repeats a key; raise PublishedUnusable."""
     if not body.strip():
-        served = f" (HTTP 200, Content-Type {content_type!r})" if content_type is not None else ""
+        served = f" (HTTP 200, Content-Type {excerpt(content_type, 60)})" if content_type is not None else ""
         raise EmptyBody(source, f"the document is empty: {len(body)} bytes{served}", is_file=is_file)
     try:
-        return json.loads(body.decode("utf-8"), object_pairs_hook=_object)
+        text = body.decode("utf-8")
+        if json_too_deep(text):  # json.loads would recurse, and so would every repr of what it built
+            detail = f"JSON nested deeper than {MAX_JSON_DEPTH} levels, {len(body)} bytes; the document nests 3"
+        else:
+            return json.loads(text, object_pairs_hook=_object)
     except UnicodeDecodeError as exc:
         detail = f"the body is not UTF-8 text ({exc.reason} at byte {exc.start} of {len(body)})"
     except json.JSONDecodeError as exc:
         at = len(exc.doc[: exc.pos].encode())
         detail = f"truncated or malformed JSON at byte {at} of {len(body)} ({exc.msg})"
     except (ValueError, RecursionError) as exc:
-        detail = f"malformed JSON ({exc or 'nested too deeply'}), {len(body)} bytes"
+        detail = f"malformed JSON ({shorten(str(exc), 200) or 'nested too deeply'}), {len(body)} bytes"
     raise MalformedJSON(source, detail, is_file=is_file)
 
 
@@ -183,12 +199,12 @@ def check_addresses(items: list[str], source: str, *, is_file: bool = False) -> 
         try:
             ip = parse_address(text)
         except ValueError as exc:
-            raise InvalidAddress(source, f"ip_addresses[{i}] {text[:64]!r} {exc}", is_file=is_file) from None
+            raise InvalidAddress(source, f"ip_addresses[{i}] {excerpt(text, 64)} {exc}", is_file=is_file) from None
         if ip in seen:
             j = seen[ip]
             raise DuplicateAddress(
                 source,
-                f"ip_addresses[{i}] {text[:64]!r} duplicates ip_addresses[{j}] {items[j][:64]!r}",
+                f"ip_addresses[{i}] {excerpt(text, 64)} duplicates ip_addresses[{j}] {excerpt(items[j], 64)}",
                 is_file=is_file,
             )
         seen[ip] = i
@@ -221,22 +237,25 @@ def validate_document(doc: object, source: str, region: str, *, is_file: bool = 
     if errors:
         first = min(errors, key=lambda e: [str(p) for p in e.absolute_path])
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise fail(SchemaViolation, f"schema violation at {first.json_path}: {first.message[:300]}{more}")
+        said = shorten(printable(first.message[:1000]), 300)
+        raise fail(SchemaViolation, f"schema violation at {shorten(first.json_path, 100)}: {said}{more}")
     if doc["region"] != region:
-        raise fail(WrongRegion, f"the document is for region {doc['region']!r}, expected {region!r}")
+        raise fail(WrongRegion, f"the document is for region {excerpt(doc['region'], 40)}, expected {region!r}")
 
     def moment(path: str, text: str, parse):
         try:
             return parse(text)
         except ValueError:
-            raise fail(SchemaViolation, f"schema violation at $.{path}: {text!r} is not a real date or time") from None
+            raise fail(
+                SchemaViolation, f"schema violation at $.{path}: {excerpt(text, 64)} is not a real date or time"
+            ) from None
 
     addresses = check_addresses(doc["ip_addresses"], source, is_file=is_file)
     for i, u in enumerate(doc["upcoming"]):
         try:
             parse_address(u["ip"])
         except ValueError as exc:
-            raise fail(InvalidAddress, f"upcoming[{i}].ip {u['ip']!r} {exc}") from None
+            raise fail(InvalidAddress, f"upcoming[{i}].ip {excerpt(u['ip'], 64)} {exc}") from None
         moment(f"upcoming[{i}].effective", u["effective"], dt.date.fromisoformat)
         moment(f"upcoming[{i}].announced_at", u["announced_at"], parse_rfc3339)
     created_at = moment("created_at", doc["created_at"], parse_rfc3339)

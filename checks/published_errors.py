@@ -1,9 +1,10 @@
 """Why a published document could not be used: one exception class per failure kind.
 
 Every class is a :class:`smtp_egress.errors.PublishedUnusable` (exit code 3). A caller must never read one
-of these as "the addresses were removed": the document was not used. Each message names the source, says
-exactly what was seen (whole, never cut), and ends with what to do; it says nothing of notices, which only
-``egress notify`` sends (and says, then, that it sent nothing).
+of these as "the addresses were removed": the document was not used. Each message names the source (its
+credentials masked: :func:`smtp_egress.masking.mask_url`), says what was seen (a body that is not the document
+is described, never quoted: it may hold credentials), and ends with what to do; it says nothing of notices,
+which only ``egress notify`` sends (and says, then, that it sent nothing).
 """
 
 from __future__ import annotations
@@ -39,6 +40,10 @@ class HTTPStatusError(PublishedError):
     def __init__(self, source: str, detail: str, *, status: int, **kw):
         self.status = status
         super().__init__(source, detail, **kw)
+
+
+class RedirectRefused(PublishedError):
+    """A redirect that must not be followed: to a non-public host, from https to http, not http(s), too many."""
 
 
 class RetryAfterTooLong(PublishedError):

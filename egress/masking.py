@@ -63,10 +63,12 @@ class _Parts:
             return f"{MASK}@"
         return f"{self.user}:{MASK}@" if self.password is not None else f"{self.user}@"
 
-    def secrets(self) -> list[str]:
+    def secrets(self, path: bool = False) -> list[str]:
         """The credential parts as written (and percent-decoded): the password, the web user info, the values
-        of credential parameters."""
+        of credential parameters; with ``path``, also the path and query and each of their pieces."""
         found = [self.password or ""]
+        if path:
+            found += [self.tail, *re.split(r"[/?#&;=]", self.tail)]
         if self.web and self.user is not None:
             found.append(self.user + (f":{self.password}" if self.password is not None else ""))
         found += [m.group(3) for m in _PARAM.finditer(self.tail) if _CREDENTIAL_NAME.search(m.group(2))]
@@ -116,13 +118,14 @@ def mask_secret_url(url: str) -> str:
     return f"{parts.scheme[:10].lower()}://{host}{f':{int(port)}' if port else ''}/{MASK}[sha256:{digest}]"
 
 
-def scrub(text: str, *urls: str | None) -> str:
-    """``text`` (e.g. another library's error message) with every secret of ``urls`` replaced by ``***``:
-    each URL itself becomes its :func:`mask_url` form, then any password, web user info or credential
-    parameter value of it left over (as written or percent-decoded; of 3 characters or more)."""
+def scrub(text: str, *urls: str | None, secret_path: bool = False) -> str:
+    """``text`` (e.g. another library's error message, or what a server answered) with every secret of ``urls``
+    replaced by ``***``: each URL itself becomes its masked form, then any password, web user info or
+    credential parameter value of it left over (as written or percent-decoded; of 3 characters or more).
+    ``secret_path``: the URLs are credentials (:func:`mask_secret_url`): their path and query are secrets too."""
     for url in (u for u in urls if u):
-        text = text.replace(url, mask_url(url))
-        for secret in sorted(_Parts(url).secrets(), key=len, reverse=True):
+        text = text.replace(url, mask_secret_url(url) if secret_path else mask_url(url))
+        for secret in sorted(_Parts(url).secrets(secret_path), key=len, reverse=True):
             if len(secret) >= 3:
                 text = text.replace(secret, MASK)
     return text
