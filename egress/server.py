@@ -13,7 +13,8 @@ time, so a new announcement shows up without a restart. Responses carry a strong
 honoured: a plan edit can change a list without moving its ``created_at``, so only the ETag, a hash of
 the exact bytes, can say "unchanged".) Each client IP gets a token bucket; over it the reply is 429 with
 ``Retry-After``. Errors are JSON bodies with a non-2xx status, never an HTML page a sync script could
-mistake for a list.
+mistake for a list. A client that disconnects before its answer is written (a reset, a closed socket) is one
+log line, never a traceback; the listen backlog is :data:`LISTEN_BACKLOG`.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import threading
 import traceback
 from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import parse_qs, urlsplit
 
 from .dates import parse_rfc3339, utc_now
@@ -54,6 +55,8 @@ if TYPE_CHECKING:
     from .timeline import Announcement
 
 DEFAULT_RATE = 10.0
+LISTEN_BACKLOG = 128  # socketserver's default is 5: a burst of sync scripts would be refused at connect
+GONE = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, TimeoutError)  # a client went away
 
 
 def strong_etag(body: bytes) -> str:
@@ -178,6 +181,8 @@ class Handler(BaseHTTPRequestHandler):
             self._send_doc(routes[url.path]())
         except Problem as exc:
             self._error(exc.status, str(exc), {"Retry-After": "60"} if exc.status == 503 else None)
+        except GONE:
+            raise  # the client disconnected while its answer was written: EgressServer.handle_error says so
         except Exception:  # a bug: answer 500 (JSON, not a page) and log the traceback
             traceback.print_exc(file=sys.stderr)
             self._error(500, "internal error")
@@ -238,11 +243,28 @@ class Handler(BaseHTTPRequestHandler):
         """One line per request on stderr: client IP, method, path, status (no date, no DNS lookup)."""
         if self.server.log:
             line = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in format % args)
-            print(f"{self.client_address[0]} {line}", file=sys.stderr, flush=True)
+            _log_line(f"{self.client_address[0]} {line}")
+
+
+def _log_line(line: str) -> None:
+    """One write per line: lines of concurrent requests never interleave."""
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
 
 
 class EgressServer(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = LISTEN_BACKLOG
+
+    def handle_error(self, request: socket.socket | tuple[bytes, socket.socket], client_address: Any) -> None:
+        """A client that went away is one line (when logging); anything else is a bug: its traceback."""
+        gone = sys.exc_info()[1]
+        if not isinstance(gone, GONE):
+            super().handle_error(request, client_address)
+            return
+        if self.log:
+            host = client_address[0] if isinstance(client_address, tuple) else "-"
+            _log_line(f"{host} client disconnected early ({type(gone).__name__})")
 
     def __init__(self, address: tuple[str, int], publisher: Publisher, limiter: RateLimiter, log: bool):
         self.publisher, self.limiter, self.log = publisher, limiter, log

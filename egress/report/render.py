@@ -66,6 +66,7 @@ import markupsafe
 
 from ..dates import rfc3339
 from ..jsontypes import JSONObject
+from ..masking import printable
 from ..templating import environment
 from . import model
 from .model import ChangeRecord, Report
@@ -85,6 +86,11 @@ FLAG_LABELS = {
 SIMULATED = "SIMULATION: the record of a simulation ledger (a test or demo), not of real announcements and notices."
 _URL = re.compile(r"https?://[^\s<>\"']+[^\s<>\"'.,;:!?)\]]")
 _DAY = re.compile(r"(\d{4}-\d\d-\d\d)")
+# What Markdown reads in running text: escapes, code, emphasis, links and images ([..](..)), HTML tags and entities,
+# table pipes, GFM strikethrough, GitHub's math ($..$). ("(", "#", "!", "-" mean something only after "]" or
+# at the start of a line, which a table cell is not.)
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|~&$])")
+_MD_AUTOLINK = re.compile(r"(?i)://|www\.")  # an escaped ":" or "." breaks GFM's extended autolinks
 
 
 def render(report: Report, fmt: str) -> str:
@@ -246,16 +252,22 @@ def change_text(c: ChangeRecord) -> str:
 
 
 def md_cell(value: object) -> str:
-    """A value safe inside a GitHub-flavoured Markdown table cell: one line, no bare pipes or tags."""
-    text = "" if value is None else str(value)
-    text = text.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
-    return " ".join(text.split())
+    """A value as plain text inside a GitHub-flavoured Markdown table cell: one line of printable characters,
+    every character Markdown gives a meaning escaped (links and images ``[..](..)``, emphasis, code, HTML tags
+    and entities, pipes), and no autolink (``http://``, ``www.``): text that customers control (a webhook's
+    error answer, a workspace id) and a --reason render as the text they are, never as live Markdown."""
+    text = printable(" ".join(("" if value is None else str(value)).split()))
+    text = _MD_SPECIAL.sub(r"\\\1", text)
+    return _MD_AUTOLINK.sub(lambda m: "\\://" if m.group(0) == "://" else m.group(0)[:3] + "\\.", text)
 
 
 def md_code(value: object) -> str:
-    """A value as a Markdown code span inside a table cell (no escapes apply in code spans, but ``\\|`` does)."""
-    text = " ".join(("" if value is None else str(value)).split()).replace("|", "\\|")
-    return f"`` {text} ``" if "`" in text else f"`{text}`"
+    """A value as a Markdown code span inside a table cell: fenced by one backtick more than its longest run
+    of backticks (nothing is interpreted in a code span, but ``\\|`` still is, in a table)."""
+    text = printable(" ".join(("" if value is None else str(value)).split())).replace("|", "\\|")
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    return f"{fence} {text} {fence}" if longest else f"{fence}{text}{fence}"
 
 
 def linkify(value: object) -> markupsafe.Markup:
