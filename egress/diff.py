@@ -14,7 +14,10 @@ The result says, for one region on one day:
   compliant day.
 - ``blocked``: due removals that would leave the published list empty (their replacement is not
   announced): make before break, so they are not announced either.
-- ``stale_upcoming``: announced changes the published document does not list yet (re-publish).
+- ``stale_upcoming``: announced changes the published document does not list yet (re-publish);
+  ``overdue_upcoming``: those of them announced :data:`PUBLISH_WITHIN` or longer ago. A publication that has not
+  picked an announcement up by then is broken: customers who read ``upcoming`` were not shown the change (an
+  alert, exit 5, where a fresh one is only a note: the next publication may simply not have run yet).
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ from collections.abc import Collection, Sequence
 from .document import UpcomingEntry
 from .plan import Change, Plan
 from .timeline import Announcement, NoticeStatus, first_empty_day, notice_status, published_addresses, upcoming
+
+PUBLISH_WITHIN = dt.timedelta(days=1)  # an announcement not in the published document after this: an alert
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,6 +64,7 @@ class DiffResult:
     short: tuple[ShortNotice, ...]
     stale_upcoming: tuple[str, ...]
     blocked: tuple[tuple[Change, dt.date], ...] = ()
+    overdue_upcoming: tuple[str, ...] = ()  # of stale_upcoming, those announced PUBLISH_WITHIN or longer ago
 
     @property
     def drift(self) -> bool:
@@ -89,11 +95,11 @@ def diff(
             short.append(ShortNotice(change, notice.lead_days, notice.earliest_compliant))
     due, blocked = _unblocked(plan, region, anns, due, now)
     listed = {(u.get("ip"), u.get("action"), u.get("effective")) for u in (published_upcoming or [])}
-    stale = [
-        f"{u.action} {u.ip} on {u.effective.isoformat()}"
-        for u in upcoming(plan, region, anns, day)
-        if (u.ip, u.action, u.effective.isoformat()) not in listed
+    missing_upcoming = [
+        u for u in upcoming(plan, region, anns, day) if (u.ip, u.action, u.effective.isoformat()) not in listed
     ]
+    stale = [f"{u.action} {u.ip} on {u.effective.isoformat()}" for u in missing_upcoming]
+    overdue = [s for s, u in zip(stale, missing_upcoming, strict=True) if now - u.announced_at >= PUBLISH_WITHIN]
     return DiffResult(
         region=region,
         day=day,
@@ -105,6 +111,7 @@ def diff(
         short=tuple(short),
         stale_upcoming=tuple(stale),
         blocked=tuple(blocked),
+        overdue_upcoming=tuple(overdue),
     )
 
 

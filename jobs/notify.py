@@ -274,6 +274,17 @@ def _diff_problems(found: DiffResult, source: str) -> list[Problem]:
                 ),
             )
         )
+    if found.overdue_upcoming:
+        out.append(
+            Problem(
+                errors.DRIFT,
+                (
+                    f"the published document at {source} still does not list change(s) announced a day or more "
+                    f"ago: {'; '.join(found.overdue_upcoming)}. The publication is broken: customers who read "
+                    "'upcoming' are not shown them. Re-publish (egress publish), and check the job that publishes"
+                ),
+            )
+        )
     if found.unexpected:
         out.append(
             Problem(

@@ -91,10 +91,11 @@ def lines(result: NotifyResult) -> list[str]:
             f"published list: {len(doc.addresses)} addresses from {doc.source} "
             f"(sync_token {doc.sync_token}); expected today: {len(found.expected)}"
         )
-        if found.stale_upcoming:
+        fresh = [s for s in found.stale_upcoming if s not in found.overdue_upcoming]  # overdue: a problem
+        if fresh:
             out.append(
                 f"note: the published document does not list announced change(s) yet: "
-                f"{'; '.join(found.stale_upcoming)}; re-publish it (egress publish)"
+                f"{'; '.join(fresh)}; re-publish it (egress publish)"
             )
     for a in result.announced:
         if result.dry_run:

@@ -128,9 +128,11 @@ def test_refused_credentials_are_exit_6_before_anything_is_recorded(fresh, capsy
 
 
 def test_the_checks_run_when_nothing_is_due_so_a_broken_job_fails_the_day_it_breaks(fresh, capsys):
-    _, _db, common = fresh
+    tmp, _db, common = fresh
     assert egress(capsys, *notify(common, "2026-11-26", "--outbox", "outbox"))[0] == 0
-    assert egress(capsys, *notify(common, "2026-11-27", "--outbox", "outbox"))[0] == 0  # nothing due
+    published = tmp / "published-2026-11-27.json"  # the publication picked the announcements up
+    assert egress(capsys, "publish", "--region", "us", "--at", "2026-11-27", "--out", published, *common)[0] == 0
+    assert egress(capsys, *notify(common, "2026-11-27", "--outbox", "outbox", published=published))[0] == 0
     code, _, err = egress(capsys, *notify(common, "2026-11-28", "--from", "ip-notices"))
     assert code == 2 and "'ip-notices' is not an address" in err
 
