@@ -24,7 +24,7 @@ import jsonschema
 from smtp_egress.dates import parse_rfc3339
 from smtp_egress.document import RegionDocument, UpcomingEntry, list_sha256, load_schema
 from smtp_egress.limits import MAX_JSON_DEPTH, json_too_deep
-from smtp_egress.masking import excerpt, printable, shorten
+from smtp_egress.masking import excerpt, mask_url, printable, shorten
 from smtp_egress.plan import IPAddress, parse_address
 
 from .published_errors import (
@@ -47,7 +47,7 @@ if TYPE_CHECKING:
 
 @dataclasses.dataclass(frozen=True)
 class PublishedDocument:
-    source: str
+    source: str  # the URL or path, as messages may show it (credentials masked)
     region: str
     addresses: tuple[IPAddress, ...]  # parsed, in document order
     sync_token: str
@@ -268,7 +268,7 @@ def validate_document(doc: object, source: str, region: str, *, is_file: bool = 
         )
     valid = cast("RegionDocument", doc)  # every check above passed: it has the schema's shape
     return PublishedDocument(
-        source,
+        mask_url(source),
         region,
         addresses,
         valid["sync_token"],

@@ -20,6 +20,8 @@ import dataclasses
 import hashlib
 from typing import TYPE_CHECKING, Any
 
+from smtp_egress.masking import mask_url
+
 from .published import PublishedDocument, check_addresses, decode_json, empty_list, fetch_source, validate_document
 from .published_errors import SchemaViolation
 
@@ -33,7 +35,7 @@ CLASSIC, DOCUMENT = "classic", "document"
 class PublishedList:
     """What a source publishes for a region, whichever shape it has."""
 
-    source: str
+    source: str  # as messages may show it (credentials masked)
     region: str
     shape: str  # CLASSIC | DOCUMENT
     addresses: tuple[IPAddress, ...]  # parsed, in the source's order
@@ -56,8 +58,8 @@ def parse_published_list(
     doc = decode_json(body, source, content_type=content_type, is_file=is_file)
     if isinstance(doc, dict) and "region" in doc:
         ours = validate_document(doc, source, region, is_file=is_file)
-        return PublishedList(source, region, DOCUMENT, ours.addresses, digest, ours)
-    return PublishedList(source, region, CLASSIC, _classic(doc, source, is_file), digest)
+        return PublishedList(mask_url(source), region, DOCUMENT, ours.addresses, digest, ours)
+    return PublishedList(mask_url(source), region, CLASSIC, _classic(doc, source, is_file), digest)
 
 
 def _classic(doc: object, source: str, is_file: bool) -> tuple[IPAddress, ...]:

@@ -4,10 +4,7 @@
 :mod:`smtp_egress.checks.published_errors` classes. Retries (with the injectable ``sleep``) cover 5xx, 429 (honouring
 Retry-After up to a cap), timeouts, refused or reset connections and truncated bodies; other 4xx fail at once.
 
-Redirects (at most :data:`MAX_REDIRECTS`) are followed within the configured URL's own host and port; to another
-host only over http(s), never from https to http, and only when that host is and resolves to public addresses
-(the webhooks' SSRF guard, :func:`smtp_egress.ipforms.is_public`; the connection's peer is checked again, for
-DNS rebinding): a redirect to loopback, a private network or the metadata address is refused. A body that is not
+Redirects are followed as :mod:`.published_redirects` allows (never to a non-public address). A body that is not
 the document is never quoted (an error or login page may hold credentials): its size, type and kind are named.
 """
 
@@ -15,34 +12,29 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
-import json
-import socket
 import time
-from urllib.parse import urljoin, urlsplit
 
 import requests
 import urllib3.exceptions
 
 import smtp_egress
 from smtp_egress.dates import UTC
-from smtp_egress.masking import excerpt, mask_url
-from smtp_egress.notices.outbound import BlockedAddress, is_public, public_only_session, resolve
+from smtp_egress.masking import excerpt
 
+from .published_body import describe_body, kind_of
 from .published_errors import (
     BodyTooLarge,
     ConnectionFailed,
     FetchTimeout,
     HTTPStatusError,
-    RedirectRefused,
     RetryAfterTooLong,
     TruncatedBody,
     WrongContentType,
 )
+from .published_redirects import REDIRECTS, guarded_get
 
 BACKOFF = 0.5  # seconds before the 2nd attempt; doubles for each further attempt
 CHUNK = 65536
-MAX_REDIRECTS = 5
-REDIRECTS = (301, 302, 303, 307, 308)
 
 
 def fetch_bytes(
@@ -87,31 +79,14 @@ def _fetch_http(session, source, timeout, attempts, max_bytes, max_retry_after, 
 
 def _attempt(session, source, timeout, max_bytes, max_retry_after) -> tuple[bytes, str]:
     headers = {"Accept": "application/json", "User-Agent": f"smtp-egress/{smtp_egress.__version__}"}
-    url, hops = source, 0
     try:
-        while True:
-            guarded = None if _same_origin(url, source) else public_only_session()
-            try:
-                with (guarded or session).get(
-                    url, headers=headers, timeout=(timeout, timeout), stream=True, allow_redirects=False
-                ) as resp:
-                    location = resp.headers.get("Location") if resp.status_code in REDIRECTS else None
-                    if location is None:
-                        return _answer(resp, source, timeout, max_bytes, max_retry_after)
-            finally:
-                if guarded is not None:
-                    guarded.close()
-            hops += 1
-            url = _follow(source, url, location, hops)
+        with guarded_get(session, source, headers=headers, timeout=(timeout, timeout)) as resp:
+            return _answer(resp, source, timeout, max_bytes, max_retry_after)
     except requests.RequestException as exc:
         cls, outcome, detail = _transport(exc, timeout)
         if cls is None:
             raise ConnectionFailed(source, f"the request could not be made ({type(exc).__name__})") from None
         raise _Retry(cls, detail, outcome) from None
-    except BlockedAddress as exc:  # the guarded session connected to a non-public peer (DNS rebinding)
-        raise RedirectRefused(source, f"a redirect led to a host that {exc}") from None
-    except ValueError:  # requests parses a redirect's Location even when it does not follow it
-        raise RedirectRefused(source, "it redirected to a Location that does not parse") from None
 
 
 def _answer(resp, source, timeout, max_bytes, max_retry_after) -> tuple[bytes, str]:
@@ -138,83 +113,6 @@ def _answer(resp, source, timeout, max_bytes, max_retry_after) -> tuple[bytes, s
     if status in REDIRECTS:
         raise HTTPStatusError(source, f"{seen}: a redirect without a Location", status=status)
     raise HTTPStatusError(source, f"{seen} (not retried: a {status} does not go away by retrying)", status=status)
-
-
-def _origin(url: str) -> tuple[str, int | None]:
-    parts = urlsplit(url)
-    return (parts.hostname or "").lower().rstrip("."), parts.port or (443 if parts.scheme == "https" else 80)
-
-
-def _same_origin(url: str, source: str) -> bool:
-    """The configured URL's own host and port (the operator named it: it may well be an internal server)."""
-    return url == source or _origin(url) == _origin(source)
-
-
-def _follow(source: str, current: str, location: str, hops: int) -> str:
-    """The redirect's target, if it may be followed; RedirectRefused otherwise (see the module's docstring)."""
-    try:
-        target = urljoin(current, location.strip())
-        parts = urlsplit(target)
-        host, port = parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError:
-        raise RedirectRefused(source, "it redirected to a Location that does not parse") from None
-    shown = mask_url(target)
-    if hops > MAX_REDIRECTS:
-        raise RedirectRefused(source, f"more than {MAX_REDIRECTS} redirects (the last to {shown})")
-    if parts.scheme not in ("http", "https") or not host:
-        raise RedirectRefused(source, f"it redirected to {excerpt(shown, 100)}, not an http(s) URL with a host")
-    if urlsplit(current).scheme == "https" and parts.scheme == "http":
-        raise RedirectRefused(source, f"it redirected from https to plain http ({excerpt(shown, 100)})")
-    if _same_origin(target, source):
-        return target
-    try:
-        addresses = resolve(host, port)
-    except (socket.gaierror, UnicodeError):
-        raise RedirectRefused(source, f"it redirected to {excerpt(shown, 100)}, whose host does not resolve") from None
-    private = sorted(a for a in addresses if not is_public(a))
-    if private:
-        raise RedirectRefused(
-            source,
-            f"it redirected to {excerpt(shown, 100)}, whose host is or resolves to the non-public address "
-            f"{excerpt(', '.join(private), 100)[1:-1]}; a redirect may lead to another host only if it is public "
-            "(loopback, private, link-local and metadata addresses are never fetched): point --published at the "
-            "final URL if it is yours",
-        )
-    return target
-
-
-def describe_body(body: bytes, resp=None) -> str:
-    """A body that is not the document, described without quoting it (it may hold credentials): its size,
-    its Content-Type and what kind of content it looks like."""
-    ctype = resp.headers.get("Content-Type") if resp is not None else None
-    declared = resp.headers.get("Content-Length", "") if resp is not None else ""
-    size = f"{declared} bytes" if declared.isdigit() else f"{len(body)} bytes" + ("" if len(body) < 4096 else "+")
-    served = f" served as {excerpt(ctype, 60)}" if ctype else " with no Content-Type"
-    media = (ctype or "").split(";")[0].strip().lower()
-    return f"body: {size}{served}, {_kind(body, media)}" if body.strip() else f"an empty body{served}"
-
-
-def _kind(body: bytes, media: str) -> str:
-    head = body[:1024].lstrip().lower()
-    html = media in ("text/html", "application/xhtml+xml") or head.startswith((b"<!doctype html", b"<html"))
-    if html or b"<body" in head or b"<head" in head:
-        return "an HTML page (not quoted: it may hold credentials)"
-    if head.startswith(b"<"):
-        return "XML or markup (not quoted)"
-    if head.startswith((b"{", b"[")):
-        try:
-            value = json.loads(body.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError, RecursionError):
-            return "JSON, cut or malformed (not quoted)"
-        if isinstance(value, dict):
-            keys = ", ".join(excerpt(k, 20) for k in list(value)[:5]) + (", ..." if len(value) > 5 else "")
-            return f"a JSON object with the keys {keys or 'none'} (values not quoted)"
-        return f"a JSON {type(value).__name__} (not quoted)"
-    try:
-        body.decode("utf-8")
-    except UnicodeDecodeError:
-        return "binary data"
-    return "text (not quoted: it may hold credentials)"
 
 
 # The whole body must arrive within this many read timeouts: a server that trickles one byte per
@@ -369,5 +267,5 @@ def _check_content_type(body: bytes, ctype: str, source: str) -> None:
     raise WrongContentType(
         source,
         f"served as {excerpt(ctype or 'no Content-Type', 60)} instead of application/json: {len(body)} bytes with "
-        f"status 200, {_kind(body, media)}",
+        f"status 200, {kind_of(body, media)}",
     )

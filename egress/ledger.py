@@ -30,7 +30,7 @@ import sqlalchemy as sa
 from .batches import Batch, BatchRecord, Delivery, message_id
 from .errors import ConfigError, LedgerMissing
 from .ledger_location import LedgerLocation, missing_message, sqlite_file
-from .masking import excerpt, mask_url
+from .masking import excerpt, mask_url, unencoded_at
 from .migrations import ensure_ready
 from .tables import (
     announcements,
@@ -78,6 +78,11 @@ class Workspace:
 
 def open_engine(url: str) -> sa.Engine:
     """The SQLAlchemy engine for a ledger URL (SQLite: WAL, foreign keys on); ConfigError if unusable."""
+    if unencoded_at(url):
+        raise ConfigError(
+            f"EGRESS_DB {mask_url(url)!r} has an unencoded '@' in its password: write it as %40 (a parser would "
+            "take the rest of the password for the host name); nothing was connected to"
+        )
     try:
         engine = sa.create_engine(url)
     except (sa.exc.ArgumentError, ValueError, ImportError, sa.exc.NoSuchModuleError) as exc:

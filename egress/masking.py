@@ -118,6 +118,12 @@ def mask_secret_url(url: str) -> str:
     return f"{parts.scheme[:10].lower()}://{host}{f':{int(port)}' if port else ''}/{MASK}[sha256:{digest}]"
 
 
+def unencoded_at(url: str) -> bool:
+    """Does the password of ``url`` hold an unencoded ``@``? Parsers then disagree on where the host starts: one
+    takes a piece of the password for the host name, and looks it up in DNS. Refuse such a URL before using it."""
+    return "@" in (_Parts(url).password or "")
+
+
 def scrub(text: str, *urls: str | None, secret_path: bool = False) -> str:
     """``text`` (e.g. another library's error message, or what a server answered) with every secret of ``urls``
     replaced by ``***``: each URL itself becomes its masked form, then any password, web user info or

@@ -47,6 +47,7 @@ from .document import (
     render,
 )
 from .errors import ConfigError
+from .masking import excerpt, mask_url
 from .plan import Plan
 from .ratelimit import RateLimiter
 
@@ -237,7 +238,9 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        self.log_message("%s %s %s", self.command or "-", getattr(self, "path", "-"), getattr(code, "value", code))
+        """The path as :func:`~smtp_egress.masking.mask_url` shows it: a client's ``?token=`` is not logged."""
+        path = mask_url(getattr(self, "path", "-"))
+        self.log_message("%s %s %s", excerpt(self.command or "-", 20)[1:-1], path, getattr(code, "value", code))
 
     def log_message(self, format: str, *args: object) -> None:
         """One line per request on stderr: client IP, method, path, status (no date, no DNS lookup)."""

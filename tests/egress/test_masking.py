@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-from smtp_egress.masking import excerpt, mask_secret_url, mask_url, scrub
+from smtp_egress.masking import excerpt, mask_secret_url, mask_url, scrub, unencoded_at
 
 SECRET = "Zq8-s3cr3t"
 
@@ -97,3 +97,17 @@ def test_excerpt_quotes_a_bounded_repr_and_never_an_objects_repr():
     assert excerpt([["deep"]] * 1000) == "<list>"
     assert excerpt(10**10_000) == "<a number of 33220 bits>"  # its repr would raise (int_max_str_digits)
     assert excerpt(7) == "7" and excerpt(None) == "None"
+
+
+@pytest.mark.parametrize(
+    "url, ambiguous",
+    [
+        ("postgresql://u:Zq8@s3cr3t@h/db", True),
+        ("postgresql://u:Zq8/s3@cr3t@h:5432/db", True),
+        ("postgresql://u:Zq8%40s3cr3t@h/db", False),
+        ("postgresql://u@h/db", False),
+        ("sqlite:///x.db", False),
+    ],
+)
+def test_an_unencoded_at_in_a_password_is_detected(url, ambiguous):
+    assert unencoded_at(url) is ambiguous

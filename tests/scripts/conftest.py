@@ -9,8 +9,8 @@ import pytest
 
 
 class Endpoint(ThreadingHTTPServer):
-    """A real HTTP server on 127.0.0.1 answering every POST with ``status`` and ``body`` (as ``content_type``);
-    it records each request's path and body."""
+    """A real HTTP server on 127.0.0.1 answering every POST and GET with ``status`` and ``body`` (as
+    ``content_type``); it records each request's path and body."""
 
     daemon_threads = True
 
@@ -28,7 +28,12 @@ class _Handler(BaseHTTPRequestHandler):
     server: Endpoint
 
     def do_POST(self):
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self._answer(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+
+    def do_GET(self):
+        self._answer(b"")
+
+    def _answer(self, body: bytes) -> None:
         self.server.requests.append((self.path, body))
         self.send_response(self.server.status)
         self.send_header("Content-Type", self.server.content_type)
