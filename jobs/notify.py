@@ -10,7 +10,8 @@
    run), record each delivery in the ledger, then mark told the batches every workspace heard of
    (:func:`smtp_egress.timeline.told_at`): only then are their changes announced.
 5. Report every change planned within notice_days (or past its day) whose notices are not all delivered or
-   accepted undelivered (exit 6, on every run until they are).
+   accepted undelivered (exit 6, on every run until they are), and a published document that still does not
+   list a change announced a day or more ago (the publication is broken: exit 5).
 
 :func:`run_notify` takes :class:`NotifyInputs` and returns a :class:`NotifyResult`: what it saw and did, as
 typed facts. :attr:`NotifyResult.problems` turns them into the messages a human must act on, each with its exit
