@@ -75,12 +75,14 @@ class Workspace:
     targets: Mapping[str, str]  # channel name -> target, e.g. {"email": "ops@customer.example"}
 
 
-def open_engine(url: str) -> sa.Engine:
-    """The SQLAlchemy engine for a ledger URL (SQLite: WAL, foreign keys on); ConfigError if unusable."""
+def open_engine(url: str, where: LedgerLocation | None = None) -> sa.Engine:
+    """The SQLAlchemy engine for a ledger URL (SQLite: WAL, foreign keys on); ConfigError if unusable, naming
+    where the URL came from (``where``: --db, EGRESS_DB, the default)."""
     try:
         engine = sa.create_engine(url)
     except (sa.exc.ArgumentError, ValueError, ImportError, sa.exc.NoSuchModuleError) as exc:
-        raise ConfigError(f"EGRESS_DB {masked(url)!r} is not a usable SQLAlchemy URL: {exc}") from None
+        shown = (where or LedgerLocation(url)).describe(masked(url))
+        raise ConfigError(f"the ledger URL {shown} is not a usable SQLAlchemy URL: {exc}") from None
     if engine.dialect.name == "sqlite":
         sa.event.listen(engine, "connect", _sqlite_pragmas)
     return engine
@@ -102,10 +104,15 @@ class Ledger(BatchRecord, NoticeQueries):
             if not create:
                 raise LedgerMissing(missing_message(self.location, masked(self.url), "the file does not exist"))
             path.parent.mkdir(parents=True, exist_ok=True)
-        self.engine = open_engine(self.url)
+        self.engine = open_engine(self.url, self.location)
         kind = SIMULATION if simulation else REAL
         try:
             found = ensure_ready(self.engine, metadata, (lambda conn: _first_info(conn, kind)) if create else None)
+        except ConfigError as exc:  # unreachable, or not this code's schema: say where the URL came from
+            self.engine.dispose()
+            if self.location.chosen_by and self.location.chosen_by not in str(exc):
+                exc.args = (f"{exc} (the ledger URL is {self.location.chosen_by})",)
+            raise
         except BaseException:
             self.engine.dispose()
             raise
