@@ -226,7 +226,7 @@ def test_mask_url_never_leaks_a_password():
 
 
 def test_unreadable_cafile_is_a_config_error(tmp_path):
-    with pytest.raises(ConfigError, match="missing.pem' is not a readable PEM CA certificate"):
+    with pytest.raises(ConfigError, match=r"missing\.pem' is not a readable PEM CA certificate"):
         SmtpTransport("smtp://mail.example.com", cafile=str(tmp_path / "missing.pem"))
 
 
