@@ -12,17 +12,16 @@ only after the channel accepted it, and a batch counts as told only once its not
 (:mod:`smtp_egress.batches`).
 
 Which channels exist is not the ledger's business: a workspace has one target per channel it is reached
-on (``workspace_targets``: an address, a URL), keyed by the channel's name, and every delivery names its
-channel. A new channel (:mod:`smtp_egress.notices.channels`) needs no change here.
+on (``workspace_targets``: an address, a URL; :mod:`smtp_egress.workspace_records`), keyed by the channel's
+name, and every delivery names its channel. A new channel (:mod:`smtp_egress.notices.channels`) needs no
+change here.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import datetime as dt
 import hashlib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator
 from typing import Any
 
 import sqlalchemy as sa
@@ -43,12 +42,16 @@ from .tables import (
     workspaces,
 )
 from .tallies import NoticeQueries, NoticeTally, Unsettled, Waiver
+from .workspace_records import Imported, Removed, UnknownWorkspace, Workspace, WorkspaceRecord
 
 __all__ = [
     "Batch",
     "Delivery",
+    "Imported",
     "Ledger",
     "NoticeTally",
+    "Removed",
+    "UnknownWorkspace",
     "Unsettled",
     "Waiver",
     "Workspace",
@@ -67,28 +70,19 @@ __all__ = [
 REAL, SIMULATION = "real", "simulation"  # ledger_info.kind
 
 
-@dataclasses.dataclass(frozen=True)
-class Workspace:
-    """A workspace to notify: its region and, per channel name, where that channel reaches it."""
-
-    workspace_id: str
-    region: str
-    targets: Mapping[str, str]  # channel name -> target, e.g. {"email": "ops@customer.example"}
-
-
-def open_engine(url: str) -> sa.Engine:
-    """The SQLAlchemy engine for a ledger URL (SQLite: WAL, foreign keys on); ConfigError if unusable."""
+def open_engine(url: str, where: LedgerLocation | None = None) -> sa.Engine:
+    """The SQLAlchemy engine for a ledger URL (SQLite: WAL, foreign keys on); ConfigError if unusable, naming
+    where the URL came from (``where``: --db, EGRESS_DB, the default)."""
+    shown = (where or LedgerLocation(url)).describe(mask_url(url))
     if unencoded_at(url):
         raise ConfigError(
-            f"EGRESS_DB {mask_url(url)!r} has an unencoded '@' in its password: write it as %40 (a parser would "
+            f"the ledger URL {shown} has an unencoded '@' in its password: write it as %40 (a parser would "
             "take the rest of the password for the host name); nothing was connected to"
         )
     try:
         engine = sa.create_engine(url)
     except (sa.exc.ArgumentError, ValueError, ImportError, sa.exc.NoSuchModuleError) as exc:
-        raise ConfigError(
-            f"EGRESS_DB {mask_url(url)!r} is not a usable SQLAlchemy URL: {_unusable(url, exc)}"
-        ) from None
+        raise ConfigError(f"the ledger URL {shown} is not a usable SQLAlchemy URL: {_unusable(url, exc)}") from None
     if engine.dialect.name == "sqlite":
         sa.event.listen(engine, "connect", _sqlite_pragmas)
     return engine
@@ -109,7 +103,7 @@ def _unusable(url: str, exc: Exception) -> str:
     return "one of its parts is invalid (is the port a number? percent-encode / # ? @ % : in the password)"
 
 
-class Ledger(BatchRecord, NoticeQueries):
+class Ledger(BatchRecord, NoticeQueries, WorkspaceRecord):
     """The ledger at ``where`` (a :class:`LedgerLocation`, or a URL a program passes itself).
 
     A missing ledger (no SQLite file, an empty database) is :class:`~smtp_egress.errors.LedgerMissing`, and
@@ -125,10 +119,15 @@ class Ledger(BatchRecord, NoticeQueries):
             if not create:
                 raise LedgerMissing(missing_message(self.location, mask_url(self.url), "the file does not exist"))
             path.parent.mkdir(parents=True, exist_ok=True)
-        self.engine = open_engine(self.url)
+        self.engine = open_engine(self.url, self.location)
         kind = SIMULATION if simulation else REAL
         try:
             found = ensure_ready(self.engine, metadata, (lambda conn: _first_info(conn, kind)) if create else None)
+        except ConfigError as exc:  # unreachable, or not this code's schema: say where the URL came from
+            self.engine.dispose()
+            if self.location.chosen_by and self.location.chosen_by not in str(exc):
+                exc.args = (f"{exc} (the ledger URL is {self.location.chosen_by})",)
+            raise
         except BaseException:
             self.engine.dispose()
             raise
@@ -200,70 +199,6 @@ class Ledger(BatchRecord, NoticeQueries):
             self._conn.close()
             self._conn = None
         self.engine.dispose()
-
-    # Workspaces ---------------------------------------------------------------------------------
-
-    def upsert_workspaces(self, rows: Iterable[Workspace], now: dt.datetime) -> tuple[int, int]:
-        """Insert or update workspaces, each with exactly the targets given, in one transaction; returns
-        (added, updated). A target missing from a workspace's row is removed (the file is the truth)."""
-        added: list[dict[str, object]] = []
-        updated: list[dict[str, object]] = []
-        latest: dict[str, Workspace] = {}
-        with self.conn.begin():
-            seen = {r[0] for r in self.conn.execute(sa.select(workspaces.c.workspace_id))}
-            for w in rows:
-                values = {"k_workspace_id": w.workspace_id, "v_region": w.region, "v_updated_at": now}
-                (updated if w.workspace_id in seen else added).append(values)
-                seen.add(w.workspace_id)
-                latest[w.workspace_id] = w
-            if added:
-                self.conn.execute(_INSERT_WORKSPACE, added)
-            if updated:
-                self.conn.execute(_UPDATE_WORKSPACE, updated)
-                self.conn.execute(_DELETE_TARGETS, [{"k_workspace_id": v["k_workspace_id"]} for v in updated])
-            targets = [
-                {"workspace_id": w.workspace_id, "channel": channel, "target": target}
-                for w in latest.values()
-                for channel, target in sorted(w.targets.items())
-            ]
-            if targets:
-                self.conn.execute(workspace_targets.insert(), targets)
-        return len(added), len(updated)
-
-    def workspaces(self, region: str) -> list[Workspace]:
-        """The workspaces of ``region`` with their targets, by workspace_id."""
-        ids = (
-            sa.select(workspaces.c.workspace_id)
-            .where(workspaces.c.region == region)
-            .order_by(workspaces.c.workspace_id)
-        )
-        t = workspace_targets
-        q = (
-            sa.select(t.c.workspace_id, t.c.channel, t.c.target)
-            .join(workspaces, workspaces.c.workspace_id == t.c.workspace_id)
-            .where(workspaces.c.region == region)
-            .order_by(t.c.workspace_id, t.c.channel)
-        )
-        with self.conn.begin():
-            found: dict[str, dict[str, str]] = {w: {} for w in self.conn.execute(ids).scalars()}
-            for workspace_id, channel, target in self.conn.execute(q):
-                found[workspace_id][channel] = target
-        return [Workspace(w, region, targets) for w, targets in found.items()]
-
-
-_INSERT_WORKSPACE = workspaces.insert().values(
-    workspace_id=sa.bindparam("k_workspace_id"),
-    region=sa.bindparam("v_region"),
-    updated_at=sa.bindparam("v_updated_at", type_=workspaces.c.updated_at.type),
-)
-_UPDATE_WORKSPACE = (
-    workspaces.update()
-    .where(workspaces.c.workspace_id == sa.bindparam("k_workspace_id"))
-    .values(
-        region=sa.bindparam("v_region"), updated_at=sa.bindparam("v_updated_at", type_=workspaces.c.updated_at.type)
-    )
-)
-_DELETE_TARGETS = workspace_targets.delete().where(workspace_targets.c.workspace_id == sa.bindparam("k_workspace_id"))
 
 
 def _first_info(conn: sa.Connection, kind: str) -> None:

@@ -29,6 +29,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from smtp_egress import errors
+from smtp_egress.wording import count
 
 if TYPE_CHECKING:
     from smtp_egress.baseline import BaselineFit
@@ -176,7 +177,7 @@ def _not_planned(found: BaselineFit, source: str) -> str:
     named = [f"{ip} (not in the plan)" for ip in found.unknown]
     named += [f"{ip} (planned from {start.isoformat()})" for ip, start in found.early]
     return (
-        f"the list at {source} publishes {len(named)} address(es) that the plan does not send from in region "
+        f"the list at {source} publishes {count(len(named), 'address')} that the plan does not send from in region "
         f"{found.region!r} today ({found.day.isoformat()}): {_names(named)}. Adopting must not hide an address "
         "the plan does not know: add each to the plan (one already sending has no active_from, or a past one), "
         "or remove it from the published list, then adopt again; nothing was recorded"
@@ -185,7 +186,8 @@ def _not_planned(found: BaselineFit, source: str) -> str:
 
 def _unpublished(found: BaselineFit, source: str, notice_days: int) -> str:
     return (
-        f"the plan says {len(found.unpublished)} address(es) of region {found.region!r} send today "
+        f"the plan says {count(len(found.unpublished), 'address')} of region {found.region!r} "
+        f"{'sends' if len(found.unpublished) == 1 else 'send'} today "
         f"({found.day.isoformat()}), but the list at {source} does not publish them: "
         f"{_names(found.unpublished)}. Customers were never told of them. Publish them first (and tell customers), "
         f"or give each an active_from at least {notice_days} days ahead so the daily job announces it, then adopt "
@@ -197,7 +199,7 @@ def _tracked(region: str, records: Mapping[str, Recorded], to_adopt: Sequence[Ch
     first = min(r.recorded_at for r in records.values())
     changes = [f"{c.action} {c.ip} ({c.effective.isoformat()})" for c in to_adopt]
     return (
-        f"the ledger already tracks region {region!r} ({len(records)} recorded change(s), the first on "
+        f"the ledger already tracks region {region!r} ({count(len(records), 'recorded change')}, the first on "
         f"{first.date().isoformat()}); adopting records a baseline only for a region it does not track yet, and "
         f"would now also record {_names(changes)}. Announce them with egress notify (past their day: "
         "--allow-short-notice --reason TEXT), or move their dates; nothing was recorded"
@@ -213,7 +215,7 @@ def _warnings(found: BaselineFit, listed: PublishedList) -> list[str]:
     ]
     if listed.document is not None and listed.document.upcoming:
         out.append(
-            f"the document lists {len(listed.document.upcoming)} upcoming change(s); adopting records none of "
+            f"the document lists {count(len(listed.document.upcoming), 'upcoming change')}; adopting records none of "
             "them: the daily job announces each change of the plan still to come as usual"
         )
     return out

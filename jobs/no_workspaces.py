@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from smtp_egress.wording import count
+
 if TYPE_CHECKING:
     from smtp_egress.plan import Change
 
@@ -31,7 +33,8 @@ def problem(region: str, due: Sequence[Change]) -> str:
     """Why the due changes of ``region`` were not announced."""
     names = ", ".join(c.change_id for c in due)
     return (
-        f"{len(due)} change(s) of region {region!r} are due to be announced ({names}) but the region has no "
+        f"{count(len(due), 'change')} of region {region!r} {'is' if len(due) == 1 else 'are'} due to be announced "
+        f"({names}) but the region has no "
         "workspace to tell, so nothing was announced or recorded (their notice period has not started). "
         f"Import the workspaces ({IMPORT}) and rerun"
     )

@@ -28,6 +28,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from smtp_egress import errors
+from smtp_egress.wording import count
 
 from . import no_workspaces
 from .notices import NoticeSettings, deliver_pending, preflight, run_clock
@@ -267,7 +268,7 @@ def _diff_problems(found: DiffResult, source: str) -> list[Problem]:
             Problem(
                 errors.PUBLISHED_UNUSABLE,
                 (
-                    f"the published list at {source} lacks {len(found.missing)} address(es) that must be "
+                    f"the published list at {source} lacks {count(len(found.missing), 'address')} that must be "
                     f"published today: {', '.join(found.missing)}. It shrank by more than the plan explains, "
                     f"so it was not read as 'addresses removed' and nothing was sent. Check the endpoint and "
                     f"re-publish (egress publish), then rerun. If these are new addresses, give them an "
@@ -291,7 +292,8 @@ def _diff_problems(found: DiffResult, source: str) -> list[Problem]:
             Problem(
                 errors.DRIFT,
                 (
-                    f"drift: the published list has address(es) the plan does not list for today: "
+                    f"drift: the published list has {count(len(found.unexpected), 'address')} the plan does not "
+                    "list for today: "
                     f"{', '.join(found.unexpected)}; fix the plan or re-publish the list"
                 ),
             )
@@ -314,10 +316,10 @@ def _undelivered_message(region: str, u: Undelivered) -> str:
     names = ", ".join(u.workspaces) + (f" and {more} more" if more > 0 else "")
     return (
         f"{region}: the notice of {what} (batch {u.batch_id}) reached {t.delivered} of "
-        f"{t.delivered + t.undelivered + t.waived} workspaces ({t.pending} pending, {t.failed} failed, {t.waived} "
-        f"accepted undelivered), {state}. Not told: {names}. The next run retries; fix a workspace's address "
-        f"(egress workspaces import), or record a decision: egress notify --region {region} --accept-undelivered "
-        "WORKSPACE --reason TEXT"
+        f"{count(t.delivered + t.undelivered + t.waived, 'workspace')} ({t.pending} pending, {t.failed} failed, "
+        f"{t.waived} accepted undelivered), {state}. Not told: {names}. The next run retries; fix a workspace's "
+        f"address (egress workspaces import), or record a decision: egress notify --region {region} "
+        "--accept-undelivered WORKSPACE --reason TEXT"
     )
 
 

@@ -204,7 +204,7 @@ def _state(where):
     path = sqlite_file(where.url)
     if path is not None and not path.is_file():
         return SchemaState("empty"), NO_FILE  # never create the file just to look at it
-    engine = open_engine(where.url)
+    engine = open_engine(where.url, where)
     try:
         state = read_state(engine)
     finally:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING, Any
 
+from smtp_egress.wording import count
+
 from .common import add_db, add_json, add_plan, ledger_location, print_json
 
 if TYPE_CHECKING:
@@ -45,10 +47,19 @@ def register(verbs) -> None:
 
 def run(args) -> int:
     from smtp_egress.dates import utc_now
+    from smtp_egress.errors import PublishedUnusable
     from smtp_egress.jobs.adopt import AdoptInputs, run_adopt
 
-    inputs = AdoptInputs(args.region, args.published, args.plan, ledger_location(args), utc_now())
-    result = run_adopt(inputs)
+    from .common import load_plan, region
+    from .values import Setting, blame, source_url
+
+    published = source_url(Setting(args.published, "--published"), "published list")
+    region(load_plan(args), args.region)
+    inputs = AdoptInputs(args.region, published, args.plan, ledger_location(args), utc_now())
+    try:
+        result = run_adopt(inputs)
+    except PublishedUnusable as exc:  # the list given could not be used: say which flag gave it
+        raise blame("--published", exc) from None
     for warning in result.warnings:
         print(f"egress ledger adopt: warning: {warning}", file=sys.stderr)
     if args.json:
@@ -85,12 +96,12 @@ def describe(result: AdoptResult) -> str:
     from smtp_egress.dates import rfc3339
 
     read = (
-        f"the {result.region} list at {result.source} ({result.shape} shape, {len(result.published)} addresses, "
-        f"sha256 {result.sha256[:16]}...)"
+        f"the {result.region} list at {result.source} ({result.shape} shape, "
+        f"{count(len(result.published), 'address')}, sha256 {result.sha256[:16]}...)"
     )
     if result.batch_id is not None and result.told_at is not None:
         head = (
-            f"adopted {read} as the baseline: {len(result.adopted)} past-dated change(s) recorded in batch "
+            f"adopted {read} as the baseline: {count(len(result.adopted), 'past-dated change')} recorded in batch "
             f"{result.batch_id}, told {rfc3339(result.told_at)} (no notices sent; in effect as planned):"
         )
         lines = [head]

@@ -27,6 +27,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from smtp_egress.wording import count
+
 from .common import add_at, add_db, add_plan, ledger_location, moment_for
 
 SUFFIXES = {".md": "md", ".markdown": "md", ".html": "html", ".htm": "html", ".json": "json"}
@@ -72,23 +74,26 @@ def output_format(fmt: str | None, out: str | None) -> str:
 
 
 def run(args) -> int:
-    from smtp_egress.dates import parse_day, utc_now
-    from smtp_egress.files import write_atomic
+    from smtp_egress.dates import utc_now
     from smtp_egress.jobs.report import ReportInputs, build
     from smtp_egress.report.render import render
 
-    fmt = output_format(args.format, args.out)
-    since = parse_day(args.since, where="--since") if args.since is not None else None
-    at = moment_for(args.at) if args.at is not None else None
+    from .common import at_flag, load_plan
+    from .values import day_value, output_file, write_output
+
+    fmt = output_format(args.format, output_file(args.out))
+    since = day_value(args.since, "--since") if args.since is not None else None
+    at = moment_for(args.at, at_flag(args)) if args.at is not None else None
+    load_plan(args)  # a bad plan is named by where its path came from
     inputs = ReportInputs(plan_path=args.plan, db_url=ledger_location(args), generated_at=utc_now(), at=at, since=since)
     report = build(inputs)
     text = render(report, fmt)
-    if args.out:
-        write_atomic(Path(args.out), text.encode("utf-8"))
+    if args.out is not None:
+        write_output(args.out, text.encode("utf-8"))
         s = report.summary
         print(
-            f"wrote {args.out} ({fmt}): {len(s.regions)} regions, {s.changes} changes, {s.flags} flags, "
-            f"{s.exceptions} short-notice exceptions, as of {report.day.isoformat()}"
+            f"wrote {args.out} ({fmt}): {count(len(s.regions), 'region')}, {count(s.changes, 'change')}, "
+            f"{count(s.flags, 'flag')}, {count(s.exceptions, 'short-notice exception')}, as of {report.day.isoformat()}"
             + ("; SIMULATED: the record of a simulation ledger" if report.provenance.simulated else "")
         )
     else:

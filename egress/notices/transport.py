@@ -47,27 +47,33 @@ def open_transport(smtp_url: str | None, outbox: str, cafile: str | None = None)
     return SmtpTransport(smtp_url, cafile=cafile) if smtp_url else MaildirOutbox(outbox)
 
 
-def check_cafile(cafile: str | None) -> ssl.SSLContext:
-    """The TLS context that trusts the system CAs and ``cafile``; ConfigError if it is not a readable PEM."""
+def check_cafile(cafile: str | None, source: str = "the SMTP CA file") -> ssl.SSLContext:
+    """The TLS context that trusts the system CAs and ``cafile``; ConfigError if it is not a readable PEM
+    (naming ``source``: the flag or variable it came from)."""
     try:
         return ssl.create_default_context(cafile=cafile)
-    except (OSError, ssl.SSLError) as exc:
-        raise ConfigError(f"EGRESS_SMTP_CAFILE {cafile!r} is not a readable PEM CA certificate: {exc}") from None
+    except (OSError, ssl.SSLError, ValueError) as exc:
+        shown = repr(cafile[:200] if cafile else cafile)
+        raise ConfigError(f"{source} {shown} is not a readable PEM CA certificate: {exc}") from None
 
 
-def check_outbox(path: str) -> None:
-    """ConfigError unless the Maildir outbox ``path`` is (or can be created as) a writable directory."""
-    where = Path(path).absolute()
-    existing = next((p for p in (where, *where.parents) if p.exists()), where.anchor)
+def check_outbox(path: str, source: str = "--outbox or EGRESS_OUTBOX") -> None:
+    """ConfigError unless the Maildir outbox ``path`` is (or can be created as) a writable directory (naming
+    ``source``: the flag or variable it came from)."""
     problem = None
-    if existing == where and not where.is_dir():
-        problem = "it is not a directory"
-    elif not os.access(existing, os.W_OK | os.X_OK):
-        problem = f"{str(existing)!r} is not writable" if existing != where else "it is not writable"
+    try:
+        where = Path(path).absolute()
+        existing = next((p for p in (where, *where.parents) if p.exists()), where.anchor)
+        if existing == where and not where.is_dir():
+            problem = "it is not a directory"
+        elif not os.access(existing, os.W_OK | os.X_OK):
+            problem = f"{str(existing)[:200]!r} is not writable" if existing != where else "it is not writable"
+    except (OSError, ValueError) as exc:  # a path no file system takes (too long)
+        problem = str(getattr(exc, "strerror", None) or exc)
     if problem:
         raise ConfigError(
-            f"the Maildir outbox (--outbox / EGRESS_OUTBOX) {path!r} cannot take notices: {problem}; point it at a "
-            "writable directory, or set an SMTP URL (--smtp-url / EGRESS_SMTP_URL)"
+            f"the Maildir outbox ({source}) {path[:200]!r} cannot take notices: {problem}; point it at a "
+            "writable directory, or set an SMTP URL (--smtp-url or EGRESS_SMTP_URL)"
         )
 
 

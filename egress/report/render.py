@@ -68,6 +68,7 @@ from ..dates import rfc3339
 from ..jsontypes import JSONObject
 from ..masking import printable
 from ..templating import environment
+from ..wording import count
 from . import model
 from .model import ChangeRecord, Report
 
@@ -215,7 +216,8 @@ def flag_text(c: ChangeRecord, flag: str, day: dt.date) -> str:
         t = c.notices
         outcome = "held: not announced, not in effect" if c.announced_at is None else "announced"
         return (
-            f"notices undelivered: {t.undelivered} of {t.delivered + t.undelivered + t.waived} workspaces not told "
+            f"notices undelivered: {t.undelivered} of {count(t.delivered + t.undelivered + t.waived, 'workspace')} "
+            "not told "
             f"({t.pending} pending, {t.failed} failed, {t.waived} accepted undelivered); {outcome}"
         )
     return flag

@@ -226,7 +226,7 @@ def test_invalid_urls_are_config_errors_with_the_password_masked(url, why):
 
 
 def test_unreadable_cafile_is_a_config_error(tmp_path):
-    with pytest.raises(ConfigError, match="EGRESS_SMTP_CAFILE"):
+    with pytest.raises(ConfigError, match=r"missing\.pem' is not a readable PEM CA certificate"):
         SmtpTransport("smtp://mail.example.com", cafile=str(tmp_path / "missing.pem"))
 
 

@@ -212,4 +212,4 @@ def test_every_command_exits_2_on_an_alias_bomb_with_a_short_message(command, bo
     out, err = capsys.readouterr()
     said = err[err.index(f"egress {command[0]}") :]  # (a server thread of another test may have printed before)
     assert code == 2, err
-    assert "the plan is invalid" in said and len(out + said) < 1000 and "Traceback" not in said
+    assert "the plan from --plan is invalid" in said and len(out + said) < 1000 and "Traceback" not in said

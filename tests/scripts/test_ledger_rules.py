@@ -167,7 +167,7 @@ def test_notify_with_no_workspace_warns_every_run_and_exits_6_when_a_change_is_d
         code, out, err = project.egress(capsys, *argv, *extra)
         assert code == 6, out + err
         assert "WARNING: region 'us' has no workspace in the ledger at " in err
-        assert "2 change(s) of region 'us' are due to be announced" in err and "nothing was announced" in err
+        assert "2 changes of region 'us' are due to be announced" in err and "nothing was announced" in err
     ledger = Ledger(f"sqlite:///{project.ledger}")
     try:
         assert ledger.announcements() == {}  # no notice clock started for nobody

@@ -211,7 +211,7 @@ def test_list_that_shrank_unexplained_is_not_read_as_removal(env, capsys):
     shrunk = env.published("2026-11-26", ["198.51.100.10"])
     assert env.notify("2026-11-26", published=shrunk) == 3
     err = capsys.readouterr().err
-    assert "lacks 1 address(es) that must be published today: 198.51.100.12" in err and "nothing was sent" in err
+    assert "lacks 1 address that must be published today: 198.51.100.12" in err and "nothing was sent" in err
     assert env.outbox_messages() == []
 
 

@@ -155,7 +155,7 @@ def test_webhook_without_secret_is_refused_before_anything_is_recorded(workdir, 
     args = setup_ledger(workdir, f"sqlite:///{workdir}/l.db", f"ws-1,us,a@one.example,{url}\n")
     assert main([*args, "--outbox", "outbox"]) == 2
     err = capsys.readouterr().err
-    assert "1 workspace(s) of the region have a webhook URL, but EGRESS_WEBHOOK_SECRET is not set" in err
+    assert "1 workspace of the region has a webhook URL, but EGRESS_WEBHOOK_SECRET is not set" in err
     assert "nothing was recorded or sent" in err and "Traceback" not in err
     assert "s3cr3t" not in err  # a webhook URL is a credential
     assert not (workdir / "outbox").exists()

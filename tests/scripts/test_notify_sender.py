@@ -79,7 +79,7 @@ def test_a_bad_from_in_the_environment_is_refused_naming_the_variable(notify, tm
     monkeypatch.setenv("EGRESS_FROM", "notices at platform dot example")
     assert notify("--base-url", PUBLIC) == 2
     err = capsys.readouterr().err
-    assert "env EGRESS_FROM 'notices at platform dot example' is not an address like" in err
+    assert "EGRESS_FROM 'notices at platform dot example' is not an address like" in err
     assert announcements(notify.db) == 0
 
 

@@ -103,8 +103,8 @@ def test_the_issue_scenario_a_bad_smtp_url_records_nothing_publishes_nothing_and
     "flag, value, needle",
     [
         ("--from", "not an address", "--from 'not an address' is not an address"),
-        ("--smtp-cafile", "/nonexistent/ca.pem", "EGRESS_SMTP_CAFILE '/nonexistent/ca.pem' is not a readable PEM"),
-        ("--outbox", "a-file", "the Maildir outbox (--outbox / EGRESS_OUTBOX) 'a-file' cannot take notices"),
+        ("--smtp-cafile", "/nonexistent/ca.pem", "--smtp-cafile '/nonexistent/ca.pem' is not a readable PEM"),
+        ("--outbox", "a-file", "the Maildir outbox (--outbox) 'a-file' cannot take notices"),
         ("--smtp-url", "smtp://", "SMTP URL 'smtp://' is invalid: it names no host"),
     ],
 )

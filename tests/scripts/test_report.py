@@ -482,7 +482,7 @@ def test_out_picks_the_format_from_the_suffix_and_writes_atomically(env, capsys,
     code, out, err = egress(capsys, "report", *env["args"], *AT, "--out", str(path))
     assert code == 0, err
     assert path.read_text().startswith(start) and os.listdir(path.parent) == [name]  # no temp file left
-    assert out.startswith(f"wrote {path} (") and "5 flags, 1 short-notice exceptions, as of 2026-12-22" in out
+    assert out.startswith(f"wrote {path} (") and "5 flags, 1 short-notice exception, as of 2026-12-22" in out
 
 
 def test_format_wins_over_the_suffix(env, capsys):
@@ -514,7 +514,7 @@ def run_cli(*argv, cwd):
         ),
         (["--at", "yesterday"], "egress report: error: --at: 'yesterday' is not a date"),
         (["--out", "record.pdf"], "egress report: error: cannot tell the report format from --out 'record.pdf'"),
-        (["--out", "no/such/dir/r.md"], "egress report: error: cannot write 'no/such/dir/r.md'"),
+        (["--out", "no/such/dir/r.md"], "egress report: error: --out: cannot write 'no/such/dir/r.md'"),
     ],
 )
 def test_bad_input_exits_2_with_a_message(env, extra, message):

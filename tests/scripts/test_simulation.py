@@ -84,7 +84,7 @@ def test_a_real_ledger_refuses_a_dated_recording_run_and_records_nothing(env, ca
     for flag in ("--today", "--at"):
         code, out, err = env.notify(capsys, flag, "2026-11-20", published=published)
         assert (code, out) == (2, "")
-        assert f"--at 2026-11-20 is refused: the ledger at '{env.db}' (from --db) is a real one" in err  # --today too
+        assert f"{flag} 2026-11-20 is refused: the ledger at '{env.db}' (from --db) is a real one" in err  # as typed
         assert "no notice is ever backdated" in err and "egress ledger init --simulation" in err
     assert env.announcements() == {} and env.messages() == []
     code, out, _ = env.notify(capsys, "--at", "2026-11-20", "--dry-run", published=published)  # any date
@@ -141,7 +141,7 @@ def test_a_simulation_ledger_takes_dates_forward_only_and_says_so_everywhere(env
     # Never back in time: the latest record is named, and nothing is recorded.
     code, out, err = env.notify(capsys, "--today", "2026-11-20", published=published)
     assert (code, out) == (2, "")
-    assert "--at 2026-11-20 is before the latest moment recorded in the simulation ledger at" in err
+    assert "--today 2026-11-20 is before the latest moment recorded in the simulation ledger at" in err
     assert "2026-11-26T00:00:00Z. A simulation never goes back in time: run with --at 2026-11-26 or later" in err
     assert env.notify(capsys, "--at", "2026-11-20", "--dry-run", published=published)[0] == 0  # a dry run may
     assert len(env.messages()) == 2 and len(env.announcements()) == 2  # one batch: a notice per workspace
@@ -213,7 +213,7 @@ def date_options(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:
 
 def test_one_date_option_on_every_command_with_one_help_text():
     found = date_options(build_parser())
-    assert set(found) == {"notify", "publish", "allowlist", "report", "synth"}
+    assert set(found) == {"notify", "publish", "allowlist", "report", "synth", "workspaces remove"}
     for path, action in found.items():
         assert action.option_strings == ["--at", "--today"] and action.dest == "at", path
         assert action.help.startswith(AT_HELP), path

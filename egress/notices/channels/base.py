@@ -98,8 +98,10 @@ class Channel(Protocol[S]):
         """``target`` as errors, reports and listings may show it."""
         ...
 
-    def settings(self, values: Mapping[str, str | None]) -> S:
-        """The typed settings from raw option values by key (a missing key: the option's default)."""
+    def settings(self, values: Mapping[str, str | None], sources: Mapping[str, str] | None = None) -> S:
+        """The typed settings from raw option values by key (a missing key: the option's default); ``sources``
+        says where each given value came from (its flag or environment variable), for messages. A value that
+        cannot be a setting (a flag that is neither on nor off): ConfigError naming its source."""
         ...
 
     def preflight(self, settings: S, targets: int) -> None:
@@ -116,6 +118,33 @@ class Channel(Protocol[S]):
 def option_values(options: tuple[Option, ...], values: Mapping[str, str | None]) -> dict[str, str | None]:
     """Every option's raw value: the given one, else its default."""
     return {o.key: values.get(o.key, o.default) for o in options}
+
+
+def origin(options: tuple[Option, ...], sources: Mapping[str, str] | None, key: str) -> str:
+    """Where option ``key``'s value came from, for messages: the flag or environment variable it was read from,
+    else ``the default (set with --flag or ENV)``."""
+    if sources and key in sources:
+        return sources[key]
+    option = next(o for o in options if o.key == key)
+    names = " or ".join(n for n in (option.flag, option.env) if n)
+    return f"the default (set with {names})"
+
+
+FALSE = ("", "0", "false", "no")
+
+
+def switch(
+    options: tuple[Option, ...], values: Mapping[str, str | None], sources: Mapping[str, str] | None, key: str
+) -> bool:
+    """An on/off option: 1/true/yes or 0/false/no (any case; unset or empty: off); ConfigError otherwise."""
+    from ...errors import ConfigError
+
+    raw = option_values(options, values)[key] or ""
+    if raw.strip().lower() in TRUE:
+        return True
+    if raw.strip().lower() in FALSE:
+        return False
+    raise ConfigError(f"{origin(options, sources, key)} {raw[:40]!r} must be 1 (or true, yes) or 0 (or false, no)")
 
 
 def url_kind(schemes: tuple[str, ...]) -> str:

@@ -19,7 +19,7 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from .base import Option, StackSecret, Streak, option_values
+from .base import Option, StackSecret, Streak, option_values, origin
 
 if TYPE_CHECKING:
     from ...ledger import Delivery
@@ -42,6 +42,11 @@ class EmailSettings:
     outbox: str
     smtp_cafile: str | None
     sender: str
+    sources: Mapping[str, str] = dataclasses.field(default_factory=dict, compare=False, repr=False)
+
+    def origin(self, key: str) -> str:
+        """Where the setting ``key`` came from (``--outbox``, ``EGRESS_OUTBOX``, the default), for messages."""
+        return origin(EmailChannel.options, self.sources, key)
 
 
 class EmailChannel:
@@ -95,13 +100,14 @@ class EmailChannel:
     def mask(self, target: str) -> str:
         return target  # an address is not a secret
 
-    def settings(self, values: Mapping[str, str | None]) -> EmailSettings:
+    def settings(self, values: Mapping[str, str | None], sources: Mapping[str, str] | None = None) -> EmailSettings:
         v = option_values(self.options, values)
         return EmailSettings(
             smtp_url=v["smtp_url"] or None,
             outbox=v["outbox"] or DEFAULT_OUTBOX,
             smtp_cafile=v["smtp_cafile"] or None,
             sender=v["sender"] or DEFAULT_SENDER,
+            sources=dict(sources or {}),
         )
 
     def preflight(self, settings: EmailSettings, targets: int) -> None:
@@ -110,13 +116,17 @@ class EmailChannel:
 
         problem = None if settings.sender == DEFAULT_SENDER else sender_problem(settings.sender)
         if problem:  # the default (a local demo address) passes; `egress notify` warns about it over SMTP
-            raise ConfigError(f"the From of notices (--from / EGRESS_FROM) {settings.sender[:200]!r} {problem}")
+            where = settings.origin("sender")
+            raise ConfigError(f"the From of notices ({where}) {settings.sender[:200]!r} {problem}")
         if settings.smtp_cafile:
-            check_cafile(settings.smtp_cafile)
+            check_cafile(settings.smtp_cafile, settings.origin("smtp_cafile"))
         if not settings.smtp_url:
-            check_outbox(settings.outbox)
+            check_outbox(settings.outbox, settings.origin("outbox"))
             return
-        transport = SmtpTransport(settings.smtp_url, cafile=settings.smtp_cafile)
+        try:
+            transport = SmtpTransport(settings.smtp_url, cafile=settings.smtp_cafile)
+        except ConfigError as exc:
+            raise ConfigError(f"{settings.origin('smtp_url')}: {exc}") from None
         try:
             transport.check()
         except DeliveryError as exc:
