@@ -1,28 +1,29 @@
 """Why a published document could not be used: one exception class per failure kind.
 
 Every class is a :class:`smtp_egress.errors.PublishedUnusable` (exit code 3). A caller must never read one
-of these as "the addresses were removed": the document was not used and nothing was sent. Each message
-names the source, says exactly what was seen, and ends with what to do.
+of these as "the addresses were removed": the document was not used. Each message names the source (its
+credentials masked: :func:`smtp_egress.masking.mask_url`), says what was seen (a body that is not the document
+is described, never quoted: it may hold credentials), and ends with what to do; it says nothing of notices,
+which only ``egress notify`` sends (and says, then, that it sent nothing).
 """
 
 from __future__ import annotations
 
-import re
-
 from smtp_egress.errors import PublishedUnusable
+from smtp_egress.masking import mask_url, scrub
 
-URL_ADVICE = "nothing was sent and the document was not used: fix the endpoint or pass --published FILE"
-FILE_ADVICE = "nothing was sent and the document was not used: fix the file or pass another --published FILE"
+URL_ADVICE = "the document was not used: fix the endpoint or pass --published FILE"
+FILE_ADVICE = "the document was not used: fix the file or pass another --published FILE"
 
 
 class PublishedError(PublishedUnusable):
     """Base of the failures below; ``source`` is the URL or path, ``detail`` what was seen."""
 
     def __init__(self, source: str, detail: str, *, is_file: bool = False):
-        source = re.sub(r"^([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@]*@", r"\1***@", source)  # no credentials in logs
-        self.source = source
-        self.detail = detail
-        super().__init__(f"published list {source}: {detail}; {FILE_ADVICE if is_file else URL_ADVICE}")
+        shown = mask_url(source)
+        self.source = shown
+        self.detail = scrub(detail, source)
+        super().__init__(f"published list {shown}: {self.detail}; {FILE_ADVICE if is_file else URL_ADVICE}")
 
 
 class UnsupportedSource(PublishedError):
@@ -39,6 +40,10 @@ class HTTPStatusError(PublishedError):
     def __init__(self, source: str, detail: str, *, status: int, **kw):
         self.status = status
         super().__init__(source, detail, **kw)
+
+
+class RedirectRefused(PublishedError):
+    """A redirect that must not be followed: to a non-public host, from https to http, not http(s), too many."""
 
 
 class RetryAfterTooLong(PublishedError):

@@ -3,6 +3,9 @@
 :func:`fetch_bytes` returns the body of a 200 response served as ``application/json`` or raises one of the
 :mod:`smtp_egress.checks.published_errors` classes. Retries (with the injectable ``sleep``) cover 5xx, 429 (honouring
 Retry-After up to a cap), timeouts, refused or reset connections and truncated bodies; other 4xx fail at once.
+
+Redirects are followed as :mod:`.published_redirects` allows (never to a non-public address). A body that is not
+the document is never quoted (an error or login page may hold credentials): its size, type and kind are named.
 """
 
 from __future__ import annotations
@@ -16,7 +19,9 @@ import urllib3.exceptions
 
 import smtp_egress
 from smtp_egress.dates import UTC
+from smtp_egress.masking import excerpt
 
+from .published_body import describe_body, kind_of
 from .published_errors import (
     BodyTooLarge,
     ConnectionFailed,
@@ -26,10 +31,10 @@ from .published_errors import (
     TruncatedBody,
     WrongContentType,
 )
+from .published_redirects import REDIRECTS, guarded_get
 
 BACKOFF = 0.5  # seconds before the 2nd attempt; doubles for each further attempt
 CHUNK = 65536
-SNIPPET = 200
 
 
 def fetch_bytes(
@@ -75,35 +80,39 @@ def _fetch_http(session, source, timeout, attempts, max_bytes, max_retry_after, 
 def _attempt(session, source, timeout, max_bytes, max_retry_after) -> tuple[bytes, str]:
     headers = {"Accept": "application/json", "User-Agent": f"smtp-egress/{smtp_egress.__version__}"}
     try:
-        with session.get(source, headers=headers, timeout=(timeout, timeout), stream=True) as resp:
-            status = resp.status_code
-            if status == 200:
-                return _read_body(resp, source, max_bytes, timeout), resp.headers.get("Content-Type", "")
-            try:
-                head = next(resp.iter_content(1024), b"")
-            except requests.RequestException:
-                head = b""
-            seen = f"HTTP {status} {resp.reason or ''}".rstrip() + f", body {_snippet(head)!r}"
-            if status == 429:
-                header = resp.headers.get("Retry-After")
-                wait = _retry_after(header)
-                if wait is not None and wait > max_retry_after:
-                    raise RetryAfterTooLong(
-                        source,
-                        f"{seen}: Retry-After {header!r} asks to wait {wait:.0f}s, "
-                        f"longer than the {max_retry_after:g}s cap; not waiting",
-                    )
-                raise _Retry(HTTPStatusError, seen, "429", wait, status=status)
-            if status >= 500:
-                raise _Retry(HTTPStatusError, seen, str(status), status=status)
-            raise HTTPStatusError(
-                source, f"{seen} (not retried: a {status} does not go away by retrying)", status=status
-            )
+        with guarded_get(session, source, headers=headers, timeout=(timeout, timeout)) as resp:
+            return _answer(resp, source, timeout, max_bytes, max_retry_after)
     except requests.RequestException as exc:
         cls, outcome, detail = _transport(exc, timeout)
         if cls is None:
-            raise ConnectionFailed(source, f"the request could not be made: {exc}") from None
+            raise ConnectionFailed(source, f"the request could not be made ({type(exc).__name__})") from None
         raise _Retry(cls, detail, outcome) from None
+
+
+def _answer(resp, source, timeout, max_bytes, max_retry_after) -> tuple[bytes, str]:
+    status = resp.status_code
+    if status == 200:
+        return _read_body(resp, source, max_bytes, timeout), resp.headers.get("Content-Type", "")
+    try:
+        head = next(resp.iter_content(4096), b"")
+    except requests.RequestException:
+        head = b""
+    seen = f"HTTP {status} {excerpt(resp.reason or '', 60)[1:-1]}".rstrip() + f", {describe_body(head, resp)}"
+    if status == 429:
+        header = resp.headers.get("Retry-After")
+        wait = _retry_after(header)
+        if wait is not None and wait > max_retry_after:
+            raise RetryAfterTooLong(
+                source,
+                f"{seen}: Retry-After {excerpt(header, 40)} asks to wait {wait:.0f}s, "
+                f"longer than the {max_retry_after:g}s cap; not waiting",
+            )
+        raise _Retry(HTTPStatusError, seen, "429", wait, status=status)
+    if status >= 500:
+        raise _Retry(HTTPStatusError, seen, str(status), status=status)
+    if status in REDIRECTS:
+        raise HTTPStatusError(source, f"{seen}: a redirect without a Location", status=status)
+    raise HTTPStatusError(source, f"{seen} (not retried: a {status} does not go away by retrying)", status=status)
 
 
 # The whole body must arrive within this many read timeouts: a server that trickles one byte per
@@ -183,8 +192,12 @@ def _causes(exc: BaseException) -> list[BaseException]:
 
 def _transport(exc: requests.RequestException, timeout: float):
     """(error class, short outcome, detail) for a transport failure; class None if retrying cannot help."""
+    causes = _causes(exc)
+    unresolved = [e for e in causes if isinstance(e, urllib3.exceptions.NameResolutionError)]
+    if unresolved:  # a NewConnectionError too (below): tell it first
+        return ConnectionFailed, "name not resolved", f"the host name did not resolve ({_root(unresolved[0])})"
     # urllib3's NewConnectionError (refused, unreachable) subclasses its ConnectTimeoutError: not a timeout.
-    chain = [e for e in _causes(exc) if not isinstance(e, urllib3.exceptions.NewConnectionError)]
+    chain = [e for e in causes if not isinstance(e, urllib3.exceptions.NewConnectionError)]
 
     def has(*types):
         return any(isinstance(e, types) for e in chain)
@@ -206,8 +219,6 @@ def _transport(exc: requests.RequestException, timeout: float):
         return TruncatedBody, "truncated", "the connection closed before the whole body arrived: truncated body"
     if has(ConnectionResetError, ConnectionAbortedError, urllib3.exceptions.ProtocolError):
         return ConnectionFailed, "connection reset", "the connection was reset or closed without a response"
-    if has(urllib3.exceptions.NameResolutionError):
-        return ConnectionFailed, "name not resolved", "the host name did not resolve"
     if isinstance(
         exc,
         (
@@ -218,7 +229,21 @@ def _transport(exc: requests.RequestException, timeout: float):
         ),
     ):
         return None, "", ""
-    return ConnectionFailed, "connection failed", f"the connection failed: {_snippet(str(exc).encode())}"
+    return ConnectionFailed, "connection failed", f"the connection failed: {_root(exc)}"
+
+
+def _root(exc: BaseException) -> str:
+    """What went wrong at the bottom of ``exc``'s chain, whole (the outer layers only repeat it with object
+    reprs around it): e.g. ``gaierror: [Errno -2] Name or service not known``."""
+    seen = [exc]
+    while len(seen) < 20:
+        e = seen[-1]
+        nested = [n for n in (e.__cause__, getattr(e, "reason", None), e.__context__) if isinstance(n, BaseException)]
+        if not nested or any(nested[0] is s for s in seen):
+            break
+        seen.append(nested[0])
+    root = seen[-1]
+    return " ".join(f"{type(root).__name__}: {root}".split())
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -235,18 +260,12 @@ def _retry_after(value: str | None) -> float | None:
     return max(0.0, (when - dt.datetime.now(UTC)).total_seconds())
 
 
-def _snippet(body: bytes) -> str:
-    return " ".join(body[: SNIPPET * 4].decode("utf-8", "replace").split())[:SNIPPET]
-
-
 def _check_content_type(body: bytes, ctype: str, source: str) -> None:
     media = ctype.split(";")[0].strip().lower()
     if media == "application/json":
         return
-    head = body[:1024].lstrip().lower()
-    html = media in ("text/html", "application/xhtml+xml") or head.startswith((b"<!doctype html", b"<html"))
-    what = "an HTML page with status 200" if html else f"{len(body)} bytes with status 200"
     raise WrongContentType(
         source,
-        f"served as {ctype or 'no Content-Type'!r} instead of application/json: {what}, starting {_snippet(body)!r}",
+        f"served as {excerpt(ctype or 'no Content-Type', 60)} instead of application/json: {len(body)} bytes with "
+        f"status 200, {kind_of(body, media)}",
     )

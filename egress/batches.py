@@ -93,12 +93,45 @@ class BatchRecord:
         member and one pending delivery per (workspace, channel) of ``targets``, atomically.
 
         DuplicateAnnouncement if one of the changes was already recorded: the first record stands, unchanged."""
+        return self._record(region, changes, now, notice_days, plan_sha256, targets)
+
+    def record_adopted(
+        self,
+        region: str,
+        changes: Sequence[Change],
+        now: dt.datetime,
+        notice_days: int,
+        plan_sha256: str,
+        source: str,
+        sha256: str,
+    ) -> Batch:
+        """Record ``changes`` as the adopted baseline of ``region`` (``egress ledger adopt``): one batch told when
+        recorded, with no workspace and no delivery, marked with the published list's ``source`` (credentials
+        masked by the caller) and the ``sha256`` of what was read. DuplicateAnnouncement as :meth:`record`."""
+        adopted = {"adopted_from": source[:2000], "adopted_sha256": sha256}
+        # Recorded and told at ``now``'s whole second, not rounded up as a notice is (told_at): a baseline starts
+        # no notice, and a list published right after the adoption must already hold it (``now`` is taken before
+        # the list is read, so it is never later than the commit that makes the baseline visible).
+        at = now.replace(microsecond=0)
+        return self._record(region, [(c, None) for c in changes], at, notice_days, plan_sha256, [], adopted)
+
+    def _record(
+        self,
+        region: str,
+        changes: Sequence[tuple[Change, str | None]],
+        now: dt.datetime,
+        notice_days: int,
+        plan_sha256: str,
+        targets: Sequence[Workspace],
+        adopted: dict[str, str] | None = None,
+    ) -> Batch:
         ids = [c.change_id for c, _ in changes]
         batch = new_batch_id(region, now, ids)
-        told = None if targets else told_at(now, [])
+        told = None if targets else now if adopted else told_at(now, [])
+        row = dict(batch_id=batch, region=region, recorded_at=now, told_at=told, **(adopted or {}))
         try:
             with self.conn.begin():
-                self.conn.execute(batches.insert().values(batch_id=batch, region=region, recorded_at=now, told_at=told))
+                self.conn.execute(batches.insert().values(**row))
                 self.conn.execute(
                     announcements.insert(),
                     [
@@ -124,7 +157,9 @@ class BatchRecord:
                 raise  # not an announcement's key: a bug, keep the traceback
             raise DuplicateAnnouncement(dup, first[dup].recorded_at.isoformat()) from None
         recorded = tuple(
-            Recorded(c.change_id, c.region, c.ip, c.action, c.effective, notice_days, reason, batch, now, told)
+            Recorded(
+                c.change_id, c.region, c.ip, c.action, c.effective, notice_days, reason, batch, now, told, bool(adopted)
+            )
             for c, reason in changes
         )
         return Batch(batch, region, now, told, recorded, len(targets))
@@ -199,12 +234,21 @@ class BatchRecord:
             a.batch_id,
             b.recorded_at,
             b.told_at,
+            b.adopted_sha256,
         ).join(batches, b.batch_id == a.batch_id)
         if region:
             q = q.where(a.region == region)
         with self.conn.begin():
             rows = self.conn.execute(q).all()
-        return {r.change_id: Recorded(*r[:8], recorded_at=aware(r.recorded_at), told_at=_utc(r.told_at)) for r in rows}
+        return {
+            r.change_id: Recorded(
+                *r[:8],
+                recorded_at=aware(r.recorded_at),
+                told_at=_utc(r.told_at),
+                adopted=r.adopted_sha256 is not None,
+            )
+            for r in rows
+        }
 
     def announcements(self, region: str | None = None) -> dict[str, Announcement]:
         """The announced changes (of ``region``): recorded, and their batch told; announced when it was told."""

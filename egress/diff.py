@@ -14,7 +14,10 @@ The result says, for one region on one day:
   compliant day.
 - ``blocked``: due removals that would leave the published list empty (their replacement is not
   announced): make before break, so they are not announced either.
-- ``stale_upcoming``: announced changes the published document does not list yet (re-publish).
+- ``stale_upcoming``: announced changes the published document does not list yet (re-publish);
+  ``overdue_upcoming``: those of them announced :data:`PUBLISH_WITHIN` or longer ago. A publication that has not
+  picked an announcement up by then is broken: customers who read ``upcoming`` were not shown the change (an
+  alert, exit 5, where a fresh one is only a note: the next publication may simply not have run yet).
 """
 
 from __future__ import annotations
@@ -23,25 +26,31 @@ import dataclasses
 import datetime as dt
 from collections.abc import Collection, Sequence
 
+from .dates import start_of
 from .document import UpcomingEntry
 from .plan import Change, Plan
 from .timeline import Announcement, NoticeStatus, first_empty_day, notice_status, published_addresses, upcoming
+from .wording import count, span
+
+PUBLISH_WITHIN = dt.timedelta(days=1)  # an announcement not in the published document after this: an alert
 
 
 @dataclasses.dataclass(frozen=True)
 class ShortNotice:
     change: Change
-    lead_days: int
+    lead_days: int  # whole days (rounded down) from the run's moment to the start of the planned day
     earliest_compliant: dt.date
+    lead: dt.timedelta | None = None  # the exact time from the run's moment to the start of the planned day
 
     def describe(self, notice_days: int) -> str:
         c = self.change
         verb = "addition of" if c.action == "add" else "removal of"
-        when = f"{self.lead_days} days away" if self.lead_days >= 0 else f"{-self.lead_days} days overdue"
+        lead = self.lead if self.lead is not None else dt.timedelta(days=self.lead_days)
+        when = f"{span(lead)} away" if lead >= dt.timedelta(0) else f"{span(lead)} overdue"
         field = "active_from" if c.action == "add" else "retire_on"
         return (
             f"{c.region}: {verb} {c.ip} planned for {c.effective.isoformat()} is {when}; customers need "
-            f"{notice_days} days of notice. Nothing was sent for it. Move its {field} to "
+            f"{count(notice_days, 'day')} of notice. Nothing was sent for it. Move its {field} to "
             f"{self.earliest_compliant.isoformat()} or later (the earliest compliant date if announced now), "
             f"or rerun with --allow-short-notice --reason TEXT to announce it anyway as a recorded exception"
         )
@@ -59,6 +68,7 @@ class DiffResult:
     short: tuple[ShortNotice, ...]
     stale_upcoming: tuple[str, ...]
     blocked: tuple[tuple[Change, dt.date], ...] = ()
+    overdue_upcoming: tuple[str, ...] = ()  # of stale_upcoming, those announced PUBLISH_WITHIN or longer ago
 
     @property
     def drift(self) -> bool:
@@ -86,14 +96,15 @@ def diff(
         if notice.status is NoticeStatus.DUE:
             due.append(change)
         elif notice.status is NoticeStatus.SHORT:
-            short.append(ShortNotice(change, notice.lead_days, notice.earliest_compliant))
+            lead = start_of(change.effective) - now
+            short.append(ShortNotice(change, notice.lead_days, notice.earliest_compliant, lead))
     due, blocked = _unblocked(plan, region, anns, due, now)
     listed = {(u.get("ip"), u.get("action"), u.get("effective")) for u in (published_upcoming or [])}
-    stale = [
-        f"{u.action} {u.ip} on {u.effective.isoformat()}"
-        for u in upcoming(plan, region, anns, day)
-        if (u.ip, u.action, u.effective.isoformat()) not in listed
+    missing_upcoming = [
+        u for u in upcoming(plan, region, anns, day) if (u.ip, u.action, u.effective.isoformat()) not in listed
     ]
+    stale = [f"{u.action} {u.ip} on {u.effective.isoformat()}" for u in missing_upcoming]
+    overdue = [s for s, u in zip(stale, missing_upcoming, strict=True) if now - u.announced_at >= PUBLISH_WITHIN]
     return DiffResult(
         region=region,
         day=day,
@@ -105,6 +116,7 @@ def diff(
         short=tuple(short),
         stale_upcoming=tuple(stale),
         blocked=tuple(blocked),
+        overdue_upcoming=tuple(overdue),
     )
 
 

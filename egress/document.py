@@ -3,7 +3,9 @@
 JSON keeps the compatible core ``{"ip_addresses": [...]}`` and adds ``region``, ``sync_token``,
 ``created_at``, ``sha256``, ``notice_days`` and ``upcoming`` (announced future changes only: announced means
 told, every workspace reached, at that moment; see :func:`smtp_egress.timeline.told_at`). The
-``.txt`` form is the address list, one per line; its bytes are exactly what ``sha256`` covers.
+``.txt`` form is the address list, one per line; its bytes are exactly what ``sha256`` covers. A document
+rendered from a simulation ledger (tests, demos) carries ``"simulated": true`` (so do ``changes.json`` and
+the Atom feed's title); a real one never carries the key, so its bytes are what they always were.
 
 ``created_at`` is the moment the content last changed (the latest announcement or effective day up to
 the rendering moment), so re-rendering unchanged content gives the same bytes, ETag and sync token.
@@ -16,7 +18,7 @@ import datetime as dt
 import hashlib
 import json
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, TypedDict
+from typing import TYPE_CHECKING, NotRequired, TypedDict
 from xml.sax.saxutils import escape
 
 from .dates import rfc3339, start_of
@@ -38,6 +40,7 @@ TEXT_TYPE = "text/plain; charset=utf-8"
 ATOM_TYPE = "application/atom+xml; charset=utf-8"
 CACHE_CONTROL = "public, max-age=300"
 SIGNATURE_TYPE = "application/octet-stream"  # <document>.sig: the raw 64-byte Ed25519 signature
+SIMULATED_TITLE = "[SIMULATION, not a real list] "  # the Atom feed's title prefix from a simulation ledger
 
 
 class UpcomingEntry(TypedDict):
@@ -59,6 +62,7 @@ class RegionDocument(TypedDict):
     sha256: str
     notice_days: int
     upcoming: list[UpcomingEntry]
+    simulated: NotRequired[bool]  # present (true) only when rendered from a simulation ledger
 
 
 class ChangeEntry(TypedDict):
@@ -83,6 +87,7 @@ class ChangesDocument(TypedDict):
     sync_token: str
     notice_days: int
     changes: list[ChangeEntry]
+    simulated: NotRequired[bool]  # present (true) only when rendered from a simulation ledger
 
 
 def load_schema() -> JSONObject:
@@ -128,8 +133,11 @@ def last_changed(plan: Plan, region: str | None, anns: dict[str, Announcement], 
     return max(times)
 
 
-def render(plan: Plan, region: str, anns: dict[str, Announcement], moment: dt.datetime) -> Rendered:
-    """The region's document as it stands at ``moment`` (announcements made later are ignored)."""
+def render(
+    plan: Plan, region: str, anns: dict[str, Announcement], moment: dt.datetime, *, simulated: bool = False
+) -> Rendered:
+    """The region's document as it stands at ``moment`` (announcements made later are ignored);
+    ``simulated``: the announcements come from a simulation ledger, and the document says so."""
     known = {k: a for k, a in anns.items() if a.region == region and a.announced_at <= moment}
     day = moment.date()
     addresses = [str(ip) for ip in published_addresses(plan, region, known, day)]
@@ -151,16 +159,20 @@ def render(plan: Plan, region: str, anns: dict[str, Announcement], moment: dt.da
             for u in upcoming(plan, region, known, day)
         ],
     }
+    if simulated:
+        doc["simulated"] = True
     return Rendered(region, doc, created)
 
 
-def render_published(plan: Plan, region: str, anns: dict[str, Announcement], moment: dt.datetime) -> Rendered:
+def render_published(
+    plan: Plan, region: str, anns: dict[str, Announcement], moment: dt.datetime, *, simulated: bool = False
+) -> Rendered:
     """:func:`render`, refusing a document whose list is empty: customers' sync scripts read an empty list
     as "remove every address" and wipe their allowlists, so an empty list is never published."""
     from .dates import rfc3339
     from .errors import PublishedUnusable
 
-    rendered = render(plan, region, anns, moment)
+    rendered = render(plan, region, anns, moment, simulated=simulated)
     if not rendered.document["ip_addresses"]:
         raise PublishedUnusable(
             f"region {region!r} would publish an empty list at {rfc3339(moment)} (none of its additions is "
@@ -187,6 +199,8 @@ def static_files(
     base_url: str,
     regions: list[str] | None = None,
     key: Ed25519PrivateKey | None = None,
+    *,
+    simulated: bool = False,
 ) -> dict[str, tuple[bytes, str]]:
     """The static tree (relative POSIX path -> (bytes, Content-Type)) that ``egress publish --static-dir``
     writes and each regional CDN serves: ``<region>/v1/info/ip_addresses`` (+ ``.txt``) per region and the
@@ -205,25 +219,28 @@ def static_files(
             raise ConfigError(
                 f"region {region!r} clashes with the shared {base}/ folder of the static tree; rename the region"
             )
-        rendered = render_published(plan, region, anns, moment)
+        rendered = render_published(plan, region, anns, moment, simulated=simulated)
         files[document_path(region)] = (rendered.json_bytes, JSON_TYPE)
         if key is not None:
             files[document_path(region) + SIGNATURE_SUFFIX] = (sign(key, rendered.json_bytes), SIGNATURE_TYPE)
         files[f"{region}/{base}.txt"] = (rendered.txt_bytes, TEXT_TYPE)
     if regions:
         anns = {k: a for k, a in anns.items() if a.region in regions}
-    changes = changes_document(plan, anns, moment)
+    changes = changes_document(plan, anns, moment, simulated=simulated)
     files[f"{base}/changes.json"] = (changes_json_bytes(changes), JSON_TYPE)
     files[f"{base}/changes.atom"] = (atom_feed(changes, base_url), ATOM_TYPE)
     return files
 
 
-def changes_document(plan: Plan, anns: dict[str, Announcement], moment: dt.datetime) -> ChangesDocument:
-    """Every announced change of every region, newest announcement first (``changes.json``)."""
-    known = [a for a in anns.values() if a.announced_at <= moment and a.region in plan.regions]
+def changes_document(
+    plan: Plan, anns: dict[str, Announcement], moment: dt.datetime, *, simulated: bool = False
+) -> ChangesDocument:
+    """Every announced change of every region, newest announcement first (``changes.json``). The adopted
+    baseline is left out: those changes were in effect before the ledger, announced by no notice of ours."""
+    known = [a for a in anns.values() if a.announced_at <= moment and a.region in plan.regions and not a.adopted]
     known.sort(key=lambda a: (a.announced_at, a.change_id), reverse=True)
     created = last_changed(plan, None, {a.change_id: a for a in known}, moment)
-    return {
+    doc: ChangesDocument = {
         "created_at": rfc3339(created),
         "sync_token": str(int(created.timestamp())),
         "notice_days": plan.notice_days,
@@ -243,6 +260,9 @@ def changes_document(plan: Plan, anns: dict[str, Announcement], moment: dt.datet
             for a in known
         ],
     }
+    if simulated:
+        doc["simulated"] = True
+    return doc
 
 
 def atom_feed(changes: ChangesDocument, base_url: str) -> bytes:
@@ -251,7 +271,7 @@ def atom_feed(changes: ChangesDocument, base_url: str) -> bytes:
     out = [
         '<?xml version="1.0" encoding="utf-8"?>',
         '<feed xmlns="http://www.w3.org/2005/Atom">',
-        "  <title>smtp-egress IP address changes</title>",
+        f"  <title>{SIMULATED_TITLE if changes.get('simulated') else ''}smtp-egress IP address changes</title>",
         f"  <id>{escape(base)}/v1/info/ip_addresses/changes.atom</id>",
         f'  <link rel="self" href="{escape(base)}/v1/info/ip_addresses/changes.atom"/>',
         f'  <link rel="alternate" type="application/json" href="{escape(base)}/v1/info/ip_addresses/changes.json"/>',

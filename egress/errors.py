@@ -42,12 +42,12 @@ class ConfigError(EgressError):
 class PlanError(EgressError):
     """The IP plan is invalid. ``problems`` holds every problem found, each ``file:line: message``."""
 
-    def __init__(self, problems: list[str]):
+    def __init__(self, problems: list[str], *, source: str | None = None):
         self.problems = list(problems)
+        self.source = source  # where the plan's path came from (--plan, EGRESS_PLAN), for the command line
+        plan = f"the plan from {source}" if source else "the plan"
         head = (
-            "the plan is invalid:"
-            if len(self.problems) == 1
-            else f"the plan is invalid ({len(self.problems)} problems):"
+            f"{plan} is invalid:" if len(self.problems) == 1 else f"{plan} is invalid ({len(self.problems)} problems):"
         )
         super().__init__("\n  ".join([head, *self.problems]))
 
@@ -99,6 +99,18 @@ class LedgerTooNew(LedgerSchemaError):
 
 class LedgerNotRecognised(LedgerSchemaError):
     """The database holds tables that are not (or only part of) an smtp-egress ledger."""
+
+
+class LedgerMissing(ConfigError):
+    """No ledger where one was looked for (no SQLite file, or an empty database); nothing was created."""
+
+
+class RealClockOnly(ConfigError):
+    """A run that records was given a date option on a real ledger: real ledgers record the real time."""
+
+
+class SimulationClockBackwards(ConfigError):
+    """A recording run on a simulation ledger asked for a moment before the ledger's latest record."""
 
 
 class DuplicateAnnouncement(EgressError):

@@ -1,57 +1,65 @@
 """The ledger: the record of facts. Which changes were recorded and told when, and every notice delivery.
 
-One database behind SQLAlchemy Core: an SQLite file by default (``.egress/egress.db``), PostgreSQL by
-URL. Its schema is versioned (:mod:`smtp_egress.migrations`; the tables are :mod:`smtp_egress.tables`):
-opening a ledger creates it in an empty database and refuses one whose schema revision is not the code's
-(``egress ledger upgrade`` migrates it). Every state change is its own committed transaction, so a run
-killed at any point (kill -9) leaves the ledger consistent: a batch of changes is recorded together with
-one pending delivery per (workspace, channel), a delivery is marked sent only after the channel accepted
-it, and a batch counts as told only once its notices were delivered (:mod:`smtp_egress.batches`).
+One database behind SQLAlchemy Core: an SQLite file by default (``.egress/egress.db`` in the project
+folder, :mod:`smtp_egress.ledger_location`), PostgreSQL by URL. Its schema is versioned
+(:mod:`smtp_egress.migrations`; the tables are :mod:`smtp_egress.tables`): opening a ledger refuses one whose
+schema revision is not the code's (``egress ledger upgrade`` migrates it), and a missing one unless asked to
+create it (``create=True``: ``egress ledger init`` and ``egress workspaces import`` only). A ledger is real or
+a simulation (``ledger_info``, fixed at creation; :mod:`smtp_egress.simulation`). Every state change is its
+own committed transaction, so a run killed at any point (kill -9) leaves the ledger consistent: a batch of
+changes is recorded together with one pending delivery per (workspace, channel), a delivery is marked sent
+only after the channel accepted it, and a batch counts as told only once its notices were delivered
+(:mod:`smtp_egress.batches`).
 
 Which channels exist is not the ledger's business: a workspace has one target per channel it is reached
-on (``workspace_targets``: an address, a URL), keyed by the channel's name, and every delivery names its
-channel. A new channel (:mod:`smtp_egress.notices.channels`) needs no change here.
+on (``workspace_targets``: an address, a URL; :mod:`smtp_egress.workspace_records`), keyed by the channel's
+name, and every delivery names its channel. A new channel (:mod:`smtp_egress.notices.channels`) needs no
+change here.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import datetime as dt
 import hashlib
-from collections.abc import Iterable, Iterator, Mapping
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import sqlalchemy as sa
 
 from .batches import Batch, BatchRecord, Delivery, message_id
-from .errors import ConfigError
-from .migrations import ensure_ready, masked
+from .errors import ConfigError, LedgerMissing
+from .ledger_location import LedgerLocation, missing_message, sqlite_file
+from .masking import excerpt, mask_url, unencoded_at
+from .migrations import ensure_ready
 from .tables import (
     announcements,
     batch_workspaces,
     batches,
     deliveries,
+    ledger_info,
     metadata,
     workspace_targets,
     workspaces,
 )
 from .tallies import NoticeQueries, NoticeTally, Unsettled, Waiver
+from .workspace_records import Imported, Removed, UnknownWorkspace, Workspace, WorkspaceRecord
 
 __all__ = [
     "Batch",
     "Delivery",
+    "Imported",
     "Ledger",
     "NoticeTally",
+    "Removed",
+    "UnknownWorkspace",
     "Unsettled",
     "Waiver",
     "Workspace",
     "announcements",
     "batch_workspaces",
     "batches",
-    "database_url",
     "deliveries",
+    "ledger_info",
     "message_id",
     "metadata",
     "open_engine",
@@ -59,50 +67,90 @@ __all__ = [
     "workspaces",
 ]
 
-DEFAULT_DB = Path(".egress") / "egress.db"
+REAL, SIMULATION = "real", "simulation"  # ledger_info.kind
 
 
-@dataclasses.dataclass(frozen=True)
-class Workspace:
-    """A workspace to notify: its region and, per channel name, where that channel reaches it."""
-
-    workspace_id: str
-    region: str
-    targets: Mapping[str, str]  # channel name -> target, e.g. {"email": "ops@customer.example"}
-
-
-def database_url(value: str | None) -> str:
-    """The SQLAlchemy URL to use: the given one, or the embedded SQLite file under the working dir."""
-    if value:
-        return value
-    DEFAULT_DB.parent.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{DEFAULT_DB}"
-
-
-def open_engine(url: str) -> sa.Engine:
-    """The SQLAlchemy engine for a ledger URL (SQLite: WAL, foreign keys on); ConfigError if unusable."""
+def open_engine(url: str, where: LedgerLocation | None = None) -> sa.Engine:
+    """The SQLAlchemy engine for a ledger URL (SQLite: WAL, foreign keys on); ConfigError if unusable, naming
+    where the URL came from (``where``: --db, EGRESS_DB, the default)."""
+    shown = (where or LedgerLocation(url)).describe(mask_url(url))
+    if unencoded_at(url):
+        raise ConfigError(
+            f"the ledger URL {shown} has an unencoded '@' in its password: write it as %40 (a parser would "
+            "take the rest of the password for the host name); nothing was connected to"
+        )
     try:
         engine = sa.create_engine(url)
     except (sa.exc.ArgumentError, ValueError, ImportError, sa.exc.NoSuchModuleError) as exc:
-        raise ConfigError(f"EGRESS_DB {masked(url)!r} is not a usable SQLAlchemy URL: {exc}") from None
+        raise ConfigError(f"the ledger URL {shown} is not a usable SQLAlchemy URL: {_unusable(url, exc)}") from None
     if engine.dialect.name == "sqlite":
         sa.event.listen(engine, "connect", _sqlite_pragmas)
     return engine
 
 
-class Ledger(BatchRecord, NoticeQueries):
-    """The ledger at ``url``: created at the code's schema revision if the database is empty; a
-    :class:`smtp_egress.errors.LedgerSchemaError` if it holds another revision (or is not a ledger)."""
+def _unusable(url: str, exc: Exception) -> str:
+    """Why SQLAlchemy refused ``url``, in our words: its own message may quote a piece of the password (a
+    password holding an unencoded ``/``, ``#``, ``?`` or ``@`` is cut there by the URL parser)."""
+    try:
+        dialect = sa.make_url(url).drivername
+    except (sa.exc.ArgumentError, ValueError):
+        return (
+            "it does not parse (write dialect+driver://user:password@host:port/database, e.g. "
+            "postgresql+psycopg://..., with / # ? @ % : in the password percent-encoded)"
+        )
+    if isinstance(exc, ImportError | sa.exc.NoSuchModuleError):
+        return f"its dialect {excerpt(dialect, 40)} is not available (use sqlite:/// or postgresql+psycopg://)"
+    return "one of its parts is invalid (is the port a number? percent-encode / # ? @ % : in the password)"
 
-    def __init__(self, url: str | None = None):
-        self.url = database_url(url)
-        self.engine = open_engine(self.url)
+
+class Ledger(BatchRecord, NoticeQueries, WorkspaceRecord):
+    """The ledger at ``where`` (a :class:`LedgerLocation`, or a URL a program passes itself).
+
+    A missing ledger (no SQLite file, an empty database) is :class:`~smtp_egress.errors.LedgerMissing`, and
+    nothing is created, unless ``create``: then it is created at the code's schema revision, a simulation
+    when ``simulation`` (an existing ledger is opened as it is: :attr:`kind` says which it is). A database
+    holding another revision (or not a ledger) is a :class:`~smtp_egress.errors.LedgerSchemaError`."""
+
+    def __init__(self, where: LedgerLocation | str, *, create: bool = False, simulation: bool = False):
+        self.location = where if isinstance(where, LedgerLocation) else LedgerLocation(where)
+        self.url = self.location.url
+        path = sqlite_file(self.url)
+        if path is not None and not path.is_file():
+            if not create:
+                raise LedgerMissing(missing_message(self.location, mask_url(self.url), "the file does not exist"))
+            path.parent.mkdir(parents=True, exist_ok=True)
+        self.engine = open_engine(self.url, self.location)
+        kind = SIMULATION if simulation else REAL
         try:
-            ensure_ready(self.engine, metadata)
+            found = ensure_ready(self.engine, metadata, (lambda conn: _first_info(conn, kind)) if create else None)
+        except ConfigError as exc:  # unreachable, or not this code's schema: say where the URL came from
+            self.engine.dispose()
+            if self.location.chosen_by and self.location.chosen_by not in str(exc):
+                exc.args = (f"{exc} (the ledger URL is {self.location.chosen_by})",)
+            raise
         except BaseException:
             self.engine.dispose()
             raise
+        if found == "missing":
+            self.engine.dispose()
+            raise LedgerMissing(missing_message(self.location, mask_url(self.url), "the database holds no tables"))
+        self.created = found == "created"
         self._conn: sa.Connection | None = None
+        self._kind: str | None = None
+
+    @property
+    def kind(self) -> str:
+        """``real`` or ``simulation`` (read once; a ledger without the row is real)."""
+        if self._kind is None:
+            with self.conn.begin():
+                found = self.conn.execute(sa.select(ledger_info.c.kind).where(ledger_info.c.id == 1)).scalar()
+            self._kind = SIMULATION if found == SIMULATION else REAL
+        return self._kind
+
+    @property
+    def simulation(self) -> bool:
+        """A simulation ledger (tests, demos): everything made from it says so."""
+        return self.kind == SIMULATION
 
     @property
     def conn(self) -> sa.Connection:
@@ -152,69 +200,9 @@ class Ledger(BatchRecord, NoticeQueries):
             self._conn = None
         self.engine.dispose()
 
-    # Workspaces ---------------------------------------------------------------------------------
 
-    def upsert_workspaces(self, rows: Iterable[Workspace], now: dt.datetime) -> tuple[int, int]:
-        """Insert or update workspaces, each with exactly the targets given, in one transaction; returns
-        (added, updated). A target missing from a workspace's row is removed (the file is the truth)."""
-        added: list[dict[str, object]] = []
-        updated: list[dict[str, object]] = []
-        latest: dict[str, Workspace] = {}
-        with self.conn.begin():
-            seen = {r[0] for r in self.conn.execute(sa.select(workspaces.c.workspace_id))}
-            for w in rows:
-                values = {"k_workspace_id": w.workspace_id, "v_region": w.region, "v_updated_at": now}
-                (updated if w.workspace_id in seen else added).append(values)
-                seen.add(w.workspace_id)
-                latest[w.workspace_id] = w
-            if added:
-                self.conn.execute(_INSERT_WORKSPACE, added)
-            if updated:
-                self.conn.execute(_UPDATE_WORKSPACE, updated)
-                self.conn.execute(_DELETE_TARGETS, [{"k_workspace_id": v["k_workspace_id"]} for v in updated])
-            targets = [
-                {"workspace_id": w.workspace_id, "channel": channel, "target": target}
-                for w in latest.values()
-                for channel, target in sorted(w.targets.items())
-            ]
-            if targets:
-                self.conn.execute(workspace_targets.insert(), targets)
-        return len(added), len(updated)
-
-    def workspaces(self, region: str) -> list[Workspace]:
-        """The workspaces of ``region`` with their targets, by workspace_id."""
-        ids = (
-            sa.select(workspaces.c.workspace_id)
-            .where(workspaces.c.region == region)
-            .order_by(workspaces.c.workspace_id)
-        )
-        t = workspace_targets
-        q = (
-            sa.select(t.c.workspace_id, t.c.channel, t.c.target)
-            .join(workspaces, workspaces.c.workspace_id == t.c.workspace_id)
-            .where(workspaces.c.region == region)
-            .order_by(t.c.workspace_id, t.c.channel)
-        )
-        with self.conn.begin():
-            found: dict[str, dict[str, str]] = {w: {} for w in self.conn.execute(ids).scalars()}
-            for workspace_id, channel, target in self.conn.execute(q):
-                found[workspace_id][channel] = target
-        return [Workspace(w, region, targets) for w, targets in found.items()]
-
-
-_INSERT_WORKSPACE = workspaces.insert().values(
-    workspace_id=sa.bindparam("k_workspace_id"),
-    region=sa.bindparam("v_region"),
-    updated_at=sa.bindparam("v_updated_at", type_=workspaces.c.updated_at.type),
-)
-_UPDATE_WORKSPACE = (
-    workspaces.update()
-    .where(workspaces.c.workspace_id == sa.bindparam("k_workspace_id"))
-    .values(
-        region=sa.bindparam("v_region"), updated_at=sa.bindparam("v_updated_at", type_=workspaces.c.updated_at.type)
-    )
-)
-_DELETE_TARGETS = workspace_targets.delete().where(workspace_targets.c.workspace_id == sa.bindparam("k_workspace_id"))
+def _first_info(conn: sa.Connection, kind: str) -> None:
+    conn.execute(ledger_info.insert().values(id=1, kind=kind, clock=None))
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: object) -> None:  # a DB-API connection

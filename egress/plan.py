@@ -11,27 +11,32 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
-import ipaddress
-from collections.abc import Callable, Iterable, Iterator
+import re
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Literal, TypeAlias
 
 import yaml
 
 from .errors import PlanError
+from .ipforms import DOCUMENTATION_NETS as DOCUMENTATION_NETS
+from .ipforms import IPAddress as IPAddress
+from .ipforms import is_allowed_address as is_allowed_address
+from .ipforms import parse_address as parse_address
+from .ipforms import sort_addresses as sort_addresses
+from .limits import FIRST_DAY, LAST_DAY, MAX_NOTICE_DAYS, MAX_PLAN_BYTES, yaml_problem
+from .masking import excerpt, printable, shorten
 
 MIN_NOTICE_DAYS = 7  # the promise's floor: plan validation and the published schema's minimum (smtp_egress.schema)
 DEFAULT_PLAN = Path("stacks") / "egress-ips.yaml"
 
-# Documentation ranges (RFC 5737, RFC 3849): allowed so that examples and tests never name a real address.
-DOCUMENTATION_NETS = tuple(
-    ipaddress.ip_network(n) for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32")
-)
 TOP_KEYS = {"notice_days", "regions"}
+REGION_NAME = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?")  # also a DNS label, a file and a URL part
+IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
+MAX_PROBLEMS = 50  # problems listed; the rest are counted
 ENTRY_KEYS = {"ip", "active_from", "retire_on", "allocation_id", "byoip_pool"}
 
 Action = Literal["add", "remove"]
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 # Reports a problem at a YAML node's line (line 1 without a node); parsing goes on to find every problem.
 Bad: TypeAlias = Callable[[yaml.Node | None, str], None]
 
@@ -81,7 +86,7 @@ class Plan:
 
         if name not in self.regions:
             known = ", ".join(sorted(self.regions)) or "none"
-            raise ConfigError(f"region {name!r} is not in the plan {self.path} (regions: {known})")
+            raise ConfigError(f"region {excerpt(name, 40)} is not in the plan {self.path} (regions: {known})")
         return self.regions[name]
 
     def changes(self, region: str | None = None) -> list[Change]:
@@ -99,40 +104,11 @@ class Plan:
         return sort_addresses(e.ip for e in self.region(region) if e.is_live(day))
 
 
-def sort_addresses(ips: Iterable[IPAddress]) -> list[IPAddress]:
-    """IPv4 first, then IPv6, each numerically: the canonical order of every list we publish."""
-    return sorted(ips, key=lambda ip: (ip.version, int(ip)))
-
-
-def is_allowed_address(ip: IPAddress) -> bool:
-    """Global unicast, or inside a documentation range."""
-    if any(ip in net for net in DOCUMENTATION_NETS if net.version == ip.version):
-        return True
-    return ip.is_global and not ip.is_multicast
-
-
-def parse_address(text: object) -> IPAddress:
-    """Parse one address strictly (no prefix length, no leading zeros); ValueError with a reason."""
-    if not isinstance(text, str):
-        raise ValueError("is not a string address")
-    try:
-        ip = ipaddress.ip_address(text.strip())
-    except ValueError:
-        raise ValueError("is not an IPv4 or IPv6 address") from None
-    if text != text.strip():
-        raise ValueError("has surrounding white space")
-    if not is_allowed_address(ip):
-        raise ValueError(
-            "is not a global unicast address (private, loopback, link-local, CGNAT, multicast and "
-            "reserved ranges cannot be egress addresses)"
-        )
-    return ip
-
-
 def load_plan(path: str | Path = DEFAULT_PLAN) -> Plan:
     path = Path(path)
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as f:
+            raw = f.read(MAX_PLAN_BYTES + 1)
     except OSError as exc:
         raise PlanError(
             [f"{path}: cannot read the plan: {exc.strerror}; pass --plan PATH to use another file"]
@@ -147,16 +123,7 @@ def parse_plan(raw: bytes, source: str) -> Plan:
         line = node.start_mark.line + 1 if node is not None else 1
         problems.append(f"{source}:{line}: {message}")
 
-    try:
-        root = yaml.compose(raw.decode("utf-8"), Loader=yaml.SafeLoader)
-    except UnicodeDecodeError as exc:
-        raise PlanError([f"{source}: the plan is not UTF-8 text ({exc.reason} at byte {exc.start})"]) from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark else ""
-        raise PlanError(
-            [f"{source}{line}: malformed YAML: {getattr(exc, 'problem', None) or exc}; fix the syntax"]
-        ) from None
+    root = _compose(raw, source)
     if not isinstance(root, yaml.MappingNode):
         raise PlanError([f"{source}:1: the plan must be a mapping with 'regions:' (and optionally 'notice_days:')"])
 
@@ -167,7 +134,7 @@ def parse_plan(raw: bytes, source: str) -> Plan:
     for key_node, value in _pairs(root, bad):
         key = key_node.value
         if key not in TOP_KEYS:
-            bad(key_node, f"unknown key {key!r}; the plan takes only {sorted(TOP_KEYS)}")
+            bad(key_node, f"unknown key {excerpt(key, 40)}; the plan takes only {sorted(TOP_KEYS)}")
         elif key == "notice_days":
             notice_days = _notice_days(value, bad)
         elif not isinstance(value, yaml.MappingNode) or not value.value:
@@ -175,8 +142,12 @@ def parse_plan(raw: bytes, source: str) -> Plan:
         else:
             for name_node, entries_node in _pairs(value, bad):
                 name = name_node.value
-                if not name or not name.replace("-", "").isalnum() or name != name.lower():
-                    bad(name_node, f"region name {name!r} must be lower-case letters, digits and '-'")
+                if not REGION_NAME.fullmatch(name):
+                    bad(
+                        name_node,
+                        f"region name {excerpt(name, 40)} must be lower-case letters (a-z), digits and '-' "
+                        "(1-32 characters, starting and ending with a letter or digit)",
+                    )
                 regions[name] = _entries(name, entries_node, bad, seen, source)
                 region_nodes[name] = name_node
 
@@ -184,8 +155,31 @@ def parse_plan(raw: bytes, source: str) -> Plan:
         for name, entries in regions.items():
             _check_coverage(name, entries, bad, region_nodes[name])
     if problems:
-        raise PlanError(sorted(problems, key=_line_of))
+        problems.sort(key=_line_of)
+        more = [f"... and {len(problems) - MAX_PROBLEMS} more"] if len(problems) > MAX_PROBLEMS else []
+        raise PlanError(problems[:MAX_PROBLEMS] + more)
     return Plan(source, notice_days, regions, hashlib.sha256(raw).hexdigest())
+
+
+def _compose(raw: bytes, source: str) -> yaml.Node | None:
+    """The YAML tree of the plan, within :mod:`smtp_egress.limits` (size, nesting, aliases); PlanError if not."""
+    if len(raw) > MAX_PLAN_BYTES:
+        raise PlanError([f"{source}: the plan is larger than {MAX_PLAN_BYTES} bytes; is this the IP plan?"])
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise PlanError([f"{source}: the plan is not UTF-8 text ({exc.reason} at byte {exc.start})"]) from None
+    bounded = yaml_problem(text)
+    if bounded is not None:
+        at, why = bounded
+        raise PlanError([f"{source}:{at}: {why}; the plan is a mapping of regions to lists of entries"])
+    try:
+        return yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark else ""
+        said = shorten(printable(str(getattr(exc, "problem", None) or "it does not parse")), 200)
+        raise PlanError([f"{source}{line}: malformed YAML: {said}; fix the syntax"]) from None
 
 
 def _line_of(problem: str) -> int:
@@ -200,31 +194,56 @@ def _pairs(mapping: yaml.MappingNode, bad: Bad) -> Iterator[tuple[yaml.ScalarNod
             bad(key_node, "keys must be plain names")
             continue
         if key_node.value in keys:
-            bad(key_node, f"key {key_node.value!r} appears twice; keep one")
+            bad(key_node, f"key {excerpt(key_node.value, 40)} appears twice; keep one")
             continue
         keys.add(key_node.value)
         yield key_node, value
 
 
 def _notice_days(node: yaml.Node, bad: Bad) -> int:
-    if isinstance(node, yaml.ScalarNode) and node.tag.endswith(":int"):
+    # Plain decimal digits only: YAML 1.1 also reads 0x10, 0o17, 017 (octal), 1_000 and 1:30 (sexagesimal, 90)
+    # as numbers, and a reviewer of the plan would not read them as the parser does.
+    if isinstance(node, yaml.ScalarNode) and node.tag.endswith(":int") and re.fullmatch(r"[1-9][0-9]{0,5}", node.value):
         days = int(node.value)
-        if days >= MIN_NOTICE_DAYS:
+        if MIN_NOTICE_DAYS <= days <= MAX_NOTICE_DAYS:
             return days
         bad(
             node,
-            f"notice_days {days!r} is below the {MIN_NOTICE_DAYS}-day promise; a plan may raise it, never lower it",
+            f"notice_days {days!r} is below the {MIN_NOTICE_DAYS}-day promise; a plan may raise it, never lower it"
+            if days < MIN_NOTICE_DAYS
+            else f"notice_days {days!r} is more than {MAX_NOTICE_DAYS} days; announce changes at most a year ahead",
         )
     else:
-        bad(node, f"notice_days {getattr(node, 'value', None)!r} must be a whole number of days (>= {MIN_NOTICE_DAYS})")
+        bad(
+            node,
+            f"notice_days {_shown(node)} must be a whole number of days written in decimal digits "
+            f"({MIN_NOTICE_DAYS} to {MAX_NOTICE_DAYS}), e.g. 14",
+        )
     return MIN_NOTICE_DAYS
+
+
+def _shown(node: yaml.Node) -> str:
+    """A node as a message quotes it: a scalar's bounded excerpt, else its kind (never the node's repr, which
+    expands every alias inside it)."""
+    if isinstance(node, yaml.ScalarNode):
+        return excerpt(node.value, 60)
+    return "a mapping" if isinstance(node, yaml.MappingNode) else "a list"
 
 
 def _scalar(node: yaml.Node, key: str, bad: Bad) -> str | None:
     if not isinstance(node, yaml.ScalarNode) or node.value == "" or node.tag.endswith(":null"):
-        bad(node, f"{key} must be a single value, found {getattr(node, 'value', None)!r}")
+        bad(node, f"{key} must be a single value, found {_shown(node)}")
         return None
     text: str = node.value  # a scalar node's value is its text
+    return text
+
+
+def _identifier(node: yaml.Node, key: str, bad: Bad) -> str | None:
+    """An AWS identifier (allocation_id, byoip_pool): letters, digits and ``.``, ``_``, ``:``, ``-``."""
+    text = _scalar(node, key, bad)
+    if text is not None and not IDENTIFIER.fullmatch(text):
+        bad(node, f"{key} {excerpt(text, 60)} must be an AWS identifier like eipalloc-0123456789abcdef0")
+        return None
     return text
 
 
@@ -233,12 +252,20 @@ def _day(node: yaml.Node, key: str, bad: Bad) -> dt.date | None:
     if text is None:
         return None
     try:
-        if len(text) != 10:
+        if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text):  # fromisoformat also reads week dates
             raise ValueError
-        return dt.date.fromisoformat(text)
+        day = dt.date.fromisoformat(text)
     except ValueError:
-        bad(node, f"{key} {text!r} is not a date; write YYYY-MM-DD (a UTC day), e.g. 2026-12-10")
+        bad(node, f"{key} {excerpt(text, 40)} is not a date; write YYYY-MM-DD (a UTC day), e.g. 2026-12-10")
         return None
+    if not FIRST_DAY <= day <= LAST_DAY:
+        bad(
+            node,
+            f"{key} {text!r} is outside {FIRST_DAY.isoformat()} to {LAST_DAY.isoformat()}; an address that never "
+            f"retires has no retire_on",
+        )
+        return None
+    return day
 
 
 def _entries(
@@ -252,8 +279,7 @@ def _entries(
         if not isinstance(item, yaml.MappingNode):
             bad(
                 item,
-                f"each entry of region {region!r} must be a mapping like 'ip: 198.51.100.10', "
-                f"found {getattr(item, 'value', None)!r}",
+                f"each entry of region {region!r} must be a mapping like 'ip: 198.51.100.10', found {_shown(item)}",
             )
             continue
         ip: IPAddress | None = None
@@ -264,7 +290,9 @@ def _entries(
             key = key_node.value
             if key not in ENTRY_KEYS:
                 bad(
-                    key_node, f"unknown key {key!r} in an entry of region {region!r}; entries take {sorted(ENTRY_KEYS)}"
+                    key_node,
+                    f"unknown key {excerpt(key, 40)} in an entry of region {region!r}; "
+                    f"entries take {sorted(ENTRY_KEYS)}",
                 )
             elif key == "ip":
                 ip_node = value
@@ -275,12 +303,17 @@ def _entries(
                     except ValueError as exc:
                         bad(
                             value,
-                            f"ip {text!r} {exc}; use an address of your own, or a documentation range in examples",
+                            f"ip {excerpt(text, 60)} {exc}"
+                            + (
+                                "; use an address of your own, or a documentation range in examples"
+                                if "global unicast" in str(exc)
+                                else ""
+                            ),
                         )
             elif key in ("active_from", "retire_on"):
                 days[key] = _day(value, key, bad)
             else:
-                names[key] = _scalar(value, key, bad)
+                names[key] = _identifier(value, key, bad)
         if ip_node is None:
             bad(item, f"an entry of region {region!r} has no 'ip'")
             continue

@@ -13,7 +13,8 @@ time, so a new announcement shows up without a restart. Responses carry a strong
 honoured: a plan edit can change a list without moving its ``created_at``, so only the ETag, a hash of
 the exact bytes, can say "unchanged".) Each client IP gets a token bucket; over it the reply is 429 with
 ``Retry-After``. Errors are JSON bodies with a non-2xx status, never an HTML page a sync script could
-mistake for a list.
+mistake for a list. A client that disconnects before its answer is written (a reset, a closed socket) is one
+log line, never a traceback; the listen backlog is :data:`LISTEN_BACKLOG`.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import threading
 import traceback
 from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import parse_qs, urlsplit
 
 from .dates import parse_rfc3339, utc_now
@@ -46,13 +47,17 @@ from .document import (
     render,
 )
 from .errors import ConfigError
+from .masking import excerpt, mask_url
 from .plan import Plan
 from .ratelimit import RateLimiter
 
 if TYPE_CHECKING:
+    from .ledger_location import LedgerLocation
     from .timeline import Announcement
 
 DEFAULT_RATE = 10.0
+LISTEN_BACKLOG = 128  # socketserver's default is 5: a burst of sync scripts would be refused at connect
+GONE = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, TimeoutError)  # a client went away
 
 
 def strong_etag(body: bytes) -> str:
@@ -84,7 +89,7 @@ class Publisher:
     def __init__(
         self,
         plan: Plan,
-        ledger_url: str | None,
+        ledger_url: LedgerLocation | str,
         default_region: str,
         base_url: str,
         clock: Callable[[], dt.datetime] = utc_now,
@@ -94,6 +99,11 @@ class Publisher:
         plan.region(default_region)  # ConfigError naming it and the known regions
         self.plan, self.default_region, self.base_url, self.clock = plan, default_region, base_url, clock
         self.ledger = Ledger(ledger_url)
+        try:
+            self.simulated = self.ledger.simulation  # fixed at the ledger's creation: read once
+        except BaseException:
+            self.ledger.close()
+            raise
         self._lock = threading.Lock()
 
     def announcements(self) -> dict[str, Announcement]:
@@ -111,7 +121,8 @@ class Publisher:
         if region not in self.plan.regions:
             known = ", ".join(sorted(self.plan.regions))
             raise Problem(404, f"region {region!r} is not published here (regions: {known})")
-        rendered = render(self.plan, region, self.announcements(), self.clock())
+        anns = self.announcements()
+        rendered = render(self.plan, region, anns, self.clock(), simulated=self.simulated)
         if not rendered.document["ip_addresses"]:
             raise Problem(503, f"region {region!r} has no published address yet; refusing to serve an empty list")
         if text:
@@ -119,7 +130,8 @@ class Publisher:
         return Doc(rendered.json_bytes, JSON_TYPE, strong_etag(rendered.json_bytes), rendered.created_at)
 
     def changes_doc(self, atom: bool) -> Doc:
-        changes = changes_document(self.plan, self.announcements(), self.clock())
+        anns = self.announcements()
+        changes = changes_document(self.plan, anns, self.clock(), simulated=self.simulated)
         body = atom_feed(changes, self.base_url) if atom else changes_json_bytes(changes)
         return Doc(body, ATOM_TYPE if atom else JSON_TYPE, strong_etag(body), parse_rfc3339(changes["created_at"]))
 
@@ -170,6 +182,8 @@ class Handler(BaseHTTPRequestHandler):
             self._send_doc(routes[url.path]())
         except Problem as exc:
             self._error(exc.status, str(exc), {"Retry-After": "60"} if exc.status == 503 else None)
+        except GONE:
+            raise  # the client disconnected while its answer was written: EgressServer.handle_error says so
         except Exception:  # a bug: answer 500 (JSON, not a page) and log the traceback
             traceback.print_exc(file=sys.stderr)
             self._error(500, "internal error")
@@ -224,17 +238,36 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        self.log_message("%s %s %s", self.command or "-", getattr(self, "path", "-"), getattr(code, "value", code))
+        """The path as :func:`~smtp_egress.masking.mask_url` shows it: a client's ``?token=`` is not logged."""
+        path = mask_url(getattr(self, "path", "-"))
+        self.log_message("%s %s %s", excerpt(self.command or "-", 20)[1:-1], path, getattr(code, "value", code))
 
     def log_message(self, format: str, *args: object) -> None:
         """One line per request on stderr: client IP, method, path, status (no date, no DNS lookup)."""
         if self.server.log:
             line = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in format % args)
-            print(f"{self.client_address[0]} {line}", file=sys.stderr, flush=True)
+            _log_line(f"{self.client_address[0]} {line}")
+
+
+def _log_line(line: str) -> None:
+    """One write per line: lines of concurrent requests never interleave."""
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
 
 
 class EgressServer(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = LISTEN_BACKLOG
+
+    def handle_error(self, request: socket.socket | tuple[bytes, socket.socket], client_address: Any) -> None:
+        """A client that went away is one line (when logging); anything else is a bug: its traceback."""
+        gone = sys.exc_info()[1]
+        if not isinstance(gone, GONE):
+            super().handle_error(request, client_address)
+            return
+        if self.log:
+            host = client_address[0] if isinstance(client_address, tuple) else "-"
+            _log_line(f"{host} client disconnected early ({type(gone).__name__})")
 
     def __init__(self, address: tuple[str, int], publisher: Publisher, limiter: RateLimiter, log: bool):
         self.publisher, self.limiter, self.log = publisher, limiter, log
@@ -266,7 +299,7 @@ class EgressServer(ThreadingHTTPServer):
 
 def make_server(
     plan: Plan,
-    ledger_url: str | None,
+    ledger_url: LedgerLocation | str,
     host: str = "127.0.0.1",
     port: int = 8080,
     *,

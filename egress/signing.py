@@ -103,17 +103,22 @@ def public_key_pem(key: Ed25519PrivateKey) -> str:
 
 
 def load_public_key(path: Path) -> Ed25519PublicKey:
+    return public_key_from_pem(_read(path, "public key"), repr(str(path)))
+
+
+def public_key_from_pem(data: bytes, where: str) -> Ed25519PublicKey:
+    """The Ed25519 public key in ``data`` (PEM SubjectPublicKeyInfo); ConfigError naming ``where`` it came from."""
     _require_cryptography()
+    from cryptography.exceptions import UnsupportedAlgorithm
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-    data = _read(path, "public key")
     try:
         key = serialization.load_pem_public_key(data)
-    except ValueError as exc:
-        raise ConfigError(f"the public key {str(path)!r} is not a PEM public key ({exc})") from None
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:  # cryptography's messages never quote the data
+        raise ConfigError(f"the public key {where} is not a PEM public key ({exc})") from None
     if not isinstance(key, Ed25519PublicKey):
-        raise ConfigError(f"the public key {str(path)!r} is a {type(key).__name__}, not Ed25519")
+        raise ConfigError(f"the public key {where} is a {type(key).__name__}, not Ed25519")
     return key
 
 

@@ -1,13 +1,16 @@
-"""The ledger's tables (SQLAlchemy Core), as the code reads and writes them: schema revision 0003.
+"""The ledger's tables (SQLAlchemy Core), as the code reads and writes them: schema revision 0005.
 
 - ``workspaces`` and ``workspace_targets``: who is notified, and where each channel reaches them.
 - ``batches``: the changes one ``egress notify`` run recorded for a region, when (``recorded_at``), and when
   every workspace that existed then was told (``told_at``; NULL while its changes are held). The rule that
-  sets ``told_at`` is :func:`smtp_egress.timeline.told_at`.
+  sets ``told_at`` is :func:`smtp_egress.timeline.told_at`. A batch with ``adopted_sha256`` is the adopted
+  baseline (``egress ledger adopt``): the changes a list published before the ledger already reflected,
+  told when recorded, with no workspaces and no deliveries; ``adopted_from`` names the list's source.
 - ``announcements``: one row per recorded change, in its batch.
 - ``batch_workspaces``: the workspaces a batch's notice goes to; ``holds`` for those that existed when it was
   recorded (only they hold it back); ``waived_*`` when a human accepted one undelivered.
 - ``deliveries``: one per (batch, workspace, channel), with its deterministic Message-ID.
+- ``ledger_info``: one row (id 1): whether the ledger is real or a simulation, and a simulation's clock.
 
 The migrations (:mod:`smtp_egress.migrations`) make exactly these tables; a test compares them.
 """
@@ -17,6 +20,16 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 metadata = sa.MetaData()
+
+# What the ledger is (schema revision 0004): one row, id 1. ``kind`` is fixed at creation; ``clock`` is a
+# simulation's latest recorded moment (smtp_egress.simulation).
+ledger_info = sa.Table(
+    "ledger_info",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("clock", sa.DateTime(timezone=True)),
+)
 
 workspaces = sa.Table(
     "workspaces",
@@ -42,6 +55,9 @@ batches = sa.Table(
     sa.Column("region", sa.String(64), nullable=False, index=True),
     sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("told_at", sa.DateTime(timezone=True)),
+    # Set on the adopted baseline (revision 0005, egress ledger adopt): where the list was read, its sha256.
+    sa.Column("adopted_from", sa.String(2000)),
+    sa.Column("adopted_sha256", sa.String(64)),
 )
 
 announcements = sa.Table(

@@ -13,6 +13,12 @@ undelivered), and its changes are announced at that moment. Until then they are 
 so held back exactly as a late announcement is (an addition is not published, a removal stays), and not
 announced again either (the ledger knows they are recorded).
 
+An *adopted* change (``egress ledger adopt``) is one the ledger found already in effect when it began to
+track a region: a past-dated change of the plan that the list published before (by another system) already
+reflects. It was told before the ledger existed, so its notice is not this ledger's to judge: recorded at
+the adoption (its moment, by the real clock, is its ``announced_at``), it takes effect on its planned day,
+never late and never a short-notice exception, and the report shows it as the adopted baseline.
+
 The notice rule lives here and nowhere else: :func:`earliest_compliant_day` says when notice given at a
 moment is over, :func:`gives_notice` is the one "enough notice?" comparison, :func:`told_at` the one
 "when were they told?" rule, and :func:`notice_status` answers, for a planned change, the ledger and a
@@ -83,6 +89,7 @@ class Notice:
     announced_at: dt.datetime | None = None
     exception_reason: str | None = None
     effective: dt.date | None = None  # None while not announced: it never takes effect
+    adopted: bool = False  # the adopted baseline: in effect before the ledger tracked the region
 
     @property
     def announced(self) -> bool:
@@ -91,7 +98,7 @@ class Notice:
     @property
     def late(self) -> bool:
         """Announced with too little notice and no exception, so it takes effect after its planned day."""
-        return self.announced and not self.in_time and not self.exception_reason
+        return self.announced and not self.in_time and not self.exception_reason and not self.adopted
 
     @property
     def short_notice_exception(self) -> bool:
@@ -114,6 +121,7 @@ class Announcement:
     exception_reason: str | None = None
     recorded_at: dt.datetime | None = None  # None: not recorded in a ledger (a trial, or read from a document)
     batch_id: str | None = None
+    adopted: bool = False  # the adopted baseline (egress ledger adopt): in effect as planned, never late
 
     @classmethod
     def of(cls, change: Change, at: dt.datetime, notice_days: int, exception_reason: str | None = None) -> Announcement:
@@ -139,8 +147,8 @@ class Announcement:
 
     @property
     def late(self) -> bool:
-        """Too little notice and no exception: the change waits until the notice period is over."""
-        return not self.in_time and not self.exception_reason
+        """Too little notice, no exception, not adopted: the change waits until the notice period is over."""
+        return not self.in_time and not self.exception_reason and not self.adopted
 
     @property
     def effective(self) -> dt.date:
@@ -228,6 +236,7 @@ class Recorded:
     batch_id: str
     recorded_at: dt.datetime
     told_at: dt.datetime | None  # None: held (not every workspace told yet)
+    adopted: bool = False  # the adopted baseline: told when recorded, with no notice of this ledger's
 
     @property
     def held(self) -> bool:
@@ -256,6 +265,7 @@ class Recorded:
             self.exception_reason,
             self.recorded_at,
             self.batch_id,
+            self.adopted,
         )
 
 
@@ -295,6 +305,7 @@ def _notice(ann: Announcement, status: NoticeStatus, *, announced: bool) -> Noti
         announced_at=ann.announced_at if announced else None,
         exception_reason=ann.exception_reason,
         effective=ann.effective if announced else None,
+        adopted=ann.adopted,
     )
 
 

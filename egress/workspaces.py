@@ -5,7 +5,9 @@ CSV: a header naming ``workspace_id``, ``region`` and each notice channel's colu
 workspace. JSON: a list of objects with the same keys. Every channel checks its own column
 (:mod:`smtp_egress.notices.channels`); a target that is a credential (a webhook URL) is only ever shown
 masked. Every problem is reported as ``file:line`` (CSV) or ``file[index]`` (JSON) with the bad value;
-nothing is imported unless the whole file is valid.
+nothing is imported unless the whole file is valid. A value holding a control character (a line break, a tab,
+an escape, invisible formatting) is refused in every column, and the file is read within
+:mod:`smtp_egress.limits` (its size, and the nesting of a JSON file).
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeAlias
 
 from .errors import InputError
+from .limits import MAX_JSON_DEPTH, MAX_WORKSPACES_BYTES, json_too_deep
+from .masking import excerpt, shorten
 from .notices.channels import CHANNELS
 
 if TYPE_CHECKING:
@@ -28,7 +32,7 @@ BASE = ("workspace_id", "region")
 REQUIRED = BASE + tuple(c.column for c in CHANNELS.values() if c.required)
 KNOWN = BASE + tuple(c.column for c in CHANNELS.values())
 HEADER = ",".join(REQUIRED) + "".join(f"[,{c.column}]" for c in CHANNELS.values() if not c.required)
-WORKSPACE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$")
+WORKSPACE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,199}")  # used with fullmatch: "$" passes a final "\n"
 
 
 Row: TypeAlias = tuple[str, Mapping[str, object]]  # where (file:line or file[index]) and the raw fields
@@ -37,7 +41,11 @@ Row: TypeAlias = tuple[str, Mapping[str, object]]  # where (file:line or file[in
 def read_workspaces(path: str | Path, regions: set[str]) -> list[Workspace]:
     path = Path(path)
     try:
-        text = path.read_text("utf-8-sig")
+        with path.open("rb") as f:
+            raw = f.read(MAX_WORKSPACES_BYTES + 1)
+        if len(raw) > MAX_WORKSPACES_BYTES:
+            raise InputError(f"{path}: the workspaces file is larger than {MAX_WORKSPACES_BYTES} bytes")
+        text = raw.decode("utf-8-sig")
     except OSError as exc:
         raise InputError(f"{path}: cannot read the workspaces file: {exc.strerror}") from None
     except UnicodeDecodeError:
@@ -83,7 +91,7 @@ def _csv_rows(text: str, source: str) -> list[Row]:
         )
     rows: list[Row] = []
     try:
-        for values in reader:
+        for values in reader:  # (the csv module bounds a field: 128 KiB, a csv.Error beyond)
             line = reader.line_num
             if not any(v.strip() for v in values):
                 continue
@@ -94,26 +102,37 @@ def _csv_rows(text: str, source: str) -> list[Row]:
                 continue
             rows.append((f"{source}:{line}", dict(zip(header, values, strict=True))))
     except csv.Error as exc:
-        raise InputError(f"{source}:{reader.line_num}: malformed CSV: {exc}") from None
+        raise InputError(f"{source}:{reader.line_num}: malformed CSV: {shorten(str(exc), 200)}") from None
     return rows
 
 
 def _json_rows(text: str, source: str) -> list[Row]:
+    if json_too_deep(text):
+        raise InputError(f"{source}: the JSON nests deeper than {MAX_JSON_DEPTH} levels; expected a list of objects")
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InputError(f"{source}:{exc.lineno}: malformed JSON: {exc.msg}") from None
+    except (ValueError, RecursionError):
+        raise InputError(f"{source}: malformed JSON (a number too long, or nested too deeply)") from None
     if not isinstance(data, list):
         raise InputError(f"{source}: expected a JSON list of objects with keys {list(KNOWN)}")
     rows: list[Row] = []
     for i, item in enumerate(data):
         where = f"{source}[{i}]"
         if not isinstance(item, dict):
-            rows.append((where, {"__error__": f"is {item!r}, not an object"}))
+            rows.append((where, {"__error__": f"is {_json_kind(item)}, not an object"}))
         else:
             unknown = sorted(set(item) - set(KNOWN))
-            rows.append((where, {"__error__": f"has unknown keys {unknown}"} if unknown else item))
+            shown = ", ".join(excerpt(k, 40) for k in unknown[:5]) + (", ..." if len(unknown) > 5 else "")
+            rows.append((where, {"__error__": f"has unknown keys {shown}"} if unknown else item))
     return rows
+
+
+def _json_kind(value: object) -> str:
+    if isinstance(value, str | int | float | bool) or value is None:
+        return excerpt(value, 40)
+    return "a list" if isinstance(value, list) else f"a {type(value).__name__}"
 
 
 def _workspace(row: Mapping[str, object], where: str, regions: set[str], problems: list[str]) -> Workspace | None:
@@ -126,19 +145,27 @@ def _workspace(row: Mapping[str, object], where: str, regions: set[str], problem
     for key in KNOWN:
         value = row.get(key)
         if value is not None and not isinstance(value, str):
-            shown = f" {value!r}" if key in BASE else ""  # a channel's column may hold a credential
+            shown = f" {_json_kind(value)}" if key in BASE else ""  # a channel's column may hold a credential
             problems.append(f"{where}: {key}{shown} must be a string, not {type(value).__name__}")
             return None
-        values[key] = (value or "").strip()
+        text = (value or "").strip(" ")
+        if not text.isprintable():  # a line break, a tab, an escape, invisible formatting: junk, or an injection
+            bad = next(c for c in text if not c.isprintable())
+            shown = excerpt(text, 60) if key in BASE else "the value"
+            problems.append(f"{where}: {key} {shown} holds the control character {bad!r}; remove it")
+            return None
+        values[key] = text
     ok = True
-    if not WORKSPACE_ID.match(values["workspace_id"]):
+    if not WORKSPACE_ID.fullmatch(values["workspace_id"]):
         problems.append(
-            f"{where}: workspace_id {values['workspace_id']!r} must be 1-200 letters, digits, '.', '_', ':' or '-'"
+            f"{where}: workspace_id {excerpt(values['workspace_id'], 60)} must be 1-200 letters, digits, '.', '_', "
+            "':' or '-', starting with a letter or digit"
         )
         ok = False
     if values["region"] not in regions:
         problems.append(
-            f"{where}: region {values['region']!r} is not in the plan (regions: {', '.join(sorted(regions))})"
+            f"{where}: region {excerpt(values['region'], 40)} is not in the plan "
+            f"(regions: {', '.join(sorted(regions))})"
         )
         ok = False
     targets = {}
@@ -148,7 +175,7 @@ def _workspace(row: Mapping[str, object], where: str, regions: set[str], problem
             continue
         problem = channel.problem(target)
         if problem:
-            problems.append(f"{where}: {channel.column} {channel.mask(target)!r} {problem}")
+            problems.append(f"{where}: {channel.column} {excerpt(channel.mask(target), 120)} {problem}")
             ok = False
         targets[channel.name] = target
     if not ok:

@@ -11,8 +11,12 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from typing import TYPE_CHECKING
 
 from smtp_egress import errors
+
+if TYPE_CHECKING:
+    from smtp_egress.ledger_location import LedgerLocation
 
 
 @dataclasses.dataclass(frozen=True)
@@ -21,8 +25,9 @@ class AcceptInputs:
     workspace_id: str
     reason: str
     by: str  # who decided (recorded with the decision)
-    db_url: str | None
+    db_url: LedgerLocation | str  # where the ledger is (it must exist)
     moment: dt.datetime  # when the decision is recorded
+    moment_option: str | None = None  # the date option that set moment; None: the real clock
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,15 +45,17 @@ class NothingToAccept(errors.InputError):
 
 def run_accept(inputs: AcceptInputs) -> AcceptResult:
     from smtp_egress.ledger import Ledger
+    from smtp_egress.limits import MAX_NAME, checked_text
+    from smtp_egress.simulation import recording_moment
 
     if not inputs.reason.strip():
         raise errors.ConfigError("--accept-undelivered needs --reason TEXT: the decision is recorded with its reason")
+    reason, by = checked_text(inputs.reason, "--reason"), checked_text(inputs.by, "--by", MAX_NAME)
     ledger = Ledger(inputs.db_url)
     try:
         with ledger.lock(f"notify-{inputs.region}"):
-            batches = ledger.accept_undelivered(
-                inputs.region, inputs.workspace_id, inputs.by, inputs.reason.strip(), inputs.moment
-            )
+            recording_moment(ledger, inputs.moment, inputs.moment_option)  # a decision is recorded: no backdating
+            batches = ledger.accept_undelivered(inputs.region, inputs.workspace_id, by, reason, inputs.moment)
             if not batches:
                 raise NothingToAccept(
                     f"workspace {inputs.workspace_id[:200]!r} has no undelivered notice in region {inputs.region!r} "

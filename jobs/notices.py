@@ -57,8 +57,9 @@ def run_clock(moment: dt.datetime) -> Callable[[], dt.datetime]:
     return lambda: moment + dt.timedelta(seconds=time.monotonic() - started)
 
 
-def open_channels(settings: NoticeSettings) -> Channels:
-    """A sender for every registered channel (a ConfigError, before anything is sent, if one cannot work)."""
+def open_channels(settings: NoticeSettings, *, simulated: bool = False) -> Channels:
+    """A sender for every registered channel (a ConfigError, before anything is sent, if one cannot work);
+    ``simulated``: the ledger is a simulation, and every notice says so."""
     from smtp_egress.notices.channels import CHANNELS, get
     from smtp_egress.notices.fanout import Channels
 
@@ -71,7 +72,7 @@ def open_channels(settings: NoticeSettings) -> Channels:
     except BaseException:
         Channels(senders, settings.base_url).close()  # the ones already open
         raise
-    return Channels(senders, settings.base_url)
+    return Channels(senders, settings.base_url, simulated)
 
 
 def deliver_pending(
@@ -81,11 +82,12 @@ def deliver_pending(
     pending: list[Delivery],
     clock: Callable[[], dt.datetime],
     progress: bool | None,
+    simulated: bool = False,
 ) -> FanoutSummary:
     """Deliver ``pending``: each batch's notice (its changes in ``records``) rendered once, sent on ``clock``."""
     from smtp_egress.notices.fanout import deliver
 
-    channels = open_channels(settings)
+    channels = open_channels(settings, simulated=simulated)
     try:
         by_batch: dict[str, list[Recorded]] = {}
         for r in records.values():

@@ -10,7 +10,8 @@
    run), record each delivery in the ledger, then mark told the batches every workspace heard of
    (:func:`smtp_egress.timeline.told_at`): only then are their changes announced.
 5. Report every change planned within notice_days (or past its day) whose notices are not all delivered or
-   accepted undelivered (exit 6, on every run until they are).
+   accepted undelivered (exit 6, on every run until they are), and a published document that still does not
+   list a change announced a day or more ago (the publication is broken: exit 5).
 
 :func:`run_notify` takes :class:`NotifyInputs` and returns a :class:`NotifyResult`: what it saw and did, as
 typed facts. :attr:`NotifyResult.problems` turns them into the messages a human must act on, each with its exit
@@ -27,13 +28,16 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from smtp_egress import errors
+from smtp_egress.wording import count
 
+from . import no_workspaces
 from .notices import NoticeSettings, deliver_pending, preflight, run_clock
 
 if TYPE_CHECKING:
     from smtp_egress.checks.published import PublishedDocument
     from smtp_egress.diff import DiffResult, ShortNotice
     from smtp_egress.ledger import Batch, Ledger, NoticeTally, Workspace
+    from smtp_egress.ledger_location import LedgerLocation
     from smtp_egress.notices.fanout import FanoutSummary
     from smtp_egress.plan import Change, Plan
     from smtp_egress.timeline import Recorded
@@ -44,13 +48,15 @@ class NotifyInputs:
     region: str
     published: str  # the published document: an http(s) URL or a file
     plan_path: str
-    db_url: str | None  # None: the embedded SQLite ledger
+    db_url: LedgerLocation | str  # where the ledger is (it must exist)
     moment: dt.datetime  # the run's "now" (aware UTC)
     notices: NoticeSettings = dataclasses.field(default_factory=NoticeSettings)
     dry_run: bool = False
     short_notice_reason: str | None = None  # set: announce changes closer than notice_days as exceptions
     progress: bool | None = None  # None: a progress bar only on a terminal
-    clock: Callable[[], dt.datetime] | None = None  # the run's clock (default: moment + the real time elapsed)
+    clock: Callable[[], dt.datetime] | None = None  # the run's clock (default: moment + the real time elapsed;
+    # on a simulation ledger: moment itself)
+    moment_option: str | None = None  # the date option that set moment ("--at 2026-11-26"); None: the real clock
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,6 +106,9 @@ class NotifyResult:
     unreachable: str | None = None  # a channel's server failed its preflight (nothing recorded or sent)
     told: tuple[tuple[str, dt.datetime], ...] = ()  # batches marked told in this run, and when
     undelivered: tuple[Undelivered, ...] = ()
+    warnings: tuple[str, ...] = ()  # said on every such run, no action needed to exit 0
+    untold: tuple[Change, ...] = ()  # due but not announced: the region has no workspace to tell (exit 6)
+    simulated: bool = False  # the ledger is a simulation (tests, demos)
 
     @property
     def problems(self) -> list[Problem]:
@@ -108,11 +117,13 @@ class NotifyResult:
         if self.unreachable is not None:
             out.append(Problem(errors.DELIVERY_INCOMPLETE, f"{self.unreachable}; nothing was recorded or sent"))
         if self.unusable is not None:
-            out.append(Problem(errors.PUBLISHED_UNUSABLE, self.unusable))
+            out.append(Problem(errors.PUBLISHED_UNUSABLE, f"{self.unusable}; nothing was announced, nothing was sent"))
         if self.diff is not None and self.published is not None:
             out += _diff_problems(self.diff, self.published.source)
         out += [Problem(errors.SHORT_NOTICE, s.describe(self.notice_days)) for s in self.refused_short]
         out += [Problem(errors.SHORT_NOTICE, _blocked_message(change, day)) for change, day in self.refused_blocked]
+        if self.untold:
+            out.append(Problem(errors.DELIVERY_INCOMPLETE, no_workspaces.problem(self.region, self.untold)))
         if self.delivery is not None and not self.delivery.complete:
             shown = self.delivery.errors[:10]
             if len(self.delivery.errors) > 10:
@@ -135,14 +146,21 @@ def run_notify(inputs: NotifyInputs, *, fetch: Callable[[str, str], PublishedDoc
     """Run the daily job for one region; ``fetch(source, region)`` defaults to the strict published-list fetch."""
     from smtp_egress.checks.published import fetch_published
     from smtp_egress.ledger import Ledger
+    from smtp_egress.limits import checked_text
     from smtp_egress.plan import load_plan
+    from smtp_egress.simulation import recording_moment
 
+    if inputs.short_notice_reason is not None:  # recorded, then shown in every notice and the report
+        inputs = dataclasses.replace(inputs, short_notice_reason=checked_text(inputs.short_notice_reason, "--reason"))
     plan = load_plan(inputs.plan_path)
     plan.region(inputs.region)
     result = NotifyResult(inputs.region, inputs.moment, plan.notice_days, inputs.dry_run)
     ledger = Ledger(inputs.db_url)
     try:
         with ledger.lock(f"notify-{inputs.region}"):
+            if not inputs.dry_run:  # a real ledger records the real time; a simulation never goes back
+                recording_moment(ledger, inputs.moment, inputs.moment_option)
+            result = dataclasses.replace(result, simulated=ledger.simulation)
             targets = ledger.workspaces(inputs.region)
             try:
                 preflight(inputs.notices, targets)
@@ -166,10 +184,12 @@ def _announce_and_deliver(
     result: NotifyResult,
 ) -> NotifyResult:
     from smtp_egress.diff import diff
+    from smtp_egress.masking import mask_url
     from smtp_egress.timeline import announced, held
 
     region, now = inputs.region, inputs.moment
-    clock = inputs.clock or run_clock(now)
+    # A simulation records its own moment (its clock never runs past what --at says); a real run the real time.
+    clock = inputs.clock or ((lambda: now) if ledger.simulation else run_clock(now))
     ledger.settle(region)  # a run killed after its last delivery left its batch to settle: the facts decide
     records = ledger.recorded(region)
     addresses = [str(ip) for ip in doc.addresses]
@@ -181,6 +201,11 @@ def _announce_and_deliver(
     to_announce: list[tuple[Change, str | None]] = [(c, None) for c in found.due]
     to_announce += [(s.change, reason) for s in found.short if reason]
     result = dataclasses.replace(result, refused_short=() if reason else found.short, refused_blocked=found.blocked)
+    if not targets:  # nobody to tell: warn on every run; announcing would start the notice clock for no one
+        where = ledger.location.describe(mask_url(ledger.url))
+        result = dataclasses.replace(result, warnings=(*result.warnings, no_workspaces.warning(region, where)))
+        if to_announce:
+            return dataclasses.replace(result, untold=tuple(c for c, _ in to_announce))
     if inputs.dry_run:
         return dataclasses.replace(result, announced=tuple(Announced(c, r, len(targets)) for c, r in to_announce))
     if to_announce:
@@ -192,7 +217,7 @@ def _announce_and_deliver(
     ledger.retarget_unsent()
     pending = ledger.unsent(region)
     if pending:
-        summary = deliver_pending(inputs.notices, ledger, records, pending, clock, inputs.progress)
+        summary = deliver_pending(inputs.notices, ledger, records, pending, clock, inputs.progress, ledger.simulation)
         result = dataclasses.replace(result, delivery=summary)
     told = ledger.settle(region)
     undelivered = _undelivered(ledger, region, ledger.recorded(region), now.date(), plan.notice_days)
@@ -243,11 +268,22 @@ def _diff_problems(found: DiffResult, source: str) -> list[Problem]:
             Problem(
                 errors.PUBLISHED_UNUSABLE,
                 (
-                    f"the published list at {source} lacks {len(found.missing)} address(es) that must be "
+                    f"the published list at {source} lacks {count(len(found.missing), 'address')} that must be "
                     f"published today: {', '.join(found.missing)}. It shrank by more than the plan explains, "
                     f"so it was not read as 'addresses removed' and nothing was sent. Check the endpoint and "
                     f"re-publish (egress publish), then rerun. If these are new addresses, give them an "
                     f"active_from date so that they are announced before they are published"
+                ),
+            )
+        )
+    if found.overdue_upcoming:
+        out.append(
+            Problem(
+                errors.DRIFT,
+                (
+                    f"the published document at {source} still does not list change(s) announced a day or more "
+                    f"ago: {'; '.join(found.overdue_upcoming)}. The publication is broken: customers who read "
+                    "'upcoming' are not shown them. Re-publish (egress publish), and check the job that publishes"
                 ),
             )
         )
@@ -256,7 +292,8 @@ def _diff_problems(found: DiffResult, source: str) -> list[Problem]:
             Problem(
                 errors.DRIFT,
                 (
-                    f"drift: the published list has address(es) the plan does not list for today: "
+                    f"drift: the published list has {count(len(found.unexpected), 'address')} the plan does not "
+                    "list for today: "
                     f"{', '.join(found.unexpected)}; fix the plan or re-publish the list"
                 ),
             )
@@ -279,10 +316,10 @@ def _undelivered_message(region: str, u: Undelivered) -> str:
     names = ", ".join(u.workspaces) + (f" and {more} more" if more > 0 else "")
     return (
         f"{region}: the notice of {what} (batch {u.batch_id}) reached {t.delivered} of "
-        f"{t.delivered + t.undelivered + t.waived} workspaces ({t.pending} pending, {t.failed} failed, {t.waived} "
-        f"accepted undelivered), {state}. Not told: {names}. The next run retries; fix a workspace's address "
-        f"(egress workspaces import), or record a decision: egress notify --region {region} --accept-undelivered "
-        "WORKSPACE --reason TEXT"
+        f"{count(t.delivered + t.undelivered + t.waived, 'workspace')} ({t.pending} pending, {t.failed} failed, "
+        f"{t.waived} accepted undelivered), {state}. Not told: {names}. The next run retries; fix a workspace's "
+        f"address (egress workspaces import), or record a decision: egress notify --region {region} "
+        "--accept-undelivered WORKSPACE --reason TEXT"
     )
 
 

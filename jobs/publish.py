@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     from smtp_egress.document import Rendered
+    from smtp_egress.ledger_location import LedgerLocation
     from smtp_egress.plan import Plan
     from smtp_egress.timeline import Announcement
 
@@ -32,8 +33,17 @@ HEADERS = "headers.json"
 @dataclasses.dataclass(frozen=True)
 class PublishInputs:
     plan_path: str
-    db_url: str | None  # None: the embedded SQLite ledger
+    db_url: LedgerLocation | str  # where the ledger is (it must exist)
     moment: dt.datetime  # the documents as they stand at this moment
+
+
+@dataclasses.dataclass(frozen=True)
+class State:
+    """The plan and every announcement of the ledger; ``simulated``: the ledger is a simulation."""
+
+    plan: Plan
+    announcements: dict[str, Announcement]
+    simulated: bool
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,13 +51,14 @@ class StaticTree:
     root: Path
     files: tuple[Path, ...]  # every file written, in order (headers.json not included)
     headers: Path  # headers.json, written last
+    simulated: bool = False  # made from a simulation ledger: the documents say so
 
 
 def render_region(inputs: PublishInputs, region: str) -> Rendered:
     from smtp_egress.document import render_published
 
-    plan, anns = load_state(inputs.plan_path, inputs.db_url, region=region)
-    return render_published(plan, region, anns, inputs.moment)
+    state = load_state(inputs.plan_path, inputs.db_url, region=region)
+    return render_published(state.plan, region, state.announcements, inputs.moment, simulated=state.simulated)
 
 
 def write_static_tree(
@@ -60,10 +71,10 @@ def write_static_tree(
     from smtp_egress.document import CACHE_CONTROL, document_path, static_files
     from smtp_egress.signing import SIGNATURE_SUFFIX
 
-    plan, anns = load_state(inputs.plan_path, inputs.db_url)
-    files = static_files(plan, anns, inputs.moment, base_url, key=key)
+    state = load_state(inputs.plan_path, inputs.db_url)
+    files = static_files(state.plan, state.announcements, inputs.moment, base_url, key=key, simulated=state.simulated)
     if key is None:  # a signature left from an earlier signed run would not match the new document
-        for region in plan.regions:
+        for region in state.plan.regions:
             with contextlib.suppress(FileNotFoundError):
                 (root / (document_path(region) + SIGNATURE_SUFFIX)).unlink()
     written = []
@@ -74,12 +85,10 @@ def write_static_tree(
         rel: {"Content-Type": ctype, "Cache-Control": CACHE_CONTROL} for rel, (_, ctype) in sorted(files.items())
     }
     write_atomic(root / HEADERS, (json.dumps(headers, indent=2) + "\n").encode(), make_parents=True)
-    return StaticTree(root, tuple(written), root / HEADERS)
+    return StaticTree(root, tuple(written), root / HEADERS, state.simulated)
 
 
-def load_state(
-    plan_path: str, db_url: str | None, *, region: str | None = None
-) -> tuple[Plan, dict[str, Announcement]]:
+def load_state(plan_path: str, db_url: LedgerLocation | str, *, region: str | None = None) -> State:
     """The plan and every announcement in the ledger. An unknown ``region`` is named before the ledger is opened."""
     from smtp_egress.ledger import Ledger
     from smtp_egress.plan import load_plan
@@ -89,6 +98,6 @@ def load_state(
         plan.region(region)
     ledger = Ledger(db_url)
     try:
-        return plan, ledger.announcements()
+        return State(plan, ledger.announcements(), ledger.simulation)
     finally:
         ledger.close()

@@ -6,6 +6,13 @@ as "[secret]"), given its inputs as arguments (:class:`~smtp_egress.synth.inputs
 guard runs exactly as in ``pulumi up``: a change customers were not told about in time raises the guard's
 :class:`~smtp_egress.errors.EgressError`, and so does a bad plan, setting or published document.
 
+What customers were told comes from (:func:`told_source`): the published document given, else the ledger given
+(``--db``/``EGRESS_DB``: it must exist), else the project's default ledger when it exists, else the stack's
+``smtp-egress:publishedUrl``, fetched by the program. When that is unset or an example placeholder (a reserved
+``example.com``-style name) the job says so (:class:`NoToldSource`) instead of trying the network. A plan made
+from a simulation ledger (or a simulated published document) says so: output ``simulated``, and
+:attr:`SynthSummary.simulated`.
+
 The plan document lists every resource sorted by URN (type, name, parent, provider, protect,
 retain_on_delete, inputs) and the stack outputs; two runs with the same inputs give the same bytes
 (:meth:`SynthResult.plan_bytes`). The summary counts resources per type and names the egress addresses with
@@ -25,7 +32,17 @@ from typing import Any
 
 from smtp_egress.checks.policies import Violation, validate_plan
 from smtp_egress.dates import start_of, utc_now
+from smtp_egress.errors import ConfigError
+from smtp_egress.ledger_location import LedgerLocation, sqlite_file
 from smtp_egress.plan import load_plan
+
+PUBLISHED_URL = "smtp-egress:publishedUrl"
+# Names reserved for documentation (RFC 2606, RFC 6761): a publishedUrl there is a placeholder, never an endpoint.
+RESERVED_DOMAINS = ("example", "invalid", "test", "example.com", "example.net", "example.org")
+
+
+class NoToldSource(ConfigError):
+    """``egress synth`` has nowhere to read what customers were told from (nothing fetched)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,8 +51,9 @@ class SynthInputs:
     plan_path: Path
     today: dt.date | None = None  # run as of midnight UTC of this day; None: now
     published: str | None = None  # what customers were told: this document (file or URL), not the ledger
-    ledger_url: str | None = None  # the ledger to read it from (else config ledgerUrl, else publishedUrl)
+    ledger_url: LedgerLocation | str | None = None  # the ledger to read it from (it must exist)
     config: Mapping[str, str] = dataclasses.field(default_factory=dict)  # non-secret overrides, project:key
+    default_ledger: LedgerLocation | None = None  # the project's default ledger: read when it exists
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,6 +67,7 @@ class SynthSummary:
     worker_ports: dict[str, dict[str, list[str]]]  # security group -> ingress/egress -> 'tcp/465 to 0.0.0.0/0'
     guard_overrides: list[dict[str, str]]
     policy_violations: tuple[Violation, ...]
+    simulated: bool = False  # what customers were told comes from a simulation ledger (or simulated document)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready (``--json``): violations as their sentences."""
@@ -79,7 +98,8 @@ def run(inputs: SynthInputs) -> SynthResult:
 
     config = engine.stack_config(inputs.stack).with_overrides(inputs.config)
     moment = start_of(inputs.today) if inputs.today else utc_now()
-    program = ProgramInputs(plan=plan, moment=moment, published=inputs.published, ledger_url=inputs.ledger_url)
+    ledger = told_source(inputs, config.values.get(PUBLISHED_URL, ""))
+    program = ProgramInputs(plan=plan, moment=moment, published=inputs.published, ledger_url=ledger)
     ran = engine.run_program(inputs.stack, program, config)
     document = {
         "stack": inputs.stack,
@@ -105,7 +125,40 @@ def summarize(document: dict[str, Any]) -> SynthSummary:
         worker_ports=worker_ports(resources),
         guard_overrides=outputs.get("guard_overrides", []),
         policy_violations=tuple(validate_plan(document)),
+        simulated=outputs.get("simulated", False) is True,
     )
+
+
+def told_source(inputs: SynthInputs, published_url: str) -> LedgerLocation | str | None:
+    """The ledger the program reads what customers were told from; None: the published document (given, else
+    the stack's publishedUrl). NoToldSource when there is none but an unset or placeholder publishedUrl."""
+    if inputs.published:
+        return None
+    if inputs.ledger_url:
+        return inputs.ledger_url
+    default = inputs.default_ledger
+    path = sqlite_file(default.url) if default is not None else None
+    if default is not None and path is not None and path.is_file():
+        return default
+    if is_placeholder(published_url):
+        looked = f"no ledger at {default.describe(default.url)}, " if default is not None else ""
+        raise NoToldSource(
+            f"stack {inputs.stack!r}: nothing says what customers were told, so the deploy guard cannot run: no "
+            f"--published (or EGRESS_PUBLISHED), no --db (or EGRESS_DB), {looked}and the stack's {PUBLISHED_URL} is "
+            f"{published_url.strip()!r}, {'unset' if not published_url.strip() else 'an example placeholder'} "
+            f"(stacks/Pulumi.{inputs.stack}.yaml); nothing was fetched. Pass --published FILE_OR_URL or --db URL, "
+            f"create the ledger (egress ledger init, egress workspaces import), or set {PUBLISHED_URL} to the "
+            "region's real published list"
+        )
+    return None
+
+
+def is_placeholder(url: str) -> bool:
+    """An unset URL, or one whose host is a name reserved for documentation (``us.ips.example.com``)."""
+    import urllib.parse
+
+    host = (urllib.parse.urlsplit(url.strip()).hostname or "").rstrip(".").lower()
+    return not host or any(host == d or host.endswith(f".{d}") for d in RESERVED_DOMAINS)
 
 
 def worker_ports(resources: list[dict[str, Any]]) -> dict[str, dict[str, list[str]]]:

@@ -85,9 +85,10 @@ def _check(
 ) -> SignedDocument:
     from smtp_egress.checks.published import parse_published
     from smtp_egress.checks.published_errors import PublishedError
+    from smtp_egress.masking import mask_url
     from smtp_egress.signing import verify
 
-    verify(public_key, body, signature, source)
+    verify(public_key, body, signature, mask_url(source))
     try:
         named = json.loads(body).get("region")
     except (ValueError, AttributeError):
@@ -95,8 +96,10 @@ def _check(
     try:
         doc = parse_published(body, source, region or str(named))
     except PublishedError as exc:
-        raise InvalidDocument(f"{source}: the signature matches, but the document is not valid: {exc.detail}") from None
-    return SignedDocument(source, sig_source, doc.region, len(doc.addresses), doc.sha256)
+        raise InvalidDocument(
+            f"{mask_url(source)}: the signature matches, but the document is not valid: {exc.detail}"
+        ) from None
+    return SignedDocument(mask_url(source), mask_url(sig_source), doc.region, len(doc.addresses), doc.sha256)
 
 
 def _signature_url(url: str) -> str:
@@ -116,20 +119,28 @@ def _read(path: Path) -> bytes:
 
 
 def _get(url: str, *, signature: bool = False) -> bytes:
+    """The body at ``url``, following redirects as the daily job's fetch does (never to a non-public address)."""
     import requests
 
+    from smtp_egress.checks.published_errors import PublishedError
+    from smtp_egress.checks.published_redirects import guarded_get
+    from smtp_egress.masking import mask_url, scrub
+
+    shown = mask_url(url)
     try:
-        with requests.get(url, timeout=TIMEOUT, stream=True, allow_redirects=True) as response:
+        with requests.Session() as session, guarded_get(session, url, headers={}, timeout=TIMEOUT) as response:
             if signature and response.status_code in (403, 404):  # S3 behind CloudFront answers 403 for a missing key
                 raise SignatureMissing(
-                    f"{url} answered HTTP {response.status_code}: the document is not signed, or its signature "
+                    f"{shown} answered HTTP {response.status_code}: the document is not signed, or its signature "
                     "was not uploaded"
                 )
             if response.status_code != 200:
-                raise SourceUnreadable(f"{url} answered HTTP {response.status_code} {response.reason}")
+                raise SourceUnreadable(f"{shown} answered HTTP {response.status_code} {response.reason}")
             data = response.raw.read(MAX_BYTES + 1, decode_content=True)
+    except PublishedError as exc:  # a redirect that must not be followed
+        raise SourceUnreadable(f"cannot fetch {shown}: {exc.detail}") from None
     except requests.RequestException as exc:
-        raise SourceUnreadable(f"cannot fetch {url}: {type(exc).__name__}: {exc}") from None
+        raise SourceUnreadable(f"cannot fetch {shown}: {type(exc).__name__}: {scrub(str(exc), url)}") from None
     if len(data) > MAX_BYTES:
-        raise SourceUnreadable(f"{url} sent more than {MAX_BYTES} bytes: not a published document")
+        raise SourceUnreadable(f"{shown} sent more than {MAX_BYTES} bytes: not a published document")
     return data

@@ -2,7 +2,7 @@
 
   egress allowlist --region R --format F [--at DATE] [--live-only] [--no-aggregate] [--out FILE]
   egress allowlist --all DIR [--at DATE] [--signing-key PEM] [--live-only] [--no-aggregate]
-  egress allowlist --verify DIR [--public-key PEM]
+  egress allowlist --verify DIR (--public-key PEM | --no-signature)
   egress allowlist --generate-key PATH
   egress allowlist --list-formats
 
@@ -15,8 +15,10 @@ of generation, plan sha256, the published document's sync_token, what is include
 --all writes DIR/<region>/<file> for every format and region, each region's published document
 (DIR/<region>/ip_addresses.json), DIR/README.txt and DIR/SHA256SUMS (check with sha256sum -c SHA256SUMS).
 With a signing key (--signing-key or env EGRESS_SIGNING_KEY: an Ed25519 private key in PEM) it also writes
-Ed25519 signatures SHA256SUMS.sig and <region>/ip_addresses.json.sig. --verify checks them (exit 3 on any
-mismatch). SOURCE_DATE_EPOCH, when set, fixes the generation time (reproducible bundles).
+Ed25519 signatures SHA256SUMS.sig and <region>/ip_addresses.json.sig. --verify checks them with --public-key
+(exit 3 on any mismatch); a tree that carries SHA256SUMS.sig is refused without a key (exit 2), since
+anyone who can change its files can recompute the checksums: --no-signature checks the checksums alone.
+SOURCE_DATE_EPOCH, when set, fixes the generation time (reproducible bundles).
 """
 
 from __future__ import annotations
@@ -26,7 +28,9 @@ import os
 import sys
 from pathlib import Path
 
-from .common import add_db, add_json, add_plan, env_or, moment_for, print_json
+from smtp_egress.wording import count
+
+from .common import add_at, add_db, add_json, add_plan, at_flag, ledger_location, moment_for, print_json
 
 
 def register(sub) -> None:
@@ -45,9 +49,7 @@ def register(sub) -> None:
     what.add_argument("--generate-key", metavar="PATH", help="write a new Ed25519 key pair: PATH (0600) and PATH.pub")
     what.add_argument("--list-formats", action="store_true", help="list the formats and their files")
     p.add_argument("--format", metavar="FORMAT", help="with --region: the output format (see --list-formats)")
-    p.add_argument(
-        "--at", metavar="DATE", help="the allowlist as it stands at midnight UTC of DATE (YYYY-MM-DD); default: now"
-    )
+    add_at(p)
     p.add_argument(
         "--live-only", action="store_true", help="only addresses live on the day, not announced upcoming additions"
     )
@@ -59,40 +61,48 @@ def register(sub) -> None:
     p.add_argument(
         "--public-key", metavar="PEM", help="with --verify: the Ed25519 public key to check the signatures with"
     )
-    add_json(p)
+    p.add_argument(
+        "--no-signature",
+        action="store_true",
+        help="with --verify: check the checksums only, even of a signed tree (they prove nothing against tampering)",
+    )
+    add_json(p, "with --all, --verify or --list-formats: print a machine-readable summary on stdout")
     p.set_defaults(run=run)
 
 
 def _only(args, mode: str, allowed: set[str]) -> None:
-    from smtp_egress.errors import ConfigError
+    """Refuse every flag that does nothing in ``mode`` (one of the mutually exclusive modes)."""
+    from .common import refuse
 
     flags = {
+        "--plan": args.plan if args.plan_from == "--plan" else None,
+        "--db": args.db,
         "--format": args.format,
         "--out": args.out,
         "--signing-key": args.signing_key,
         "--public-key": args.public_key,
+        "--no-signature": args.no_signature,
         "--at": args.at,
-        "--live-only": args.live_only or None,
-        "--no-aggregate": args.no_aggregate or None,
+        "--live-only": args.live_only,
+        "--no-aggregate": args.no_aggregate,
+        "--json": args.json,
     }
-    for flag, value in flags.items():
-        if value is not None and flag not in allowed:
-            raise ConfigError(f"{flag} does not apply to {mode}")
+    refuse(mode, {flag: value for flag, value in flags.items() if flag not in allowed})
 
 
 def run(args) -> int:
     if args.list_formats:
-        _only(args, "--list-formats", set())
+        _only(args, "--list-formats", {"--json"})
         return list_formats(args)
-    if args.generate_key:
+    if args.generate_key is not None:
         _only(args, "--generate-key", set())
         return generate_key(args)
-    if args.verify:
-        _only(args, "--verify", {"--public-key"})
+    if args.verify is not None:
+        _only(args, "--verify", {"--public-key", "--no-signature", "--json"})
         return verify(args)
-    common = {"--at", "--live-only", "--no-aggregate"}
-    if args.all:
-        _only(args, "--all", common | {"--signing-key"})
+    common = {"--plan", "--db", "--at", "--live-only", "--no-aggregate"}
+    if args.all is not None:
+        _only(args, "--all", common | {"--signing-key", "--json"})
         return write_all(args)
     _only(args, "--region", common | {"--format", "--out"})
     return one(args)
@@ -111,13 +121,18 @@ def generated_at():
     try:
         return dt.datetime.fromtimestamp(int(epoch), UTC)
     except (ValueError, OverflowError, OSError):
-        raise ConfigError(f"SOURCE_DATE_EPOCH {epoch!r} is not a number of seconds since 1970-01-01 UTC") from None
+        raise ConfigError(f"SOURCE_DATE_EPOCH {epoch[:40]!r} is not a number of seconds since 1970-01-01 UTC") from None
 
 
 def _load(args):
     from smtp_egress.jobs.publish import load_state
 
-    return load_state(args.plan, args.db, region=args.region)
+    from .common import load_plan, region
+
+    plan = load_plan(args)  # a bad plan or region is named by the flag (or variable) it came from
+    if args.region is not None:
+        region(plan, args.region)
+    return load_state(args.plan, ledger_location(args), region=args.region)
 
 
 def _warn(warnings) -> None:
@@ -128,30 +143,37 @@ def _warn(warnings) -> None:
 def one(args) -> int:
     from smtp_egress.allowlists import build, get
     from smtp_egress.errors import ConfigError
-    from smtp_egress.files import write_atomic
+
+    from .values import naming, output_file, write_output
 
     if not args.format:
         from smtp_egress.allowlists import FORMATS
 
         raise ConfigError(f"--region needs --format; choose one of: {', '.join(FORMATS)}")
-    fmt = get(args.format)  # exit 2 listing the formats, before reading anything
-    plan, anns = _load(args)
+    with naming("--format"):
+        fmt = get(args.format)  # exit 2 listing the formats, before reading anything
+    moment = moment_for(args.at, at_flag(args))
+    output_file(args.out)
+    state = _load(args)
     al = build(
-        plan,
+        state.plan,
         args.region,
-        anns,
-        moment_for(args.at, "--at"),
+        state.announcements,
+        moment,
         generated_at(),
         live_only=args.live_only,
         aggregate=not args.no_aggregate,
+        simulated=state.simulated,
     )
     out = fmt.render(al)
     _warn(out.warnings)
-    if args.out:
-        write_atomic(Path(args.out), out.data)
+    if args.out is not None:
+        write_output(args.out, out.data)
         print(
-            f"wrote {args.out}: region {al.region}, format {fmt.name}, {len(al.addresses)} addresses in "
-            f"{len(al.networks)} blocks, {0 if al.live_only else len(al.additions)} upcoming additions"
+            f"wrote {args.out}: region {al.region}, format {fmt.name}, {count(len(al.addresses), 'address')} in "
+            f"{count(len(al.networks), 'block')}, "
+            f"{count(0 if al.live_only else len(al.additions), 'upcoming addition')}"
+            + (" (SIMULATED: from a simulation ledger)" if al.simulated else "")
         )
     else:
         sys.stdout.write(out.data.decode("utf-8"))
@@ -163,28 +185,37 @@ def write_all(args) -> int:
     import contextlib
 
     from smtp_egress.allowlists.bundle import DOCUMENT, MANIFEST, tree_files
+    from smtp_egress.errors import ConfigError
     from smtp_egress.files import write_atomic
-    from smtp_egress.signing import SIGNATURE_SUFFIX, load_private_key
+    from smtp_egress.signing import SIGNATURE_SUFFIX
 
-    key_path = env_or(args.signing_key, "EGRESS_SIGNING_KEY")
-    key = load_private_key(Path(key_path)) if key_path else None
-    plan, anns = _load(args)
+    from .values import directory, naming, private_key, setting
+
+    root = directory(args.all, "--all")
+    moment = moment_for(args.at, at_flag(args))
+    key = private_key(setting(args.signing_key, "--signing-key", "EGRESS_SIGNING_KEY"))
+    state = _load(args)
+    plan = state.plan
     files, warnings = tree_files(
         plan,
-        anns,
-        moment_for(args.at, "--at"),
+        state.announcements,
+        moment,
         generated_at(),
         live_only=args.live_only,
         aggregate=not args.no_aggregate,
         key=key,
+        simulated=state.simulated,
     )
-    root = Path(args.all)
-    if key is None:  # a signature left from an earlier signed run would not match the new files
-        for stale in [MANIFEST, *(f"{r}/{DOCUMENT}" for r in plan.regions)]:
-            with contextlib.suppress(FileNotFoundError):
-                (root / (stale + SIGNATURE_SUFFIX)).unlink()
-    for rel, data in files.items():  # SHA256SUMS, then its signature, come last
-        write_atomic(root / rel, data, make_parents=True)
+    with naming("--all"):
+        try:
+            if key is None:  # a signature left from an earlier signed run would not match the new files
+                for stale in [MANIFEST, *(f"{r}/{DOCUMENT}" for r in plan.regions)]:
+                    with contextlib.suppress(FileNotFoundError):
+                        (root / (stale + SIGNATURE_SUFFIX)).unlink()
+            for rel, data in files.items():  # SHA256SUMS, then its signature, come last
+                write_atomic(root / rel, data, make_parents=True)
+        except OSError as exc:
+            raise ConfigError(f"cannot write into {str(root)[:200]!r}: {exc.strerror or exc}") from None
     _warn(warnings)
     summary = {
         "dir": str(root),
@@ -193,6 +224,7 @@ def write_all(args) -> int:
         "signed": key is not None,
         "manifest": str(root / MANIFEST),
         "warnings": warnings,
+        "simulated": state.simulated,
     }
     if args.json:
         print_json(summary)
@@ -201,18 +233,39 @@ def write_all(args) -> int:
             f"signed ({MANIFEST}{SIGNATURE_SUFFIX})" if key else "not signed (no --signing-key / EGRESS_SIGNING_KEY)"
         )
         print(
-            f"wrote {len(files)} files for {len(plan.regions)} regions into {root}; {signed}; "
+            f"wrote {count(len(files), 'file')} for {count(len(plan.regions), 'region')} into {root}; {signed}; "
             f"check with: cd {root} && sha256sum -c {MANIFEST}"
+            + ("; SIMULATED: made from a simulation ledger, not a real list" if state.simulated else "")
         )
     return 0
 
 
 def verify(args) -> int:
-    from smtp_egress.allowlists.bundle import verify_tree
-    from smtp_egress.signing import VerificationFailed, load_public_key
+    from smtp_egress.allowlists.bundle import MANIFEST, verify_tree
+    from smtp_egress.errors import ConfigError
+    from smtp_egress.signing import SIGNATURE_SUFFIX, VerificationFailed
 
-    key = load_public_key(Path(args.public_key)) if args.public_key else None
-    report = verify_tree(Path(args.verify), key)
+    from .values import Setting, blame, public_key
+
+    if not args.verify:
+        raise ConfigError("--verify: the directory is empty; give the tree that egress allowlist --all wrote")
+    root = Path(args.verify)
+    if args.public_key is not None and args.no_signature:
+        raise ConfigError("--public-key checks the signature and --no-signature skips it: give one of them")
+    key = public_key(Setting(args.public_key, "--public-key")) if args.public_key is not None else None
+    signature = root / (MANIFEST + SIGNATURE_SUFFIX)
+    if key is None and not args.no_signature and signature.is_file():
+        raise ConfigError(
+            f"--verify {args.verify[:200]!r}: the tree is signed ({signature.name}), but no --public-key was given "
+            "to check the signature, and its checksums alone prove nothing (whoever can change the files can "
+            "recompute them): give --public-key PEM, or --no-signature to check only the checksums"
+        )
+    try:
+        report = verify_tree(root, key)
+    except VerificationFailed as exc:  # no manifest to read, or its signature does not match
+        raise blame("--verify", exc) from None
+    if key is None and args.no_signature:
+        report.signature = "not checked (--no-signature)"
     if args.json:
         print_json({**vars(report), "ok": report.ok})
     for rel in report.unlisted:
@@ -222,19 +275,29 @@ def verify(args) -> int:
         )
     if not report.ok:
         raise VerificationFailed(
-            f"{args.verify}: {len(report.problems)} problem(s):\n  " + "\n  ".join(report.problems)
+            f"{args.verify}: {count(len(report.problems), 'problem')}:\n  " + "\n  ".join(report.problems)
         )
     if not args.json:
-        docs = f", {len(report.documents_signed)} documents signed" if key else ""
-        print(f"{args.verify}: OK: signature {report.signature}; {report.files_checked} files match the manifest{docs}")
+        docs = f", {count(len(report.documents_signed), 'document')} signed" if key else ""
+        files = count(report.files_checked, "file")
+        print(f"{args.verify}: OK: signature {report.signature}; {files} match the manifest{docs}")
     return 0
 
 
 def generate_key(args) -> int:
+    from smtp_egress.errors import ConfigError
     from smtp_egress.signing import generate_key as generate
 
+    from .values import naming
+
+    if not args.generate_key:
+        raise ConfigError("--generate-key: the path is empty; give the file to write the private key to")
     path = Path(args.generate_key)
-    pub = generate(path)
+    try:
+        with naming("--generate-key"):
+            pub = generate(path)
+    except OSError as exc:
+        raise ConfigError(f"--generate-key {args.generate_key[:200]!r}: {exc.strerror or exc}") from None
     print(
         f"wrote {path} (Ed25519 private key, mode 0600: keep it secret; use it with EGRESS_SIGNING_KEY={path}) "
         f"and {pub} (the public key: give it to whoever verifies)"

@@ -1,15 +1,21 @@
-"""``egress ledger``: create, inspect and migrate the ledger database's schema.
+"""``egress ledger``: create, inspect and migrate the ledger database's schema; adopt a published list.
 
-  init      create a new ledger at this smtp-egress's schema revision (any command also does this in an
-            empty database); a ledger already at that revision is left alone (exit 0)
-  status    the ledger's schema revision and the one this smtp-egress needs; exits 0 when commands can
-            use the ledger (at that revision, or empty), 2 when they refuse it (the output says what to do)
+  init      create a new ledger at this smtp-egress's schema revision: a real one, or with --simulation
+            a simulation ledger (tests, demos, rehearsals), on which runs that record take a date option
+            (--at) and everything made from it says it is simulated; a ledger already there is left
+            alone (exit 0), unless it is of the other kind (exit 2: a ledger's kind is fixed)
+  status    the ledger's kind, its schema revision and the one this smtp-egress needs; exits 0 when
+            commands can use the ledger, 2 when they refuse it or there is none (the output says what to do)
   upgrade   migrate the ledger to this smtp-egress's revision, adopting a ledger made by release 0.1.0
             (before the schema was versioned); back the database up first. --sql prints the DDL for the
             URL's dialect from the ledger's revision to the head instead, changing nothing
+  adopt     record the list a platform already publishes (--region R --published URL_OR_FILE, the classic
+            {"ip_addresses": [...]} or our document) as the region's baseline: the plan's past-dated
+            changes it reflects are in effect, not short notice; see egress ledger adopt --help
 
-Every other command refuses a ledger whose revision is not its own (exit 2), naming the command to run.
-A ledger is never downgraded: a revision this smtp-egress does not know means a newer one wrote it.
+Only 'ledger init' and 'workspaces import' create a ledger; every other command refuses a missing one
+(exit 2) and a ledger whose revision is not its own (exit 2), naming the command to run. A ledger is never
+downgraded: a revision this smtp-egress does not know means a newer one wrote it.
 """
 
 from __future__ import annotations
@@ -17,19 +23,31 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .common import add_db, add_json, print_json
+from . import ledger_adopt
+from .common import add_db, add_json, add_plan, ledger_location, print_json
 
 
 def register(sub) -> None:
     p = sub.add_parser(
         "ledger",
-        help="create, inspect or migrate the ledger database's schema (init, status, upgrade)",
+        help="create, inspect or migrate the ledger (init, status, upgrade), or adopt a published list (adopt)",
         description=__doc__.split("\n\n", 1)[1].replace("``", ""),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     verbs = p.add_subparsers(dest="verb", metavar="VERB", required=True)
-    init = verbs.add_parser("init", help="create a new ledger at this smtp-egress's schema revision")
-    status = verbs.add_parser("status", help="the ledger's schema revision; exit 0 if usable, 2 if not")
+    init = verbs.add_parser(
+        "init",
+        help="create a new ledger (--simulation: a simulation ledger for tests and demos)",
+        description="Create a new ledger at this smtp-egress's schema revision. A simulation ledger (--simulation) "
+        "lets runs that record take a date option (--at DATE, never going back in time), and everything made "
+        "from it says it is simulated; a real ledger records the real time only. The kind is fixed at creation.",
+    )
+    init.add_argument(
+        "--simulation",
+        action="store_true",
+        help="a simulation ledger: dated recording runs allowed, everything made from it marked simulated",
+    )
+    status = verbs.add_parser("status", help="the ledger's kind and schema revision; exit 0 if usable, 2 if not")
     upgrade = verbs.add_parser(
         "upgrade",
         help="migrate the ledger to this smtp-egress's schema revision",
@@ -38,10 +56,13 @@ def register(sub) -> None:
         "in one transaction: on any error nothing is changed.",
     )
     for q in (init, status, upgrade):
+        add_plan(q)  # only to find the project folder, and so the default ledger
         add_db(q)
         q.set_defaults(run=run)
     add_json(init)
     add_json(status)
+    ledger_adopt.register(verbs)
+    verbs.choices["adopt"].set_defaults(run=ledger_adopt.run)
     out = upgrade.add_mutually_exclusive_group()
     add_json(out)
     out.add_argument(
@@ -56,44 +77,62 @@ def run(args) -> int:
 
 
 def _init(args) -> int:
-    from smtp_egress.ledger import database_url, metadata, open_engine
-    from smtp_egress.migrations import SCHEMA_REVISION, create_at_head, masked, refusal
+    from smtp_egress.errors import ConfigError
+    from smtp_egress.ledger import SIMULATION, Ledger
+    from smtp_egress.masking import mask_url as masked
+    from smtp_egress.migrations import SCHEMA_REVISION
 
-    url = database_url(args.db)
-    engine = open_engine(url)
+    where = ledger_location(args)
+    ledger = Ledger(where, create=True, simulation=args.simulation)
     try:
-        found = create_at_head(engine, metadata)
+        created, kind = ledger.created, ledger.kind
     finally:
-        engine.dispose()
-    if found.kind not in ("empty", "current"):
-        raise refusal(found, engine.url)
-    created = found.kind == "empty"
+        ledger.close()
+    url = masked(where.url)
+    wanted = SIMULATION if args.simulation else "real"
+    if kind != wanted:
+        raise ConfigError(
+            f"the ledger at {where.describe(url)} is a {kind} ledger, not a {wanted} one: a ledger's kind is fixed "
+            f"when it is created. Point --db (or EGRESS_DB) at another database for a new {wanted} ledger"
+        )
     if args.json:
-        print_json({"url": masked(url), "created": created, "revision": SCHEMA_REVISION})
+        print_json({"url": url, "created": created, "revision": SCHEMA_REVISION, "kind": kind})
     elif created:
-        print(f"created a new ledger at {masked(url)} (schema revision {SCHEMA_REVISION})")
+        print(f"created a new {kind} ledger at {url} (schema revision {SCHEMA_REVISION})")
     else:
-        print(f"the ledger at {masked(url)} is already at schema revision {SCHEMA_REVISION}: nothing to do")
+        print(f"the {kind} ledger at {url} is already at schema revision {SCHEMA_REVISION}: nothing to do")
     return 0
 
 
 def _status(args) -> int:
-    from smtp_egress.ledger import open_engine
-    from smtp_egress.migrations import SCHEMA_REVISION, SchemaState, masked, read_state, refusal
+    import sqlalchemy as sa
 
-    url = _url(args.db)
-    absent = _missing_sqlite_file(url)
-    engine = open_engine(url)
-    try:
-        state = SchemaState("empty") if absent else read_state(engine)
-    finally:
-        engine.dispose()
-    action = None if state.usable else str(refusal(state, engine.url))
+    from smtp_egress.ledger import Ledger
+    from smtp_egress.ledger_location import missing_message
+    from smtp_egress.masking import mask_url as masked
+    from smtp_egress.migrations import SCHEMA_REVISION, refusal
+
+    where = ledger_location(args)
+    url = where.url
+    state, absent = _state(where)
+    kind = None
+    if state.usable:
+        ledger = Ledger(where)
+        try:
+            kind = ledger.kind
+        finally:
+            ledger.close()
+    action: str | None = None
+    if absent:
+        action = missing_message(where, masked(url), absent)
+    elif not state.usable:
+        action = str(refusal(state, sa.make_url(url)))
     if args.json:
         print_json(
             {
                 "url": masked(url),
                 "state": state.kind,
+                "kind": kind,
                 "revision": state.revision,
                 "head": SCHEMA_REVISION,
                 "usable": state.usable,
@@ -103,8 +142,8 @@ def _status(args) -> int:
         )
         return 0 if state.usable else 2
     found = {
-        "empty": "empty: no ledger yet ('egress ledger init', or the first command, creates it)",
-        "current": f"schema revision {state.revision}, this smtp-egress's: ready",
+        "empty": "no ledger yet",
+        "current": f"a {kind} ledger, schema revision {state.revision}, this smtp-egress's: ready",
         "behind": f"schema revision {state.revision}, older than this smtp-egress's {SCHEMA_REVISION}: upgrade needed",
         "unversioned": "no schema revision (made by smtp-egress 0.1.0): upgrade needed",
         "ahead": f"schema revision {state.revision}, newer than this smtp-egress knows",
@@ -116,16 +155,16 @@ def _status(args) -> int:
 
 
 def _upgrade(args) -> int:
-    from smtp_egress.errors import ConfigError
-    from smtp_egress.migrations import masked
+    from smtp_egress.errors import LedgerMissing
+    from smtp_egress.ledger_location import missing_message
+    from smtp_egress.masking import mask_url as masked
     from smtp_egress.migrations.upgrade import upgrade, upgrade_sql
 
-    url = _url(args.db)
-    if _missing_sqlite_file(url):
-        raise ConfigError(
-            f"no ledger at {masked(url)!r}: the file does not exist; 'egress ledger init' creates a new "
-            "one, or pass --db URL (or set EGRESS_DB) to the existing ledger"
-        )
+    where = ledger_location(args)
+    url = where.url
+    _, absent = _state(where)
+    if absent and (not args.sql or absent == NO_FILE):  # --sql on an empty database: the DDL that creates one
+        raise LedgerMissing(missing_message(where, masked(url), absent))
     if args.sql:
         result = upgrade_sql(url, sys.stdout)
         if result.changed:
@@ -153,26 +192,24 @@ def _upgrade(args) -> int:
     return 0
 
 
-def _url(flag_value: str | None) -> str:
-    from smtp_egress.ledger import DEFAULT_DB
-
-    return flag_value or f"sqlite:///{DEFAULT_DB}"
+NO_FILE, NO_TABLES = "the file does not exist", "the database holds no tables"
 
 
-def _missing_sqlite_file(url: str) -> bool:
-    from pathlib import Path
+def _state(where):
+    """The database's schema state, and why there is no ledger there (None: there is something)."""
+    from smtp_egress.ledger import open_engine
+    from smtp_egress.ledger_location import sqlite_file
+    from smtp_egress.migrations import SchemaState, read_state
 
-    import sqlalchemy as sa
-
+    path = sqlite_file(where.url)
+    if path is not None and not path.is_file():
+        return SchemaState("empty"), NO_FILE  # never create the file just to look at it
+    engine = open_engine(where.url, where)
     try:
-        parsed = sa.make_url(url)
-    except (sa.exc.ArgumentError, ValueError):
-        return False  # opening it names the bad URL
-    return (
-        parsed.get_backend_name() == "sqlite"
-        and parsed.database not in (None, "", ":memory:")
-        and not Path(parsed.database).is_file()
-    )
+        state = read_state(engine)
+    finally:
+        engine.dispose()
+    return state, NO_TABLES if state.kind == "empty" else None
 
 
 def _what_it_does(result, done: bool = False) -> str:

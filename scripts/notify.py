@@ -14,17 +14,32 @@
 
 from __future__ import annotations
 
-import os
 import sys
 
-from .common import add_db, add_json, add_plan, env_or, moment_for
+from .common import add_at, add_db, add_json, add_plan, at_flag, ledger_location, run_moment
+
+EXIT_CODES = """\
+exit codes (the most urgent when several apply: 3, then 6, 4, 5):
+  0  all well (also when nothing was due)
+  1  an internal error (a bug: please report it with its traceback)
+  2  a usage or configuration error: a flag, variable, plan, ledger or channel setting; nothing was recorded or sent
+  3  the published document could not be fetched or is not usable; nothing was announced or sent
+  4  a change is closer than notice_days: it was not announced (--allow-short-notice --reason TEXT to record it
+     as an exception)
+  5  drift: the published list differs from what the plan and the ledger say it must hold today
+  6  notices not delivered: a channel's server failed its check, or a change planned within notice_days has
+     notices that did not reach every workspace (rerun to resume, or decide with --accept-undelivered)"""
 
 
 def register(sub) -> None:
+    import argparse
+
     p = sub.add_parser(
         "notify",
         help="the daily job: diff the published list, send due IP-change notices",
         description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--region", required=True)
     p.add_argument(
@@ -32,7 +47,7 @@ def register(sub) -> None:
         metavar="URL_OR_FILE",
         help="the currently published document (http(s) URL or file); required, except with --accept-undelivered",
     )
-    p.add_argument("--today", metavar="DATE", help="run as if today were DATE (UTC midnight); default: now")
+    add_at(p)
     p.add_argument("--dry-run", action="store_true", help="report what would be announced; record and send nothing")
     p.add_argument(
         "--allow-short-notice",
@@ -74,23 +89,33 @@ def run(args) -> int:
     from smtp_egress.errors import ConfigError
     from smtp_egress.jobs.notify import NotifyInputs, run_notify
 
+    from .common import load_plan, refuse, region
     from .notify_report import emit
+    from .values import Setting, source_url
 
     if args.accept_undelivered is not None:
         return _accept(args)
-    if not args.published:
+    if args.published is None:
         raise ConfigError("egress notify needs --published URL_OR_FILE (the currently published document)")
     if args.allow_short_notice and not (args.reason or "").strip():
         raise ConfigError("--allow-short-notice needs --reason TEXT: the exception is recorded with its reason")
+    if not args.allow_short_notice:
+        refuse("a notify run without --allow-short-notice or --accept-undelivered", {"--reason": args.reason})
+    refuse("a notify run without --accept-undelivered", {"--by": args.by})
+    published = source_url(Setting(args.published, "--published"), "published document")
+    when = run_moment(args.at, at_flag(args))
+    region(load_plan(args), args.region)
+    settings = notice_settings(args)
     check_sender(args)
     warn_loopback(args)
     inputs = NotifyInputs(
         region=args.region,
-        published=args.published,
+        published=published,
         plan_path=args.plan,
-        db_url=args.db,
-        moment=moment_for(args.today, "--today"),
-        notices=notice_settings(args),
+        db_url=ledger_location(args),
+        moment=when.moment,
+        moment_option=when.option,
+        notices=settings,
         dry_run=args.dry_run,
         short_notice_reason=args.reason.strip() if args.allow_short_notice else None,
         progress=args.progress,
@@ -101,31 +126,53 @@ def run(args) -> int:
 
 
 def _accept(args) -> int:
-    import getpass
-
     from smtp_egress.errors import ConfigError
-    from smtp_egress.jobs.accept import AcceptInputs, run_accept
+    from smtp_egress.jobs.accept import AcceptInputs, NothingToAccept, run_accept
 
+    from .common import decided_by, load_plan, refuse, region
     from .notify_report import emit_accept
+    from .values import blame
 
-    if args.allow_short_notice or args.published or args.dry_run:
-        raise ConfigError(
-            "--accept-undelivered records a decision and sends nothing: give it with --region and --reason only"
-        )
-    try:
-        by = args.by or getpass.getuser()
-    except (KeyError, OSError):
-        by = "unknown"
+    what = " (it records a decision and sends nothing: give it with --region and --reason)"
+    fetching = {
+        "--published": args.published,
+        "--allow-short-notice": args.allow_short_notice,
+        "--dry-run": args.dry_run,
+    }
+    refuse("--accept-undelivered", {**fetching, **_sending_flags(args)}, what)
+    if not args.accept_undelivered.strip():
+        raise ConfigError("--accept-undelivered: the workspace id is empty; egress workspaces list shows them")
+    by = decided_by(args.by)
+    when = run_moment(args.at, at_flag(args))
+    region(load_plan(args), args.region)
     inputs = AcceptInputs(
         region=args.region,
         workspace_id=args.accept_undelivered,
         reason=args.reason or "",
         by=by,
-        db_url=args.db,
-        moment=moment_for(args.today, "--today"),
+        db_url=ledger_location(args),
+        moment=when.moment,
+        moment_option=when.option,
     )
-    emit_accept(run_accept(inputs), args.json)
+    try:
+        result = run_accept(inputs)
+    except NothingToAccept as exc:
+        raise blame("--accept-undelivered", exc) from None
+    emit_accept(result, args.json)
     return 0
+
+
+def _sending_flags(args) -> dict[str, object]:
+    """The flags that only matter to a run that sends: the channels' options, --base-url and --progress."""
+    from smtp_egress.notices.channels import CHANNELS
+
+    flags: dict[str, object] = {
+        option.flag: getattr(args, _dest(channel.name, option.key), None)
+        for channel in CHANNELS.values()
+        for option in channel.options
+        if option.flag
+    }
+    return {**flags, "--base-url": args.base_url, "--progress": args.progress}
 
 
 def add_channel_options(parser) -> None:
@@ -141,17 +188,35 @@ def add_channel_options(parser) -> None:
 
 
 def notice_settings(args):
-    """The notice channels' settings from the flags, else their environment variables, else the defaults."""
+    """The notice channels' settings from the flags, else their environment variables, else the defaults; each
+    channel is told where every given value came from, so that its messages name the flag or variable used."""
     from smtp_egress.jobs.notices import DEFAULT_BASE_URL, NoticeSettings
     from smtp_egress.notices.channels import CHANNELS
 
+    from .common import resolve
+    from .values import http_url, setting
+
+    resolve(args)
     channels = {}
     for channel in CHANNELS.values():
-        values = {
-            o.key: env_or(getattr(args, _dest(channel.name, o.key), None), o.env, o.default) for o in channel.options
+        given = {
+            o.key: setting(getattr(args, _dest(channel.name, o.key), None), o.flag, o.env, _default(channel, o, args))
+            for o in channel.options
         }
-        channels[channel.name] = channel.settings(values)
-    return NoticeSettings(base_url=env_or(args.base_url, "EGRESS_BASE_URL", DEFAULT_BASE_URL), channels=channels)
+        values = {key: s.value for key, s in given.items()}
+        sources = {key: s.source for key, s in given.items() if s.source}
+        channels[channel.name] = channel.settings(values, sources)
+    base = setting(args.base_url, "--base-url", "EGRESS_BASE_URL", DEFAULT_BASE_URL)
+    return NoticeSettings(base_url=http_url(base, "base URL"), channels=channels)
+
+
+def _default(channel, option, args):
+    """An option's default; the Maildir outbox's is the project's (.egress/outbox beside the default ledger)."""
+    if channel.name == "email" and option.key == "outbox":
+        from smtp_egress.project import default_outbox
+
+        return str(default_outbox(args.plan))
+    return option.default
 
 
 def _dest(channel: str, key: str) -> str:
@@ -164,10 +229,13 @@ def check_sender(args) -> None:
     from smtp_egress.errors import ConfigError
     from smtp_egress.notices.channels.email import DEFAULT_SENDER, sender_problem
 
+    from .values import setting
+
     flag = getattr(args, _dest("email", "sender"), None)
-    value, source = (flag, "--from") if flag is not None else (os.environ.get("EGRESS_FROM"), "env EGRESS_FROM")
+    given = setting(flag, "--from", "EGRESS_FROM")
+    value, source = given.value, given.source
     if value is None:
-        if env_or(getattr(args, _dest("email", "smtp_url"), None), "EGRESS_SMTP_URL"):
+        if setting(getattr(args, _dest("email", "smtp_url"), None), "--smtp-url", "EGRESS_SMTP_URL").value:
             print(
                 f"egress notify: warning: notices are sent From {DEFAULT_SENDER!r}, which customers' servers may "
                 "reject; set --from or EGRESS_FROM to your platform's address",
@@ -190,20 +258,17 @@ def warn_loopback(args) -> None:
 
     from smtp_egress.jobs.notices import DEFAULT_BASE_URL
 
-    url = env_or(args.base_url, "EGRESS_BASE_URL", DEFAULT_BASE_URL)
+    from .values import setting
+
+    base = setting(args.base_url, "--base-url", "EGRESS_BASE_URL", DEFAULT_BASE_URL)
+    url = base.value or DEFAULT_BASE_URL
     host = (urlsplit(url).hostname or "").rstrip(".").lower()
     try:
         loopback = ipaddress.ip_address(host).is_loopback
     except ValueError:
         loopback = host == "localhost" or host.endswith(".localhost")
     if loopback:
-        source = (
-            "--base-url"
-            if args.base_url is not None
-            else "EGRESS_BASE_URL"
-            if "EGRESS_BASE_URL" in os.environ
-            else "the default"
-        )
+        source = base.source or "the default"
         print(
             f"egress notify: warning: notices link to {url!r} ({source}), a loopback address customers cannot "
             "open; set --base-url or EGRESS_BASE_URL to the public URL of the published list",

@@ -11,6 +11,7 @@ from smtp_egress.dates import rfc3339
 from smtp_egress.jobs.accept import AcceptResult
 from smtp_egress.jobs.notify import NotifyResult
 from smtp_egress.plan import Change
+from smtp_egress.wording import count
 
 from .common import print_json
 
@@ -28,6 +29,7 @@ def as_json(result: NotifyResult) -> dict[str, Any]:
         "now": rfc3339(result.moment),
         "notice_days": result.notice_days,
         "dry_run": result.dry_run,
+        "simulated": result.simulated,
         "published": None
         if doc is None
         else {
@@ -76,6 +78,7 @@ def as_json(result: NotifyResult) -> dict[str, Any]:
             "seconds": summary.seconds,
         },
         "problems": [p.message for p in result.problems],
+        "warnings": list(result.warnings),
         "exit_code": result.exit_code,
     }
 
@@ -86,23 +89,24 @@ def lines(result: NotifyResult) -> list[str]:
     doc, found = result.published, result.diff
     if doc is not None and found is not None:
         out.append(
-            f"published list: {len(doc.addresses)} addresses from {doc.source} "
+            f"published list: {count(len(doc.addresses), 'address')} from {doc.source} "
             f"(sync_token {doc.sync_token}); expected today: {len(found.expected)}"
         )
-        if found.stale_upcoming:
+        fresh = [s for s in found.stale_upcoming if s not in found.overdue_upcoming]  # overdue: a problem
+        if fresh:
             out.append(
                 f"note: the published document does not list announced change(s) yet: "
-                f"{'; '.join(found.stale_upcoming)}; re-publish it (egress publish)"
+                f"{'; '.join(fresh)}; re-publish it (egress publish)"
             )
     for a in result.announced:
         if result.dry_run:
             out.append(
-                f"dry run: would announce {_describe(a.change)} to {a.workspaces} workspaces"
+                f"dry run: would announce {_describe(a.change)} to {count(a.workspaces, 'workspace')}"
                 + (f" (short-notice exception: {a.reason})" if a.reason else "")
             )
         else:
             out.append(
-                f"recorded {_describe(a.change)} for {a.workspaces} workspaces (batch {a.batch_id})"
+                f"recorded {_describe(a.change)} for {count(a.workspaces, 'workspace')} (batch {a.batch_id})"
                 + (f" as a short-notice exception: {a.reason}" if a.reason else "")
             )
     s = result.delivery
@@ -129,9 +133,10 @@ def emit(result: NotifyResult, as_json_output: bool) -> None:
     problems = result.problems
     print(
         f"egress notify: region {result.region}, {rfc3339(result.moment)}"
+        + (" (SIMULATION ledger)" if result.simulated else "")
         + (" (dry run: nothing recorded or sent)" if result.dry_run else "")
     )
-    for line in lines(result) or ["nothing to do"]:
+    for line in lines(result) or ([] if problems else ["nothing to do"]):  # a run that failed says why, below
         print(f"  {line}")
     if result.told:
         print(
@@ -140,6 +145,8 @@ def emit(result: NotifyResult, as_json_output: bool) -> None:
         )
     elif not problems and not result.announced:
         print("  nothing was due")
+    for w in result.warnings:
+        print(f"  WARNING: {w}", file=sys.stderr)
     for p in problems:
         print(f"  ACTION NEEDED: {p.message}", file=sys.stderr)
     print(f"  exit {result.exit_code}: {_meaning(result.exit_code)}")
@@ -161,7 +168,7 @@ def emit_accept(result: AcceptResult, as_json_output: bool) -> None:
         return
     print(f"egress notify: region {result.region}, {rfc3339(result.moment)}")
     print(
-        f"  recorded: the notices of {len(result.batches)} batch(es) count as told without workspace "
+        f"  recorded: the notices of {count(len(result.batches), 'batch')} count as told without workspace "
         f"{result.workspace_id} ({', '.join(result.batches)}); they are not tried again"
     )
     for batch, at in result.told:

@@ -31,11 +31,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-from smtp_egress.files import write_atomic
+from smtp_egress.wording import count
 
-from .common import add_db, add_plan, env_or, moment_for
+from .common import add_at, add_db, add_plan, ledger_location, moment_for
 
 
 def register(sub) -> None:
@@ -53,9 +52,7 @@ def register(sub) -> None:
     what.add_argument(
         "--verify", metavar="SOURCE", help="check signed documents: a static tree, a document file or a URL"
     )
-    p.add_argument(
-        "--at", metavar="DATE", help="the document as it stands at midnight UTC of DATE (YYYY-MM-DD); default: now"
-    )
+    add_at(p)
     p.add_argument("--format", choices=("json", "txt"), help="with --region: json (default) or txt")
     p.add_argument("--out", metavar="FILE", help="with --region: write to FILE atomically instead of stdout")
     p.add_argument(
@@ -74,44 +71,62 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from smtp_egress.errors import ConfigError
-    from smtp_egress.jobs.publish import PublishInputs, render_region, write_static_tree
+    from smtp_egress.jobs.publish import render_region, write_static_tree
 
-    if args.verify:
+    from .common import load_plan, refuse, region
+    from .values import directory, http_url, output_file, private_key, setting, write_output
+
+    if args.verify is not None:
         return verify(args)
-    if args.public_key is not None:
-        raise ConfigError("--public-key applies to --verify only")
-    inputs = PublishInputs(plan_path=args.plan, db_url=args.db, moment=moment_for(args.at, "--at"))
-    if args.static_dir:
-        from smtp_egress.signing import load_private_key
-
-        base_url = env_or(args.base_url, "EGRESS_BASE_URL")
+    if args.static_dir is not None:
         for flag, value in (("--format", args.format), ("--out", args.out)):
             if value is not None:
                 raise ConfigError(f"{flag} applies to --region only; --static-dir writes every file and format")
-        if not base_url or not base_url.startswith(("https://", "http://")):
+        if args.public_key is not None:
+            raise ConfigError("--public-key applies to --verify only")
+        root = directory(args.static_dir, "--static-dir")
+        base = setting(args.base_url, "--base-url", "EGRESS_BASE_URL")
+        if base.value is None:
             raise ConfigError(
-                f"--static-dir needs --base-url (or EGRESS_BASE_URL), the http(s) URL the tree is "
-                f"served from, for the links in changes.atom; got {base_url!r}"
+                "--static-dir needs --base-url (or EGRESS_BASE_URL), the http(s) URL the tree is served from, for "
+                "the links in changes.atom"
             )
-        key_path = env_or(args.signing_key, "EGRESS_SIGNING_KEY")
-        key = load_private_key(Path(key_path)) if key_path else None
-        tree = write_static_tree(inputs, Path(args.static_dir), base_url, key)
+        base_url = http_url(base, "base URL")
+        inputs = _inputs(args)
+        key = private_key(setting(args.signing_key, "--signing-key", "EGRESS_SIGNING_KEY"))
+        load_plan(args)  # a bad plan is named by where its path came from
+        try:
+            tree = write_static_tree(inputs, root, base_url, key)
+        except OSError as exc:  # a file of the tree that cannot be replaced (a directory in its way)
+            raise ConfigError(f"--static-dir: cannot write into {str(root)[:200]!r}: {exc.strerror or exc}") from None
         for path in tree.files:
             print(f"wrote {path}")
-        print(f"wrote {tree.headers} (Content-Type and Cache-Control of {len(tree.files)} files, for the uploader)")
+        print(
+            f"wrote {tree.headers} (Content-Type and Cache-Control of {count(len(tree.files), 'file')}, "
+            "for the uploader)"
+        )
         if key is None:
             print("not signed (no --signing-key / EGRESS_SIGNING_KEY)")
+        if tree.simulated:
+            print('SIMULATED: made from a simulation ledger; the documents say "simulated": true. Never upload them')
         return 0
+    if args.public_key is not None:
+        raise ConfigError("--public-key applies to --verify only")
     if args.signing_key is not None:
         raise ConfigError("--signing-key applies to --static-dir only")
+    refuse("--region", {"--base-url": args.base_url}, " (a region's document links nowhere; --static-dir uses it)")
+    output_file(args.out)
+    inputs = _inputs(args)
+    region(load_plan(args), args.region)
     rendered = render_region(inputs, args.region)
     data = rendered.txt_bytes if args.format == "txt" else rendered.json_bytes
-    if args.out:
-        write_atomic(Path(args.out), data)
+    if args.out is not None:
+        write_output(args.out, data)
         doc = rendered.document
         print(
-            f"wrote {args.out}: region {doc['region']}, {len(doc['ip_addresses'])} addresses, "
-            f"{len(doc['upcoming'])} upcoming changes, sha256 {doc['sha256']}"
+            f"wrote {args.out}: region {doc['region']}, {count(len(doc['ip_addresses']), 'address')}, "
+            f"{count(len(doc['upcoming']), 'upcoming change')}, sha256 {doc['sha256']}"
+            + (" (SIMULATED: from a simulation ledger)" if doc.get("simulated") else "")
         )
     else:
         sys.stdout.write(data.decode("utf-8"))
@@ -119,19 +134,45 @@ def run(args) -> int:
     return 0
 
 
+def _inputs(args):
+    from smtp_egress.jobs.publish import PublishInputs
+
+    from .common import at_flag
+
+    return PublishInputs(plan_path=args.plan, db_url=ledger_location(args), moment=moment_for(args.at, at_flag(args)))
+
+
 def verify(args) -> int:
     from smtp_egress.errors import ConfigError
     from smtp_egress.jobs.verify_published import verify_published
-    from smtp_egress.signing import load_public_key
 
-    if not args.public_key:
+    from .common import refuse
+    from .values import Setting, naming, public_key, source_url
+
+    if args.public_key is None:
         raise ConfigError("--verify needs --public-key PEM, the platform's Ed25519 public key (obtained from it)")
-    for flag in ("--format", "--out", "--signing-key", "--at", "--base-url"):
-        if getattr(args, flag[2:].replace("-", "_")) is not None:
-            raise ConfigError(f"{flag} does not apply to --verify")
-    for doc in verify_published(args.verify, load_public_key(Path(args.public_key))):
+    refuse(
+        "--verify",
+        {
+            "--format": args.format,
+            "--out": args.out,
+            "--signing-key": args.signing_key,
+            "--at": args.at,
+            "--base-url": args.base_url,
+            "--plan": args.plan if args.plan_from == "--plan" else None,
+            "--db": args.db,
+        },
+    )
+    source = source_url(Setting(args.verify, "--verify"), "source to verify")
+    key = public_key(Setting(args.public_key, "--public-key"))
+    try:
+        with naming("--verify"):
+            docs = verify_published(source, key)
+    except OSError as exc:  # a path no file system takes (too long)
+        raise ConfigError(f"--verify {source[:200]!r}: {exc.strerror or exc}") from None
+    for doc in docs:
         print(
-            f"{doc.source}: OK: signature {doc.signature} matches; region {doc.region}, {doc.addresses} addresses, "
-            f"sha256 of the .txt list {doc.sha256}"
+            f"{doc.source}: OK: signature {doc.signature} matches; region {doc.region}, "
+            f"{count(doc.addresses, 'address')}, sha256 of the .txt list {doc.sha256}"
         )
     return 0

@@ -27,7 +27,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from .common import add_db, add_plan, moment_for
+from smtp_egress.wording import count
+
+from .common import add_at, add_db, add_plan, ledger_location, moment_for
 
 SUFFIXES = {".md": "md", ".markdown": "md", ".html": "html", ".htm": "html", ".json": "json"}
 
@@ -47,9 +49,7 @@ def register(sub) -> None:
     )
     fmt.add_argument("--json", dest="format", action="store_const", const="json", help="the same as --format json")
     p.add_argument("--out", metavar="FILE", help="write the report to FILE atomically instead of stdout")
-    p.add_argument(
-        "--at", metavar="DATE", help="the record as it stood at midnight UTC of DATE (YYYY-MM-DD); default: now"
-    )
+    add_at(p)
     p.add_argument(
         "--since", metavar="DATE", help="history of changes announced or effective on or after DATE (YYYY-MM-DD)"
     )
@@ -74,22 +74,27 @@ def output_format(fmt: str | None, out: str | None) -> str:
 
 
 def run(args) -> int:
-    from smtp_egress.dates import parse_day, utc_now
-    from smtp_egress.files import write_atomic
+    from smtp_egress.dates import utc_now
     from smtp_egress.jobs.report import ReportInputs, build
     from smtp_egress.report.render import render
 
-    fmt = output_format(args.format, args.out)
-    since = parse_day(args.since, where="--since") if args.since is not None else None
-    at = moment_for(args.at, "--at") if args.at is not None else None
-    report = build(ReportInputs(plan_path=args.plan, db_url=args.db, generated_at=utc_now(), at=at, since=since))
+    from .common import at_flag, load_plan
+    from .values import day_value, output_file, write_output
+
+    fmt = output_format(args.format, output_file(args.out))
+    since = day_value(args.since, "--since") if args.since is not None else None
+    at = moment_for(args.at, at_flag(args)) if args.at is not None else None
+    load_plan(args)  # a bad plan is named by where its path came from
+    inputs = ReportInputs(plan_path=args.plan, db_url=ledger_location(args), generated_at=utc_now(), at=at, since=since)
+    report = build(inputs)
     text = render(report, fmt)
-    if args.out:
-        write_atomic(Path(args.out), text.encode("utf-8"))
+    if args.out is not None:
+        write_output(args.out, text.encode("utf-8"))
         s = report.summary
         print(
-            f"wrote {args.out} ({fmt}): {len(s.regions)} regions, {s.changes} changes, {s.flags} flags, "
-            f"{s.exceptions} short-notice exceptions, as of {report.day.isoformat()}"
+            f"wrote {args.out} ({fmt}): {count(len(s.regions), 'region')}, {count(s.changes, 'change')}, "
+            f"{count(s.flags, 'flag')}, {count(s.exceptions, 'short-notice exception')}, as of {report.day.isoformat()}"
+            + ("; SIMULATED: the record of a simulation ledger" if report.provenance.simulated else "")
         )
     else:
         sys.stdout.write(text)

@@ -2,10 +2,12 @@
 
 No Pulumi CLI and no cloud credentials: ``stacks/__main__.py`` runs in-process under a recording mock
 engine (smtp_egress.synth) with the config of ``stacks/Pulumi.<stack>.yaml`` (secrets masked as
-"[secret]"), given the plan, the day and the published document as arguments. The deploy guard runs exactly
+"[secret]"), given the plan, the day and what customers were told as arguments. The deploy guard runs exactly
 as in ``pulumi up``: a change customers were not told about in time stops the synth with the guard's message
-(exit 2) and no plan is written. What customers were told comes from --published, else the ledger of env
-EGRESS_DB, else the stack's ledgerUrl or publishedUrl.
+(exit 2) and no plan is written. What customers were told comes from --published (env EGRESS_PUBLISHED), else
+the ledger of --db (env EGRESS_DB; it must exist), else the project's default ledger when it exists, else the
+stack's publishedUrl; when that is unset or an example placeholder, the synth says so (exit 2) instead of
+fetching. A plan made from a simulation ledger says so (output and summary "simulated").
 
 The plan (``--out FILE``, JSON, sorted keys) lists every resource sorted by URN (type, name, parent,
 provider, protect, retain_on_delete, inputs) and the stack outputs; two runs with the same inputs give
@@ -17,10 +19,13 @@ and any policy violation (checks/policies.py): a plan that breaks one is not wri
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any
 
-from .common import add_json, print_json
+from smtp_egress.wording import count
+
+from .common import add_at, add_db, add_json, add_plan, ledger_location, print_json
 
 
 def register(sub: Any) -> None:
@@ -31,14 +36,15 @@ def register(sub: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--stack", required=True, metavar="STACK", help="the stack: us or eu (stacks/Pulumi.<stack>.yaml)")
-    p.add_argument("--plan", metavar="PATH", help="the IP plan (env EGRESS_PLAN; default stacks/egress-ips.yaml)")
-    p.add_argument("--today", metavar="DATE", help="run as of midnight UTC of DATE (YYYY-MM-DD; env EGRESS_TODAY)")
+    add_plan(p)
+    add_at(p, env="EGRESS_TODAY")
     p.add_argument(
         "--published",
         metavar="FILE_OR_URL",
         help="what customers were told: this published document instead of the ledger or the "
         "stack's publishedUrl (env EGRESS_PUBLISHED)",
     )
+    add_db(p)
     p.add_argument(
         "--config",
         action="append",
@@ -53,51 +59,72 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import os
     from pathlib import Path
 
-    from smtp_egress.dates import parse_day
-    from smtp_egress.errors import ConfigError
-    from smtp_egress.files import write_atomic
+    from smtp_egress.errors import ConfigError, PublishedUnusable
     from smtp_egress.jobs import synth
-    from smtp_egress.plan import DEFAULT_PLAN
+    from smtp_egress.ledger_location import default_location
+    from smtp_egress.synth import engine
 
-    today = args.today or os.environ.get("EGRESS_TODAY")
+    from .common import at_flag, load_plan
+    from .values import blame, day_value, naming, output_file, setting, source_url, write_output
+
+    output_file(args.out)
+    today = setting(args.at, at_flag(args), "EGRESS_TODAY")
+    day = day_value(today.value, str(today.source)) if today.value is not None else None
     overrides: dict[str, str] = {}
     for item in args.config:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise ConfigError(f"--config {item!r}: expected KEY=VALUE, e.g. smtp-egress:emergencyOverride='why'")
+            raise ConfigError(f"--config {item[:200]!r}: expected KEY=VALUE, e.g. smtp-egress:emergencyOverride='why'")
         overrides[key.strip()] = value
-    result = synth.run(
-        synth.SynthInputs(
-            stack=args.stack,
-            plan_path=Path(args.plan or os.environ.get("EGRESS_PLAN") or DEFAULT_PLAN),
-            today=parse_day(today, where="--today" if args.today else "EGRESS_TODAY") if today else None,
-            published=args.published or os.environ.get("EGRESS_PUBLISHED") or None,
-            ledger_url=os.environ.get("EGRESS_DB") or None,
-            config=overrides,
-        )
+    published = setting(args.published, "--published", "EGRESS_PUBLISHED")
+    if published.value is not None:
+        source_url(published, "published document")
+        if args.db is not None:  # what customers were told comes from the document: the ledger is not read
+            raise ConfigError(
+                f"--db does not apply with {published.source} (what customers were told comes from that document, "
+                f"not a ledger): give one of them" + ("" if published.source == "--published" else " (unset it)")
+            )
+    with naming("--stack"):
+        engine.stack_config(args.stack)  # an unknown stack, named before anything runs
+    plan_path = Path(args.plan)
+    load_plan(args)  # a bad plan is named by where its path came from
+    given = args.db or os.environ.get("EGRESS_DB")
+    inputs = synth.SynthInputs(
+        stack=args.stack,
+        plan_path=plan_path,
+        today=day,
+        published=published.value,
+        ledger_url=ledger_location(args, str(plan_path)) if given else None,
+        config=overrides,
+        default_ledger=default_location(plan_path),
     )
+    try:
+        result = synth.run(inputs)
+    except PublishedUnusable as exc:  # the document given could not be used: say where it was given
+        raise blame(published.source, exc) from None
     summary = result.summary.as_dict()
-    if args.out and not result.violations:
-        write_atomic(Path(args.out), result.plan_bytes())
+    if args.out is not None and not result.violations:
+        write_output(args.out, result.plan_bytes())
         summary["out"] = args.out
     if args.json:
         print_json(summary)
     else:
         print_summary(summary)
     if result.violations:
-        raise ConfigError(f"{len(result.violations)} policy violations (listed above); no plan was written")
+        raise ConfigError(f"{count(len(result.violations), 'policy violation')} (listed above); no plan was written")
     return 0
 
 
 def print_summary(s: dict[str, Any]) -> None:
     w = sys.stdout.write
     w(
-        f"stack {s['stack']} as of {s['today'] or 'now'}: {s['resources']} resources "
+        f"stack {s['stack']} as of {s['today'] or 'now'}: {count(s['resources'], 'resource')} "
         f"(plan sha256 {s['plan_sha256'][:12]})\n"
     )
+    if s.get("simulated"):
+        w("SIMULATED: what customers were told comes from a simulation ledger (a test or demo), not a real one\n")
     for typ, n in s["by_type"].items():
         w(f"  {n:4d}  {typ}\n")
     w("egress addresses:\n")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from smtp_egress.wording import count
+
 from .common import add_json, add_plan, print_json
 
 
@@ -16,10 +18,11 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from smtp_egress.errors import PlanError
-    from smtp_egress.plan import load_plan
+
+    from .common import load_plan
 
     try:
-        plan = load_plan(args.plan)
+        plan = load_plan(args)
     except PlanError as exc:
         if args.json:
             print_json({"ok": False, "plan": args.plan, "problems": exc.problems})
@@ -37,6 +40,6 @@ def run(args) -> int:
     if args.json:
         print_json(summary)
     else:
-        regions = ", ".join(f"{n} ({c} addresses)" for n, c in counts.items())
-        print(f"{plan.path}: OK: {regions}; {len(changes)} dated changes; notice {plan.notice_days} days")
+        regions = ", ".join(f"{n} ({count(c, 'address')})" for n, c in counts.items())
+        print(f"{plan.path}: OK: {regions}; {count(len(changes), 'dated change')}; notice {plan.notice_days} days")
     return 0

@@ -11,7 +11,9 @@ customers were told) are given as arguments by ``egress synth``, which runs this
 uses its defaults: the plan beside it (``stacks/egress-ips.yaml``), the real current time (a deploy always
 acts as of now), and what customers were told from the ledger (env ``EGRESS_DB``, else config
 ``smtp-egress:ledgerUrl``), else from the region's published document at ``smtp-egress:publishedUrl``.
-The program reads no other environment variable. Nothing imports this file.
+A deploy refuses a simulation ledger (or a simulated published document); under ``egress synth`` the plan
+says it is simulated (output ``simulated``). The program reads no other environment variable. Nothing
+imports this file.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from smtp_egress.components.regional_egress import EgressAddress, RegionalEgress
 from smtp_egress.components.tracking_dns import TrackingDns, TrackingDnsArgs
 from smtp_egress.components.vpc_endpoints import VpcEndpoints, VpcEndpointsArgs
 from smtp_egress.dates import utc_now
-from smtp_egress.errors import EgressError, PublishedUnusable
+from smtp_egress.errors import ConfigError, EgressError, PublishedUnusable
 from smtp_egress.plan import load_plan
 from smtp_egress.signing import public_key_pem, sign
 from smtp_egress.stacks.settings import StackSettings
@@ -71,13 +73,15 @@ def program_inputs() -> ProgramInputs:
     )
 
 
-def documents(plan, settings: StackSettings, all_anns: dict, moment) -> dict:
+def documents(plan, settings: StackSettings, all_anns: dict, moment, simulated: bool = False) -> dict:
     """This region's files of the static tree, as ``egress publish --static-dir`` writes them: with
     ``smtp-egress:signingKey``, the document's signature (``.sig``) beside it."""
     from smtp_egress.document import CACHE_CONTROL, SIGNATURE_TYPE, document_path, static_files
     from smtp_egress.signing import SIGNATURE_SUFFIX
 
-    files = static_files(plan, all_anns, moment, settings.published_base_url, regions=[settings.region])
+    files = static_files(
+        plan, all_anns, moment, settings.published_base_url, regions=[settings.region], simulated=simulated
+    )
     docs = {path: PublishedFile(data.decode(), ctype, CACHE_CONTROL) for path, (data, ctype) in files.items()}
     path = document_path(settings.region)
     signature = with_key(settings, lambda key: base64.b64encode(sign(key, files[path][0])).decode())
@@ -94,8 +98,9 @@ def with_key(settings: StackSettings, use: Callable[[Ed25519PrivateKey], str]) -
     return SECRET if settings.signing_key_placeholder else None
 
 
-def announcements(inputs: ProgramInputs, settings: StackSettings) -> tuple[dict, dict]:
-    """(this region's announcements for the guard, every region's known ones for the changes feed)."""
+def announcements(inputs: ProgramInputs, settings: StackSettings) -> tuple[dict, dict, bool]:
+    """(this region's announcements for the guard, every region's known ones for the changes feed, whether they
+    come from a simulation: a simulation ledger or a simulated published document)."""
     plan, published = inputs.plan, inputs.published
     ledger_url = inputs.ledger_url or settings.guard_ledger_url
     if ledger_url and not published:
@@ -103,15 +108,25 @@ def announcements(inputs: ProgramInputs, settings: StackSettings) -> tuple[dict,
 
         ledger = Ledger(ledger_url)
         try:
-            every = ledger.announcements()
+            every, simulated = ledger.announcements(), ledger.simulation
         finally:
             ledger.close()
-        return {k: a for k, a in every.items() if a.region == settings.region}, every
+        return {k: a for k, a in every.items() if a.region == settings.region}, every, simulated
     from smtp_egress.checks.published import fetch_published
 
     doc = fetch_published(published or settings.published_url, settings.region)
     anns = announcements_from_document(plan, settings.region, [str(ip) for ip in doc.addresses], list(doc.upcoming))
-    return anns, anns
+    return anns, anns, doc.raw.get("simulated") is True
+
+
+def refuse_simulation_in_a_deploy() -> None:
+    """A deploy (no inputs given: ``pulumi up``) acts on real customers: never from a simulation."""
+    if globals().get(INPUTS_GLOBAL) is None:
+        raise ConfigError(
+            "what customers were told comes from a simulation (a simulation ledger, or a published document "
+            "marked simulated): a deploy never acts on one. Point EGRESS_DB or smtp-egress:ledgerUrl at the real "
+            "ledger (or smtp-egress:publishedUrl at the real published list); nothing was deployed"
+        )
 
 
 def notice_security_group(region: str, network, tags: dict) -> aws.ec2.SecurityGroup:
@@ -169,7 +184,9 @@ def prepare():
     plan, now = inputs.plan, inputs.moment
     plan.region(settings.region)  # a clear error naming the region and the plan's regions
     day = now.date()
-    anns, all_anns = announcements(inputs, settings)
+    anns, all_anns, simulated = announcements(inputs, settings)
+    if simulated:
+        refuse_simulation_in_a_deploy()
     overridden = enforce_guard(plan, settings.region, anns, now, override_reason=settings.emergency_override)
     forced = {v.ip for v in overridden}
     addresses = [
@@ -189,12 +206,16 @@ def prepare():
             f"{settings.region}: no address of the plan is published on {day.isoformat()}; an empty list makes "
             "customers' sync scripts wipe their allowlists, so nothing was deployed: announce an addition first"
         )
-    docs = documents(plan, settings, all_anns, now)
-    return settings, overridden, addresses, live, docs
+    docs = documents(plan, settings, all_anns, now, simulated)
+    return settings, overridden, addresses, live, docs, simulated
 
 
-def declare(settings: StackSettings, overridden: list, addresses: list, live: list[str], docs: dict) -> None:
+def declare(
+    settings: StackSettings, overridden: list, addresses: list, live: list[str], docs: dict, simulated: bool
+) -> None:
     """The resources and the stack outputs. Nothing before this creates any."""
+    if simulated:
+        pulumi.export("simulated", True)  # only then: a real plan's outputs are what they always were
     if settings.emergency_override and not overridden:
         pulumi.log.warn("smtp-egress:emergencyOverride is set but the guard found nothing to override; remove it")
     for v in overridden:

@@ -4,7 +4,8 @@
 ``runpy.run_path(..., init_globals={INPUTS_GLOBAL: ProgramInputs(...)})``, so the values cross as arguments,
 not environment variables. Under the Pulumi CLI (``pulumi up``) nobody gives any and the program uses its
 defaults: the plan beside it, the real current time, and the ledger of env ``EGRESS_DB`` or config
-``smtp-egress:ledgerUrl``, else the region's published document.
+``smtp-egress:ledgerUrl``, else the region's published document. ``egress synth`` chooses the source itself
+(:func:`smtp_egress.jobs.synth.told_source`: also the project's default ledger) and passes it.
 
 This module imports no pulumi: the stack program imports it under ``pulumi up`` as well.
 """
@@ -16,6 +17,7 @@ import datetime as dt
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from smtp_egress.ledger_location import LedgerLocation
     from smtp_egress.plan import Plan
 
 INPUTS_GLOBAL = "EGRESS_PROGRAM_INPUTS"  # the name of the program's global that carries them
@@ -29,7 +31,7 @@ class ProgramInputs:
     plan: Plan
     moment: dt.datetime  # aware: the run's "now"
     published: str | None = None  # a published document (a file path or an http(s) URL)
-    ledger_url: str | None = None  # an SQLAlchemy URL of the ledger
+    ledger_url: LedgerLocation | str | None = None  # the ledger (an SQLAlchemy URL, and how it was chosen)
 
     def __post_init__(self) -> None:
         if self.moment.tzinfo is None:

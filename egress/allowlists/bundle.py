@@ -65,17 +65,20 @@ def tree_files(
     live_only: bool = False,
     aggregate: bool = True,
     key: Ed25519PrivateKey | None = None,
+    simulated: bool = False,
 ) -> tuple[dict[str, bytes], list[str]]:
     """Every file of the tree (relative POSIX path -> bytes) and the limit warnings, each naming its file."""
     files: dict[str, bytes] = {"README.txt": README.encode()}
     warnings: list[str] = []
     for region in sorted(plan.regions):
-        al = build(plan, region, anns, moment, generated_at, live_only=live_only, aggregate=aggregate)
+        al = build(
+            plan, region, anns, moment, generated_at, live_only=live_only, aggregate=aggregate, simulated=simulated
+        )
         for fmt in FORMATS.values():
             out = fmt.render(al)
             files[f"{region}/{fmt.filename}"] = out.data
             warnings += [f"{region}/{fmt.filename}: {w}" for w in out.warnings]
-        doc = render_published(plan, region, anns, moment)
+        doc = render_published(plan, region, anns, moment, simulated=simulated)
         files[f"{region}/{DOCUMENT}"] = doc.json_bytes
         if key is not None:
             files[f"{region}/{DOCUMENT}{SIGNATURE_SUFFIX}"] = sign(key, doc.json_bytes)

@@ -8,7 +8,9 @@ disagrees with what ``/v1/info/ip_addresses`` serves at the same moment:
 * plus, unless ``live_only``, the **announced upcoming additions** (the document's ``upcoming`` entries
   with action ``add``): customers must allow an address before it starts sending.
 
-Planned changes that were not announced never appear (the ledger's announcements decide). Addresses are
+An allowlist made from a simulation ledger (tests, demos) says so in its provenance (a first line, a
+``simulated`` key) and in every block's status. Planned changes that were not announced never appear
+(the ledger's announcements decide). Addresses are
 aggregated into the smallest exact set of CIDR blocks (:func:`ipaddress.collapse_addresses`: no block
 holds an address the list does not have), IPv4 first, then IPv6.
 """
@@ -31,6 +33,7 @@ from ..timeline import Announcement
 # The customer's SMTP server receives on these TCP ports; every firewall format allows exactly these.
 SMTP_PORTS = (465, 587, 2525)  # our workers never send on 25 (clouds block it): 465 implicit TLS, 587/2525 STARTTLS
 TOOL = "smtp-egress"
+SIMULATED = "SIMULATED: made from a simulation ledger (a test or demo), not a real list; do not use it on a server"
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -68,6 +71,7 @@ class Provenance(TypedDict):
     blocks: int
     warnings: list[str]
     usage: NotRequired[str]  # how to use the file, in the JSON formats
+    simulated: NotRequired[bool]  # present (true) only when made from a simulation ledger
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,6 +106,7 @@ class Allowlist:
     retirements: tuple[Retirement, ...]
     live_only: bool
     aggregate: bool
+    simulated: bool = False  # made from a simulation ledger (tests, demos)
 
     @property
     def addresses(self) -> list[IPAddress]:
@@ -117,14 +122,13 @@ class Allowlist:
     def note_for(self, net: Network) -> str:
         """A block's status in words: live, or the upcoming additions it holds and when they start."""
         starts = [a for a in self.additions if not self.live_only and ipaddress.ip_address(a.ip) in net]
-        if not starts:
-            return "live"
-        return "; ".join(f"{a.ip} starts {a.effective.isoformat()}" for a in starts)
+        note = "; ".join(f"{a.ip} starts {a.effective.isoformat()}" for a in starts) if starts else "live"
+        return f"simulated: {note}" if self.simulated else note
 
     def provenance(self, fmt: str, warnings: Sequence[str] = ()) -> Provenance:
         """Where this allowlist came from and what it holds (the JSON ``_provenance`` object)."""
         nets = self.networks
-        return {
+        p: Provenance = {
             "tool": TOOL,
             "region": self.region,
             "format": fmt,
@@ -149,11 +153,15 @@ class Allowlist:
             "blocks": len(nets),
             "warnings": list(warnings),
         }
+        if self.simulated:
+            p["simulated"] = True
+        return p
 
     def provenance_lines(self, fmt: str, warnings: Sequence[str] = ()) -> list[str]:
         """The provenance as text lines (without comment markers), for formats that have comments."""
         p = self.provenance(fmt, warnings)
         lines = [
+            *([SIMULATED] if self.simulated else []),
             f"{TOOL} allowlist: region {self.region}, format {fmt}",
             f"generated_at: {p['generated_at']}",
             (
@@ -218,10 +226,12 @@ def build(
     *,
     live_only: bool = False,
     aggregate: bool = True,
+    simulated: bool = False,
 ) -> Allowlist:
-    """The region's allowlist as it stands at ``moment``; PublishedUnusable if it would be empty."""
+    """The region's allowlist as it stands at ``moment``; PublishedUnusable if it would be empty.
+    ``simulated``: the announcements come from a simulation ledger, and the allowlist says so."""
     plan.region(region)  # ConfigError naming an unknown region and the known ones
-    doc = render(plan, region, anns, moment).document
+    doc = render(plan, region, anns, moment, simulated=simulated).document
     additions: list[Addition] = []
     retirements: list[Retirement] = []
     for u in doc["upcoming"]:
@@ -244,6 +254,7 @@ def build(
         retirements=tuple(retirements),
         live_only=live_only,
         aggregate=aggregate,
+        simulated=simulated,
     )
     if not allowlist.addresses:
         what = "live address" if live_only else "live address or announced addition"

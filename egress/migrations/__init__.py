@@ -7,8 +7,9 @@ migrations' history) and a database's revision is read with one query on ``alemb
 
 What opening a ledger does with each state (:func:`ensure_ready`):
 
-- ``empty`` (no tables at all): create the ledger at the code's revision, under a lock, so two
-  processes initialising one database at once do not collide;
+- ``empty`` (no tables at all): only a command that creates a ledger on purpose (``egress ledger init``,
+  ``egress workspaces import``) creates it at the code's revision, under a lock, so two processes
+  initialising one database at once do not collide; every other command is told it is missing;
 - ``current``: use it;
 - ``behind`` (an older revision) or ``unversioned`` (the tables of release 0.1.0, made before the
   schema was versioned): refuse, naming ``egress ledger upgrade``;
@@ -22,14 +23,16 @@ import contextlib
 import dataclasses
 import hashlib
 import shlex
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Literal
 
 import sqlalchemy as sa
 
 from ..errors import ConfigError, LedgerNotRecognised, LedgerSchemaError, LedgerTooNew, LedgerUpgradeNeeded
+from ..masking import mask_url, scrub
 
 # Every revision of the migrations, oldest first; the last one is the schema this code reads and writes.
-SCHEMA_REVISIONS: tuple[str, ...] = ("0001", "0002", "0003")
+SCHEMA_REVISIONS: tuple[str, ...] = ("0001", "0002", "0003", "0004", "0005")
 SCHEMA_REVISION = SCHEMA_REVISIONS[-1]
 LEDGER_TABLES = ("announcements", "deliveries", "workspaces")  # the tables of every revision so far
 VERSION_TABLE = "alembic_version"
@@ -61,8 +64,8 @@ class SchemaState:
 
     @property
     def usable(self) -> bool:
-        """The code may open it: at its revision, or empty (it is then created)."""
-        return self.kind in ("current", "empty")
+        """Every command may use it: at the code's revision (an empty database is a missing ledger)."""
+        return self.kind == "current"
 
 
 def classify(tables: Sequence[str] | None, revisions: Sequence[str]) -> SchemaState | None:
@@ -101,7 +104,9 @@ def read_state(engine: sa.Engine) -> SchemaState:
             with conn.begin():
                 return catalog_state(conn)
         except sa.exc.DBAPIError as exc:
-            raise ConfigError(f"cannot read the ledger database {masked(engine.url)!r}: {exc.orig}") from None
+            raise ConfigError(
+                f"cannot read the ledger database {mask_url(engine.url)!r}: {_said(engine.url, exc)}"
+            ) from None
 
 
 def catalog_state(conn: sa.Connection) -> SchemaState:
@@ -119,7 +124,9 @@ def connect(engine: sa.Engine) -> Iterator[sa.Connection]:
     try:
         conn = engine.connect()
     except sa.exc.DBAPIError as exc:
-        raise ConfigError(f"cannot open the ledger database {masked(engine.url)!r}: {exc.orig}") from None
+        raise ConfigError(
+            f"cannot open the ledger database {mask_url(engine.url)!r}: {_said(engine.url, exc)}"
+        ) from None
     with conn:
         yield conn
 
@@ -163,7 +170,7 @@ def _no_privilege_is_a_config_error(url: sa.URL) -> Iterator[None]:
         if getattr(exc.orig, "sqlstate", None) != "42501":  # insufficient_privilege
             raise
         raise ConfigError(
-            f"the database user of {masked(url)!r} may not change the ledger's schema ({exc.orig}); "
+            f"the database user of {mask_url(url)!r} may not change the ledger's schema ({_said(url, exc)}); "
             "run this with a user that owns the schema, or have a DBA run the SQL of "
             "'egress ledger upgrade --sql'; nothing was changed"
         ) from None
@@ -178,8 +185,8 @@ def _lock_schema(conn: sa.Connection) -> None:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
         except sa.exc.OperationalError as exc:
             raise ConfigError(
-                f"the ledger {masked(conn.engine.url)!r} stayed locked by another process for the "
-                f"whole busy timeout ({exc.orig}); try again when it has finished"
+                f"the ledger {mask_url(conn.engine.url)!r} stayed locked by another process for the "
+                f"whole busy timeout ({_said(conn.engine.url, exc)}); try again when it has finished"
             ) from None
 
 
@@ -196,7 +203,11 @@ def stamp(conn: sa.Connection, revision: str) -> None:
     conn.execute(version_table.insert().values(version_num=revision))
 
 
-def create_at_head(engine: sa.Engine, metadata: sa.MetaData) -> SchemaState:
+# Fills a new ledger's first rows (its ledger_info), in the transaction that creates its tables.
+Populate = Callable[[sa.Connection], None]
+
+
+def create_at_head(engine: sa.Engine, metadata: sa.MetaData, populate: Populate) -> SchemaState:
     """Create the ledger at :data:`SCHEMA_REVISION` if the database is still empty.
 
     Returns the state found under the schema lock, before any change: ``empty`` means this call created
@@ -208,26 +219,35 @@ def create_at_head(engine: sa.Engine, metadata: sa.MetaData) -> SchemaState:
         if state.kind != "empty":
             return state
         metadata.create_all(conn)
+        populate(conn)
         stamp(conn, SCHEMA_REVISION)
     return state
 
 
-def ensure_ready(engine: sa.Engine, metadata: sa.MetaData) -> None:
-    """Let the code open this ledger: create it when empty, else refuse any revision but its own."""
+def ensure_ready(
+    engine: sa.Engine, metadata: sa.MetaData, populate: Populate | None
+) -> Literal["ready", "created", "missing"]:
+    """Let the code open this ledger; refuse any revision but its own.
+
+    An empty database is a ``missing`` ledger (nothing is created) unless ``populate`` is given: then the
+    ledger is ``created`` at the code's revision (``populate`` fills its first rows)."""
     state = read_state(engine)
     if state.kind == "empty":
-        state = create_at_head(engine, metadata)
+        if populate is None:
+            return "missing"
+        state = create_at_head(engine, metadata, populate)
         if state.kind == "empty":
-            return  # created by this process
+            return "created"  # by this process
     if state.kind != "current":
         raise refusal(state, engine.url)
+    return "ready"
 
 
 def refusal(state: SchemaState, url: sa.URL) -> LedgerSchemaError:
     """The error for a ledger the code must not use: what was found, what is needed, the command to run."""
     from .. import __version__
 
-    where = masked(url)
+    where = mask_url(url)
     command = f"egress ledger upgrade --db {shlex.quote(where)} ("
     if url.password:
         command += "with the real password in place of ***, or EGRESS_DB set; "
@@ -261,11 +281,6 @@ def refusal(state: SchemaState, url: sa.URL) -> LedgerSchemaError:
     )
 
 
-def masked(url: sa.URL | str) -> str:
-    """The URL with its password replaced by ``***``."""
-    try:
-        return sa.make_url(url).render_as_string(hide_password=True)
-    except (sa.exc.ArgumentError, ValueError):  # not a URL: still never show what could be credentials
-        head, at, host = str(url).rpartition("@")
-        scheme = head.split("://")[0] + "://" if "://" in head else ""
-        return f"{scheme}***@{host}"[:200] if at else str(url)[:200]
+def _said(url: sa.URL, exc: sa.exc.DBAPIError) -> str:
+    """What the database driver said, without any secret of ``url`` (a driver may quote its connection string)."""
+    return scrub(" ".join(str(exc.orig).split())[:500], url.render_as_string(hide_password=False))

@@ -20,7 +20,8 @@ from alembic.script import ScriptDirectory
 
 from ..errors import LedgerNotRecognised
 from ..ledger import open_engine
-from . import SchemaState, catalog_state, connect, masked, refusal, schema_transaction, stamp
+from ..masking import mask_url
+from . import SchemaState, catalog_state, connect, refusal, schema_transaction, stamp
 
 MIGRATIONS = Path(__file__).resolve().parent
 
@@ -123,7 +124,7 @@ def upgrade_sql(url: str, out: TextIO, script_location: Path = MIGRATIONS) -> Up
 
 def _result(url: str, state: SchemaState, revisions: list[str]) -> UpgradeResult:
     found = state.kind if state.revision is None else "current" if state.revision == revisions[-1] else "behind"
-    return UpgradeResult(masked(url), found, state.revision, revisions[-1])
+    return UpgradeResult(mask_url(url), found, state.revision, revisions[-1])
 
 
 def _upgradable(conn: sa.Connection, url: sa.URL, script_location: Path) -> tuple[SchemaState, list[str]]:
@@ -161,7 +162,7 @@ def check_release_tables(conn: sa.Connection, url: sa.URL) -> None:
             )
     if problems:
         raise LedgerNotRecognised(
-            f"the unversioned database at {masked(url)!r} does not hold release 0.1.0's ledger tables "
+            f"the unversioned database at {mask_url(url)!r} does not hold release 0.1.0's ledger tables "
             f"({'; '.join(problems)}), so it cannot be adopted; nothing was changed. Restore the ledger's backup, "
             "or point --db (or EGRESS_DB) at the right database"
         )

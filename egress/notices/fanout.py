@@ -66,6 +66,7 @@ class Channels:
 
     senders: Mapping[str, Sender]
     endpoint_url: str  # base URL of the published list, e.g. https://ips.example.com
+    simulated: bool = False  # the ledger is a simulation: every notice says so
 
     def context(self, changes: Sequence[Recorded], at: dt.datetime) -> NoticeContext:
         """The notice of one batch (``changes``: its recorded changes) sent at ``at``: each change with the day
@@ -86,6 +87,7 @@ class Channels:
             notice_days=first.notice_days,
             endpoint_url=f"{base}/v1/info/ip_addresses?region={first.region}",
             changes_url=f"{base}/v1/info/ip_addresses/changes.json",
+            simulated=self.simulated,
         )
 
     def close(self) -> None:

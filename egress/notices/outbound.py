@@ -14,7 +14,6 @@ answer is a permanent failure, at once. Messages name the URL only as its channe
 from __future__ import annotations
 
 import email.utils
-import ipaddress
 import socket
 import time
 from collections.abc import Callable, Mapping
@@ -22,6 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
@@ -29,17 +29,12 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from .. import __version__
 from ..dates import utc_now
 from ..errors import ConfigError, DeliveryError
+from ..ipforms import is_public as is_public  # re-exported: the guard's rule, used by the published list's fetch too
+from ..masking import excerpt, scrub
 from .channels.base import url_kind
 
 MAX_RETRY_AFTER_S = 30.0
 USER_AGENT = f"smtp-egress/{__version__}"
-
-
-def is_public(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_global and not ip.is_multicast
 
 
 def resolve(host: str, port: int) -> set[str]:
@@ -69,10 +64,7 @@ class Poster:
             raise ConfigError(f"{what} attempts must be at least 1, not {attempts!r}")
         self.what, self.schemes, self.timeout, self.attempts, self.sleep = what, schemes, timeout, attempts, sleep
         self.allow_private = allow_private
-        self.session = session or requests.Session()
-        if session is None and not allow_private:
-            for prefix in ("http://", "https://"):
-                self.session.mount(prefix, _PublicOnlyAdapter())
+        self.session = session or (requests.Session() if allow_private else public_only_session())
 
     def post(
         self,
@@ -101,12 +93,14 @@ class Poster:
             except requests.Timeout:
                 last = f"no answer within {self.timeout:g} s"
             except requests.RequestException as exc:
-                last = f"connection failed: {_reason(exc)}"
+                last = f"connection failed: {scrub(_reason(exc), url, secret_path=True)}"
             else:
                 status = response.status_code
                 if 200 <= status < 300:
                     return response
-                last = f"answered {status} {response.reason}: {response.text[:200]!r}"
+                # The receiver's own words, bounded and quoted (it may echo the URL it was called at: scrubbed).
+                said = excerpt(scrub(response.text[:2000], url, secret_path=True), 200)
+                last = f"answered {status} {excerpt(response.reason or '', 60)[1:-1]}: {said}"
                 if status != 429 and status < 500:
                     if 300 <= status < 400:
                         last += "; redirects are not followed, configure the final URL"
@@ -122,21 +116,21 @@ class Poster:
             parts = urlsplit(url)
             port = parts.port or (443 if parts.scheme == "https" else 80)
         except ValueError:
-            raise DeliveryError(f"{self.what} URL does not parse", permanent=True) from None
+            raise DeliveryError(f"{self.what} URL {where} does not parse", permanent=True) from None
         if parts.scheme not in self.schemes or not parts.hostname:
-            raise DeliveryError(f"{self.what} URL {where!r} is not an {url_kind(self.schemes)} URL", permanent=True)
+            raise DeliveryError(f"{self.what} URL {where} is not an {url_kind(self.schemes)} URL", permanent=True)
         if self.allow_private:
             return
         try:
             addresses = resolve(parts.hostname, port)
         except (socket.gaierror, UnicodeError) as exc:
-            raise DeliveryError(f"{self.what} {where}: cannot resolve {parts.hostname!r}: {exc}") from None
+            raise DeliveryError(f"{self.what} {where}: cannot resolve its host: {exc}") from None
         private = sorted(a for a in addresses if not is_public(a))
         if private:
             raise DeliveryError(
-                f"{self.what} {where}: {parts.hostname!r} resolves to non-public address "
-                f"{', '.join(private)}; refusing (loopback, private and link-local "
-                "addresses are never contacted)",
+                f"{self.what} {where}: its host is or resolves to non-public address "
+                f"{excerpt(', '.join(private), 100)[1:-1]}; refusing (loopback, private, link-local and "
+                "metadata addresses, and IPv6 forms that carry one, are never contacted)",
                 permanent=True,
             )
 
@@ -158,9 +152,17 @@ def _retry_after(value: str | None, default: float) -> float:
 
 
 def _reason(exc: BaseException) -> str:
-    while exc.__context__ is not None and isinstance(exc, requests.RequestException):
-        exc = exc.__context__
-    return str(exc)[:300]
+    """The operating system's words at the bottom of ``exc``'s chain (``[Errno 111] Connection refused``): the
+    HTTP libraries' own messages around it quote the URL's path and query, which may be the secret."""
+    todo, seen = [exc], 0
+    while todo and seen < 20:
+        e, seen = todo.pop(0), seen + 1
+        if isinstance(e, OSError) and not isinstance(e, requests.RequestException | urllib3.exceptions.HTTPError):
+            return f"{type(e).__name__}: {e}"[:300]
+        todo += [
+            n for n in (e.__cause__, e.__context__, getattr(e, "reason", None), *e.args) if isinstance(n, BaseException)
+        ]
+    return type(exc).__name__
 
 
 # The connection-level guard: these connection classes check the peer of the socket actually opened,
@@ -197,3 +199,11 @@ class _PublicOnlyAdapter(HTTPAdapter):
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)
         self.poolmanager.pool_classes_by_scheme = {"http": _GuardedHTTPPool, "https": _GuardedHTTPSPool}
+
+
+def public_only_session() -> requests.Session:
+    """A session whose connections refuse (:class:`BlockedAddress`) a peer that is not public."""
+    session = requests.Session()
+    for prefix in ("http://", "https://"):
+        session.mount(prefix, _PublicOnlyAdapter())
+    return session

@@ -32,6 +32,9 @@ from .ics import build_ics, ics_escape, ics_fold
 __all__ = ["NoticeChange", "NoticeContext", "RenderedNotice", "ics_escape", "ics_fold", "render_notice"]
 
 ACTIONS = ("add", "remove")
+# A notice from a simulation ledger (tests, demos): its subject starts with this, its body with the sentence.
+SIMULATED_SUBJECT = "[SIMULATION] "
+SIMULATED_TEXT = "SIMULATION: this notice comes from a simulation ledger (a test or demo); no address changes."
 # C0 controls and DEL: a CR or LF in a header value would start a new header (header injection).
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _HEADERS_POLICY = email.policy.SMTP
@@ -59,6 +62,7 @@ class NoticeContext:
     notice_days: int
     endpoint_url: str  # e.g. "https://ips.example.com/v1/info/ip_addresses?region=us"
     changes_url: str  # the changes feed URL
+    simulated: bool = False  # from a simulation ledger: the subject, body and payload say so
 
     @property
     def additions(self) -> tuple[NoticeChange, ...]:
@@ -106,6 +110,7 @@ class RenderedNotice:
             ],
             "endpoint_url": context.endpoint_url,
             "changes_url": context.changes_url,
+            **({"simulated": True} if context.simulated else {}),
         }
         self._date: tuple[dt.datetime, str] | None = None
 
@@ -152,6 +157,7 @@ def render_notice(ctx: NoticeContext) -> RenderedNotice:
         lead_words={c.change_id: _lead_words(ctx.sent_at, c.effective) for c in ctx.changes},
         first_lead=_lead_words(ctx.sent_at, ctx.changes[0].effective),
         verbs={c.change_id: _verb(c) for c in ctx.changes},
+        simulated_text=SIMULATED_TEXT,
     )
     env = _environment()
     text = env.get_template("notice.txt.j2").render(values)
@@ -194,7 +200,7 @@ def _check(ctx: NoticeContext) -> None:
 
 def _subject(ctx: NoticeContext) -> str:
     """The subject: a single change as it always was; several, counted, by the first day that needs action."""
-    prefix = "Short notice: " if ctx.exceptions else ""
+    prefix = (SIMULATED_SUBJECT if ctx.simulated else "") + ("Short notice: " if ctx.exceptions else "")
     where = f"(custom SMTP, region {ctx.region})"
     adds, removes = ctx.additions, ctx.removals
     if len(ctx.changes) == 1:
@@ -252,13 +258,20 @@ def _mime_body(batch_id: str, text: str, html: str, ics: str) -> bytes:
     msg = EmailMessage(policy=_HEADERS_POLICY)
     msg.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
     msg.add_alternative(html, subtype="html", charset="utf-8", cte="quoted-printable")
-    msg.add_attachment(ics, subtype="calendar", charset="utf-8", filename="ip-change.ics", params={"method": "PUBLISH"})
+    msg.add_attachment(
+        ics,
+        subtype="calendar",
+        charset="utf-8",
+        cte="quoted-printable",  # like the text parts: "=_" cannot occur, so no text can hold a boundary
+        filename="ip-change.ics",
+        params={"method": "PUBLISH"},
+    )
     for part in msg.walk():
         if part is not msg:
             del part["MIME-Version"]  # EmailMessage.set_content adds it to every part it creates
     token = hashlib.sha256(batch_id.encode()).hexdigest()[:24]
-    # "=_" never occurs in quoted-printable or base64 output, so these boundaries cannot collide with
-    # the text or HTML; the calendar part is checked below.
+    # "=_" never occurs in quoted-printable output, so these boundaries cannot collide with any part (a
+    # --reason is in all three); the count below checks it.
     msg.set_boundary(f"=_mixed_{token}")
     alternative = msg.get_payload(0)
     assert isinstance(alternative, EmailMessage)  # the multipart/alternative part add_alternative made

@@ -19,6 +19,7 @@ from typing import Protocol
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from ..errors import ConfigError, DeliveryError
+from ..masking import excerpt, mask_url
 from .maildir import MaildirOutbox, check_envelope
 
 __all__ = [
@@ -27,7 +28,6 @@ __all__ = [
     "Transport",
     "check_cafile",
     "check_outbox",
-    "mask_url",
     "open_transport",
     "parse_smtp_url",
 ]
@@ -47,38 +47,34 @@ def open_transport(smtp_url: str | None, outbox: str, cafile: str | None = None)
     return SmtpTransport(smtp_url, cafile=cafile) if smtp_url else MaildirOutbox(outbox)
 
 
-def check_cafile(cafile: str | None) -> ssl.SSLContext:
-    """The TLS context that trusts the system CAs and ``cafile``; ConfigError if it is not a readable PEM."""
+def check_cafile(cafile: str | None, source: str = "the SMTP CA file") -> ssl.SSLContext:
+    """The TLS context that trusts the system CAs and ``cafile``; ConfigError if it is not a readable PEM
+    (naming ``source``: the flag or variable it came from)."""
     try:
         return ssl.create_default_context(cafile=cafile)
-    except (OSError, ssl.SSLError) as exc:
-        raise ConfigError(f"EGRESS_SMTP_CAFILE {cafile!r} is not a readable PEM CA certificate: {exc}") from None
+    except (OSError, ssl.SSLError, ValueError) as exc:
+        shown = repr(cafile[:200] if cafile else cafile)
+        raise ConfigError(f"{source} {shown} is not a readable PEM CA certificate: {exc}") from None
 
 
-def check_outbox(path: str) -> None:
-    """ConfigError unless the Maildir outbox ``path`` is (or can be created as) a writable directory."""
-    where = Path(path).absolute()
-    existing = next((p for p in (where, *where.parents) if p.exists()), where.anchor)
+def check_outbox(path: str, source: str = "--outbox or EGRESS_OUTBOX") -> None:
+    """ConfigError unless the Maildir outbox ``path`` is (or can be created as) a writable directory (naming
+    ``source``: the flag or variable it came from)."""
     problem = None
-    if existing == where and not where.is_dir():
-        problem = "it is not a directory"
-    elif not os.access(existing, os.W_OK | os.X_OK):
-        problem = f"{str(existing)!r} is not writable" if existing != where else "it is not writable"
+    try:
+        where = Path(path).absolute()
+        existing = next((p for p in (where, *where.parents) if p.exists()), where.anchor)
+        if existing == where and not where.is_dir():
+            problem = "it is not a directory"
+        elif not os.access(existing, os.W_OK | os.X_OK):
+            problem = f"{str(existing)[:200]!r} is not writable" if existing != where else "it is not writable"
+    except (OSError, ValueError) as exc:  # a path no file system takes (too long)
+        problem = str(getattr(exc, "strerror", None) or exc)
     if problem:
         raise ConfigError(
-            f"the Maildir outbox (--outbox / EGRESS_OUTBOX) {path!r} cannot take notices: {problem}; point it at a "
-            "writable directory, or set an SMTP URL (--smtp-url / EGRESS_SMTP_URL)"
+            f"the Maildir outbox ({source}) {path[:200]!r} cannot take notices: {problem}; point it at a "
+            "writable directory, or set an SMTP URL (--smtp-url or EGRESS_SMTP_URL)"
         )
-
-
-def mask_url(url: str) -> str:
-    """``url`` with any password replaced by ``***`` (robust to URLs that do not parse)."""
-    at = url.rfind("@")
-    if at == -1:
-        return url
-    start = url.find("://") + 3 if "://" in url[:at] else 0
-    colon = url.find(":", start, at)
-    return url if colon == -1 else f"{url[:colon]}:***{url[at:]}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,8 +103,11 @@ def parse_smtp_url(url: str) -> SmtpSettings:
     try:
         parts = urlsplit(url)
         port = parts.port
-    except ValueError as exc:
-        raise bad(str(exc).replace(url, mask_url(url))) from None
+    except ValueError:  # the parser's message quotes what it cut: a piece of the password, maybe
+        raise bad(
+            "it does not parse (is the port a number from 1 to 65535? are / # ? @ % : in the user name or "
+            "password percent-encoded, e.g. %2F for /?)"
+        ) from None
     if parts.scheme not in DEFAULT_PORTS:
         raise bad(f"the scheme {parts.scheme!r} is not smtp or smtps")
     if not parts.hostname:
@@ -120,7 +119,8 @@ def parse_smtp_url(url: str) -> SmtpSettings:
     tls_required = False
     for key, value in parse_qsl(parts.query, keep_blank_values=True):
         if key != "tls" or value != "required":
-            raise bad(f"unknown query parameter {key}={value!r} (only tls=required is understood)")
+            shown = mask_url(f"?{key}={value}")[1:] if value else key
+            raise bad(f"unknown query parameter {excerpt(shown, 60)} (only tls=required is understood)")
         tls_required = True
     username = unquote(parts.username) if parts.username else None
     password = unquote(parts.password) if parts.password is not None else None

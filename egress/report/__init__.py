@@ -7,7 +7,7 @@ is documented there).
 """
 
 from .model import ChangeRecord, DeliveryCounts, RegionReport, Report, build_report
-from .provenance import GitInfo, Provenance, mask_url, plan_git_info
+from .provenance import GitInfo, Provenance, plan_git_info
 
 __all__ = [
     "ChangeRecord",
@@ -17,6 +17,5 @@ __all__ = [
     "RegionReport",
     "Report",
     "build_report",
-    "mask_url",
     "plan_git_info",
 ]

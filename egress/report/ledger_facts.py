@@ -1,14 +1,16 @@
 """What the compliance record reads from the ledger beyond the announcements: per batch, its deliveries
-counted by status and the ones not accepted (yet); per change, the plan it was announced from; per region,
-its workspaces."""
+counted by status and the ones not accepted (yet), and for an adopted baseline where its list was read; per
+change, the plan it was announced from; per region, its workspaces."""
 
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 
 import sqlalchemy as sa
 
-from ..ledger import Ledger, announcements, deliveries, workspaces
+from ..batches import aware
+from ..ledger import Ledger, announcements, batches, deliveries, workspaces
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,6 +69,25 @@ def delivery_facts(
                 Undelivered(workspace_id, channel, status, attempts, last_error)
             )
     return counts, undelivered
+
+
+@dataclasses.dataclass(frozen=True)
+class Adoption:
+    """An adopted baseline (``egress ledger adopt``): the list read, and when it was recorded (told then)."""
+
+    batch_id: str
+    source: str  # the list's URL or file, credentials masked
+    sha256: str  # of the bytes read
+    at: dt.datetime
+
+
+def adoptions(ledger: Ledger) -> dict[str, Adoption]:
+    """The adopted baselines, by batch id."""
+    b = batches.c
+    q = sa.select(b.batch_id, b.adopted_from, b.adopted_sha256, b.recorded_at).where(b.adopted_sha256.is_not(None))
+    with ledger.conn.begin():
+        rows = ledger.conn.execute(q).all()
+    return {batch: Adoption(batch, source or "", sha, aware(at)) for batch, source, sha, at in rows}
 
 
 def announced_plans(ledger: Ledger) -> dict[str, str]:

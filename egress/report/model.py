@@ -12,6 +12,10 @@ heard of it, or was accepted undelivered by a human: :func:`smtp_egress.timeline
 within ``notice_days`` of the report's day (or past it) whose notice did not reach every workspace is
 flagged ``notices_undelivered``: it is held back, or customers were never told.
 
+A change of an *adopted baseline* (``egress ledger adopt``: in effect before the ledger tracked the region,
+as the list published then showed) is in the state ``adopted``, with where that list was read, its sha256
+and when it was recorded; it has no notice lead of this ledger's and is never flagged late.
+
 The report describes the moment ``at``: changes recorded after it are left out, and one told after it is
 held, as ``egress publish --at`` does. Delivery counts and notice tallies are the ledger's state when the
 report is made (a delivery records when it was sent, but not when it failed).
@@ -35,12 +39,21 @@ from ..timeline import (
     published_addresses,
     undelivered_matters,
 )
-from .ledger_facts import DeliveryCounts, Undelivered, announced_plans, delivery_facts, workspace_counts
+from .ledger_facts import (
+    Adoption,
+    DeliveryCounts,
+    Undelivered,
+    adoptions,
+    announced_plans,
+    delivery_facts,
+    workspace_counts,
+)
 from .provenance import Provenance
 
 # States of a change on the report's day.
 IN_EFFECT, PENDING, NOT_ANNOUNCED, NOT_IN_PLAN = "in_effect", "pending", "not_announced", "not_in_plan"
 HELD = "held"  # recorded, but its batch was not told (every workspace) by the report's moment
+ADOPTED = "adopted"  # the adopted baseline: in effect before the ledger tracked the region (egress ledger adopt)
 # Flags: what a compliance reviewer should look at.
 LATE_NOTICE = "late_notice"  # announced with less than notice_days of notice and no exception: delayed
 SHORT_NOTICE_EXCEPTION = "short_notice_exception"  # less than notice_days, taken as planned, with a reason
@@ -58,7 +71,7 @@ class ChangeRecord:
     planned: dt.date
     notice_days: int  # the promise when it was announced (the plan's, if not announced)
     in_plan: bool
-    state: str  # IN_EFFECT | PENDING | HELD | NOT_ANNOUNCED | NOT_IN_PLAN
+    state: str  # IN_EFFECT | PENDING | HELD | ADOPTED | NOT_ANNOUNCED | NOT_IN_PLAN
     announced_at: dt.datetime | None = None  # when its batch was told: the start of its notice
     effective: dt.date | None = None  # None while not announced: it never takes effect
     lead_days: int | None = None
@@ -71,6 +84,7 @@ class ChangeRecord:
     batch_id: str | None = None
     notices: NoticeTally | None = None  # its batch's notice, counted by workspace
     waivers: tuple[Waiver, ...] = ()  # decisions to count its batch told without a workspace
+    adopted: Adoption | None = None  # set for a change of an adopted baseline
 
     @property
     def delayed(self) -> bool:
@@ -99,6 +113,7 @@ class _Facts(NamedTuple):
     records: dict[str, Recorded]
     tallies: dict[str, NoticeTally]
     waivers: dict[str, list[Waiver]]
+    adoptions: dict[str, Adoption]
     day: dt.date
     notice_days: int
 
@@ -115,6 +130,12 @@ class RegionReport:
     @property
     def exceptions(self) -> tuple[ChangeRecord, ...]:
         return tuple(c for c in self.changes if c.exception_reason)
+
+    @property
+    def baselines(self) -> tuple[tuple[Adoption, int], ...]:
+        """The adopted baselines of its history, oldest first, each with its number of changes."""
+        counts = Counter(c.adopted for c in self.changes if c.adopted is not None)
+        return tuple(sorted(counts.items(), key=lambda pair: (pair[0].at, pair[0].batch_id)))
 
     @property
     def flags(self) -> int:
@@ -171,7 +192,15 @@ def build_report(plan: Plan, ledger: Ledger, provenance: Provenance) -> Report:
     for w in ledger.waivers():
         waivers.setdefault(w.batch_id, []).append(w)
     facts = _Facts(
-        counts, undelivered, announced_plans(ledger), records, ledger.tallies(), waivers, day, plan.notice_days
+        counts,
+        undelivered,
+        announced_plans(ledger),
+        records,
+        ledger.tallies(),
+        waivers,
+        adoptions(ledger),
+        day,
+        plan.notice_days,
     )
     members = workspace_counts(ledger)
     out: list[RegionReport] = []
@@ -225,6 +254,8 @@ def _record(change: Change, notice: Notice, facts: _Facts) -> ChangeRecord:
         return _announced(base, notice, HELD, facts)
     if not notice.announced:
         return ChangeRecord(**base, notice_days=notice.notice_days, state=NOT_ANNOUNCED, flags=(NOT_ANNOUNCED,))
+    if notice.adopted:
+        return _announced(base, notice, ADOPTED, facts)
     return _announced(base, notice, IN_EFFECT if notice.status is NoticeStatus.IN_EFFECT else PENDING, facts)
 
 
@@ -267,7 +298,7 @@ def _announced(base: _Identity, notice: Notice, state: str, facts: _Facts) -> Ch
         state=state,
         announced_at=notice.announced_at,
         effective=notice.effective,
-        lead_days=notice.lead_days if told else None,
+        lead_days=notice.lead_days if told and not notice.adopted else None,
         exception_reason=record.exception_reason,
         plan_sha256=facts.plan_hashes.get(notice.change_id),
         deliveries=tally,
@@ -277,13 +308,16 @@ def _announced(base: _Identity, notice: Notice, state: str, facts: _Facts) -> Ch
         batch_id=batch,
         notices=notices,
         waivers=tuple(facts.waivers.get(batch, ())),
+        adopted=facts.adoptions.get(batch),
     )
 
 
 __all__ = [
+    "ADOPTED",
     "FLAGS",
     "HELD",
     "NOTICES_UNDELIVERED",
+    "Adoption",
     "ChangeRecord",
     "DeliveryCounts",
     "RegionReport",

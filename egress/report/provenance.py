@@ -35,22 +35,7 @@ class Provenance:
     git: GitInfo | None  # None when the plan is not in a git checkout (or git is missing)
     ledger_url: str  # password masked
     version: str
-
-
-def mask_url(url: str) -> str:
-    """The SQLAlchemy URL with its password replaced by ``***`` (``postgresql+psycopg://u:***@h/db``)."""
-    import sqlalchemy as sa
-
-    try:
-        return sa.engine.make_url(url).render_as_string(hide_password=True)
-    except (sa.exc.ArgumentError, ValueError):
-        # Not a URL SQLAlchemy can parse: still never show what could be a password.
-        head, sep, tail = url.rpartition("@")
-        if not sep:
-            return url
-        scheme, _, userinfo = head.partition("://")
-        user = userinfo.split(":", 1)[0]
-        return f"{scheme}://{user}:***@{tail}" if ":" in userinfo else url
+    simulated: bool = False  # the ledger is a simulation (tests, demos): the report says so
 
 
 def plan_git_info(plan_path: str | Path) -> GitInfo | None:

@@ -11,6 +11,7 @@ tickets. JSON is for auditors' tools: keys sorted, days ``YYYY-MM-DD``, instants
         "generated_at": instant, "at": instant (the moment described), "day": day (its UTC day),
         "since": day | null, "notice_days": int, "version": "0.1.0",
         "ledger": "postgresql+psycopg://user:***@host/db" (password masked),
+        "simulated": bool (true: a simulation ledger's record, of tests or demos, not a real one),
         "plan": {"path": str, "sha256": hex,
                  "git": {"commit": hex | null, "path": str (in the repository), "modified": bool} | null}
       },
@@ -29,7 +30,8 @@ tickets. JSON is for auditors' tools: keys sorted, days ``YYYY-MM-DD``, instants
 
     change = {
       "change_id": "us/add/198.51.100.11/2026-12-10", "region": str, "ip": str, "action": "add" | "remove",
-      "planned": day, "state": "in_effect" | "pending" | "held" | "not_announced" | "not_in_plan", "in_plan": bool,
+      "planned": day, "in_plan": bool,
+      "state": "in_effect" | "pending" | "held" | "adopted" | "not_announced" | "not_in_plan",
       "recorded_at": instant | null (when the daily job recorded it), "batch_id": str | null,
       "announced_at": instant | null (when its batch was told: every workspace heard of it; null: not announced,
                                       e.g. held: recorded, notices not all delivered),
@@ -44,6 +46,9 @@ tickets. JSON is for auditors' tools: keys sorted, days ``YYYY-MM-DD``, instants
       "notices": {"delivered": int, "pending": int, "failed": int, "waived": int} | null (its batch's notice,
                  counted by workspace: told, not yet, a delivery failed, accepted undelivered),
       "waivers": [{"workspace_id": str, "at": instant, "by": str, "reason": str}],
+      "adopted": {"batch_id": str, "source": str (URL or file, credentials masked), "sha256": hex (of the bytes
+                  read), "at": instant (when recorded)} | null (set for the adopted baseline: egress ledger
+                  adopt; such a change is in effect as planned, "lead_days" null, never "late_notice"),
       "flags": [flag]  # late_notice | short_notice_exception | not_announced | not_in_plan | delivery_failed
                        # | notices_undelivered
     }
@@ -61,7 +66,9 @@ import markupsafe
 
 from ..dates import rfc3339
 from ..jsontypes import JSONObject
+from ..masking import printable
 from ..templating import environment
+from ..wording import count
 from . import model
 from .model import ChangeRecord, Report
 
@@ -77,15 +84,25 @@ FLAG_LABELS = {
     model.DELIVERY_FAILED: "delivery failed",
     model.NOTICES_UNDELIVERED: "notices undelivered",
 }
+SIMULATED = "SIMULATION: the record of a simulation ledger (a test or demo), not of real announcements and notices."
 _URL = re.compile(r"https?://[^\s<>\"']+[^\s<>\"'.,;:!?)\]]")
 _DAY = re.compile(r"(\d{4}-\d\d-\d\d)")
+# What Markdown reads in running text: escapes, code, emphasis, links and images ([..](..)), HTML tags and entities,
+# table pipes, GFM strikethrough, GitHub's math ($..$). ("(", "#", "!", "-" mean something only after "]" or
+# at the start of a line, which a table cell is not.)
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|~&$])")
+_MD_AUTOLINK = re.compile(r"(?i)://|www\.")  # an escaped ":" or "." breaks GFM's extended autolinks
 
 
 def render(report: Report, fmt: str) -> str:
     if fmt == "json":
         return json.dumps(as_json(report), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
     template = {"html": "report.html.j2", "md": "report.md.j2"}[fmt]
-    return _environment().get_template(template).render(r=report, s=report.summary, p=report.provenance)
+    return (
+        _environment()
+        .get_template(template)
+        .render(r=report, s=report.summary, p=report.provenance, simulated_text=SIMULATED)
+    )
 
 
 # JSON -----------------------------------------------------------------------------------------------
@@ -104,6 +121,7 @@ def as_json(report: Report) -> JSONObject:
             "notice_days": p.notice_days,
             "version": p.version,
             "ledger": p.ledger_url,
+            "simulated": p.simulated,
             "plan": {
                 "path": p.plan_path,
                 "sha256": p.plan_sha256,
@@ -162,6 +180,14 @@ def _change_json(c: ChangeRecord) -> JSONObject:
             {"workspace_id": w.workspace_id, "at": rfc3339(w.waived_at), "by": w.waived_by, "reason": w.reason}
             for w in c.waivers
         ],
+        "adopted": None
+        if c.adopted is None
+        else {
+            "batch_id": c.adopted.batch_id,
+            "source": c.adopted.source,
+            "sha256": c.adopted.sha256,
+            "at": rfc3339(c.adopted.at),
+        },
     }
 
 
@@ -190,13 +216,22 @@ def flag_text(c: ChangeRecord, flag: str, day: dt.date) -> str:
         t = c.notices
         outcome = "held: not announced, not in effect" if c.announced_at is None else "announced"
         return (
-            f"notices undelivered: {t.undelivered} of {t.delivered + t.undelivered + t.waived} workspaces not told "
+            f"notices undelivered: {t.undelivered} of {count(t.delivered + t.undelivered + t.waived, 'workspace')} "
+            "not told "
             f"({t.pending} pending, {t.failed} failed, {t.waived} accepted undelivered); {outcome}"
         )
     return flag
 
 
+def announced_text(c: ChangeRecord) -> str:
+    if c.adopted is not None:
+        return f"adopted baseline, {rfc3339(c.adopted.at)}"
+    return rfc3339(c.announced_at) if c.announced_at else "not announced"
+
+
 def effective_text(c: ChangeRecord) -> str:
+    if c.effective is not None and c.adopted is not None:
+        return f"{c.effective.isoformat()} (adopted baseline)"
     if c.effective is None and c.recorded_at is not None:
         return "not yet (held: notices not all delivered)"
     if c.effective is None:
@@ -219,16 +254,22 @@ def change_text(c: ChangeRecord) -> str:
 
 
 def md_cell(value: object) -> str:
-    """A value safe inside a GitHub-flavoured Markdown table cell: one line, no bare pipes or tags."""
-    text = "" if value is None else str(value)
-    text = text.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
-    return " ".join(text.split())
+    """A value as plain text inside a GitHub-flavoured Markdown table cell: one line of printable characters,
+    every character Markdown gives a meaning escaped (links and images ``[..](..)``, emphasis, code, HTML tags
+    and entities, pipes), and no autolink (``http://``, ``www.``): text that customers control (a webhook's
+    error answer, a workspace id) and a --reason render as the text they are, never as live Markdown."""
+    text = printable(" ".join(("" if value is None else str(value)).split()))
+    text = _MD_SPECIAL.sub(r"\\\1", text)
+    return _MD_AUTOLINK.sub(lambda m: "\\://" if m.group(0) == "://" else m.group(0)[:3] + "\\.", text)
 
 
 def md_code(value: object) -> str:
-    """A value as a Markdown code span inside a table cell (no escapes apply in code spans, but ``\\|`` does)."""
-    text = " ".join(("" if value is None else str(value)).split()).replace("|", "\\|")
-    return f"`` {text} ``" if "`" in text else f"`{text}`"
+    """A value as a Markdown code span inside a table cell: fenced by one backtick more than its longest run
+    of backticks (nothing is interpreted in a code span, but ``\\|`` still is, in a table)."""
+    text = printable(" ".join(("" if value is None else str(value)).split())).replace("|", "\\|")
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    return f"{fence} {text} {fence}" if longest else f"{fence}{text}{fence}"
 
 
 def linkify(value: object) -> markupsafe.Markup:
@@ -273,6 +314,7 @@ def _environment() -> jinja2.Environment:
             UNDELIVERED_SHOWN=UNDELIVERED_SHOWN,
             flag_text=flag_text,
             effective_text=effective_text,
+            announced_text=announced_text,
             change_text=change_text,
             notices_text=notices_text,
             flag_label=FLAG_LABELS.get,

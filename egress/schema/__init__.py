@@ -27,7 +27,8 @@ def build_schema() -> JSONObject:
         "title": "smtp-egress published IP address document",
         "description": "What GET /v1/info/ip_addresses?region=R serves. 'ip_addresses' is the compatible core: the "
         "addresses that may send mail for the region today, sorted (IPv4 then IPv6, numerically). "
-        "'upcoming' lists announced future changes only.",
+        "'upcoming' lists announced future changes only. 'simulated' (optional) is present, and true, only "
+        "in a document made from a simulation ledger (tests, demos): never allowlist from such a document.",
         "type": "object",
         "required": ["ip_addresses", "region", "sync_token", "created_at", "sha256", "notice_days", "upcoming"],
         "additionalProperties": False,
@@ -56,6 +57,11 @@ def build_schema() -> JSONObject:
                         "announced_at": {"type": "string", "pattern": _INSTANT},
                     },
                 },
+            },
+            "simulated": {
+                "const": True,
+                "description": "Present only in a document made from a simulation ledger (tests, demos), never "
+                "in a real one: not a real list.",
             },
         },
     }

@@ -33,6 +33,15 @@ def test_change_closer_than_notice_is_short_with_earliest_date():
     assert [c.change_id for c in r.due] == [REMOVE.change_id]
 
 
+def test_a_short_notice_says_how_far_away_the_change_is_as_it_is():
+    now = start_of(D("2026-12-08")) + dt.timedelta(hours=8)  # 1 day 16 hours (1.67 days) before 2026-12-10
+    (s,) = diff(PLAN, "us", {}, ["198.51.100.10", "198.51.100.12"], now).short
+    assert s.lead_days == 1 and s.lead == dt.timedelta(days=1, hours=16)
+    assert "planned for 2026-12-10 is 1 day 16 hours away; customers need 7 days of notice" in s.describe(7)
+    late = diff(PLAN, "us", {}, ["198.51.100.10", "198.51.100.12"], start_of(D("2026-12-11")) + dt.timedelta(hours=3))
+    assert "planned for 2026-12-10 is 1 day 3 hours overdue" in late.short[0].describe(7)
+
+
 def test_exactly_notice_days_away_is_due_not_short():
     r = diff(PLAN, "us", {}, ["198.51.100.10", "198.51.100.12"], start_of(D("2026-12-03")))
     assert ADD in r.due and not r.short

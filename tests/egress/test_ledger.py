@@ -7,7 +7,16 @@ import pytest
 
 from smtp_egress.dates import UTC
 from smtp_egress.errors import ConfigError, DuplicateAnnouncement, EgressError
-from smtp_egress.ledger import Ledger, NoticeTally, Unsettled, Workspace, message_id
+from smtp_egress.ledger import (
+    Imported,
+    Ledger,
+    NoticeTally,
+    Removed,
+    UnknownWorkspace,
+    Unsettled,
+    Workspace,
+    message_id,
+)
 from smtp_egress.plan import parse_plan
 
 PLAN = parse_plan(
@@ -23,14 +32,15 @@ WS = [
 
 @pytest.fixture
 def ledger(db_url):
-    led = Ledger(db_url)
+    led = Ledger(db_url, create=True)
     yield led
     led.close()
 
 
 def test_workspaces_upsert_and_region_filter(ledger):
-    assert ledger.upsert_workspaces(WS, NOW) == (3, 0)
-    assert ledger.upsert_workspaces([Workspace("ws-1", "us", {"email": "new@one.example"})], NOW) == (0, 1)
+    assert ledger.upsert_workspaces(WS, NOW) == Imported(3, 0, 0)
+    assert ledger.upsert_workspaces([Workspace("ws-1", "us", {"email": "new@one.example"})], NOW) == Imported(0, 1, 0)
+    assert ledger.upsert_workspaces(WS[1:], NOW) == Imported(0, 0, 2)  # exactly as stored: unchanged, not updated
     assert ledger.workspaces("us") == [
         Workspace("ws-1", "us", {"email": "new@one.example"}),
         Workspace("ws-2", "us", {"email": "b@two.example", "webhook": "https://hooks.two.example/ip"}),
@@ -117,6 +127,31 @@ def test_a_decision_counts_a_batch_told_without_a_workspace_and_stops_its_retrie
     )
 
 
+def test_removing_a_workspace_stops_its_notices_and_it_no_longer_holds_a_batch_back(ledger):
+    ledger.upsert_workspaces(WS, NOW)
+    assert [w.workspace_id for w in ledger.workspaces()] == ["ws-3", "ws-1", "ws-2"]  # every region, by region
+    (change,) = PLAN.changes("us")
+    batch = ledger.announce(change, NOW, 7, PLAN.sha256, ledger.workspaces("us"))
+    for d in ledger.unsent():
+        if d.workspace_id == "ws-1":
+            ledger.mark_sent(d, NOW)
+    assert ledger.settle() == {}  # ws-2 holds it back
+    with pytest.raises(UnknownWorkspace):
+        ledger.remove_workspace("ws-2", "eu", "ops", "gone", NOW)  # not of that region: nothing removed
+    removed_at = NOW + dt.timedelta(hours=2)
+    assert ledger.remove_workspace("ws-2", "us", "ops", "customer left", removed_at) == Removed(
+        "ws-2", "us", (batch.batch_id,)
+    )
+    assert ledger.remove_workspace("ws-1", None, "ops", "gone too", removed_at) == Removed("ws-1", "us", ())  # told
+    assert ledger.settle("us") == {batch.batch_id: removed_at}  # told without it, from its removal
+    assert ledger.unsent() == [] and ledger.workspaces("us") == [] and ledger.region_of("ws-2") is None
+    assert [(w.workspace_id, w.waived_by, w.reason) for w in ledger.waivers("us")] == [("ws-2", "ops", "customer left")]
+    assert ledger.tallies("us") == {batch.batch_id: NoticeTally(delivered=1, waived=1)}  # the record stays
+    with pytest.raises(UnknownWorkspace):
+        ledger.remove_workspace("ws-2", None, "ops", "again", removed_at)
+    assert ledger.upsert_workspaces([WS[1]], removed_at) == Imported(1, 0, 0)  # back: new batches reach it
+
+
 def test_announcing_twice_is_a_duplicate_announcement_and_the_first_record_stands(ledger):
     ledger.upsert_workspaces(WS, NOW)
     (change,) = PLAN.changes("us")
@@ -161,7 +196,7 @@ def test_exception_reason_is_kept(ledger):
 
 
 def test_lock_is_exclusive_and_released(db_url):
-    first, second = Ledger(db_url), Ledger(db_url)
+    first, second = Ledger(db_url, create=True), Ledger(db_url)
     try:
         with first.lock("notify-us"):
             with pytest.raises(ConfigError, match="holds the lock"), second.lock("notify-us"):

@@ -19,6 +19,7 @@ import smtp_egress.migrations as schema
 from smtp_egress.dates import UTC
 from smtp_egress.errors import LedgerNotRecognised, LedgerTooNew, LedgerUpgradeNeeded
 from smtp_egress.ledger import Ledger, Workspace, metadata
+from smtp_egress.masking import mask_url
 from smtp_egress.migrations import SCHEMA_REVISION, SCHEMA_REVISIONS
 from smtp_egress.migrations.upgrade import RELEASE_COLUMNS, alembic_config, history, upgrade
 from smtp_egress.scripts.cli import main
@@ -28,6 +29,7 @@ release = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(release)  # build_release_ledger: release 0.1.0's ledger from the frozen files
 NOW = dt.datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
 PLAN = ["--plan", str(Path(__file__).parents[2] / "stacks" / "egress-ips.yaml")]
+WORKSPACES_CSV = Path(__file__).parents[2] / "examples" / "workspaces.csv"
 
 
 def describe(url: str) -> dict:
@@ -114,17 +116,17 @@ def test_a_ledger_created_on_opening_is_the_one_the_migrations_make(db_url):
         assert compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata) == []
     engine.dispose()
     wipe(db_url)
-    Ledger(db_url).close()
+    Ledger(db_url, create=True).close()
     assert describe(db_url) == migrated
     assert execute(db_url, "SELECT version_num FROM alembic_version") == [[(SCHEMA_REVISION,)]]
 
 
 def test_opening_a_current_ledger_costs_one_query_and_never_imports_alembic(db_url):
-    Ledger(db_url).close()
+    Ledger(db_url, create=True).close()
     code = (
         "import sqlalchemy as sa, sys, smtp_egress.ledger as m\n"
         "seen = []\norig = m.open_engine\n"
-        "def spy(url):\n    e = orig(url)\n"
+        "def spy(url, *where):\n    e = orig(url, *where)\n"
         "    sa.event.listen(e, 'before_cursor_execute', lambda c, cur, st, *a: seen.append(st))\n    return e\n"
         "m.open_engine = spy\nm.Ledger(sys.argv[1]).close()\n"
         "print(seen, 'alembic' in sys.modules)\n"
@@ -138,7 +140,7 @@ def test_opening_a_current_ledger_costs_one_query_and_never_imports_alembic(db_u
 
 
 def test_a_ledger_from_a_newer_smtp_egress_is_refused_never_downgraded(db_url, capsys):
-    Ledger(db_url).close()
+    Ledger(db_url, create=True).close()
     execute(db_url, "UPDATE alembic_version SET version_num = '0042_future'")
     with pytest.raises(LedgerTooNew, match="has schema revision '0042_future', which this smtp-egress"):
         Ledger(db_url)
@@ -163,13 +165,13 @@ def test_a_ledger_from_a_newer_smtp_egress_is_refused_never_downgraded(db_url, c
 
 
 def test_a_ledger_behind_the_code_names_the_upgrade(db_url, monkeypatch):
-    Ledger(db_url).close()
+    Ledger(db_url, create=True).close()
     newer = f"{int(SCHEMA_REVISION) + 1:04}"
     monkeypatch.setattr(schema, "SCHEMA_REVISIONS", (*SCHEMA_REVISIONS, newer))
     monkeypatch.setattr(schema, "SCHEMA_REVISION", newer)
     with pytest.raises(LedgerUpgradeNeeded) as caught:
         Ledger(db_url)
-    where = schema.masked(db_url)
+    where = mask_url(db_url)
     assert str(caught.value) == (
         f"the ledger at {where!r} has schema revision {SCHEMA_REVISION!r}; this smtp-egress needs schema revision "
         f"{newer!r}. Back the database up, then run: egress ledger upgrade --db {where} (--sql prints the DDL to "
@@ -199,7 +201,7 @@ def test_processes_opening_one_empty_database_at_once_all_succeed(db_url):
     start = time.time() + 3  # every process imports first, then opens at the same moment
     code = (
         "import sys, time\nfrom smtp_egress.ledger import Ledger\n"
-        "time.sleep(max(0, float(sys.argv[2]) - time.time()))\nLedger(sys.argv[1]).close()\n"
+        "time.sleep(max(0, float(sys.argv[2]) - time.time()))\nLedger(sys.argv[1], create=True).close()\n"
     )
     procs = [
         subprocess.Popen([sys.executable, "-c", code, db_url, str(start)], stderr=subprocess.PIPE, text=True)
@@ -216,21 +218,32 @@ def test_processes_opening_one_empty_database_at_once_all_succeed(db_url):
 
 def test_init_creates_once_and_status_follows(db_url, capsys):
     code, out, _ = egress(capsys, "ledger", "status", "--db", db_url, "--json")
-    assert code == 0 and json.loads(out) == {
+    status = json.loads(out)
+    assert code == 2 and status == {
         "url": db_url,
         "state": "empty",
+        "kind": None,
         "revision": None,
         "head": SCHEMA_REVISION,
-        "usable": True,
+        "usable": False,
         "upgrade_needed": False,
-        "action": None,
+        "action": status["action"],
     }
+    assert status["action"].startswith(f"no ledger at {db_url!r} (from --db): ") and "egress ledger init" in out
     code, out, _ = egress(capsys, "ledger", "init", "--db", db_url)
-    assert (code, out) == (0, f"created a new ledger at {db_url} (schema revision {SCHEMA_REVISION})\n")
+    assert (code, out) == (0, f"created a new real ledger at {db_url} (schema revision {SCHEMA_REVISION})\n")
     code, out, _ = egress(capsys, "ledger", "init", "--db", db_url, "--json")
-    assert code == 0 and json.loads(out) == {"url": db_url, "created": False, "revision": SCHEMA_REVISION}
+    assert code == 0 and json.loads(out) == {
+        "url": db_url,
+        "created": False,
+        "revision": SCHEMA_REVISION,
+        "kind": "real",
+    }
     code, out, _ = egress(capsys, "ledger", "status", "--db", db_url)
-    assert (code, out) == (0, f"{db_url}: schema revision {SCHEMA_REVISION}, this smtp-egress's: ready\n")
+    assert (code, out) == (
+        0,
+        f"{db_url}: a real ledger, schema revision {SCHEMA_REVISION}, this smtp-egress's: ready\n",
+    )
     code, out, _ = egress(capsys, "ledger", "upgrade", "--db", db_url, "--json")
     assert code == 0 and json.loads(out) == {
         "url": db_url,
@@ -241,14 +254,34 @@ def test_init_creates_once_and_status_follows(db_url, capsys):
     }
 
 
-def test_the_default_sqlite_ledger_and_a_missing_file(tmp_path, capsys, monkeypatch):
-    monkeypatch.chdir(tmp_path)
+def test_the_default_ledger_is_the_projects_whatever_the_current_directory(tmp_path, capsys, monkeypatch):
+    """The default ledger is .egress/egress.db in the project folder (the one holding Pulumi.yaml above the
+    plan), found from the plan, not from the current directory; status and upgrade never create it."""
+    project = tmp_path / "project"
+    (project / "stacks").mkdir(parents=True)
+    (project / "Pulumi.yaml").write_text("name: smtp-egress\n")
+    plan = ["--plan", str(project / "stacks" / "egress-ips.yaml")]
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
     monkeypatch.delenv("EGRESS_DB", raising=False)
-    code, out, _ = egress(capsys, "ledger", "status")
-    assert code == 0 and "empty: no ledger yet" in out and not (tmp_path / ".egress").exists()
-    code, _, err = egress(capsys, "ledger", "upgrade")
-    assert code == 2 and "no ledger at 'sqlite:///.egress/egress.db': the file does not exist" in err
-    assert egress(capsys, "ledger", "init")[0] == 0 and (tmp_path / ".egress" / "egress.db").is_file()
+    default = project / ".egress" / "egress.db"
+    code, out, _ = egress(capsys, "ledger", "status", *plan)
+    assert (
+        code == 2
+        and "no ledger yet" in out
+        and f"(the default: .egress/egress.db in the project folder {project})" in out
+    )
+    code, _, err = egress(capsys, "ledger", "upgrade", *plan)
+    assert (
+        code == 2 and f"no ledger at 'sqlite:///{default}' (the default: " in err and "the file does not exist" in err
+    )
+    assert not (project / ".egress").exists() and list(elsewhere.iterdir()) == []
+    assert egress(capsys, "ledger", "init", *plan)[0] == 0 and default.is_file()
+    monkeypatch.chdir(project / "stacks")  # another current directory, the same ledger
+    code, out, _ = egress(capsys, "ledger", "status", "--plan", "egress-ips.yaml")
+    assert code == 0 and out.startswith(f"sqlite:///{default}: a real ledger")
+    assert list(elsewhere.iterdir()) == [] and not (project / "stacks" / ".egress").exists()
 
 
 def test_upgrade_sql_on_an_empty_postgresql_database_makes_a_ledger_the_code_accepts(pg_url, capsys):
@@ -339,10 +372,13 @@ def test_a_database_user_without_the_right_to_create_tables_gets_a_clear_error(p
     )  # PostgreSQL 15+: no CREATE on public
     reader = url.set(username="egress_reader").render_as_string(hide_password=False)
     try:
-        for argv in (["ledger", "init"], ["ledger", "upgrade"], ["workspaces", "list", "--region", "us", *PLAN]):
+        for argv in (["ledger", "init"], ["workspaces", "import", str(WORKSPACES_CSV), *PLAN]):
             code, _, err = egress(capsys, *argv, "--db", reader)
             assert code == 2 and "may not change the ledger's schema (permission denied" in err, err
             assert "egress ledger upgrade --sql" in err and "Traceback" not in err
+        for argv in (["ledger", "upgrade"], ["workspaces", "list", "--region", "us", *PLAN]):  # they never create
+            code, _, err = egress(capsys, *argv, "--db", reader)
+            assert code == 2 and "the database holds no tables" in err and "Traceback" not in err, err
         assert describe(pg_url) == {}
     finally:
         execute(pg_url, f'REVOKE ALL ON DATABASE "{url.database}" FROM egress_reader', "DROP ROLE egress_reader")
@@ -352,11 +388,15 @@ def test_a_database_user_without_the_right_to_create_tables_gets_a_clear_error(p
     "url, shown",
     [
         ("nosuchdriver://u:pw-1@h/x", "nosuchdriver://u:***@h/x"),
-        ("not a url u:pw-1@h", "***@h"),
-        ("post gres://u:pw-1@h/x", "post gres://***@h/x"),
-        ("postgresql://u:pw-1@h:port/x", "postgresql://***@h:port/x"),
+        ("not a url u:pw-1@h", "not a url u:***@h"),
+        ("post gres://u:pw-1@h/x", "post gres:***@h/x"),
+        ("postgresql://u:pw-1@h:port/x", "postgresql://u:***@h:port/x"),
+        ("postgresql://u:pw/1@h:port/x", "postgresql://u:***@h:port/x"),
+        ("postgres://u:pw-1@h/x", "postgres://u:***@h/x"),
+        ("mysql://u:pw-1@h/x", "mysql://u:***@h/x"),
     ],
 )
 def test_an_unusable_url_is_named_without_its_password(url, shown, capsys):
     code, _, err = egress(capsys, "ledger", "status", "--db", url)
-    assert code == 2 and f"EGRESS_DB {shown!r} is not a usable SQLAlchemy URL" in err and "pw-1" not in err
+    assert code == 2 and f"the ledger URL {shown!r} (from --db) is not a usable SQLAlchemy URL" in err  # as used
+    assert "pw-1" not in err

@@ -128,11 +128,11 @@ def report_json(capsys, url: str) -> dict:
     return doc
 
 
-ADDED_IN_0003 = ("recorded_at", "batch_id", "notices", "waivers")
+ADDED_IN_0003 = ("recorded_at", "batch_id", "notices", "waivers", "adopted")  # adopted: revision 0005
 
 
 def as_of_0002(doc: dict) -> dict:
-    """The report without what revision 0003 added (the keys, and the flag ``notices_undelivered``)."""
+    """The report without what revisions 0003 and 0005 added (the keys, and the flag ``notices_undelivered``)."""
     doc = copy.deepcopy(doc)
     changes = []
     for region in doc["regions"]:
@@ -239,6 +239,14 @@ def test_every_command_refuses_the_release_ledger_until_upgrade_adopts_it(db_url
 def test_the_upgraded_release_ledger_delivers_its_pending_notices_to_the_same_addresses(db_url, tmp_path, capsys):
     build_release_ledger(db_url)
     assert egress(capsys, "ledger", "upgrade", "--db", db_url)[0] == 0
+    code, out, _ = egress(capsys, "ledger", "status", "--db", db_url, "--json")
+    assert code == 0 and json.loads(out)["kind"] == "real"  # an upgraded ledger is a real one: the safe side
+    # Its facts are dated 2026: rehearse on it as on a simulation ledger, so that the run can be dated (on a
+    # real ledger a run that records takes the real time only).
+    engine = sa.create_engine(db_url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE ledger_info SET kind = 'simulation'")
+    engine.dispose()
     plan = ["--plan", str(PLAN), "--db", db_url]
     published = str(tmp_path / "published-eu.json")
     assert egress(capsys, "publish", "--region", "eu", "--at", "2026-12-16", "--out", published, *plan)[0] == 0

@@ -191,7 +191,7 @@ class FakeSender:
 
 @pytest.fixture
 def ledger(tmp_path):
-    led = Ledger(f"sqlite:///{tmp_path}/ledger.db")
+    led = Ledger(f"sqlite:///{tmp_path}/ledger.db", create=True)
     yield led
     led.close()
 

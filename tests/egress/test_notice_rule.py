@@ -86,7 +86,7 @@ def test_published_document_follows(extra):
 
 
 def test_report_flags_and_state_follow(extra, tmp_path):
-    ledger = Ledger(f"sqlite:///{tmp_path}/ledger.db")
+    ledger = Ledger(f"sqlite:///{tmp_path}/ledger.db", create=True)
     try:
         ledger.announce(ADD, EXACTLY_7_DAYS, 7, PLAN.sha256, [])
         at = start_of(D("2026-12-10"))

@@ -23,7 +23,7 @@ PLAN = parse_plan(
 
 @pytest.fixture
 def ledger(db_url):
-    led = Ledger(db_url)
+    led = Ledger(db_url, create=True)
     yield led
     led.close()
 

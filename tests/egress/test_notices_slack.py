@@ -246,6 +246,7 @@ def notify(tmp_path, monkeypatch):
 
     def setup(rows: str) -> list[str]:
         (tmp_path / "ws.csv").write_text("workspace_id,region,email,slack_webhook_url\n" + rows)
+        assert main(["ledger", "init", "--simulation", *common]) == 0  # the runs below are dated
         assert main(["workspaces", "import", "ws.csv", *common]) == 0
         assert main(["publish", "--region", "us", "--at", "2026-11-26", "--out", "published.json", *common]) == 0
         return [
@@ -254,7 +255,7 @@ def notify(tmp_path, monkeypatch):
             "us",
             "--published",
             "published.json",
-            "--today",
+            "--at",
             "2026-11-26",
             "--outbox",
             "outbox",

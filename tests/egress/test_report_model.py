@@ -18,8 +18,9 @@ import pytest
 
 from smtp_egress.dates import UTC
 from smtp_egress.ledger import Ledger, NoticeTally, Workspace
+from smtp_egress.masking import mask_url
 from smtp_egress.plan import Change, load_plan
-from smtp_egress.report import Provenance, build_report, mask_url, plan_git_info
+from smtp_egress.report import Provenance, build_report, plan_git_info
 from smtp_egress.report.model import DeliveryCounts, Undelivered
 
 PLAN = """\
@@ -59,7 +60,7 @@ def build_sample_ledger(url: str, plan_path: Path) -> None:
     plan_path.write_text(PLAN)
     plan = load_plan(plan_path)
     changes = {(c.region, c.ip): c for c in plan.changes()}
-    ledger = Ledger(url)
+    ledger = Ledger(url, create=True)
     try:
         ledger.upsert_workspaces(WORKSPACES, dt.datetime(2026, 11, 1, tzinfo=UTC))
         ledger.announce(ORPHAN, dt.datetime(2026, 11, 20, 10, 0, tzinfo=UTC), 7, "0" * 64, [])
@@ -194,7 +195,7 @@ def test_a_change_whose_notices_are_not_all_delivered_is_held_and_flagged_with_t
     plan_path.write_text(PLAN)
     plan = load_plan(plan_path)
     change = next(c for c in plan.changes("us") if c.ip == "198.51.100.11")
-    ledger = Ledger(url)
+    ledger = Ledger(url, create=True)
     try:
         ledger.upsert_workspaces(WORKSPACES, dt.datetime(2026, 11, 1, tzinfo=UTC))
         ledger.announce(change, dt.datetime(2026, 11, 26, 9, 0, tzinfo=UTC), 7, plan.sha256, ledger.workspaces("us"))

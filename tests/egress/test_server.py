@@ -57,7 +57,7 @@ def env(tmp_path, monkeypatch):
     path.write_text(textwrap.dedent(PLAN))
     plan = load_plan(path)
     db = f"sqlite:///{tmp_path}/l.db"
-    ledger = Ledger(db)
+    ledger = Ledger(db, create=True)
     yield {"plan": plan, "path": path, "db": db, "ledger": ledger, "tmp": tmp_path}
     ledger.close()
 

@@ -22,7 +22,7 @@ def state(tmp_path, example_plan):
     plan_path = example_plan
     db = f"sqlite:///{tmp_path}/ledger.db"
     plan = load_plan(plan_path)
-    ledger = Ledger(db)
+    ledger = Ledger(db, create=True)
     ledger.announce(plan.changes("us")[0], NOW, plan.notice_days, plan.sha256, [])
     ledger.close()
     return str(plan_path), db, tmp_path

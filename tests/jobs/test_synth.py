@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from smtp_egress.jobs import synth
+from smtp_egress.ledger import Ledger
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "stacks" / "data"
@@ -51,8 +52,9 @@ def test_the_summary_is_typed_and_renders_as_before():
         "worker_ports",
         "guard_overrides",
         "policy_violations",
+        "simulated",
     }
-    assert as_json["policy_violations"] == []
+    assert as_json["policy_violations"] == [] and as_json["simulated"] is False
 
 
 def test_policy_violations_are_findings_not_errors(monkeypatch):
@@ -70,6 +72,7 @@ def test_policy_violations_are_findings_not_errors(monkeypatch):
 def test_config_overrides_and_the_ledger_reach_the_program(tmp_path):
     """An empty ledger: nothing was announced, so the addition due today needs the override given as config."""
     reason = "INC-4711: approved"
+    Ledger(f"sqlite:///{tmp_path}/l.db", create=True).close()
     result = synth.run(
         inputs(
             today=dt.date(2026, 12, 10),

@@ -46,7 +46,7 @@ def env(tmp_path, monkeypatch):
     plan_path.write_text(PLAN)
     plan = load_plan(plan_path)
     db = f"sqlite:///{tmp_path}/l.db"
-    ledger = Ledger(db)
+    ledger = Ledger(db, create=True)
     for change in plan.changes():
         if change.ip in ("198.51.100.10", "198.51.100.11"):
             ledger.announce(change, ANNOUNCED_AT, plan.notice_days, plan.sha256, [])
@@ -372,6 +372,7 @@ def test_bad_source_date_epoch_and_signing_key_exit_2(env, capsys, monkeypatch):
 def test_empty_allowlist_is_refused_exit_3(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "p.yaml").write_text("regions:\n  ap:\n    - ip: 192.0.2.1\n      active_from: 2026-12-10\n")
+    Ledger(f"sqlite:///{tmp_path}/l.db", create=True).close()
     code, out, err = egress(
         capsys,
         "allowlist",

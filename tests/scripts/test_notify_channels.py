@@ -39,9 +39,10 @@ def workdir(tmp_path, monkeypatch):
 def setup_ledger(workdir, db: str, rows: str) -> list[str]:
     (workdir / "ws.csv").write_text("workspace_id,region,email,webhook_url\n" + rows)
     common = ["--plan", "plan.yaml", "--db", db]
+    assert main(["ledger", "init", "--simulation", *common]) == 0  # the runs below are dated
     assert main(["workspaces", "import", "ws.csv", *common]) == 0
     assert main(["publish", "--region", "us", "--at", "2026-11-26", "--out", "published.json", *common]) == 0
-    return ["notify", "--region", "us", "--published", "published.json", "--today", "2026-11-26", *common]
+    return ["notify", "--region", "us", "--published", "published.json", "--at", "2026-11-26", *common]
 
 
 def test_notices_over_starttls_with_auth_one_connection(workdir, smtp_server, cafile, monkeypatch):
@@ -155,7 +156,7 @@ def test_webhook_without_secret_is_refused_before_anything_is_recorded(workdir, 
     args = setup_ledger(workdir, f"sqlite:///{workdir}/l.db", f"ws-1,us,a@one.example,{url}\n")
     assert main([*args, "--outbox", "outbox"]) == 2
     err = capsys.readouterr().err
-    assert "1 workspace(s) of the region have a webhook URL, but EGRESS_WEBHOOK_SECRET is not set" in err
+    assert "1 workspace of the region has a webhook URL, but EGRESS_WEBHOOK_SECRET is not set" in err
     assert "nothing was recorded or sent" in err and "Traceback" not in err
     assert "s3cr3t" not in err  # a webhook URL is a credential
     assert not (workdir / "outbox").exists()
@@ -185,6 +186,8 @@ def test_webhook_without_secret_is_refused_before_anything_is_recorded(workdir, 
 
 
 def test_every_channel_option_reads_its_flag_else_its_environment_variable_else_its_default(monkeypatch):
+    from smtp_egress.plan import DEFAULT_PLAN
+    from smtp_egress.project import default_outbox
     from smtp_egress.scripts.cli import build_parser
     from smtp_egress.scripts.notify import notice_settings
 
@@ -196,14 +199,19 @@ def test_every_channel_option_reads_its_flag_else_its_environment_variable_else_
     base = ["notify", "--region", "us", "--published", "published.json"]
     defaults = notice_settings(parser.parse_args(base))
     assert defaults.base_url == "http://127.0.0.1:8080"
-    assert defaults.channels == {c.name: c.settings({}) for c in CHANNELS.values()}
+    outbox = {"outbox": str(default_outbox(DEFAULT_PLAN))}  # the project's, whatever the current directory
+
+    def settings(channel, **values):
+        return channel.settings({**(outbox if channel.name == "email" else {}), **values})
+
+    assert defaults.channels == {c.name: settings(c) for c in CHANNELS.values()}
     for channel, option in options:
         monkeypatch.setenv(option.env, "1")
-        assert notice_settings(parser.parse_args(base)).channels[channel.name] == channel.settings({option.key: "1"})
+        assert notice_settings(parser.parse_args(base)).channels[channel.name] == settings(channel, **{option.key: "1"})
         if option.flag:
             assert f"env {option.env}" in option.help
             given = notice_settings(parser.parse_args([*base, option.flag, "2"])).channels[channel.name]
-            assert given == channel.settings({option.key: "2"}) != channel.settings({option.key: "1"})
+            assert given == settings(channel, **{option.key: "2"}) != settings(channel, **{option.key: "1"})
         monkeypatch.delenv(option.env)
     monkeypatch.setenv("EGRESS_BASE_URL", "https://ips.example.com")
     assert notice_settings(parser.parse_args(base)).base_url == "https://ips.example.com"

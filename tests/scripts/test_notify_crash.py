@@ -43,6 +43,8 @@ def setup(tmp_path):
     rows = "".join(f"ws-{i:05d},us,ops{i}@customer{i}.example\n" for i in range(WORKSPACES))
     (tmp_path / "ws.csv").write_text("workspace_id,region,email\n" + rows)
     common = ["--plan", "plan.yaml", "--db", f"sqlite:///{tmp_path}/ledger.db"]
+    proc = egress("ledger", "init", "--simulation", *common, cwd=tmp_path)  # the runs below are dated
+    assert proc.wait(60) == 0, proc.stderr.read()
     proc = egress("workspaces", "import", "ws.csv", *common, cwd=tmp_path)
     assert proc.wait(60) == 0, proc.stderr.read()
     proc = egress("publish", "--region", "us", "--at", "2026-11-26", "--out", "published.json", *common, cwd=tmp_path)
@@ -55,7 +57,7 @@ def count(path: Path) -> int:
 
 
 def notify_args(common):
-    return ["notify", "--region", "us", "--published", "published.json", "--today", "2026-11-26", *common]
+    return ["notify", "--region", "us", "--published", "published.json", "--at", "2026-11-26", *common]
 
 
 def kill_when(proc: subprocess.Popen, ready, deadline_s: float = 60) -> bool:

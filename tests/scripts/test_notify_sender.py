@@ -33,6 +33,7 @@ class Notify:
         (tmp_path / "ws.csv").write_text("workspace_id,region,email\nws-1,us,ops@customer.example\n")
         self.db = f"sqlite:///{tmp_path}/ledger.db"
         self.common = ["--plan", "plan.yaml", "--db", self.db]
+        assert main(["ledger", "init", "--simulation", "--db", self.db]) == 0  # the runs are dated
         assert main(["workspaces", "import", "ws.csv", *self.common]) == 0
         assert main(["publish", "--region", "us", "--at", "2026-11-26", "--out", "published.json", *self.common]) == 0
 
@@ -78,7 +79,7 @@ def test_a_bad_from_in_the_environment_is_refused_naming_the_variable(notify, tm
     monkeypatch.setenv("EGRESS_FROM", "notices at platform dot example")
     assert notify("--base-url", PUBLIC) == 2
     err = capsys.readouterr().err
-    assert "env EGRESS_FROM 'notices at platform dot example' is not an address like" in err
+    assert "EGRESS_FROM 'notices at platform dot example' is not an address like" in err
     assert announcements(notify.db) == 0
 
 

@@ -44,6 +44,7 @@ def fresh(tmp_path, monkeypatch):
         monkeypatch.delenv(var, raising=False)
     db = f"sqlite:///{tmp_path}/ledger.db"
     common = ["--plan", str(ROOT / "stacks" / "egress-ips.yaml"), "--db", db]
+    assert main(["ledger", "init", "--simulation", "--db", db]) == 0  # the runs below are dated
     assert main(["workspaces", "import", str(EXAMPLES / "workspaces.csv"), *common]) == 0
     return tmp_path, db, common
 
@@ -102,8 +103,8 @@ def test_the_issue_scenario_a_bad_smtp_url_records_nothing_publishes_nothing_and
     "flag, value, needle",
     [
         ("--from", "not an address", "--from 'not an address' is not an address"),
-        ("--smtp-cafile", "/nonexistent/ca.pem", "EGRESS_SMTP_CAFILE '/nonexistent/ca.pem' is not a readable PEM"),
-        ("--outbox", "a-file", "the Maildir outbox (--outbox / EGRESS_OUTBOX) 'a-file' cannot take notices"),
+        ("--smtp-cafile", "/nonexistent/ca.pem", "--smtp-cafile '/nonexistent/ca.pem' is not a readable PEM"),
+        ("--outbox", "a-file", "the Maildir outbox (--outbox) 'a-file' cannot take notices"),
         ("--smtp-url", "smtp://", "SMTP URL 'smtp://' is invalid: it names no host"),
     ],
 )
@@ -127,9 +128,11 @@ def test_refused_credentials_are_exit_6_before_anything_is_recorded(fresh, capsy
 
 
 def test_the_checks_run_when_nothing_is_due_so_a_broken_job_fails_the_day_it_breaks(fresh, capsys):
-    _, _db, common = fresh
+    tmp, _db, common = fresh
     assert egress(capsys, *notify(common, "2026-11-26", "--outbox", "outbox"))[0] == 0
-    assert egress(capsys, *notify(common, "2026-11-27", "--outbox", "outbox"))[0] == 0  # nothing due
+    published = tmp / "published-2026-11-27.json"  # the publication picked the announcements up
+    assert egress(capsys, "publish", "--region", "us", "--at", "2026-11-27", "--out", published, *common)[0] == 0
+    assert egress(capsys, *notify(common, "2026-11-27", "--outbox", "outbox", published=published))[0] == 0
     code, _, err = egress(capsys, *notify(common, "2026-11-28", "--from", "ip-notices"))
     assert code == 2 and "'ip-notices' is not an address" in err
 
@@ -218,7 +221,17 @@ def test_a_notice_that_does_not_arrive_holds_its_changes_back_until_a_human_deci
     assert egress(capsys, "publish", "--region", "us", "--at", "2026-12-05", "--out", published, *common)[0] == 0
     assert egress(capsys, *notify(common, "2026-12-05", *smtp, published=published))[0] == 0  # decided: not 6
     code, _, err = egress(
-        capsys, "notify", "--region", "us", "--accept-undelivered", "ws-1002", "--reason", "again", *common
+        capsys,
+        "notify",
+        "--region",
+        "us",
+        "--accept-undelivered",
+        "ws-1002",
+        "--reason",
+        "again",
+        "--at",
+        "2026-12-05",
+        *common,
     )
     assert code == 2 and "has no undelivered notice in region 'us'" in err
 
@@ -241,14 +254,15 @@ def test_a_late_delivery_starts_the_notice_then_and_the_change_waits_for_it(fres
     assert egress(capsys, "publish", "--region", "us", "--at", "2026-12-04", "--out", published, *common)[0] == 0
     code, out, err = egress(capsys, *notify(common, "2026-12-04", *smtp, published=published))
     assert code == 0, err
-    assert "its changes count as announced at 2026-12-04T00:00:01Z" in out
+    # a simulation ledger records the run's own moment (a real run: the second it was told, rounded up)
+    assert "its changes count as announced at 2026-12-04T00:00:00Z" in out
     upcoming = publish_json(capsys, common, "2026-12-05")["upcoming"]
     assert [(u["ip"], u["effective"]) for u in upcoming] == [
-        ("198.51.100.11", "2026-12-12"),
+        ("198.51.100.11", "2026-12-11"),
         ("198.51.100.12", "2026-12-20"),
     ]
     late = [m for m in server.handler.messages if m.rcpt_tos == ["postmaster@customer-two.example"]]
-    assert len(late) == 1 and b"2026-12-12" in late[0].content  # the notice says the day it will take effect
+    assert len(late) == 1 and b"2026-12-11" in late[0].content  # the notice says the day it will take effect
 
 
 # One notice per workspace per batch ----------------------------------------------------------------------
@@ -288,6 +302,7 @@ def channels(tmp_path, monkeypatch, receiver):
         rows = "".join(f"ws-{i},us,ops@customer{i}.example,{receiver.url}/{i}\n" for i in range(3))
         (tmp_path / "ws.csv").write_text("workspace_id,region,email,webhook_url\n" + rows)
         common = ["--plan", "plan.yaml", "--db", f"sqlite:///{tmp_path}/l.db"]
+        assert main(["ledger", "init", "--simulation", "--db", f"sqlite:///{tmp_path}/l.db"]) == 0
         assert main(["workspaces", "import", "ws.csv", *common]) == 0
         assert main(["publish", "--region", "us", "--at", "2026-11-26", "--out", "published.json", *common]) == 0
         return [
@@ -318,7 +333,9 @@ def test_the_vendor_s_two_additions_on_one_day_are_one_email_and_one_webhook_eve
     assert sorted(m["To"] for m in msgs) == [f"ops@customer{i}.example" for i in range(3)]  # one each, not two
     for m in msgs:
         assert m.get_all("X-Egress-Change") == ["us/add/198.51.100.20/2026-12-10", "us/add/198.51.100.21/2026-12-10"]
-        assert m["Subject"] == "Action needed by 2026-12-10: allow 2 new addresses (custom SMTP, region us)"
+        assert (
+            m["Subject"] == "[SIMULATION] Action needed by 2026-12-10: allow 2 new addresses (custom SMTP, region us)"
+        )
         text = m.get_body(("plain",)).get_content()
         assert "198.51.100.20" in text and "198.51.100.21" in text and "all of them stay in use" in text
         (ics,) = [p for p in m.walk() if p.get_content_type() == "text/calendar"]

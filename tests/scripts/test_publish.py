@@ -52,7 +52,7 @@ def env(tmp_path, monkeypatch):
     plan_path.write_text(textwrap.dedent(PLAN))
     plan = load_plan(plan_path)
     db = f"sqlite:///{tmp_path}/l.db"
-    ledger = Ledger(db)
+    ledger = Ledger(db, create=True)
     for change in plan.changes():
         if change.ip in ("198.51.100.11", "203.0.113.21"):
             ledger.announce(change, ANNOUNCED_AT, plan.notice_days, plan.sha256, [])

@@ -89,7 +89,7 @@ def test_verify_a_tree_names_every_region_and_refuses_alterations(site, capsys):
     capsys.readouterr()
     code, out, err = egress(capsys, "publish", "--verify", str(root), "--public-key", "k.pem.pub")
     assert code == 0, err
-    assert f"site/eu/{DOC}: OK: signature " in out and "region eu, 1 addresses" in out
+    assert f"site/eu/{DOC}: OK: signature " in out and "region eu, 1 address" in out
     assert f"site/us/{DOC}: OK" in out and "region us, 2 addresses" in out
 
     assert main(["allowlist", "--generate-key", "other.pem"]) == 0

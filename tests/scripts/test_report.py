@@ -123,6 +123,7 @@ def test_json_values(env, capsys):
         "batch_id": us["changes"][2]["batch_id"],
         "notices": {"delivered": 2, "pending": 0, "failed": 0, "waived": 0},
         "waivers": [],
+        "adopted": None,
     }
     assert late["batch_id"].startswith("us/2026-12-16T09:00:00Z/")
     assert [c["change_id"] for c in us["changes"]] == [
@@ -154,6 +155,7 @@ def test_json_values(env, capsys):
         "batch_id": None,
         "notices": None,
         "waivers": [],
+        "adopted": None,
     }
     assert (us["changes"][1]["state"], us["changes"][1]["flags"], us["changes"][1]["deliveries"]) == (
         "in_effect",
@@ -216,7 +218,8 @@ def md_tables(text: str) -> dict[str, list[list[str]]]:
         elif line.startswith("### "):
             h3 = line[4:]
         elif line.startswith("|"):
-            cells = [c.strip().replace("\\|", "|") for c in re.split(r"(?<!\\)\|", line.strip())[1:-1]]
+            # A cell as a reader sees it: Markdown's backslash escapes undone.
+            cells = [re.sub(r"\\(.)", r"\1", c.strip()) for c in re.split(r"(?<!\\)\|", line.strip())[1:-1]]
             if not all(re.fullmatch(r"-*:?-*:?", c) for c in cells):
                 tables.setdefault(f"{h2} / {h3}".rstrip(" /"), []).append(cells)
     return tables
@@ -313,8 +316,9 @@ def test_markdown_tables(env, capsys):
     assert t["Region us / Upcoming changes"][1:] == [
         ["remove 198.51.100.12", "2026-12-20", "2026-12-16T09:05:00Z", "2026-12-24", "3"]
     ]
-    # The reason's pipe is escaped (the row keeps its 5 cells) and its tags are shown, not interpreted.
-    reason = 'INC-42 &lt;script&gt;alert("x")&lt;/script&gt; | see https://status.example.com/inc/42'
+    # The reason's pipe is escaped (the row keeps its 5 cells), its tags are shown, not interpreted, and its URL
+    # is not an autolink (tests/scripts/test_report_markdown.py renders such text with GitHub's cmark-gfm).
+    reason = 'INC-42 <script>alert("x")</script> | see https://status.example.com/inc/42'
     assert t["Region eu / Short-notice exceptions"][1:] == [
         ["add 203.0.113.21", "2026-12-15T13:00:00Z", "2026-12-18", "2 of 7", reason]
     ]
@@ -329,7 +333,7 @@ def test_markdown_tables(env, capsys):
             "webhook",
             "failed",
             "1",
-            sample.WEBHOOK_ERROR.replace("<", "&lt;").replace(">", "&gt;"),
+            sample.WEBHOOK_ERROR,
         ]
     ]
     assert t["Region eu / Notices not delivered"][1:] == [["add 203.0.113.21", "ws-d", "email", "pending", "0", ""]]
@@ -478,7 +482,7 @@ def test_out_picks_the_format_from_the_suffix_and_writes_atomically(env, capsys,
     code, out, err = egress(capsys, "report", *env["args"], *AT, "--out", str(path))
     assert code == 0, err
     assert path.read_text().startswith(start) and os.listdir(path.parent) == [name]  # no temp file left
-    assert out.startswith(f"wrote {path} (") and "5 flags, 1 short-notice exceptions, as of 2026-12-22" in out
+    assert out.startswith(f"wrote {path} (") and "5 flags, 1 short-notice exception, as of 2026-12-22" in out
 
 
 def test_format_wins_over_the_suffix(env, capsys):
@@ -510,7 +514,7 @@ def run_cli(*argv, cwd):
         ),
         (["--at", "yesterday"], "egress report: error: --at: 'yesterday' is not a date"),
         (["--out", "record.pdf"], "egress report: error: cannot tell the report format from --out 'record.pdf'"),
-        (["--out", "no/such/dir/r.md"], "egress report: error: cannot write 'no/such/dir/r.md'"),
+        (["--out", "no/such/dir/r.md"], "egress report: error: --out: cannot write 'no/such/dir/r.md'"),
     ],
 )
 def test_bad_input_exits_2_with_a_message(env, extra, message):
@@ -520,8 +524,9 @@ def test_bad_input_exits_2_with_a_message(env, extra, message):
 
 
 def test_a_missing_ledger_is_an_error_not_an_empty_report(env):
-    done = run_cli("--plan", env["args"][1], cwd=env["tmp"])  # default sqlite:///.egress/egress.db does not exist
-    assert done.returncode == 2 and "no ledger at 'sqlite:///.egress/egress.db'" in done.stderr
+    done = run_cli("--plan", env["args"][1], cwd=env["tmp"])  # the default .egress/egress.db does not exist
+    default = env["tmp"] / ".egress" / "egress.db"  # beside the plan: no Pulumi.yaml above it
+    assert done.returncode == 2 and f"no ledger at 'sqlite:///{default}' (the default: " in done.stderr
     assert not (env["tmp"] / ".egress").exists()
 
 
@@ -574,7 +579,7 @@ def test_a_long_list_of_undelivered_notices_is_cut_in_html_and_markdown_not_in_j
     plan_path = tmp_path / "plan.yaml"
     plan_path.write_text(sample.PLAN)
     db = f"sqlite:///{tmp_path}/many.db"
-    ledger = Ledger(db)
+    ledger = Ledger(db, create=True)
     now = dt.datetime(2026, 11, 26, tzinfo=UTC)
     ledger.upsert_workspaces([Workspace(f"ws-{i:03}", "us", {"email": f"u{i}@example.com"}) for i in range(53)], now)
     change = next(c for c in load_plan(plan_path).changes("us") if c.ip == "198.51.100.11")

@@ -100,3 +100,74 @@ def test_chromium_renders_the_report(chromium, report_html, tmp_path):
     dom = run_chromium(chromium, tmp_path, "--dump-dom", report_html.as_uri()).stdout.decode()
     assert "<h2>Summary</h2>" in dom
     cli_tests.check_html_tables(dom)  # the browser's DOM holds every table, cell for cell
+
+
+PROBE = """<script>
+const found = {viewport: window.innerWidth, page: document.documentElement.scrollWidth, tables: []};
+for (const table of document.querySelectorAll("table")) {
+  const heads = [...table.querySelectorAll("thead th")];
+  found.tables.push({
+    id: table.id,
+    right: table.getBoundingClientRect().right,
+    last: heads.length ? heads[heads.length - 1].textContent : null,
+    lastRight: heads.length ? heads[heads.length - 1].getBoundingClientRect().right : null,
+  });
+}
+document.body.insertAdjacentHTML("beforeend", "<pre id=probe></pre>");
+document.getElementById("probe").textContent = JSON.stringify(found);
+</script>"""
+
+
+def layout(chromium: str, tmp_path: Path, report: Path, width: int) -> dict:
+    """Where the page's tables end in Chromium at ``width`` px: a copy of the report with a measuring script
+    (and without the Content-Security-Policy that rightly forbids scripts in the report itself)."""
+    import html
+    import json
+    import re
+
+    text = re.sub(r'<meta http-equiv="Content-Security-Policy"[^>]*>', "", report.read_text())
+    probe = tmp_path / f"probe-{width}.html"
+    probe.write_text(text.replace("</body>", PROBE + "</body>"))
+    dom = run_chromium(chromium, tmp_path, f"--window-size={width},2000", "--dump-dom", probe.as_uri()).stdout.decode()
+    found = re.search(r'<pre id="probe">(.*?)</pre>', dom, re.S)
+    assert found, dom[-2000:]
+    return json.loads(html.unescape(found.group(1)))
+
+
+@pytest.mark.parametrize("width", [1000, 1280])
+def test_at_1000_px_every_table_and_its_flags_column_fit_the_window(chromium, report_html, tmp_path, width):
+    found = layout(chromium, tmp_path, report_html, width)
+    assert found["viewport"] == width
+    assert found["page"] <= width, "the page scrolls sideways: a table is wider than the window"
+    history = [t for t in found["tables"] if t["id"].startswith("history-")]
+    assert len(history) == 2 and all(t["last"] == "Flags" for t in history)
+    for table in found["tables"]:
+        assert table["right"] <= width, table
+        assert table["lastRight"] is None or table["lastRight"] <= width, table
+
+
+def tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"{name} is not installed: CI must run it (scripts/dev/test installs poppler-utils)")
+        pytest.skip(f"{name} is not installed (apt-get install -y --no-install-recommends poppler-utils)")
+    return path
+
+
+def test_prints_on_a4_with_every_column_on_the_page(chromium, report_html, tmp_path):
+    import re
+
+    pdf = tmp_path / "report.pdf"
+    run_chromium(chromium, tmp_path, "--no-pdf-header-footer", f"--print-to-pdf={pdf}", report_html.as_uri())
+    info = subprocess.run([tool("pdfinfo"), str(pdf)], capture_output=True, text=True, timeout=60, check=True).stdout
+    size = re.search(r"Page size:\s+([\d.]+) x ([\d.]+) pts", info)
+    assert size and abs(float(size[1]) - 595.3) < 1 and abs(float(size[2]) - 841.9) < 1, info  # A4, portrait
+    boxes = subprocess.run(
+        [tool("pdftotext"), "-bbox", str(pdf), "-"], capture_output=True, text=True, timeout=60, check=True
+    ).stdout
+    words = re.findall(r'<word xMin="([\d.]+)" yMin="[\d.]+" xMax="([\d.]+)" yMax="[\d.]+">([^<]*)</word>', boxes)
+    assert len(words) > 300
+    assert all(float(x0) >= 0 and float(x1) <= float(size[1]) - 20 for x0, x1, _ in words), "text runs off the page"
+    text = [w for _, _, w in words]
+    assert text.count("Flags") >= 3 and "short-notice" in text  # the Flags columns and a flag, printed

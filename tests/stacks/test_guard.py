@@ -123,6 +123,7 @@ def test_guard_reads_the_ledger_when_one_is_configured(synth, plan_file, monkeyp
     plan = load_plan(plan_file)
     url = f"sqlite:///{tmp_path / 'ledger.db'}"
     monkeypatch.setenv("EGRESS_DB", url)
+    Ledger(url, create=True).close()
     refused(synth("us", today="2026-12-10", plan=plan_file), ADD, "never announced")
 
     ledger = Ledger(url)

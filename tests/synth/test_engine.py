@@ -55,7 +55,7 @@ def test_without_inputs_the_program_runs_as_a_deploy_plan_beside_it_real_time_le
 
     plan = load_plan(ROOT / "stacks" / "egress-ips.yaml")
     url = f"sqlite:///{tmp_path / 'ledger.db'}"
-    ledger = Ledger(url)
+    ledger = Ledger(url, create=True)
     for change in plan.changes("us"):  # every change told long before it takes effect
         ledger.announce(change, start_of(dt.date(2026, 11, 1)), plan.notice_days, plan.sha256, [])
     anns = ledger.announcements("us")

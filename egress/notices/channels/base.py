@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import hashlib
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
 from urllib.parse import urlsplit
+
+from ...masking import mask_secret_url as mask_secret_url  # the channels' own name for it (re-exported)
 
 if TYPE_CHECKING:
     from ...errors import DeliveryError
@@ -137,8 +138,10 @@ class Channel(Protocol[S]):
         """``target`` as errors, reports and listings may show it."""
         ...
 
-    def settings(self, values: Mapping[str, str | None]) -> S:
-        """The typed settings from raw option values by key (a missing key: the option's default)."""
+    def settings(self, values: Mapping[str, str | None], sources: Mapping[str, str] | None = None) -> S:
+        """The typed settings from raw option values by key (a missing key: the option's default); ``sources``
+        says where each given value came from (its flag or environment variable), for messages. A value that
+        cannot be a setting (a flag that is neither on nor off): ConfigError naming its source."""
         ...
 
     def preflight(self, settings: S, targets: int) -> None:
@@ -157,19 +160,31 @@ def option_values(options: tuple[Option, ...], values: Mapping[str, str | None])
     return {o.key: values.get(o.key, o.default) for o in options}
 
 
-def mask_secret_url(url: str) -> str:
-    """A URL that is a credential, shown without its secret: ``scheme://host[:port]/***`` and a fingerprint,
-    ``[sha256:<first 8 hex digits of SHA-256 of the whole URL>]``, to tell two URLs apart without showing them."""
-    digest = hashlib.sha256(url.encode("utf-8", "surrogatepass")).hexdigest()[:8]
-    try:
-        parts = urlsplit(url)
-        host, port = parts.hostname, parts.port
-    except ValueError:
-        host, port = None, None
-    if not host or not parts.scheme.isalpha():
-        return f"***[sha256:{digest}]"
-    host = f"[{host}]" if ":" in host else host
-    return f"{parts.scheme[:10]}://{host[:100]}{f':{port}' if port else ''}/***[sha256:{digest}]"
+def origin(options: tuple[Option, ...], sources: Mapping[str, str] | None, key: str) -> str:
+    """Where option ``key``'s value came from, for messages: the flag or environment variable it was read from,
+    else ``the default (set with --flag or ENV)``."""
+    if sources and key in sources:
+        return sources[key]
+    option = next(o for o in options if o.key == key)
+    names = " or ".join(n for n in (option.flag, option.env) if n)
+    return f"the default (set with {names})"
+
+
+FALSE = ("", "0", "false", "no")
+
+
+def switch(
+    options: tuple[Option, ...], values: Mapping[str, str | None], sources: Mapping[str, str] | None, key: str
+) -> bool:
+    """An on/off option: 1/true/yes or 0/false/no (any case; unset or empty: off); ConfigError otherwise."""
+    from ...errors import ConfigError
+
+    raw = option_values(options, values)[key] or ""
+    if raw.strip().lower() in TRUE:
+        return True
+    if raw.strip().lower() in FALSE:
+        return False
+    raise ConfigError(f"{origin(options, sources, key)} {raw[:40]!r} must be 1 (or true, yes) or 0 (or false, no)")
 
 
 def url_kind(schemes: tuple[str, ...]) -> str:

@@ -19,7 +19,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING
 
-from .base import Option, StackSecret, Streak, option_values, send_each
+from .base import Option, StackSecret, Streak, option_values, origin, send_each
 
 if TYPE_CHECKING:
     from ...ledger import Delivery
@@ -46,6 +46,11 @@ class EmailSettings:
     smtp_cafile: str | None
     sender: str
     connections: int = DEFAULT_CONNECTIONS  # SMTP sessions in flight at once
+    sources: Mapping[str, str] = dataclasses.field(default_factory=dict, compare=False, repr=False)
+
+    def origin(self, key: str) -> str:
+        """Where the setting ``key`` came from (``--outbox``, ``EGRESS_OUTBOX``, the default), for messages."""
+        return origin(EmailChannel.options, self.sources, key)
 
 
 class EmailChannel:
@@ -62,7 +67,8 @@ class EmailChannel:
         Option(
             "outbox",
             "EGRESS_OUTBOX",
-            "Maildir for notices when no SMTP URL is set (env EGRESS_OUTBOX; default .egress/outbox)",
+            "Maildir for notices when no SMTP URL is set (env EGRESS_OUTBOX; default: .egress/outbox in the project "
+            "folder, beside the default ledger)",
             "--outbox",
             "DIR",
             DEFAULT_OUTBOX,
@@ -107,14 +113,15 @@ class EmailChannel:
     def mask(self, target: str) -> str:
         return target  # an address is not a secret
 
-    def settings(self, values: Mapping[str, str | None]) -> EmailSettings:
+    def settings(self, values: Mapping[str, str | None], sources: Mapping[str, str] | None = None) -> EmailSettings:
         v = option_values(self.options, values)
         return EmailSettings(
             smtp_url=v["smtp_url"] or None,
             outbox=v["outbox"] or DEFAULT_OUTBOX,
             smtp_cafile=v["smtp_cafile"] or None,
             sender=v["sender"] or DEFAULT_SENDER,
-            connections=_connections(v["connections"]),
+            connections=_connections(v["connections"], origin(self.options, sources, "connections")),
+            sources=dict(sources or {}),
         )
 
     def preflight(self, settings: EmailSettings, targets: int) -> None:
@@ -123,13 +130,17 @@ class EmailChannel:
 
         problem = None if settings.sender == DEFAULT_SENDER else sender_problem(settings.sender)
         if problem:  # the default (a local demo address) passes; `egress notify` warns about it over SMTP
-            raise ConfigError(f"the From of notices (--from / EGRESS_FROM) {settings.sender[:200]!r} {problem}")
+            where = settings.origin("sender")
+            raise ConfigError(f"the From of notices ({where}) {settings.sender[:200]!r} {problem}")
         if settings.smtp_cafile:
-            check_cafile(settings.smtp_cafile)
+            check_cafile(settings.smtp_cafile, settings.origin("smtp_cafile"))
         if not settings.smtp_url:
-            check_outbox(settings.outbox)
+            check_outbox(settings.outbox, settings.origin("outbox"))
             return
-        transport = SmtpTransport(settings.smtp_url, cafile=settings.smtp_cafile)
+        try:
+            transport = SmtpTransport(settings.smtp_url, cafile=settings.smtp_cafile)
+        except ConfigError as exc:
+            raise ConfigError(f"{settings.origin('smtp_url')}: {exc}") from None
         try:
             transport.check()
         except DeliveryError as exc:
@@ -220,14 +231,16 @@ class EmailSender:
         self.transport.close()
 
 
-def _connections(value: str | None) -> int:
+def _connections(value: str | None, source: str) -> int:
+    """The number of SMTP sessions in flight; ConfigError naming ``source`` (the flag, variable or default)."""
     from ...errors import ConfigError
+    from ...masking import excerpt
 
     text = (value or str(DEFAULT_CONNECTIONS)).strip()
-    if not text.isdigit() or not 1 <= int(text) <= MAX_CONNECTIONS:
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_CONNECTIONS:
         raise ConfigError(
-            f"the SMTP sessions in flight (--smtp-connections / EGRESS_SMTP_CONNECTIONS) {text[:40]!r} must be a "
-            f"whole number from 1 to {MAX_CONNECTIONS}"
+            f"{source} {excerpt(text, 40)}: the SMTP sessions in flight must be a whole number from 1 to "
+            f"{MAX_CONNECTIONS}"
         )
     return int(text)
 

@@ -36,7 +36,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from .base import TRUE, Option, Streak, mask_secret_url, option_values, url_problem
+from .base import Option, Streak, mask_secret_url, switch, url_problem
 
 if TYPE_CHECKING:
     from ...ledger import Delivery
@@ -83,8 +83,8 @@ class SlackChannel:
     def mask(self, target: str) -> str:
         return mask_secret_url(target)
 
-    def settings(self, values: Mapping[str, str | None]) -> SlackSettings:
-        return SlackSettings(allow_private=(option_values(self.options, values)["allow_private"] or "").lower() in TRUE)
+    def settings(self, values: Mapping[str, str | None], sources: Mapping[str, str] | None = None) -> SlackSettings:
+        return SlackSettings(allow_private=switch(self.options, values, sources, "allow_private"))
 
     def preflight(self, settings: SlackSettings, targets: int) -> None:
         return None  # no setting can be wrong: every URL is the workspace's own, checked at import

@@ -16,7 +16,8 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from .base import TRUE, Option, StackSecret, mask_secret_url, option_values, url_problem
+from ...wording import count
+from .base import Option, StackSecret, mask_secret_url, option_values, switch, url_problem
 
 if TYPE_CHECKING:
     from ...jsontypes import JSON
@@ -74,10 +75,11 @@ class WebhookChannel:
     def mask(self, target: str) -> str:
         return mask_secret_url(target)
 
-    def settings(self, values: Mapping[str, str | None]) -> WebhookSettings:
+    def settings(self, values: Mapping[str, str | None], sources: Mapping[str, str] | None = None) -> WebhookSettings:
         v = option_values(self.options, values)
         return WebhookSettings(
-            secret=(v["secret"] or "").encode() or None, allow_private=(v["allow_private"] or "").lower() in TRUE
+            secret=(v["secret"] or "").encode() or None,
+            allow_private=switch(self.options, values, sources, "allow_private"),
         )
 
     def preflight(self, settings: WebhookSettings, targets: int) -> None:
@@ -85,7 +87,8 @@ class WebhookChannel:
 
         if targets and not settings.secret:
             raise ConfigError(
-                f"{targets} workspace(s) of the region have a webhook URL, but EGRESS_WEBHOOK_SECRET is not set, so "
+                f"{count(targets, 'workspace')} of the region {'has' if targets == 1 else 'have'} a webhook URL, but "
+                "EGRESS_WEBHOOK_SECRET is not set, so "
                 "their notices could not be signed; set it (the stack secret smtp-egress:webhookSecret)"
             )
 
