@@ -22,16 +22,20 @@ if TYPE_CHECKING:
     from smtp_egress.timeline import Recorded
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8080"
+DEFAULT_DEADLINE_S = 1800.0  # half an hour: 20,000 webhooks at 100 ms each, 8 at once, take about 4 minutes
+MAX_DEADLINE_S = 86400.0  # a day: the next daily run would start
 
 
 @dataclasses.dataclass(frozen=True)
 class NoticeSettings:
     """How notices leave: per registered channel (:mod:`smtp_egress.notices.channels`), the settings its
     ``settings()`` made, by channel name (a channel not given gets its defaults); every notice links to the
-    published list under ``base_url``."""
+    published list under ``base_url``; no notice is started once the fan-out has run ``deadline`` seconds
+    (those in flight end within their own timeouts; the rest stay pending for the next run, exit 6)."""
 
     base_url: str = DEFAULT_BASE_URL
     channels: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    deadline: float = DEFAULT_DEADLINE_S  # seconds into the fan-out after which no further notice is started
 
     def for_channel(self, channel: Channel[Any]) -> Any:
         return self.channels[channel.name] if channel.name in self.channels else channel.settings({})
@@ -94,6 +98,6 @@ def deliver_pending(
             by_batch.setdefault(r.batch_id, []).append(r)
         at = clock()
         notices = {b: channels.context(by_batch[b], at) for b in {d.batch_id for d in pending}}
-        return deliver(ledger, pending, notices, channels, now=clock, progress=progress)
+        return deliver(ledger, pending, notices, channels, now=clock, progress=progress, deadline=settings.deadline)
     finally:
         channels.close()

@@ -73,6 +73,12 @@ def register(sub) -> None:
         help="public base URL of the published list, linked from notices (env EGRESS_BASE_URL)",
     )
     p.add_argument(
+        "--deadline",
+        metavar="SECONDS",
+        help="start no notice after the fan-out has run this long; the rest stay pending for the next run, exit 6 "
+        "(env EGRESS_NOTIFY_DEADLINE; default 1800)",
+    )
+    p.add_argument(
         "--progress",
         action="store_const",
         const=True,
@@ -163,7 +169,7 @@ def _accept(args) -> int:
 
 
 def _sending_flags(args) -> dict[str, object]:
-    """The flags that only matter to a run that sends: the channels' options, --base-url and --progress."""
+    """The flags that only matter to a run that sends: the channels' options, --base-url, --deadline, --progress."""
     from smtp_egress.notices.channels import CHANNELS
 
     flags: dict[str, object] = {
@@ -172,7 +178,7 @@ def _sending_flags(args) -> dict[str, object]:
         for option in channel.options
         if option.flag
     }
-    return {**flags, "--base-url": args.base_url, "--progress": args.progress}
+    return {**flags, "--base-url": args.base_url, "--deadline": args.deadline, "--progress": args.progress}
 
 
 def add_channel_options(parser) -> None:
@@ -190,7 +196,7 @@ def add_channel_options(parser) -> None:
 def notice_settings(args):
     """The notice channels' settings from the flags, else their environment variables, else the defaults; each
     channel is told where every given value came from, so that its messages name the flag or variable used."""
-    from smtp_egress.jobs.notices import DEFAULT_BASE_URL, NoticeSettings
+    from smtp_egress.jobs.notices import DEFAULT_BASE_URL, DEFAULT_DEADLINE_S, NoticeSettings
     from smtp_egress.notices.channels import CHANNELS
 
     from .common import resolve
@@ -207,7 +213,28 @@ def notice_settings(args):
         sources = {key: s.source for key, s in given.items() if s.source}
         channels[channel.name] = channel.settings(values, sources)
     base = setting(args.base_url, "--base-url", "EGRESS_BASE_URL", DEFAULT_BASE_URL)
-    return NoticeSettings(base_url=http_url(base, "base URL"), channels=channels)
+    deadline = seconds(setting(args.deadline, "--deadline", "EGRESS_NOTIFY_DEADLINE", None), DEFAULT_DEADLINE_S)
+    return NoticeSettings(base_url=http_url(base, "base URL"), channels=channels, deadline=deadline)
+
+
+def seconds(given, default: float) -> float:
+    """A length of time in seconds (a decimal number above 0, at most a day); ConfigError naming its source."""
+    import math
+
+    from smtp_egress.errors import ConfigError
+    from smtp_egress.jobs.notices import MAX_DEADLINE_S
+
+    if given.value is None:
+        return default
+    try:
+        value = float(given.value.strip())
+    except ValueError:
+        value = math.nan
+    if not 0 < value <= MAX_DEADLINE_S:  # NaN fails this too
+        raise ConfigError(
+            f"{given.named()}: the deadline must be a number of seconds above 0, at most {MAX_DEADLINE_S:g}"
+        )
+    return value
 
 
 def _default(channel, option, args):

@@ -35,7 +35,7 @@ from ..ledger import Delivery, Ledger
 from ..timeline import Recorded
 from . import channels as registry
 from .channels import Sender
-from .channels.base import StreamingSender, send_each
+from .channels.base import NoticeStream, StreamingSender, send_each
 from .render import NoticeChange, NoticeContext, RenderedNotice, render_notice
 
 if TYPE_CHECKING:
@@ -107,11 +107,15 @@ def deliver(
     progress: bool | None = None,
     group: int = MARK_GROUP,
     window: float = MARK_WINDOW_S,
+    deadline: float | None = None,
 ) -> FanoutSummary:
     """Deliver ``pending``; ``notices``: what each batch's notice says, by batch id (rendered on first use).
-    Outcomes are recorded ``group`` at a time (or once the oldest waited ``window`` seconds), and at the end."""
+    Outcomes are recorded ``group`` at a time (or once the oldest waited ``window`` seconds), and at the end.
+    ``deadline``: seconds after which no further notice is started (those in flight end within their own
+    timeouts); the rest stay pending for the next run."""
     summary = FanoutSummary()
     started = time.perf_counter()
+    late = f"the run's deadline of {deadline:g} s passed before they were started" if deadline is not None else ""
     rendered: dict[str, RenderedNotice] = {}
     held: dict[tuple[str, str], int] = {}  # (channel, why) -> deliveries left pending
     bar = _progress(len(pending), progress)
@@ -133,14 +137,24 @@ def deliver(
         if bar is not None:
             bar.update(1)
 
+    def stopped() -> str | None:
+        return late if deadline is not None and time.perf_counter() - started >= deadline else None
+
+    def keep(channel: str, why: str) -> None:
+        summary.left_pending += 1  # kept for the next run; other channels' notices still go
+        held[channel, why] = held.get((channel, why), 0) + 1
+        if bar is not None:
+            bar.update(1)
+
+    def put_back(channel: str, why: str) -> None:  # taken from the stream (and counted attempted), not started
+        summary.attempted -= 1
+        keep(channel, why)
+
     def stream(channel: str, sender: Sender, deliveries: list[Delivery]) -> Iterator[tuple[Delivery, RenderedNotice]]:
         for d in deliveries:
-            why = sender.held(d)
+            why = stopped() or sender.held(d)
             if why is not None:
-                summary.left_pending += 1  # kept for the next run; other channels' notices still go
-                held[channel, why] = held.get((channel, why), 0) + 1
-                if bar is not None:
-                    bar.update(1)
+                keep(channel, why)
                 continue
             summary.attempted += 1
             if sender.delivered(d):
@@ -162,7 +176,10 @@ def deliver(
                     summary.attempted += 1
                     outcome(d, DeliveryError(f"unknown channel {channel!r}", permanent=True))
             elif isinstance(sender, StreamingSender):
-                sender.send_all(stream(channel, sender, deliveries), now, outcome)
+                notices_of = NoticeStream(
+                    stream(channel, sender, deliveries), stopped, lambda d, why: put_back(d.channel, why)
+                )
+                sender.send_all(notices_of, now, outcome)
             else:
                 send_each(sender, stream(channel, sender, deliveries), now, outcome)
         marks.flush()

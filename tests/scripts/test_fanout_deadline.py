@@ -11,8 +11,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from smtp_egress.scripts.cli import main
 
 EXAMPLE_PLAN = Path(__file__).resolve().parents[1] / "data" / "example-plan.yaml"
@@ -20,7 +18,6 @@ HEALTHY_WITHIN = 10.0  # seconds from the start of the run until the healthy end
 RUN_WITHIN = 60.0  # seconds until the whole run has ended, whatever the silent endpoints do
 
 
-@pytest.mark.xfail(reason="fan-out rework pending", strict=True)
 def test_two_silent_endpoints_do_not_delay_a_healthy_one(tmp_path, endpoint):
     silent = []
     for _ in range(2):  # they accept the connection (the kernel does) and never answer
@@ -47,10 +44,14 @@ def test_two_silent_endpoints_do_not_delay_a_healthy_one(tmp_path, endpoint):
         while not healthy.requests and time.monotonic() - started < HEALTHY_WITHIN:
             time.sleep(0.1)
         assert healthy.requests, f"the healthy endpoint had no notice {HEALTHY_WITHIN:g} s into the run"
-        proc.communicate(timeout=RUN_WITHIN - (time.monotonic() - started))
+        _, err = proc.communicate(timeout=RUN_WITHIN - (time.monotonic() - started))
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
         for sock in silent:
             sock.close()
+    said = err.decode()
+    assert proc.returncode == 6, said  # the silent endpoints' notices failed transiently: tried again tomorrow
+    assert said.count("no answer within") == 2 and "Traceback" not in said
+    assert len(healthy.requests) == 1

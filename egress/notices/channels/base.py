@@ -82,13 +82,42 @@ class Sender(Protocol):
 Outcome = Callable[["Delivery", "DeliveryError | None"], None]
 
 
+class NoticeStream:
+    """A run's notices for one channel, as a :class:`StreamingSender` pulls them: an iterator of (delivery,
+    rendered notice) that consults the sender's :meth:`Sender.held` and the run's deadline as it goes.
+    A sender that pulls ahead (to start other notices past a busy host) asks :meth:`stopped` before it starts
+    one it pulled earlier, and hands back with :meth:`put_back` each one it will not start."""
+
+    def __init__(
+        self,
+        items: Iterator[tuple[Delivery, RenderedNotice]],
+        stopped: Callable[[], str | None],
+        put_back: Callable[[Delivery, str], None],
+    ):
+        self._items, self._stopped, self._put_back = items, stopped, put_back
+
+    def __iter__(self) -> Iterator[tuple[Delivery, RenderedNotice]]:
+        return self
+
+    def __next__(self) -> tuple[Delivery, RenderedNotice]:
+        return next(self._items)
+
+    def stopped(self) -> str | None:
+        """Why no further notice may be started in this run (its deadline passed), or None."""
+        return self._stopped()
+
+    def put_back(self, d: Delivery, why: str) -> None:
+        """``d`` was pulled but is not started in this run: it stays pending, counted as held for ``why``."""
+        self._put_back(d, why)
+
+
 @runtime_checkable
 class StreamingSender(Sender, Protocol):
     """A sender that takes a run's notices as one stream, e.g. to keep several in flight at once."""
 
     def send_all(
         self,
-        notices: Iterator[tuple[Delivery, RenderedNotice]],
+        notices: NoticeStream,
         now: Callable[[], dt.datetime],
         done: Outcome,
     ) -> None:

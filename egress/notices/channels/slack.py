@@ -20,7 +20,8 @@ Slack answers 200 ``ok``. 400 ``invalid_payload``, 403 ``invalid_token``, 404 ``
 ``channel_is_archived`` (any other 4xx too) are permanent: the workspace has to give a new URL. 429
 (honouring Retry-After up to 30 s) and 5xx are retried twice with backoff, then left for the next run;
 after :data:`MAX_CONSECUTIVE_TRANSIENT` transient failures in a row at one host (usually every URL is on
-``hooks.slack.com``) the rest for that host stay pending for the next run.
+``hooks.slack.com``) the rest for that host stay pending for the next run. Up to two messages are in flight
+per host at once (:mod:`.parallel`), so one URL that never answers does not hold the others back.
 
 Idempotency: Slack's incoming webhooks have no idempotency key. The delivery id (the email's Message-ID
 without brackets) is in every message's context line, so a notice resent after a crash between Slack's
@@ -37,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from .base import Option, Streak, mask_secret_url, switch, url_problem
+from .parallel import InParallel
 
 if TYPE_CHECKING:
     from ...ledger import Delivery
@@ -93,7 +95,7 @@ class SlackChannel:
         return SlackSender(allow_private=settings.allow_private)
 
 
-class SlackSender:
+class SlackSender(InParallel):
     """``poster_options`` go to :class:`~smtp_egress.notices.outbound.Poster` (timeout, attempts, sleep, session)."""
 
     def __init__(self, *, allow_private: bool = False, **poster_options: Any):

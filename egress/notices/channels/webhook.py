@@ -4,7 +4,9 @@ Column ``webhook_url`` (optional; http or https, any host: customers run their o
 per batch and workspace: the payload (``"type": "ip_change_batch"``) lists every change of the batch with
 its address, action and effective day, with the workspace and delivery ids; the delivery id is also the
 ``Idempotency-Key`` header, the same on every retry and every resend. Each URL is another server, so one
-customer's dead endpoint never holds back anyone else's notice (no streak). The URL may carry a token:
+customer's dead endpoint never holds back anyone else's notice (no streak): notices go out several at once
+(:mod:`.parallel`), at most two to one host, so an endpoint that never answers takes one slot while the
+others' notices go past it. The URL may carry a token:
 it is only ever shown masked. Preflight: the signing secret must be set when a workspace of the region
 has a webhook URL.
 """
@@ -18,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from ...wording import count
 from .base import Option, StackSecret, mask_secret_url, option_values, switch, url_problem
+from .parallel import InParallel
 
 if TYPE_CHECKING:
     from ...jsontypes import JSON
@@ -99,12 +102,14 @@ class WebhookChannel:
         return WebhookChannelSender(http)
 
 
-class WebhookChannelSender:
+class WebhookChannelSender(InParallel):
+    """Webhook notices, several in flight at once, at most two per host (:func:`~.parallel.send_in_parallel`)."""
+
     def __init__(self, http: WebhookSender | None):
         self.http = http
 
     def held(self, d: Delivery) -> str | None:
-        return None
+        return None  # each URL is a customer's own: one that fails never holds back another (no streak)
 
     def delivered(self, d: Delivery) -> bool:
         return False  # a receiver cannot be asked; it can recognise a resend by its Idempotency-Key
