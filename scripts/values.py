@@ -38,8 +38,12 @@ class Setting:
         return self.source is not None
 
     def named(self, what: str = "") -> str:
-        """``--base-url 'ftp://x'``, ``EGRESS_BASE_URL 'ftp://x'``, or ``the default {what} 'x'``."""
-        return f"{self.source or f'the default {what}'.rstrip()} {excerpt(self.value)}"
+        """``--base-url 'ftp://x'``, ``EGRESS_BASE_URL 'ftp://x'``, or ``the default {what} 'x'``; a URL's
+        credentials masked (a value that fails to parse may still hold a password)."""
+        from smtp_egress.masking import mask_url
+
+        value = mask_url(self.value) if self.value is not None and "://" in self.value else self.value
+        return f"{self.source or f'the default {what}'.rstrip()} {excerpt(value)}"
 
 
 def setting(flag_value: str | None, flag: str | None, env: str | None, default: str | None = None) -> Setting:
