@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
-from . import cloud, firewalls, lists, servers
+from . import aws, cloud, firewalls, lists, servers
 from .base import Output
 from .content import Allowlist
 
@@ -77,16 +77,30 @@ _ALL = (
     Format(
         "aws-sg",
         "aws-sg.json",
-        cloud.render_aws_sg,
-        "IpPermissions for aws ec2 authorize-security-group-ingress",
+        aws.render_aws_sg,
+        "IpPermissions for aws ec2 authorize-security-group-ingress (apply and update: aws-sg-sync)",
         '"_provenance" object',
+    ),
+    Format(
+        "aws-sg-sync",
+        aws.SG_SCRIPT,
+        aws.render_aws_sg_sync,
+        "sh script: bring a security group's rules to the list (adds, then revokes; idempotent)",
+        "# comment lines",
     ),
     Format(
         "aws-prefix-list",
         "aws-prefix-list.json",
-        cloud.render_aws_prefix_list,
-        "entries for managed prefix lists (one per address family)",
+        aws.render_aws_prefix_list,
+        "managed prefix lists (one per address family) with room to grow (apply: aws-prefix-list-sync)",
         '"_provenance" object',
+    ),
+    Format(
+        "aws-prefix-list-sync",
+        aws.PREFIX_LIST_SCRIPT,
+        aws.render_aws_prefix_list_sync,
+        "sh script: create or update the prefix lists (add/remove entries; idempotent)",
+        "# comment lines",
     ),
     Format(
         "gcp-firewall",

@@ -1,0 +1,215 @@
+"""The AWS allowlists through a sequence of list changes, applied with their documented commands by the real
+AWS CLI (awscli, a pinned dev dependency) to moto's standalone server on 127.0.0.1: each new list is applied
+twice, and after each apply the security group or prefix list holds exactly the published list.
+
+moto hands out fake public addresses for some resources: the tests never connect to any of them, only to the
+server's own endpoint on loopback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from smtp_egress.allowlists import SMTP_PORTS
+from smtp_egress.allowlists.aws import headroom
+
+from .conftest import make_version, run
+
+BIN = Path(sys.executable).parent  # the venv's aws and moto_server (pinned in constraints.txt)
+DESC = "smtp-egress us"
+
+
+def _binary(name: str) -> str:
+    path = BIN / name
+    if path.exists():
+        return str(path)
+    if os.environ.get("CI"):
+        pytest.fail(f"{name} is missing: install the dev extra (pip install -c constraints.txt -e '.[dev]')")
+    pytest.skip(f"{name} is not installed (the dev extra has it)")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def moto() -> Iterator[str]:
+    """moto's standalone server on 127.0.0.1, for this module's tests."""
+    server = _binary("moto_server")
+    port = _free_port()
+    proc = subprocess.Popen(
+        [server, "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(200):
+            try:
+                urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        else:
+            pytest.fail("moto_server did not answer within 10 s")
+        yield endpoint
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+@pytest.fixture
+def aws(moto, tmp_path, monkeypatch):
+    """``aws(*argv)``: the real AWS CLI against moto (reset first), with dummy credentials and no user config;
+    ``aws.env`` runs a customer's script the same way (``aws`` first on PATH)."""
+    urllib.request.urlopen(urllib.request.Request(f"{moto}/moto-api/reset", method="POST"), timeout=5).close()
+    env = {
+        "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+        "HOME": str(tmp_path),
+        "TMPDIR": str(tmp_path),
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_CONFIG_FILE": str(tmp_path / "no-aws-config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-aws-credentials"),
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+    cli = _binary("aws")
+
+    def call(*argv: str, check: bool = True) -> subprocess.CompletedProcess:
+        return run(cli, "--endpoint-url", moto, *argv, check=check, env=env)
+
+    def script(path: Path, *argv: str) -> subprocess.CompletedProcess:
+        return run("sh", str(path), *argv, "--endpoint-url", moto, env=env, cwd=tmp_path)
+
+    import boto3  # the tests read AWS's state in-process (fast); customers' commands run through the CLI
+
+    client = boto3.client(
+        "ec2", endpoint_url=moto, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
+    )
+    call.env, call.script, call.ec2 = env, script, client  # type: ignore[attr-defined]
+    return call
+
+
+def _group(aws, name: str = "smtp") -> str:
+    return aws.ec2.create_security_group(GroupName=name, Description="SMTP server")["GroupId"]
+
+
+def _rules(aws, group: str) -> list[dict]:
+    rules = aws.ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [group]}])
+    return [r for r in rules["SecurityGroupRules"] if not r["IsEgress"]]
+
+
+def _ours(rules: list[dict]) -> set[tuple[str, int]]:
+    return {
+        (r.get("CidrIpv4") or r["CidrIpv6"], r["FromPort"])
+        for r in rules
+        if r.get("Description") == DESC and r["FromPort"] == r["ToPort"] and r["IpProtocol"] == "tcp"
+    }
+
+
+def _write(tmp_path: Path, name: str, data: bytes) -> Path:
+    path = tmp_path / name
+    path.write_bytes(data)
+    return path
+
+
+def test_the_one_shot_authorize_of_aws_sg_json_cannot_apply_the_next_list(aws, tmp_path, changes):
+    """What customers had: the same authorize command fails on the next list (InvalidPermission.Duplicate)
+    and adds nothing; the sync script takes over the rules it made and applies the next list."""
+    group = _group(aws)
+    for version in changes[:2]:
+        perms = json.loads(version.render("aws-sg"))["IpPermissions"]
+        argv = ["ec2", "authorize-security-group-ingress", "--group-id", group, "--ip-permissions", json.dumps(perms)]
+        proc = aws(*argv, check=False)
+    assert proc.returncode != 0 and "InvalidPermission.Duplicate" in proc.stderr
+    assert _ours(_rules(aws, group)) == {(b, p) for b in changes[0].blocks for p in SMTP_PORTS}
+    script = _write(tmp_path, "aws-sg-sync.sh", changes[1].render("aws-sg-sync"))
+    aws.script(script, group)
+    assert _ours(_rules(aws, group)) == {(b, p) for b in changes[1].blocks for p in SMTP_PORTS}
+
+
+def test_aws_sg_sync_follows_each_change_and_a_second_run_changes_nothing(aws, tmp_path, changes):
+    group = _group(aws)
+    office = {"IpProtocol": "tcp", "FromPort": 587, "ToPort": 587, "IpRanges": [{"CidrIp": "192.0.2.0/24"}]}
+    aws.ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[office])
+    for version in changes:
+        script = _write(tmp_path, "aws-sg-sync.sh", version.render("aws-sg-sync"))
+        first = aws.script(script, group)
+        after_first = _rules(aws, group)
+        second = aws.script(script, group)
+        after_second = _rules(aws, group)
+        want = {(b, p) for b in version.blocks for p in SMTP_PORTS}
+        assert _ours(after_first) == want, (version.step, first.stdout)
+        assert f"{len(want)} listed" in first.stdout
+        assert "0 rules added, 0 removed" in second.stdout, (version.step, second.stdout)
+        assert sorted(r["SecurityGroupRuleId"] for r in after_second) == sorted(
+            r["SecurityGroupRuleId"] for r in after_first
+        )
+        assert any(r.get("CidrIpv4") == "192.0.2.0/24" for r in after_second), "the customer's own rule is kept"
+    assert "removed 198.51.100.8/31 tcp/465" in first.stdout and "added 203.0.113.5/32 tcp/465" in first.stdout
+    assert first.stdout.index("added 203.0.113.5/32") < first.stdout.index("removed 198.51.100.8/31")
+
+
+def test_aws_sg_sync_skips_a_rule_the_customer_already_has_and_checks_its_argument(aws, tmp_path, changes):
+    group = _group(aws)
+    same = {"IpProtocol": "tcp", "FromPort": 465, "ToPort": 465, "IpRanges": [{"CidrIp": "198.51.100.20/32"}]}
+    aws.ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[same])
+    script = _write(tmp_path, "aws-sg-sync.sh", changes[0].render("aws-sg-sync"))
+    out = aws.script(script, group).stdout
+    assert "added 198.51.100.20/32 tcp/465" not in out and "added 198.51.100.20/32 tcp/587" in out
+    proc = run("sh", str(script), env=aws.env, check=False)
+    assert proc.returncode == 2 and "usage: sh aws-sg-sync.sh SECURITY_GROUP_ID" in proc.stderr
+
+
+def _prefix_lists(aws) -> dict[str, dict]:
+    lists = aws.ec2.describe_managed_prefix_lists()["PrefixLists"]
+    return {pl["PrefixListName"]: pl for pl in lists if pl.get("PrefixListName", "").startswith("smtp-egress-")}
+
+
+def _entries(aws, pl: dict) -> list[str]:
+    found = aws.ec2.get_managed_prefix_list_entries(PrefixListId=pl["PrefixListId"])
+    return sorted(e["Cidr"] for e in found["Entries"])
+
+
+def test_aws_prefix_list_sync_follows_each_change_and_a_second_run_changes_nothing(aws, tmp_path, changes):
+    group = _group(aws)
+    ids: dict[str, str] = {}
+    for version in changes:
+        script = _write(tmp_path, "aws-prefix-list-sync.sh", version.render("aws-prefix-list-sync"))
+        first = aws.script(script, group)
+        lists = _prefix_lists(aws)
+        second = aws.script(script, group)
+        assert _prefix_lists(aws) == lists, (version.step, second.stdout)
+        assert second.stdout.count("is up to date") == 2 and "security group" not in second.stdout
+        for family in (4, 6):
+            pl = lists[f"smtp-egress-us-ipv{family}"]
+            assert ids.setdefault(f"ipv{family}", pl["PrefixListId"]) == pl["PrefixListId"], "updated in place"
+            assert _entries(aws, pl) == sorted(version.family(family)), (version.step, first.stdout)
+            assert pl["MaxEntries"] >= len(version.family(family))
+        refs = [r for r in _rules(aws, group) if r.get("PrefixListId")]
+        assert sorted((r["PrefixListId"], r["FromPort"]) for r in refs) == sorted(
+            (pl_id, port) for pl_id in ids.values() for port in SMTP_PORTS
+        )
+    created = json.loads(changes[0].render("aws-prefix-list"))
+    assert created["ipv4"]["MaxEntries"] == headroom(len(changes[0].family(4))) > len(changes[0].family(4))
+
+
+def test_aws_prefix_list_sync_grows_max_entries_before_it_adds(aws, tmp_path):
+    small = make_version("one address", ("198.51.100.8",))
+    large = make_version("five", tuple(f"198.51.100.{i}" for i in (8, 20, 30, 40, 50)))
+    for version in (small, large):
+        script = _write(tmp_path, "aws-prefix-list-sync.sh", version.render("aws-prefix-list-sync"))
+        out = aws.script(script).stdout
+    assert f"MaxEntries {headroom(1)} -> {headroom(5)}" in out
+    assert _entries(aws, _prefix_lists(aws)["smtp-egress-us-ipv4"]) == sorted(large.family(4))
