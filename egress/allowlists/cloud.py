@@ -24,6 +24,7 @@ def render_gcp_firewall(al: Allowlist) -> Output:
     with the equivalent ``gcloud`` commands."""
     rules: list[JSONObject] = []
     commands: list[str] = []
+    updates: list[str] = []
     warnings: list[str] = []
     for version, nets in zip((4, 6), split(al.networks), strict=True):
         if not nets:
@@ -44,6 +45,7 @@ def render_gcp_firewall(al: Allowlist) -> Output:
             f'gcloud compute firewall-rules create {name} --network="$NETWORK" --direction=INGRESS '
             f"--action=ALLOW --rules={_ports_csv()} --source-ranges={','.join(ranges)}"
         )
+        updates.append(f"gcloud compute firewall-rules update {name} --source-ranges={','.join(ranges)}")
         warnings += over_limit(len(nets), GCP_RANGES, f"IPv{version} source ranges", "split the rule")
         if len(nets) > CLOUD_ARMOR_RANGES:
             warnings.append(
@@ -53,9 +55,12 @@ def render_gcp_firewall(al: Allowlist) -> Output:
     return json_output(
         al,
         "gcp-firewall",
-        {"firewallRules": rules, "gcloud": commands},
+        {"firewallRules": rules, "gcloud": commands, "gcloudUpdate": updates},
         warnings,
-        'POST each firewallRules entry to compute.firewalls.insert (add "network"), or run the gcloud commands',
+        'The first time: POST each firewallRules entry to compute.firewalls.insert (add "network"), or run the '
+        "gcloud commands. After every change: PATCH each rule's sourceRanges (compute.firewalls.patch), or run "
+        "the gcloudUpdate commands; either replaces the rule's whole list in one step, so running it twice "
+        "changes nothing the second time",
     )
 
 
@@ -63,6 +68,7 @@ def render_azure_nsg(al: Allowlist) -> Output:
     """ARM ``securityRules`` for a network security group, one per address family, with ``az`` commands."""
     rules: list[JSONObject] = []
     commands: list[str] = []
+    updates: list[str] = []
     for i, (version, nets) in enumerate(zip((4, 6), split(al.networks), strict=True)):
         if not nets:
             continue
@@ -90,6 +96,10 @@ def render_azure_nsg(al: Allowlist) -> Output:
             f"--source-address-prefixes {' '.join(prefixes)} --source-port-ranges '*' "
             f"--destination-address-prefixes '*' --destination-port-ranges {' '.join(map(str, SMTP_PORTS))}"
         )
+        updates.append(
+            f'az network nsg rule update --resource-group "$RESOURCE_GROUP" --nsg-name "$NSG_NAME" '
+            f"--name {name} --source-address-prefixes {' '.join(prefixes)}"
+        )
     warnings = over_limit(
         len(al.networks),
         AZURE_NSG_PREFIXES,
@@ -99,9 +109,12 @@ def render_azure_nsg(al: Allowlist) -> Output:
     return json_output(
         al,
         "azure-nsg",
-        {"securityRules": rules, "az": commands},
+        {"securityRules": rules, "az": commands, "azUpdate": updates},
         warnings,
-        "add securityRules to the NSG's ARM template (adjust the priorities to your rules), or run the az commands",
+        "The first time: add securityRules to the NSG's ARM template (adjust the priorities to your rules), or "
+        "run the az commands. After every change: redeploy the template with the new securityRules, or run the "
+        "azUpdate commands; either replaces each rule's whole list of source prefixes, so running it twice "
+        "changes nothing the second time",
     )
 
 

@@ -243,6 +243,10 @@ def test_gcp_firewall_rules(env, capsys):
         )
     assert doc["gcloud"][0].endswith("--source-ranges=" + ",".join(v4))
     assert "--rules=tcp:465,tcp:587,tcp:2525" in doc["gcloud"][1]
+    assert doc["gcloudUpdate"] == [  # the next list replaces each rule's sourceRanges whole
+        f"gcloud compute firewall-rules update smtp-egress-us-ipv{v} --source-ranges={','.join(nets)}"
+        for v, nets in ((4, v4), (6, v6))
+    ]
 
 
 def test_azure_nsg_rules(env, capsys):
@@ -258,6 +262,9 @@ def test_azure_nsg_rules(env, capsys):
         assert props["destinationPortRanges"] == [str(p) for p in SMTP_PORTS]
         assert 100 <= props["priority"] <= 4096
     assert "--source-address-prefixes " + " ".join(v4) in doc["az"][0]
+    assert [c.split("--name ")[1] for c in doc["azUpdate"]] == [
+        f"smtp-egress-us-ipv{v} --source-address-prefixes {' '.join(nets)}" for v, nets in ((4, v4), (6, v6))
+    ]
 
 
 def test_terraform_parses_as_hcl(env, capsys):
