@@ -59,7 +59,13 @@ _ALL = (
         "ip6tables-restore --noflush input (IPv6 blocks only)",
         "# comment lines",
     ),
-    Format("ufw", "ufw.sh", firewalls.render_ufw, "a shell script of ufw allow commands", "# comment lines"),
+    Format(
+        "ufw",
+        "ufw.sh",
+        firewalls.render_ufw,
+        "sh script: ufw allow each block, then delete our rules for blocks no longer listed",
+        "# comment lines",
+    ),
     Format(
         "exchange",
         "exchange.ps1",
@@ -106,14 +112,14 @@ _ALL = (
         "gcp-firewall",
         "gcp-firewall.json",
         cloud.render_gcp_firewall,
-        "VPC firewall rule bodies (sourceRanges) and gcloud commands",
+        "VPC firewall rule bodies (sourceRanges), gcloud create and update commands",
         '"_provenance" object',
     ),
     Format(
         "azure-nsg",
         "azure-nsg.json",
         cloud.render_azure_nsg,
-        "ARM securityRules and az network nsg rule create commands",
+        "ARM securityRules, az network nsg rule create and update commands",
         '"_provenance" object',
     ),
     Format(
