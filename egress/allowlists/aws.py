@@ -12,6 +12,7 @@ import shlex
 from importlib import resources
 
 from ..jsontypes import JSONObject
+from . import shell
 from .base import Output, header, json_output, over_limit, split, text
 from .content import SMTP_PORTS, Allowlist
 
@@ -124,14 +125,16 @@ def _template(name: str) -> list[str]:
 
 
 def _script(al: Allowlist, fmt: str, usage: list[str], warnings: list[str], body: list[str]) -> Output:
-    """``#!/bin/sh``, the provenance and usage, strict mode, the template's functions, then ``body``."""
-    head = ["set -eu", "LC_ALL=C", "export LC_ALL", f"desc={shlex.quote(desc(al))}", f"ports='{PORTS}'"]
+    """The provenance and usage, the settings and the template's functions, then ``body`` as ``main``."""
+    settings = ["LC_ALL=C", "export LC_ALL", f"desc={shlex.quote(desc(al))}", f"ports='{PORTS}'", "group="]
     template = _template(FORMAT_FILES[fmt])
-    return text(["#!/bin/sh", *header(al, fmt, "#", warnings, usage), *head, *template, "", *body], warnings)
+    return text(shell.script(header(al, fmt, "#", warnings, usage), [*settings, "", *template], body), warnings)
 
 
-def _heredoc(call: str, rows: list[str]) -> list[str]:
-    return [f"{call} <<'EOF'", *rows, "EOF"]
+def _group_arg(otherwise: str = "") -> list[str]:
+    """``main``'s first lines: a first argument ``sg-...`` is the security group (``group``), taken off the
+    arguments; without one, ``otherwise`` runs (if given)."""
+    return ["case ${1:-} in", "sg-*) group=$1; shift ;;", *([f"*) {otherwise} ;;"] if otherwise else []), "esac"]
 
 
 def render_aws_sg_sync(al: Allowlist) -> Output:
@@ -149,7 +152,8 @@ def render_aws_sg_sync(al: Allowlist) -> Output:
         "new blocks' rules are added before the old ones are revoked.",
     ]
     rows = [f"{n} {port}" for n in al.networks for port in SMTP_PORTS]
-    return _script(al, "aws-sg-sync", usage, warnings, _heredoc('sync_group "$@"', rows))
+    args = _group_arg(f'echo "usage: sh {SG_SCRIPT} SECURITY_GROUP_ID [aws options]" >&2; exit 2')
+    return _script(al, "aws-sg-sync", usage, warnings, [*args, *shell.heredoc('sync_group "$@"', rows)])
 
 
 def render_aws_prefix_list_sync(al: Allowlist) -> Output:
@@ -172,7 +176,8 @@ def render_aws_prefix_list_sync(al: Allowlist) -> Output:
         (v, nets, f"smtp-egress-{al.region}-ipv{v}") for v, nets in zip((4, 6), split(al.networks), strict=True)
     ]
     families = [f for f in families if f[1]]
-    body = [f'look_up {" ".join(name for _, _, name in families)} -- "$@"']
+    body = _group_arg()
+    body.append(f'look_up {" ".join(name for _, _, name in families)} -- "$@"')
     for version, nets, name in families:
-        body += _heredoc(f'sync_list {name} IPv{version} {headroom(len(nets))} "$@"', [str(n) for n in nets])
+        body += shell.heredoc(f'sync_list {name} IPv{version} {headroom(len(nets))} "$@"', [str(n) for n in nets])
     return _script(al, "aws-prefix-list-sync", usage, warnings, body)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shlex
 
+from . import shell
 from .base import Output, header, split, text
 from .content import SMTP_PORTS, Allowlist, Network, show
 
@@ -96,15 +97,10 @@ def render_ufw(al: Allowlist) -> Output:
         "rule. Other rules are left alone. Running it twice changes nothing the second time.",
         "'ufw show added' lists the rules, whether or not ufw is enabled.",
     ]
-    lines = ["#!/bin/sh", *header(al, "ufw", "#", usage=usage), "set -eu", f"comment={shlex.quote(comment)}"]
-    lines += [
-        f"ufw allow proto tcp from {net} to any port {MULTIPORT} comment {shlex.quote(comment)}" for net in listed
-    ]
-    lines += [
+    body = [f"ufw allow proto tcp from {net} to any port {MULTIPORT} comment {shlex.quote(comment)}" for net in listed]
+    body += [
         "# delete our rules for blocks that are no longer listed (a single address: bare, /32 or /128)",
         f"listed=' {' '.join(listed)} '",
-        "tmp=$(mktemp -d)",
-        "trap 'rm -rf \"$tmp\"' EXIT",
         'ufw show added >"$tmp/added"',
         (
             "awk -v tail=\" comment '$comment'\" 'substr($0, length($0) - length(tail) + 1) == tail && "
@@ -117,7 +113,8 @@ def render_ufw(al: Allowlist) -> Output:
         "  esac",
         'done <"$tmp/ours"',
     ]
-    return text(lines)
+    definitions = [f"comment={shlex.quote(comment)}"]
+    return text(shell.script(header(al, "ufw", "#", usage=usage), definitions, body))
 
 
 def render_postfix_cidr(al: Allowlist) -> Output:

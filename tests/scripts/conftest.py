@@ -6,15 +6,17 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import ipaddress
+import itertools
 import os
 import shutil
 import subprocess
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
-from smtp_egress.allowlists import FORMATS, Allowlist
+from smtp_egress.allowlists import FORMATS, Allowlist, shell
 from smtp_egress.allowlists.content import to_networks
 from smtp_egress.dates import UTC
 
@@ -114,3 +116,47 @@ def netns() -> Iterator[Callable[..., subprocess.CompletedProcess]]:
         yield lambda *argv, **kw: run(ip, "netns", "exec", name, *argv, **kw)
     finally:
         run(ip, "netns", "del", name, check=False)
+
+
+# --- a shell script cut short (a failed download) -------------------------------------------------------------
+
+
+def _main_at(script: bytes) -> int:
+    """Where ``main() {`` starts (the start of the file if it has none: then every line counts as main's)."""
+    return script.find(b"\nmain() {\n") + 1
+
+
+def cuts(script: bytes) -> list[int]:
+    """Where a failed download may stop a generated shell script, from its incomplete-file guard on: at every
+    line end, in the middle of every line of ``main()``, and at every byte of the last line (the call). Not the
+    whole file without its final newline: that is the whole script."""
+    start = script.index(shell.GUARD.encode()) + len(shell.GUARD) + 1
+    body = _main_at(script)
+    ends = [i + 1 for i in range(start, len(script)) if script[i] == ord("\n")]
+    middles = [(a + b) // 2 for a, b in itertools.pairwise(ends) if a >= body]
+    last = range(script.rindex(b"\n", 0, len(script) - 1) + 1, len(script) - 1)
+    return sorted({start, *ends, *middles, *last} - {len(script), len(script) - 1})
+
+
+def check_cut_short(
+    script: bytes,
+    path: Path,
+    run_script: Callable[[list[str], Path], subprocess.CompletedProcess],
+    state: Callable[[], object],
+) -> int:
+    """``script`` cut at each of :func:`cuts`, written to ``path`` and run by dash and by bash --posix through
+    ``run_script(shell_argv, path)``: every run fails with the incomplete-file message, prints nothing else,
+    and leaves ``state()`` (the live system, read from the real consumer) as it was. Returns the runs made."""
+    shells = [[find_tool("dash")], [find_tool("bash"), "--posix"]]
+    before, body, runs = state(), _main_at(script), 0
+    for cut in cuts(script):
+        path.write_bytes(script[:cut])
+        for argv in shells:
+            proc = run_script(argv, path)
+            where = (argv[0], cut, script[max(0, cut - 60) : cut].decode())
+            assert proc.returncode == 1 and shell.INCOMPLETE in proc.stderr and proc.stdout == "", (where, proc)
+            runs += 1
+        if cut >= body:
+            assert state() == before, where
+    assert state() == before
+    return runs

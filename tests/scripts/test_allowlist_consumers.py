@@ -261,7 +261,7 @@ def test_ufw_dry_run_accepts_every_command(env, capsys):
     before = [p.read_bytes() if p.exists() else None for p in rules]
     script = write(env, capsys, "ufw").read_text().splitlines()
     assert script[0] == "#!/bin/sh" and "set -eu" in script
-    commands = [line.split() for line in script if line.startswith("ufw allow ")]
+    commands = [line.split() for line in script if line.lstrip().startswith("ufw allow ")]
     assert len(commands) == 4
     for words in commands:
         comment_at = words.index("comment")

@@ -23,7 +23,7 @@ import pytest
 from smtp_egress.allowlists import SMTP_PORTS
 from smtp_egress.allowlists.aws import headroom
 
-from .conftest import make_version, run
+from .conftest import check_cut_short, make_version, run
 
 BIN = Path(sys.executable).parent  # the venv's aws and moto_server (pinned in constraints.txt)
 DESC = "smtp-egress us"
@@ -213,6 +213,29 @@ def test_aws_prefix_list_sync_grows_max_entries_before_it_adds(aws, tmp_path):
         out = aws.script(script).stdout
     assert f"MaxEntries {headroom(1)} -> {headroom(5)}" in out
     assert _entries(aws, _prefix_lists(aws)["smtp-egress-us-ipv4"]) == sorted(large.family(4))
+
+
+@pytest.mark.parametrize("fmt", ["aws-sg-sync", "aws-prefix-list-sync"])
+def test_a_sync_script_cut_short_changes_nothing_and_says_so(aws, moto, tmp_path, changes, fmt):
+    """A failed download of the next list (the removal: its first half would revoke what the second half
+    lists) is run, cut at every line and within the lines that apply the list, by dash and bash: each run
+    fails with the incomplete-file message and the group and prefix lists stay as they were."""
+    group = _group(aws)
+    aws.script(_write(tmp_path, "applied.sh", changes[1].render(fmt)), group)
+
+    def state() -> tuple:
+        lists = {name: (pl, _entries(aws, pl)) for name, pl in _prefix_lists(aws).items()}
+        return _rules(aws, group), lists
+
+    def run_cut(shell: list[str], path: Path) -> subprocess.CompletedProcess:
+        return run(*shell, str(path), group, "--endpoint-url", moto, env=aws.env, cwd=tmp_path, check=False)
+
+    assert check_cut_short(changes[2].render(fmt), tmp_path / "cut.sh", run_cut, state) > 100
+    aws.script(_write(tmp_path, "whole.sh", changes[2].render(fmt)), group)  # the whole file applies
+    if fmt == "aws-sg-sync":
+        assert _ours(_rules(aws, group)) == {(b, p) for b in changes[2].blocks for p in SMTP_PORTS}
+    else:
+        assert _entries(aws, _prefix_lists(aws)["smtp-egress-us-ipv4"]) == sorted(changes[2].family(4))
 
 
 # --- Terraform: the real AWS provider against moto; each list's plan converges --------------------------------

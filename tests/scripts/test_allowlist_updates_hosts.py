@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import Version, run
+from .conftest import Version, check_cut_short, run
 
 CHAIN = "SMTP-EGRESS-US"
 HOOK = ["INPUT", "-p", "tcp", "-m", "multiport", "--dports", "465,587,2525", "-j", CHAIN]
@@ -129,31 +129,39 @@ def ufw_root(tmp_path, tool) -> Path:
     return bin_dir
 
 
+def _ufw_state(netns, tool, ufw_root: Path) -> tuple:
+    """ufw's rule files and the kernel rules it loaded in the namespace."""
+    rules = [ufw_root.parent / "ufw-root" / "etc" / "ufw" / name for name in ("user.rules", "user6.rules")]
+    return (
+        [p.read_bytes() for p in rules],
+        _save(netns, tool("iptables-save")),
+        _save(netns, tool("ip6tables-save")),
+    )
+
+
+def _ufw_path(ufw_root: Path) -> str:
+    return f"{ufw_root}:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def _ufw_ours(added: str) -> list[str]:
+    """The blocks of our rules in ``ufw show added``."""
+    return sorted(_net(line.split()[3]) for line in added.splitlines() if line.endswith("comment 'smtp-egress us'"))
+
+
 def test_ufw_script_adds_then_deletes_at_each_change(tool, netns, tmp_path, ufw_root, changes):
-    path = f"{ufw_root}:/usr/sbin:/usr/bin:/sbin:/bin"
+    path = _ufw_path(ufw_root)
     ufw = ["env", f"PATH={path}", "ufw"]
     netns(*ufw, "--force", "enable")
     netns(*ufw, "allow", "22/tcp")  # a rule of the customer's own
-    rules = [ufw_root.parent / "ufw-root" / "etc" / "ufw" / name for name in ("user.rules", "user6.rules")]
     for version in changes:
         script = _write(tmp_path, "ufw.sh", version.render("ufw"))
         netns("env", f"PATH={path}", "sh", str(script))
-        first = (
-            [p.read_bytes() for p in rules],
-            _save(netns, tool("iptables-save")),
-            _save(netns, tool("ip6tables-save")),
-        )
+        first = _ufw_state(netns, tool, ufw_root)
         second_run = netns("env", f"PATH={path}", "sh", str(script)).stdout
         assert "Skipping adding existing rule" in second_run and "deleted" not in second_run.lower()
-        again = (
-            [p.read_bytes() for p in rules],
-            _save(netns, tool("iptables-save")),
-            _save(netns, tool("ip6tables-save")),
-        )
-        assert again == first, version.step
+        assert _ufw_state(netns, tool, ufw_root) == first, version.step
         added = netns(*ufw, "show", "added").stdout
-        ours = [line.split()[3] for line in added.splitlines() if line.endswith("comment 'smtp-egress us'")]
-        assert sorted(map(_net, ours)) == sorted(version.blocks), (version.step, added)
+        assert _ufw_ours(added) == sorted(version.blocks), (version.step, added)
         assert "ufw allow 22/tcp" in added
         for family, chain, cmd in ((4, "ufw-user-input", "iptables"), (6, "ufw6-user-input", "ip6tables")):
             live = [
@@ -162,6 +170,25 @@ def test_ufw_script_adds_then_deletes_at_each_change(tool, netns, tmp_path, ufw_
                 if "--dports 465,587,2525" in line
             ]
             assert sorted(live) == sorted(version.family(family)), (version.step, chain)
+
+
+def test_ufw_script_cut_short_changes_nothing_and_says_so(tool, netns, tmp_path, ufw_root, changes):
+    """A failed download of the next list (the removal: its first half would delete the rules of what the
+    second half lists), cut at every line and within the lines that apply it, run by dash and bash as root:
+    each run fails with the incomplete-file message and ufw's rules stay as they were."""
+    path = _ufw_path(ufw_root)
+    netns("env", f"PATH={path}", "ufw", "--force", "enable")
+    netns("env", f"PATH={path}", "sh", str(_write(tmp_path, "ufw.sh", changes[1].render("ufw"))))
+
+    def run_cut(shell: list[str], script: Path) -> subprocess.CompletedProcess:
+        return netns("env", f"PATH={path}", *shell, str(script), check=False)
+
+    def state() -> tuple:
+        return _ufw_state(netns, tool, ufw_root)
+
+    assert check_cut_short(changes[2].render("ufw"), tmp_path / "cut.sh", run_cut, state) > 50
+    netns("env", f"PATH={path}", "sh", str(_write(tmp_path, "ufw.sh", changes[2].render("ufw"))))
+    assert _ufw_ours(netns("env", f"PATH={path}", "ufw", "show", "added").stdout) == sorted(changes[2].blocks)
 
 
 # --- Postfix --------------------------------------------------------------------------------------------------

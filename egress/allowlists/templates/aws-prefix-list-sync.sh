@@ -1,10 +1,3 @@
-group=
-case ${1:-} in
-sg-*) group=$1; shift ;;
-esac
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-
 count() { awk 'END { print NR }' "$1"; }
 
 # entries FILE [DESCRIPTION]: the blocks in FILE as a JSON list of prefix list entries

@@ -1,12 +1,3 @@
-case ${1:-} in
-sg-*) ;;
-*) echo "usage: sh aws-sg-sync.sh SECURITY_GROUP_ID [aws options]" >&2; exit 2 ;;
-esac
-group=$1
-shift
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-
 count() { awk 'END { print NR }' "$1"; }
 
 # sync_group [aws options] <LISTED: brings the group's inbound rules to the listed "block port" lines

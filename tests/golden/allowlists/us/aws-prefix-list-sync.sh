@@ -20,17 +20,14 @@
 # rules that reference each list on every SMTP port. Needs the aws CLI and ec2:DescribeManagedPrefixLists,
 # ec2:GetManagedPrefixListEntries, ec2:CreateManagedPrefixList, ec2:ModifyManagedPrefixList (and, with a
 # group, ec2:DescribeSecurityGroupRules and ec2:AuthorizeSecurityGroupIngress).
+# Everything that changes the system is in main(), run by the last line: a file cut short changes nothing.
+trap 'echo "error: this file is incomplete (cut short, e.g. by a failed download): nothing was changed; download it again" >&2; exit 1' EXIT
 set -eu
 LC_ALL=C
 export LC_ALL
 desc='smtp-egress us'
 ports='465 587 2525'
 group=
-case ${1:-} in
-sg-*) group=$1; shift ;;
-esac
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
 
 count() { awk 'END { print NR }' "$1"; }
 
@@ -142,12 +139,22 @@ reference() {
   done
 }
 
-look_up smtp-egress-us-ipv4 smtp-egress-us-ipv6 -- "$@"
-sync_list smtp-egress-us-ipv4 IPv4 4 "$@" <<'EOF'
+main() {
+  trap - EXIT # the whole file was read
+  tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' EXIT
+  case ${1:-} in
+  sg-*) group=$1; shift ;;
+  esac
+  look_up smtp-egress-us-ipv4 smtp-egress-us-ipv6 -- "$@"
+  sync_list smtp-egress-us-ipv4 IPv4 4 "$@" <<'EOF'
 198.51.100.8/30
 198.51.100.20/32
 EOF
-sync_list smtp-egress-us-ipv6 IPv6 4 "$@" <<'EOF'
+  sync_list smtp-egress-us-ipv6 IPv6 4 "$@" <<'EOF'
 2001:db8::10/127
 2001:db8::20/128
 EOF
+}
+
+{ main "$@"; }

@@ -19,19 +19,14 @@
 # the second time. Needs the aws CLI and ec2:DescribeSecurityGroupRules, ec2:AuthorizeSecurityGroupIngress
 # and ec2:RevokeSecurityGroupIngress. Aggregated blocks that change shape are handled the same way: the
 # new blocks' rules are added before the old ones are revoked.
+# Everything that changes the system is in main(), run by the last line: a file cut short changes nothing.
+trap 'echo "error: this file is incomplete (cut short, e.g. by a failed download): nothing was changed; download it again" >&2; exit 1' EXIT
 set -eu
 LC_ALL=C
 export LC_ALL
 desc='smtp-egress us'
 ports='465 587 2525'
-case ${1:-} in
-sg-*) ;;
-*) echo "usage: sh aws-sg-sync.sh SECURITY_GROUP_ID [aws options]" >&2; exit 2 ;;
-esac
-group=$1
-shift
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+group=
 
 count() { awk 'END { print NR }' "$1"; }
 
@@ -65,7 +60,15 @@ sync_group() {
   echo "security group $group: $(count "$tmp/add") rules added, $(count "$tmp/remove") removed, $(count "$tmp/want") listed ($desc)"
 }
 
-sync_group "$@" <<'EOF'
+main() {
+  trap - EXIT # the whole file was read
+  tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' EXIT
+  case ${1:-} in
+  sg-*) group=$1; shift ;;
+  *) echo "usage: sh aws-sg-sync.sh SECURITY_GROUP_ID [aws options]" >&2; exit 2 ;;
+  esac
+  sync_group "$@" <<'EOF'
 198.51.100.8/30 465
 198.51.100.8/30 587
 198.51.100.8/30 2525
@@ -79,3 +82,6 @@ sync_group "$@" <<'EOF'
 2001:db8::20/128 587
 2001:db8::20/128 2525
 EOF
+}
+
+{ main "$@"; }

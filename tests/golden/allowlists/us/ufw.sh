@@ -15,21 +15,29 @@
 # 'smtp-egress us' whose block is no longer listed: additions first, so a listed address never loses its
 # rule. Other rules are left alone. Running it twice changes nothing the second time.
 # 'ufw show added' lists the rules, whether or not ufw is enabled.
+# Everything that changes the system is in main(), run by the last line: a file cut short changes nothing.
+trap 'echo "error: this file is incomplete (cut short, e.g. by a failed download): nothing was changed; download it again" >&2; exit 1' EXIT
 set -eu
 comment='smtp-egress us'
-ufw allow proto tcp from 198.51.100.8/30 to any port 465,587,2525 comment 'smtp-egress us'
-ufw allow proto tcp from 198.51.100.20 to any port 465,587,2525 comment 'smtp-egress us'
-ufw allow proto tcp from 2001:db8::10/127 to any port 465,587,2525 comment 'smtp-egress us'
-ufw allow proto tcp from 2001:db8::20 to any port 465,587,2525 comment 'smtp-egress us'
-# delete our rules for blocks that are no longer listed (a single address: bare, /32 or /128)
-listed=' 198.51.100.8/30 198.51.100.20 2001:db8::10/127 2001:db8::20 '
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-ufw show added >"$tmp/added"
-awk -v tail=" comment '$comment'" 'substr($0, length($0) - length(tail) + 1) == tail && $1 == "ufw" && $2 == "allow" && $3 == "from" { print $4 }' "$tmp/added" >"$tmp/ours"
-while read -r net; do
-  case $listed in
-  *" ${net%/32} "* | *" ${net%/128} "*) ;;
-  *) ufw delete allow proto tcp from "$net" to any port 465,587,2525 ;;
-  esac
-done <"$tmp/ours"
+
+main() {
+  trap - EXIT # the whole file was read
+  tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' EXIT
+  ufw allow proto tcp from 198.51.100.8/30 to any port 465,587,2525 comment 'smtp-egress us'
+  ufw allow proto tcp from 198.51.100.20 to any port 465,587,2525 comment 'smtp-egress us'
+  ufw allow proto tcp from 2001:db8::10/127 to any port 465,587,2525 comment 'smtp-egress us'
+  ufw allow proto tcp from 2001:db8::20 to any port 465,587,2525 comment 'smtp-egress us'
+  # delete our rules for blocks that are no longer listed (a single address: bare, /32 or /128)
+  listed=' 198.51.100.8/30 198.51.100.20 2001:db8::10/127 2001:db8::20 '
+  ufw show added >"$tmp/added"
+  awk -v tail=" comment '$comment'" 'substr($0, length($0) - length(tail) + 1) == tail && $1 == "ufw" && $2 == "allow" && $3 == "from" { print $4 }' "$tmp/added" >"$tmp/ours"
+  while read -r net; do
+    case $listed in
+    *" ${net%/32} "* | *" ${net%/128} "*) ;;
+    *) ufw delete allow proto tcp from "$net" to any port 465,587,2525 ;;
+    esac
+  done <"$tmp/ours"
+}
+
+{ main "$@"; }
