@@ -314,7 +314,7 @@ def list_formats(args) -> int:
     if args.json:
         print_json(rows)
     else:
-        width = max(len(r["format"]) for r in rows)
+        width, file_width = max(len(r["format"]) for r in rows), max(len(r["file"]) for r in rows)
         for r in rows:
-            print(f"{r['format']:<{width}}  {r['file']:<22} {r['what']}")
+            print(f"{r['format']:<{width}}  {r['file']:<{file_width}}  {r['what']}")
     return 0

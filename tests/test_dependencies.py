@@ -28,6 +28,8 @@ DEV_UNIMPORTED = {
     "pytest-timeout": "a pytest plugin (the timeout setting in pyproject.toml)",
     "pytest-testinfra": "host checks of the delivery workers (the next release) build on it",
     "setuptools": "tests/test_packaging.py builds the wheel without build isolation",
+    "awscli": "the aws command the AWS allowlist scripts are run with (tests/scripts/test_allowlist_updates_aws.py)",
+    "moto": "moto_server, the AWS API those scripts and Terraform are pointed at in the same tests",
     "ruff": "the quality gate (a command)",
     "mypy": "the quality gate (a command)",
     "pre-commit": "the quality gate (a command)",

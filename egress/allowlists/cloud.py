@@ -1,80 +1,18 @@
-"""Cloud firewalls and infrastructure as code: AWS security group and prefix list, GCP VPC firewall,
-Azure NSG, Terraform, Pulumi. Every block is written as CIDR (``/32``, ``/128`` for single addresses)."""
+"""Cloud firewalls and infrastructure as code: GCP VPC firewall, Azure NSG, Terraform, Pulumi (AWS's own
+formats are in :mod:`.aws`). Every block is written as CIDR (``/32``, ``/128`` for single addresses)."""
 
 from __future__ import annotations
 
 import json
 
 from ..jsontypes import JSONObject
+from .aws import STABLE, desc, limits
 from .base import Output, header, json_output, over_limit, split, text
 from .content import SMTP_PORTS, Allowlist
 
-AWS_SG_RULES = 60  # inbound rules per security group, counted per IP version (each CIDR x port is a rule)
 GCP_RANGES = 5000  # source ranges per VPC firewall rule
 CLOUD_ARMOR_RANGES = 10  # source IP ranges per Cloud Armor basic match rule
 AZURE_NSG_PREFIXES = 4000  # source/destination addresses and ranges per network security group
-
-STABLE = (
-    "Aggregated blocks change shape when addresses are added or retired; for rules that are kept "
-    "in place across changes, generate with --no-aggregate (one rule set per address)."
-)
-
-
-def _desc(al: Allowlist) -> str:
-    return f"smtp-egress {al.region}"
-
-
-def _aws_limits(al: Allowlist, per_block: int, what: str) -> list[str]:
-    v4, v6 = split(al.networks)
-    out = []
-    for version, nets in ((4, v4), (6, v6)):
-        out += over_limit(
-            len(nets) * per_block,
-            AWS_SG_RULES,
-            f"IPv{version} {what} ({len(nets)} blocks x {per_block} ports)",
-            "request a higher 'Inbound or outbound rules per security group' quota or split across groups",
-        )
-    return out
-
-
-def render_aws_sg(al: Allowlist) -> Output:
-    """``IpPermissions`` for ``aws ec2 authorize-security-group-ingress --ip-permissions``: one per port."""
-    v4, v6 = split(al.networks)
-    perms: list[JSONObject] = [
-        {
-            "IpProtocol": "tcp",
-            "FromPort": port,
-            "ToPort": port,
-            "IpRanges": [{"CidrIp": str(n), "Description": _desc(al)} for n in v4],
-            "Ipv6Ranges": [{"CidrIpv6": str(n), "Description": _desc(al)} for n in v6],
-        }
-        for port in SMTP_PORTS
-    ]
-    warnings = _aws_limits(al, len(SMTP_PORTS), "security group rules")
-    usage = (
-        f'aws ec2 authorize-security-group-ingress --group-id "$SECURITY_GROUP_ID" --ip-permissions '
-        f'"$(jq -c .IpPermissions aws-sg.json)"  {STABLE}'
-    )
-    return json_output(al, "aws-sg", {"IpPermissions": perms}, warnings, usage)
-
-
-def render_aws_prefix_list(al: Allowlist) -> Output:
-    """Entries for a customer-managed prefix list, one list per address family (a prefix list holds one)."""
-    body: dict[str, JSONObject] = {}
-    for version, nets in zip((4, 6), split(al.networks), strict=True):
-        if nets:
-            body[f"ipv{version}"] = {
-                "AddressFamily": f"IPv{version}",
-                "MaxEntries": len(nets),
-                "Entries": [{"Cidr": str(n), "Description": _desc(al)} for n in nets],
-            }
-    warnings = _aws_limits(al, len(SMTP_PORTS), "security group rules when referenced from one rule per port")
-    usage = (
-        f"aws ec2 create-managed-prefix-list --prefix-list-name smtp-egress-{al.region}-ipv4 --address-family IPv4 "
-        f'--max-entries N --entries "$(jq -c .ipv4.Entries aws-prefix-list.json)" (N = .ipv4.MaxEntries; '
-        "the same with ipv6). A security group rule that references a prefix list counts as MaxEntries rules."
-    )
-    return json_output(al, "aws-prefix-list", body, warnings, usage)
 
 
 def _ports_csv() -> str:
@@ -86,6 +24,7 @@ def render_gcp_firewall(al: Allowlist) -> Output:
     with the equivalent ``gcloud`` commands."""
     rules: list[JSONObject] = []
     commands: list[str] = []
+    updates: list[str] = []
     warnings: list[str] = []
     for version, nets in zip((4, 6), split(al.networks), strict=True):
         if not nets:
@@ -95,7 +34,7 @@ def render_gcp_firewall(al: Allowlist) -> Output:
         rules.append(
             {
                 "name": name,
-                "description": f"{_desc(al)}: allow the platform's SMTP egress (IPv{version})",
+                "description": f"{desc(al)}: allow the platform's SMTP egress (IPv{version})",
                 "direction": "INGRESS",
                 "priority": 1000,
                 "sourceRanges": ranges,
@@ -106,6 +45,7 @@ def render_gcp_firewall(al: Allowlist) -> Output:
             f'gcloud compute firewall-rules create {name} --network="$NETWORK" --direction=INGRESS '
             f"--action=ALLOW --rules={_ports_csv()} --source-ranges={','.join(ranges)}"
         )
+        updates.append(f"gcloud compute firewall-rules update {name} --source-ranges={','.join(ranges)}")
         warnings += over_limit(len(nets), GCP_RANGES, f"IPv{version} source ranges", "split the rule")
         if len(nets) > CLOUD_ARMOR_RANGES:
             warnings.append(
@@ -115,9 +55,12 @@ def render_gcp_firewall(al: Allowlist) -> Output:
     return json_output(
         al,
         "gcp-firewall",
-        {"firewallRules": rules, "gcloud": commands},
+        {"firewallRules": rules, "gcloud": commands, "gcloudUpdate": updates},
         warnings,
-        'POST each firewallRules entry to compute.firewalls.insert (add "network"), or run the gcloud commands',
+        'The first time: POST each firewallRules entry to compute.firewalls.insert (add "network"), or run the '
+        "gcloud commands. After every change: PATCH each rule's sourceRanges (compute.firewalls.patch), or run "
+        "the gcloudUpdate commands; either replaces the rule's whole list in one step, so running it twice "
+        "changes nothing the second time",
     )
 
 
@@ -125,6 +68,7 @@ def render_azure_nsg(al: Allowlist) -> Output:
     """ARM ``securityRules`` for a network security group, one per address family, with ``az`` commands."""
     rules: list[JSONObject] = []
     commands: list[str] = []
+    updates: list[str] = []
     for i, (version, nets) in enumerate(zip((4, 6), split(al.networks), strict=True)):
         if not nets:
             continue
@@ -134,7 +78,7 @@ def render_azure_nsg(al: Allowlist) -> Output:
             {
                 "name": name,
                 "properties": {
-                    "description": f"{_desc(al)}: allow the platform's SMTP egress (IPv{version})",
+                    "description": f"{desc(al)}: allow the platform's SMTP egress (IPv{version})",
                     "protocol": "Tcp",
                     "sourcePortRange": "*",
                     "sourceAddressPrefixes": prefixes,
@@ -152,6 +96,10 @@ def render_azure_nsg(al: Allowlist) -> Output:
             f"--source-address-prefixes {' '.join(prefixes)} --source-port-ranges '*' "
             f"--destination-address-prefixes '*' --destination-port-ranges {' '.join(map(str, SMTP_PORTS))}"
         )
+        updates.append(
+            f'az network nsg rule update --resource-group "$RESOURCE_GROUP" --nsg-name "$NSG_NAME" '
+            f"--name {name} --source-address-prefixes {' '.join(prefixes)}"
+        )
     warnings = over_limit(
         len(al.networks),
         AZURE_NSG_PREFIXES,
@@ -161,9 +109,12 @@ def render_azure_nsg(al: Allowlist) -> Output:
     return json_output(
         al,
         "azure-nsg",
-        {"securityRules": rules, "az": commands},
+        {"securityRules": rules, "az": commands, "azUpdate": updates},
         warnings,
-        "add securityRules to the NSG's ARM template (adjust the priorities to your rules), or run the az commands",
+        "The first time: add securityRules to the NSG's ARM template (adjust the priorities to your rules), or "
+        "run the az commands. After every change: redeploy the template with the new securityRules, or run the "
+        "azUpdate commands; either replaces each rule's whole list of source prefixes, so running it twice "
+        "changes nothing the second time",
     )
 
 
@@ -178,7 +129,7 @@ def render_terraform(al: Allowlist) -> Output:
     r = al.region.replace("-", "_")
     v4, v6 = split(al.networks)
     usage = [f"Save as smtp_egress_{r}.tf in your module and set var.smtp_egress_{r}_security_group_id.", STABLE]
-    warnings = _aws_limits(al, len(SMTP_PORTS), "security group rules")
+    warnings = limits(al, len(SMTP_PORTS), "security group rules")
     lines = header(al, "terraform", "#", warnings, usage)
     l4, l6 = _hcl_list([str(n) for n in v4]), _hcl_list([str(n) for n in v6])
     lines += [
@@ -210,7 +161,7 @@ def render_terraform(al: Allowlist) -> Output:
             '  ip_protocol       = "tcp"',
             "  from_port         = each.value[1]",
             "  to_port           = each.value[1]",
-            f'  description       = "{_desc(al)}"',
+            f'  description       = "{desc(al)}"',
             "}",
         ]
     return text(lines, warnings)
@@ -221,7 +172,7 @@ def render_pulumi(al: Allowlist) -> Output:
     r = al.region.replace("-", "_")
     const = f"SMTP_EGRESS_{r.upper()}"
     v4, v6 = split(al.networks)
-    warnings = _aws_limits(al, len(SMTP_PORTS), "security group rules")
+    warnings = limits(al, len(SMTP_PORTS), "security group rules")
     usage = [f"Save as smtp_egress_{r}.py next to __main__.py, then: allow_smtp_egress_{r}(security_group.id)", STABLE]
     lines = header(al, "pulumi", "#", warnings, usage)
     lines += [
@@ -241,7 +192,7 @@ def render_pulumi(al: Allowlist) -> Output:
         f'            name = "smtp-egress-{al.region}-" + cidr.replace("/", "-").replace(":", "-") + f"-{{port}}"',
         "            rules.append(aws.vpc.SecurityGroupIngressRule(",
         '                name, security_group_id=security_group_id, ip_protocol="tcp", from_port=port, to_port=port,',
-        f'                description="{_desc(al)}", opts=opts, **family))',
+        f'                description="{desc(al)}", opts=opts, **family))',
         "    return rules",
     ]
     return text(lines, warnings)

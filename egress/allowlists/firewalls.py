@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shlex
+
+from . import shell
 from .base import Output, header, split, text
 from .content import SMTP_PORTS, Allowlist, Network, show
 
@@ -83,14 +86,35 @@ def render_ip6tables(al: Allowlist) -> Output:
 
 
 def render_ufw(al: Allowlist) -> Output:
-    """A POSIX shell script of ``ufw allow`` commands (ufw skips a rule it already has)."""
-    usage = ["Run as root: sh <this file>   (ufw skips rules it already has; 'ufw --dry-run' previews)"]
-    lines = ["#!/bin/sh", *header(al, "ufw", "#", usage=usage), "set -e"]
-    lines += [
-        f"ufw allow proto tcp from {show(n, True)} to any port {MULTIPORT} comment 'smtp-egress {al.region}'"
-        for n in al.networks
+    """A POSIX shell script that brings ufw's rules for this list to the list: ``ufw allow`` for every block
+    (ufw skips a rule it already has), then ``ufw delete`` for each rule of ours whose block is no longer listed."""
+    comment = f"smtp-egress {al.region}"
+    listed = [show(n, True) for n in al.networks]
+    usage = [
+        "Run as root, the first time and after every change (each new file replaces the last):  sh <this file>",
+        "It adds every listed block (ufw skips a rule it already has), then deletes the rules commented",
+        f"'{comment}' whose block is no longer listed: additions first, so a listed address never loses its",
+        "rule. Other rules are left alone. Running it twice changes nothing the second time.",
+        "'ufw show added' lists the rules, whether or not ufw is enabled.",
     ]
-    return text(lines)
+    body = [f"ufw allow proto tcp from {net} to any port {MULTIPORT} comment {shlex.quote(comment)}" for net in listed]
+    body += [
+        "# delete our rules for blocks that are no longer listed (a single address: bare, /32 or /128)",
+        f"listed=' {' '.join(listed)} '",
+        'ufw show added >"$tmp/added"',
+        (
+            "awk -v tail=\" comment '$comment'\" 'substr($0, length($0) - length(tail) + 1) == tail && "
+            '$1 == "ufw" && $2 == "allow" && $3 == "from" { print $4 }\' "$tmp/added" >"$tmp/ours"'
+        ),
+        "while read -r net; do",
+        "  case $listed in",
+        '  *" ${net%/32} "* | *" ${net%/128} "*) ;;',
+        f'  *) ufw delete allow proto tcp from "$net" to any port {MULTIPORT} ;;',
+        "  esac",
+        'done <"$tmp/ours"',
+    ]
+    definitions = [f"comment={shlex.quote(comment)}"]
+    return text(shell.script(header(al, "ufw", "#", usage=usage), definitions, body))
 
 
 def render_postfix_cidr(al: Allowlist) -> Output:
@@ -101,5 +125,7 @@ def render_postfix_cidr(al: Allowlist) -> Output:
         "then, on the services the platform connects to (master.cf: submission 587, smtps 465, 2525):",
         f"  -o smtpd_client_restrictions=check_client_access,{table},reject",
         f"and run: postfix reload. Test: postmap -q {al.addresses[0]} {table}   (prints OK)",
+        "After every change, replace the file whole (write the new one beside it, then mv it over the old one)",
+        "and run postfix reload: the table is read whole when a Postfix process starts, never merged.",
     ]
     return text(header(al, "postfix-cidr", "#", usage=usage) + [f"{show(n, True)} OK" for n in al.networks])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
-from . import cloud, firewalls, lists, servers
+from . import aws, cloud, firewalls, lists, servers
 from .base import Output
 from .content import Allowlist
 
@@ -59,7 +59,13 @@ _ALL = (
         "ip6tables-restore --noflush input (IPv6 blocks only)",
         "# comment lines",
     ),
-    Format("ufw", "ufw.sh", firewalls.render_ufw, "a shell script of ufw allow commands", "# comment lines"),
+    Format(
+        "ufw",
+        "ufw.sh",
+        firewalls.render_ufw,
+        "sh script: ufw allow each block, then delete our rules for blocks no longer listed",
+        "# comment lines",
+    ),
     Format(
         "exchange",
         "exchange.ps1",
@@ -77,29 +83,43 @@ _ALL = (
     Format(
         "aws-sg",
         "aws-sg.json",
-        cloud.render_aws_sg,
-        "IpPermissions for aws ec2 authorize-security-group-ingress",
+        aws.render_aws_sg,
+        "IpPermissions for aws ec2 authorize-security-group-ingress (apply and update: aws-sg-sync)",
         '"_provenance" object',
+    ),
+    Format(
+        "aws-sg-sync",
+        aws.SG_SCRIPT,
+        aws.render_aws_sg_sync,
+        "sh script: bring a security group's rules to the list (adds, then revokes; idempotent)",
+        "# comment lines",
     ),
     Format(
         "aws-prefix-list",
         "aws-prefix-list.json",
-        cloud.render_aws_prefix_list,
-        "entries for managed prefix lists (one per address family)",
+        aws.render_aws_prefix_list,
+        "managed prefix lists (one per address family) with room to grow (apply: aws-prefix-list-sync)",
         '"_provenance" object',
+    ),
+    Format(
+        "aws-prefix-list-sync",
+        aws.PREFIX_LIST_SCRIPT,
+        aws.render_aws_prefix_list_sync,
+        "sh script: create or update the prefix lists (add/remove entries; idempotent)",
+        "# comment lines",
     ),
     Format(
         "gcp-firewall",
         "gcp-firewall.json",
         cloud.render_gcp_firewall,
-        "VPC firewall rule bodies (sourceRanges) and gcloud commands",
+        "VPC firewall rule bodies (sourceRanges), gcloud create and update commands",
         '"_provenance" object',
     ),
     Format(
         "azure-nsg",
         "azure-nsg.json",
         cloud.render_azure_nsg,
-        "ARM securityRules and az network nsg rule create commands",
+        "ARM securityRules, az network nsg rule create and update commands",
         '"_provenance" object',
     ),
     Format(

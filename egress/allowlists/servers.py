@@ -12,6 +12,8 @@ def render_nginx(al: Allowlist) -> Output:
         f"Save as /etc/nginx/smtp-egress-{al.region}.conf and include it where nginx proxies SMTP (a stream {{}}",
         f"server block) or in an http server/location: include /etc/nginx/smtp-egress-{al.region}.conf;",
         "It ends with 'deny all;': keep the include after any allow lines of your own.",
+        "After every change, replace the file whole and run: nginx -t && nginx -s reload  (a configuration that",
+        "fails the test is not loaded; on reload, new workers use the new list and old ones finish their work).",
     ]
     return text(
         header(al, "nginx", "#", usage=usage) + [f"allow {show(n, True)};" for n in al.networks] + ["deny all;"]
@@ -20,7 +22,10 @@ def render_nginx(al: Allowlist) -> Output:
 
 def render_apache(al: Allowlist) -> Output:
     """A ``<RequireAny>`` of ``Require ip`` lines (mod_authz_core + mod_authz_host)."""
-    usage = [f"Include inside a <Location>, <Directory> or <Proxy> section: Include smtp-egress-{al.region}.conf"]
+    usage = [
+        f"Include inside a <Location>, <Directory> or <Proxy> section: Include smtp-egress-{al.region}.conf",
+        "After every change, replace the file whole and run: apachectl configtest && apachectl graceful",
+    ]
     lines = [*header(al, "apache", "#", usage=usage), "<RequireAny>"]
     lines += [f"    Require ip {show(n, True)}" for n in al.networks] + ["</RequireAny>"]
     return text(lines)
@@ -29,7 +34,11 @@ def render_apache(al: Allowlist) -> Output:
 def render_haproxy(al: Allowlist) -> Output:
     """An ACL (one ``acl`` line per block, OR-ed) and a connection reject for everyone else."""
     acl = f"smtp_egress_{al.region.replace('-', '_')}"
-    usage = ["Paste into the frontend (mode tcp) that receives SMTP; then: haproxy -c -f <your config>"]
+    usage = [
+        "Paste into the frontend (mode tcp) that receives SMTP; then: haproxy -c -f <your config>",
+        f"After every change, replace these lines (every 'acl {acl}' line and the reject) with the new file's,",
+        "check with haproxy -c -f <your config>, and reload HAProxy (systemctl reload haproxy).",
+    ]
     lines = header(al, "haproxy", "#", usage=usage)
     lines += [f"acl {acl} src {show(n, True)}" for n in al.networks]
     lines.append(f"tcp-request connection reject unless {acl}")

@@ -13,11 +13,9 @@ import datetime as dt
 import hashlib
 import json
 import os
-import shutil
 import stat
 import subprocess
 import textwrap
-import uuid
 from pathlib import Path
 
 import pytest
@@ -28,26 +26,13 @@ from smtp_egress.ledger import Ledger
 from smtp_egress.plan import load_plan
 from smtp_egress.scripts.cli import main
 
+from .conftest import find_tool as tool
+from .conftest import run
+
 PLAN = (Path(__file__).resolve().parents[1] / "data" / "allowlist-plan.yaml").read_text()
 LISTED = ["198.51.100.8", "198.51.100.11", "198.51.100.20", "2001:db8::11", "2001:db8::20"]
 UNLISTED = ["198.51.100.12", "198.51.100.13", "198.51.100.21", "2001:db8::12", "203.0.113.20"]
 BROKEN = ("198.51.100.20", "198.51.100.300")  # a negative control: the same file with an invalid address
-
-
-def tool(name: str) -> str:
-    path = shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin:/usr/bin")
-    if path:
-        return path
-    if os.environ.get("CI"):
-        pytest.fail(f"{name} is missing; scripts/dev/test installs it (CI must run every consumer)")
-    pytest.skip(f"{name} is not installed (scripts/dev/test installs it)")
-
-
-def run(*argv, check=True, **kw) -> subprocess.CompletedProcess:
-    proc = subprocess.run(argv, capture_output=True, text=True, timeout=60, **kw)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"{argv} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
-    return proc
 
 
 @pytest.fixture
@@ -78,17 +63,6 @@ def write(env, capsys, fmt: str, *extra, broken: bool = False) -> Path:
     path = env["tmp"] / (("broken-" if broken else "") + FORMATS[fmt].filename)
     path.write_text(out)
     return path
-
-
-@pytest.fixture
-def netns():
-    """A throwaway network namespace (its own empty firewall), or a skip where namespaces are not allowed."""
-    ip = tool("ip")
-    name = f"egress-test-{uuid.uuid4().hex[:8]}"
-    if run(ip, "netns", "add", name, check=False).returncode != 0:
-        pytest.skip("cannot create a network namespace here; the --test syntax checks still ran")
-    yield lambda *argv, **kw: run(ip, "netns", "exec", name, *argv, **kw)
-    run(ip, "netns", "del", name, check=False)
 
 
 # --- nftables -------------------------------------------------------------------------------------------------
@@ -260,6 +234,24 @@ def test_haproxy_accepts_the_acl(env, capsys, tmp_path):
         assert (proc.returncode == 0) is (not broken), proc.stdout + proc.stderr
 
 
+# --- the shell scripts ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["ufw", "aws-sg-sync", "aws-prefix-list-sync"])
+@pytest.mark.parametrize("shell", ["dash", "bash"])
+def test_shell_scripts_parse_in_posix_shells(env, capsys, fmt, shell):
+    """dash is a strict POSIX sh (Debian's /bin/sh); bash --posix the common one. Run for real in
+    test_allowlist_updates_*.py."""
+    sh = tool(shell)
+    posix = ["--posix"] if shell == "bash" else []
+    path = write(env, capsys, fmt)
+    assert path.read_text().startswith("#!/bin/sh\n")
+    run(sh, *posix, "-n", str(path))
+    broken = path.with_name("broken-" + path.name)
+    broken.write_text(path.read_text().replace("esac", "", 1))  # a case left open
+    assert run(sh, *posix, "-n", str(broken), check=False).returncode != 0
+
+
 # --- ufw ------------------------------------------------------------------------------------------------------
 
 
@@ -268,8 +260,8 @@ def test_ufw_dry_run_accepts_every_command(env, capsys):
     rules = [Path("/etc/ufw/user.rules"), Path("/etc/ufw/user6.rules")]
     before = [p.read_bytes() if p.exists() else None for p in rules]
     script = write(env, capsys, "ufw").read_text().splitlines()
-    assert script[0] == "#!/bin/sh" and "set -e" in script
-    commands = [line.split() for line in script if line.startswith("ufw ")]
+    assert script[0] == "#!/bin/sh" and "set -eu" in script
+    commands = [line.split() for line in script if line.lstrip().startswith("ufw allow ")]
     assert len(commands) == 4
     for words in commands:
         comment_at = words.index("comment")

@@ -212,11 +212,22 @@ def test_aws_prefix_list_entries(env, capsys):
     doc = json.loads(allowlist(capsys, env, "aws-prefix-list")[0])
     v4, v6 = _v4_v6(EXPECTED)
     assert doc["ipv4"]["AddressFamily"] == "IPv4" and doc["ipv6"]["AddressFamily"] == "IPv6"
-    assert [e["Cidr"] for e in doc["ipv4"]["Entries"]] == v4 and doc["ipv4"]["MaxEntries"] == len(v4)
-    assert [e["Cidr"] for e in doc["ipv6"]["Entries"]] == v6 and doc["ipv6"]["MaxEntries"] == len(v6)
+    assert [e["Cidr"] for e in doc["ipv4"]["Entries"]] == v4 and doc["ipv4"]["MaxEntries"] == 2 * len(v4)
+    assert [e["Cidr"] for e in doc["ipv6"]["Entries"]] == v6 and doc["ipv6"]["MaxEntries"] == 2 * len(v6)
+    assert (
+        doc["ipv4"]["PrefixListName"] == "smtp-egress-us-ipv4"
+        and "aws-prefix-list-sync.sh" in doc["_provenance"]["usage"]
+    )
     assert all(set(e) == {"Cidr", "Description"} for e in doc["ipv4"]["Entries"] + doc["ipv6"]["Entries"])
     eu = json.loads(allowlist(capsys, env, "aws-prefix-list", region="eu")[0])
     assert "ipv6" not in eu and [e["Cidr"] for e in eu["ipv4"]["Entries"]] == ["203.0.113.20/31"]
+    assert eu["ipv4"]["MaxEntries"] == 3  # room for the block and its replacement, at least two more
+
+
+def test_aws_prefix_list_headroom():
+    from smtp_egress.allowlists.aws import headroom
+
+    assert [headroom(n) for n in (1, 2, 3, 10, 499, 500, 900)] == [3, 4, 6, 20, 998, 1000, 1000]
 
 
 def test_gcp_firewall_rules(env, capsys):
@@ -232,6 +243,10 @@ def test_gcp_firewall_rules(env, capsys):
         )
     assert doc["gcloud"][0].endswith("--source-ranges=" + ",".join(v4))
     assert "--rules=tcp:465,tcp:587,tcp:2525" in doc["gcloud"][1]
+    assert doc["gcloudUpdate"] == [  # the next list replaces each rule's sourceRanges whole
+        f"gcloud compute firewall-rules update smtp-egress-us-ipv{v} --source-ranges={','.join(nets)}"
+        for v, nets in ((4, v4), (6, v6))
+    ]
 
 
 def test_azure_nsg_rules(env, capsys):
@@ -247,6 +262,9 @@ def test_azure_nsg_rules(env, capsys):
         assert props["destinationPortRanges"] == [str(p) for p in SMTP_PORTS]
         assert 100 <= props["priority"] <= 4096
     assert "--source-address-prefixes " + " ".join(v4) in doc["az"][0]
+    assert [c.split("--name ")[1] for c in doc["azUpdate"]] == [
+        f"smtp-egress-us-ipv{v} --source-address-prefixes {' '.join(nets)}" for v, nets in ((4, v4), (6, v6))
+    ]
 
 
 def test_terraform_parses_as_hcl(env, capsys):
