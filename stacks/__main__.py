@@ -325,6 +325,8 @@ def declare(
             for a in addresses
         },
     )
+    # which address is each zone's NAT gateway primary: `egress deploy` refuses a change that replaces a gateway
+    pulumi.export("nat_gateways", network.nat_addresses)
     pulumi.export("queue_url", workers.queue_url)
     pulumi.export("archive_bucket", workers.archive_bucket_name)
     pulumi.export("publisher_url", publisher.url)
