@@ -7,8 +7,9 @@
 3. When they are equal, do nothing and say so. When a gateway would be replaced (its primary address changes:
    AWS cannot change a NAT gateway's primary address in place), refuse (:class:`GatewayReplacement`): that
    interrupts the mail through it, and needs a person's ``pulumi up``. Otherwise run ``pulumi up`` for the stack
-   (:class:`StackDriver`: the Automation API, with the policy pack and the deploy guard active), then read its
-   outputs again and check that the gateways hold what the day needs (:class:`DeployFailed` if not).
+   (:class:`StackDriver`: the Automation API, with the policy pack and the deploy guard active), targeting its
+   NAT gateways only (``--target``: the task role may change nothing else), then read its outputs again and
+   check that the gateways hold what the day needs (:class:`DeployFailed` if not).
 
 The decision is pure (:func:`decide`), and the driver is a parameter: :mod:`smtp_egress.jobs.pulumi_stack`
 drives the Pulumi CLI through ``pulumi.automation``; a test gives a stand-in.
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 
 ADDRESSES = "egress_addresses"
 GATEWAYS = "nat_gateways"
+NAT_GATEWAY = "aws:ec2/natGateway:NatGateway"
 
 
 class GatewaysOutOfStep(errors.EgressError):
@@ -120,7 +122,7 @@ class UpSummary:
 class StackDriver(Protocol):
     def outputs(self) -> dict[str, Any]: ...
 
-    def up(self) -> UpSummary: ...
+    def up(self, targets: Sequence[str]) -> UpSummary: ...
 
 
 @dataclasses.dataclass(frozen=True)
@@ -147,8 +149,8 @@ class DeployResult:
         return f"{self.decision.describe()}: pulumi up {self.up.result if self.up else ''} ({changes})"
 
 
-def synthesized_outputs(inputs: DeployInputs) -> dict[str, Any]:
-    """Today's outputs of the stack, synthesized offline (guard and policy checks included)."""
+def synthesize(inputs: DeployInputs) -> dict[str, Any]:
+    """Today's plan of the stack (resources and outputs), synthesized offline, guard and policy checks included."""
     from . import synth
 
     result = synth.run(
@@ -161,11 +163,21 @@ def synthesized_outputs(inputs: DeployInputs) -> dict[str, Any]:
             f"stack {inputs.stack}: today's plan breaks {len(result.violations)} policy check(s) "
             f"({'; '.join(str(v) for v in result.violations[:3])}); nothing was deployed"
         )
-    return dict(result.document["outputs"])
+    return result.document
+
+
+def synthesized_outputs(inputs: DeployInputs) -> dict[str, Any]:
+    return dict(synthesize(inputs)["outputs"])
+
+
+def gateway_targets(document: Mapping[str, Any]) -> tuple[str, ...]:
+    """The URNs ``pulumi up --target`` names: the stack's NAT gateways, and nothing else."""
+    return tuple(sorted(r["urn"] for r in document["resources"] if r["type"] == NAT_GATEWAY))
 
 
 def run_deploy(inputs: DeployInputs, driver: StackDriver) -> DeployResult:
-    decision = decide(inputs.stack, synthesized_outputs(inputs), driver.outputs())
+    document = synthesize(inputs)
+    decision = decide(inputs.stack, document["outputs"], driver.outputs())
     if not decision.must_change or inputs.dry_run:
         return DeployResult(decision, False, decision.deployed)
     if decision.replaced:
@@ -174,7 +186,7 @@ def run_deploy(inputs: DeployInputs, driver: StackDriver) -> DeployResult:
             "address changes), which interrupts the mail through it; the daily task does not do that. Run "
             f"`pulumi up --stack {inputs.stack} --policy-pack checks/policy_pack` as a person, at a quiet hour"
         )
-    summary = driver.up()
+    summary = driver.up(gateway_targets(document))
     after = attached(driver.outputs(), f"stack {inputs.stack}")
     if summary.result != "succeeded" or after != decision.desired:
         raise DeployFailed(

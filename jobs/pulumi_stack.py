@@ -13,7 +13,7 @@ guard reads what customers were told from the ledger.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -73,12 +73,13 @@ class AutomationStack:
         except auto.errors.CommandError as exc:
             raise errors.ConfigError(f"cannot read the outputs of stack {self.stack!r}: {_said(exc)}") from None
 
-    def up(self) -> UpSummary:
+    def up(self, targets: Sequence[str]) -> UpSummary:
         from pulumi import automation as auto
 
         stack = self._stack()
         try:
             result = stack.up(
+                target=list(targets),
                 policy_packs=[str(policy_pack())],
                 message="egress deploy: the gateways follow the day's published list",
                 on_output=self.on_output,

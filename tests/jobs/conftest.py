@@ -68,7 +68,8 @@ class MemoryStack:
     def outputs(self) -> dict[str, Any]:
         return self.state
 
-    def up(self) -> UpSummary:
+    def up(self, targets) -> UpSummary:
+        assert targets and all("aws:ec2/natGateway:NatGateway::us-nat-" in t for t in targets), targets
         new = synthesized_outputs(self.region.deploy_inputs(self.day))
         self.watch(attached_of(self.state), attached_of(new))
         self.state = new

@@ -130,12 +130,9 @@ def test_a_failed_up_on_a_removal_day_keeps_the_address_listed(days):
     days.run(FIRST)
     days.run(dt.date(2026, 12, 10))
 
-    def fails():
-        raise AssertionError("not reached")
-
     from smtp_egress.jobs.deploy import DeployFailed
 
-    def broken_up():
+    def broken_up(targets):
         raise DeployFailed("pulumi up of stack 'us' failed: AccessDenied (ec2:DisassociateNatGatewayAddress)")
 
     days.stack.up = broken_up
@@ -143,7 +140,6 @@ def test_a_failed_up_on_a_removal_day_keeps_the_address_listed(days):
     assert [s.name for s in result.steps] == ["notify", "publish", "gateways"] and result.stopped == "gateways"
     assert result.exit_code == errors.DRIFT and "AccessDenied" in result.steps[-1].message
     assert REMOVED in days.listed() and REMOVED in attached_of(days.stack.state)
-    del fails
 
 
 def test_a_notify_that_raises_stops_the_day_before_anything_moves(days):

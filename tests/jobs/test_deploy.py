@@ -130,7 +130,7 @@ def test_an_up_that_leaves_other_attachments_fails(region):
     announce(region)
     stack = MemoryStack(region, FIRST)
     stack.day = dt.date(2026, 12, 10)
-    stack.up = lambda: UpSummary("succeeded", {"same": 90})  # the outputs stay as they were
+    stack.up = lambda targets: UpSummary("succeeded", {"same": 90})  # the outputs stay as they were
     with pytest.raises(DeployFailed, match=r"now hold 198\.51\.100\.10, 198\.51\.100\.11, 198\.51\.100\.12 instead of"):
         run_deploy(region.deploy_inputs(stack.day), stack)
 
@@ -214,6 +214,10 @@ def test_up_runs_through_the_automation_api_with_the_policy_pack(region, standin
     assert made[2][:4] == ["--non-interactive", "stack", "output", "--json"]
     up = next(a for a in made if "up" in a)
     assert up[:4] == ["--non-interactive", "up", "--yes", "--skip-preview"]
+    assert [up[i + 1] for i, a in enumerate(up) if a == "--target"] == [
+        f"urn:pulumi:us::smtp-egress::smtp-egress:network:RegionalEgress$aws:ec2/natGateway:NatGateway::us-nat-{z}"
+        for z in (A, B)
+    ]
     assert up[up.index("--policy-pack") + 1] == str(policy_pack()) and (policy_pack() / "PulumiPolicy.yaml").is_file()
     assert up[-2:] == ["--stack", "us"]
     assert any(a[1:3] == ["stack", "history"] for a in made)
