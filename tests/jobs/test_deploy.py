@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import stat
-import sys
 from pathlib import Path
 
 import pytest
@@ -133,67 +130,6 @@ def test_an_up_that_leaves_other_attachments_fails(region):
     stack.up = lambda targets: UpSummary("succeeded", {"same": 90})  # the outputs stay as they were
     with pytest.raises(DeployFailed, match=r"now hold 198\.51\.100\.10, 198\.51\.100\.11, 198\.51\.100\.12 instead of"):
         run_deploy(region.deploy_inputs(stack.day), stack)
-
-
-# --- The Automation API against a stand-in CLI ----------------------------------------------------------------
-# The Pulumi CLI cannot be installed on these machines (no download outside the package registries), so this
-# stand-in answers for it: a small executable named `pulumi`, first on PATH, that records every call (arguments,
-# EGRESS_DB) and prints what the real CLI prints for the commands pulumi.automation runs: `pulumi version`,
-# `stack select`, `stack output --json` (masked and --show-secrets), `up --yes --skip-preview ...` and
-# `stack history --json`. `up` makes the stack's outputs the ones the test gave as the program's.
-STANDIN = r"""#!{python}
-import json, os, sys
-state = os.environ["STANDIN_STATE"]
-args = sys.argv[1:]
-with open(os.path.join(state, "calls.jsonl"), "a") as f:
-    f.write(json.dumps({{"args": args, "EGRESS_DB": os.environ.get("EGRESS_DB"), "cwd": os.getcwd()}}) + "\n")
-words = [a for a in args if a != "--non-interactive"]
-def read(name):
-    with open(os.path.join(state, name)) as f:
-        return f.read()
-if words == ["version"]:
-    print("v{version}")
-elif words[:2] == ["stack", "select"]:
-    if words[words.index("--stack") + 1] != "us":
-        sys.stderr.write("error: no stack named 'eu' found\n"); sys.exit(255)
-elif words[:2] == ["stack", "output"]:
-    print(read("outputs.json"))
-elif words[:2] == ["stack", "history"]:
-    print(json.dumps([{{"kind": "update", "startTime": "2026-12-10T06:00:01.000000Z", "message": "", "environment":
-        {{}}, "config": {{}}, "result": "succeeded", "endTime": "2026-12-10T06:02:13.000000Z", "version": 42,
-        "resourceChanges": {{"same": 88, "update": 1}}}}]))
-elif words[0] == "up":
-    if os.path.exists(os.path.join(state, "fail-up")):
-        sys.stderr.write("error: update failed: AccessDenied: ec2:AssociateNatGatewayAddress\n"); sys.exit(255)
-    print("Updating (us)\n    ~  aws:ec2/natGateway:NatGateway us-nat-us-east-1a updated\nResources:\n    ~ 1 updated")
-    with open(os.path.join(state, "outputs.json"), "w") as f:
-        f.write(read("after-up.json"))
-else:
-    sys.stderr.write("stand-in: unexpected command %r\n" % args); sys.exit(2)
-"""
-
-
-@pytest.fixture
-def standin(tmp_path, monkeypatch):
-    from importlib.metadata import version
-
-    bin_dir, state = tmp_path / "bin", tmp_path / "standin"
-    bin_dir.mkdir()
-    state.mkdir()
-    exe = bin_dir / "pulumi"
-    exe.write_text(STANDIN.format(python=sys.executable, version=version("pulumi")))
-    exe.chmod(exe.stat().st_mode | stat.S_IXUSR)
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
-    monkeypatch.setenv("STANDIN_STATE", str(state))
-    monkeypatch.delenv("EGRESS_DB", raising=False)
-    project = tmp_path / "project"
-    project.mkdir()
-    (project / "Pulumi.yaml").write_text("name: smtp-egress\nruntime: python\nmain: stacks/\n")
-
-    def calls() -> list[dict]:
-        return [json.loads(line) for line in (state / "calls.jsonl").read_text().splitlines()]
-
-    return state, project, calls
 
 
 def test_up_runs_through_the_automation_api_with_the_policy_pack(region, standin):
