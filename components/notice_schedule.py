@@ -1,4 +1,5 @@
-"""NoticeSchedule: the daily ``egress notify`` job of one region, an ECS Fargate task run by EventBridge Scheduler.
+"""NoticeSchedule: the daily job of one region, an ECS Fargate task run by EventBridge Scheduler: ``egress notify``,
+or with ``daily`` the whole day's work, ``egress daily`` (notify, publish, the gateways, publish again).
 
 Why ECS Fargate and not Lambda: the job is the real ``egress`` command line, and a container image carries it
 with every dependency (SQLAlchemy, psycopg, jinja2, pulumi, pulumi-aws: about 450 MB installed, beyond

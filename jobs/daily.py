@@ -28,6 +28,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 from smtp_egress import errors
+from smtp_egress.wording import count
 
 if TYPE_CHECKING:
     from .notify import NotifyResult
@@ -113,9 +114,14 @@ def run_daily(
     except errors.EgressError as exc:
         return stop("notify", exc)
     problems = "; ".join(p.message for p in notified.problems)
-    steps.append(Step("notify", notified.exit_code, problems or f"{len(notified.announced)} change(s) announced"))
+    steps.append(
+        Step("notify", notified.exit_code, problems or f"{count(len(notified.announced), 'change')} announced")
+    )
     try:
         before = gateways.attached()
+    except errors.EgressError as exc:  # the deployed stack cannot be read: nothing is published or changed
+        return stop("gateways", exc, notified)
+    try:
         first = publish(PublishRequest(region, moment, before))
     except errors.EgressError as exc:
         return stop("publish", exc, notified)
@@ -135,4 +141,4 @@ def run_daily(
 
 
 def _listed(published: Published) -> str:
-    return f"{len(published.addresses)} address(es) listed at {published.where}"
+    return f"{count(len(published.addresses), 'address')} listed at {published.where}"

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from smtp_egress import errors
+from smtp_egress.wording import count
 
 if TYPE_CHECKING:
     from smtp_egress.ledger_location import LedgerLocation
@@ -74,7 +75,8 @@ class Decision:
 
     def describe(self) -> str:
         if not self.must_change:
-            return f"stack {self.stack}: the gateways already hold the day's {len(self.desired)} address(es); no change"
+            held = count(len(self.desired), "address")
+            return f"stack {self.stack}: the gateways already hold the day's {held}; no change"
         parts = [f"{verb} {', '.join(ips)}" for verb, ips in (("attach", self.attach), ("detach", self.detach)) if ips]
         return f"stack {self.stack}: " + "; ".join(parts)
 
@@ -160,7 +162,7 @@ def synthesize(inputs: DeployInputs) -> dict[str, Any]:
     )
     if result.violations:
         raise errors.ConfigError(
-            f"stack {inputs.stack}: today's plan breaks {len(result.violations)} policy check(s) "
+            f"stack {inputs.stack}: today's plan breaks {count(len(result.violations), 'policy check')} "
             f"({'; '.join(str(v) for v in result.violations[:3])}); nothing was deployed"
         )
     return result.document

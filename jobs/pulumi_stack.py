@@ -39,14 +39,23 @@ class AutomationStack:
     on_output: Callable[[str], object] | None = None  # each line ``pulumi up`` prints
     _selected: Any = dataclasses.field(default=None, init=False, repr=False)
 
+    def check_project(self) -> None:
+        """ConfigError unless ``project_dir`` is a Pulumi project (it holds Pulumi.yaml)."""
+        shown = str(self.project_dir)[:200]
+        try:
+            found = (self.project_dir / "Pulumi.yaml").is_file()
+        except (OSError, ValueError) as exc:  # a name too long, a NUL
+            raise errors.ConfigError(f"--project-dir {shown!r}: {getattr(exc, 'strerror', None) or exc}") from None
+        if not found:
+            raise errors.ConfigError(
+                f"--project-dir {shown!r} holds no Pulumi.yaml: give the folder of the smtp-egress Pulumi project "
+                "(the one with Pulumi.yaml and stacks/)"
+            )
+
     def _stack(self) -> Any:
         if self._selected is not None:
             return self._selected
-        if not (self.project_dir / "Pulumi.yaml").is_file():
-            raise errors.ConfigError(
-                f"--project-dir {str(self.project_dir)[:200]!r} holds no Pulumi.yaml: give the folder of the "
-                "smtp-egress Pulumi project (the one with Pulumi.yaml and stacks/)"
-            )
+        self.check_project()
         from pulumi import automation as auto
 
         try:

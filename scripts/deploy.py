@@ -72,6 +72,7 @@ def deploy_parts(args: argparse.Namespace, stack: str, echo: bool):
         env={"EGRESS_DB": location.url},
         on_output=(lambda line: sys.stderr.write(line + "\n")) if echo else None,
     )
+    driver.check_project()  # before anything runs
     return inputs, driver
 
 

@@ -91,7 +91,7 @@ def days(region) -> Day:
 def test_an_addition_is_published_then_attached_and_a_removal_detached_then_unpublished(days):
     first = days.run(FIRST)  # both changes announced; nothing moves on the gateways
     assert [s.name for s in first.steps] == ["notify", "publish", "gateways"] and first.exit_code == errors.OK
-    assert "2 change(s) announced" in first.steps[0].message and "no change" in first.steps[2].message
+    assert "2 changes announced" in first.steps[0].message and "no change" in first.steps[2].message
     assert days.stack.ups == []
 
     before = days.run(dt.date(2026, 12, 9))
@@ -156,3 +156,19 @@ def test_a_notify_that_raises_stops_the_day_before_anything_moves(days):
     )
     assert [s.name for s in result.steps] == ["notify"] and result.exit_code == errors.USAGE
     assert days.listed() == published and days.stack.ups == []
+
+
+def test_a_stack_that_cannot_be_read_publishes_nothing(days):
+    from smtp_egress.jobs.deploy import UnknownDeployment
+
+    days.run(FIRST)
+    published = (days.region.root / document_path("us")).read_bytes()
+
+    def unreadable():
+        raise UnknownDeployment("stack us has no 'egress_addresses' output to compare with")
+
+    days.stack.outputs = unreadable
+    result = days.run(dt.date(2026, 12, 10))
+    assert [s.name for s in result.steps] == ["notify", "gateways"] and result.stopped == "gateways"
+    assert result.exit_code == errors.USAGE and "egress_addresses" in result.steps[-1].message
+    assert (days.region.root / document_path("us")).read_bytes() == published  # the addition is not listed yet

@@ -86,3 +86,64 @@ def test_usage_errors_are_named_before_anything_runs(region, standin, capsys, mo
     assert main(["deploy", "--stack", "mars", *common]) == 2
     assert "--stack: stack 'mars'" in capsys.readouterr().err
     assert not (region.root / "us").exists() and not any("up" in c["args"] for c in calls())
+
+
+MALFORMED = ["", "-1", "nope.json", "http://[::1", "a\nb", "x" * 300, "\udcff"]
+
+
+def test_malformed_values_of_their_own_flags_exit_2_naming_them(region, standin, capsys, monkeypatch):
+    """As tests/scripts/test_cli_malformed.py does for the other commands: never a traceback, and a refusal names
+    the flag. The stand-in answers for the deployed stack, so a value that happens to be usable runs for real."""
+    state, project, _ = standin
+    for var in ("EGRESS_DB", "EGRESS_BASE_URL", "EGRESS_SIGNING_KEY", "EGRESS_SMTP_URL", "EGRESS_FROM"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.chdir(region.root.parent)
+    assert main(["publish", "--static-dir", str(region.root), "--base-url", BASE, "--plan", str(region.plan),
+                 "--db", region.db, "--at", FIRST.isoformat()]) == 0  # fmt: skip
+    (state / "outputs.json").write_text(json.dumps(synthesized_outputs(region.deploy_inputs(FIRST))))
+    common = ["--project-dir", str(project), "--plan", str(region.plan), "--db", region.db, "--at", FIRST.isoformat()]
+    doc = str(region.root / "us" / "v1" / "info" / "ip_addresses")
+    bases = {
+        "deploy": ["deploy", "--stack", "us", "--dry-run", *common],
+        "daily": [
+            "daily",
+            "--region",
+            "us",
+            "--stack",
+            "us",
+            "--published",
+            doc,
+            "--publish-dir",
+            str(region.root),
+            "--base-url",
+            BASE,
+            "--outbox",
+            str(region.outbox),
+            *common,
+        ],
+    }
+    own = {
+        "deploy": ["--stack", "--project-dir", "--at"],
+        "daily": ["--stack", "--published", "--publish-dir", "--base-url", "--signing-key", "--project-dir"],
+    }
+    wrong = []
+    for name, base in bases.items():
+        capsys.readouterr()
+        assert main(base) == 0, capsys.readouterr()
+        for flag in own[name]:
+            for value in MALFORMED:
+                argv = list(base)
+                if flag in argv:
+                    argv[argv.index(flag) + 1] = value
+                else:
+                    argv += [flag, value]
+                try:
+                    code = main(argv)
+                except SystemExit as exc:
+                    code = exc.code
+                except Exception as exc:  # a traceback: what this test exists to catch
+                    code = f"{type(exc).__name__}: {exc}"[:200]
+                out, err = capsys.readouterr()
+                if code not in (0, 2, 3) or (code and flag not in err + out):
+                    wrong.append(f"{name} {flag} {value[:20]!r}: exit {code!r}: {err.strip()[-200:]!r}")
+    assert not wrong, "\n".join(wrong)
