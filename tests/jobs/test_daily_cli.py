@@ -15,34 +15,16 @@ from .conftest import ADDED, FIRST, Region
 BASE = "https://us.ips.test"
 
 
+def daily_argv(region: Region, project, day: str) -> list[str]:
+    doc = str(region.root / "us" / "v1" / "info" / "ip_addresses")
+    where = ["--published", doc, "--publish-dir", str(region.root), "--base-url", BASE, "--outbox", str(region.outbox)]
+    ledger = ["--project-dir", str(project), "--plan", str(region.plan), "--db", region.db, "--at", day]
+    return ["daily", "--region", "us", "--stack", "us", *where, *ledger]
+
+
 def daily(region: Region, project, day: str, capsys) -> tuple[int, dict]:
-    doc = region.root / "us" / "v1" / "info" / "ip_addresses"
-    code = main(
-        [
-            "daily",
-            "--region",
-            "us",
-            "--published",
-            str(doc),
-            "--publish-dir",
-            str(region.root),
-            "--base-url",
-            BASE,
-            "--outbox",
-            str(region.outbox),
-            "--project-dir",
-            str(project),
-            "--plan",
-            str(region.plan),
-            "--db",
-            region.db,
-            "--at",
-            day,
-            "--json",
-        ]
-    )
-    out = capsys.readouterr().out
-    return code, json.loads(out)
+    code = main([*daily_argv(region, project, day), "--json"])
+    return code, json.loads(capsys.readouterr().out)
 
 
 def test_the_daily_command_publishes_then_attaches_through_the_stand_in(region, standin, capsys, monkeypatch):
@@ -102,25 +84,9 @@ def test_malformed_values_of_their_own_flags_exit_2_naming_them(region, standin,
                  "--db", region.db, "--at", FIRST.isoformat()]) == 0  # fmt: skip
     (state / "outputs.json").write_text(json.dumps(synthesized_outputs(region.deploy_inputs(FIRST))))
     common = ["--project-dir", str(project), "--plan", str(region.plan), "--db", region.db, "--at", FIRST.isoformat()]
-    doc = str(region.root / "us" / "v1" / "info" / "ip_addresses")
     bases = {
         "deploy": ["deploy", "--stack", "us", "--dry-run", *common],
-        "daily": [
-            "daily",
-            "--region",
-            "us",
-            "--stack",
-            "us",
-            "--published",
-            doc,
-            "--publish-dir",
-            str(region.root),
-            "--base-url",
-            BASE,
-            "--outbox",
-            str(region.outbox),
-            *common,
-        ],
+        "daily": daily_argv(region, project, FIRST.isoformat()),
     }
     own = {
         "deploy": ["--stack", "--project-dir", "--at"],
