@@ -146,7 +146,9 @@ class DeployResult:
     @property
     def message(self) -> str:
         if not self.ran_up:
-            return self.decision.describe() + ("" if not self.decision.must_change else " (dry run: not deployed)")
+            d = self.decision
+            replaced = f"; replaces the NAT gateway of {', '.join(d.replaced)}" if d.replaced else ""
+            return d.describe() + ("" if not d.must_change else f"{replaced} (dry run: not deployed)")
         changes = ", ".join(f"{k} {v}" for k, v in sorted(self.up.changes.items())) if self.up else ""
         return f"{self.decision.describe()}: pulumi up {self.up.result if self.up else ''} ({changes})"
 

@@ -105,6 +105,8 @@ def test_a_gateway_replacement_is_refused(region, example_plan):
     swapped = Region(example_plan, region.db, region.outbox, region.root)
     stack = MemoryStack(swapped, FIRST)
     stack.day = dt.date(2026, 12, 10)
+    dry = run_deploy(swapped.deploy_inputs(stack.day, dry_run=True), stack)
+    assert dry.message.endswith("replaces the NAT gateway of us-east-1b (dry run: not deployed)")
     with pytest.raises(GatewayReplacement, match=r"replaces the NAT gateway of us-east-1b.*pulumi up") as caught:
         run_deploy(swapped.deploy_inputs(stack.day), stack)
     assert caught.value.exit_code == errors.DRIFT and stack.ups == []
