@@ -179,3 +179,85 @@ def scheduler_policy(
             }
         )
     return document(statements)
+
+
+# What the daily task (egress daily) may do on EC2 for `pulumi up --target` of the NAT gateways: add and remove
+# their secondary addresses, and read them back. Describe* cannot be limited to resources (Resource "*").
+DAILY_NAT_ACTIONS = ("ec2:AssociateNatGatewayAddress", "ec2:DisassociateNatGatewayAddress")
+DAILY_DESCRIBE_ACTIONS = ("ec2:DescribeAddresses", "ec2:DescribeNatGateways")
+
+
+def daily_task_policy(
+    *,
+    publish_bucket_arn: str,
+    publish_prefix: str,
+    distribution_arn: str,
+    state_bucket_arn: str,
+    state_prefix: str,
+    nat_gateway_arns: Sequence[str],
+    elastic_ip_arns: Sequence[str],
+    network_interfaces_arn: str,
+    secrets_kms_key_arn: str | None = None,
+) -> str:
+    """The daily task's role: publish the region's tree (its prefix of the publisher bucket, invalidations of its
+    distribution), read and write the stack's state (the Pulumi backend's prefix), and move addresses on and off
+    the region's NAT gateways; with an ``awskms`` secrets provider, use its key."""
+    bucket, state = require_arn(publish_bucket_arn, "publish_bucket_arn"), require_arn(state_bucket_arn, "state")
+    state_objects = f"{state_prefix.strip('/')}/*" if state_prefix.strip("/") else "*"
+    statements: list[dict] = [
+        {
+            "Sid": "PublishObjects",
+            "Effect": "Allow",
+            "Action": ["s3:GetObject", "s3:PutObject"],
+            "Resource": f"{bucket}/{publish_prefix}*",
+        },
+        {
+            "Sid": "PublishList",
+            "Effect": "Allow",
+            "Action": "s3:ListBucket",
+            "Resource": bucket,
+            "Condition": {"StringLike": {"s3:prefix": [f"{publish_prefix}*"]}},
+        },
+        {
+            "Sid": "Invalidate",
+            "Effect": "Allow",
+            "Action": ["cloudfront:CreateInvalidation", "cloudfront:GetInvalidation"],
+            "Resource": require_arn(distribution_arn, "distribution_arn"),
+        },
+        {
+            "Sid": "StackState",
+            "Effect": "Allow",
+            "Action": ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"],
+            "Resource": f"{state}/{state_objects}",
+        },
+        {
+            "Sid": "StackStateList",
+            "Effect": "Allow",
+            "Action": "s3:ListBucket",
+            "Resource": state,
+            "Condition": {"StringLike": {"s3:prefix": [state_objects]}},
+        },
+        {"Sid": "ReadGateways", "Effect": "Allow", "Action": list(DAILY_DESCRIBE_ACTIONS), "Resource": "*"},
+        {
+            "Sid": "GatewayAddresses",
+            "Effect": "Allow",
+            "Action": list(DAILY_NAT_ACTIONS),
+            "Resource": sorted(
+                [
+                    *(require_arn(a, "NAT gateway ARN") for a in nat_gateway_arns),
+                    *(require_arn(a, "Elastic IP ARN") for a in elastic_ip_arns),
+                    require_arn(network_interfaces_arn, "network_interfaces_arn"),
+                ]
+            ),
+        },
+    ]
+    if secrets_kms_key_arn is not None:
+        statements.append(
+            {
+                "Sid": "StackSecrets",
+                "Effect": "Allow",
+                "Action": ["kms:Decrypt", "kms:Encrypt"],
+                "Resource": require_arn(secrets_kms_key_arn, "secrets_kms_key_arn"),
+            }
+        )
+    return document(statements)

@@ -1,4 +1,5 @@
-"""NoticeSchedule: the daily ``egress notify`` job of one region, an ECS Fargate task run by EventBridge Scheduler.
+"""NoticeSchedule: the daily job of one region, an ECS Fargate task run by EventBridge Scheduler: ``egress notify``,
+or with ``daily`` the whole day's work, ``egress daily`` (notify, publish, the gateways, publish again).
 
 Why ECS Fargate and not Lambda: the job is the real ``egress`` command line, and a container image carries it
 with every dependency (SQLAlchemy, psycopg, jinja2, pulumi, pulumi-aws: about 450 MB installed, beyond
@@ -20,7 +21,9 @@ Children (``name`` is the component's name; ``<env>`` is the variable in lower c
 ``{name}-cluster`` (only when ``cluster_arn`` is None), ``{name}-secret-<env>`` and ``{name}-secret-<env>-version``
 per secret, ``{name}-logs`` (retention 400 days), ``{name}-execution-role`` + ``-execution-role-policy``
 (pull the image if it is in ECR, write the log group, read exactly these secrets), ``{name}-task-role``
-(no permissions: the job calls no AWS API), ``{name}-task`` (family ``name``), ``{name}-scheduler-role`` +
+(no permissions for ``egress notify`` alone, which calls no AWS API; with ``daily``, the task runs ``egress daily``
+and the role gets ``{name}-task-role-policy``: exactly what its steps need, see
+:mod:`~smtp_egress.components.daily_task`), ``{name}-task`` (family ``name``), ``{name}-scheduler-role`` +
 ``-scheduler-role-policy`` (ecs:RunTask on this task definition in this cluster, iam:PassRole on the two
 roles), ``{name}-schedule`` (UTC, no flexible window, FARGATE, private subnets, no public IP, 2 retries).
 Scheduler retries cover a failed RunTask call, not a task that exits non-zero: the child
@@ -42,7 +45,7 @@ from smtp_egress.errors import ConfigError
 from smtp_egress.notices.channels import stack_secrets
 from smtp_egress.notices.channels.email import sender_problem
 
-from . import aws, iam_policies, job_alerts
+from . import aws, daily_task, iam_policies, job_alerts
 
 REQUIRED_SECRETS = {
     "EGRESS_DB": "the ledger must be the shared PostgreSQL database; a task's default SQLite file vanishes with it",
@@ -86,6 +89,7 @@ class NoticeScheduleArgs:
     plan_path: str | None = None  # --plan inside the image; default: stacks/egress-ips.yaml under its WORKDIR
     dead_letter_queue_arn: pulumi.Input[str] | None = None
     alert_emails: Sequence[str] = ()  # who is emailed when the job exits non-zero or fails to start
+    daily: daily_task.DailyTaskArgs | None = None  # run `egress daily` (notify, publish, gateways), not notify alone
     tags: Mapping[str, str] | None = None
 
 
@@ -135,6 +139,8 @@ def validate(args: NoticeScheduleArgs) -> None:
     if args.plan_path is not None and not re.fullmatch(r"[\w./-]+", args.plan_path):
         p.append(f"plan_path {args.plan_path!r} must be a path inside the image")
     p.extend(job_alerts.email_problems(args.alert_emails))
+    if args.daily is not None:
+        p.extend(daily_task.problems(args.daily))
     if p:
         raise ConfigError("NoticeSchedule: " + "; ".join(p))
 
@@ -158,11 +164,15 @@ def container_definitions(
     secret_arns: Mapping[str, str],
     log_group: str,
     aws_region: str,
+    scratch: bool = False,
 ) -> str:
-    """The task's one container: plain settings in ``environment``, secrets only as ``valueFrom`` ARNs."""
+    """The task's one container: plain settings in ``environment``, secrets only as ``valueFrom`` ARNs;
+    ``scratch``: a writable volume at /tmp (the root filesystem stays read-only)."""
+    mounts = [{"sourceVolume": "scratch", "containerPath": daily_task.SCRATCH}] if scratch else []
     return json.dumps(
         [
             {
+                **({"mountPoints": mounts} if mounts else {}),
                 "name": CONTAINER,
                 "image": image,
                 "essential": True,
@@ -198,6 +208,7 @@ class NoticeSchedule(pulumi.ComponentResource):
         validate(args)
         super().__init__("smtp-egress:jobs:NoticeSchedule", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
+        daily = args.daily
         tags = {**(args.tags or {}), "smtp-egress:region": args.region}
         account = aws.get_caller_identity_output(opts=pulumi.InvokeOptions(parent=self)).account_id
         aws_region = aws.get_region_output(opts=pulumi.InvokeOptions(parent=self)).region
@@ -227,6 +238,13 @@ class NoticeSchedule(pulumi.ComponentResource):
             return aws.iam.Role(f"{name}-{role}", assume_role_policy=trust, tags=tags, opts=child)
 
         execution_role, task_role = ecs_role("execution-role"), ecs_role("task-role")
+        if daily is not None:
+            aws.iam.RolePolicy(
+                f"{name}-task-role-policy",
+                role=task_role.id,
+                opts=child,
+                policy=daily_task.task_role_policy(daily, args.region, account, aws_region),
+            )
         ecr = iam_policies.ecr_repository_arn(args.image)
         aws.iam.RolePolicy(
             f"{name}-execution-role-policy",
@@ -241,6 +259,7 @@ class NoticeSchedule(pulumi.ComponentResource):
             "EGRESS_BASE_URL": pulumi.Output.from_input(args.published_url).apply(base_url),
             **args.environment,
             "EGRESS_FROM": args.sender,
+            **({"PULUMI_BACKEND_URL": args.daily.state_backend} if args.daily else {}),
         }
         definitions = pulumi.Output.all(
             published=args.published_url,
@@ -251,11 +270,16 @@ class NoticeSchedule(pulumi.ComponentResource):
         ).apply(
             lambda v: container_definitions(
                 image=args.image,
-                command=command(args.region, v["published"], args.plan_path),
+                command=(
+                    daily_task.command(args.region, daily.stack, v["published"], args.plan_path)
+                    if daily
+                    else command(args.region, v["published"], args.plan_path)
+                ),
                 environment=v["environment"],
                 secret_arns=v["secret_arns"],
                 log_group=v["log_group"],
                 aws_region=v["aws_region"],
+                scratch=daily is not None,
             )
         )
         task = aws.ecs.TaskDefinition(
@@ -269,6 +293,7 @@ class NoticeSchedule(pulumi.ComponentResource):
             task_role_arn=task_role.arn,
             runtime_platform={"operating_system_family": "LINUX", "cpu_architecture": args.cpu_architecture},
             container_definitions=definitions,
+            volumes=[{"name": "scratch"}] if daily else None,
             tags=tags,
             opts=child,
         )
@@ -308,7 +333,8 @@ class NoticeSchedule(pulumi.ComponentResource):
             target["dead_letter_config"] = {"arn": args.dead_letter_queue_arn}
         schedule = aws.scheduler.Schedule(
             f"{name}-schedule",
-            description=f"daily egress notify for region {args.region}",
+            description=f"daily egress {'daily' if daily else 'notify'} for region {args.region}"
+            + (" (notify, publish, gateways)" if daily else ""),
             schedule_expression=args.schedule_expression,
             schedule_expression_timezone="UTC",
             flexible_time_window={"mode": "OFF"},

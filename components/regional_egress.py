@@ -83,6 +83,7 @@ class RegionalEgress(pulumi.ComponentResource):
     reserve_allocation_ids: list[pulumi.Output[str]]
     reserve_public_ips: list[pulumi.Output[str]]
     attached_ips: list[str]
+    nat_addresses: dict[str, dict[str, object]]  # zone -> {"primary": ip, "secondaries": [ip, ...]}
     address_states: dict[str, str]
 
     def __init__(self, name: str, args: RegionalEgressArgs, opts: pulumi.ResourceOptions | None = None):
@@ -200,6 +201,9 @@ class RegionalEgress(pulumi.ComponentResource):
         self.reserve_allocation_ids = [e.allocation_id for e in reserves]
         self.reserve_public_ips = [e.public_ip for e in reserves]
         self.attached_ips = attached
+        self.nat_addresses = {
+            g.zone: {"primary": g.primary, "secondaries": list(g.secondaries)} for g in nat_plan.gateways
+        }
         self.address_states = {a.ip: a.state for a in sorted(args.addresses, key=lambda a: canonical_key(a.ip))}
         self.register_outputs(
             {
@@ -213,6 +217,7 @@ class RegionalEgress(pulumi.ComponentResource):
                 "reserve_allocation_ids": self.reserve_allocation_ids,
                 "reserve_public_ips": self.reserve_public_ips,
                 "attached_ips": self.attached_ips,
+                "nat_addresses": self.nat_addresses,
                 "address_states": self.address_states,
             }
         )

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Literal
 
 from .document import UpcomingEntry
@@ -161,3 +161,17 @@ def announcements_from_document(
             continue
         out[c.change_id] = Announcement.of(c, at, plan.notice_days)
     return out
+
+
+def listed_while_attached(
+    anns: dict[str, Announcement], region: str, attached: Collection[str], day: dt.date
+) -> dict[str, Announcement]:
+    """The announcements to render the region's list from while ``attached`` (what its gateways hold now) may
+    still send: a removal in effect on ``day`` of an address still attached is left out, so the address stays
+    listed until it is detached (detach, then publish). Everything else, additions included, is as announced."""
+    still = set(attached)
+    return {
+        k: a
+        for k, a in anns.items()
+        if not (a.region == region and a.action == "remove" and a.ip in still and a.in_effect_on(day))
+    }

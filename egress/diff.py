@@ -12,6 +12,9 @@ The result says, for one region on one day:
   not in today's list (an addition) or still in it (a removal), and it is not recorded again.
 - ``short``: unrecorded changes closer than ``notice_days`` (status ``SHORT``), each with the earliest
   compliant day.
+- With ``publish_follows`` (the daily task publishes right after this diff, ``egress daily``), the list may
+  still be the one published the day before: an address counts as missing only if yesterday's list held it too,
+  and as unexpected only if yesterday's did not hold it either (today's changes are published next).
 - ``blocked``: due removals that would leave the published list empty (their replacement is not
   announced): make before break, so they are not announced either.
 - ``stale_upcoming``: announced changes the published document does not list yet (re-publish);
@@ -26,7 +29,7 @@ import dataclasses
 import datetime as dt
 from collections.abc import Collection, Sequence
 
-from .dates import start_of
+from .dates import ONE_DAY, start_of
 from .document import UpcomingEntry
 from .plan import Change, Plan
 from .timeline import Announcement, NoticeStatus, first_empty_day, notice_status, published_addresses, upcoming
@@ -83,12 +86,14 @@ def diff(
     now: dt.datetime,
     published_upcoming: Sequence[UpcomingEntry] | None = None,
     held: Collection[str] = frozenset(),
+    publish_follows: bool = False,
 ) -> DiffResult:
     """Compare ``published`` (addresses as strings) with what plan + ledger expect at ``now``; ``anns`` are the
     announced (told) changes, ``held`` the ids of those recorded but not told yet."""
     day = now.date()
     expected = [str(ip) for ip in published_addresses(plan, region, anns, day)]
     pub_set, exp_set = set(published), set(expected)
+    before = {str(ip) for ip in published_addresses(plan, region, anns, day - ONE_DAY)} if publish_follows else None
     due: list[Change] = []
     short: list[ShortNotice] = []
     for change in plan.changes(region):
@@ -110,8 +115,8 @@ def diff(
         day=day,
         expected=tuple(expected),
         published=tuple(published),
-        missing=tuple(ip for ip in expected if ip not in pub_set),
-        unexpected=tuple(ip for ip in published if ip not in exp_set),
+        missing=tuple(ip for ip in expected if ip not in pub_set and (before is None or ip in before)),
+        unexpected=tuple(ip for ip in published if ip not in exp_set and (before is None or ip not in before)),
         due=tuple(due),
         short=tuple(short),
         stale_upcoming=tuple(stale),

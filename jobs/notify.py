@@ -57,6 +57,7 @@ class NotifyInputs:
     clock: Callable[[], dt.datetime] | None = None  # the run's clock (default: moment + the real time elapsed;
     # on a simulation ledger: moment itself)
     moment_option: str | None = None  # the date option that set moment ("--at 2026-11-26"); None: the real clock
+    publish_follows: bool = False  # egress daily publishes right after: the list may still be yesterday's
 
 
 @dataclasses.dataclass(frozen=True)
@@ -193,7 +194,16 @@ def _announce_and_deliver(
     ledger.settle(region)  # a run killed after its last delivery left its batch to settle: the facts decide
     records = ledger.recorded(region)
     addresses = [str(ip) for ip in doc.addresses]
-    found = diff(plan, region, announced(records), addresses, now, list(doc.upcoming), held=held(records))
+    found = diff(
+        plan,
+        region,
+        announced(records),
+        addresses,
+        now,
+        list(doc.upcoming),
+        held=held(records),
+        publish_follows=inputs.publish_follows,
+    )
     result = dataclasses.replace(result, published=doc, diff=found)
     if found.missing:
         return result  # the document shrank by more than the plan explains: send nothing (problems say why)

@@ -28,6 +28,7 @@ import pulumi
 
 from smtp_egress.addresses import address_states, announcements_from_document, enforce_guard, should_attach
 from smtp_egress.components import aws
+from smtp_egress.components.daily_task import DailyTaskArgs
 from smtp_egress.components.delivery_workers import DeliveryWorkers, DeliveryWorkersArgs
 from smtp_egress.components.egress_rules import SmtpEgressRules, SmtpEgressRulesArgs, resolver_ip
 from smtp_egress.components.notice_schedule import NoticeSchedule, NoticeScheduleArgs
@@ -177,6 +178,25 @@ def notice_security_group(region: str, network, tags: dict) -> aws.ec2.SecurityG
     )
 
 
+def daily_task_args(settings: StackSettings, network, publisher) -> DailyTaskArgs | None:
+    """With ``smtp-egress:stateBackend``, the task runs the whole day (egress daily: notify, publish, the gateways)
+    and its role may do exactly that; without it, ``egress notify`` alone, as before."""
+    if settings.state_backend is None:
+        pulumi.log.warn(
+            "smtp-egress:stateBackend is not set: the daily task runs `egress notify` only, so the gateways and the "
+            "published list follow the timeline only when someone deploys; see README, 'Operations'"
+        )
+        return None
+    return DailyTaskArgs(
+        stack=settings.stack,
+        state_backend=settings.state_backend,
+        publish_bucket_name=publisher.bucket_name,
+        distribution_id=publisher.distribution_id,
+        nat_gateway_ids=list(network.nat_gateway_ids.values()),
+        allocation_ids=list(network.eip_allocation_ids.values()),
+    )
+
+
 def prepare():
     """Everything the resources depend on, checked before any exists: settings, plan, announcements, guard."""
     settings = StackSettings.load(pulumi.Config(), pulumi.Config("aws"))
@@ -314,6 +334,7 @@ def declare(
             sender=settings.notice_from,
             schedule_expression=settings.notice_schedule,
             alert_emails=settings.alert_emails,
+            daily=daily_task_args(settings, network, publisher),
             tags=tags,
         ),
     )
@@ -325,6 +346,8 @@ def declare(
             for a in addresses
         },
     )
+    # which address is each zone's NAT gateway primary: `egress deploy` refuses a change that replaces a gateway
+    pulumi.export("nat_gateways", network.nat_addresses)
     pulumi.export("queue_url", workers.queue_url)
     pulumi.export("archive_bucket", workers.archive_bucket_name)
     pulumi.export("publisher_url", publisher.url)

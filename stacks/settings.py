@@ -87,6 +87,7 @@ class StackSettings:
     signing_key_placeholder: bool = False  # egress synth: a key is configured, given as the placeholder
     guard_ledger_url: str | None = dataclasses.field(default=None, repr=False)
     alert_emails: tuple[str, ...] = ()  # optional: emailed when the notice job exits non-zero or fails to start
+    state_backend: str | None = None  # optional: s3://BUCKET/PREFIX; set, the task runs the whole day (egress daily)
 
     @property
     def published_base_url(self) -> str:
@@ -167,6 +168,7 @@ class StackSettings:
             ),
             emergency_override=(config.get("emergencyOverride") or "").strip() or None,
             certificate_arn=(config.get("certificateArn") or "").strip() or None,
+            state_backend=(config.get("stateBackend") or "").strip() or None,
             ledger_url=r.secret("ledgerUrl"),
             channel_secrets={s.env: r.secret(s.config_key) for s in stack_secrets()},
             signing_key=r.private_key("signingKey", signing_plain) if signing_plain not in ("", SECRET) else None,

@@ -90,3 +90,24 @@ def test_announcements_recovered_from_a_published_document():
     # A document that never listed .11 means its addition was never announced: the guard refuses.
     anns = announcements_from_document(PLAN, "us", ["198.51.100.10", "198.51.100.12"], [])
     assert [v.ip for v in guard_violations(PLAN, "us", anns, start_of(D("2026-12-12")))] == ["198.51.100.11"]
+
+
+def test_an_address_still_attached_stays_listed_until_it_is_detached():
+    """Detach, then publish: a removal in effect today is left out of the list's announcements while the address is
+    attached; a later removal of an attached address, and an addition, are as announced."""
+    import datetime as dt
+
+    from smtp_egress.addresses import listed_while_attached
+    from smtp_egress.plan import Change
+    from smtp_egress.timeline import Announcement
+
+    at = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+    today = Announcement.of(Change(dt.date(2026, 12, 20), "us", "remove", "198.51.100.12"), at, 7)
+    later = Announcement.of(Change(dt.date(2027, 1, 5), "us", "remove", "198.51.100.10"), at, 7)
+    added = Announcement.of(Change(dt.date(2026, 12, 20), "us", "add", "198.51.100.11"), at, 7)
+    other = Announcement.of(Change(dt.date(2026, 12, 20), "eu", "remove", "198.51.100.12"), at, 7)
+    anns = {a.change_id: a for a in (today, later, added, other)}
+    day = dt.date(2026, 12, 20)
+    kept = listed_while_attached(anns, "us", {"198.51.100.10", "198.51.100.12"}, day)
+    assert set(kept) == {later.change_id, added.change_id, other.change_id}
+    assert listed_while_attached(anns, "us", {"198.51.100.10"}, day) == anns  # detached: its removal counts

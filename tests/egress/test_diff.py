@@ -90,3 +90,17 @@ regions:
     r = diff(plan, "us", {}, ["198.51.100.10"], start_of(D("2026-12-05")))
     assert [s.change for s in r.short] == [add]
     assert r.due == () and r.blocked == ((remove, D("2026-12-20")),)
+
+
+def test_before_the_daily_publish_yesterdays_list_is_not_drift_but_an_older_one_is():
+    """egress daily diffs before it publishes: on a change's day the list may still be yesterday's."""
+    anns = announced(ADD, REMOVE)
+    yesterday_add = ["198.51.100.10", "198.51.100.12"]
+    assert diff(PLAN, "us", anns, yesterday_add, start_of(D("2026-12-10"))).missing == ("198.51.100.11",)
+    r = diff(PLAN, "us", anns, yesterday_add, start_of(D("2026-12-10")), publish_follows=True)
+    assert not r.drift
+    yesterday_remove = ["198.51.100.10", "198.51.100.11", "198.51.100.12"]
+    assert diff(PLAN, "us", anns, yesterday_remove, start_of(D("2026-12-20"))).unexpected == ("198.51.100.12",)
+    assert not diff(PLAN, "us", anns, yesterday_remove, start_of(D("2026-12-20")), publish_follows=True).drift
+    older = diff(PLAN, "us", anns, ["198.51.100.10", "198.51.100.12"], start_of(D("2026-12-11")), publish_follows=True)
+    assert older.missing == ("198.51.100.11",)  # two days late: the publication is broken
