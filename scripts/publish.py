@@ -66,6 +66,17 @@ def register(sub) -> None:
         help="with --static-dir: Ed25519 private key signing each region's document (env EGRESS_SIGNING_KEY)",
     )
     p.add_argument("--public-key", metavar="PEM", help="with --verify: the platform's Ed25519 public key")
+    p.add_argument(
+        "--upload",
+        metavar="S3_URL",
+        help="with --region: upload the region's tree to s3://BUCKET/PREFIX (PREFIX: the host's root), only what "
+        "changed",
+    )
+    p.add_argument("--endpoint-url", metavar="URL", help="with --upload: an S3/CloudFront-compatible endpoint")
+    p.add_argument(
+        "--invalidate", metavar="DISTRIBUTION_ID", help="with --upload: invalidate the changed paths on CloudFront"
+    )
+    p.add_argument("--json", action="store_true", help="with --upload: print the result as JSON")
     p.set_defaults(run=run)
 
 
@@ -76,6 +87,17 @@ def run(args) -> int:
     from .common import load_plan, refuse, region
     from .values import directory, http_url, output_file, private_key, setting, write_output
 
+    if args.upload is None:
+        refuse(
+            "a publish without --upload",
+            {"--endpoint-url": args.endpoint_url, "--invalidate": args.invalidate, "--json": args.json},
+        )
+    elif args.region is None:
+        raise ConfigError("--upload needs --region R (not --static-dir or --verify): each region has its own host")
+    else:
+        from .publish_upload import run as upload
+
+        return upload(args, _inputs(args))
     if args.verify is not None:
         return verify(args)
     if args.static_dir is not None:

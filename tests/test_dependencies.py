@@ -35,6 +35,8 @@ DEV_UNIMPORTED = {
     "types-requests": "type stubs for mypy",
     "types-jsonschema": "type stubs for mypy",
     "types-tqdm": "type stubs for mypy",
+    "boto3-stubs": "type stubs for mypy",
+    "moto": "the tests run its standalone server (python -m moto.server) for S3 and CloudFront",
 }
 
 
