@@ -214,26 +214,25 @@ def upload_region(inputs: UploadInputs, *, session: Any = None) -> UploadResult:
             )
     changed = [f for f in tree if not _same(stored.get(f.path), f)]
     stale = [p for p, obj in stored.items() if obj is not None and p not in {f.path for f in tree}]
+    written = {f.path for f in changed} | set(stale)
+    cdn = None if target.distribution_id is None else Cdn(connection, target.distribution_id)
+    if cdn is not None:  # read before any write: a wrong distribution stops the run with the bucket untouched
+        before = tree_digest(
+            (p, o.metadata.get(SHA256), o.content_type, o.cache_control) for p, o in stored.items() if o
+        )
+        if not (cdn.latest_reference() or "").startswith(f"{REFERENCE}:{before}:"):
+            written |= {f.path for f in tree} | set(stored)  # the edges may still cache an earlier change
     for f in changed:
         store.put(
             target.key(f.path), f.data, f.content_type, f.cache_control, {SHA256: f.sha256, REGION: inputs.region}
         )
     for path in stale:
         store.delete(target.key(path))
-    paths: list[str] = []
+    paths = [f"/{p}" for p in ORDER if p in written] if cdn is not None else []
     invalidation = None
-    if target.distribution_id is not None:
-        cdn = Cdn(connection, target.distribution_id)
-        before = tree_digest(
-            (p, o.metadata.get(SHA256), o.content_type, o.cache_control) for p, o in stored.items() if o
-        )
-        written = {f.path for f in changed} | set(stale)
-        if not (cdn.latest_reference() or "").startswith(f"{REFERENCE}:{before}:"):
-            written |= {f.path for f in tree} | set(stored)  # the edges may still cache an earlier change
-        paths = [f"/{p}" for p in ORDER if p in written]
-        if paths:
-            after = tree_digest((f.path, f.sha256, f.content_type, f.cache_control) for f in tree)
-            invalidation = cdn.invalidate(paths, f"{REFERENCE}:{after}:{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S.%f}")
+    if cdn is not None and paths:
+        after = tree_digest((f.path, f.sha256, f.content_type, f.cache_control) for f in tree)
+        invalidation = cdn.invalidate(paths, f"{REFERENCE}:{after}:{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S.%f}")
     return UploadResult(
         region=inputs.region,
         target=target.url,
