@@ -120,7 +120,10 @@ def parse_target(url: str) -> tuple[str, str]:
     """(bucket, prefix) of ``s3://BUCKET[/PREFIX]``; BadTarget naming the value otherwise."""
     from urllib.parse import urlsplit
 
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. an unclosed [ of an IPv6 host
+        parts = urlsplit("")
     bucket, prefix = parts.netloc, parts.path.strip("/")
     if parts.scheme != "s3" or not bucket or parts.query or parts.fragment or "//" in parts.path or "@" in bucket:
         raise errors.BadTarget(f"{excerpt(url)} is not s3://BUCKET/PREFIX (e.g. s3://my-published-bucket/us)")

@@ -28,7 +28,8 @@ refers to, once every file passed the daily job's strict checks; it deletes obje
 after that, then invalidates the changed paths with --invalidate DISTRIBUTION_ID (CloudFront). --endpoint-url
 URL: an S3- and CloudFront-compatible endpoint. Credentials: boto3's chain (environment, ~/.aws, the task
 role). Exit 2: a missing bucket or distribution, no credentials, access denied; exit 3: the endpoint cannot be
-reached or fails (objects written stay, nothing was deleted: rerun). --json prints the result.
+reached or fails (objects written stay, nothing was deleted: rerun). --json prints the result. --at does not
+apply: the list is uploaded as it stands now.
 
 --verify SOURCE --public-key PEM checks signed documents: a static tree (every region), a document file
 (and FILE.sig), or a URL (and the same URL with .sig appended to its path); exit 3 when a signature is

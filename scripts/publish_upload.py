@@ -11,10 +11,10 @@ from .common import print_json, refuse
 
 
 def run(args, inputs) -> int:
-    from smtp_egress.errors import ConfigError
+    from smtp_egress.errors import ConfigError, RealClockOnly
     from smtp_egress.jobs.publish_upload import UploadInputs, UploadTarget, parse_target, upload_region
 
-    from .common import load_plan, region
+    from .common import at_flag, load_plan, region
     from .values import Setting, http_url, naming, private_key, setting
 
     refuse("--upload", {"--format": args.format, "--out": args.out, "--public-key": args.public_key})
@@ -26,6 +26,11 @@ def run(args, inputs) -> int:
         raise ConfigError(
             f"--invalidate {args.invalidate[:40]!r} is not a CloudFront distribution ID (letters and digits, "
             "e.g. E2QWRUHAPOMQZL: the publisher's distribution_id)"
+        )
+    if args.at is not None:  # a list of another day would drop addresses that can send, or add unattached ones
+        raise RealClockOnly(
+            f"{at_flag(args)} does not apply to --upload: customers read the list as it stands now, so it is "
+            "uploaded as it stands now (render another day with --region R --at DATE, without --upload)"
         )
     base = setting(args.base_url, "--base-url", "EGRESS_BASE_URL")
     if base.value is None:

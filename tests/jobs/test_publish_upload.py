@@ -311,7 +311,9 @@ def test_an_empty_list_is_never_uploaded(site, tmp_path):
     assert site.objects() == {}
 
 
-@pytest.mark.parametrize("url", ["s3:/b/us", "https://b/us", "s3://", "s3://b//us", "s3://b/us?x=1", "s3://u@b/us"])
+@pytest.mark.parametrize(
+    "url", ["s3:/b/us", "https://b/us", "s3://", "s3://b//us", "s3://b/us?x=1", "s3://u@b/us", "s3://[::1/x"]
+)
 def test_targets_that_are_not_s3_urls_are_refused(url):
     with pytest.raises(errors.BadTarget, match="is not s3://BUCKET/PREFIX"):
         parse_target(url)
