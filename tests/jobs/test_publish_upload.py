@@ -216,6 +216,20 @@ def test_a_storage_failure_halfway_leaves_a_valid_tree_and_a_rerun_completes(sit
     assert site.objects() == new
 
 
+def test_a_server_that_drops_every_connection_halfway_is_unreachable_and_a_rerun_completes(site, s3_proxy, monkeypatch):
+    monkeypatch.setattr(object_store, "ATTEMPTS", 2)
+    upload_region(site.inputs(OLD))
+    proxy = s3_proxy()
+    proxy.fault = lambda method, path, puts: "drop" if puts >= 3 else None  # dies after 3 writes
+    with pytest.raises(errors.EndpointUnreachable, match=r"uploading 'us/v1/info/ip_addresses/changes.atom'") as e:
+        upload_region(site.inputs(NEW, endpoint=proxy.url))
+    assert e.value.exit_code == 3 and "rerun to complete the upload" in str(e.value)
+    old, new, now = site.expected(OLD), site.expected(NEW), site.objects()
+    assert {k for k in now if now[k] == new[k]} == {"us/" + TXT, "us/" + CORE, "us/" + FEED}
+    assert now["us/" + ATOM] == old["us/" + ATOM]
+    assert upload_region(site.inputs(NEW)).uploaded == ("us/" + ATOM,) and site.objects() == new
+
+
 def test_a_transient_failure_is_retried(site, s3_proxy):
     proxy = s3_proxy()
     failures = iter([503])
