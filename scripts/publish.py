@@ -21,6 +21,16 @@ Every file is written atomically (a temp file in the same directory, fsync, rena
 so a crash never leaves a half-written file (at most a stray .NAME.*.tmp: upload only the files that
 headers.json lists). A region whose list would be empty is refused (exit 3).
 
+--region R --upload s3://BUCKET/PREFIX --base-url URL uploads the region's part of that tree (the document,
+.txt, .sig when signed, the changes feed of the region) to BUCKET under PREFIX, the root of the region's host
+(the stacks' publisher: s3://BUCKET/R), only the objects whose bytes or headers changed, each after the ones it
+refers to, once every file passed the daily job's strict checks; it deletes objects that left the tree only
+after that, then invalidates the changed paths with --invalidate DISTRIBUTION_ID (CloudFront). --endpoint-url
+URL: an S3- and CloudFront-compatible endpoint. Credentials: boto3's chain (environment, ~/.aws, the task
+role). Exit 2: a missing bucket or distribution, no credentials, access denied; exit 3: the endpoint cannot be
+reached or fails (objects written stay, nothing was deleted: rerun). --json prints the result. --at does not
+apply: the list is uploaded as it stands now.
+
 --verify SOURCE --public-key PEM checks signed documents: a static tree (every region), a document file
 (and FILE.sig), or a URL (and the same URL with .sig appended to its path); exit 3 when a signature is
 missing or does not match. OpenSSL 3 checks one the same way:
@@ -58,14 +68,25 @@ def register(sub) -> None:
     p.add_argument(
         "--base-url",
         metavar="URL",
-        help="with --static-dir: the public URL of the tree, for links in changes.atom (env EGRESS_BASE_URL)",
+        help="with --static-dir or --upload: the tree's public URL, for links in changes.atom (env EGRESS_BASE_URL)",
     )
     p.add_argument(
         "--signing-key",
         metavar="PEM",
-        help="with --static-dir: Ed25519 private key signing each region's document (env EGRESS_SIGNING_KEY)",
+        help="with --static-dir or --upload: Ed25519 private key signing the documents (env EGRESS_SIGNING_KEY)",
     )
     p.add_argument("--public-key", metavar="PEM", help="with --verify: the platform's Ed25519 public key")
+    p.add_argument(
+        "--upload",
+        metavar="S3_URL",
+        help="with --region: upload the region's tree to s3://BUCKET/PREFIX (PREFIX: the host's root), only what "
+        "changed",
+    )
+    p.add_argument("--endpoint-url", metavar="URL", help="with --upload: an S3/CloudFront-compatible endpoint")
+    p.add_argument(
+        "--invalidate", metavar="DISTRIBUTION_ID", help="with --upload: invalidate the changed paths on CloudFront"
+    )
+    p.add_argument("--json", action="store_true", help="with --upload: print the result as JSON")
     p.set_defaults(run=run)
 
 
@@ -76,6 +97,17 @@ def run(args) -> int:
     from .common import load_plan, refuse, region
     from .values import directory, http_url, output_file, private_key, setting, write_output
 
+    if args.upload is None:
+        refuse(
+            "a publish without --upload",
+            {"--endpoint-url": args.endpoint_url, "--invalidate": args.invalidate, "--json": args.json},
+        )
+    elif args.region is None:
+        raise ConfigError("--upload needs --region R (not --static-dir or --verify): each region has its own host")
+    else:
+        from .publish_upload import run as upload
+
+        return upload(args, _inputs(args))
     if args.verify is not None:
         return verify(args)
     if args.static_dir is not None:

@@ -8,6 +8,9 @@ import os
 import shutil
 import socket
 import ssl
+import subprocess
+import sys
+import time
 import uuid
 from pathlib import Path
 from typing import ClassVar
@@ -215,3 +218,147 @@ def db_url(request, tmp_path):
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path}/ledger.db"
     return request.getfixturevalue("pg_url")
+
+
+# --- AWS APIs over HTTP on loopback: moto's standalone server, and a proxy in front of it that can fail ---
+
+
+@dataclasses.dataclass
+class MotoServer:
+    url: str  # http://127.0.0.1:PORT, the endpoint for boto3 (S3, CloudFront, ...)
+    process: subprocess.Popen
+
+    def stop(self) -> None:
+        self.process.kill()
+        self.process.wait(10)
+
+
+def start_moto() -> MotoServer:
+    """A new ``moto_server`` process on a free loopback port, answering once it accepts connections."""
+    port = free_port()
+    log = open(os.path.join(os.environ.get("TMPDIR", "/tmp"), f"moto-{port}.log"), "wb")  # noqa: SIM115
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=log
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return MotoServer(f"http://127.0.0.1:{port}", process)
+        except OSError:
+            assert process.poll() is None, f"moto_server exited with {process.returncode}: see {log.name}"
+            time.sleep(0.1)
+    process.kill()
+    raise AssertionError(f"moto_server did not listen on 127.0.0.1:{port} within 30 s")
+
+
+@pytest.fixture(scope="session")
+def moto_server():
+    """One moto server for the session; tests keep apart by their own bucket names."""
+    server = start_moto()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def aws_env(monkeypatch):
+    """Dummy credentials for moto, and no AWS setting of the machine leaking in."""
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN", "AWS_CONFIG_FILE", "AWS_ROLE_ARN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIATESTINGONLY00000")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test-secret-Zq8vN3pLkW")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+class FaultyProxy:
+    """An HTTP proxy in front of ``upstream`` that logs each request (method, path) and asks ``fault(method,
+    path, puts_so_far)`` what to do: None (forward), an int status (answer it with an S3 error body, forward
+    nothing), "drop" (close the connection without an answer) or "stall" (hold the request until released)."""
+
+    def __init__(self, upstream: str):
+        import http.client
+        import http.server
+        import threading
+        import urllib.parse
+
+        self.log: list[tuple[str, str]] = []
+        self.fault = lambda method, path, puts: None
+        self.stalled = threading.Event()
+        self.release = threading.Event()
+        target = urllib.parse.urlsplit(upstream)
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # answers "Expect: 100-continue" (boto3's PUTs wait 1 s for it otherwise)
+
+            def log_message(self, *args):
+                pass
+
+            def _any(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                puts = sum(1 for m, _ in proxy.log if m == "PUT")
+                proxy.log.append((self.command, self.path))
+                action = proxy.fault(self.command, self.path, puts)
+                if action == "stall":
+                    proxy.stalled.set()
+                    proxy.release.wait(60)
+                    action = "drop"
+                if action == "drop":
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                if isinstance(action, int):
+                    code = "AccessDenied" if action == 403 else "ServiceUnavailable"
+                    data = f"<Error><Code>{code}</Code><Message>injected by the test</Message></Error>".encode()
+                    self.send_response(action)
+                    self.send_header("Content-Type", "application/xml")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data if self.command != "HEAD" else b"")
+                    return
+                conn = http.client.HTTPConnection(target.hostname, target.port, timeout=30)
+                headers = {k: v for k, v in self.headers.items() if k.lower() != "connection"}
+                conn.request(self.command, self.path, body=body, headers=headers)
+                answer = conn.getresponse()
+                data = answer.read()
+                self.send_response(answer.status)
+                for k, v in answer.getheaders():
+                    if k.lower() not in ("connection", "transfer-encoding", "content-length", "server", "date"):
+                        self.send_header(k, v)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+                conn.close()
+
+            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _any
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def methods(self) -> list[str]:
+        return [m for m, _ in self.log]
+
+    def close(self) -> None:
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def s3_proxy(moto_server):
+    """``s3_proxy()``: a new :class:`FaultyProxy` in front of the session's moto server."""
+    proxies = []
+
+    def start() -> FaultyProxy:
+        proxies.append(FaultyProxy(moto_server.url))
+        return proxies[-1]
+
+    yield start
+    for p in proxies:
+        p.close()

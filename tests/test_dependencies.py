@@ -16,7 +16,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE_FOLDERS = ("egress", "checks", "components", "jobs", "scripts", "stacks", "synth")
-SCRIPTS = ("scripts/bench/notices", "scripts/bench/synth", "scripts/dev/typecheck")
+SCRIPTS = ("scripts/bench/notices", "scripts/bench/synth", "scripts/bench/upload", "scripts/dev/typecheck")
 NAMESPACES = {"google"}  # shared by several distributions: matched by their second level (google.protobuf)
 
 # Declared but not imported by name, and why they stay.
@@ -29,7 +29,7 @@ DEV_UNIMPORTED = {
     "pytest-testinfra": "host checks of the delivery workers (the next release) build on it",
     "setuptools": "tests/test_packaging.py builds the wheel without build isolation",
     "awscli": "the aws command the AWS allowlist scripts are run with (tests/scripts/test_allowlist_updates_aws.py)",
-    "moto": "moto_server, the AWS API those scripts and Terraform are pointed at in the same tests",
+    "moto": "moto_server, the AWS API the allowlist scripts, Terraform and egress publish --upload are pointed at",
     "ruff": "the quality gate (a command)",
     "mypy": "the quality gate (a command)",
     "pre-commit": "the quality gate (a command)",
@@ -37,6 +37,7 @@ DEV_UNIMPORTED = {
     "types-requests": "type stubs for mypy",
     "types-jsonschema": "type stubs for mypy",
     "types-tqdm": "type stubs for mypy",
+    "boto3-stubs": "type stubs for mypy",
 }
 
 
