@@ -27,6 +27,7 @@ RUNTIME_UNIMPORTED = {
 DEV_UNIMPORTED = {
     "pytest-timeout": "a pytest plugin (the timeout setting in pyproject.toml)",
     "pytest-testinfra": "host checks of the delivery workers (the next release) build on it",
+    "moto": "its standalone server (moto_server, a command) answers the AWS APIs in tests",
     "setuptools": "tests/test_packaging.py builds the wheel without build isolation",
     "ruff": "the quality gate (a command)",
     "mypy": "the quality gate (a command)",
