@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import re
 
 import sqlalchemy as sa
 
@@ -23,6 +24,18 @@ DEFAULT_NAMESPACE = "SmtpEgress"
 METRIC_NAME = "DailyRunSucceeded"
 DIMENSION = "Region"
 SILENCE_HOURS = 26  # a daily run, plus two hours of slack for a late start, retries and a long fan-out
+# CloudWatch namespaces: 1-255 of these characters, not starting with "AWS/" (reserved) or ":".
+_NAMESPACE = re.compile(r"[A-Za-z0-9.\-_/#: ]{1,255}")
+
+
+def namespace_problem(namespace: object) -> str | None:
+    """Why CloudWatch would refuse ``namespace`` (None: it is a valid custom namespace)."""
+    if not isinstance(namespace, str) or not _NAMESPACE.fullmatch(namespace) or namespace.startswith(("AWS/", ":")):
+        return (
+            "is not a CloudWatch namespace: 1-255 letters, digits and . - _ / # : or space, not starting with "
+            f"'AWS/' (reserved for AWS) or ':'; e.g. {DEFAULT_NAMESPACE!r}"
+        )
+    return None
 
 
 @dataclasses.dataclass(frozen=True)

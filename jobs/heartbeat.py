@@ -14,18 +14,15 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import re
 from typing import TYPE_CHECKING
 
 from smtp_egress.dates import utc_now
 from smtp_egress.errors import ConfigError
-from smtp_egress.heartbeats import DIMENSION, METRIC_NAME, Heartbeat
+from smtp_egress.heartbeats import DIMENSION, METRIC_NAME, Heartbeat, namespace_problem
 
 if TYPE_CHECKING:
     from smtp_egress.ledger_location import LedgerLocation
 
-# CloudWatch namespaces: 1-255 of these characters, not starting with "AWS/" (reserved) or ":".
-_NAMESPACE = re.compile(r"[A-Za-z0-9.\-_/#: ]{1,255}")
 TIMEOUT_S = 5.0  # connect and read timeouts of each CloudWatch attempt (3 attempts at most)
 
 
@@ -58,12 +55,10 @@ class HeartbeatResult:
 
 def check_namespace(namespace: str, source: str) -> str:
     """``namespace`` if CloudWatch accepts it; ConfigError naming ``source`` (a flag or variable) if not."""
-    if not _NAMESPACE.fullmatch(namespace) or namespace.startswith(("AWS/", ":")):
+    problem = namespace_problem(namespace)
+    if problem:
         shown = namespace if len(namespace) <= 60 else namespace[:57] + "..."
-        raise ConfigError(
-            f"{source} {shown!r} is not a CloudWatch namespace: 1-255 letters, digits and . - _ / # : or space, "
-            "not starting with 'AWS/' (reserved for AWS) or ':'; e.g. 'SmtpEgress'"
-        )
+        raise ConfigError(f"{source} {shown!r} {problem}")
     return namespace
 
 
