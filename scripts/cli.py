@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from smtp_egress import __version__
 from smtp_egress.errors import EgressError
 
-COMMANDS = ("validate", "publish", "serve", "notify", "workspaces", "synth", "allowlist", "report", "ledger")
+COMMANDS = ("validate", "publish", "serve", "notify", "status", "workspaces", "synth", "allowlist", "report", "ledger")
 
 
 def build_parser() -> argparse.ArgumentParser:

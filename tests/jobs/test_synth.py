@@ -34,8 +34,8 @@ def test_the_plan_is_the_golden_one_and_nothing_is_written(stack, tmp_path, monk
 def test_the_summary_is_typed_and_renders_as_before():
     summary = synth.run(inputs()).summary
     assert isinstance(summary, synth.SynthSummary)
-    assert (summary.stack, summary.today, summary.resources) == ("us", "2026-11-26", 94)  # 88 + the .sig + 5 of the silence alarms
-    # (task role policy, dead-letter queue and its policy, the silent and dead-letters alarms)
+    assert (summary.stack, summary.today, summary.resources) == ("us", "2026-11-26", 94)
+    # 88, the .sig, and silence's 5: the task role's policy, the dead-letter queue and its policy, 2 alarms
     assert summary.by_type["aws:ec2/eip:Eip"] == 4 and summary.guard_overrides == []
     assert {ip: a["state"] for ip, a in summary.egress_addresses.items()} == {
         "198.51.100.10": "live",
