@@ -89,7 +89,7 @@ class ChangeStatus:
     announced_at: dt.datetime | None
     effective: dt.date | None
     earliest_compliant: dt.date
-    tally: NoticeTally | None  # its batch's notices (None: not recorded)
+    tally: NoticeTally | None = None  # its batch's notices (None: not recorded)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -161,11 +161,20 @@ def run_status(inputs: StatusInputs) -> StatusResult:
         simulated = ledger.simulation
         last_run = ledger.last_heartbeat(region)
         records = ledger.recorded(region)
-        tallies = ledger.tallies(region)
+        anns = announced(records)
+        changes = _changes(plan, region, anns, held(records), now)
+        # Only a batch with an unsent delivery can have a workspace not told; the changes' batches for their tally.
+        batch_of = {c.change_id: records[c.change_id].batch_id for c in changes if c.change_id in records}
+        tallies = ledger.tallies(region, only=ledger.with_unsent(region) | set(batch_of.values()))
         every = ledger.announcements()  # what egress publish renders from
     finally:
         ledger.close()
-    anns = announced(records)
+    changes = tuple(
+        dataclasses.replace(c, tally=tallies.get(batch_of[c.change_id], NoticeTally()))
+        if c.change_id in batch_of
+        else c
+        for c in changes
+    )
     publication, live = _publication(inputs, plan, every, simulated)
     states = address_states(plan, region, anns, now.date())
     attached = tuple(s.ip for s in states if s.attached)
@@ -177,7 +186,6 @@ def run_status(inputs: StatusInputs) -> StatusResult:
         guard=tuple(v.message for v in guard_violations(plan, region, anns, now)),
     )
     backlog = tuple(Backlog(b, t) for b, t in sorted(tallies.items()) if t.undelivered)
-    changes = _changes(plan, region, records, anns, held(records), tallies, now)
     return StatusResult(region, now, plan.notice_days, simulated, last_run, publication, changes, backlog, gateways)
 
 
@@ -224,7 +232,7 @@ def _publication(inputs: StatusInputs, plan, every, simulated: bool) -> tuple[Pu
     return publication, live
 
 
-def _changes(plan, region, records, anns, held_ids, tallies, now: dt.datetime) -> tuple[ChangeStatus, ...]:
+def _changes(plan, region, anns, held_ids, now: dt.datetime) -> tuple[ChangeStatus, ...]:
     """The region's planned changes within notice_days of today (or past their day and not in effect)."""
     from smtp_egress.timeline import NoticeStatus, notice_status
 
@@ -236,7 +244,6 @@ def _changes(plan, region, records, anns, held_ids, tallies, now: dt.datetime) -
         notice = notice_status(change, anns, now, plan.notice_days, held_ids)
         if notice.status is NoticeStatus.IN_EFFECT and notice.effective != now.date():
             continue  # in effect before today: nothing left to watch
-        r = records.get(change.change_id)
         out.append(
             ChangeStatus(
                 change.change_id,
@@ -247,7 +254,7 @@ def _changes(plan, region, records, anns, held_ids, tallies, now: dt.datetime) -
                 notice.announced_at,
                 notice.effective,
                 notice.earliest_compliant,
-                tallies.get(r.batch_id, NoticeTally()) if r is not None else None,
+                None,  # filled in from the ledger's tallies when it is recorded
             )
         )
     return tuple(out)
