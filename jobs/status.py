@@ -90,6 +90,7 @@ class ChangeStatus:
     effective: dt.date | None
     earliest_compliant: dt.date
     tally: NoticeTally | None = None  # its batch's notices (None: not recorded)
+    batch_id: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -170,7 +171,7 @@ def run_status(inputs: StatusInputs) -> StatusResult:
     finally:
         ledger.close()
     changes = tuple(
-        dataclasses.replace(c, tally=tallies.get(batch_of[c.change_id], NoticeTally()))
+        dataclasses.replace(c, tally=tallies.get(batch_of[c.change_id], NoticeTally()), batch_id=batch_of[c.change_id])
         if c.change_id in batch_of
         else c
         for c in changes

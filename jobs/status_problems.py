@@ -77,11 +77,16 @@ def problems(r: StatusResult) -> list[Problem]:
             out.append(
                 Problem(
                     errors.DELIVERY_INCOMPLETE,
-                    f"{r.region}: {_what(c)} is held: its notice has not reached every workspace "
-                    f"({_tally(c)}), so it is not announced and does not take effect",
+                    f"{r.region}: {_what(c)} is held: its notice (batch {c.batch_id}) has not reached every "
+                    f"workspace ({_tally(c)}), so it is not announced and does not take effect; the next daily run "
+                    f"retries, or decide with egress notify --region {r.region} --accept-undelivered WORKSPACE "
+                    "--reason TEXT",
                 )
             )
+    held = {c.batch_id for c in r.changes if c.status == "held"}
     for b in r.backlog:
+        if b.batch_id in held:
+            continue  # said above, change by change
         t = b.tally
         out.append(
             Problem(

@@ -171,7 +171,7 @@ def emit(result: NotifyResult, as_json_output: bool, beat: HeartbeatResult | Non
             "put": f"; metric put in CloudWatch namespace {beat.namespace!r}",
             "simulation": "; no metric (simulation)",
         }
-        print(f"  heartbeat recorded at {rfc3339(beat.beat.finished_at)}{put.get(beat.metric, '')}")
+        print(f"  heartbeat: in the ledger at {rfc3339(beat.beat.finished_at)}{put.get(beat.metric, '')}")
     for w in [*result.warnings, *heartbeat_warnings(beat)]:
         print(f"  WARNING: {w}", file=sys.stderr)
     for p in problems:

@@ -96,7 +96,7 @@ def test_an_unreachable_cloudwatch_leaves_the_verdict_and_says_so(project, capsy
     code = project("--heartbeat-namespace", "SmtpEgress", "--cloudwatch-endpoint-url", closed)
     out, err = capsys.readouterr()
     assert code == 0, out + err
-    assert "heartbeat recorded at" in out
+    assert "heartbeat: in the ledger at " in out
     assert (
         f"WARNING: the heartbeat metric was not put in CloudWatch namespace 'SmtpEgress': CloudWatch at {closed} "
         in err

@@ -175,7 +175,9 @@ def test_notices_not_delivered_hold_the_change_and_are_exit_6(region):
     )
     assert doc["changes"] == []  # 19 days away: not within notice_days yet
     code, doc, _ = region.status("2026-12-04")  # within 7 days: the change is held back
-    assert code == 6 and [c["status"] for c in doc["changes"]] == ["held"]
+    assert (
+        code == 6 and [c["status"] for c in doc["changes"]] == ["held"] and len(doc["problems"]) == 2
+    )  # silence, held
     assert any(
         "198.51.100.11 planned for 2026-12-10 is held" in p and "0 told, 2 pending" in p for p in doc["problems"]
     )
