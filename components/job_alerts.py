@@ -47,6 +47,7 @@ import pulumi
 from smtp_egress.errors import ConfigError
 
 from . import aws, iam_policies
+from .alert_policies import key_policy, topic_policy
 from .silence_alarms import MetricAlarmSpec, window_problem
 
 EXIT_CODES = (
@@ -180,69 +181,6 @@ def failed_to_start_transformer(
 
 if TYPE_CHECKING:  # the input transformers above: (job, log group, log stream prefix) -> transformer
     Transformer = Callable[[str, str, str | None], aws.cloudwatch.EventTargetInputTransformerArgsDict]
-
-
-def topic_policy(topic_arn: str, rule_arns: Sequence[str], alarm_arns: Sequence[str] = ()) -> str:
-    """EventBridge may publish to the topic only for these rules, CloudWatch only for these alarms."""
-    topic = iam_policies.require_arn(topic_arn, "topic ARN")
-    statements = [
-        {
-            "Sid": "EventBridgePublishesJobFailures",
-            "Effect": "Allow",
-            "Principal": {"Service": "events.amazonaws.com"},
-            "Action": "sns:Publish",
-            "Resource": topic,
-            "Condition": {
-                "ArnEquals": {"aws:SourceArn": sorted(iam_policies.require_arn(a, "rule ARN") for a in rule_arns)}
-            },
-        }
-    ]
-    if alarm_arns:
-        statements.append(
-            {
-                "Sid": "CloudWatchPublishesAlarms",
-                "Effect": "Allow",
-                "Principal": {"Service": "cloudwatch.amazonaws.com"},
-                "Action": "sns:Publish",
-                "Resource": topic,
-                "Condition": {
-                    "ArnEquals": {"aws:SourceArn": sorted(iam_policies.require_arn(a, "alarm ARN") for a in alarm_arns)}
-                },
-            }
-        )
-    return iam_policies.document(statements)
-
-
-def key_policy(account: str, alarms: bool = False) -> str:
-    """The topic key: the account administers it (through IAM), EventBridge (and CloudWatch, for ``alarms``) may
-    encrypt messages for the topic."""
-    if not re.fullmatch(r"\d{12}", str(account)):
-        raise ValueError(f"account must be a 12-digit AWS account ID, got {account!r}")
-    statements = [
-        {
-            "Sid": "AccountAdministersTheKey",
-            "Effect": "Allow",
-            "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
-            "Action": "kms:*",
-            "Resource": "*",
-        },
-        {
-            "Sid": "EventBridgePublishesToTheTopic",
-            "Effect": "Allow",
-            "Principal": {"Service": "events.amazonaws.com"},
-            "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
-            "Resource": "*",
-        },
-    ]
-    if alarms:
-        statements.append(
-            {
-                **statements[1],
-                "Sid": "CloudWatchAlarmsPublishToTheTopic",
-                "Principal": {"Service": "cloudwatch.amazonaws.com"},
-            }
-        )
-    return iam_policies.document(statements)
 
 
 def subscription_name(name: str, email: str) -> str:
