@@ -41,7 +41,7 @@ from pulumi_aws import get_caller_identity_output, get_region_output
 SERVICES: dict[str, tuple[str, ...]] = {
     "autoscaling": ("group",),
     "cloudfront": ("distribution", "origin_access_control"),
-    "cloudwatch": ("event_rule", "event_target", "log_group"),
+    "cloudwatch": ("event_rule", "event_target", "log_group", "metric_alarm"),
     "ec2": (
         "eip",
         "internet_gateway",
@@ -74,7 +74,7 @@ SERVICES: dict[str, tuple[str, ...]] = {
     "scheduler": ("schedule",),
     "secretsmanager": ("secret", "secret_version"),
     "sns": ("topic", "topic_policy", "topic_subscription"),
-    "sqs": ("queue",),
+    "sqs": ("queue", "queue_policy"),
 }
 
 _FULL_LOAD = threading.RLock()

@@ -12,7 +12,10 @@ failures in this cluster:
   network). Its containers never ran, so they carry no exit code and the first rule cannot match them.
 
 Each rule's target publishes one readable sentence to the SNS topic ``{name}-alerts``: the job, the exit
-code (or the stop code and reason), the task, the log group and what the exit codes mean. Each address in
+code (or the stop code and reason), the task, the log group and what the exit codes mean. The CloudWatch
+alarms in ``alarms`` (:mod:`~smtp_egress.components.silence_alarms`: no successful run for 26 hours, messages
+in the scheduler's dead-letter queue) alert the same topic: a job that never runs is silent, and silence is
+an alarm too. Each address in
 ``emails`` gets an email subscription, and each recipient must click the confirmation link that AWS sends
 before any alert arrives.
 
@@ -20,10 +23,12 @@ Encryption: the topic uses a customer-managed KMS key ``{name}-alerts-key`` (rot
 policy lets EventBridge use it. It cannot use the AWS-managed key ``alias/aws/sns``: that key's policy cannot
 be changed to admit events.amazonaws.com, so every publish from the rules would fail (the rule's
 FailedInvocations metric) and the alert would be lost without a trace. The topic policy lets
-events.amazonaws.com publish only on behalf of these two rules (``aws:SourceArn``).
+events.amazonaws.com publish only on behalf of these two rules, and cloudwatch.amazonaws.com only on behalf of
+these alarms (``aws:SourceArn``); the key policy lets both use the key.
 
 Children: ``{name}-alerts-key``, ``{name}-alerts`` (topic), ``{name}-alerts-policy``, ``{name}-failed`` +
 ``{name}-failed-alert`` (rule + target), ``{name}-failed-to-start`` + ``{name}-failed-to-start-alert``, and
+``{name}-<suffix>`` per alarm (``{name}-silent``, ``{name}-dead-letters``), and
 ``{name}-alerts-email-<8 hex of the address>`` per address (named by address, so a removed address
 replaces nobody else's confirmed subscription).
 """
@@ -42,6 +47,8 @@ import pulumi
 from smtp_egress.errors import ConfigError
 
 from . import aws, iam_policies
+from .alert_policies import key_policy, topic_policy
+from .silence_alarms import MetricAlarmSpec, window_problem
 
 EXIT_CODES = (
     "1 internal error (a bug), 2 bad input or configuration, 3 published list unusable, "
@@ -65,6 +72,7 @@ class JobAlertsArgs:
     log_stream_prefix: str | None = None
     emails: Sequence[str] = ()
     tags: Mapping[str, str] | None = None
+    alarms: Sequence[MetricAlarmSpec] = ()  # CloudWatch alarms that alert the topic too
 
 
 def email_problems(emails) -> list[str]:
@@ -92,6 +100,10 @@ def email_problems(emails) -> list[str]:
 
 def validate(args: JobAlertsArgs) -> None:
     problems = email_problems(args.emails)
+    for alarm in args.alarms:
+        problem = window_problem(alarm.period, alarm.evaluation_periods)
+        if problem:
+            problems.append(f"alarm {alarm.suffix!r}: {problem}")
     if not args.job.strip() or "<" in args.job or ">" in args.job:
         problems.append(
             f"job {args.job!r} must name the job in the alerts without '<' or '>' (EventBridge "
@@ -171,47 +183,6 @@ if TYPE_CHECKING:  # the input transformers above: (job, log group, log stream p
     Transformer = Callable[[str, str, str | None], aws.cloudwatch.EventTargetInputTransformerArgsDict]
 
 
-def topic_policy(topic_arn: str, rule_arns: Sequence[str]) -> str:
-    """EventBridge may publish to the topic, and only for these rules."""
-    arns = sorted(iam_policies.require_arn(a, "rule ARN") for a in rule_arns)
-    return iam_policies.document(
-        [
-            {
-                "Sid": "EventBridgePublishesJobFailures",
-                "Effect": "Allow",
-                "Principal": {"Service": "events.amazonaws.com"},
-                "Action": "sns:Publish",
-                "Resource": iam_policies.require_arn(topic_arn, "topic ARN"),
-                "Condition": {"ArnEquals": {"aws:SourceArn": arns}},
-            }
-        ]
-    )
-
-
-def key_policy(account: str) -> str:
-    """The topic key: the account administers it (through IAM), EventBridge may encrypt messages for the topic."""
-    if not re.fullmatch(r"\d{12}", str(account)):
-        raise ValueError(f"account must be a 12-digit AWS account ID, got {account!r}")
-    return iam_policies.document(
-        [
-            {
-                "Sid": "AccountAdministersTheKey",
-                "Effect": "Allow",
-                "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
-                "Action": "kms:*",
-                "Resource": "*",
-            },
-            {
-                "Sid": "EventBridgePublishesToTheTopic",
-                "Effect": "Allow",
-                "Principal": {"Service": "events.amazonaws.com"},
-                "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
-                "Resource": "*",
-            },
-        ]
-    )
-
-
 def subscription_name(name: str, email: str) -> str:
     return f"{name}-alerts-email-{hashlib.sha256(email.lower().encode()).hexdigest()[:8]}"
 
@@ -231,7 +202,7 @@ class JobAlerts(pulumi.ComponentResource):
             description=f"encrypts the alerts of {args.job}",
             enable_key_rotation=True,
             deletion_window_in_days=30,
-            policy=account.apply(key_policy),
+            policy=account.apply(lambda a: key_policy(a, alarms=bool(args.alarms))),
             tags=tags,
             opts=child,
         )
@@ -266,11 +237,33 @@ class JobAlerts(pulumi.ComponentResource):
             alert_rule("failed-to-start", failed_to_start_pattern, failed_to_start_transformer, "failed to start"),
         ]
 
+        alarms = [
+            aws.cloudwatch.MetricAlarm(
+                f"{name}-{spec.suffix}",
+                alarm_description=spec.description,
+                namespace=spec.namespace,
+                metric_name=spec.metric_name,
+                dimensions=spec.dimensions,
+                statistic=spec.statistic,
+                period=spec.period,
+                evaluation_periods=spec.evaluation_periods,
+                datapoints_to_alarm=spec.datapoints_to_alarm,
+                comparison_operator=spec.comparison_operator,
+                threshold=spec.threshold,
+                treat_missing_data=spec.treat_missing_data,
+                alarm_actions=[topic.arn],
+                tags=tags,
+                opts=child,
+            )
+            for spec in args.alarms
+        ]
         aws.sns.TopicPolicy(
             f"{name}-alerts-policy",
             arn=topic.arn,
             opts=child,
-            policy=pulumi.Output.all(topic.arn, *(r.arn for r in rules)).apply(lambda a: topic_policy(a[0], a[1:])),
+            policy=pulumi.Output.all(
+                topic.arn, pulumi.Output.all(*(r.arn for r in rules)), pulumi.Output.all(*(a.arn for a in alarms))
+            ).apply(lambda a: topic_policy(a[0], a[1], a[2])),
         )
         for email in args.emails:
             aws.sns.TopicSubscription(

@@ -20,15 +20,21 @@ host linked from notices) defaults to the scheme and host of ``published_url``.
 Children (``name`` is the component's name; ``<env>`` is the variable in lower case with '-'):
 ``{name}-cluster`` (only when ``cluster_arn`` is None), ``{name}-secret-<env>`` and ``{name}-secret-<env>-version``
 per secret, ``{name}-logs`` (retention 400 days), ``{name}-execution-role`` + ``-execution-role-policy``
-(pull the image if it is in ECR, write the log group, read exactly these secrets), ``{name}-task-role``
-(no permissions for ``egress notify`` alone, which calls no AWS API; with ``daily``, the task runs ``egress daily``
-and the role gets ``{name}-task-role-policy``: exactly what its steps need, see
-:mod:`~smtp_egress.components.daily_task`), ``{name}-task`` (family ``name``), ``{name}-scheduler-role`` +
-``-scheduler-role-policy`` (ecs:RunTask on this task definition in this cluster, iam:PassRole on the two
-roles), ``{name}-schedule`` (UTC, no flexible window, FARGATE, private subnets, no public IP, 2 retries).
-Scheduler retries cover a failed RunTask call, not a task that exits non-zero: the child
+(pull the image if it is in ECR, write the log group, read exactly these secrets), ``{name}-task-role`` +
+``-task-role-policy`` (cloudwatch:PutMetricData in ``heartbeat_namespace`` only: the heartbeat of a successful
+run, ``EGRESS_HEARTBEAT_NAMESPACE``; with ``daily``, the task runs ``egress daily`` and the role also gets
+``{name}-daily-role-policy``: exactly what its steps need, see :mod:`~smtp_egress.components.daily_task`),
+``{name}-task`` (family ``name``), ``{name}-dlq`` + ``{name}-dlq-policy``
+(the schedule's dead-letter queue, SQS-managed encryption, 14 days' retention; only the scheduler's role may
+send to it, over TLS; not created when ``dead_letter_queue_arn`` names an existing queue),
+``{name}-scheduler-role`` + ``-scheduler-role-policy`` (ecs:RunTask on this task definition in this cluster,
+iam:PassRole on the two roles, sqs:SendMessage to the dead-letter queue), ``{name}-schedule`` (UTC, no flexible
+window, FARGATE, private subnets, no public IP; retry policy: 2 retries within an hour, then the dead-letter
+queue). Scheduler retries cover a failed RunTask call, not a task that exits non-zero: the child
 :class:`~components.job_alerts.JobAlerts` ``name`` (same name, its own type) watches the task's stops and
-emails ``alert_emails`` through the SNS topic ``{name}-alerts`` when the job exits non-zero or fails to start.
+emails ``alert_emails`` through the SNS topic ``{name}-alerts`` when the job exits non-zero or fails to start,
+when a message reaches the dead-letter queue, and when no run succeeded for 26 hours (the heartbeat's alarm,
+missing data breaching: :mod:`~components.silence_alarms`).
 """
 
 from __future__ import annotations
@@ -42,10 +48,11 @@ from dataclasses import dataclass, field
 import pulumi
 
 from smtp_egress.errors import ConfigError
+from smtp_egress.heartbeats import DEFAULT_NAMESPACE, namespace_problem
 from smtp_egress.notices.channels import stack_secrets
 from smtp_egress.notices.channels.email import sender_problem
 
-from . import aws, daily_task, iam_policies, job_alerts
+from . import aws, daily_task, iam_policies, job_alerts, silence_alarms
 
 REQUIRED_SECRETS = {
     "EGRESS_DB": "the ledger must be the shared PostgreSQL database; a task's default SQLite file vanishes with it",
@@ -61,6 +68,9 @@ FARGATE_MEMORY = {
 }
 LOG_RETENTION_DAYS = 400
 CONTAINER = "notify"
+# A failed RunTask is tried twice more within the hour, then the event goes to the dead-letter queue.
+RETRY_ATTEMPTS, RETRY_WINDOW_S = 2, 3600
+_QUEUE_ARN = re.compile(r"arn:aws[a-z-]*:sqs:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,80}")  # a standard queue
 
 _ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
 _SECRET_LIKE = re.compile(r"SECRET|PASSWORD|PASSWD|TOKEN|CREDENTIAL|PRIVATE_KEY")
@@ -87,8 +97,9 @@ class NoticeScheduleArgs:
     memory: int = 512
     cpu_architecture: str = "X86_64"
     plan_path: str | None = None  # --plan inside the image; default: stacks/egress-ips.yaml under its WORKDIR
-    dead_letter_queue_arn: pulumi.Input[str] | None = None
-    alert_emails: Sequence[str] = ()  # who is emailed when the job exits non-zero or fails to start
+    dead_letter_queue_arn: pulumi.Input[str] | None = None  # None: the component creates {name}-dlq
+    alert_emails: Sequence[str] = ()  # who is emailed when the job exits non-zero or fails to start, or falls silent
+    heartbeat_namespace: str = DEFAULT_NAMESPACE  # where a successful run puts its heartbeat metric
     daily: daily_task.DailyTaskArgs | None = None  # run `egress daily` (notify, publish, gateways), not notify alone
     tags: Mapping[str, str] | None = None
 
@@ -122,8 +133,9 @@ def validate(args: NoticeScheduleArgs) -> None:
     for key, value in sorted(args.environment.items()):
         if not _ENV_NAME.fullmatch(key):
             p.append(f"environment name {key!r} must be an environment variable name")
-        elif key == "EGRESS_FROM":
-            p.append("environment 'EGRESS_FROM' is set from sender; leave it out")
+        elif key in ("EGRESS_FROM", "EGRESS_HEARTBEAT_NAMESPACE"):
+            source = "sender" if key == "EGRESS_FROM" else "heartbeat_namespace"
+            p.append(f"environment {key!r} is set from {source}; leave it out")
         elif key in args.secrets:
             p.append(f"{key!r} is in both environment and secrets; keep it in secrets only")
         elif key in KNOWN_SECRETS or _SECRET_LIKE.search(key):
@@ -138,6 +150,14 @@ def validate(args: NoticeScheduleArgs) -> None:
         p.append(f"cpu_architecture {args.cpu_architecture!r} must be 'X86_64' or 'ARM64'")
     if args.plan_path is not None and not re.fullmatch(r"[\w./-]+", args.plan_path):
         p.append(f"plan_path {args.plan_path!r} must be a path inside the image")
+    problem = namespace_problem(args.heartbeat_namespace)
+    if problem:
+        p.append(f"heartbeat_namespace {args.heartbeat_namespace!r} {problem}")
+    if isinstance(args.dead_letter_queue_arn, str) and not _QUEUE_ARN.fullmatch(args.dead_letter_queue_arn):
+        p.append(
+            f"dead_letter_queue_arn {args.dead_letter_queue_arn!r} must be the ARN of a standard SQS queue "
+            "(EventBridge Scheduler takes no FIFO queue), e.g. 'arn:aws:sqs:us-east-1:123456789012:notices-dlq'"
+        )
     p.extend(job_alerts.email_problems(args.alert_emails))
     if args.daily is not None:
         p.extend(daily_task.problems(args.daily))
@@ -203,6 +223,7 @@ class NoticeSchedule(pulumi.ComponentResource):
     log_group_name: pulumi.Output[str]
     secret_arns: pulumi.Output[dict]
     alerts_topic_arn: pulumi.Output[str]
+    dead_letter_queue_arn: pulumi.Output[str]
 
     def __init__(self, name: str, args: NoticeScheduleArgs, opts: pulumi.ResourceOptions | None = None):
         validate(args)
@@ -238,9 +259,15 @@ class NoticeSchedule(pulumi.ComponentResource):
             return aws.iam.Role(f"{name}-{role}", assume_role_policy=trust, tags=tags, opts=child)
 
         execution_role, task_role = ecs_role("execution-role"), ecs_role("task-role")
+        aws.iam.RolePolicy(
+            f"{name}-task-role-policy",
+            role=task_role.id,
+            opts=child,
+            policy=silence_alarms.heartbeat_metric_policy(args.heartbeat_namespace),
+        )
         if daily is not None:
             aws.iam.RolePolicy(
-                f"{name}-task-role-policy",
+                f"{name}-daily-role-policy",
                 role=task_role.id,
                 opts=child,
                 policy=daily_task.task_role_policy(daily, args.region, account, aws_region),
@@ -259,6 +286,7 @@ class NoticeSchedule(pulumi.ComponentResource):
             "EGRESS_BASE_URL": pulumi.Output.from_input(args.published_url).apply(base_url),
             **args.environment,
             "EGRESS_FROM": args.sender,
+            "EGRESS_HEARTBEAT_NAMESPACE": args.heartbeat_namespace,
             **({"PULUMI_BACKEND_URL": args.daily.state_backend} if args.daily else {}),
         }
         definitions = pulumi.Output.all(
@@ -304,13 +332,16 @@ class NoticeSchedule(pulumi.ComponentResource):
             opts=child,
             assume_role_policy=account.apply(lambda a: iam_policies.assume_role_policy("scheduler.amazonaws.com", a)),
         )
+        dead_letter_arn, dead_letter_name = silence_alarms.dead_letter_queue(
+            name, args.dead_letter_queue_arn, scheduler_role.arn, tags, child
+        )
         aws.iam.RolePolicy(
             f"{name}-scheduler-role-policy",
             role=scheduler_role.id,
             opts=child,
-            policy=pulumi.Output.all(
-                task.arn, cluster_arn, execution_role.arn, task_role.arn, args.dead_letter_queue_arn
-            ).apply(lambda a: iam_policies.scheduler_policy(a[0], a[1], [a[2], a[3]], a[4])),
+            policy=pulumi.Output.all(task.arn, cluster_arn, execution_role.arn, task_role.arn, dead_letter_arn).apply(
+                lambda a: iam_policies.scheduler_policy(a[0], a[1], [a[2], a[3]], a[4])
+            ),
         )
 
         target: aws.scheduler.ScheduleTargetArgsDict = {
@@ -327,10 +358,9 @@ class NoticeSchedule(pulumi.ComponentResource):
                     "assign_public_ip": False,
                 },
             },
-            "retry_policy": {"maximum_retry_attempts": 2, "maximum_event_age_in_seconds": 3600},
+            "retry_policy": {"maximum_retry_attempts": RETRY_ATTEMPTS, "maximum_event_age_in_seconds": RETRY_WINDOW_S},
+            "dead_letter_config": {"arn": dead_letter_arn},
         }
-        if args.dead_letter_queue_arn is not None:
-            target["dead_letter_config"] = {"arn": args.dead_letter_queue_arn}
         schedule = aws.scheduler.Schedule(
             f"{name}-schedule",
             description=f"daily egress {'daily' if daily else 'notify'} for region {args.region}"
@@ -343,16 +373,21 @@ class NoticeSchedule(pulumi.ComponentResource):
             opts=child,
         )
 
+        job = f"smtp-egress notice job for region {args.region}"
         alerts = job_alerts.JobAlerts(
             name,
             job_alerts.JobAlertsArgs(
-                job=f"smtp-egress notice job for region {args.region}",
+                job=job,
                 cluster_arn=cluster_arn,
                 task_family=task.family,
                 log_group_name=logs.name,
                 log_stream_prefix=f"{CONTAINER}/{CONTAINER}",
                 emails=tuple(args.alert_emails),
                 tags=tags,
+                alarms=(
+                    silence_alarms.heartbeat_alarm(job, args.heartbeat_namespace, args.region),
+                    silence_alarms.dead_letter_alarm(job, dead_letter_name),
+                ),
             ),
             opts=child,
         )
@@ -362,6 +397,7 @@ class NoticeSchedule(pulumi.ComponentResource):
         self.log_group_name = logs.name
         self.secret_arns = pulumi.Output.all(**secret_arns)
         self.alerts_topic_arn = alerts.topic_arn
+        self.dead_letter_queue_arn = dead_letter_arn
         self.register_outputs(
             {
                 "schedule_arn": self.schedule_arn,
@@ -369,5 +405,6 @@ class NoticeSchedule(pulumi.ComponentResource):
                 "log_group_name": self.log_group_name,
                 "secret_arns": self.secret_arns,
                 "alerts_topic_arn": self.alerts_topic_arn,
+                "dead_letter_queue_arn": self.dead_letter_queue_arn,
             }
         )

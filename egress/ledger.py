@@ -28,6 +28,7 @@ import sqlalchemy as sa
 
 from .batches import Batch, BatchRecord, Delivery, message_id
 from .errors import ConfigError, LedgerMissing
+from .heartbeats import Heartbeat, HeartbeatRecord
 from .ledger_location import LedgerLocation, missing_message, sqlite_file
 from .masking import excerpt, mask_url, unencoded_at
 from .migrations import ensure_ready
@@ -36,6 +37,7 @@ from .tables import (
     batch_workspaces,
     batches,
     deliveries,
+    heartbeats,
     ledger_info,
     metadata,
     workspace_targets,
@@ -47,6 +49,7 @@ from .workspace_records import Imported, Removed, UnknownWorkspace, Workspace, W
 __all__ = [
     "Batch",
     "Delivery",
+    "Heartbeat",
     "Imported",
     "Ledger",
     "NoticeTally",
@@ -59,6 +62,7 @@ __all__ = [
     "batch_workspaces",
     "batches",
     "deliveries",
+    "heartbeats",
     "ledger_info",
     "message_id",
     "metadata",
@@ -103,7 +107,7 @@ def _unusable(url: str, exc: Exception) -> str:
     return "one of its parts is invalid (is the port a number? percent-encode / # ? @ % : in the password)"
 
 
-class Ledger(BatchRecord, NoticeQueries, WorkspaceRecord):
+class Ledger(BatchRecord, NoticeQueries, WorkspaceRecord, HeartbeatRecord):
     """The ledger at ``where`` (a :class:`LedgerLocation`, or a URL a program passes itself).
 
     A missing ledger (no SQLite file, an empty database) is :class:`~smtp_egress.errors.LedgerMissing`, and

@@ -1,4 +1,4 @@
-"""The ledger's tables (SQLAlchemy Core), as the code reads and writes them: schema revision 0005.
+"""The ledger's tables (SQLAlchemy Core), as the code reads and writes them: schema revision 0006.
 
 - ``workspaces`` and ``workspace_targets``: who is notified, and where each channel reaches them.
 - ``batches``: the changes one ``egress notify`` run recorded for a region, when (``recorded_at``), and when
@@ -11,6 +11,8 @@
   recorded (only they hold it back); ``waived_*`` when a human accepted one undelivered.
 - ``deliveries``: one per (batch, workspace, channel), with its deterministic Message-ID.
 - ``ledger_info``: one row (id 1): whether the ledger is real or a simulation, and a simulation's clock.
+- ``heartbeats``: one row per successful daily run of a region (revision 0006): what ``egress status`` reads as
+  "the daily job last succeeded at".
 
 The migrations (:mod:`smtp_egress.migrations`) make exactly these tables; a test compares them.
 """
@@ -97,4 +99,16 @@ deliveries = sa.Table(
     sa.Column("message_id", sa.String(400), nullable=False),
     sa.Column("last_error", sa.Text),
     sa.Column("sent_at", sa.DateTime(timezone=True)),
+)
+
+# Each successful daily run of a region (schema revision 0006): ``job`` is the command ("notify").
+heartbeats = sa.Table(
+    "heartbeats",
+    metadata,
+    sa.Column("heartbeat_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("region", sa.String(64), nullable=False),
+    sa.Column("job", sa.String(32), nullable=False),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("finished_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_heartbeats_region_finished_at", "region", "finished_at"),
 )

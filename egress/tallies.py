@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections.abc import Collection
 
 import sqlalchemy as sa
 
@@ -60,9 +61,10 @@ class NoticeQueries:
     def conn(self) -> sa.Connection:
         raise NotImplementedError  # the Ledger's connection
 
-    def tallies(self, region: str | None = None) -> dict[str, NoticeTally]:
-        """Per batch (of ``region``), its workspaces counted by how its notice stands."""
-        per = self._per_workspace(region).subquery()
+    def tallies(self, region: str | None = None, only: Collection[str] | None = None) -> dict[str, NoticeTally]:
+        """Per batch (of ``region``; of ``only`` these batches when given), its workspaces counted by how its
+        notice stands."""
+        per = self._per_workspace(region, only).subquery()
         state = sa.case(
             (per.c.sent > 0, "delivered"),
             (per.c.waived_at.is_not(None), "waived"),
@@ -100,7 +102,22 @@ class NoticeQueries:
             rows = self.conn.execute(q.order_by(bw.waived_at, bw.batch_id, bw.workspace_id)).all()
         return [Waiver(b, w, aware(at), by or "", why or "") for b, w, at, by, why in rows]
 
-    def _per_workspace(self, region: str | None) -> sa.Select[tuple[str, str, dt.datetime | None, int, int]]:
+    def with_unsent(self, region: str) -> set[str]:
+        """The batches of ``region`` with a delivery not sent (pending or failed): the only ones that can have a
+        workspace not told. One look-up of the deliveries' status index, however many were sent."""
+        d = deliveries.c
+        q = (
+            sa.select(d.batch_id)
+            .where(d.status != "sent")
+            .where(d.batch_id.in_(sa.select(batches.c.batch_id).where(batches.c.region == region)))
+            .distinct()
+        )
+        with self.conn.begin():
+            return set(self.conn.execute(q).scalars())
+
+    def _per_workspace(
+        self, region: str | None, only: Collection[str] | None = None
+    ) -> sa.Select[tuple[str, str, dt.datetime | None, int, int]]:
         """Per (batch, workspace): when it was waived, and how many of its deliveries were sent and failed."""
         bw, d = batch_workspaces.c, deliveries.c
         on = sa.and_(d.batch_id == bw.batch_id, d.workspace_id == bw.workspace_id)
@@ -117,4 +134,6 @@ class NoticeQueries:
         )
         if region:
             q = q.where(bw.batch_id.in_(sa.select(batches.c.batch_id).where(batches.c.region == region)))
+        if only is not None:
+            q = q.where(bw.batch_id.in_(sorted(only)))
         return q

@@ -21,6 +21,7 @@ COMMANDS = (
     "publish",
     "serve",
     "notify",
+    "status",
     "workspaces",
     "synth",
     "allowlist",

@@ -79,6 +79,17 @@ def register(sub) -> None:
         "(env EGRESS_NOTIFY_DEADLINE; default 1800)",
     )
     p.add_argument(
+        "--heartbeat-namespace",
+        metavar="NAMESPACE",
+        help="after a run that exits 0, also put the heartbeat metric (DailyRunSucceeded, dimension Region) in "
+        "this CloudWatch namespace; the ledger records the run either way (env EGRESS_HEARTBEAT_NAMESPACE)",
+    )
+    p.add_argument(
+        "--cloudwatch-endpoint-url",
+        metavar="URL",
+        help="the CloudWatch endpoint for the heartbeat (env EGRESS_CLOUDWATCH_ENDPOINT_URL; default: AWS's)",
+    )
+    p.add_argument(
         "--progress",
         action="store_const",
         const=True,
@@ -108,12 +119,15 @@ def run(args) -> int:
     if not args.allow_short_notice:
         refuse("a notify run without --allow-short-notice or --accept-undelivered", {"--reason": args.reason})
     refuse("a notify run without --accept-undelivered", {"--by": args.by})
+    if args.dry_run:
+        refuse("a dry run (it records no heartbeat)", _heartbeat_flags(args))
     published = source_url(Setting(args.published, "--published"), "published document")
     when = run_moment(args.at, at_flag(args))
     region(load_plan(args), args.region)
     settings = notice_settings(args)
     check_sender(args)
     warn_loopback(args)
+    cloudwatch = heartbeat_target(args)
     inputs = NotifyInputs(
         region=args.region,
         published=published,
@@ -127,8 +141,41 @@ def run(args) -> int:
         progress=args.progress,
     )
     result = run_notify(inputs)
-    emit(result, args.json)
+    beat = None
+    if result.exit_code == 0 and not args.dry_run:  # a successful run: silence would be an alarm
+        from smtp_egress.jobs.heartbeat import HeartbeatInputs, record_heartbeat
+
+        beat = record_heartbeat(HeartbeatInputs(args.region, inputs.db_url, result.moment, cloudwatch=cloudwatch))
+    emit(result, args.json, beat)
     return result.exit_code
+
+
+def _heartbeat_flags(args) -> dict[str, object]:
+    return {
+        "--heartbeat-namespace": args.heartbeat_namespace,
+        "--cloudwatch-endpoint-url": args.cloudwatch_endpoint_url,
+    }
+
+
+def heartbeat_target(args):
+    """Where a successful run puts its heartbeat metric (None: the ledger only); ConfigError naming the flag or
+    variable of a bad namespace or endpoint URL."""
+    from smtp_egress.errors import ConfigError
+    from smtp_egress.jobs.heartbeat import CloudWatchTarget, check_namespace
+
+    from .values import http_url, setting
+
+    namespace = setting(args.heartbeat_namespace, "--heartbeat-namespace", "EGRESS_HEARTBEAT_NAMESPACE")
+    endpoint = setting(args.cloudwatch_endpoint_url, "--cloudwatch-endpoint-url", "EGRESS_CLOUDWATCH_ENDPOINT_URL")
+    if namespace.value is None:
+        if endpoint.given:
+            raise ConfigError(
+                f"{endpoint.source} is set but no heartbeat namespace is (--heartbeat-namespace or "
+                "EGRESS_HEARTBEAT_NAMESPACE): nothing would be put there"
+            )
+        return None
+    url = http_url(endpoint, "CloudWatch endpoint") if endpoint.given else None
+    return CloudWatchTarget(check_namespace(namespace.value, namespace.source or ""), url)
 
 
 def _accept(args) -> int:
@@ -145,7 +192,7 @@ def _accept(args) -> int:
         "--allow-short-notice": args.allow_short_notice,
         "--dry-run": args.dry_run,
     }
-    refuse("--accept-undelivered", {**fetching, **_sending_flags(args)}, what)
+    refuse("--accept-undelivered", {**fetching, **_sending_flags(args), **_heartbeat_flags(args)}, what)
     if not args.accept_undelivered.strip():
         raise ConfigError("--accept-undelivered: the workspace id is empty; egress workspaces list shows them")
     by = decided_by(args.by)

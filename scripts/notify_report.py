@@ -9,6 +9,7 @@ from typing import Any
 from smtp_egress import errors
 from smtp_egress.dates import rfc3339
 from smtp_egress.jobs.accept import AcceptResult
+from smtp_egress.jobs.heartbeat import HeartbeatResult
 from smtp_egress.jobs.notify import NotifyResult
 from smtp_egress.plan import Change
 from smtp_egress.wording import count
@@ -16,7 +17,7 @@ from smtp_egress.wording import count
 from .common import print_json
 
 
-def as_json(result: NotifyResult) -> dict[str, Any]:
+def as_json(result: NotifyResult, beat: HeartbeatResult | None = None) -> dict[str, Any]:
     """The ``--json`` summary (its keys are a documented interface: keep them stable)."""
     doc, found, summary = result.published, result.diff, result.delivery
     short: list[dict[str, Any]] = [
@@ -78,9 +79,29 @@ def as_json(result: NotifyResult) -> dict[str, Any]:
             "seconds": summary.seconds,
         },
         "problems": [p.message for p in result.problems],
-        "warnings": list(result.warnings),
+        "warnings": [*result.warnings, *heartbeat_warnings(beat)],
+        "heartbeat": None
+        if beat is None
+        else {
+            "finished_at": rfc3339(beat.beat.finished_at),
+            "metric": beat.metric,
+            "namespace": beat.namespace,
+            "metric_error": beat.metric_error,
+        },
         "exit_code": result.exit_code,
     }
+
+
+def heartbeat_warnings(beat: HeartbeatResult | None) -> list[str]:
+    """A metric that was not put: the run's verdict stands, but the silence alarm will fire (said, not hidden)."""
+    if beat is None or beat.metric_error is None:
+        return []
+    said = (
+        f"the heartbeat metric was not put in CloudWatch namespace {beat.namespace!r}: {beat.metric_error}. The run "
+        "succeeded and its heartbeat is in the ledger, but the silence alarm fires unless a later run puts the "
+        "metric; fix the task's access to CloudWatch"
+    )
+    return [said]
 
 
 def lines(result: NotifyResult) -> list[str]:
@@ -126,9 +147,9 @@ def lines(result: NotifyResult) -> list[str]:
     return out
 
 
-def emit(result: NotifyResult, as_json_output: bool) -> None:
+def emit(result: NotifyResult, as_json_output: bool, beat: HeartbeatResult | None = None) -> None:
     if as_json_output:
-        print_json(as_json(result))
+        print_json(as_json(result, beat))
         return
     problems = result.problems
     print(
@@ -145,7 +166,13 @@ def emit(result: NotifyResult, as_json_output: bool) -> None:
         )
     elif not problems and not result.announced:
         print("  nothing was due")
-    for w in result.warnings:
+    if beat is not None:
+        put = {
+            "put": f"; metric put in CloudWatch namespace {beat.namespace!r}",
+            "simulation": "; no metric (simulation)",
+        }
+        print(f"  heartbeat: in the ledger at {rfc3339(beat.beat.finished_at)}{put.get(beat.metric, '')}")
+    for w in [*result.warnings, *heartbeat_warnings(beat)]:
         print(f"  WARNING: {w}", file=sys.stderr)
     for p in problems:
         print(f"  ACTION NEEDED: {p.message}", file=sys.stderr)

@@ -6,7 +6,8 @@ then gain what AWS would compute: ``vpc-``/``subnet-``/``sg-``/``nat-``/``igw-``
 ids, ``eipalloc-<17 hex>`` allocation ids with the plan's address as ``publicIp`` (from the EIP's
 ``smtp-egress:address`` tag; a reserve EIP gets a documentation address), ``pl-<8 hex>`` prefix lists of
 gateway VPC endpoints, bucket names, SQS queue URLs, CloudFront ``dxxxx.cloudfront.net`` domains, SNS topic
-and subscription ARNs, EventBridge rule ARNs (``arn:aws:events:...:rule/<name>``) and ARNs in account 123456789012.
+and subscription ARNs, EventBridge rule ARNs (``arn:aws:events:...:rule/<name>``), CloudWatch alarm ARNs
+(``arn:aws:cloudwatch:...:alarm:<name>``) and ARNs in account 123456789012.
 An imported resource (``import_``) keeps its import ID, as in AWS: an adopted EIP keeps its allocation ID.
 A test that needs another answer (an EIP holding the wrong address...) subclasses :class:`SynthMocks`.
 """
@@ -144,6 +145,9 @@ class SynthMocks(pulumi.runtime.Mocks):
         elif mod == "cloudwatch/eventRule:EventRule":
             rid = arn_name
             out["arn"] = f"arn:aws:events:{self.region}:{ACCOUNT}:rule/{arn_name}"
+        elif mod == "cloudwatch/metricAlarm:MetricAlarm":
+            rid = arn_name
+            out["arn"] = f"arn:aws:cloudwatch:{self.region}:{ACCOUNT}:alarm:{arn_name}"
         elif mod == "kms/key:Key":
             rid = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
             out.update(keyId=rid, arn=f"arn:aws:kms:{self.region}:{ACCOUNT}:key/{rid}")

@@ -225,8 +225,21 @@ def db_url(request, tmp_path):
 
 @dataclasses.dataclass
 class MotoServer:
-    url: str  # http://127.0.0.1:PORT, the endpoint for boto3 (S3, CloudFront, ...)
+    """moto's standalone server on 127.0.0.1: real AWS APIs (S3, CloudFront, CloudWatch, SQS...) over HTTP."""
+
+    url: str  # http://127.0.0.1:PORT, the endpoint for boto3
     process: subprocess.Popen
+
+    def client(self, service: str):
+        import boto3
+
+        return boto3.client(
+            service,
+            endpoint_url=self.url,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
 
     def stop(self) -> None:
         self.process.kill()

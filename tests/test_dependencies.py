@@ -16,7 +16,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE_FOLDERS = ("egress", "checks", "components", "jobs", "scripts", "stacks", "synth")
-SCRIPTS = ("scripts/bench/notices", "scripts/bench/synth", "scripts/bench/upload", "scripts/dev/typecheck")
+SCRIPTS = (
+    "scripts/bench/notices",
+    "scripts/bench/status",
+    "scripts/bench/synth",
+    "scripts/bench/upload",
+    "scripts/dev/typecheck",
+)
 NAMESPACES = {"google"}  # shared by several distributions: matched by their second level (google.protobuf)
 
 # Declared but not imported by name, and why they stay.

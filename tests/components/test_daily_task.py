@@ -96,7 +96,7 @@ def test_the_stacks_task_runs_the_day_with_a_role_parliament_accepts(stack):
         synth.SynthInputs(stack, DATA / "egress-ips.yaml", dt.date(2026, 11, 26), published=str(DATA / published))
     ).document
     by_name = {r["name"]: r for r in plan["resources"]}
-    role_policy = by_name[f"{stack}-notices-task-role-policy"]["inputs"]["policy"]
+    role_policy = by_name[f"{stack}-notices-daily-role-policy"]["inputs"]["policy"]
     assert parliament_findings(role_policy) == []
     nat_ids = {r["id"] for r in plan["resources"] if r["type"] == "aws:ec2/natGateway:NatGateway"}
     granted = next(s for s in json.loads(role_policy)["Statement"] if s["Sid"] == "GatewayAddresses")["Resource"]
@@ -119,7 +119,7 @@ def test_without_a_state_backend_the_task_notifies_only_with_no_permissions():
         )
     ).document
     names = {r["name"] for r in plan["resources"]}
-    assert "us-notices-task-role-policy" not in names
+    assert "us-notices-daily-role-policy" not in names
     task = next(r for r in plan["resources"] if r["name"] == "us-notices-task")["inputs"]
     assert json.loads(task["containerDefinitions"])[0]["command"][:2] == ["egress", "notify"]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 
 import pulumi
 import pytest
@@ -235,6 +236,8 @@ def test_children_types_names_and_parents(pulumi_mocks):
                 "us-notices-failed-alert",
                 "us-notices-failed-to-start",
                 "us-notices-failed-to-start-alert",
+                "us-notices-silent",
+                "us-notices-dead-letters",
                 job_alerts.subscription_name("us-notices", "ops-alerts@example.com"),
             ]
         )
@@ -251,7 +254,10 @@ def test_children_types_names_and_parents(pulumi_mocks):
                 ("aws:iam/role:Role", "us-notices-execution-role"),
                 ("aws:iam/rolePolicy:RolePolicy", "us-notices-execution-role-policy"),
                 ("aws:iam/role:Role", "us-notices-task-role"),
+                ("aws:iam/rolePolicy:RolePolicy", "us-notices-task-role-policy"),
                 ("aws:ecs/taskDefinition:TaskDefinition", "us-notices-task"),
+                ("aws:sqs/queue:Queue", "us-notices-dlq"),
+                ("aws:sqs/queuePolicy:QueuePolicy", "us-notices-dlq-policy"),
                 ("aws:iam/role:Role", "us-notices-scheduler-role"),
                 ("aws:iam/rolePolicy:RolePolicy", "us-notices-scheduler-role-policy"),
                 ("aws:scheduler/schedule:Schedule", "us-notices-schedule"),
@@ -324,6 +330,7 @@ def test_task_definition_runs_notify_for_the_region_with_secrets_by_reference(pu
         assert c["environment"] == [
             {"name": "EGRESS_BASE_URL", "value": "https://us.ips.example.com"},
             {"name": "EGRESS_FROM", "value": "IP notices <ip-notices@example.com>"},
+            {"name": "EGRESS_HEARTBEAT_NAMESPACE", "value": "SmtpEgress"},
         ]
         assert c["secrets"] == [{"name": k, "valueFrom": v} for k, v in sorted(values[3].items())]
         assert c["logConfiguration"]["options"]["awslogs-group"] == log_group(rec)
@@ -354,6 +361,7 @@ def test_schedule_runs_the_task_daily_on_fargate_in_private_subnets(pulumi_mocks
         }
         assert target["retryPolicy"]["maximumRetryAttempts"] == 2.0
         assert target["deadLetterConfig"] == {"arn": "arn:aws:sqs:us-east-1:123456789012:notices-dlq"}
+        assert not rec.by_type("aws:sqs/queue:Queue")  # the given queue is used, none is created
         assert not rec.by_type("aws:ecs/cluster:Cluster")  # the given cluster is used, none is created
 
     deploy(
@@ -418,12 +426,29 @@ def test_roles_are_least_privilege(pulumi_mocks):
                 "Resource": [arn_of(rec, ROLE, "us-notices-execution-role"), arn_of(rec, ROLE, "us-notices-task-role")],
                 "Condition": {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}},
             },
+            {
+                "Sid": "DeadLetter",
+                "Effect": "Allow",
+                "Action": "sqs:SendMessage",
+                "Resource": arn_of(rec, "aws:sqs/queue:Queue", "us-notices-dlq"),
+            },
+        ]
+        task = json.loads(rec.inputs_of("aws:iam/rolePolicy:RolePolicy", "us-notices-task-role-policy")["policy"])
+        assert task["Statement"] == [
+            {
+                "Sid": "PutHeartbeat",
+                "Effect": "Allow",
+                "Action": "cloudwatch:PutMetricData",
+                "Resource": "*",  # PutMetricData has no resource type: the namespace condition scopes it
+                "Condition": {"StringEquals": {"cloudwatch:namespace": "SmtpEgress"}},
+            }
         ]
         policies = [r.name for r in rec.resources if r.type.startswith("aws:iam/") and r.type != "aws:iam/role:Role"]
         assert sorted(policies) == [
             "us-notices-execution-role-policy",
             "us-notices-scheduler-role-policy",
-        ]  # task role: none
+            "us-notices-task-role-policy",
+        ]  # the task role: the heartbeat metric only
 
     deploy(pulumi_mocks, check)
 
@@ -447,3 +472,109 @@ def test_alerts_watch_this_task_in_this_cluster_and_point_at_its_log_group(pulum
         assert (sub.inputs["protocol"], sub.inputs["endpoint"]) == ("email", "ops-alerts@example.com")
 
     deploy(pulumi_mocks, check)
+
+
+# --- silence is an alarm: retries, the dead-letter queue, the heartbeat ----------------------------------------
+
+
+def test_a_failed_start_is_retried_then_dead_lettered_to_an_encrypted_queue_only_the_scheduler_writes(pulumi_mocks):
+    def check(rec, _):
+        target = rec.inputs_of("aws:scheduler/schedule:Schedule", "us-notices-schedule")["target"]
+        assert target["retryPolicy"] == {"maximumRetryAttempts": 2.0, "maximumEventAgeInSeconds": 3600.0}
+        dlq_arn = arn_of(rec, "aws:sqs/queue:Queue", "us-notices-dlq")
+        assert target["deadLetterConfig"] == {"arn": dlq_arn}
+        dlq = rec.inputs_of("aws:sqs/queue:Queue", "us-notices-dlq")
+        assert dlq["sqsManagedSseEnabled"] is True and dlq["messageRetentionSeconds"] == 1209600.0
+        policy = rec.inputs_of("aws:sqs/queuePolicy:QueuePolicy", "us-notices-dlq-policy")
+        assert policy["queueUrl"] == rec.outputs_of("aws:sqs/queue:Queue", "us-notices-dlq")["url"]
+        allow, deny = json.loads(policy["policy"])["Statement"]
+        assert allow == {
+            "Sid": "SchedulerSendsDeadLetters",
+            "Effect": "Allow",
+            "Principal": {"AWS": arn_of(rec, ROLE, "us-notices-scheduler-role")},
+            "Action": "sqs:SendMessage",
+            "Resource": dlq_arn,
+        }
+        assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+    deploy(pulumi_mocks, check)
+
+
+def test_messages_in_the_dead_letter_queue_and_a_silent_day_alert_the_topic(pulumi_mocks):
+    def check(rec, values):
+        topic = values[4]
+        dead = rec.inputs_of("aws:cloudwatch/metricAlarm:MetricAlarm", "us-notices-dead-letters")
+        assert (dead["namespace"], dead["metricName"], dead["dimensions"]) == (
+            "AWS/SQS",
+            "ApproximateNumberOfMessagesVisible",
+            {"QueueName": rec.outputs_of("aws:sqs/queue:Queue", "us-notices-dlq")["name"]},
+        )
+        assert (dead["comparisonOperator"], dead["threshold"], dead["treatMissingData"]) == (
+            "GreaterThanThreshold",
+            0.0,
+            "notBreaching",
+        )
+        silent = rec.inputs_of("aws:cloudwatch/metricAlarm:MetricAlarm", "us-notices-silent")
+        assert (silent["namespace"], silent["metricName"], silent["dimensions"]) == (
+            "SmtpEgress",
+            "DailyRunSucceeded",
+            {"Region": "us"},
+        )
+        assert silent["treatMissingData"] == "breaching"  # no data point in an hour: no run succeeded in it
+        assert silent["period"] * silent["evaluationPeriods"] == 26 * 3600 and silent["datapointsToAlarm"] == 26
+        assert (silent["statistic"], silent["comparisonOperator"], silent["threshold"]) == (
+            "Sum",
+            "LessThanThreshold",
+            1,
+        )
+        assert "no run succeeded for 26 hours" in silent["alarmDescription"]
+        for alarm in (dead, silent):
+            assert alarm["alarmActions"] == [topic]
+        alarm_arns = sorted(
+            arn_of(rec, "aws:cloudwatch/metricAlarm:MetricAlarm", n)
+            for n in ("us-notices-dead-letters", "us-notices-silent")
+        )
+        statements = json.loads(rec.inputs_of("aws:sns/topicPolicy:TopicPolicy", "us-notices-alerts-policy")["policy"])[
+            "Statement"
+        ]
+        assert statements[-1] == {
+            "Sid": "CloudWatchPublishesAlarms",
+            "Effect": "Allow",
+            "Principal": {"Service": "cloudwatch.amazonaws.com"},
+            "Action": "sns:Publish",
+            "Resource": topic,
+            "Condition": {"ArnEquals": {"aws:SourceArn": alarm_arns}},
+        }
+        key = json.loads(rec.inputs_of("aws:kms/key:Key", "us-notices-alerts-key")["policy"])["Statement"]
+        assert [s["Principal"] for s in key[1:]] == [
+            {"Service": "events.amazonaws.com"},
+            {"Service": "cloudwatch.amazonaws.com"},  # an alarm cannot publish to a topic whose key it cannot use
+        ]
+
+    deploy(pulumi_mocks, check)
+
+
+def test_an_existing_dead_letter_queue_is_used_and_watched_by_name(pulumi_mocks):
+    given = "arn:aws:sqs:us-east-1:123456789012:shared-dlq"
+
+    def check(rec, _):
+        assert not rec.by_type("aws:sqs/queue:Queue") and not rec.by_type("aws:sqs/queuePolicy:QueuePolicy")
+        target = rec.inputs_of("aws:scheduler/schedule:Schedule", "us-notices-schedule")["target"]
+        assert target["deadLetterConfig"] == {"arn": given}
+        dead = rec.inputs_of("aws:cloudwatch/metricAlarm:MetricAlarm", "us-notices-dead-letters")
+        assert dead["dimensions"] == {"QueueName": "shared-dlq"}
+
+    deploy(pulumi_mocks, check, args(dead_letter_queue_arn=given, heartbeat_namespace="Mail/Egress"))
+
+
+@pytest.mark.parametrize(
+    "change, words",
+    [
+        ({"heartbeat_namespace": "AWS/ECS"}, "heartbeat_namespace 'AWS/ECS' is not a CloudWatch namespace"),
+        ({"dead_letter_queue_arn": "arn:aws:sqs:us-east-1:123456789012:q.fifo"}, "must be the ARN of a standard SQS"),
+        ({"environment": {"EGRESS_HEARTBEAT_NAMESPACE": "X"}}, "is set from heartbeat_namespace"),
+    ],
+)
+def test_heartbeat_and_dead_letter_settings_are_validated(change, words):
+    with pytest.raises(ConfigError, match=re.escape(words)):
+        validate(args(**change))

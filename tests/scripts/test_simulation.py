@@ -213,7 +213,17 @@ def date_options(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:
 
 def test_one_date_option_on_every_command_with_one_help_text():
     found = date_options(build_parser())
-    assert set(found) == {"notify", "publish", "allowlist", "report", "synth", "workspaces remove", "deploy", "daily"}
+    assert set(found) == {
+        "notify",
+        "publish",
+        "allowlist",
+        "report",
+        "synth",
+        "status",
+        "workspaces remove",
+        "deploy",
+        "daily",
+    }
     for path, action in found.items():
         assert action.option_strings == ["--at", "--today"] and action.dest == "at", path
         assert action.help.startswith(AT_HELP), path

@@ -119,6 +119,7 @@ def test_the_daily_task_sends_from_notice_from_and_links_to_the_published_host(s
     assert container(run)["environment"] == [
         {"name": "EGRESS_BASE_URL", "value": "https://ips.acme.example"},
         {"name": "EGRESS_FROM", "value": sender},
+        {"name": "EGRESS_HEARTBEAT_NAMESPACE", "value": "SmtpEgress"},
         {"name": "PULUMI_BACKEND_URL", "value": "s3://example-pulumi-state/smtp-egress"},  # egress daily's stack
     ]
 
