@@ -28,6 +28,7 @@ DEV_UNIMPORTED = {
     "pytest-timeout": "a pytest plugin (the timeout setting in pyproject.toml)",
     "pytest-testinfra": "host checks of the delivery workers (the next release) build on it",
     "setuptools": "tests/test_packaging.py builds the wheel without build isolation",
+    "moto": "moto's standalone server, run as a process (python -m moto.server) by the tests",
     "ruff": "the quality gate (a command)",
     "mypy": "the quality gate (a command)",
     "pre-commit": "the quality gate (a command)",

@@ -13,7 +13,11 @@ import dataclasses
 import json
 import os
 import shutil
+import socket
 import subprocess
+import sys
+import tempfile
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -91,17 +95,17 @@ class Terraform:
         self._write({"terraform": {"required_providers": {"aws": {"source": "hashicorp/aws"}}}})
         self.run("init", "-input=false", "-backend=false")
 
-    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
+    def run(self, *args: str, workdir: Path | None = None) -> subprocess.CompletedProcess[str]:
         done = subprocess.run(
             [self.binary, *args, "-no-color"],
-            cwd=self.workdir,
+            cwd=workdir or self.workdir,
             env=self.env,
             capture_output=True,
             text=True,
-            timeout=240,
+            timeout=300,
         )
         if done.returncode != 0 and args[0] != "validate":
-            raise AssertionError(f"terraform {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+            raise AssertionError(f"terraform {' '.join(args)} failed:\n{done.stderr}\n{done.stdout[-3000:]}")
         return done
 
     def _write(self, document: dict) -> None:
@@ -119,6 +123,45 @@ class Terraform:
             for d in out["diagnostics"]
             if d["severity"] == "error"
         ]
+
+    def project(self, document: dict) -> Path:
+        """A new working folder holding ``document``, initialised offline (its own state, for plan and apply)."""
+        folder = Path(tempfile.mkdtemp(prefix="tf-", dir=self.home))
+        (folder / "main.tf.json").write_text(json.dumps(document, indent=1))
+        self.run("init", "-input=false", workdir=folder)
+        return folder
+
+
+@dataclasses.dataclass
+class MotoServer:
+    url: str  # http://127.0.0.1:PORT
+    process: subprocess.Popen[bytes]
+
+
+@pytest.fixture(scope="session")
+def moto_server(tmp_path_factory) -> Iterator[MotoServer]:
+    """moto's standalone server on a free loopback port: the EC2 API over HTTP, for terraform apply."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = tmp_path_factory.mktemp("moto") / "moto.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], stdout=out, stderr=out
+        )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                assert process.poll() is None and time.monotonic() < deadline, f"moto_server did not start: {log}"
+                time.sleep(0.1)
+        yield MotoServer(f"http://127.0.0.1:{port}", process)
+    finally:
+        process.kill()
+        process.wait(timeout=10)
 
 
 @pytest.fixture(scope="session")
