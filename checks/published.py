@@ -145,6 +145,11 @@ def _validator() -> jsonschema.protocols.Validator:
     return jsonschema.validators.validator_for(schema)(schema)
 
 
+def _is_address_entry(path: list[object]) -> bool:
+    """``$.ip_addresses[i]`` or ``$.upcoming[i].ip``: where the schema checks that a string is an IP address."""
+    return (len(path) == 2 and path[0] == "ip_addresses") or (len(path) == 3 and path[::2] == ["upcoming", "ip"])
+
+
 def _object(pairs):
     out = {}
     for key, value in pairs:
@@ -229,10 +234,12 @@ def validate_document(doc: object, source: str, region: str, *, is_file: bool = 
             "the classic list adopts it once (egress ledger adopt), then publishes our document from the ledger "
             "(egress publish or egress serve: its 'ip_addresses' is the same list)",
         )
+    # Duplicates and entries that are not addresses get their own, more precise errors below (check_addresses).
     errors = [
         e
         for e in _validator().iter_errors(doc)
         if not (e.validator == "uniqueItems" and list(e.absolute_path) == ["ip_addresses"])
+        and not (e.validator == "anyOf" and _is_address_entry(list(e.absolute_path)))
     ]
     if errors:
         first = min(errors, key=lambda e: [str(p) for p in e.absolute_path])

@@ -35,6 +35,9 @@ PRIVATE_V4 = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16",
 PRIVATE_V6 = ("fc00::/7", "fe80::/10")
 EPHEMERAL = (1024, 65535)
 PREFIX_LIST = re.compile(r"pl-[0-9a-f]{8,17}")
+# What AWS allows in a VPC security group's and its rules' descriptions (the provider refuses anything else,
+# an apostrophe included, at ``pulumi up``; tests/synth/test_terraform_validate.py runs the provider's own check).
+SG_DESCRIPTION = re.compile(r"[0-9A-Za-z_ .:/()#,@\[\]+=&;{}!$*-]{0,255}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,6 +59,13 @@ class SgRule:
     ipv6_cidrs: tuple[str, ...] = ()
     prefix_lists: tuple[pulumi.Input[str], ...] = ()
     description: str = ""
+
+    def __post_init__(self) -> None:
+        if not SG_DESCRIPTION.fullmatch(self.description):
+            raise ArgsError(
+                f"SmtpEgressRules: rule description {self.description[:80]!r} has a character AWS refuses or is "
+                "over 255 characters; use letters, digits, spaces and ._-:/()#,@[]+=&;{}!$* only"
+            )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,7 +128,7 @@ def security_group_egress(args: SmtpEgressRulesArgs) -> list[SgRule]:
     world6 = ("::/0",) if args.ipv6 else ()
     resolver = f"{args.vpc_resolver_ip or resolver_ip(args.vpc_cidr)}/32"
     rules = [
-        SgRule("tcp", port, ("0.0.0.0/0",), world6, description=f"SMTP submission to customers' servers ({port})")
+        SgRule("tcp", port, ("0.0.0.0/0",), world6, description=f"SMTP submission to customer servers ({port})")
         for port in SUBMISSION_PORTS
     ]
     rules.append(

@@ -6,7 +6,8 @@
   MX records name this host, and an MX target must be a host with address records, never an alias
   or a CNAME (RFC 2181 10.3), so it is never either.
 * ``_egress.<region>.<domain>``: TXT ``v=egress1 ip4:... ip6:...``, the region's LIVE egress list in
-  canonical order (IPv4 then IPv6, numerically), split into 255-character strings when long.
+  canonical order (IPv4 then IPv6, numerically), split into 255-character strings when long
+  (:func:`smtp_egress.txtrecords.txt_strings`, the one splitting rule, also used by the SPF allowlist).
 
 The records use their own names: a CNAME cannot share a name with any other record (RFC 1034 3.6.2).
 """
@@ -21,12 +22,12 @@ from collections.abc import Sequence
 import pulumi
 
 from smtp_egress.plan import parse_address, sort_addresses
+from smtp_egress.txtrecords import txt_strings
 
 from . import aws
 from .netplan import ArgsError
 
 LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
-TXT_CHUNK = 255
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,18 +100,6 @@ def txt_value(live_addresses: Sequence[str]) -> str:
     """``v=egress1 ip4:... ip6:...`` in canonical order."""
     ips = sort_addresses(ipaddress.ip_address(a) for a in live_addresses)
     return " ".join(["v=egress1", *(f"ip{ip.version}:{ip}" for ip in ips)])
-
-
-def txt_strings(value: str) -> list[str]:
-    """The value cut into strings of at most 255 characters, between terms, so that concatenating them
-    (what readers of multi-string TXT records do) gives ``value`` back exactly."""
-    chunks = [""]
-    for i, term in enumerate(value.split(" ")):
-        piece = term if i == 0 else " " + term
-        if chunks[-1] and len(chunks[-1]) + len(piece) > TXT_CHUNK:
-            chunks.append("")
-        chunks[-1] += piece
-    return chunks
 
 
 def txt_record(value: str) -> str:

@@ -30,7 +30,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from smtp_egress.checks.policies import Violation, validate_plan
+from smtp_egress.checks.policies import Finding, validate_plan
 from smtp_egress.dates import start_of, utc_now
 from smtp_egress.errors import ConfigError
 from smtp_egress.ledger_location import LedgerLocation, sqlite_file
@@ -66,7 +66,7 @@ class SynthSummary:
     egress_addresses: dict[str, dict[str, Any]]  # ip -> state, attached, allocation_id
     worker_ports: dict[str, dict[str, list[str]]]  # security group -> ingress/egress -> 'tcp/465 to 0.0.0.0/0'
     guard_overrides: list[dict[str, str]]
-    policy_violations: tuple[Violation, ...]
+    policy_violations: tuple[Finding, ...]
     simulated: bool = False  # what customers were told comes from a simulation ledger (or simulated document)
 
     def as_dict(self) -> dict[str, Any]:
@@ -82,7 +82,7 @@ class SynthResult:
     summary: SynthSummary
 
     @property
-    def violations(self) -> tuple[Violation, ...]:
+    def violations(self) -> tuple[Finding, ...]:
         return self.summary.policy_violations
 
     def plan_bytes(self) -> bytes:

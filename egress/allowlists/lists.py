@@ -8,6 +8,7 @@ import io
 import yaml
 
 from ..jsontypes import JSONObject
+from ..txtrecords import TXT_STRING_MAX, txt_strings, zone_file_value
 from .base import Output, header, json_output, text
 from .content import Allowlist, show
 
@@ -76,20 +77,29 @@ def render_yaml(al: Allowlist) -> Output:
     return Output(("\n".join(header(al, "yaml", "#")) + "\n" + body).encode())
 
 
-SPF_STRING_MAX = 255  # one character-string of a TXT record (RFC 7208 3.3: longer records need several strings)
+SPF_LOOKUPS = "ip4/ip6 mechanisms cost no DNS lookups (RFC 7208 4.6.4 limit of 10)."
 
 
 def render_spf(al: Allowlist) -> Output:
-    """``ip4:``/``ip6:`` mechanisms on one line, to paste into an SPF record, after ``#`` comment lines."""
+    """``ip4:``/``ip6:`` mechanisms on one line, to paste into an SPF record, after ``#`` comment lines.
+
+    When the whole record (``v=spf1 <mechanisms> ~all``) is longer than one TXT character-string (255
+    characters), the last line is that record as several quoted strings instead (RFC 7208 3.3: receivers join
+    them with nothing in between), cut between mechanisms, ready to publish as the TXT record's value."""
     mechs = " ".join(f"ip{n.version}:{show(n, True)}" for n in al.networks)
-    warnings: list[str] = []
-    if len(mechs) > SPF_STRING_MAX - len("v=spf1  -all"):
-        warnings.append(
-            f"the mechanism list is {len(mechs)} characters: a TXT record splits text longer than "
-            f"{SPF_STRING_MAX} characters into several quoted strings (RFC 7208 3.3); publish it that way"
+    record = f"v=spf1 {mechs} ~all"
+    if len(record) <= TXT_STRING_MAX:
+        usage = ['Paste the last line into your SPF record, e.g. "v=spf1 <mechanisms> ~all".']
+        return text([*header(al, "spf", "#", (), [*usage, SPF_LOOKUPS]), mechs])
+    strings = txt_strings(record)
+    warnings = [
+        (
+            f"the SPF record is {len(record)} characters, over the {TXT_STRING_MAX} of one TXT string: the last "
+            f"line gives it as {len(strings)} quoted strings (RFC 7208 3.3); publish it that way"
         )
-    usage = [
-        'Paste the last line into your SPF record, e.g. "v=spf1 <mechanisms> ~all".',
-        "ip4/ip6 mechanisms cost no DNS lookups (RFC 7208 4.6.4 limit of 10).",
     ]
-    return text([*header(al, "spf", "#", warnings, usage), mechs], warnings)
+    usage = [
+        "Publish the last line as your domain's SPF TXT record value: several quoted strings, which receivers join",
+        'with nothing in between. Add your own mechanisms inside the last string, before "~all".',
+    ]
+    return text([*header(al, "spf", "#", warnings, [*usage, SPF_LOOKUPS]), zone_file_value(record)], warnings)

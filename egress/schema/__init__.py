@@ -8,6 +8,7 @@ from :func:`build_schema` by :func:`schema_text`; a test regenerates it and fail
 
 from __future__ import annotations
 
+import copy
 import json
 
 from .. import plan
@@ -16,7 +17,39 @@ from ..jsontypes import JSON, JSONObject
 SCHEMA_NAME = "ip_addresses.schema.json"
 _INSTANT = "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$"
 _DAY = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
-_ADDRESS: dict[str, JSON] = {"type": "string", "minLength": 2, "maxLength": 45}
+_HEX = "[0-9a-fA-F]{1,4}"
+_OCTET = "(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
+_V4 = f"{_OCTET}(?:\\.{_OCTET}){{3}}"
+
+
+def _ipv6_pattern() -> str:
+    """Every text form of an IPv6 address (RFC 4291 2.2): eight groups, or ``::`` standing for one or more
+    groups of zeros with n groups before it and at most 7 - n after, each optionally ending in a dotted IPv4
+    address that counts as two groups. Built from those rules rather than written by hand."""
+    forms = [f"(?:{_HEX}:){{7}}{_HEX}", f"(?:{_HEX}:){{6}}{_V4}"]
+    for n in range(8):
+        left = f"(?:{_HEX}:){{{n - 1}}}{_HEX}::" if n else "::"
+        right = f"(?:{_HEX}(?::{_HEX}){{0,{6 - n}}})?" if n < 7 else ""
+        forms.append(left + right)
+        if n <= 5:
+            forms.append(f"{left}(?:{_HEX}:){{0,{5 - n}}}{_V4}")
+    return "|".join(forms)
+
+
+_ADDRESS: dict[str, JSON] = {
+    "type": "string",
+    "minLength": 2,
+    "maxLength": 45,
+    "anyOf": [
+        {"format": "ipv4", "pattern": f"^{_V4}$"},
+        {"format": "ipv6", "pattern": f"^(?:{_ipv6_pattern()})$"},
+    ],
+}
+
+
+def _address() -> JSONObject:
+    """An IPv4 or IPv6 address: as a pattern (checked by every validator) and a format (by those that check it)."""
+    return copy.deepcopy(_ADDRESS)
 
 
 def build_schema() -> JSONObject:
@@ -33,7 +66,7 @@ def build_schema() -> JSONObject:
         "required": ["ip_addresses", "region", "sync_token", "created_at", "sha256", "notice_days", "upcoming"],
         "additionalProperties": False,
         "properties": {
-            "ip_addresses": {"type": "array", "minItems": 1, "uniqueItems": True, "items": dict(_ADDRESS)},
+            "ip_addresses": {"type": "array", "minItems": 1, "uniqueItems": True, "items": _address()},
             "region": {"type": "string", "pattern": "^[a-z0-9-]+$"},
             "sync_token": {"type": "string", "pattern": "^[0-9]+$"},
             "created_at": {"type": "string", "pattern": _INSTANT},
@@ -51,7 +84,7 @@ def build_schema() -> JSONObject:
                     "required": ["ip", "action", "effective", "announced_at"],
                     "additionalProperties": False,
                     "properties": {
-                        "ip": dict(_ADDRESS),
+                        "ip": _address(),
                         "action": {"enum": ["add", "remove"]},
                         "effective": {"type": "string", "pattern": _DAY},
                         "announced_at": {"type": "string", "pattern": _INSTANT},

@@ -1,15 +1,19 @@
-"""A real HTTP server on 127.0.0.1 whose replies are scripted per path, and real published documents."""
+"""A real HTTP server on 127.0.0.1 whose replies are scripted per path, real published documents, and the real
+policy pack process."""
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
 import json
+import os
 import socket
 import struct
+import subprocess
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 import requests
@@ -203,3 +207,27 @@ def document(plan):
 @pytest.fixture
 def valid_bytes(plan) -> bytes:
     return render(plan, "us", {}, MOMENT).json_bytes
+
+
+@pytest.fixture(scope="module")
+def policy_analyzer():
+    """The real policy pack, started as the Pulumi CLI starts it (it prints its port); yields its gRPC stub."""
+    pytest.importorskip("pulumi_policy")
+    import grpc
+    from pulumi.runtime.proto import analyzer_pb2_grpc
+
+    pack = Path(__file__).resolve().parents[2] / "checks" / "policy_pack"
+    proc = subprocess.Popen(
+        [sys.executable, str(pack / "__main__.py")],
+        cwd=pack,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(pack.parents[1])},
+    )
+    try:
+        port = int(proc.stdout.readline().decode().strip())
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            yield analyzer_pb2_grpc.AnalyzerStub(channel)
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)

@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -240,29 +237,77 @@ def test_adapters_report_through_pulumi_policy_args():
     assert [urn for urn, _ in reported] == ["urn:pulumi:t::p::aws:s3/bucket:Bucket::archive"]
 
 
-def test_the_policy_pack_serves_every_rule_as_mandatory(tmp_path):
+def test_the_policy_pack_serves_every_rule_as_mandatory(policy_analyzer):
     """Start the real pack (as the Pulumi CLI does), ask it over gRPC for its policies, then stop it."""
-    pytest.importorskip("pulumi_policy")
-    import grpc
     from google.protobuf import empty_pb2
-    from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
+    from pulumi.runtime.proto import analyzer_pb2
 
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "checks" / "policy_pack" / "__main__.py")],
-        cwd=ROOT / "checks" / "policy_pack",
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    info = policy_analyzer.GetAnalyzerInfo(empty_pb2.Empty(), timeout=30)
+    mandatory = analyzer_pb2.EnforcementLevel.Value("MANDATORY")
+    assert {p.name: p.enforcementLevel for p in info.policies} == dict.fromkeys(
+        [*policies.RESOURCE_RULES, *policies.STACK_RULES], mandatory
     )
-    try:
-        port = int(proc.stdout.readline().decode().strip())
-        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-            stub = analyzer_pb2_grpc.AnalyzerStub(channel)
-            info = stub.GetAnalyzerInfo(empty_pb2.Empty(), timeout=30)
-            mandatory = analyzer_pb2.EnforcementLevel.Value("MANDATORY")
-            assert {p.name: p.enforcementLevel for p in info.policies} == dict.fromkeys(
-                [*policies.RESOURCE_RULES, *policies.STACK_RULES], mandatory
-            )
-    finally:
-        proc.kill()
-        proc.wait(timeout=10)
+
+
+# Values unknown during a preview ---------------------------------------------------------------------
+
+
+def test_unknown_values_a_rule_does_not_check_change_nothing():
+    from smtp_egress.checks.policy_findings import UNKNOWN
+
+    good = sg(egress=[rule(lo=465, cidrBlocks=["0.0.0.0/0"])])
+    good["inputs"]["vpcId"] = UNKNOWN
+    good["inputs"]["egress"][0]["description"] = UNKNOWN
+    assert validate_resources([good]) == []
+    bad = sg(egress=[rule(lo=25, cidrBlocks=[UNKNOWN])])
+    assert names(validate_resources([bad])) == ["no-smtp-port-25"]
+
+
+def test_unknown_values_a_rule_checks_leave_that_item_undecided():
+    from smtp_egress.checks.policy_findings import UNKNOWN, Undecided
+
+    found = validate_resources(
+        [
+            sg(egress=[rule(lo=UNKNOWN)], ingress=[rule(lo=443, cidrBlocks=UNKNOWN)]),
+            res(policies.NACL, "acl", egress=UNKNOWN),
+            res(policies.LAUNCH_TEMPLATE, "lt", metadataOptions={"httpTokens": UNKNOWN}),
+        ]
+    )
+    assert all(isinstance(f, Undecided) for f in found)
+    assert sorted((f.policy, f.unknown) for f in found) == [
+        ("imdsv2-required", "metadataOptions.httpTokens"),
+        ("no-open-ingress", "a security group rule's source 0"),
+        ("no-smtp-port-25", "a security group rule's fromPort"),
+        ("no-smtp-port-25", "network ACL egress rules"),
+    ]
+
+
+def test_a_bucket_setting_found_through_its_dependency_counts():
+    from smtp_egress.checks.policy_findings import Unknown
+
+    resources = bucket_set()
+    bucket = next(r for r in resources if r["type"] in policies.BUCKETS)
+    for r in resources:
+        if r["type"] not in policies.BUCKETS:
+            r["inputs"]["bucket"] = Unknown((bucket["urn"],))
+    assert validate_resources(resources) == []
+    for r in resources:
+        if r["type"] == policies.PUBLIC_ACCESS_BLOCK:
+            r["inputs"]["bucket"] = Unknown((f"{bucket['urn']}-other",))
+    assert names(validate_resources(resources)) == ["buckets-locked-down"]
+
+
+def test_plain_copies_a_pulumi_policy_proxy_without_tripping_on_unknowns():
+    pytest.importorskip("pulumi_policy")
+    from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, unknown_checking_proxy
+
+    from smtp_egress.checks.policy_adapters import plain
+    from smtp_egress.checks.policy_findings import UNKNOWN, Unknown
+
+    proxied = unknown_checking_proxy(
+        {"vpcId": UNKNOWN_STRING_VALUE, "egress": [{"fromPort": 465, "cidrBlocks": [UNKNOWN_STRING_VALUE]}]}
+    )
+    assert plain(proxied, {"vpcId": ["urn:vpc"]}) == {
+        "vpcId": Unknown(("urn:vpc",)),
+        "egress": [{"fromPort": 465, "cidrBlocks": [UNKNOWN]}],
+    }

@@ -11,6 +11,7 @@ from smtp_egress.components.egress_rules import (
     PRIVATE_V4,
     PRIVATE_V6,
     ArgsError,
+    SgRule,
     SmtpEgressRules,
     SmtpEgressRulesArgs,
     nacl_egress,
@@ -91,6 +92,16 @@ def test_security_group_rule_table():
     assert https.cidrs == (VPC_CIDR,) and https.prefix_lists == PL and https.ipv6_cidrs == ()
     assert {r.cidrs for r in rules if r.port == 53} == {("10.40.0.2/32",)}
     assert not [r for r in rules if r.port == 25]
+
+
+def test_rule_descriptions_hold_only_what_aws_allows():
+    """AWS refuses an apostrophe (and other characters) in a rule's description at ``pulumi up``: caught here,
+    before any engine (tests/synth/test_terraform_validate.py runs the provider's own check on the plans)."""
+    assert all(r.description for r in security_group_egress(args()))
+    SgRule("tcp", 465, description="SMTP: a-z 0-9 ._-:/()#,@[]+=&;{}!$*")
+    for bad in ("SMTP submission to customers' servers (465)", 'say "hi"', "caf\u00e9", "x" * 256):
+        with pytest.raises(ArgsError, match="AWS refuses"):
+            SgRule("tcp", 465, description=bad)
 
 
 def test_explicit_resolver_and_no_ipv6():

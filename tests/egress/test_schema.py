@@ -9,7 +9,10 @@ and review its diff: it is what customers validate against.
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import random
+import re
 from pathlib import Path
 
 import jsonschema
@@ -55,3 +58,77 @@ def test_documents_below_the_floor_are_rejected(notice_days, valid):
 def test_layout_keeps_leaf_objects_on_one_line():
     text = schema.schema_text({"a": {"b": {"c": 1, "d": [1, 2]}}, "e": True})
     assert text == '{\n  "a": {\n    "b": {"c": 1, "d": [1, 2]}\n  },\n  "e": true\n}\n'
+
+
+# Entries are IP addresses -----------------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCUMENTS = [
+    ROOT / "examples" / "published-us.json",
+    ROOT / "examples" / "published-eu.json",
+    ROOT / "tests" / "stacks" / "data" / "published-us-announced.json",
+    ROOT / "tests" / "stacks" / "data" / "published-eu.json",
+]
+NOT_ADDRESSES = [
+    "999.1.1.1",
+    "198.51.100",
+    "198.51.100.010",
+    "198.51.100.10 ",
+    "198.51.100.0/24",
+    "hello",
+    "<html>",
+    "2001:db8:::1",
+    "2001:db8::1::2",
+    "2001:db8:0:0:0:0:0:0:1",
+    "12345::1",
+    "fe80::1%eth0",
+]
+
+
+@pytest.mark.parametrize("path", DOCUMENTS, ids=lambda p: p.name)
+def test_the_documents_we_ship_and_test_with_stay_valid(path):
+    jsonschema.Draft202012Validator(load_schema()).validate(json.loads(path.read_text()))
+
+
+@pytest.mark.parametrize("bad", NOT_ADDRESSES)
+def test_an_entry_that_is_not_an_ip_address_is_rejected(bad):
+    doc = json.loads(DOCUMENTS[2].read_text())
+    validator = jsonschema.Draft202012Validator(load_schema())
+    assert doc["upcoming"], "the document needs an upcoming entry for this test"
+    listed = {**doc, "ip_addresses": [*doc["ip_addresses"], bad]}
+    upcoming = {**doc, "upcoming": [{**doc["upcoming"][0], "ip": bad}]}
+    assert not validator.is_valid(listed) and not validator.is_valid(upcoming)
+    error = next(validator.iter_errors(listed))
+    assert list(error.path) == ["ip_addresses", len(doc["ip_addresses"])]
+
+
+def test_the_address_pattern_agrees_with_the_ipaddress_module():
+    """Random addresses in every text form (compressed, exploded, upper case, dotted IPv4 tails) match; the same
+    strings with one character changed match exactly when Python's ipaddress still takes them."""
+    item = load_schema()["properties"]["ip_addresses"]["items"]
+    patterns = [re.compile(choice["pattern"]) for choice in item["anyOf"]]
+
+    def matches(text: str) -> bool:
+        return any(p.search(text) for p in patterns)
+
+    def is_address(text: str) -> bool:
+        try:
+            ipaddress.ip_address(text)
+        except ValueError:
+            return False
+        return True
+
+    rnd = random.Random(10)
+    forms: list[str] = ["::", "::1", "1::", "::ffff:192.0.2.1", "64:ff9b::192.0.2.33", "0.0.0.0", "255.255.255.255"]
+    for _ in range(3000):
+        v4 = ipaddress.IPv4Address(rnd.getrandbits(32))
+        groups = [rnd.choice([0, 0, rnd.getrandbits(16)]) for _ in range(8)]
+        v6 = ipaddress.IPv6Address(int("".join(f"{g:04x}" for g in groups), 16))
+        head = v6.exploded.rsplit(":", 2)[0]
+        forms += [str(v4), v6.compressed, v6.exploded, v6.compressed.upper(), f"{head}:{v4}"]
+    assert all(matches(f) for f in forms), [f for f in forms if not matches(f)][:5]
+    alphabet = "0123456789abcdef:."
+    for form in forms:
+        i = rnd.randrange(len(form))
+        for mutant in (form[:i] + form[i + 1 :], form[:i] + rnd.choice(alphabet) + form[i:]):
+            assert matches(mutant) == is_address(mutant), mutant
