@@ -73,10 +73,12 @@ def test_5_transient_failures_in_a_row_on_any_session_hold_the_rest(ledger, smtp
 
 def test_a_success_on_one_session_resets_the_streak_of_all(ledger, smtp_server):
     server = smtp_server("plain", pipelining=True)
-    addresses = [f"defer451@c{i}.example" if i % 4 else f"ok{i}@c{i}.example" for i in range(40)]
+    # Every other notice is refused for now: answers arrive in any order over the 3 sessions, and 5 refusals in a
+    # row would need a success overtaken by 4 later notices (with 1 success in 4, a loaded machine did it).
+    addresses = [f"defer451@c{i}.example" if i % 2 else f"ok{i}@c{i}.example" for i in range(40)]
     announce(ledger, addresses)
     summary = fan_out(ledger, server.url(), 3)
-    assert (summary.sent, summary.failed, summary.left_pending) == (10, 30, 0)  # never 5 in a row
+    assert (summary.sent, summary.failed, summary.left_pending) == (20, 20, 0)  # never 5 in a row
 
 
 def test_a_server_that_is_down_gets_5_connection_attempts_then_the_rest_waits(ledger):
