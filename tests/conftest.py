@@ -241,6 +241,25 @@ class MotoServer:
             aws_secret_access_key="testing",
         )
 
+    def distribution(self, bucket: str, origin_path: str = "") -> str:
+        """A new CloudFront distribution in front of ``bucket`` (its ID), for invalidations."""
+        origin = {"Id": "documents", "DomainName": f"{bucket}.s3.amazonaws.com", "OriginPath": origin_path}
+        origin["S3OriginConfig"] = {"OriginAccessIdentity": ""}
+        return self.client("cloudfront").create_distribution(
+            DistributionConfig={
+                "CallerReference": bucket,
+                "Comment": "smtp-egress test",
+                "Enabled": True,
+                "Origins": {"Quantity": 1, "Items": [origin]},
+                "DefaultCacheBehavior": {
+                    "TargetOriginId": "documents",
+                    "ViewerProtocolPolicy": "redirect-to-https",
+                    "MinTTL": 0,
+                    "ForwardedValues": {"QueryString": False, "Cookies": {"Forward": "none"}},
+                },
+            }
+        )["Distribution"]["Id"]
+
     def stop(self) -> None:
         self.process.kill()
         self.process.wait(10)

@@ -38,14 +38,15 @@ def test_the_daily_command_publishes_then_attaches_through_the_stand_in(region, 
 
     code, first = daily(region, project, FIRST.isoformat(), capsys)
     assert code == 0, first
-    assert [s["step"] for s in first["steps"]] == ["notify", "publish", "gateways"]
+    assert [s["step"] for s in first["steps"]] == ["notify", "publish", "gateways", "heartbeat"]
+    assert first["heartbeat"]["job"] == "daily" and first["heartbeat"]["metric"] == "not configured"
     assert not any("up" in c["args"] for c in calls())
 
     day = dt.date(2026, 12, 10)
     (state / "after-up.json").write_text(json.dumps(synthesized_outputs(region.deploy_inputs(day))))
     code, added = daily(region, project, day.isoformat(), capsys)
     assert code == 0, added
-    assert [s["step"] for s in added["steps"]] == ["notify", "publish", "gateways", "publish-again"]
+    assert [s["step"] for s in added["steps"]] == ["notify", "publish", "gateways", "publish-again", "heartbeat"]
     assert f"attach {ADDED}: pulumi up succeeded" in added["steps"][2]["message"]
     up = next(c for c in calls() if "up" in c["args"])
     assert "--target" in up["args"] and "--policy-pack" in up["args"] and up["EGRESS_DB"] == region.db
