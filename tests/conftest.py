@@ -241,6 +241,17 @@ class MotoServer:
             aws_secret_access_key="testing",
         )
 
+    def readable_bucket(self) -> str:
+        """A new bucket whose objects anyone may GET over HTTP (path-style: URL/BUCKET/KEY), as a CDN would."""
+        import json
+
+        bucket = f"published-{uuid.uuid4().hex[:12]}"
+        s3 = self.client("s3")
+        s3.create_bucket(Bucket=bucket)
+        read = {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{bucket}/*"}
+        s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps({"Version": "2012-10-17", "Statement": [read]}))
+        return bucket
+
     def distribution(self, bucket: str, origin_path: str = "") -> str:
         """A new CloudFront distribution in front of ``bucket`` (its ID), for invalidations."""
         origin = {"Id": "documents", "DomainName": f"{bucket}.s3.amazonaws.com", "OriginPath": origin_path}

@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-import uuid
 from typing import Any
 
 import pytest
@@ -45,15 +44,7 @@ class Days(Day):
     def __init__(self, region: Region, moto_server: Any, endpoint: str) -> None:
         self.s3 = moto_server.client("s3")
         self.cloudfront = moto_server.client("cloudfront")
-        self.bucket = f"published-{uuid.uuid4().hex[:12]}"
-        self.s3.create_bucket(Bucket=self.bucket)
-        read = {
-            "Effect": "Allow",
-            "Principal": "*",
-            "Action": "s3:GetObject",
-            "Resource": f"arn:aws:s3:::{self.bucket}/*",
-        }
-        self.s3.put_bucket_policy(Bucket=self.bucket, Policy=json.dumps({"Version": "2012-10-17", "Statement": [read]}))
+        self.bucket = moto_server.readable_bucket()
         self.distribution = moto_server.distribution(self.bucket, "/us")
         target = UploadTarget(self.bucket, "us", endpoint, self.distribution)
         publisher = S3Publisher(str(region.plan), region.db, target, BASE)
