@@ -241,6 +241,19 @@ class MotoServer:
             aws_secret_access_key="testing",
         )
 
+    def account(self) -> dict[str, str]:
+        """The credentials (environment variables) of a new, empty AWS account on this server: moto keeps each
+        account's resources apart, so a test that lists what exists (security groups, prefix lists) sees only its
+        own, and nobody resets the server the whole session shares."""
+        account_id = f"{uuid.uuid4().int % 10**12:012d}"
+        role = f"arn:aws:iam::{account_id}:role/smtp-egress-test"
+        got = self.client("sts").assume_role(RoleArn=role, RoleSessionName="smtp-egress-test")["Credentials"]
+        return {
+            "AWS_ACCESS_KEY_ID": got["AccessKeyId"],
+            "AWS_SECRET_ACCESS_KEY": got["SecretAccessKey"],
+            "AWS_SESSION_TOKEN": got["SessionToken"],
+        }
+
     def readable_bucket(self) -> str:
         """A new bucket whose objects anyone may GET over HTTP (path-style: URL/BUCKET/KEY), as a CDN would."""
         import json
