@@ -191,3 +191,25 @@ class _nothing:
 
     def __exit__(self, *exc: object) -> None:
         return None
+
+
+def test_malformed_upload_flags_exit_2_naming_them(task, capsys):
+    """As test_daily_cli.py does for the other flags: never a traceback, a refusal names the flag, nothing runs."""
+    from .test_daily_cli import MALFORMED
+
+    wrong = []
+    for flag in ("--upload", "--endpoint-url", "--invalidate"):
+        for value in MALFORMED:
+            argv = task.argv()
+            argv[argv.index(flag) + 1] = value
+            try:
+                code = main(argv)
+            except SystemExit as exc:
+                code = exc.code
+            except Exception as exc:  # a traceback: what this test exists to catch
+                code = f"{type(exc).__name__}: {exc}"[:200]
+            err = capsys.readouterr().err
+            if code != 2 or flag not in err:
+                wrong.append(f"{flag} {value[:20]!r}: exit {code!r}: {err.strip()[-200:]!r}")
+    assert not wrong, "\n".join(wrong)
+    assert task.ups() == 0 and task.beats() == []
