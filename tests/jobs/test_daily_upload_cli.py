@@ -195,19 +195,14 @@ class _nothing:
 
 def test_malformed_upload_flags_exit_2_naming_them(task, capsys):
     """As test_daily_cli.py does for the other flags: never a traceback, a refusal names the flag, nothing runs."""
-    from .test_daily_cli import MALFORMED
+    from .test_daily_cli import MALFORMED, exit_of
 
     wrong = []
     for flag in ("--upload", "--endpoint-url", "--invalidate"):
         for value in MALFORMED:
             argv = task.argv()
             argv[argv.index(flag) + 1] = value
-            try:
-                code = main(argv)
-            except SystemExit as exc:
-                code = exc.code
-            except Exception as exc:  # a traceback: what this test exists to catch
-                code = f"{type(exc).__name__}: {exc}"[:200]
+            code = exit_of(argv)
             err = capsys.readouterr().err
             if code != 2 or flag not in err:
                 wrong.append(f"{flag} {value[:20]!r}: exit {code!r}: {err.strip()[-200:]!r}")
