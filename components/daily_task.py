@@ -1,10 +1,12 @@
 """What :class:`~smtp_egress.components.notice_schedule.NoticeSchedule` adds when its task runs the whole day's work
 (``egress daily``: notify, publish, the gateways, publish again) rather than ``egress notify`` alone.
 
-* the command (:func:`command`): ``egress daily --region R --stack S --published URL --publish-dir /tmp/published
-  --json``; the image's working folder is the Pulumi project (``Pulumi.yaml``, ``stacks/``);
+* the command (:func:`command`): ``egress daily --region R --stack S --published URL --upload s3://BUCKET/R
+  --invalidate DISTRIBUTION_ID --json``: the publish steps upload the region's tree to the publisher bucket (its
+  ``R/`` prefix is the distribution's origin path) and invalidate the changed paths, so what the day decided is what
+  customers fetch; the image's working folder is the Pulumi project (``Pulumi.yaml``, ``stacks/``);
 * ``PULUMI_BACKEND_URL`` (the stack's state backend, ``s3://BUCKET/PREFIX``) in the task's plain environment, and a
-  scratch volume at ``/tmp`` (the root filesystem stays read-only; the Pulumi CLI and the publish step write there);
+  scratch volume at ``/tmp`` (the root filesystem stays read-only; the Pulumi CLI writes there);
 * the task role's one policy (:func:`task_role_policy`, :func:`smtp_egress.components.iam_policies.daily_task_policy`):
   the region's prefix of the publisher bucket, its distribution's invalidations, the state backend's prefix, and the
   region's NAT gateways' secondary addresses (what ``pulumi up --target`` of the gateways does), nothing else.
@@ -26,7 +28,6 @@ from . import iam_policies
 
 STATE_BACKEND = re.compile(r"s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?P<prefix>/[\w./-]*)?")
 SCRATCH = "/tmp"
-PUBLISH_DIR = f"{SCRATCH}/published"
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,11 @@ def problems(args: DailyTaskArgs) -> list[str]:
     return p
 
 
-def command(region: str, stack: str, published_url: str, plan_path: str | None = None) -> list[str]:
+def command(
+    region: str, stack: str, published_url: str, bucket: str, distribution_id: str, plan_path: str | None = None
+) -> list[str]:
+    """The task's ``egress daily`` command: it publishes to ``s3://bucket/region`` (the publisher's origin path) and
+    invalidates ``distribution_id``."""
     plan = ["--plan", plan_path] if plan_path else []
     return [
         "egress",
@@ -68,8 +73,10 @@ def command(region: str, stack: str, published_url: str, plan_path: str | None =
         stack,
         "--published",
         published_url,
-        "--publish-dir",
-        PUBLISH_DIR,
+        "--upload",
+        f"s3://{bucket}/{region}",
+        "--invalidate",
+        distribution_id,
         *plan,
         "--json",
     ]

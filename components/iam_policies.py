@@ -212,6 +212,12 @@ def daily_task_policy(
             "Resource": f"{bucket}/{publish_prefix}*",
         },
         {
+            "Sid": "PublishUnsign",  # the one object the upload deletes: the signature of a tree no longer signed
+            "Effect": "Allow",
+            "Action": "s3:DeleteObject",
+            "Resource": f"{bucket}/{publish_prefix}v1/info/ip_addresses.sig",
+        },
+        {
             "Sid": "PublishList",
             "Effect": "Allow",
             "Action": "s3:ListBucket",
@@ -221,7 +227,8 @@ def daily_task_policy(
         {
             "Sid": "Invalidate",
             "Effect": "Allow",
-            "Action": ["cloudfront:CreateInvalidation", "cloudfront:GetInvalidation"],
+            # list and get: the latest invalidation says whether the edges may still cache an earlier tree
+            "Action": ["cloudfront:CreateInvalidation", "cloudfront:GetInvalidation", "cloudfront:ListInvalidations"],
             "Resource": require_arn(distribution_arn, "distribution_arn"),
         },
         {

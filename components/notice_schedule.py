@@ -295,11 +295,15 @@ class NoticeSchedule(pulumi.ComponentResource):
             aws_region=aws_region,
             secret_arns=pulumi.Output.all(**secret_arns),
             environment=pulumi.Output.all(**environment),
+            bucket=daily.publish_bucket_name if daily else "",
+            distribution=daily.distribution_id if daily else "",
         ).apply(
             lambda v: container_definitions(
                 image=args.image,
                 command=(
-                    daily_task.command(args.region, daily.stack, v["published"], args.plan_path)
+                    daily_task.command(
+                        args.region, daily.stack, v["published"], v["bucket"], v["distribution"], args.plan_path
+                    )
                     if daily
                     else command(args.region, v["published"], args.plan_path)
                 ),

@@ -12,9 +12,15 @@ So at no moment can an address send while it is not in the published list (addit
 and no address leaves the list while it can still send (removals: detach, then publish). A step that fails
 stops the run there, and every state it can stop in is safe: the list only ever holds more than the gateways.
 
+5. **heartbeat**, only when every step succeeded (each exit 0, none stopped): the day's heartbeat
+   (:func:`smtp_egress.jobs.heartbeat.record_heartbeat`, ``job="daily"``). The notify step records none of its
+   own: a run that notified and then failed to publish or to move the gateways is not a successful run, and the
+   silence alarm must go on counting the hours.
+
 The steps are parameters, so the scheduled task, a person and a test run the same order:
-:class:`Publisher` puts the region's tree live (:class:`~smtp_egress.jobs.daily_publish.DirectoryPublisher`
-writes it into a folder; an uploader to object storage is another implementation of the same call),
+:class:`Publisher` puts the region's tree live (:class:`~smtp_egress.jobs.daily_upload.S3Publisher` uploads it to
+the publisher bucket, what customers fetch; :class:`~smtp_egress.jobs.daily_publish.DirectoryPublisher` writes it
+into a folder),
 :class:`Gateways` reads and changes what the gateways hold, ``notify`` runs the notice job. A notify run that
 reports problems (exit 3 to 6) does not stop the others: what is published and attached follows what customers
 were told, which the ledger says; a notify that raises (a bad setting) stops the run before anything moves.
@@ -31,6 +37,7 @@ from smtp_egress import errors
 from smtp_egress.wording import count
 
 if TYPE_CHECKING:
+    from .heartbeat import HeartbeatResult
     from .notify import NotifyResult
 
 
@@ -78,7 +85,7 @@ class Gateways(Protocol):
 
 @dataclasses.dataclass(frozen=True)
 class Step:
-    name: str  # notify | publish | gateways | publish-again
+    name: str  # notify | publish | gateways | publish-again | heartbeat
     exit_code: int
     message: str
 
@@ -89,6 +96,7 @@ class DailyResult:
     steps: tuple[Step, ...]
     notify: NotifyResult | None = None
     stopped: str | None = None  # the step that failed and stopped the run (its message is its Step's)
+    heartbeat: HeartbeatResult | None = None  # recorded: every step succeeded
 
     @property
     def exit_code(self) -> int:
@@ -101,8 +109,10 @@ def run_daily(
     notify: Callable[[], NotifyResult],
     publish: Publisher,
     gateways: Gateways,
+    heartbeat: Callable[[NotifyResult], HeartbeatResult] | None = None,
 ) -> DailyResult:
-    """Run the day's steps in order (module docstring); a step's EgressError stops the run, recorded."""
+    """Run the day's steps in order (module docstring); a step's EgressError stops the run, recorded.
+    ``heartbeat`` records the day's successful run (given the notify step's result, for its moment)."""
     steps: list[Step] = []
 
     def stop(name: str, exc: errors.EgressError, notified: NotifyResult | None = None) -> DailyResult:
@@ -117,6 +127,9 @@ def run_daily(
     steps.append(
         Step("notify", notified.exit_code, problems or f"{count(len(notified.announced), 'change')} announced")
     )
+    # the tree as of the latest announcement this run made (told after the run's start, on the real clock): the
+    # first publish already shows it in `upcoming`, or tomorrow's notify would find it missing from the list
+    moment = max([moment, *(when for _, when in notified.told)])
     try:
         before = gateways.attached()
     except errors.EgressError as exc:  # the deployed stack cannot be read: nothing is published or changed
@@ -137,7 +150,23 @@ def run_daily(
         except errors.EgressError as exc:
             return stop("publish-again", exc, notified)
         steps.append(Step("publish-again", errors.OK, _listed(again)))
-    return DailyResult(region, tuple(steps), notified)
+    if heartbeat is None or any(s.exit_code != errors.OK for s in steps):
+        return DailyResult(region, tuple(steps), notified)
+    try:
+        beat = heartbeat(notified)
+    except errors.EgressError as exc:
+        return stop("heartbeat", exc, notified)
+    steps.append(Step("heartbeat", errors.OK, f"the day's successful run recorded in the ledger; {_metric(beat)}"))
+    return DailyResult(region, tuple(steps), notified, heartbeat=beat)
+
+
+def _metric(beat: HeartbeatResult) -> str:
+    words = {
+        "put": f"the metric put in CloudWatch namespace {beat.namespace!r}",
+        "simulation": "no metric (a simulation)",
+        "failed": f"the metric was NOT put: {beat.metric_error}",
+    }
+    return words.get(beat.metric, "no metric namespace configured")
 
 
 def _listed(published: Published) -> str:

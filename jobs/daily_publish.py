@@ -4,8 +4,9 @@ lays it out (``<region>/v1/info/ip_addresses``, ``.txt``, ``.sig`` with a key, t
 
 It honours :attr:`~smtp_egress.jobs.daily.PublishRequest.keep_listed`: the region's document and ``.txt`` are
 rendered from :func:`smtp_egress.addresses.listed_while_attached`, so an address the gateways still hold stays
-listed; the changes feed says what was announced, as always. An uploader to object storage plugs in as another
-:class:`~smtp_egress.jobs.daily.Publisher` that renders the same files (:func:`region_files`) and uploads them.
+listed; the changes feed says what was announced, as always. The uploader to the publisher bucket
+(:class:`~smtp_egress.jobs.daily_upload.S3Publisher`) renders the same files with the same function
+(:func:`~smtp_egress.jobs.publish.region_static_files`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING
 from smtp_egress.files import write_atomic
 
 from .daily import Published, PublishRequest
-from .publish import HEADERS, load_state
+from .publish import HEADERS, load_state, region_static_files
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -38,14 +39,10 @@ def region_files(
     key: Ed25519PrivateKey | None = None,
 ) -> tuple[dict[str, tuple[bytes, str]], tuple[str, ...]]:
     """The region's files (path -> (bytes, Content-Type)) and the addresses its list holds."""
-    from smtp_egress.addresses import listed_while_attached
-    from smtp_egress.document import document_path, static_files
+    from smtp_egress.document import document_path
 
     state = load_state(plan_path, db_url, region=region)
-    held = listed_while_attached(state.announcements, region, keep_listed, moment.date())
-    kept = static_files(state.plan, held, moment, base_url, [region], key, simulated=state.simulated)
-    feed = static_files(state.plan, state.announcements, moment, base_url, [region], key, simulated=state.simulated)
-    files = {path: kept[path] if path.startswith(f"{region}/") else data for path, data in feed.items()}
+    files = region_static_files(state, region, moment, base_url, keep_listed, key)
     listed = tuple(json.loads(files[document_path(region)][0])["ip_addresses"])
     return files, listed
 

@@ -101,3 +101,28 @@ def load_state(plan_path: str, db_url: LedgerLocation | str, *, region: str | No
         return State(plan, ledger.announcements(), ledger.simulation)
     finally:
         ledger.close()
+
+
+def region_static_files(
+    state: State,
+    region: str,
+    moment: dt.datetime,
+    base_url: str,
+    keep_listed: frozenset[str] = frozenset(),
+    key: Ed25519PrivateKey | None = None,
+) -> dict[str, tuple[bytes, str]]:
+    """One region's host's files of the static tree (path -> (bytes, Content-Type)): its document, ``.txt`` and
+    ``.sig``, and the changes feed of this region. ``keep_listed``: addresses the gateways hold now, which stay in
+    the document and ``.txt`` even if their removal is in effect (:func:`smtp_egress.addresses.listed_while_attached`:
+    detach, then unpublish); the feed says what was announced, as always. The daily task's publishers (to a folder,
+    to S3) and ``egress publish --upload`` (nothing kept) all render with this one function."""
+    from smtp_egress.addresses import listed_while_attached
+    from smtp_egress.document import static_files
+
+    anns, simulated = state.announcements, state.simulated
+    feed = static_files(state.plan, anns, moment, base_url, [region], key, simulated=simulated)
+    if not keep_listed:
+        return feed
+    held = listed_while_attached(anns, region, keep_listed, moment.date())
+    kept = static_files(state.plan, held, moment, base_url, [region], key, simulated=simulated)
+    return {path: kept[path] if path.startswith(f"{region}/") else data for path, data in feed.items()}

@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 from smtp_egress.masking import excerpt
 
 from . import upload_errors as errors
-from .publish import PublishInputs, load_state
+from .publish import PublishInputs, load_state, region_static_files
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -83,6 +83,9 @@ class UploadInputs:
     target: UploadTarget
     base_url: str  # the public URL the tree is served from (links of changes.atom)
     key: Ed25519PrivateKey | None = None  # signs the document (.sig)
+    # the addresses the gateways hold now (the daily task's publish steps): they stay listed even if their removal
+    # is in effect (detach, then unpublish); empty for `egress publish --upload`
+    keep_listed: frozenset[str] = frozenset()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -132,7 +135,7 @@ def parse_target(url: str) -> tuple[str, str]:
 
 def render_tree(inputs: UploadInputs) -> tuple[list[TreeFile], Any]:
     """The region's files, in upload order, each checked (see step 1); and the validated document."""
-    from smtp_egress.document import CACHE_CONTROL, static_files
+    from smtp_egress.document import CACHE_CONTROL
 
     state = load_state(inputs.publish.plan_path, inputs.publish.db_url, region=inputs.region)
     if state.simulated:
@@ -146,8 +149,8 @@ def render_tree(inputs: UploadInputs) -> tuple[list[TreeFile], Any]:
             f"{inputs.target.url}: the prefix names region {named!r}, but this is region {inputs.region!r}'s list; "
             f"upload each region to its own host's prefix (s3://{inputs.target.bucket}/{inputs.region})"
         )
-    files = static_files(
-        state.plan, state.announcements, inputs.publish.moment, inputs.base_url, [inputs.region], inputs.key
+    files = region_static_files(
+        state, inputs.region, inputs.publish.moment, inputs.base_url, inputs.keep_listed, inputs.key
     )
     by_path = {_host_path(rel, inputs.region): (data, ctype) for rel, (data, ctype) in files.items()}
     tree = [TreeFile(p, *by_path[p], CACHE_CONTROL) for p in ORDER if p in by_path]
@@ -201,9 +204,15 @@ def check_tree(inputs: UploadInputs, tree: list[TreeFile]) -> Any:
 def upload_region(inputs: UploadInputs, *, session: Any = None) -> UploadResult:
     """Render, check, upload what changed, delete what left the tree, invalidate (see the module docstring).
     ``session``: a boto3 Session (default: a new one from the environment)."""
+    tree, doc = render_tree(inputs)
+    return upload_tree(inputs, tree, doc, session=session)
+
+
+def upload_tree(inputs: UploadInputs, tree: list[TreeFile], doc: Any, *, session: Any = None) -> UploadResult:
+    """Steps 2 to 4 for ``tree`` and its validated document ``doc``, as :func:`render_tree` returned them: what is
+    uploaded is exactly what was rendered and checked."""
     from .object_store import Cdn, Connection, ObjectStore
 
-    tree, doc = render_tree(inputs)
     target = inputs.target
     connection = Connection(target.url, target.endpoint_url, session)
     store = ObjectStore(connection, target.bucket)

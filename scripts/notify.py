@@ -78,17 +78,7 @@ def register(sub) -> None:
         help="start no notice after the fan-out has run this long; the rest stay pending for the next run, exit 6 "
         "(env EGRESS_NOTIFY_DEADLINE; default 1800)",
     )
-    p.add_argument(
-        "--heartbeat-namespace",
-        metavar="NAMESPACE",
-        help="after a run that exits 0, also put the heartbeat metric (DailyRunSucceeded, dimension Region) in "
-        "this CloudWatch namespace; the ledger records the run either way (env EGRESS_HEARTBEAT_NAMESPACE)",
-    )
-    p.add_argument(
-        "--cloudwatch-endpoint-url",
-        metavar="URL",
-        help="the CloudWatch endpoint for the heartbeat (env EGRESS_CLOUDWATCH_ENDPOINT_URL; default: AWS's)",
-    )
+    add_heartbeat_options(p)
     p.add_argument(
         "--progress",
         action="store_const",
@@ -148,6 +138,20 @@ def run(args) -> int:
         beat = record_heartbeat(HeartbeatInputs(args.region, inputs.db_url, result.moment, cloudwatch=cloudwatch))
     emit(result, args.json, beat)
     return result.exit_code
+
+
+def add_heartbeat_options(p) -> None:
+    p.add_argument(
+        "--heartbeat-namespace",
+        metavar="NAMESPACE",
+        help="after a run that exits 0, also put the heartbeat metric (DailyRunSucceeded, dimension Region) in "
+        "this CloudWatch namespace; the ledger records the run either way (env EGRESS_HEARTBEAT_NAMESPACE)",
+    )
+    p.add_argument(
+        "--cloudwatch-endpoint-url",
+        metavar="URL",
+        help="the CloudWatch endpoint for the heartbeat (env EGRESS_CLOUDWATCH_ENDPOINT_URL; default: AWS's)",
+    )
 
 
 def _heartbeat_flags(args) -> dict[str, object]:

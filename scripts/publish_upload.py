@@ -12,21 +12,14 @@ from .common import print_json, refuse
 
 def run(args, inputs) -> int:
     from smtp_egress.errors import ConfigError, RealClockOnly
-    from smtp_egress.jobs.publish_upload import UploadInputs, UploadTarget, parse_target, upload_region
+    from smtp_egress.jobs.publish_upload import UploadInputs, upload_region
 
     from .common import at_flag, load_plan, region
-    from .values import Setting, http_url, naming, private_key, setting
+    from .values import http_url, private_key, setting
 
     refuse("--upload", {"--format": args.format, "--out": args.out, "--public-key": args.public_key})
-    with naming("--upload"):
-        bucket, prefix = parse_target(args.upload)
-    if args.endpoint_url is not None:
-        http_url(Setting(args.endpoint_url, "--endpoint-url"), "S3 endpoint")
-    if args.invalidate is not None and not _distribution_id(args.invalidate):
-        raise ConfigError(
-            f"--invalidate {args.invalidate[:40]!r} is not a CloudFront distribution ID (letters and digits, "
-            "e.g. E2QWRUHAPOMQZL: the publisher's distribution_id)"
-        )
+    target = upload_target(args)
+    bucket = target.bucket
     if args.at is not None:  # a list of another day would drop addresses that can send, or add unattached ones
         raise RealClockOnly(
             f"{at_flag(args)} does not apply to --upload: customers read the list as it stands now, so it is "
@@ -40,7 +33,6 @@ def run(args, inputs) -> int:
         )
     key = private_key(setting(args.signing_key, "--signing-key", "EGRESS_SIGNING_KEY"))
     region(load_plan(args), args.region)
-    target = UploadTarget(bucket, prefix, args.endpoint_url, args.invalidate)
     result = upload_region(UploadInputs(inputs, args.region, target, http_url(base, "base URL"), key))
     if args.json:
         print_json(dataclasses.asdict(result) | {"changed": result.changed})
@@ -65,6 +57,26 @@ def run(args, inputs) -> int:
         f"{count(result.requests, 'request')}"
     )
     return 0
+
+
+def upload_target(args):
+    """The checked ``--upload s3://BUCKET/PREFIX``, ``--endpoint-url`` and ``--invalidate`` (an UploadTarget);
+    ConfigError naming the flag of a bad value."""
+    from smtp_egress.errors import ConfigError
+    from smtp_egress.jobs.publish_upload import UploadTarget, parse_target
+
+    from .values import Setting, http_url, naming
+
+    with naming("--upload"):
+        bucket, prefix = parse_target(args.upload)
+    if args.endpoint_url is not None:
+        http_url(Setting(args.endpoint_url, "--endpoint-url"), "S3 endpoint")
+    if args.invalidate is not None and not _distribution_id(args.invalidate):
+        raise ConfigError(
+            f"--invalidate {args.invalidate[:40]!r} is not a CloudFront distribution ID (letters and digits, "
+            "e.g. E2QWRUHAPOMQZL: the publisher's distribution_id)"
+        )
+    return UploadTarget(bucket, prefix, args.endpoint_url, args.invalidate)
 
 
 def _distribution_id(text: str) -> bool:

@@ -351,6 +351,9 @@ def declare(
     pulumi.export("queue_url", workers.queue_url)
     pulumi.export("archive_bucket", workers.archive_bucket_name)
     pulumi.export("publisher_url", publisher.url)
+    # where the daily task uploads (egress daily --upload s3://BUCKET/<region> --invalidate DISTRIBUTION_ID)
+    pulumi.export("publisher_bucket", publisher.bucket_name)
+    pulumi.export("publisher_distribution_id", publisher.distribution_id)
     pulumi.export("alerts_topic", notices.alerts_topic_arn)
     pulumi.export("tracking_hosts", {"tracking": dns.tracking_host, "mx": dns.mx_host, "egress_txt": dns.txt_name})
     pulumi.export("signing_public_key", with_key(settings, public_key_pem))  # give it to customers who verify

@@ -241,6 +241,49 @@ class MotoServer:
             aws_secret_access_key="testing",
         )
 
+    def account(self) -> dict[str, str]:
+        """The credentials (environment variables) of a new, empty AWS account on this server: moto keeps each
+        account's resources apart, so a test that lists what exists (security groups, prefix lists) sees only its
+        own, and nobody resets the server the whole session shares."""
+        account_id = f"{uuid.uuid4().int % 10**12:012d}"
+        role = f"arn:aws:iam::{account_id}:role/smtp-egress-test"
+        got = self.client("sts").assume_role(RoleArn=role, RoleSessionName="smtp-egress-test")["Credentials"]
+        return {
+            "AWS_ACCESS_KEY_ID": got["AccessKeyId"],
+            "AWS_SECRET_ACCESS_KEY": got["SecretAccessKey"],
+            "AWS_SESSION_TOKEN": got["SessionToken"],
+        }
+
+    def readable_bucket(self) -> str:
+        """A new bucket whose objects anyone may GET over HTTP (path-style: URL/BUCKET/KEY), as a CDN would."""
+        import json
+
+        bucket = f"published-{uuid.uuid4().hex[:12]}"
+        s3 = self.client("s3")
+        s3.create_bucket(Bucket=bucket)
+        read = {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{bucket}/*"}
+        s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps({"Version": "2012-10-17", "Statement": [read]}))
+        return bucket
+
+    def distribution(self, bucket: str, origin_path: str = "") -> str:
+        """A new CloudFront distribution in front of ``bucket`` (its ID), for invalidations."""
+        origin = {"Id": "documents", "DomainName": f"{bucket}.s3.amazonaws.com", "OriginPath": origin_path}
+        origin["S3OriginConfig"] = {"OriginAccessIdentity": ""}
+        return self.client("cloudfront").create_distribution(
+            DistributionConfig={
+                "CallerReference": bucket,
+                "Comment": "smtp-egress test",
+                "Enabled": True,
+                "Origins": {"Quantity": 1, "Items": [origin]},
+                "DefaultCacheBehavior": {
+                    "TargetOriginId": "documents",
+                    "ViewerProtocolPolicy": "redirect-to-https",
+                    "MinTTL": 0,
+                    "ForwardedValues": {"QueryString": False, "Cookies": {"Forward": "none"}},
+                },
+            }
+        )["Distribution"]["Id"]
+
     def stop(self) -> None:
         self.process.kill()
         self.process.wait(10)

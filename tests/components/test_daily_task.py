@@ -70,6 +70,7 @@ def test_exactly_these_actions_and_no_wildcard_action():
     assert actions == [
         "cloudfront:CreateInvalidation",
         "cloudfront:GetInvalidation",
+        "cloudfront:ListInvalidations",
         "ec2:AssociateNatGatewayAddress",
         "ec2:DescribeAddresses",
         "ec2:DescribeNatGateways",
@@ -85,7 +86,10 @@ def test_exactly_these_actions_and_no_wildcard_action():
             assert all(a.startswith("ec2:Describe") for a in s["Action"]), s  # no resource-level form exists
     by_sid = {s["Sid"]: s for s in statements}
     assert by_sid["PublishObjects"]["Resource"] == "arn:aws:s3:::us-published-documents-3cb55e5/us/*"
-    assert "s3:DeleteObject" not in by_sid["PublishObjects"]["Action"]  # the publish step never deletes
+    assert "s3:DeleteObject" not in by_sid["PublishObjects"]["Action"]  # the publish step deletes one key only:
+    assert (
+        by_sid["PublishUnsign"]["Resource"] == "arn:aws:s3:::us-published-documents-3cb55e5/us/v1/info/ip_addresses.sig"
+    )
     assert by_sid["StackState"]["Resource"] == "arn:aws:s3:::example-pulumi-state/smtp-egress/*"
 
 
@@ -104,6 +108,14 @@ def test_the_stacks_task_runs_the_day_with_a_role_parliament_accepts(stack):
     task = by_name[f"{stack}-notices-task"]["inputs"]
     (container,) = json.loads(task["containerDefinitions"])
     assert container["command"][:6] == ["egress", "daily", "--region", stack, "--stack", stack]
+    # the publish steps reach customers: the publisher's bucket at the distribution's origin path, invalidated
+    bucket = by_name[f"{stack}-published-documents"]["id"]  # the mocks name a bucket by its physical ID
+    distribution = by_name[f"{stack}-published-distribution"]["id"]
+    upload = container["command"][container["command"].index("--upload") :][:4]
+    assert upload == ["--upload", f"s3://{bucket}/{stack}", "--invalidate", distribution]
+    assert (
+        plan["outputs"]["publisher_bucket"] == bucket and plan["outputs"]["publisher_distribution_id"] == distribution
+    )
     assert {"name": "PULUMI_BACKEND_URL", "value": "s3://example-pulumi-state/smtp-egress"} in container["environment"]
     assert container["readonlyRootFilesystem"] is True and container["mountPoints"][0]["containerPath"] == "/tmp"
 

@@ -81,6 +81,24 @@ class MemoryStack:
         return UpSummary("succeeded", {"update": 1})
 
 
+def notify_inputs(region: Region, day: dt.date, published: str, base_url: str) -> Any:
+    """The daily task's notify step on ``day``, delivering by Maildir into the region's outbox."""
+    from smtp_egress.jobs.notices import NoticeSettings
+    from smtp_egress.jobs.notify import NotifyInputs
+    from smtp_egress.notices.channels import CHANNELS
+
+    email = CHANNELS["email"].settings({"outbox": str(region.outbox)})
+    return NotifyInputs(
+        region="us",
+        published=published,
+        plan_path=str(region.plan),
+        db_url=region.db,
+        moment=start_of(day),
+        notices=NoticeSettings(base_url=base_url, channels={"email": email}),
+        publish_follows=True,
+    )
+
+
 def attached_of(outputs: dict[str, Any]) -> frozenset[str]:
     return frozenset(ip for ip, a in outputs[ADDRESSES].items() if a["attached"])
 

@@ -19,32 +19,31 @@ from smtp_egress.document import document_path
 from smtp_egress.jobs.daily import PublishRequest, run_daily
 from smtp_egress.jobs.daily_publish import DirectoryPublisher
 from smtp_egress.jobs.deploy import StackGateways
-from smtp_egress.jobs.notices import NoticeSettings
-from smtp_egress.jobs.notify import NotifyInputs, run_notify
-from smtp_egress.notices.channels import CHANNELS
+from smtp_egress.jobs.notify import run_notify
 
-from .conftest import ADDED, FIRST, REMOVED, MemoryStack, Region, attached_of
+from .conftest import ADDED, FIRST, REMOVED, MemoryStack, Region, attached_of, notify_inputs
 
 BASE = "https://us.ips.test"
 
 
 class Day:
-    """One region's daily runs over several days, checking the invariant at every step."""
+    """One region's daily runs over several days, checking the invariant at every step: ``publisher`` puts the tree
+    live where ``published`` (what notify fetches) and :meth:`listed` read it (by default: a folder)."""
 
-    def __init__(self, region: Region) -> None:
+    def __init__(self, region: Region, publisher: Any = None, published: str | None = None) -> None:
         self.region = region
         self.stack = MemoryStack(region, FIRST - dt.timedelta(days=1))
         self.stack.watch = self.across_up
         self.events: list[tuple[str, frozenset[str], frozenset[str]]] = []  # (step, listed, attached)
-        publisher = DirectoryPublisher(str(region.plan), region.db, region.root, BASE)
+        self.publisher = publisher or DirectoryPublisher(str(region.plan), region.db, region.root, BASE)
+        self.published = published or str(region.root / document_path("us"))
+        self.publisher(PublishRequest("us", start_of(FIRST), attached_of(self.stack.state)))  # what was live before
 
-        def publish(request: PublishRequest) -> Any:
-            done = publisher(request)
+    def publish(self, request: PublishRequest) -> Any:
+        try:
+            return self.publisher(request)
+        finally:  # after a failed publish too: whatever went live must keep the promise
             self.check("publish")
-            return done
-
-        self.publish = publish
-        publisher(PublishRequest("us", start_of(FIRST), attached_of(self.stack.state)))  # what was live before
 
     def listed(self) -> frozenset[str]:
         doc = json.loads((self.region.root / document_path("us")).read_bytes())
@@ -63,16 +62,7 @@ class Day:
     def run(self, day: dt.date):
         self.stack.day = day
         self.events.clear()
-        email = CHANNELS["email"].settings({"outbox": str(self.region.outbox)})
-        notify = NotifyInputs(
-            region="us",
-            published=str(self.region.root / document_path("us")),
-            plan_path=str(self.region.plan),
-            db_url=self.region.db,
-            moment=start_of(day),
-            notices=NoticeSettings(base_url=BASE, channels={"email": email}),
-            publish_follows=True,
-        )
+        notify = notify_inputs(self.region, day, self.published, BASE)
         gateways = StackGateways(self.region.deploy_inputs(day), self.stack)
 
         def notified():

@@ -38,14 +38,15 @@ def test_the_daily_command_publishes_then_attaches_through_the_stand_in(region, 
 
     code, first = daily(region, project, FIRST.isoformat(), capsys)
     assert code == 0, first
-    assert [s["step"] for s in first["steps"]] == ["notify", "publish", "gateways"]
+    assert [s["step"] for s in first["steps"]] == ["notify", "publish", "gateways", "heartbeat"]
+    assert first["heartbeat"]["job"] == "daily" and first["heartbeat"]["metric"] == "not configured"
     assert not any("up" in c["args"] for c in calls())
 
     day = dt.date(2026, 12, 10)
     (state / "after-up.json").write_text(json.dumps(synthesized_outputs(region.deploy_inputs(day))))
     code, added = daily(region, project, day.isoformat(), capsys)
     assert code == 0, added
-    assert [s["step"] for s in added["steps"]] == ["notify", "publish", "gateways", "publish-again"]
+    assert [s["step"] for s in added["steps"]] == ["notify", "publish", "gateways", "publish-again", "heartbeat"]
     assert f"attach {ADDED}: pulumi up succeeded" in added["steps"][2]["message"]
     up = next(c for c in calls() if "up" in c["args"])
     assert "--target" in up["args"] and "--policy-pack" in up["args"] and up["EGRESS_DB"] == region.db
@@ -68,6 +69,16 @@ def test_usage_errors_are_named_before_anything_runs(region, standin, capsys, mo
     assert main(["deploy", "--stack", "mars", *common]) == 2
     assert "--stack: stack 'mars'" in capsys.readouterr().err
     assert not (region.root / "us").exists() and not any("up" in c["args"] for c in calls())
+
+
+def exit_of(argv: list[str]) -> int | str:
+    """The command's exit code; a traceback (what the malformed-value tests exist to catch) as its words."""
+    try:
+        return main(argv)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else str(exc.code)
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"[:200]
 
 
 MALFORMED = ["", "-1", "nope.json", "http://[::1", "a\nb", "x" * 300, "\udcff"]
@@ -103,12 +114,7 @@ def test_malformed_values_of_their_own_flags_exit_2_naming_them(region, standin,
                     argv[argv.index(flag) + 1] = value
                 else:
                     argv += [flag, value]
-                try:
-                    code = main(argv)
-                except SystemExit as exc:
-                    code = exc.code
-                except Exception as exc:  # a traceback: what this test exists to catch
-                    code = f"{type(exc).__name__}: {exc}"[:200]
+                code = exit_of(argv)
                 out, err = capsys.readouterr()
                 if code not in (0, 2, 3) or (code and flag not in err + out):
                     wrong.append(f"{name} {flag} {value[:20]!r}: exit {code!r}: {err.strip()[-200:]!r}")

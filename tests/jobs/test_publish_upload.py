@@ -55,22 +55,7 @@ def site(example_plan, tmp_path, aws_env, moto_server):
     s3 = boto3.client("s3", endpoint_url=moto_server.url)
     s3.create_bucket(Bucket=bucket)
     cloudfront = boto3.client("cloudfront", endpoint_url=moto_server.url)
-    origin = {"Id": "documents", "DomainName": f"{bucket}.s3.amazonaws.com", "OriginPath": "/us"}
-    origin["S3OriginConfig"] = {"OriginAccessIdentity": ""}
-    distribution = cloudfront.create_distribution(
-        DistributionConfig={
-            "CallerReference": bucket,
-            "Comment": "smtp-egress test",
-            "Enabled": True,
-            "Origins": {"Quantity": 1, "Items": [origin]},
-            "DefaultCacheBehavior": {
-                "TargetOriginId": "documents",
-                "ViewerProtocolPolicy": "redirect-to-https",
-                "MinTTL": 0,
-                "ForwardedValues": {"QueryString": False, "Cookies": {"Forward": "none"}},
-            },
-        }
-    )["Distribution"]["Id"]
+    distribution = moto_server.distribution(bucket, "/us")
     return Site(str(example_plan), db, bucket, distribution, s3, cloudfront, moto_server.url)
 
 

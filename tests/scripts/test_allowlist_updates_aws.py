@@ -10,12 +10,8 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -38,52 +34,23 @@ def _binary(name: str) -> str:
     pytest.skip(f"{name} is not installed (the dev extra has it)")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def moto() -> Iterator[str]:
-    """moto's standalone server on 127.0.0.1, for this module's tests."""
-    server = _binary("moto_server")
-    port = _free_port()
-    proc = subprocess.Popen(
-        [server, "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    endpoint = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(200):
-            try:
-                urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.05)
-        else:
-            pytest.fail("moto_server did not answer within 10 s")
-        yield endpoint
-    finally:
-        proc.terminate()
-        proc.wait(10)
-
-
 @pytest.fixture
-def aws(moto, tmp_path, monkeypatch):
-    """``aws(*argv)``: the real AWS CLI against moto (reset first), with dummy credentials and no user config;
-    ``aws.env`` runs a customer's script the same way (``aws`` first on PATH)."""
-    urllib.request.urlopen(urllib.request.Request(f"{moto}/moto-api/reset", method="POST"), timeout=5).close()
+def aws(moto_server, tmp_path, monkeypatch):
+    """``aws(*argv)``: the real AWS CLI against the session's moto server (tests/conftest.py), in an AWS account of
+    its own (empty: no other test's groups or prefix lists), with no user config; ``aws.env`` runs a customer's
+    script the same way (``aws`` first on PATH)."""
+    credentials = moto_server.account()
     env = {
         "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
         "HOME": str(tmp_path),
         "TMPDIR": str(tmp_path),
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
+        **credentials,
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_CONFIG_FILE": str(tmp_path / "no-aws-config"),
         "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-aws-credentials"),
         "AWS_EC2_METADATA_DISABLED": "true",
     }
+    moto = moto_server.url
     cli = _binary("aws")
 
     def call(*argv: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -95,7 +62,12 @@ def aws(moto, tmp_path, monkeypatch):
     import boto3  # the tests read AWS's state in-process (fast); customers' commands run through the CLI
 
     client = boto3.client(
-        "ec2", endpoint_url=moto, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
+        "ec2",
+        endpoint_url=moto,
+        region_name="us-east-1",
+        aws_access_key_id=credentials["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"],
+        aws_session_token=credentials["AWS_SESSION_TOKEN"],
     )
     call.env, call.script, call.ec2 = env, script, client  # type: ignore[attr-defined]
     return call
@@ -216,7 +188,7 @@ def test_aws_prefix_list_sync_grows_max_entries_before_it_adds(aws, tmp_path):
 
 
 @pytest.mark.parametrize("fmt", ["aws-sg-sync", "aws-prefix-list-sync"])
-def test_a_sync_script_cut_short_changes_nothing_and_says_so(aws, moto, tmp_path, changes, fmt):
+def test_a_sync_script_cut_short_changes_nothing_and_says_so(aws, moto_server, tmp_path, changes, fmt):
     """A failed download of the next list (the removal: its first half would revoke what the second half
     lists) is run, cut at every line and within the lines that apply the list, by dash and bash: each run
     fails with the incomplete-file message and the group and prefix lists stay as they were."""
@@ -228,7 +200,7 @@ def test_a_sync_script_cut_short_changes_nothing_and_says_so(aws, moto, tmp_path
         return _rules(aws, group), lists
 
     def run_cut(shell: list[str], path: Path) -> subprocess.CompletedProcess:
-        return run(*shell, str(path), group, "--endpoint-url", moto, env=aws.env, cwd=tmp_path, check=False)
+        return run(*shell, str(path), group, "--endpoint-url", moto_server.url, env=aws.env, cwd=tmp_path, check=False)
 
     assert check_cut_short(changes[2].render(fmt), tmp_path / "cut.sh", run_cut, state) > 100
     aws.script(_write(tmp_path, "whole.sh", changes[2].render(fmt)), group)  # the whole file applies
@@ -252,8 +224,6 @@ variable "endpoint" { type = string }
 
 provider "aws" {
   region                      = "us-east-1"
-  access_key                  = "testing"
-  secret_key                  = "testing"
   skip_credentials_validation = true
   skip_requesting_account_id  = true
   skip_metadata_api_check     = true
@@ -277,7 +247,7 @@ def _provider_mirror() -> Path:
     pytest.skip("no local mirror of the hashicorp/aws provider (set TF_PLUGIN_MIRROR)")
 
 
-def test_terraform_plan_converges_after_each_change(aws, moto, tmp_path, tool, changes):
+def test_terraform_plan_converges_after_each_change(aws, moto_server, tmp_path, tool, changes):
     """terraform apply of each new file creates and destroys only the changed rules; a plan right after finds
     nothing to do (apply twice = apply once), and the group holds exactly the list."""
     terraform, mirror = tool("terraform"), _provider_mirror()
@@ -291,7 +261,7 @@ def test_terraform_plan_converges_after_each_change(aws, moto, tmp_path, tool, c
     (work / "provider.tf").write_text(PROVIDER)
     env = {**aws.env, "TF_CLI_CONFIG_FILE": str(work / "cli.tfrc"), "TF_IN_AUTOMATION": "1"}
     group = _group(aws)
-    tf_vars = ["-var", f"endpoint={moto}", "-var", f"smtp_egress_us_security_group_id={group}"]
+    tf_vars = ["-var", f"endpoint={moto_server.url}", "-var", f"smtp_egress_us_security_group_id={group}"]
     run(terraform, "init", "-input=false", "-no-color", cwd=work, env=env)
     for version in changes:  # apply runs the provider's validation of every value first
         (work / "smtp_egress_us.tf").write_bytes(version.render("terraform"))

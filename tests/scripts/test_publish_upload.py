@@ -49,6 +49,7 @@ def env(example_plan, tmp_path, aws_env, moto_server, monkeypatch):
         "tmp": tmp_path,
         "db": db,
         "plan": plan,
+        "moto": moto_server,
     }
 
 
@@ -102,22 +103,7 @@ def test_json_result(capsys, env):
 def test_signed_upload_and_invalidation(capsys, env):
     code, out, err = egress(capsys, "allowlist", "--generate-key", str(env["tmp"] / "signing.pem"))
     assert code == 0, err
-    cloudfront = boto3.client("cloudfront", endpoint_url=env["endpoint"])
-    origin = {"Id": "o", "DomainName": "x.s3.amazonaws.com", "S3OriginConfig": {"OriginAccessIdentity": ""}}
-    dist = cloudfront.create_distribution(
-        DistributionConfig={
-            "CallerReference": env["bucket"],
-            "Comment": "",
-            "Enabled": True,
-            "Origins": {"Quantity": 1, "Items": [origin]},
-            "DefaultCacheBehavior": {
-                "TargetOriginId": "o",
-                "ViewerProtocolPolicy": "allow-all",
-                "MinTTL": 0,
-                "ForwardedValues": {"QueryString": False, "Cookies": {"Forward": "none"}},
-            },
-        }
-    )["Distribution"]["Id"]
+    dist = env["moto"].distribution(env["bucket"])
     code, out, err = upload(capsys, env, "--signing-key", str(env["tmp"] / "signing.pem"), "--invalidate", dist)
     assert code == 0, err
     assert f"invalidated 5 paths on distribution {dist}" in out and ", signed;" in out

@@ -93,6 +93,8 @@ def test_plan_lists_every_resource_sorted_with_parents_and_options(synth):
         "queue_url",
         "archive_bucket",
         "publisher_url",
+        "publisher_bucket",  # where the daily task uploads, and the distribution it invalidates
+        "publisher_distribution_id",
         "alerts_topic",
         "tracking_hosts",
         "guard_overrides",

@@ -13,11 +13,8 @@ import dataclasses
 import json
 import os
 import shutil
-import socket
 import subprocess
-import sys
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -130,38 +127,6 @@ class Terraform:
         (folder / "main.tf.json").write_text(json.dumps(document, indent=1))
         self.run("init", "-input=false", workdir=folder)
         return folder
-
-
-@dataclasses.dataclass
-class MotoServer:
-    url: str  # http://127.0.0.1:PORT
-    process: subprocess.Popen[bytes]
-
-
-@pytest.fixture(scope="session")
-def moto_server(tmp_path_factory) -> Iterator[MotoServer]:
-    """moto's standalone server on a free loopback port: the EC2 API over HTTP, for terraform apply."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    log = tmp_path_factory.mktemp("moto") / "moto.log"
-    with open(log, "wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], stdout=out, stderr=out
-        )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                assert process.poll() is None and time.monotonic() < deadline, f"moto_server did not start: {log}"
-                time.sleep(0.1)
-        yield MotoServer(f"http://127.0.0.1:{port}", process)
-    finally:
-        process.kill()
-        process.wait(timeout=10)
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,7 @@
 """Further than validate: the network and security resources of the US synth plan, translated with references
 between them, planned and applied by Terraform with the real AWS provider against moto's server (the EC2 API
-over HTTP on loopback), and what the provider read back checked."""
+over HTTP on loopback: the session's server, tests/conftest.py, in an AWS account of this test's own), and what
+the provider read back checked."""
 
 from __future__ import annotations
 
@@ -30,9 +31,11 @@ def test_the_network_and_security_resources_apply_with_the_real_provider(terrafo
     network = [r for r in plan["resources"] if r["type"] in NETWORK]
     assert {r["type"] for r in network} == set(NETWORK)
     document = to_terraform({**plan, "resources": network}, provider_schema, region="us-east-1", references=True)
+    account = moto_server.account()
     document["provider"]["aws"].update(
-        access_key="AKIATESTINGONLY00000",
-        secret_key="testing",
+        access_key=account["AWS_ACCESS_KEY_ID"],
+        secret_key=account["AWS_SECRET_ACCESS_KEY"],
+        token=account["AWS_SESSION_TOKEN"],
         endpoints=[{"ec2": moto_server.url, "sts": moto_server.url}],
     )
     folder = terraform.project(document)
