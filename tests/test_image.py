@@ -131,10 +131,7 @@ def test_the_build_context_holds_only_what_the_dockerfile_copies(steps):
     assert patterns[0] == "*", "everything is excluded first"
     let_in = {p[1:].rstrip("/") for p in patterns if p.startswith("!")}
     sources = {
-        src.rstrip("/")
-        for w, a in steps
-        if w == "COPY" and not a.startswith("--from")
-        for src in a.split()[:-1]
+        src.rstrip("/") for w, a in steps if w == "COPY" and not a.startswith("--from") for src in a.split()[:-1]
     }
     assert sources <= let_in, f"copied but kept out of the context: {sorted(sources - let_in)}"
     assert not let_in & {".venv", ".git", ".egress", "tests"}
