@@ -55,6 +55,7 @@ SERVICES: dict[str, tuple[str, ...]] = {
         "subnet",
         "vpc",
         "vpc_endpoint",
+        "vpc_endpoint_policy",
         "_inputs",
     ),
     "ecs": ("cluster", "task_definition"),

@@ -58,6 +58,13 @@ def problems(args: DailyTaskArgs) -> list[str]:
     return p
 
 
+def state_bucket(state_backend: str) -> str:
+    """The bucket of an ``s3://BUCKET/PREFIX`` state backend (checked by :func:`problems`)."""
+    m = STATE_BACKEND.fullmatch(state_backend)
+    assert m is not None, "problems() refuses a state backend it cannot read"
+    return m["bucket"]
+
+
 def command(
     region: str, stack: str, published_url: str, bucket: str, distribution_id: str, plan_path: str | None = None
 ) -> list[str]:

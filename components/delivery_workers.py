@@ -17,10 +17,10 @@ Children (``name`` is the component's name):
   with a rolling instance refresh when the template changes.
 
 ``ami_id`` is required and comes from the stack configuration (the stack program reads it; components never
-read config). The AMI must already carry smtp-egress in /opt/smtp-egress: build the AMI with the package
-installed, e.g. EC2 Image Builder or Packer running ``python3 -m venv /opt/smtp-egress &&
-/opt/smtp-egress/bin/pip install smtp-egress==VERSION`` (on Amazon Linux 2023 or any image with python3,
-systemd and cloud-init). Without it, cloud-init says so in the console log and leaves the service disabled.
+read config). The AMI must already carry smtp-egress in /opt/smtp-egress: the repository's Packer template
+(``packer/worker.pkr.hcl``) builds it on Amazon Linux 2023 from the wheel, with the unit
+(:mod:`smtp_egress.components.worker_unit`). Without it, cloud-init says so in the console log and leaves the
+service disabled.
 The AMI pins the version; a new AMI ID rolls the workers. ``egress worker`` itself is a later issue: until
 it exists the unit fails and systemd keeps restarting it every 10 s.
 The workers reach SQS and S3 through :class:`smtp_egress.components.vpc_endpoints.VpcEndpoints`, not the internet.

@@ -8,6 +8,14 @@ component's name):
   list in each table (RegionalEgress declares its routes as separate resources, so nothing fights over
   them); pass :attr:`VpcEndpoints.s3_prefix_list_id` to ``SmtpEgressRulesArgs.endpoint_prefix_list_ids``.
   Gateway endpoints cost nothing.
+- ``{name}-s3-policy`` (declared by :meth:`VpcEndpoints.limit_s3_to`, once the buckets exist): the gateway
+  endpoint's policy. Every S3 request from the private subnets goes through the endpoint (its route is the S3
+  prefix list), so the policy is the list of buckets anything in the VPC may reach: the stack's own (the
+  workers' archive, the publisher's bucket the daily task uploads to, the Pulumi state bucket `egress deploy`
+  reads and writes) with the data-plane actions those need, and ECR's layer bucket
+  (``prod-<region>-starport-layer-bucket``, ``s3:GetObject``), where Fargate pulls the task image's layers.
+  Nothing else: the workers install nothing at boot (so no Amazon Linux repository buckets), and a request for
+  any other bucket, exfiltration included, is denied at the endpoint whatever a role allows.
 - ``{name}-sg``: the interface endpoints' security group: ingress TCP 443 from the VPC CIDR only, no
   egress rules (``egress=[]``, authoritative: endpoints answer, they never connect out).
 - ``{name}-{svc}`` for each of ``interface_services`` (default ``("sqs",)``): an **interface** endpoint in
@@ -22,19 +30,31 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import pulumi
 
 from . import aws
 from .netplan import ArgsError
 
-__all__ = ["ArgsError", "VpcEndpoints", "VpcEndpointsArgs", "service_name", "validate"]
+__all__ = ["ArgsError", "VpcEndpoints", "VpcEndpointsArgs", "s3_endpoint_policy", "service_name", "validate"]
 
 AWS_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]{1,2}")  # us-east-1, eu-central-2, us-gov-west-1
 SERVICE = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*(\.[a-z0-9]+(-[a-z0-9]+)*)*")  # sqs, ecr.dkr, execute-api
 GATEWAY_SERVICE = "s3"
+# What the stack's buckets are used for through the endpoint: objects read, written and deleted (the archive,
+# the published documents, the state's checkpoints and locks), listing, and multipart uploads.
+BUCKET_ACTIONS = (
+    "s3:AbortMultipartUpload",
+    "s3:DeleteObject",
+    "s3:GetBucketLocation",
+    "s3:GetObject",
+    "s3:ListBucket",
+    "s3:ListMultipartUploadParts",
+    "s3:PutObject",
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,6 +106,36 @@ def validate(args: VpcEndpointsArgs) -> None:
             p.append(f"{field} is empty: the endpoints need the private subnets and their route tables")
     if p:
         raise ArgsError("VpcEndpoints: " + "; ".join(p))
+
+
+def ecr_layer_bucket(aws_region: str) -> str:
+    """The S3 bucket ECR serves image layers from in ``aws_region`` (AWS's documented name)."""
+    return f"prod-{aws_region}-starport-layer-bucket"
+
+
+def s3_endpoint_policy(aws_region: str, bucket_names: Iterable[str]) -> str:
+    """The S3 gateway endpoint's policy document (JSON): ``bucket_names`` with :data:`BUCKET_ACTIONS`, ECR's
+    layer bucket for ``s3:GetObject``, nothing else."""
+    buckets = sorted(set(bucket_names))
+    if not buckets:
+        raise ArgsError("VpcEndpoints: the S3 endpoint policy needs at least one bucket")
+    statements = [
+        {
+            "Sid": "SmtpEgressBuckets",
+            "Effect": "Allow",
+            "Principal": "*",
+            "Action": list(BUCKET_ACTIONS),
+            "Resource": [arn for b in buckets for arn in (f"arn:aws:s3:::{b}", f"arn:aws:s3:::{b}/*")],
+        },
+        {
+            "Sid": "EcrImageLayers",
+            "Effect": "Allow",
+            "Principal": "*",
+            "Action": ["s3:GetObject"],
+            "Resource": [f"arn:aws:s3:::{ecr_layer_bucket(aws_region)}/*"],
+        },
+    ]
+    return json.dumps({"Version": "2012-10-17", "Statement": statements}, sort_keys=True)
 
 
 def service_name(aws_region: str, service: str) -> str:
@@ -147,6 +197,7 @@ class VpcEndpoints(pulumi.ComponentResource):
             for svc in args.interface_services
         }
 
+        self._name, self._aws_region, self._s3 = name, args.aws_region, s3
         self.s3_prefix_list_id = s3.prefix_list_id
         self.endpoint_ids = {GATEWAY_SERVICE: s3.id, **{svc: e.id for svc, e in interface.items()}}
         self.security_group_id = sg.id
@@ -156,4 +207,16 @@ class VpcEndpoints(pulumi.ComponentResource):
                 "endpoint_ids": self.endpoint_ids,
                 "security_group_id": self.security_group_id,
             }
+        )
+
+    def limit_s3_to(self, bucket_names: Sequence[pulumi.Input[str]]) -> None:
+        """Declare ``{name}-s3-policy``: only ``bucket_names`` (and ECR's layers) through the S3 gateway endpoint.
+
+        A method, not an argument: the buckets belong to components declared after this one (the workers need
+        the endpoint's prefix list for their security group before their archive bucket exists)."""
+        aws.ec2.VpcEndpointPolicy(
+            f"{self._name}-s3-policy",
+            vpc_endpoint_id=self._s3.id,
+            policy=pulumi.Output.all(*bucket_names).apply(lambda names: s3_endpoint_policy(self._aws_region, names)),
+            opts=pulumi.ResourceOptions(parent=self),
         )

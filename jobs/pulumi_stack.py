@@ -4,15 +4,17 @@
 project folder (the one holding ``Pulumi.yaml``: ``main: stacks/``) runs ``pulumi version`` and
 ``pulumi stack select --stack S``; :meth:`AutomationStack.outputs` runs ``pulumi stack output --json`` (masked,
 then ``--show-secrets``); :meth:`AutomationStack.up` runs ``pulumi up --yes --skip-preview --policy-pack PACK``
-and then reads the outputs and ``pulumi stack history --json`` for the update's summary. The backend, its
-credentials and the secrets passphrase (``PULUMI_BACKEND_URL``, ``AWS_*``, ``PULUMI_CONFIG_PASSPHRASE``) come
-from the process's environment, as for any Pulumi CLI run; ``EGRESS_DB`` is given to the program, whose deploy
-guard reads what customers were told from the ledger.
+(PACK: a copy of the policy pack written for this process's Python, :mod:`smtp_egress.jobs.policy_pack`, so it
+runs from an installed wheel too) and then reads the outputs and ``pulumi stack history --json`` for the update's
+summary. The backend, its credentials and the secrets passphrase (``PULUMI_BACKEND_URL``, ``AWS_*``,
+``PULUMI_CONFIG_PASSPHRASE``) come from the process's environment, as for any Pulumi CLI run; ``EGRESS_DB`` is
+given to the program, whose deploy guard reads what customers were told from the ledger.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,15 +22,9 @@ from typing import Any
 from smtp_egress import errors
 
 from .deploy import DeployFailed, UpSummary
+from .policy_pack import write_policy_pack
 
 MAX_SHOWN = 2000  # characters of the CLI's stderr quoted in an error
-
-
-def policy_pack() -> Path:
-    """The smtp-egress policy pack (package data beside :mod:`smtp_egress.checks`)."""
-    from smtp_egress import checks
-
-    return Path(checks.__file__).resolve().parent / "policy_pack"
 
 
 @dataclasses.dataclass
@@ -87,13 +83,14 @@ class AutomationStack:
 
         stack = self._stack()
         try:
-            result = stack.up(
-                target=list(targets),
-                policy_packs=[str(policy_pack())],
-                message="egress deploy: the gateways follow the day's published list",
-                on_output=self.on_output,
-                color="never",
-            )
+            with tempfile.TemporaryDirectory(prefix="smtp-egress-policy-") as scratch:
+                result = stack.up(
+                    target=list(targets),
+                    policy_packs=[str(write_policy_pack(Path(scratch)))],
+                    message="egress deploy: the gateways follow the day's published list",
+                    on_output=self.on_output,
+                    color="never",
+                )
         except auto.errors.CommandError as exc:
             raise DeployFailed(
                 f"pulumi up of stack {self.stack!r} failed: {_said(exc)}; the published list keeps every address "

@@ -28,7 +28,7 @@ import pulumi
 
 from smtp_egress.addresses import address_states, announcements_from_document, enforce_guard, should_attach
 from smtp_egress.components import aws
-from smtp_egress.components.daily_task import DailyTaskArgs
+from smtp_egress.components.daily_task import DailyTaskArgs, state_bucket
 from smtp_egress.components.delivery_workers import DeliveryWorkers, DeliveryWorkersArgs
 from smtp_egress.components.egress_rules import SmtpEgressRules, SmtpEgressRulesArgs, resolver_ip
 from smtp_egress.components.notice_schedule import NoticeSchedule, NoticeScheduleArgs
@@ -338,6 +338,10 @@ def declare(
             tags=tags,
         ),
     )
+
+    # The S3 gateway endpoint reaches the stack's buckets only (and ECR's image layers), now that they exist.
+    state = [state_bucket(settings.state_backend)] if settings.state_backend is not None else []
+    endpoints.limit_s3_to([workers.archive_bucket_name, publisher.bucket_name, *state])
 
     pulumi.export(
         "egress_addresses",

@@ -50,6 +50,7 @@ TERRAFORM_TYPES: Mapping[str, str] = {
     "aws:ec2/subnet:Subnet": "aws_subnet",
     "aws:ec2/vpc:Vpc": "aws_vpc",
     "aws:ec2/vpcEndpoint:VpcEndpoint": "aws_vpc_endpoint",
+    "aws:ec2/vpcEndpointPolicy:VpcEndpointPolicy": "aws_vpc_endpoint_policy",
     "aws:ecs/cluster:Cluster": "aws_ecs_cluster",
     "aws:ecs/taskDefinition:TaskDefinition": "aws_ecs_task_definition",
     "aws:iam/instanceProfile:InstanceProfile": "aws_iam_instance_profile",

@@ -418,3 +418,30 @@ def s3_proxy(moto_server):
     yield start
     for p in proxies:
         p.close()
+
+
+# Repository folders shipped in the wheel (scripts/dev and scripts/bench are tooling, left out by pyproject.toml).
+WHEEL_FOLDERS = ("egress", "checks", "components", "jobs", "scripts", "stacks", "synth")
+
+
+@pytest.fixture(scope="session")
+def wheel(tmp_path_factory) -> Path:
+    """The smtp-egress wheel, built once per run as a release builds it: from a copy of pyproject.toml,
+    README.md and the shipped folders only (nothing else can leak in), without build isolation (offline)."""
+    root = Path(__file__).resolve().parents[1]
+    src = tmp_path_factory.mktemp("wheel-src")
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(root / name, src / name)
+    for folder in WHEEL_FOLDERS:
+        shutil.copytree(root / folder, src / folder, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    out = tmp_path_factory.mktemp("dist")
+    pip_wheel = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q"]
+    proc = subprocess.run(
+        [*pip_wheel, "--disable-pip-version-check", "-w", str(out), str(src)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (built,) = out.glob("smtp_egress-*.whl")
+    return built

@@ -8,13 +8,10 @@ the stack program and its config from the wheel and must write exactly the revie
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
-
-import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 # Repository folder -> where it lives in the wheel. scripts/dev and scripts/bench are tooling, not shipped.
@@ -40,37 +37,6 @@ def _source_files() -> dict[str, str]:
                 continue
             out[rel] = f"{target}/{path.relative_to(ROOT / folder).as_posix()}"
     return out
-
-
-@pytest.fixture(scope="module")
-def wheel(tmp_path_factory) -> Path:
-    src = tmp_path_factory.mktemp("src")
-    for name in ("pyproject.toml", "README.md"):
-        shutil.copy(ROOT / name, src / name)
-    for folder in FOLDERS:
-        shutil.copytree(ROOT / folder, src / folder, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    out = tmp_path_factory.mktemp("dist")
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--no-deps",
-            "--no-build-isolation",
-            "-q",
-            "--disable-pip-version-check",
-            "-w",
-            str(out),
-            str(src),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    (built,) = out.glob("smtp_egress-*.whl")
-    return built
 
 
 def test_the_wheel_has_one_top_level_name(wheel):

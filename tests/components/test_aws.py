@@ -53,6 +53,7 @@ def test_only_the_listed_modules_load_and_the_classes_are_pulumi_aws_own():
             "subnet",
             "vpc",
             "vpc_endpoint",
+            "vpc_endpoint_policy",
             "_inputs",
             "_enums",
             "outputs",

@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+from pathlib import Path
 
 import pulumi
 import pytest
 
 from smtp_egress.checks import policies
-from smtp_egress.components.vpc_endpoints import ArgsError, VpcEndpoints, VpcEndpointsArgs, service_name, validate
+from smtp_egress.components import aws
+from smtp_egress.components.vpc_endpoints import (
+    ArgsError,
+    VpcEndpoints,
+    VpcEndpointsArgs,
+    s3_endpoint_policy,
+    service_name,
+    validate,
+)
 from smtp_egress.errors import ConfigError
 
+GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 TYPE = "smtp-egress:network:VpcEndpoints"
 ENDPOINT, SG = "aws:ec2/vpcEndpoint:VpcEndpoint", "aws:ec2/securityGroup:SecurityGroup"
 VPC_CIDR = "10.40.0.0/16"
@@ -168,3 +179,87 @@ def test_no_interface_services_leaves_only_the_gateway_and_the_group(pulumi_mock
     rec, out = deploy(pulumi_mocks, dataclasses.replace(ARGS, interface_services=()))
     assert [r.name for r in rec.by_type(ENDPOINT)] == ["us-endpoints-s3"]
     assert list(out["ids"]) == ["s3"] and rec.name_of(out["ids"]["s3"]) == "us-endpoints-s3"
+
+
+# --- the S3 gateway endpoint's policy ---------------------------------------------------------------------
+
+# The data-plane actions the archive, the published documents and the Pulumi state need; no bucket administration.
+BUCKET_ACTIONS = {f"s3:{a}Object" for a in ("Get", "Put", "Delete")} | {
+    "s3:ListBucket",
+    "s3:GetBucketLocation",
+    "s3:AbortMultipartUpload",
+    "s3:ListMultipartUploadParts",
+}
+
+
+def allowed(policy: str) -> dict[str, set[str]]:
+    """Resource ARN -> the actions the endpoint lets through for it (every statement is an Allow to anyone)."""
+    out: dict[str, set[str]] = {}
+    for s in json.loads(policy)["Statement"]:
+        assert s["Effect"] == "Allow" and s["Principal"] == "*" and not {"NotAction", "NotResource"} & set(s)
+        for arn in s["Resource"]:
+            out.setdefault(arn, set()).update(s["Action"])
+    return out
+
+
+def test_the_s3_policy_names_the_buckets_and_ecr_s_layers_only():
+    policy = s3_endpoint_policy("eu-west-1", ["b-archive", "b-published", "b-archive"])
+    assert allowed(policy) == {
+        "arn:aws:s3:::b-archive": BUCKET_ACTIONS,
+        "arn:aws:s3:::b-archive/*": BUCKET_ACTIONS,
+        "arn:aws:s3:::b-published": BUCKET_ACTIONS,
+        "arn:aws:s3:::b-published/*": BUCKET_ACTIONS,
+        "arn:aws:s3:::prod-eu-west-1-starport-layer-bucket/*": {"s3:GetObject"},
+    }
+    with pytest.raises(ArgsError, match="at least one bucket"):
+        s3_endpoint_policy("eu-west-1", [])
+
+
+def test_parliament_finds_nothing_in_the_s3_policy():
+    from .test_daily_task import parliament_findings
+
+    assert parliament_findings(s3_endpoint_policy("us-east-1", ["b-archive", "b-published"])) == []
+    # and it is looking: an action S3 does not have is a finding
+    assert parliament_findings(s3_endpoint_policy("us-east-1", ["b"]).replace("s3:GetBucketLocation", "s3:GetBucket"))
+
+
+def test_limit_s3_to_declares_the_endpoint_s_policy_once_the_buckets_exist(pulumi_mocks):
+    rec = pulumi_mocks()
+
+    @pulumi.runtime.test
+    def run():
+        comp = VpcEndpoints("us-endpoints", ARGS)
+        bucket = aws.s3.Bucket("archive")
+        comp.limit_s3_to([bucket.bucket, "state-bucket"])
+        return bucket.bucket
+
+    run()
+    (policy,) = [r for r in rec.sorted() if r.type == "aws:ec2/vpcEndpointPolicy:VpcEndpointPolicy"]
+    (comp,) = [r for r in rec.sorted() if r.type == TYPE]
+    assert policy.name == "us-endpoints-s3-policy" and policy.parent == comp.urn
+    inputs = rec.inputs_of(policy.type, policy.name)
+    assert rec.name_of(inputs["vpcEndpointId"]) == "us-endpoints-s3"
+    archive = rec.outputs_of("aws:s3/bucket:Bucket", "archive")["bucket"]
+    assert {arn.split(":::")[1].split("/")[0] for arn in allowed(inputs["policy"])} == {
+        archive,
+        "state-bucket",
+        "prod-us-east-1-starport-layer-bucket",
+    }
+
+
+@pytest.mark.parametrize("stack", ["us", "eu"])
+def test_the_stacks_let_through_their_own_buckets_only(stack):
+    """In the golden plans: the archive, the publisher's bucket, the state bucket, ECR's layers; nothing else."""
+    plan = json.loads((GOLDEN / f"synth-{stack}.json").read_text())
+    resources = plan["resources"]
+    by_type = {}
+    for r in resources:
+        by_type.setdefault(r["type"], []).append(r)
+    (policy,) = by_type["aws:ec2/vpcEndpointPolicy:VpcEndpointPolicy"]
+    (s3,) = [r for r in by_type["aws:ec2/vpcEndpoint:VpcEndpoint"] if r["inputs"]["vpcEndpointType"] == "Gateway"]
+    assert policy["inputs"]["vpcEndpointId"] == s3["id"]
+    ours = {r["inputs"].get("bucket") or r["id"] for r in by_type["aws:s3/bucket:Bucket"]}
+    state = "example-pulumi-state"  # smtp-egress:stateBackend in stacks/Pulumi.<stack>.yaml
+    aws_region = {"us": "us-east-1", "eu": "eu-west-1"}[stack]
+    names = {arn.split(":::")[1].split("/")[0] for arn in allowed(policy["inputs"]["policy"])}
+    assert names == ours | {state, f"prod-{aws_region}-starport-layer-bucket"}

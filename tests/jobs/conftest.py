@@ -131,6 +131,9 @@ elif words[:2] == ["stack", "history"]:
         {{}}, "config": {{}}, "result": "succeeded", "endTime": "2026-12-10T06:02:13.000000Z", "version": 42,
         "resourceChanges": {{"same": 88, "update": 1}}}}]))
 elif words[0] == "up":
+    pack = words[words.index("--policy-pack") + 1]  # kept: the pack is a temporary copy, gone after the run
+    with open(os.path.join(pack, "PulumiPolicy.yaml")) as src, open(os.path.join(state, "policy-pack.yaml"), "w") as f:
+        f.write(src.read())
     if os.path.exists(os.path.join(state, "fail-up")):
         sys.stderr.write("error: update failed: AccessDenied: ec2:AssociateNatGatewayAddress\n"); sys.exit(255)
     print("Updating (us)\n    ~  aws:ec2/natGateway:NatGateway us-nat-us-east-1a updated\nResources:\n    ~ 1 updated")

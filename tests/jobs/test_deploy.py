@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from smtp_egress import errors
 from smtp_egress.addresses import GuardViolation
@@ -24,7 +26,7 @@ from smtp_egress.jobs.deploy import (
 )
 from smtp_egress.jobs.notices import NoticeSettings
 from smtp_egress.jobs.notify import NotifyInputs, run_notify
-from smtp_egress.jobs.pulumi_stack import AutomationStack, policy_pack
+from smtp_egress.jobs.pulumi_stack import AutomationStack
 from smtp_egress.notices.channels import CHANNELS
 from smtp_egress.plan import load_plan
 
@@ -156,7 +158,10 @@ def test_up_runs_through_the_automation_api_with_the_policy_pack(region, standin
         f"urn:pulumi:us::smtp-egress::smtp-egress:network:RegionalEgress$aws:ec2/natGateway:NatGateway::us-nat-{z}"
         for z in (A, B)
     ]
-    assert up[up.index("--policy-pack") + 1] == str(policy_pack()) and (policy_pack() / "PulumiPolicy.yaml").is_file()
+    pack = Path(up[up.index("--policy-pack") + 1])  # written for this Python, removed after the run
+    assert pack.name == "policy_pack" and not pack.exists()
+    settings = yaml.safe_load((state / "policy-pack.yaml").read_text())
+    assert settings["runtime"] == {"name": "python", "options": {"virtualenv": sys.prefix}}
     assert up[-2:] == ["--stack", "us"]
     assert any(a[1:3] == ["stack", "history"] for a in made)
     stack_calls = calls()[1:]  # after `pulumi version`, which the SDK runs on its own to check the CLI
