@@ -31,7 +31,8 @@ RUN python -m venv /opt/smtp-egress \
 
 # 3. The Pulumi CLI and the AWS provider plugin, pinned: the versions match pulumi and pulumi_aws in constraints.txt
 # (tests/test_image.py checks that). Each archive is checked against its SHA-256 from the release's checksums file
-# (pulumi-VERSION-checksums.txt; the provider's pulumi-resource-aws-vVERSION-checksums.txt), given at build time.
+# (pulumi-VERSION-checksums.txt for the CLI; the checksums file of the pulumi-aws release for the provider),
+# given at build time: no checksum was fetched when this file was written (no network to those hosts).
 FROM ${PYTHON_IMAGE} AS pulumi
 ARG PULUMI_VERSION=3.272.0
 ARG PULUMI_SHA256

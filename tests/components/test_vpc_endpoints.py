@@ -263,3 +263,24 @@ def test_the_stacks_let_through_their_own_buckets_only(stack):
     aws_region = {"us": "us-east-1", "eu": "eu-west-1"}[stack]
     names = {arn.split(":::")[1].split("/")[0] for arn in allowed(policy["inputs"]["policy"])}
     assert names == ours | {state, f"prod-{aws_region}-starport-layer-bucket"}
+
+
+def test_without_a_state_backend_the_endpoint_lets_no_state_bucket_through():
+    import datetime as dt
+
+    from smtp_egress.jobs import synth
+
+    data = Path(__file__).resolve().parents[1] / "stacks" / "data"
+    plan = synth.run(
+        synth.SynthInputs(
+            "us",
+            data / "egress-ips.yaml",
+            dt.date(2026, 11, 26),
+            published=str(data / "published-us-announced.json"),
+            config={"smtp-egress:stateBackend": ""},
+        )
+    ).document
+    (policy,) = [r for r in plan["resources"] if r["type"] == "aws:ec2/vpcEndpointPolicy:VpcEndpointPolicy"]
+    buckets = {r["id"] for r in plan["resources"] if r["type"] == "aws:s3/bucket:Bucket"}
+    names = {arn.split(":::")[1].split("/")[0] for arn in allowed(policy["inputs"]["policy"])}
+    assert names == buckets | {"prod-us-east-1-starport-layer-bucket"} and len(buckets) == 2
