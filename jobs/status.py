@@ -16,8 +16,11 @@ For one region, from the plan, the ledger and the live published document, at a 
   (exit 6), too close to announce in time (exit 4), due (the next run announces them), announced late;
 - **gateways**: what the timeline attaches today and what changes on the gateways today; an attached address the
   live list lacks (exit 5: it would send while customers do not list it); the deploy guard's refusals (exit 4:
-  the plan is ahead of the notices). What is *deployed* is ``unknown``: status reads no cloud or Pulumi state
-  (``egress deploy`` compares the stack's outputs).
+  the plan is ahead of the notices). Given the deployed stack's outputs (``egress status --stack``, read through
+  the Automation API as ``egress deploy`` does), it compares what the gateways hold with the timeline: an
+  address attached there and missing from the live list is exit 5, and so are gateways out of step with the
+  timeline, except today's moves before today's daily run has succeeded (a note). Without them, what is
+  deployed is ``unknown``.
 
 :attr:`StatusResult.problems` are what a human must act on, each with the README's exit code; exit 0 only when
 there is none.
@@ -28,7 +31,8 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from smtp_egress import errors
 from smtp_egress.heartbeats import Heartbeat
@@ -39,7 +43,7 @@ from .notify import Problem
 if TYPE_CHECKING:
     from smtp_egress.ledger_location import LedgerLocation
 
-DEPLOYED_UNKNOWN = "unknown"  # status reads no cloud or Pulumi state
+DEPLOYED_UNKNOWN = "unknown"  # without --stack, status reads no cloud or Pulumi state
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,6 +53,8 @@ class StatusInputs:
     db_url: LedgerLocation | str  # the ledger (it must exist)
     published: str  # the live document: an http(s) URL or a file
     moment: dt.datetime  # "now" (aware UTC)
+    deployed: Callable[[], Mapping[str, Any]] | None = None  # the deployed stack's outputs (None: not read)
+    stack: str | None = None  # the stack ``deployed`` reads, for messages
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,7 +114,24 @@ class Gateways:
     detach_today: tuple[str, ...]
     attached_not_published: tuple[str, ...]  # attached by the timeline, absent from the live list
     guard: tuple[str, ...]  # the deploy guard's refusals: the plan wants what the notices do not allow yet
-    deployed: str = DEPLOYED_UNKNOWN
+    deployed: str = DEPLOYED_UNKNOWN  # unknown | in step | out of step
+    deployed_attached: tuple[str, ...] | None = None  # what the stack's outputs say is attached (None: not read)
+    stack: str | None = None
+
+    @property
+    def attach_pending(self) -> tuple[str, ...]:
+        """Attached by the timeline today, not on the deployed gateways."""
+        on = set(self.deployed_attached or ())
+        return () if self.deployed_attached is None else tuple(ip for ip in self.attached if ip not in on)
+
+    @property
+    def detach_pending(self) -> tuple[str, ...]:
+        """On the deployed gateways, no longer attached by the timeline today: it still sends."""
+        return (
+            ()
+            if self.deployed_attached is None
+            else tuple(ip for ip in self.deployed_attached if ip not in self.attached)
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -179,12 +202,24 @@ def run_status(inputs: StatusInputs) -> StatusResult:
     publication, live = _publication(inputs, plan, every, simulated)
     states = address_states(plan, region, anns, now.date())
     attached = tuple(s.ip for s in states if s.attached)
+    deployed_attached = None
+    if inputs.deployed is not None:
+        from .deploy import attached as attached_on
+
+        deployed_attached = tuple(sorted(attached_on(inputs.deployed(), f"stack {inputs.stack}")))
+    # What sends today or will once the deploy runs: the timeline's and what the stack has attached.
+    on_gateways = tuple(dict.fromkeys([*attached, *(deployed_attached or ())]))
     gateways = Gateways(
         attached=attached,
         attach_today=tuple(s.ip for s in states if s.attached and s.attach_from == now.date()),
         detach_today=tuple(s.ip for s in states if s.detach_from == now.date() and not s.attached),
-        attached_not_published=() if live is None else tuple(ip for ip in attached if ip not in live),
+        attached_not_published=() if live is None else tuple(ip for ip in on_gateways if ip not in live),
         guard=tuple(v.message for v in guard_violations(plan, region, anns, now)),
+        deployed=DEPLOYED_UNKNOWN
+        if deployed_attached is None
+        else ("in step" if set(deployed_attached) == set(attached) else "out of step"),
+        deployed_attached=deployed_attached,
+        stack=inputs.stack,
     )
     backlog = tuple(Backlog(b, t) for b, t in sorted(tallies.items()) if t.undelivered)
     return StatusResult(region, now, plan.notice_days, simulated, last_run, publication, changes, backlog, gateways)

@@ -6,8 +6,9 @@ The rules, in one place, on a :class:`~smtp_egress.jobs.status.StatusResult`:
 - 4: a change within ``notice_days`` not announced and too close to be in time (it cannot take effect as planned),
   or the deploy guard would refuse the plan today;
 - 5: the live document is not the one the plan and the ledger say must be published now (except only
-  announcements less than a day old missing from ``upcoming``: a note), or the timeline attaches an address the
-  live list lacks;
+  announcements less than a day old missing from ``upcoming``: a note), or the timeline (or, read with
+  ``--stack``, the deployed stack) attaches an address the live list lacks, or the deployed gateways are out of
+  step with the timeline (except today's moves before today's run: a note);
 - 6: no successful daily run for :data:`~smtp_egress.heartbeats.SILENCE_HOURS` hours (or ever); notices not
   delivered and not accepted undelivered; a change held because its notice did not reach every workspace.
 """
@@ -60,6 +61,16 @@ def problems(r: StatusResult) -> list[Problem]:
                 f"{r.region}: the timeline attaches {', '.join(r.gateways.attached_not_published)} to the gateways "
                 f"today, but the live list at {p.source} lacks it: mail would leave from an address customers do not "
                 "list. Re-publish now (egress publish)",
+            )
+        )
+    g = r.gateways
+    if (g.attach_pending or g.detach_pending) and not _moves_of_a_day_not_run_yet(r):
+        moves = [f"attach {ip}" for ip in g.attach_pending] + [f"detach {ip}" for ip in g.detach_pending]
+        out.append(
+            Problem(
+                errors.DRIFT,
+                f"{r.region}: the gateways of stack {g.stack} are out of step with the timeline ({', '.join(moves)}"
+                f" pending): run egress deploy --stack {g.stack} (or egress daily), and check why it did not run",
             )
         )
     out += [Problem(errors.SHORT_NOTICE, f"deploy guard: {message}") for message in r.gateways.guard]
@@ -121,6 +132,16 @@ def notes(r: StatusResult) -> list[str]:
             f"the deployed state is {g.deployed} to egress status"
         )
     return out
+
+
+def _moves_of_a_day_not_run_yet(r: StatusResult) -> bool:
+    """The gateways differ from the timeline only by today's moves, and today's daily run has not succeeded yet:
+    it makes them (a note, not a problem)."""
+    g = r.gateways
+    ran_today = r.last_run is not None and r.last_run.finished_at.date() >= r.moment.date()
+    return (
+        not ran_today and set(g.attach_pending) <= set(g.attach_today) and set(g.detach_pending) <= set(g.detach_today)
+    )
 
 
 def _what(c: ChangeStatus) -> str:

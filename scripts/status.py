@@ -3,9 +3,11 @@
 For one region: the daily job's last successful run (the ledger's heartbeat), whether the live document is the
 one the plan and the ledger say must be published now (its sha256, else what differs), notices not delivered,
 the changes planned within notice_days and whether they are announced and delivered, and the gateways: what the
-timeline attaches today, what changes today, and whether the live list covers it. The deployed state is not
-read ("unknown"). The live document is fetched from --published, else from smtp-egress:publishedUrl in
-stacks/Pulumi.<region>.yaml, with the daily job's guards. Read only: it records and sends nothing.
+timeline attaches today, what changes today, and whether the live list covers it. With --stack, the deployed
+stack's outputs are read through the Pulumi CLI (as egress deploy does) and the gateways compared with the
+timeline; without it the deployed state is "unknown". The live document is fetched from --published, else from
+smtp-egress:publishedUrl in stacks/Pulumi.<region>.yaml, with the daily job's guards. Read only: it records and
+sends nothing.
 """
 
 from __future__ import annotations
@@ -38,6 +40,17 @@ def register(sub) -> None:
         metavar="URL_OR_FILE",
         help="the live document (default: smtp-egress:publishedUrl of stacks/Pulumi.<region>.yaml)",
     )
+    p.add_argument(
+        "--stack",
+        metavar="STACK",
+        help="read the deployed stack's outputs (pulumi stack output, through the Pulumi CLI) and compare its gateways "
+        "with the timeline (default: not read, 'unknown')",
+    )
+    p.add_argument(
+        "--project-dir",
+        metavar="DIR",
+        help="the Pulumi project folder holding Pulumi.yaml, for --stack (default: the current directory)",
+    )
     add_at(p)
     add_plan(p)
     add_db(p)
@@ -58,12 +71,36 @@ def run(args) -> int:
         published = source_url(Setting(args.published, "--published"), "published document")
     else:
         published = stack_published_url(args.region)
+    deployed = None
+    if args.stack is not None:
+        import re
+        from pathlib import Path
+
+        from smtp_egress.errors import ConfigError
+        from smtp_egress.jobs.pulumi_stack import AutomationStack
+
+        from .values import excerpt
+
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,99}", args.stack):
+            raise ConfigError(f"--stack {excerpt(args.stack)}: not a stack name (letters, digits, '.', '_', '-', '/')")
+        driver = AutomationStack(args.stack, Path(args.project_dir or "."))
+        try:
+            driver.check_project()
+        except ConfigError as exc:
+            raise ConfigError(f"--stack {excerpt(args.stack)}: {exc}") from None
+        deployed = driver.outputs
+    elif args.project_dir is not None:
+        from .common import refuse
+
+        refuse("egress status without --stack", {"--project-dir": args.project_dir})
     inputs = StatusInputs(
         region=args.region,
         plan_path=args.plan,
         db_url=ledger_location(args),
         published=published,
         moment=when.moment,
+        deployed=deployed,
+        stack=args.stack,
     )
     result = run_status(inputs)
     emit(result, args.json)

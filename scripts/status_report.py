@@ -67,6 +67,8 @@ def as_json(r: StatusResult) -> dict[str, Any]:
             "attached_not_published": list(g.attached_not_published),
             "guard": list(g.guard),
             "deployed": g.deployed,
+            "deployed_attached": None if g.deployed_attached is None else list(g.deployed_attached),
+            "stack": g.stack,
         },
         "problems": [p.message for p in r.problems],
         "notes": r.notes,
@@ -103,7 +105,11 @@ def lines(r: StatusResult) -> list[str]:
     g = r.gateways
     out.append(
         f"gateways: the timeline attaches {', '.join(g.attached) or 'nothing'} today; deployed: {g.deployed} "
-        "(egress status reads no cloud state)"
+        + (
+            "(give --stack to read the deployed stack)"
+            if g.deployed_attached is None
+            else f"(stack {g.stack} has {', '.join(g.deployed_attached) or 'nothing'} attached)"
+        )
     )
     return out
 

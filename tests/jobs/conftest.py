@@ -6,10 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import json
-import os
-import stat
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -101,68 +97,3 @@ def notify_inputs(region: Region, day: dt.date, published: str, base_url: str) -
 
 def attached_of(outputs: dict[str, Any]) -> frozenset[str]:
     return frozenset(ip for ip, a in outputs[ADDRESSES].items() if a["attached"])
-
-
-# --- The Automation API against a stand-in CLI ----------------------------------------------------------------
-# The Pulumi CLI cannot be installed on these machines (no download outside the package registries), so this
-# stand-in answers for it: a small executable named `pulumi`, first on PATH, that records every call (arguments,
-# EGRESS_DB) and prints what the real CLI prints for the commands pulumi.automation runs: `pulumi version`,
-# `stack select`, `stack output --json` (masked and --show-secrets), `up --yes --skip-preview ...` and
-# `stack history --json`. `up` makes the stack's outputs the ones the test gave as the program's.
-STANDIN = r"""#!{python}
-import json, os, sys
-state = os.environ["STANDIN_STATE"]
-args = sys.argv[1:]
-with open(os.path.join(state, "calls.jsonl"), "a") as f:
-    f.write(json.dumps({{"args": args, "EGRESS_DB": os.environ.get("EGRESS_DB"), "cwd": os.getcwd()}}) + "\n")
-words = [a for a in args if a != "--non-interactive"]
-def read(name):
-    with open(os.path.join(state, name)) as f:
-        return f.read()
-if words == ["version"]:
-    print("v{version}")
-elif words[:2] == ["stack", "select"]:
-    if words[words.index("--stack") + 1] != "us":
-        sys.stderr.write("error: no stack named 'eu' found\n"); sys.exit(255)
-elif words[:2] == ["stack", "output"]:
-    print(read("outputs.json"))
-elif words[:2] == ["stack", "history"]:
-    print(json.dumps([{{"kind": "update", "startTime": "2026-12-10T06:00:01.000000Z", "message": "", "environment":
-        {{}}, "config": {{}}, "result": "succeeded", "endTime": "2026-12-10T06:02:13.000000Z", "version": 42,
-        "resourceChanges": {{"same": 88, "update": 1}}}}]))
-elif words[0] == "up":
-    pack = words[words.index("--policy-pack") + 1]  # kept: the pack is a temporary copy, gone after the run
-    with open(os.path.join(pack, "PulumiPolicy.yaml")) as src, open(os.path.join(state, "policy-pack.yaml"), "w") as f:
-        f.write(src.read())
-    if os.path.exists(os.path.join(state, "fail-up")):
-        sys.stderr.write("error: update failed: AccessDenied: ec2:AssociateNatGatewayAddress\n"); sys.exit(255)
-    print("Updating (us)\n    ~  aws:ec2/natGateway:NatGateway us-nat-us-east-1a updated\nResources:\n    ~ 1 updated")
-    with open(os.path.join(state, "outputs.json"), "w") as f:
-        f.write(read("after-up.json"))
-else:
-    sys.stderr.write("stand-in: unexpected command %r\n" % args); sys.exit(2)
-"""
-
-
-@pytest.fixture
-def standin(tmp_path, monkeypatch):
-    from importlib.metadata import version
-
-    bin_dir, state = tmp_path / "bin", tmp_path / "standin"
-    bin_dir.mkdir()
-    state.mkdir()
-    exe = bin_dir / "pulumi"
-    exe.write_text(STANDIN.format(python=sys.executable, version=version("pulumi")))
-    exe.chmod(exe.stat().st_mode | stat.S_IXUSR)
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
-    monkeypatch.setenv("STANDIN_STATE", str(state))
-    monkeypatch.delenv("EGRESS_DB", raising=False)
-    project = tmp_path / "project"
-    project.mkdir()
-    (project / "Pulumi.yaml").write_text("name: smtp-egress\nruntime: python\nmain: stacks/\n")
-
-    def calls() -> list[dict]:
-        log = state / "calls.jsonl"
-        return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
-
-    return state, project, calls

@@ -84,6 +84,8 @@ def test_all_is_well_after_the_daily_run_and_its_publication(region):
         "attached_not_published": [],
         "guard": [],
         "deployed": "unknown",
+        "deployed_attached": None,
+        "stack": None,
     }
 
 
@@ -188,3 +190,71 @@ def test_without_published_the_stack_files_placeholder_url_is_refused(region, ca
     err = capsys.readouterr().err
     assert code == 2 and "no --published, and smtp-egress:publishedUrl in " in err
     assert "an example placeholder; nothing was fetched" in err and "Traceback" not in err
+
+
+# --- The deployed stack (--stack): its outputs read through the Pulumi CLI (the stand-in: see tests/conftest.py) ---
+
+
+def deployed(state: Path, attached: dict[str, bool]) -> None:
+    """What ``pulumi stack output --json`` answers: the stack's egress_addresses, attached or not."""
+    outputs = {"egress_addresses": {ip: {"state": "live", "attached": on} for ip, on in attached.items()}}
+    (state / "outputs.json").write_text(json.dumps(outputs))
+
+
+def stack_status(region: Region, project: Path, day: str) -> tuple[int, dict]:
+    live = region.serve(region.publish(day).read_bytes())
+    region.capsys.readouterr()
+    code = region.cli(
+        "status", "--region", "us", "--at", day, "--published", live, "--stack", "us", "--project-dir", str(project),
+        "--json",
+    )  # fmt: skip
+    out, _ = region.capsys.readouterr()
+    return code, json.loads(out)
+
+
+def test_deployed_gateways_in_step_with_the_timeline(region, standin):
+    state, project, calls = standin
+    region.daily("2026-11-26")
+    region.daily("2026-12-03")
+    deployed(state, {"198.51.100.10": True, "198.51.100.11": False, "198.51.100.12": True})
+    code, doc = stack_status(region, project, "2026-12-03")
+    assert code == 0, doc["problems"]
+    assert doc["gateways"]["deployed"] == "in step" and doc["gateways"]["stack"] == "us"
+    assert doc["gateways"]["deployed_attached"] == ["198.51.100.10", "198.51.100.12"]
+    assert any([a for a in c["args"] if a != "--non-interactive"][:2] == ["stack", "output"] for c in calls())
+
+
+def test_an_attach_not_made_a_day_later_is_drift(region, standin):
+    state, project, _ = standin
+    region.daily("2026-11-26")
+    region.daily("2026-12-11")
+    deployed(state, {"198.51.100.10": True, "198.51.100.11": False, "198.51.100.12": True})  # the deploy never ran
+    code, doc = stack_status(region, project, "2026-12-11")
+    assert code == 5 and doc["gateways"]["deployed"] == "out of step"
+    assert any("out of step with the timeline (attach 198.51.100.11 pending)" in p for p in doc["problems"])
+
+
+def test_todays_moves_before_todays_run_are_a_note(region, standin):
+    state, project, _ = standin
+    region.daily("2026-11-26")
+    region.daily("2026-12-09")
+    deployed(state, {"198.51.100.10": True, "198.51.100.11": False, "198.51.100.12": True})
+    _, doc = stack_status(region, project, "2026-12-10")  # today's run has not happened yet
+    assert not any("out of step" in p for p in doc["problems"]), doc["problems"]
+    assert any("the gateways change today (attach 198.51.100.11)" in n for n in doc["notes"])
+
+
+def test_a_retired_address_still_attached_is_drift_and_must_stay_listed(region, standin):
+    state, project, _ = standin
+    region.daily("2026-11-26")
+    region.daily("2026-12-21")
+    deployed(state, {"198.51.100.10": True, "198.51.100.11": True, "198.51.100.12": True})  # .12 retired 12-20
+    code, doc = stack_status(region, project, "2026-12-21")
+    assert code == 5
+    assert any("detach 198.51.100.12 pending" in p for p in doc["problems"])
+    assert doc["gateways"]["attached_not_published"] == ["198.51.100.12"]  # it sends, and customers dropped it
+
+
+def test_project_dir_without_stack_is_refused(region, capsys):
+    code = region.cli("status", "--region", "us", "--at", "2026-12-03", "--project-dir", ".", "--published", "x.json")
+    assert code == 2 and "--project-dir does not apply" in capsys.readouterr().err
