@@ -119,7 +119,7 @@ def test_the_task_command_runs_in_the_image(steps):
     path = re.search(r"PATH=(\S+)", env)
     assert path and path.group(1).split(":")[:2] == ["/opt/smtp-egress/bin", "/opt/pulumi/bin"]
     assert notice_schedule.command("us", "https://x.example/")[0] == "egress"
-    assert daily_task.command("us", "us", "https://x.example/")[0] == "egress"
+    assert daily_task.command("us", "us", "https://x.example/", "publisher-bucket", "E2EXAMPLE")[0] == "egress"
     assert not any(w == "ENTRYPOINT" for w, _ in steps)
     assert ("WORKDIR", "/srv/smtp-egress") in steps
     assert ("COPY", "Pulumi.yaml /srv/smtp-egress/Pulumi.yaml") in steps
