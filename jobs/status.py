@@ -114,9 +114,15 @@ class Gateways:
     detach_today: tuple[str, ...]
     attached_not_published: tuple[str, ...]  # attached by the timeline, absent from the live list
     guard: tuple[str, ...]  # the deploy guard's refusals: the plan wants what the notices do not allow yet
-    deployed: str = DEPLOYED_UNKNOWN  # unknown | in step | out of step
     deployed_attached: tuple[str, ...] | None = None  # what the stack's outputs say is attached (None: not read)
     stack: str | None = None
+
+    @property
+    def deployed(self) -> str:
+        """``unknown`` (the stack was not read), ``in step`` or ``out of step`` with the timeline."""
+        if self.deployed_attached is None:
+            return DEPLOYED_UNKNOWN
+        return "in step" if set(self.deployed_attached) == set(self.attached) else "out of step"
 
     @property
     def attach_pending(self) -> tuple[str, ...]:
@@ -215,9 +221,6 @@ def run_status(inputs: StatusInputs) -> StatusResult:
         detach_today=tuple(s.ip for s in states if s.detach_from == now.date() and not s.attached),
         attached_not_published=() if live is None else tuple(ip for ip in on_gateways if ip not in live),
         guard=tuple(v.message for v in guard_violations(plan, region, anns, now)),
-        deployed=DEPLOYED_UNKNOWN
-        if deployed_attached is None
-        else ("in step" if set(deployed_attached) == set(attached) else "out of step"),
         deployed_attached=deployed_attached,
         stack=inputs.stack,
     )

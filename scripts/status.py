@@ -73,16 +73,16 @@ def run(args) -> int:
         published = stack_published_url(args.region)
     deployed = None
     if args.stack is not None:
-        import re
         from pathlib import Path
 
         from smtp_egress.errors import ConfigError
         from smtp_egress.jobs.pulumi_stack import AutomationStack
+        from smtp_egress.synth import engine
 
-        from .values import excerpt
+        from .values import excerpt, naming
 
-        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,99}", args.stack):
-            raise ConfigError(f"--stack {excerpt(args.stack)}: not a stack name (letters, digits, '.', '_', '-', '/')")
+        with naming("--stack"):
+            engine.stack_config(args.stack)  # a stack of this project, as egress deploy checks it
         driver = AutomationStack(args.stack, Path(args.project_dir or "."))
         try:
             driver.check_project()
