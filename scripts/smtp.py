@@ -68,9 +68,20 @@ def _server_flags(parser: argparse.ArgumentParser, *, workspace: bool) -> None:
     parser.add_argument("--security", metavar="implicit-tls|starttls", help="implied by 465, 587 and 2525")
     parser.add_argument("--username", metavar="U", help="the AUTH user name")
     parser.add_argument("--password-file", metavar="F", help="a file holding the password on its first line")
+    parser.add_argument("--password", nargs="?", action=_NoPassword, help=argparse.SUPPRESS)
     parser.add_argument(
         "--certificate", metavar="verify|fingerprint:SHA256", help="verify (default) or pin a self-signed certificate"
     )
+
+
+class _NoPassword(argparse.Action):
+    """``--password``: refused without echoing the value (argparse would quote it as an unknown argument)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        parser.error(
+            "a password is never given on the command line (ps and the shell history would show it): "
+            "put it in a file readable only by you and give --password-file F"
+        )
 
 
 def run(args) -> int:

@@ -7,10 +7,25 @@ that sealed it, and the probe's steps are already free of it.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+from collections.abc import Iterator
 
 from .common import ledger_location, print_json
 from .smtp import PROBE_FAILED, allow_private, keyring
+
+
+@contextlib.contextmanager
+def _named(flags: str) -> Iterator[None]:
+    """A server or workspace not in the ledger: the error names the flags that chose it."""
+    from smtp_egress.smtp.store import UnknownServer
+
+    from .values import Named
+
+    try:
+        yield
+    except UnknownServer as exc:
+        raise Named(flags, exc) from None
 
 
 def _password(args: argparse.Namespace) -> str | None:
@@ -41,7 +56,8 @@ def add(args: argparse.Namespace) -> int:
 
     password = _password(args)
     inputs = AddInputs(_fields(args), password, ledger_location(args), keyring, allow_private())
-    settings, saved = run_add(inputs)
+    with _named("--workspace"):
+        settings, saved = run_add(inputs)
     if args.json:
         print_json(
             {**_settings_json(settings), "default": saved.default, "default_taken_from": saved.default_taken_from}
@@ -87,7 +103,8 @@ def list_(args: argparse.Namespace) -> int:
 def remove(args: argparse.Namespace) -> int:
     from smtp_egress.jobs.smtp_servers import run_remove
 
-    was_default = run_remove(ledger_location(args), args.workspace, args.server)
+    with _named("--workspace W --server HOST:PORT"):
+        was_default = run_remove(ledger_location(args), args.workspace, args.server)
     print(f"removed {args.workspace}/{args.server}")
     if was_default:
         print(f"  it was the default: {args.workspace} has no default server now (egress smtp add ... --default)")
@@ -95,8 +112,16 @@ def remove(args: argparse.Namespace) -> int:
 
 
 def _import(args: argparse.Namespace) -> int:
+    from smtp_egress.errors import InputError
     from smtp_egress.jobs.smtp_servers import run_import
 
+    from .values import excerpt
+
+    try:
+        with open(args.file, "rb"):
+            pass
+    except OSError as exc:
+        raise InputError(f"FILE {excerpt(args.file)}: cannot read the servers file: {exc.strerror or exc}") from None
     saved = run_import(args.file, ledger_location(args), keyring, allow_private())
     added = sum(s.added for s in saved)
     if args.json:
@@ -143,7 +168,8 @@ def test(args: argparse.Namespace) -> int:
     inputs = TestInputs(
         stored, _fields(args), _password(args), location, keyring, allow_private(), args.mail_from, timeout
     )
-    result = run_test(inputs)
+    with _named("--workspace W --server HOST:PORT"):
+        result = run_test(inputs)
     if args.json:
         steps = [dataclasses.asdict(s) for s in result.steps]
         print_json({"server": result.label, "ok": result.ok, "steps": steps, "fingerprint": result.fingerprint})
