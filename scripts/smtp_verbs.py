@@ -180,7 +180,7 @@ def test(args: argparse.Namespace) -> int:
             print(f"  {s.name:<12} {mark:<8} {s.detail}")
             if s.advice:
                 print(f"  {'':<12} {'':<8} what to change: {s.advice}")
-        if result.failed is not None and result.fingerprint:
+        if result.failed is not None and result.failed.name == "certificate" and result.fingerprint:
             print(f"  the server presented the certificate fingerprint:{result.fingerprint}")
     return 0 if result.ok else PROBE_FAILED
 

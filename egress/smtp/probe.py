@@ -56,6 +56,13 @@ class ProbeResult:
         return next((s for s in self.steps if s.passed is False), None)
 
 
+def _decoded(reply: bytes | str) -> str:
+    """A server's reply as text (printable: control characters escaped), so the password can be found and masked."""
+    from ..masking import printable
+
+    return printable(reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply)
+
+
 class _Failed(Exception):
     """A step failed: ends the walk."""
 
@@ -105,9 +112,9 @@ class _Walk:
             code, reply = smtp.mail(self.mail_from)
             if code != 250:
                 raise self.fail(
-                    "MAIL FROM", f"{code} {reply!r}", f"the server refuses mail from {self.mail_from or '<>'}"
+                    "MAIL FROM", f"{code} {_decoded(reply)}", f"the server refuses mail from {self.mail_from or '<>'}"
                 )
-            self.passed("MAIL FROM", f"{code} {self.said(reply.decode(errors='replace'))} (nothing sent: RSET, QUIT)")
+            self.passed("MAIL FROM", f"{code} {self.said(_decoded(reply))} (nothing sent: RSET, QUIT)")
             with contextlib.suppress(smtplib.SMTPException, OSError):
                 smtp.rset()
                 smtp.quit()
@@ -158,14 +165,14 @@ class _Walk:
             raise self.fail("banner", f"no greeting: {exc or type(exc).__name__}", advice) from None
         if code != 220:
             raise self.fail(
-                "banner", f"{code} {text!r}", "the server does not accept sessions now; ask its administrator"
+                "banner", f"{code} {_decoded(text)}", "the server does not accept sessions now; ask its administrator"
             )
-        note("banner", f"{code} {self.said(text.decode(errors='replace'))}")
+        note("banner", f"{code} {self.said(_decoded(text))}")
 
     def ehlo(self, smtp: smtplib.SMTP, note: Callable[[str, str], None]) -> None:
         code, text = smtp.ehlo()
         if code != 250:
-            raise self.fail("EHLO", f"{code} {text!r}", "the server refuses ESMTP; it can't be used")
+            raise self.fail("EHLO", f"{code} {_decoded(text)}", "the server refuses ESMTP; it can't be used")
         note("EHLO", f"{code}, offers: {', '.join(sorted(smtp.esmtp_features))[:200]}")
 
     def starttls(self, smtp: smtplib.SMTP, record: bool) -> None:
@@ -232,7 +239,11 @@ class _Walk:
             code, _ = smtp.login(s.username, self.password)
         except smtplib.SMTPAuthenticationError as exc:
             raise self.fail(
-                "AUTH", f"{exc.smtp_code} {exc.smtp_error!r}", "check the user name and the password"
+                "AUTH", f"{exc.smtp_code} {_decoded(exc.smtp_error)}", "check the user name and the password"
+            ) from None
+        except UnicodeEncodeError:
+            raise self.fail(
+                "AUTH", "the user name or password holds characters other than ASCII", "AUTH here sends ASCII only"
             ) from None
         except smtplib.SMTPException as exc:
             raise self.fail(

@@ -60,9 +60,12 @@ def test_another_key_is_named(key_file, tmp_path):
 def test_a_key_file_must_exist_be_private_and_hold_a_key(key_file, tmp_path):
     with pytest.raises(KeyringError, match=r"does not exist; make one with: egress smtp keygen --out"):
         LocalKeyring.from_file(tmp_path / "missing.key")
-    key_file.chmod(0o644)
-    with pytest.raises(KeyringError, match=r"readable or writable by other users \(mode 0644\): run chmod 600"):
-        LocalKeyring.from_file(key_file)
+    for mode in (0o644, 0o640, 0o602):
+        key_file.chmod(mode)
+        with pytest.raises(
+            KeyringError, match=rf"readable or writable by other users \(mode {mode:04o}\): run chmod 600"
+        ):
+            LocalKeyring.from_file(key_file)
     junk = tmp_path / "junk.key"
     junk.write_text("not a key")
     junk.chmod(0o600)

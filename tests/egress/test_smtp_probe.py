@@ -171,3 +171,31 @@ def test_a_closed_port_fails_at_tcp():
         port = s.getsockname()[1]
     result = probe(target(port), allow_private=True, timeout=2)
     assert names(result)[-1] == ("TCP", False) and "firewall" in result.failed.advice
+
+
+def test_a_server_quoting_the_password_back_is_masked(server_tls, cafile):
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import AuthResult
+
+    def echo(server, session, envelope, mechanism, auth_data):
+        return AuthResult(success=False, handled=False, message=f"535 5.7.8 bad password {auth_data.password.decode()}")
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    controller = Controller(
+        object(), hostname="127.0.0.1", port=port, tls_context=server_tls, require_starttls=True, authenticator=echo
+    )
+    controller.start()
+    try:
+        result = run(target(port, password="Zq8E-echoed/pw"), cafile)
+    finally:
+        controller.stop()
+    assert names(result)[-1] == ("AUTH", False) and "bad password ***" in result.failed.detail
+    assert "Zq8E" not in repr(result)
+
+
+def test_a_password_beyond_ascii_is_a_step_failure_not_a_crash(smtp_server, cafile):
+    server = smtp_server("starttls")
+    result = run(target(server.port, password="pässwörd€"), cafile)
+    assert names(result)[-1] == ("AUTH", False) and "pässwörd" not in repr(result)

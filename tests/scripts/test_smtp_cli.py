@@ -164,19 +164,10 @@ def test_import_and_planted_secrets_in_every_output(project, smtp_server, tmp_pa
         "test", "--workspace", "ws-1", "--server", f"127.0.0.1:{server.port}"
     )  # the planted one is wrong
     assert code == 6 and "AUTH         FAILED   535" in out
-    project.run(
-        "smtp",
-        "test",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(server.port),
-        "--username",
-        "x",
-        "--password-file",
-        "pw",
-        "--json",
-    )
+    adhoc = ["smtp", "test", "--host", "127.0.0.1", "--port", str(server.port), "--security", "starttls"]
+    for more in ([], ["--json"], ["--certificate", "fingerprint:" + "0" * 64]):
+        code, out, _ = project.run(*adhoc, "--username", "x", "--password-file", "pw", *more)
+        assert code == 6 and ("535" in out or "pinned" in out)
     Path("bad.csv").write_text(f"workspace_id,host,port,password\nws-1,a.example,587,{PLANTED}\n")
     assert project.smtp("import", "bad.csv")[0] == 2
     Path("bad2.csv").write_text("workspace_id,host,port,username,password_file\nws-1,a.example,25,u,pw\n")
