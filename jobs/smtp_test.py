@@ -64,6 +64,7 @@ def _stored(inputs: TestInputs) -> SmtpServer:
                 f"workspace {excerpt(workspace, 60)} has no server {excerpt(server_id, 80)} (egress smtp list)"
             )
         keyring = inputs.keyring() if listed[0].has_password else None
-        return next(s for s in load_servers(ledger, workspace, keyring) if s.server_id == server_id)
+        (server,) = load_servers(ledger, workspace, keyring, server_id)
+        return server
     finally:
         ledger.close()

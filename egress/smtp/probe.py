@@ -11,49 +11,18 @@ with a way to skip verification. The password is sent only inside TLS and never 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import hashlib
 import smtplib
 import socket
 import ssl
 from collections.abc import Callable, Iterator
 
-from .guard import ALLOW_PRIVATE_ENV, RefusedDestination, UnresolvableHost, checked_addresses
+from .guard import RefusedDestination, UnresolvableHost, checked_addresses
 from .model import FINGERPRINT_PREFIX, SmtpServer
+from .probe_result import REFUSED, STEPS, ProbeResult, Step
 from .settings import WRONG_VERSION
 
-REFUSED = (
-    "refused before any connection: the workers reach only public (global unicast) addresses on ports other "
-    f"than 25 ({ALLOW_PRIVATE_ENV}=1 lifts the address rule for tests and labs)"
-)
-STEPS = ("DNS", "TCP", "banner", "EHLO", "TLS", "certificate", "AUTH", "MAIL FROM")
-
-
-@dataclasses.dataclass(frozen=True)
-class Step:
-    """One step: ``passed`` True/False, or None when it was not needed (AUTH without a user name)."""
-
-    name: str
-    passed: bool | None
-    detail: str
-    advice: str = ""
-
-
-@dataclasses.dataclass(frozen=True)
-class ProbeResult:
-    """Every step walked, in order; the walk stops at the first failure."""
-
-    label: str
-    steps: tuple[Step, ...]
-    fingerprint: str | None = None  # the certificate's SHA-256 (hex) when a TLS handshake saw one
-
-    @property
-    def ok(self) -> bool:
-        return all(s.passed is not False for s in self.steps) and len(self.steps) == len(STEPS)
-
-    @property
-    def failed(self) -> Step | None:
-        return next((s for s in self.steps if s.passed is False), None)
+__all__ = ["REFUSED", "STEPS", "ProbeResult", "Step", "probe"]
 
 
 def _decoded(reply: bytes | str) -> str:
@@ -195,8 +164,8 @@ class _Walk:
         try:
             sock = handshake(self.context(verify))
         except ssl.SSLCertVerificationError as exc:
-            self.passed("TLS", "handshake started")
-            raise self.fail("certificate", f"{exc.verify_message}", self.unverified_advice()) from None
+            self.passed("TLS", "handshake reached the certificate check")
+            raise self.fail("certificate", f"does not verify: {exc.verify_message}", self.unverified_advice()) from None
         except (OSError, smtplib.SMTPException) as exc:
             advice = "check the security setting"
             if "WRONG_VERSION_NUMBER" in str(exc) or "wrong version number" in str(exc):

@@ -157,10 +157,12 @@ def remove_server(ledger: Ledger, workspace_id: str, server_id: str) -> bool:
     return bool(was_default)
 
 
-def _rows(ledger: Ledger, workspace_id: str | None) -> list[sa.Row[Any]]:
+def _rows(ledger: Ledger, workspace_id: str | None, server_id: str | None = None) -> list[sa.Row[Any]]:
     query = sa.select(smtp_servers).order_by(S.workspace_id, S.server_id)
     if workspace_id is not None:
         query = query.where(S.workspace_id == workspace_id)
+    if server_id is not None:
+        query = query.where(S.server_id == server_id)
     with ledger.conn.begin():
         return list(ledger.conn.execute(query))
 
@@ -195,10 +197,13 @@ def list_servers(ledger: Ledger, workspace_id: str | None = None) -> list[Stored
     ]
 
 
-def load_servers(ledger: Ledger, workspace_id: str, keyring: Keyring | None) -> list[SmtpServer]:
-    """The servers of ``workspace_id`` as the worker uses them, passwords opened (in memory) with ``keyring``."""
+def load_servers(
+    ledger: Ledger, workspace_id: str, keyring: Keyring | None, server_id: str | None = None
+) -> list[SmtpServer]:
+    """The servers of ``workspace_id`` (only ``server_id``, when given) as the worker uses them, passwords opened
+    (in memory) with ``keyring`` (None: a server with a password is a :class:`KeyringError`)."""
     out = []
-    for row in _rows(ledger, workspace_id):
+    for row in _rows(ledger, workspace_id, server_id):
         s = _settings(row)
         password = None
         if row.password_sealed is not None:

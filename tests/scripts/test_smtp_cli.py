@@ -192,3 +192,23 @@ def test_import_and_planted_secrets_in_every_output(project, smtp_server, tmp_pa
     engine.dispose()
     project.seen["ledger rows"] = repr([dict(r) for r in rows])
     assert len(project.seen) >= 10 and not project.leaks(), project.leaks()
+
+
+def test_kms_envelope_encryption_end_to_end(project, smtp_server, moto_server, aws_env, monkeypatch):
+    key = moto_server.client("kms").create_key()["KeyMetadata"]["Arn"]
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server.url)
+    monkeypatch.setenv("EGRESS_REGION", "us-east-1")
+    monkeypatch.setenv("EGRESS_SMTP_KMS_KEY", key)
+    server = smtp_server("starttls")
+    Path("pw").write_text(server.password)
+    where = ["--workspace", "ws-1", "--host", "127.0.0.1", "--port", str(server.port), "--security", "starttls"]
+    assert project.smtp("add", *where, "--username", server.user, "--password-file", "pw")[0] == 0
+    (listed,) = json.loads(project.smtp("list", "--json")[1])
+    assert listed["password_key"] == f"kms:{key}"
+    code, out, _ = project.smtp("test", "--workspace", "ws-1", "--server", f"127.0.0.1:{server.port}")
+    assert code == 0 and "AUTH         passed" in out  # the password came back through KMS Decrypt
+    monkeypatch.setenv("EGRESS_SMTP_KMS_KEY", "alias/no-such-key")
+    monkeypatch.setenv("EGRESS_SMTP_KEY_FILE", "smtp.key")
+    code, _, err = project.smtp("add", *where[:4], "--port", "587", "--username", "u", "--password-file", "pw")
+    assert code == 2 and "KMS GenerateDataKey with EGRESS_SMTP_KMS_KEY='alias/no-such-key' failed" in err
+    assert server.password not in json.dumps(project.seen)
