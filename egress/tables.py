@@ -1,4 +1,4 @@
-"""The ledger's tables (SQLAlchemy Core), as the code reads and writes them: schema revision 0006.
+"""The ledger's tables (SQLAlchemy Core), as the code reads and writes them: schema revision 0007.
 
 - ``workspaces`` and ``workspace_targets``: who is notified, and where each channel reaches them.
 - ``batches``: the changes one ``egress notify`` run recorded for a region, when (``recorded_at``), and when
@@ -13,6 +13,8 @@
 - ``ledger_info``: one row (id 1): whether the ledger is real or a simulation, and a simulation's clock.
 - ``heartbeats``: one row per successful daily run of a region (revision 0006): what ``egress status`` reads as
   "the daily job last succeeded at".
+- ``smtp_servers``: each workspace's own SMTP servers (revision 0007), the password sealed
+  (:mod:`smtp_egress.smtp.store`); at most one default per workspace (a partial unique index).
 
 The migrations (:mod:`smtp_egress.migrations`) make exactly these tables; a test compares them.
 """
@@ -111,4 +113,33 @@ heartbeats = sa.Table(
     sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("finished_at", sa.DateTime(timezone=True), nullable=False),
     sa.Index("ix_heartbeats_region_finished_at", "region", "finished_at"),
+)
+
+# Each workspace's own SMTP servers (schema revision 0007; smtp_egress.smtp.store reads and writes them).
+smtp_servers = sa.Table(
+    "smtp_servers",
+    metadata,
+    sa.Column("workspace_id", sa.String(200), primary_key=True),
+    sa.Column("server_id", sa.String(300), primary_key=True),
+    sa.Column("host", sa.String(253), nullable=False),
+    sa.Column("port", sa.Integer, nullable=False),
+    sa.Column("security", sa.String(16), nullable=False),
+    sa.Column("username", sa.String(320)),
+    sa.Column("password_sealed", sa.LargeBinary),  # nonce + AES-GCM ciphertext of the password
+    sa.Column("password_key", sa.String(300)),  # the key that sealed it: local:<id> or kms:<key id>
+    sa.Column("password_data_key", sa.LargeBinary),  # KMS envelope encryption: the encrypted data key
+    sa.Column("certificate", sa.String(80), nullable=False),
+    sa.Column("campaign_types", sa.String(2000), nullable=False),  # comma-separated
+    sa.Column("is_default", sa.Boolean, nullable=False),
+    sa.Column("require_tls", sa.Boolean, nullable=False),
+    sa.Column("tls_pinned_at", sa.DateTime(timezone=True)),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index(
+        "ux_smtp_servers_one_default",
+        "workspace_id",
+        unique=True,
+        sqlite_where=sa.text("is_default"),
+        postgresql_where=sa.text("is_default"),
+    ),
 )
