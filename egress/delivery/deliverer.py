@@ -46,7 +46,8 @@ class Deliverer:
     and private addresses may be reached (tests, labs); ``source_address``: the local address to bind to;
     ``timeout``: seconds for a connection, a TLS handshake or a reply; ``ca_file``: the CAs that verify
     certificates instead of the system's; ``on_tls_seen(server)``: called the first time a server that was
-    not yet pinned is seen with TLS (the caller records the pin; this process pins it at once)."""
+    not yet pinned is seen with TLS (the caller records the pin; this process pins it at once; what it
+    raises goes to the caller of :meth:`deliver`). One instance serves one event loop."""
 
     def __init__(
         self,
@@ -88,7 +89,7 @@ class Deliverer:
                 session = None if fresh else self._take(pool)
                 try:
                     session = session or await self._open(server)
-                    outcomes = await session.transaction(envelope.sender, envelope.recipients, data)
+                    outcomes = await session.transaction(envelope.sender, envelope.recipients, data, len(sent))
                 except PolicyRefusal as exc:
                     self._put(pool, session)
                     return _everyone(server, envelope, exc, f"policy: {exc.reason}", sent, _peer(session))
@@ -148,7 +149,11 @@ class Deliverer:
         if session.tls and seen not in self._seen:
             self._seen.add(seen)
             if not server.tls_pinned and self.on_tls_seen is not None:
-                self.on_tls_seen(server)
+                try:
+                    self.on_tls_seen(server)
+                except BaseException:
+                    await session.close(polite=False)
+                    raise
         return session
 
     def _take(self, pool: _Pool) -> Session | None:

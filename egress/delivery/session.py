@@ -85,14 +85,14 @@ class Session:
                 self.extensions[keyword.upper()] = params
         return code, text
 
-    def mail_params(self, sender: str, recipients: tuple[str, ...], content: bytes) -> str:
+    def mail_params(self, sender: str, recipients: tuple[str, ...], content: bytes, size: int) -> str:
         """MAIL FROM's parameters for this server; PolicyRefusal if it cannot take the message as it is."""
         params = []
         if "SIZE" in self.extensions:
             limit = self.extensions["SIZE"]
-            if limit.isdigit() and 0 < int(limit) < len(content):
-                raise PolicyRefusal(f"the message ({len(content)} bytes) is over the server's SIZE limit {limit}")
-            params.append(f"SIZE={len(content)}")
+            if limit.isdigit() and 0 < int(limit) < size:
+                raise PolicyRefusal(f"the message ({size} bytes) is over the server's SIZE limit {limit}")
+            params.append(f"SIZE={size}")
         if not content.isascii():
             if "8BITMIME" not in self.extensions:
                 raise PolicyRefusal(
@@ -106,10 +106,13 @@ class Session:
             params.append("SMTPUTF8")
         return "".join(" " + p for p in params)
 
-    async def transaction(self, sender: str, recipients: tuple[str, ...], data: bytes) -> list[RecipientOutcome]:
-        """Send one message (``data``: dot-stuffed, ending with the final dot) to ``recipients``; an outcome
-        each. SessionLost before the final dot went out (nothing accepted), MaybeDelivered after it."""
-        head = [f"MAIL FROM:<{sender}>{self.mail_params(sender, recipients, data)}"]
+    async def transaction(
+        self, sender: str, recipients: tuple[str, ...], data: bytes, size: int
+    ) -> list[RecipientOutcome]:
+        """Send one message (``data``: dot-stuffed, ending with the final dot; ``size``: the message's own)
+        to ``recipients``; an outcome each. SessionLost before the final dot went out (nothing accepted),
+        MaybeDelivered after it."""
+        head = [f"MAIL FROM:<{sender}>{self.mail_params(sender, recipients, data, size)}"]
         head += [f"RCPT TO:<{r}>" for r in recipients]
         pipelining = "PIPELINING" in self.extensions
         rset = self.used if pipelining else self.dirty

@@ -178,3 +178,18 @@ def test_a_refused_login_fails_and_the_password_appears_nowhere(sink, cafile, ca
     out = capsys.readouterr()
     for text in (repr(d), caplog.text, out.out, out.err):
         assert PASSWORD not in text
+
+
+def test_a_message_over_the_servers_size_limit_fails_and_the_size_is_declared(sink, cafile) -> None:
+    s = sink("starttls", data_size_limit=len(MESSAGE))
+    assert kinds(deliver(cafile, server(s.port)))[0][1] == "delivered"
+    d = deliver(cafile, server(s.port), message=MESSAGE + b"more\r\n")
+    assert kinds(d) == [("rcpt@example.com", "failed", None)] and "over the server's SIZE limit" in d.outcomes[0].reply
+    assert len(s.handler.messages) == 1
+
+
+def test_a_non_ascii_address_needs_smtputf8(sink, cafile) -> None:
+    for enabled, kind in ((False, "failed"), (True, "delivered")):
+        s = sink("starttls", enable_SMTPUTF8=enabled)
+        d = deliver(cafile, server(s.port), envelope("jörg@example.com"))
+        assert kinds(d) == [("jörg@example.com", kind, None if kind == "failed" else 250)]

@@ -4,7 +4,9 @@ verified by host name (SNI) or by fingerprint. Real aiosmtpd servers with trustm
 from __future__ import annotations
 
 import hashlib
+import socket
 import ssl
+import threading
 
 import pytest
 import trustme
@@ -127,3 +129,29 @@ def _starttls_fingerprint(port: int) -> str:
         assert smtp.sock is not None
         der = smtp.sock.getpeercert(binary_form=True)  # type: ignore[attr-defined]
     return hashlib.sha256(der).hexdigest()
+
+
+@pytest.mark.filterwarnings("ignore:ssl.TLSVersion.TLSv1:DeprecationWarning")
+def test_a_server_without_tls_1_2_is_refused(ca, cafile) -> None:
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(ctx)
+    ctx.minimum_version, ctx.maximum_version = ssl.TLSVersion.TLSv1, ssl.TLSVersion.TLSv1_1  # an outdated server
+    ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+    handshakes: list[str] = []
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+
+        def serve() -> None:
+            conn, _ = listener.accept()
+            try:
+                with ctx.wrap_socket(conn, server_side=True) as tls:
+                    handshakes.append(str(tls.version()))
+                    tls.sendall(b"220 old ESMTP\r\n")
+            except (ssl.SSLError, OSError):
+                handshakes.append("failed")
+
+        thread = threading.Thread(target=serve)
+        thread.start()
+        d = deliver(cafile, server(listener.getsockname()[1], "implicit-tls"))
+        thread.join(10)
+    assert kinds(d) == [("rcpt@example.com", "deferred", None)] and "TLS handshake failed" in d.outcomes[0].reply
+    assert handshakes == ["failed"]
