@@ -51,4 +51,7 @@ def describe(exc: BaseException) -> str:
     """A TLS error in words: what failed to verify, or the handshake's error."""
     if isinstance(exc, ssl.SSLCertVerificationError):
         return f"the certificate did not verify: {exc.verify_message or exc}"
-    return f"the TLS handshake failed: {exc}" if str(exc) else f"the TLS handshake failed ({type(exc).__name__})"
+    text = f"the TLS handshake failed: {exc}" if str(exc) else f"the TLS handshake failed ({type(exc).__name__})"
+    if "WRONG_VERSION_NUMBER" in str(exc):  # the server spoke plain SMTP: its port wants STARTTLS
+        text += " (the server answered without TLS: 587 and 2525 use STARTTLS, only 465 implicit TLS)"
+    return text

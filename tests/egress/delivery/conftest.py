@@ -36,6 +36,7 @@ class Got:
     content: bytes
     peer: tuple
     login: bytes | None
+    mail_options: list[str]
 
 
 class Handler:
@@ -75,7 +76,14 @@ class Handler:
             return self.data_reply
         login = getattr(session.auth_data, "login", None) if session.auth_data else None
         self.messages.append(
-            Got(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content, session.peer, login)
+            Got(
+                envelope.mail_from,
+                list(envelope.rcpt_tos),
+                envelope.original_content,
+                session.peer,
+                login,
+                list(envelope.mail_options),
+            )
         )
         return "250 2.0.0 queued as 42"
 
@@ -185,7 +193,7 @@ def scripted(server_tls):
                             content, buf = content + buf, b""
                             if drop_after is not None and len(content) >= drop_after:
                                 return
-                            if not content.endswith(b"\r\n.\r\n"):
+                            if not (content == b".\r\n" or content.endswith(b"\r\n.\r\n")):
                                 break
                             state.contents.append(content)
                             writer.write(b"250 2.0.0 accepted\r\n")

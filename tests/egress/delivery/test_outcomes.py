@@ -4,6 +4,7 @@ connection trouble deferred (a connection lost after the final dot: "may have be
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 
 from smtp_egress.delivery import Deliverer
@@ -60,7 +61,7 @@ def test_the_final_reply_applies_to_every_accepted_recipient(sink, cafile) -> No
         assert d.outcomes[0].reply == reply[4:]
 
 
-def _script(drop_on: str | None = None, first_only: bool = True):
+def _script(drop_on: str | None = None, first_only: bool = True, rcpt: bytes = b"250 ok\r\n"):
     def answer(conn: int, line: str) -> bytes | None:
         verb = line.split(":")[0].split(" ")[0].upper()
         if verb == drop_on and (conn == 1 or not first_only):
@@ -68,7 +69,7 @@ def _script(drop_on: str | None = None, first_only: bool = True):
         return {
             "EHLO": ehlo_reply("PIPELINING", "8BITMIME"),
             "MAIL": b"250 ok\r\n",
-            "RCPT": b"250 ok\r\n",
+            "RCPT": rcpt,
             "DATA": b"354 go\r\n",
             "RSET": b"250 ok\r\n",
             "QUIT": b"221 bye\r\n",
@@ -193,3 +194,48 @@ def test_a_non_ascii_address_needs_smtputf8(sink, cafile) -> None:
         s = sink("starttls", enable_SMTPUTF8=enabled)
         d = deliver(cafile, server(s.port), envelope("jörg@example.com"))
         assert kinds(d) == [("jörg@example.com", kind, None if kind == "failed" else 250)]
+    assert "SMTPUTF8" in s.handler.messages[0].mail_options
+
+
+def test_a_server_echoing_the_credentials_never_gets_them_into_the_outcome(scripted, cafile) -> None:
+    def script(conn: int, line: str) -> bytes | None:
+        if line.startswith("EHLO"):
+            return ehlo_reply("AUTH PLAIN LOGIN")
+        if line.startswith("AUTH"):
+            plain = base64.b64decode(line.split()[2]).decode()
+            return f"535 5.7.8 bad: {line} {plain!r} {PASSWORD}\r\n".encode()
+        return b"221 bye\r\n"
+
+    async def go():
+        async with scripted(script) as srv:
+            d = Deliverer(allow_private=True, ca_file=cafile, timeout=5)
+            try:
+                return await d.deliver(server(srv.port, "implicit-tls"), envelope(), MESSAGE)
+            finally:
+                await d.aclose()
+
+    d = asyncio.run(go())
+    assert kinds(d) == [("rcpt@example.com", "failed", 535)] and "***" in d.outcomes[0].reply
+    assert PASSWORD not in d.outcomes[0].reply and base64.b64encode(PASSWORD.encode()).decode() not in repr(d)
+    assert "AHNlbmRlc" not in d.outcomes[0].reply  # the start of the base64 PLAIN blob
+
+
+def test_data_accepted_although_no_recipient_was_gets_an_empty_message(scripted, cafile) -> None:
+    """RFC 2920 3.1: a pipelining server may answer 354 to DATA after refusing every RCPT."""
+
+    async def go():
+        async with scripted(_script(rcpt=b"550 5.1.1 unknown\r\n")) as srv:
+            return await _run(srv.port, cafile), srv
+
+    d, srv = asyncio.run(go())
+    assert kinds(d) == [("rcpt@example.com", "failed", 550)] and srv.contents == [b".\r\n"]
+
+
+def test_8bit_content_is_declared_body_8bitmime(scripted, cafile) -> None:
+    async def go():
+        async with scripted(_script()) as srv:
+            return await _run(srv.port, cafile, "Subject: café\r\n\r\nvoilà\r\n".encode()), srv
+
+    d, srv = asyncio.run(go())
+    assert kinds(d)[0][1] == "delivered"
+    assert (1, "MAIL FROM:<sender@customer.example> BODY=8BITMIME") in srv.lines

@@ -155,3 +155,10 @@ def test_a_server_without_tls_1_2_is_refused(ca, cafile) -> None:
         thread.join(10)
     assert kinds(d) == [("rcpt@example.com", "deferred", None)] and "TLS handshake failed" in d.outcomes[0].reply
     assert handshakes == ["failed"]
+
+
+def test_implicit_tls_to_a_starttls_port_says_what_wrong_version_number_means(sink, cafile) -> None:
+    s = sink("starttls")
+    d = deliver(cafile, server(s.port, "implicit-tls"))
+    assert kinds(d) == [("rcpt@example.com", "deferred", None)]
+    assert "WRONG_VERSION_NUMBER" in d.outcomes[0].reply and "587 and 2525 use STARTTLS" in d.outcomes[0].reply
