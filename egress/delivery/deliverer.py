@@ -12,8 +12,8 @@ malformed message or a server unable to take it as it is: failed ("policy"); a h
 a session that cannot be opened, TLS that cannot be had: deferred (AUTH and greeting refusals by their
 code). A session lost before the final dot went out (often a pooled session the server closed) is
 discarded and the message tried once more on a fresh one; lost after it, the recipients are deferred with
-a reason saying the message may have been accepted: sending it again may deliver it twice, so that is the
-worker's decision, not made here.
+a reply holding :data:`MAYBE_ACCEPTED` (the message may have been accepted): sending it again may deliver it
+twice, so that is the worker's decision, not made here.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from .model import Delivery, Envelope, OutcomeKind, RecipientOutcome
 from .session import Session
 from .tls import TlsContexts
 
+MAYBE_ACCEPTED = "it may have been accepted"  # in the reply of a deferral after the final dot went out
 _Key = tuple[str, str, str, int, str, str | None, str | None, str, bool]
 
 
@@ -97,8 +98,8 @@ class Deliverer:
                     self._put(pool, session)
                     why = (
                         f"{server.label} at {_peer(session)}: the connection was lost after the whole message went "
-                        f"out, before the server answered ({exc.reason}): it may have been accepted, and sending "
-                        "it again may deliver it twice"
+                        f"out, before the server answered ({exc.reason}): {MAYBE_ACCEPTED}, and sending it again "
+                        "may deliver it twice"
                     )
                     return _everyone(server, envelope, exc, why, sent, _peer(session))
                 except SessionLost as exc:

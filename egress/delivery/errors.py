@@ -40,7 +40,8 @@ class AuthFailure(SessionError):
 
 class PolicyRefusal(SessionError):
     """The destination or the message is refused before anything is sent (a refused address or port 25, a
-    bare CR/LF in the header, a control character in an address, 8-bit data the server can't take): failed."""
+    bare CR/LF in the header, a control character in an address, 8-bit data or a non-ASCII address the server
+    can't take, a message over its SIZE limit): failed."""
 
     permanent = True
 

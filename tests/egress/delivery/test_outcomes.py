@@ -7,7 +7,7 @@ import asyncio
 import base64
 import logging
 
-from smtp_egress.delivery import Deliverer
+from smtp_egress.delivery import MAYBE_ACCEPTED, Deliverer
 
 from .conftest import ehlo_reply
 from .helpers import MESSAGE, PASSWORD, deliver, envelope, kinds, server
@@ -98,7 +98,7 @@ def test_a_connection_dropped_mid_data_is_deferred_as_maybe_accepted_and_not_res
 
     d, srv = asyncio.run(go())
     assert kinds(d) == [("rcpt@example.com", "deferred", None)]
-    assert "may have been accepted" in d.outcomes[0].reply
+    assert MAYBE_ACCEPTED in d.outcomes[0].reply
     assert srv.connections == 1 and [v for _, v in srv.lines if v == "DATA"] == ["DATA"]
 
 
@@ -108,7 +108,7 @@ def test_a_connection_lost_after_the_final_dot_is_deferred_as_maybe_accepted(scr
             return await _run(srv.port, cafile), srv
 
     d, srv = asyncio.run(go())
-    assert kinds(d) == [("rcpt@example.com", "deferred", None)] and "may have been accepted" in d.outcomes[0].reply
+    assert kinds(d) == [("rcpt@example.com", "deferred", None)] and MAYBE_ACCEPTED in d.outcomes[0].reply
     assert srv.connections == 1
 
 
