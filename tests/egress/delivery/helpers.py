@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections.abc import Coroutine
+from typing import Any, TypeVar
 
 from smtp_egress.delivery import Deliverer
 from smtp_egress.delivery.model import Delivery, Envelope
@@ -11,6 +12,7 @@ from smtp_egress.smtp.model import Secret, SmtpServer
 
 USER = "sender@customer.example"
 PASSWORD = "s3cret-Pässword:7"  # tests grep every reply, log line and error for it
+T = TypeVar("T")
 MESSAGE = b"From: sender@customer.example\r\nTo: rcpt@example.com\r\nSubject: hello\r\n\r\nHello there.\r\n"
 
 
@@ -26,17 +28,29 @@ def envelope(*recipients: str) -> Envelope:
     return Envelope(USER, recipients or ("rcpt@example.com",))
 
 
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run`` without leaving the main thread's event loop unset (later tests, Pulumi's among them,
+    ask for it)."""
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(coro)
+    finally:
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.run_until_complete(loop.shutdown_default_executor())
+        loop.close()
+
+
 def deliver(
     cafile: str | None, srv: SmtpServer, env: Envelope | None = None, message: bytes = MESSAGE, **kw: Any
 ) -> Delivery:
-    async def run() -> Delivery:
+    async def go() -> Delivery:
         d = Deliverer(allow_private=kw.pop("allow_private", True), ca_file=cafile, timeout=kw.pop("timeout", 10), **kw)
         try:
             return await d.deliver(srv, env or envelope(), message)
         finally:
             await d.aclose()
 
-    return asyncio.run(run())
+    return run(go())
 
 
 def kinds(delivery: Delivery) -> list[tuple[str, str, int | None]]:

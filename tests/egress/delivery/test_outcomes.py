@@ -3,14 +3,13 @@ connection trouble deferred (a connection lost after the final dot: "may have be
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import logging
 
 from smtp_egress.delivery import MAYBE_ACCEPTED, Deliverer
 
 from .conftest import ehlo_reply
-from .helpers import MESSAGE, PASSWORD, deliver, envelope, kinds, server
+from .helpers import MESSAGE, PASSWORD, deliver, envelope, kinds, run, server
 
 
 def test_rcpt_replies_are_per_recipient_and_the_final_reply_covers_the_accepted(sink, cafile) -> None:
@@ -96,7 +95,7 @@ def test_a_connection_dropped_mid_data_is_deferred_as_maybe_accepted_and_not_res
         async with scripted(_script(), drop_after=1000) as srv:
             return await _run(srv.port, cafile, big), srv
 
-    d, srv = asyncio.run(go())
+    d, srv = run(go())
     assert kinds(d) == [("rcpt@example.com", "deferred", None)]
     assert MAYBE_ACCEPTED in d.outcomes[0].reply
     assert srv.connections == 1 and [v for _, v in srv.lines if v == "DATA"] == ["DATA"]
@@ -107,7 +106,7 @@ def test_a_connection_lost_after_the_final_dot_is_deferred_as_maybe_accepted(scr
         async with scripted(_script(), drop_after=1) as srv:  # reads the whole small message, then drops
             return await _run(srv.port, cafile), srv
 
-    d, srv = asyncio.run(go())
+    d, srv = run(go())
     assert kinds(d) == [("rcpt@example.com", "deferred", None)] and MAYBE_ACCEPTED in d.outcomes[0].reply
     assert srv.connections == 1
 
@@ -117,10 +116,10 @@ def test_a_connection_lost_before_data_is_tried_once_more_on_a_fresh_one(scripte
         async with scripted(_script("DATA", first_only)) as srv:
             return await _run(srv.port, cafile), srv
 
-    d, srv = asyncio.run(go(first_only=True))
+    d, srv = run(go(first_only=True))
     assert kinds(d) == [("rcpt@example.com", "delivered", 250)] and srv.connections == 2
     assert len(srv.contents) == 1
-    d, srv = asyncio.run(go(first_only=False))  # lost again: deferred, not tried a third time
+    d, srv = run(go(first_only=False))  # lost again: deferred, not tried a third time
     assert kinds(d) == [("rcpt@example.com", "deferred", None)] and srv.connections == 2
     assert "the server closed the connection" in d.outcomes[0].reply and "may have" not in d.outcomes[0].reply
 
@@ -130,7 +129,7 @@ def test_pipelined_envelope_goes_out_in_one_write(scripted, cafile) -> None:
         async with scripted(_script()) as srv:
             return await _run(srv.port, cafile), srv
 
-    d, srv = asyncio.run(go())
+    d, srv = run(go())
     assert kinds(d)[0][1] == "delivered"
     assert b"MAIL FROM:<sender@customer.example>\r\nRCPT TO:<rcpt@example.com>\r\nDATA\r\n" in srv.reads
     assert srv.lines[1:4] == [
@@ -214,7 +213,7 @@ def test_a_server_echoing_the_credentials_never_gets_them_into_the_outcome(scrip
             finally:
                 await d.aclose()
 
-    d = asyncio.run(go())
+    d = run(go())
     assert kinds(d) == [("rcpt@example.com", "failed", 535)] and "***" in d.outcomes[0].reply
     assert PASSWORD not in d.outcomes[0].reply and base64.b64encode(PASSWORD.encode()).decode() not in repr(d)
     assert "AHNlbmRlc" not in d.outcomes[0].reply  # the start of the base64 PLAIN blob
@@ -227,7 +226,7 @@ def test_data_accepted_although_no_recipient_was_gets_an_empty_message(scripted,
         async with scripted(_script(rcpt=b"550 5.1.1 unknown\r\n")) as srv:
             return await _run(srv.port, cafile), srv
 
-    d, srv = asyncio.run(go())
+    d, srv = run(go())
     assert kinds(d) == [("rcpt@example.com", "failed", 550)] and srv.contents == [b".\r\n"]
 
 
@@ -236,6 +235,6 @@ def test_8bit_content_is_declared_body_8bitmime(scripted, cafile) -> None:
         async with scripted(_script()) as srv:
             return await _run(srv.port, cafile, "Subject: café\r\n\r\nvoilà\r\n".encode()), srv
 
-    d, srv = asyncio.run(go())
+    d, srv = run(go())
     assert kinds(d)[0][1] == "delivered"
     assert (1, "MAIL FROM:<sender@customer.example> BODY=8BITMIME") in srv.lines

@@ -8,11 +8,11 @@ import time
 
 from smtp_egress.delivery import Deliverer
 
-from .helpers import MESSAGE, envelope, server
+from .helpers import MESSAGE, envelope, run, server
 
 
 def _many(cafile, srv, count: int, *, concurrent: bool, pause: float = 0.0, **kw):
-    async def run():
+    async def go():
         d = Deliverer(allow_private=True, ca_file=cafile, timeout=10, **kw)
         try:
             if concurrent:
@@ -27,7 +27,7 @@ def _many(cafile, srv, count: int, *, concurrent: bool, pause: float = 0.0, **kw
         finally:
             await d.aclose()
 
-    return asyncio.run(run())
+    return run(go())
 
 
 def test_one_session_carries_message_after_message_with_rset_between(sink, cafile) -> None:
@@ -49,13 +49,13 @@ def test_concurrent_messages_use_at_most_connections_per_server(sink, cafile) ->
 def test_servers_with_different_settings_get_their_own_sessions(sink, cafile) -> None:
     s = sink("starttls", pipelining=True)
 
-    async def run():
+    async def go():
         d = Deliverer(allow_private=True, ca_file=cafile, timeout=10)
         for srv in (server(s.port), server(s.port, server_id="s2"), server(s.port)):
             await d.deliver(srv, envelope(), MESSAGE)
         await d.aclose()
 
-    asyncio.run(run())
+    run(go())
     assert len(s.handler.peers) == 2 and len(s.handler.messages) == 3
 
 

@@ -11,7 +11,7 @@ import threading
 import pytest
 import trustme
 
-from .helpers import MESSAGE, PASSWORD, USER, deliver, envelope, kinds, server
+from .helpers import MESSAGE, PASSWORD, USER, deliver, envelope, kinds, run, server
 
 
 def test_implicit_tls_465_delivers_with_sni_and_auth(sink, cafile) -> None:
@@ -55,14 +55,12 @@ def test_no_starttls_is_refused_once_pinned_and_allowed_only_unpinned_when_not_r
 
 
 def test_a_server_seen_with_tls_in_this_process_is_pinned_at_once(sink, cafile) -> None:
-    import asyncio
-
     from smtp_egress.delivery import Deliverer
 
     s = sink("optional")
     srv = server(s.port, auth=False, require_tls=False)
 
-    async def run():
+    async def go():
         d = Deliverer(allow_private=True, ca_file=cafile, timeout=10)
         first = await d.deliver(srv, envelope(), MESSAGE)
         await d.aclose()  # no pooled session: the next message opens a new one
@@ -71,7 +69,7 @@ def test_a_server_seen_with_tls_in_this_process_is_pinned_at_once(sink, cafile) 
         await d.aclose()
         return first, second
 
-    first, second = asyncio.run(run())
+    first, second = run(go())
     assert kinds(first)[0][1] == "delivered" and kinds(second)[0][1] == "deferred"
     assert "no silent downgrade" in second.outcomes[0].reply and len(s.handler.messages) == 1
 
