@@ -13,6 +13,9 @@ import trustme
 
 from .helpers import MESSAGE, PASSWORD, USER, deliver, envelope, kinds, run, server
 
+# aiosmtpd warns about its implicit-TLS listener, which it does not know is TLS (tests/egress/delivery/conftest.py)
+pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
+
 
 def test_implicit_tls_465_delivers_with_sni_and_auth(sink, cafile) -> None:
     s = sink("implicit")
