@@ -1,0 +1,135 @@
+"""The SQS queue (``EGRESS_QUEUE=https://sqs.REGION.amazonaws.com/ACCOUNT/NAME``), through boto3.
+
+A lease is SQS's visibility timeout: ``receive`` long-polls (up to 20 s) and takes up to 10 messages a call,
+``extend`` is ``ChangeMessageVisibilityBatch`` (the worker calls it while deliveries run), ``retry`` sets the
+message's visibility to the backoff delay (at most 12 hours, SQS's limit), ``done`` is ``DeleteMessageBatch``.
+``dead_letter`` sends the job, with its reason as a message attribute, to the dead-letter queue named by the
+queue's redrive policy (the component's DLQ, which alarms), then deletes it; without a redrive policy the job
+leaves the queue and its dead letter is only in the ledger. A job whose encoding exceeds SQS's 256 KiB is
+refused at enqueue time (:class:`MessageTooLarge`): nothing larger can be queued on SQS.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from ..masking import excerpt
+from . import job as jobs
+from .queue import Lease, MessageTooLarge, QueueCounts, QueueError
+
+MAX_BODY = 256 * 1024
+BATCH = 10  # SQS's limit per batch call
+MAX_VISIBILITY = 12 * 3600
+
+
+class SqsQueue:
+    def __init__(self, url: str, *, endpoint_url: str | None = None, region: str | None = None):
+        import boto3
+        from botocore.config import Config
+
+        self.url = url
+        self.location = url
+        config = Config(connect_timeout=10, read_timeout=30, retries={"mode": "standard", "max_attempts": 4})
+        self._sqs: Any = boto3.client("sqs", endpoint_url=endpoint_url, region_name=region, config=config)
+        self._dlq: str | bool | None = False  # False: not looked up yet
+
+    def _call(self, what: str, **kwargs: Any) -> Any:
+        import botocore.exceptions
+
+        try:
+            return getattr(self._sqs, what)(**kwargs)
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+            raise QueueError(f"SQS {what} on {self.url!r} failed: {excerpt(str(exc), 300)}") from None
+
+    def put(self, jobs_: Sequence[jobs.SendJob]) -> None:
+        bodies = [(j.job_id, jobs.encode(j)) for j in jobs_]
+        for job_id, body in bodies:
+            if len(body.encode()) > MAX_BODY:
+                raise MessageTooLarge(
+                    f"job {job_id}: the encoded message has {len(body.encode())} bytes, more than SQS's {MAX_BODY}; "
+                    "send a smaller message (about 190 KiB of rendered message at most), or use the embedded queue"
+                )
+        for start in range(0, len(bodies), BATCH):
+            chunk = bodies[start : start + BATCH]
+            entries = [{"Id": str(i), "MessageBody": body} for i, (_, body) in enumerate(chunk)]
+            failed = self._call("send_message_batch", QueueUrl=self.url, Entries=entries).get("Failed") or []
+            if failed:
+                raise QueueError(f"SQS refused {len(failed)} jobs on {self.url!r}: {excerpt(str(failed[0]), 200)}")
+
+    def receive(self, limit: int, lease_seconds: float, wait_seconds: float) -> list[Lease]:
+        leases: list[Lease] = []
+        wait = min(20, int(wait_seconds))
+        while len(leases) < limit:
+            answer = self._call(
+                "receive_message",
+                QueueUrl=self.url,
+                MaxNumberOfMessages=min(BATCH, limit - len(leases)),
+                VisibilityTimeout=int(lease_seconds),
+                WaitTimeSeconds=wait,
+                MessageSystemAttributeNames=["ApproximateReceiveCount"],
+            )
+            messages = answer.get("Messages") or []
+            for m in messages:
+                attempt = int(m.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
+                leases.append(Lease(jobs.decode(m["Body"]), m["ReceiptHandle"], attempt))
+            if len(messages) < BATCH:
+                break
+            wait = 0
+        return leases
+
+    def _batch(self, what: str, entries: list[dict[str, Any]]) -> None:
+        for start in range(0, len(entries), BATCH):
+            self._call(what, QueueUrl=self.url, Entries=entries[start : start + BATCH])
+
+    def done(self, leases: Sequence[Lease]) -> None:
+        self._batch("delete_message_batch", [{"Id": str(i), "ReceiptHandle": le.handle} for i, le in enumerate(leases)])
+
+    def retry(self, lease: Lease, delay_seconds: float) -> None:
+        seconds = max(0, min(MAX_VISIBILITY, int(delay_seconds)))
+        self._call(
+            "change_message_visibility", QueueUrl=self.url, ReceiptHandle=lease.handle, VisibilityTimeout=seconds
+        )
+
+    def extend(self, leases: Sequence[Lease], lease_seconds: float) -> None:
+        seconds = min(MAX_VISIBILITY, int(lease_seconds))
+        entries = [
+            {"Id": str(i), "ReceiptHandle": le.handle, "VisibilityTimeout": seconds} for i, le in enumerate(leases)
+        ]
+        self._batch("change_message_visibility_batch", entries)
+
+    def dead_letter_queue(self) -> str | None:
+        """The URL of the queue's dead-letter queue (its redrive policy's target), or None."""
+        if self._dlq is False:
+            attrs = self._call("get_queue_attributes", QueueUrl=self.url, AttributeNames=["RedrivePolicy"])
+            policy = attrs.get("Attributes", {}).get("RedrivePolicy")
+            arn = json.loads(policy).get("deadLetterTargetArn") if policy else None
+            self._dlq = self._call("get_queue_url", QueueName=arn.rsplit(":", 1)[-1])["QueueUrl"] if arn else None
+        return self._dlq if isinstance(self._dlq, str) else None
+
+    def dead_letter(self, lease: Lease, reason: str) -> None:
+        dlq = self.dead_letter_queue()
+        if dlq is not None:
+            self._call(
+                "send_message",
+                QueueUrl=dlq,
+                MessageBody=jobs.encode(lease.job),
+                MessageAttributes={"reason": {"DataType": "String", "StringValue": reason[:1000] or "-"}},
+            )
+        self._call("delete_message", QueueUrl=self.url, ReceiptHandle=lease.handle)
+
+    def counts(self) -> QueueCounts:
+        names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+        names.append("ApproximateNumberOfMessagesDelayed")
+        attrs = self._call("get_queue_attributes", QueueUrl=self.url, AttributeNames=names)["Attributes"]
+        dead = None
+        dlq = self.dead_letter_queue()
+        if dlq is not None:
+            dead_attrs = self._call("get_queue_attributes", QueueUrl=dlq, AttributeNames=names[:1])["Attributes"]
+            dead = int(dead_attrs.get(names[0], 0))
+        ready, in_flight, delayed = (int(attrs.get(n, 0)) for n in names)
+        return QueueCounts(ready, in_flight, delayed, dead)
+
+    def close(self) -> None:
+        self._sqs.close()
