@@ -20,13 +20,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from standin_deliverer import StandInDeliverer  # noqa: E402
+from standin_deliverer import StandInDeliverer
 
-from smtp_egress.jobs import worker as jobs_worker  # noqa: E402
-from smtp_egress.smtp.model import Secret, SmtpServer  # noqa: E402
-from smtp_egress.worker import archive, loop  # noqa: E402
-from smtp_egress.worker.backoff import RetryPolicy  # noqa: E402
-from smtp_egress.worker.ports import StaticServers  # noqa: E402
+from smtp_egress.jobs import worker as jobs_worker
+from smtp_egress.smtp.model import Secret, SmtpServer
+from smtp_egress.worker import archive, loop
+from smtp_egress.worker.backoff import RetryPolicy
+from smtp_egress.worker.ports import StaticServers
 
 
 def stop_dead(marker: str) -> None:
@@ -106,9 +106,12 @@ def main(path: str) -> int:
     deliverer = StandInDeliverer(ca_file=c["cafile"])
     tally = asyncio.run(
         jobs_worker.run_worker(
-            config, deliverer=deliverer, servers=StaticServers({"ws1": [server]}),
-            once=c.get("once", True), retry_seconds=c.get("retry_seconds"),
-        )  # fmt: skip
+            config,
+            deliverer=deliverer,
+            servers=StaticServers({"ws1": [server]}),
+            once=c.get("once", True),
+            retry_seconds=c.get("retry_seconds"),
+        )
     )
     print(json.dumps({k: v for k, v in dataclasses.asdict(tally).items() if k != "left"}), flush=True)
     return 0

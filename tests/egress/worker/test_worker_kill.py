@@ -81,12 +81,11 @@ def check_all_delivered_once(place, jobs, server) -> Counter:
 
 @pytest.fixture
 def loaded(place):
-    jobs = [
+    return [
         enqueue(place.queue, workspace_id="ws1", sender="news@customer.example", recipients=RECIPIENTS,
                 message=message(subject=f"job {i}", headers={"X-Job": f"{i:08d}"}))
         for i in range(JOBS)
     ]  # fmt: skip
-    return jobs
 
 
 @pytest.mark.parametrize(
