@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import smtplib
+import socket
 import ssl
 
 from smtp_egress.delivery.model import Delivery, Envelope, RecipientOutcome
@@ -23,6 +24,7 @@ class StandInDeliverer:
         self._connections: dict[str, smtplib.SMTP] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self.sessions = 0  # connections opened
+        self._busy: set[str] = set()  # labels whose connection a thread is using
 
     def _connect(self, server: SmtpServer) -> smtplib.SMTP:
         context = ssl.create_default_context(cafile=self.ca_file)
@@ -37,6 +39,13 @@ class StandInDeliverer:
         return smtp
 
     def _send(self, server: SmtpServer, envelope: Envelope, message: bytes) -> Delivery:
+        self._busy.add(server.label)
+        try:
+            return self._transaction(server, envelope, message)
+        finally:
+            self._busy.discard(server.label)
+
+    def _transaction(self, server: SmtpServer, envelope: Envelope, message: bytes) -> Delivery:
         sent = message.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
         try:
             smtp = self._connections.get(server.label)
@@ -75,7 +84,11 @@ class StandInDeliverer:
             return await asyncio.to_thread(self._send, server, envelope, message)
 
     async def aclose(self) -> None:
-        for smtp in self._connections.values():
-            with contextlib.suppress(smtplib.SMTPException, OSError):
-                smtp.quit()
+        """Quit idle sessions; cut a busy one (a cancelled delivery's thread is still reading from it)."""
+        for label, smtp in self._connections.items():
+            with contextlib.suppress(smtplib.SMTPException, OSError, ValueError):
+                if label in self._busy and smtp.sock is not None:
+                    smtp.sock.shutdown(socket.SHUT_RDWR)
+                else:
+                    smtp.quit()
         self._connections.clear()
