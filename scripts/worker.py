@@ -15,10 +15,12 @@ queue URL https://sqs..., else the embedded queue's file; default .egress/queue.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
+from collections.abc import Iterator
 
 from .common import add_db, add_json, ledger_location, print_json
-from .values import setting
+from .values import Setting, blame, http_url, naming, setting
 
 LEFT = 75  # EX_TEMPFAIL: jobs are left on the queue (deferred or in flight); run again later
 
@@ -54,25 +56,50 @@ def register(sub) -> None:
 
 
 def _config(args):
+    """The WorkerConfig of ``args``; ``args.sources`` remembers where the queue and the archive came from."""
     from smtp_egress.errors import ConfigError
     from smtp_egress.jobs.worker import WorkerConfig
-    from smtp_egress.worker.health import DEFAULT_HEALTH
+    from smtp_egress.worker.health import DEFAULT_HEALTH, parse_address
     from smtp_egress.worker.loop import WorkerSettings
     from smtp_egress.worker.opening import DEFAULT_ARCHIVE, DEFAULT_QUEUE
 
-    health = setting(getattr(args, "health", None), "--health", "EGRESS_WORKER_HEALTH", DEFAULT_HEALTH).value
+    health = setting(getattr(args, "health", None), "--health", "EGRESS_WORKER_HEALTH", DEFAULT_HEALTH)
+    if health.value != "off":
+        parse_address(health.value or "", health.source or "the default")
     batch = getattr(args, "batch", 100)
     if not 1 <= batch <= 1000:
         raise ConfigError(f"--batch {batch} is out of range: give 1 to 1000")
+    queue = setting(args.queue, "--queue", "EGRESS_QUEUE", DEFAULT_QUEUE)
+    archive = setting(args.archive, "--archive", "EGRESS_ARCHIVE", DEFAULT_ARCHIVE)
+    region = setting(args.region, "--region", "EGRESS_REGION")
+    if (queue.value or "").startswith(("http://", "https://")):
+        http_url(queue, "SQS queue URL")
+    if args.endpoint_url is not None:
+        http_url(Setting(args.endpoint_url, "--endpoint-url"), "AWS endpoint")
+    args.sources = {"queue": queue.source, "archive": archive.source}
     return WorkerConfig(
         ledger=ledger_location(args) if args.verb != "enqueue" else None,
-        queue=setting(args.queue, "--queue", "EGRESS_QUEUE", DEFAULT_QUEUE).value,
-        archive=setting(args.archive, "--archive", "EGRESS_ARCHIVE", DEFAULT_ARCHIVE).value,
-        health=None if health == "off" else health,
-        region=setting(args.region, "--region", "EGRESS_REGION").value,
+        queue=queue.value,
+        archive=archive.value,
+        health=None if health.value == "off" else health.value,
+        region=region.value,
         endpoint_url=args.endpoint_url,
         settings=WorkerSettings(batch=batch),
     )
+
+
+@contextlib.contextmanager
+def _blamed(args) -> Iterator[None]:
+    """A queue's or an archive's error names the flag or variable that chose it."""
+    from smtp_egress.worker.archive import ArchiveError
+    from smtp_egress.worker.queue import QueueError
+
+    try:
+        yield
+    except QueueError as exc:
+        raise blame(args.sources["queue"], exc) from None
+    except ArchiveError as exc:
+        raise blame(args.sources["archive"], exc) from None
 
 
 def run(args) -> int:
@@ -93,16 +120,28 @@ def _read_message(path: str) -> bytes:
 
 def _enqueue(args, config) -> int:
     from smtp_egress.jobs.worker import enqueue
+    from smtp_egress.worker import job
 
-    job = enqueue(
-        config.queue, workspace_id=args.workspace, sender=args.sender, recipients=args.recipients,
-        message=_read_message(args.message), campaign_type=args.campaign_type,
-        endpoint_url=config.endpoint_url, region=config.region,
-    )  # fmt: skip
+    for flag, check, value in (
+        ("--workspace", job.check_workspace, args.workspace),
+        ("--campaign-type", job.check_campaign_type, args.campaign_type),
+        ("--from", job.check_sender, args.sender),
+        ("--to", job.check_recipients, args.recipients),
+    ):
+        with naming(flag):
+            check(value)
+    with naming(args.message):
+        message = _read_message(args.message)
+        job.message_problem(message)
+    with _blamed(args):
+        queued = enqueue(
+            config.queue, workspace_id=args.workspace, sender=args.sender, recipients=args.recipients,
+            message=message, campaign_type=args.campaign_type, endpoint_url=config.endpoint_url, region=config.region,
+        )  # fmt: skip
     if args.json:
-        print_json({"job_id": job.job_id, "recipients": list(job.recipients), "queue": config.queue})
+        print_json({"job_id": queued.job_id, "recipients": list(queued.recipients), "queue": config.queue})
     else:
-        print(f"queued job {job.job_id} for {len(job.recipients)} recipient(s) on {config.queue}")
+        print(f"queued job {queued.job_id} for {len(queued.recipients)} recipient(s) on {config.queue}")
     return 0
 
 
@@ -112,7 +151,8 @@ def _run(args, config) -> int:
 
     if args.wait_retries is not None and not args.once:
         raise ConfigError("--wait-retries goes with --once (a long-running worker retries by itself)")
-    tally = run_worker(config, once=args.once, retry_seconds=args.wait_retries)
+    with _blamed(args):
+        tally = run_worker(config, once=args.once, retry_seconds=args.wait_retries)
     left = tally.left
     summary = {
         "jobs": tally.jobs, "delivered": tally.delivered, "deferred": tally.deferred, "failed": tally.failed,
@@ -133,7 +173,8 @@ def _run(args, config) -> int:
 def _status(args, config) -> int:
     from smtp_egress.jobs.worker import status
 
-    st = status(config)
+    with _blamed(args):
+        st = status(config)
     q = st.queue
     data = {
         "queue": {"ready": q.ready, "in_flight": q.in_flight, "delayed": q.delayed, "dead": q.dead},

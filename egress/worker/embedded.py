@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from ..masking import excerpt
 from . import job as jobs
 from .queue import DeadLetter, Lease, QueueCounts, QueueError
 
@@ -48,7 +49,11 @@ class EmbeddedQueue:
             self._db.execute("PRAGMA synchronous=NORMAL")  # WAL: a commit survives kill -9
             self._db.executescript(_SCHEMA)
         except (OSError, sqlite3.Error) as exc:
-            raise QueueError(f"cannot open the embedded queue {self.location!r}: {exc}") from None
+            said = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            where = excerpt(self.location)
+            raise QueueError(
+                f"cannot open the embedded queue {where}: {said}; give a file in a writable folder"
+            ) from None
         self._lock = threading.Lock()
 
     @contextlib.contextmanager

@@ -14,6 +14,7 @@ import datetime as dt
 import json
 import re
 import uuid
+from collections.abc import Sequence
 
 from ..errors import InputError
 from ..masking import excerpt
@@ -53,24 +54,23 @@ def address_problem(address: str, *, null_ok: bool = False) -> str | None:
     return None
 
 
-def new_job(
-    *,
-    workspace_id: str,
-    sender: str,
-    recipients: list[str] | tuple[str, ...],
-    message: bytes,
-    campaign_type: str | None = None,
-    job_id: str | None = None,
-    now: dt.datetime | None = None,
-) -> SendJob:
-    """A validated job; :class:`JobError` names the first bad value and what to do."""
+def check_workspace(workspace_id: str) -> None:
     if not workspace_id or len(workspace_id) > 200 or not workspace_id.isprintable():
         raise JobError(f"the workspace {excerpt(workspace_id)} is not a workspace id (1-200 printable characters)")
+
+
+def check_campaign_type(campaign_type: str | None) -> None:
     if campaign_type is not None and not _CAMPAIGN.fullmatch(campaign_type):
         raise JobError(f"the campaign type {excerpt(campaign_type)} is not one (letters, digits, _ . -; 1-64)")
+
+
+def check_sender(sender: str) -> None:
     problem = address_problem(sender, null_ok=True)
     if problem:
         raise JobError(f"the sender {problem}")
+
+
+def check_recipients(recipients: Sequence[str]) -> None:
     if not recipients:
         raise JobError("a job needs at least one recipient (--to ADDR)")
     if len(recipients) > MAX_RECIPIENTS:
@@ -79,6 +79,23 @@ def new_job(
         problem = address_problem(recipient)
         if problem:
             raise JobError(f"the recipient {problem}")
+
+
+def new_job(
+    *,
+    workspace_id: str,
+    sender: str,
+    recipients: Sequence[str],
+    message: bytes,
+    campaign_type: str | None = None,
+    job_id: str | None = None,
+    now: dt.datetime | None = None,
+) -> SendJob:
+    """A validated job; :class:`JobError` names the first bad value and what to do."""
+    check_workspace(workspace_id)
+    check_campaign_type(campaign_type)
+    check_sender(sender)
+    check_recipients(recipients)
     message_problem(message)
     return SendJob(
         job_id=job_id or uuid.uuid4().hex,

@@ -12,6 +12,7 @@ refused at enqueue time (:class:`MessageTooLarge`): nothing larger can be queued
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,6 +20,7 @@ from ..masking import excerpt
 from . import job as jobs
 from .queue import Lease, MessageTooLarge, QueueCounts, QueueError
 
+_REGION = re.compile(r"https://sqs\.([a-z0-9-]+)\.amazonaws\.com/")
 MAX_BODY = 256 * 1024
 BATCH = 10  # SQS's limit per batch call
 MAX_VISIBILITY = 12 * 3600
@@ -27,12 +29,20 @@ MAX_VISIBILITY = 12 * 3600
 class SqsQueue:
     def __init__(self, url: str, *, endpoint_url: str | None = None, region: str | None = None):
         import boto3
+        import botocore.exceptions
         from botocore.config import Config
 
         self.url = url
         self.location = url
         config = Config(connect_timeout=10, read_timeout=30, retries={"mode": "standard", "max_attempts": 4})
-        self._sqs: Any = boto3.client("sqs", endpoint_url=endpoint_url, region_name=region, config=config)
+        found = _REGION.match(url)
+        region = region or (found.group(1) if found else None)
+        try:
+            self._sqs: Any = boto3.client("sqs", endpoint_url=endpoint_url, region_name=region, config=config)
+        except botocore.exceptions.NoRegionError:
+            raise QueueError(f"no AWS region for the queue {excerpt(url)}: give --region or EGRESS_REGION") from None
+        except (ValueError, botocore.exceptions.BotoCoreError) as exc:
+            raise QueueError(f"the queue {excerpt(url)} cannot be used: {excerpt(str(exc), 200)}") from None
         self._dlq: str | bool | None = False  # False: not looked up yet
 
     def _call(self, what: str, **kwargs: Any) -> Any:

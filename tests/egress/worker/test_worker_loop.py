@@ -15,6 +15,7 @@ from smtp_egress.tables import worker_dead_letters, worker_outcomes
 from smtp_egress.worker.backoff import RetryPolicy
 from smtp_egress.worker.ports import StaticServers, StaticTracking
 
+from ...conftest import PASSWORD, USER
 from .conftest import FAST, archived, message, run_once, server_for
 
 
@@ -122,3 +123,21 @@ def test_links_are_rewritten_per_recipient_only_for_a_verified_tracking_domain(p
     assert b"https://shop.example/now" in got[("r3@x.test",)]  # ws2 has no verified tracking domain: plain links
     assert calls == [("links.customer.example", j1.job_id, r, "SIGNER") for r in ("r1@x.test", "r2@x.test")]
     assert {e.read_bytes() for e in archived(place.archive)} == set(got.values())
+
+
+def test_a_server_echoing_the_password_never_puts_it_in_the_ledger_or_the_archive(place, smtp_server, cafile):
+    server = smtp_server("starttls")
+
+    async def echo(srv, session, envelope):
+        return f"250 2.0.0 queued for {PASSWORD} (user {USER})"
+
+    server.handler.handle_DATA = echo
+    job = enqueue(place.queue, workspace_id="ws1", sender="a@c.test", recipients=["r@x.test"], message=message())
+    run_once(WorkerConfig(place.db, place.queue, str(place.archive), settings=FAST),
+             StaticServers({"ws1": [server_for(server.port)]}), cafile)  # fmt: skip
+    state, _, reply = outcomes(place.db)[(job.job_id, "r@x.test")]
+    assert state == "delivered" and reply == f"2.0.0 queued for *** (user {USER})"
+    for entry in place.archive.rglob("*"):
+        if entry.is_file():
+            assert PASSWORD.encode() not in entry.read_bytes()
+    assert (place.archive.parent / "ledger.db").read_bytes().find(PASSWORD.encode()) == -1
