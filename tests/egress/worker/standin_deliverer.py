@@ -85,7 +85,7 @@ class StandInDeliverer:
 
     async def aclose(self) -> None:
         """Quit idle sessions; cut a busy one (a cancelled delivery's thread is still reading from it)."""
-        for label, smtp in self._connections.items():
+        for label, smtp in list(self._connections.items()):
             with contextlib.suppress(smtplib.SMTPException, OSError, ValueError):
                 if label in self._busy and smtp.sock is not None:
                     smtp.sock.shutdown(socket.SHUT_RDWR)

@@ -123,9 +123,11 @@ def test_killed_while_the_server_holds_data_then_restarted(tmp_path, place, load
     server = smtp_server("starttls")
     holding, release = threading.Event(), threading.Event()
     original = server.handler.handle_DATA
+    held = []
 
     async def slow_data(srv, session, envelope):
         if len(server.handler.messages) == 4 and not release.is_set():
+            held.append(envelope.original_content.split(b"X-Job: ")[1][:8])
             holding.set()
             while not release.is_set():
                 await __import__("asyncio").sleep(0.02)
@@ -141,4 +143,6 @@ def test_killed_while_the_server_holds_data_then_restarted(tmp_path, place, load
         release.set()
     finish(tmp_path, place, server.port, cafile)
     sent = check_all_delivered_once(place, loaded, server)
-    assert all(n == 1 for n in sent.values()), sent  # the held message was never accepted: delivered once after
+    # The held message was never accepted: delivered once, after the restart. (Messages accepted before the kill
+    # whose entries were not yet written are in SMTP's window: they may go out twice, never archived twice.)
+    assert [sent[(held[0], r)] for r in RECIPIENTS] == [1, 1], sent
