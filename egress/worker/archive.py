@@ -7,7 +7,7 @@ byte for byte) and ``KEY.json`` (recipient, server, peer, reply code and text; n
 recipient of a job it receives again.
 
 - :class:`LocalArchive`: a folder (``EGRESS_ARCHIVE``, default ``.egress/archive``); each file written to a
-  temporary name, fsynced, renamed (atomic), the folder fsynced.
+  temporary name and renamed (atomic), the ``.eml`` fsynced first, the folders fsynced once per batch.
 - :class:`S3Archive` (``s3://bucket/prefix``): conditional puts (``If-None-Match: *``) on the same keys.
 """
 
@@ -79,11 +79,20 @@ class Archive(Protocol):
         """Store ``entry`` under ``key`` unless it is there already; True if this call stored it."""
         ...
 
+    def sync(self) -> None:
+        """Make every entry stored so far durable (before the worker records them)."""
+        ...
+
 
 class LocalArchive:
+    """Entries under a folder. ``put`` makes an entry durable against a crash of the process (an atomic rename
+    of a fully written, fsynced file); :meth:`sync` makes the renames durable against a crash of the machine (one
+    fsync per folder touched since the last call; the worker calls it once per batch, before recording)."""
+
     def __init__(self, root: str | Path):
         self.root = Path(root)
         self.location = str(self.root)
+        self._touched: set[Path] = set()
 
     def has(self, key: str) -> bool:
         return (self.root / f"{key}.eml").is_file()
@@ -95,26 +104,36 @@ class LocalArchive:
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             meta = json.dumps(entry.metadata(), sort_keys=True, ensure_ascii=False).encode()
-            _atomic_write(self.root / f"{key}.json", meta)
-            _atomic_write(target, entry.sent)
+            _atomic_write(self.root / f"{key}.json", meta, durable=False)  # rewritten whole by a rerun
+            _atomic_write(target, entry.sent, durable=True)
         except OSError as exc:
             raise ArchiveError(f"cannot write the archive entry {key!r} under {self.location!r}: {exc}") from None
+        self._touched.add(target.parent)
         return True
 
+    def sync(self) -> None:
+        touched, self._touched = self._touched, set()
+        for folder in touched:
+            try:
+                handle = os.open(folder, os.O_RDONLY)
+            except FileNotFoundError:
+                continue
+            try:
+                os.fsync(handle)
+            finally:
+                os.close(handle)
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary name beside ``path``, fsync, rename over ``path``, fsync the folder."""
+
+def _atomic_write(path: Path, data: bytes, *, durable: bool) -> None:
+    """Write ``data`` to a temporary name beside ``path`` (fsynced if ``durable``), then rename it over ``path``:
+    a reader, or a process started after a crash, sees the whole file or none of it."""
     temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with open(temp, "wb") as handle:
         handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
+        if durable:
+            handle.flush()
+            os.fsync(handle.fileno())
     os.replace(temp, path)
-    folder = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(folder)
-    finally:
-        os.close(folder)
 
 
 class S3Archive:
@@ -161,6 +180,9 @@ class S3Archive:
         except botocore.exceptions.BotoCoreError as exc:
             raise ArchiveError(f"cannot reach the archive {self.location!r}: {exc}") from None
         return True
+
+    def sync(self) -> None:
+        """Nothing to do: S3 has stored an object once ``put`` returns."""
 
 
 def open_archive(location: str, *, endpoint_url: str | None = None, region: str | None = None) -> Archive:

@@ -134,6 +134,7 @@ class Worker:
 
     async def _conclude(self, results: list[JobResult], returned: list[Lease]) -> None:
         rows = [row for r in results for row in r.rows]
+        await asyncio.to_thread(self.tools.archive.sync)
         dead = [DeadLetterRow(r.lease.job.job_id, r.lease.job.workspace_id, r.dead) for r in results if r.dead]
         record(self.ledger, rows, dead, dt.datetime.now(dt.UTC))
         finished = [r.lease for r in results if r.retry_in is None and r.dead is None]

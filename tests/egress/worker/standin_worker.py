@@ -55,10 +55,10 @@ def arm(fault: str, marker: str, after: int) -> None:
     elif fault == "during-archive":
         original_write = archive._atomic_write
 
-        def write(path, data):
+        def write(path, data, **kw):
             if path.suffix == ".eml" and due():
                 stop_dead(marker)
-            original_write(path, data)
+            original_write(path, data, **kw)
 
         archive._atomic_write = write
     elif fault == "before-record":
