@@ -3,7 +3,6 @@ value refused naming its flag (exit 2), the status after a real run (stand-in de
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 import pytest
@@ -15,7 +14,7 @@ from smtp_egress.worker.embedded import EmbeddedQueue
 from smtp_egress.worker.job import MAX_MESSAGE_BYTES
 from smtp_egress.worker.ports import StaticServers
 
-from ..egress.worker.conftest import FAST, server_for, standin_module
+from ..egress.worker.conftest import FAST, run_async, server_for, standin_module
 
 EML = b"From: news@customer.example\r\nSubject: hi\r\n\r\nHello\r\n"
 
@@ -88,7 +87,7 @@ def test_status_after_a_run(here, capsys, smtp_server, cafile):
     config = WorkerConfig(f"sqlite:///{here}/l.db", ".egress/queue.db", ".egress/archive", settings=FAST)
     deliverer = standin_module().StandInDeliverer(ca_file=cafile)
     servers = StaticServers({"ws1": [server_for(server.port)]})
-    asyncio.run(run_worker(config, deliverer=deliverer, servers=servers, once=True))
+    run_async(run_worker(config, deliverer=deliverer, servers=servers, once=True))
     capsys.readouterr()
     assert main(["worker", "status", "--db", f"sqlite:///{here}/l.db", "--json"]) == 0
     st = json.loads(capsys.readouterr().out)

@@ -73,11 +73,22 @@ def place(tmp_path):
     return Place
 
 
+def run_async(coro):
+    """``asyncio.run`` without leaving the main thread marked as having no event loop (asyncio.run ends with
+    set_event_loop(None), after which the Pulumi tests' get_event_loop() fails)."""
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(coro)
+    finally:
+        loop.run_until_complete(loop.shutdown_default_executor())
+        loop.close()
+
+
 def run_once(config, servers, cafile, **kw):
     from smtp_egress.jobs.worker import run_worker
 
     deliverer = standin_module().StandInDeliverer(ca_file=cafile)
-    return asyncio.run(run_worker(config, deliverer=deliverer, servers=servers, once=True, **kw))
+    return run_async(run_worker(config, deliverer=deliverer, servers=servers, once=True, **kw))
 
 
 def archived(root: Path) -> list[Path]:

@@ -15,7 +15,7 @@ from smtp_egress.worker.embedded import EmbeddedQueue
 from smtp_egress.worker.health import HealthState, serve
 
 from ...conftest import free_port
-from .conftest import message
+from .conftest import message, run_async
 from .test_worker_kill import start_worker, wait_for
 
 
@@ -122,7 +122,7 @@ def test_healthz_is_503_when_the_queue_failed_or_the_loop_stalled():
         endpoint.close()
         return seen
 
-    ok, queue_down, stalled = asyncio.run(scenario())
+    ok, queue_down, stalled = run_async(scenario())
     assert ok == (200, "ok\n")
     assert queue_down[0] == 503 and "connection refused" in queue_down[1]
     assert stalled[0] == 503 and "has not ticked" in stalled[1]
