@@ -1,6 +1,7 @@
 """The SQS queue (``EGRESS_QUEUE=https://sqs.REGION.amazonaws.com/ACCOUNT/NAME``), through boto3.
 
-A lease is SQS's visibility timeout: ``receive`` long-polls (up to 20 s) and takes up to 10 messages a call,
+A lease is SQS's visibility timeout: ``receive`` long-polls (up to 20 s) for up to 10 messages, and when that
+call comes back full takes the rest of the batch in parallel calls (batch deletes and extensions too),
 ``extend`` is ``ChangeMessageVisibilityBatch`` (the worker calls it while deliveries run), ``retry`` sets the
 message's visibility to the backoff delay (at most 12 hours, SQS's limit), ``done`` is ``DeleteMessageBatch``.
 ``dead_letter`` sends the job, with its reason as a message attribute, to the dead-letter queue named by the
@@ -11,9 +12,11 @@ refused at enqueue time (:class:`MessageTooLarge`): nothing larger can be queued
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
+import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..masking import excerpt
@@ -24,6 +27,8 @@ _REGION = re.compile(r"https://sqs\.([a-z0-9-]+)\.amazonaws\.com/")
 MAX_BODY = 256 * 1024
 BATCH = 10  # SQS's limit per batch call
 MAX_VISIBILITY = 12 * 3600
+PARALLEL = 10  # SQS calls at once
+log = logging.getLogger("smtp_egress.worker")
 
 
 class SqsQueue:
@@ -44,6 +49,7 @@ class SqsQueue:
         except (ValueError, botocore.exceptions.BotoCoreError) as exc:
             raise QueueError(f"the queue {excerpt(url)} cannot be used: {excerpt(str(exc), 200)}") from None
         self._dlq: str | bool | None = False  # False: not looked up yet
+        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
 
     def _call(self, what: str, **kwargs: Any) -> Any:
         import botocore.exceptions
@@ -68,30 +74,44 @@ class SqsQueue:
             if failed:
                 raise QueueError(f"SQS refused {len(failed)} jobs on {self.url!r}: {excerpt(str(failed[0]), 200)}")
 
-    def receive(self, limit: int, lease_seconds: float, wait_seconds: float) -> list[Lease]:
-        leases: list[Lease] = []
-        wait = min(20, int(wait_seconds))
-        while len(leases) < limit:
-            answer = self._call(
-                "receive_message",
-                QueueUrl=self.url,
-                MaxNumberOfMessages=min(BATCH, limit - len(leases)),
-                VisibilityTimeout=int(lease_seconds),
-                WaitTimeSeconds=wait,
-                MessageSystemAttributeNames=["ApproximateReceiveCount"],
-            )
-            messages = answer.get("Messages") or []
-            for m in messages:
-                attempt = int(m.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
-                leases.append(Lease(jobs.decode(m["Body"]), m["ReceiptHandle"], attempt))
-            if len(messages) < BATCH:
-                break
-            wait = 0
+    def _receive_once(self, count: int, lease_seconds: float, wait: int) -> list[Lease]:
+        answer = self._call(
+            "receive_message",
+            QueueUrl=self.url,
+            MaxNumberOfMessages=count,
+            VisibilityTimeout=int(lease_seconds),
+            WaitTimeSeconds=wait,
+            MessageSystemAttributeNames=["ApproximateReceiveCount"],
+        )
+        leases = []
+        for m in answer.get("Messages") or []:
+            attempt = int(m.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
+            leases.append(Lease(jobs.decode(m["Body"]), m["ReceiptHandle"], attempt))
         return leases
 
+    def receive(self, limit: int, lease_seconds: float, wait_seconds: float) -> list[Lease]:
+        """One long poll; when it comes back full, the rest of ``limit`` in parallel calls (SQS gives 10 a call)."""
+        leases = self._receive_once(min(BATCH, limit), lease_seconds, min(20, int(wait_seconds)))
+        if len(leases) == BATCH and limit > BATCH:
+            counts = [min(BATCH, limit - n) for n in range(BATCH, limit, BATCH)]
+            for more in self._parallel([lambda c=c: self._receive_once(c, lease_seconds, 0) for c in counts]):
+                leases.extend(more)
+        return leases
+
+    def _parallel(self, calls: list[Callable[[], Any]]) -> list[Any]:
+        """Run independent SQS calls at once (a batch of 100 jobs is 10 calls: one round trip, not ten)."""
+        if len(calls) <= 1:
+            return [call() for call in calls]
+        if self._pool is None:
+            self._pool = concurrent.futures.ThreadPoolExecutor(PARALLEL, thread_name_prefix="sqs")
+        return list(self._pool.map(lambda call: call(), calls))
+
     def _batch(self, what: str, entries: list[dict[str, Any]]) -> None:
-        for start in range(0, len(entries), BATCH):
-            self._call(what, QueueUrl=self.url, Entries=entries[start : start + BATCH])
+        chunks = [entries[start : start + BATCH] for start in range(0, len(entries), BATCH)]
+        answers = self._parallel([lambda c=c: self._call(what, QueueUrl=self.url, Entries=c) for c in chunks])
+        failed = [f for answer in answers for f in answer.get("Failed") or []]
+        if failed:  # the jobs come back when their lease runs out; what was done is skipped then
+            log.warning("SQS %s failed for %d entries: %s", what, len(failed), excerpt(str(failed[0]), 200))
 
     def done(self, leases: Sequence[Lease]) -> None:
         self._batch("delete_message_batch", [{"Id": str(i), "ReceiptHandle": le.handle} for i, le in enumerate(leases)])
@@ -142,4 +162,6 @@ class SqsQueue:
         return QueueCounts(ready, in_flight, delayed, dead)
 
     def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
         self._sqs.close()
