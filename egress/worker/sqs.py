@@ -13,6 +13,7 @@ refused at enqueue time (:class:`MessageTooLarge`): nothing larger can be queued
 from __future__ import annotations
 
 import concurrent.futures
+import functools
 import json
 import logging
 import re
@@ -94,7 +95,7 @@ class SqsQueue:
         leases = self._receive_once(min(BATCH, limit), lease_seconds, min(20, int(wait_seconds)))
         if len(leases) == BATCH and limit > BATCH:
             counts = [min(BATCH, limit - n) for n in range(BATCH, limit, BATCH)]
-            for more in self._parallel([lambda c=c: self._receive_once(c, lease_seconds, 0) for c in counts]):
+            for more in self._parallel([functools.partial(self._receive_once, c, lease_seconds, 0) for c in counts]):
                 leases.extend(more)
         return leases
 
@@ -108,7 +109,7 @@ class SqsQueue:
 
     def _batch(self, what: str, entries: list[dict[str, Any]]) -> None:
         chunks = [entries[start : start + BATCH] for start in range(0, len(entries), BATCH)]
-        answers = self._parallel([lambda c=c: self._call(what, QueueUrl=self.url, Entries=c) for c in chunks])
+        answers = self._parallel([functools.partial(self._call, what, QueueUrl=self.url, Entries=c) for c in chunks])
         failed = [f for answer in answers for f in answer.get("Failed") or []]
         if failed:  # the jobs come back when their lease runs out; what was done is skipped then
             log.warning("SQS %s failed for %d entries: %s", what, len(failed), excerpt(str(failed[0]), 200))
