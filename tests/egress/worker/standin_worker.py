@@ -13,20 +13,25 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import importlib.util
 import json
 import sys
 import time
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).parent))
-
-from standin_deliverer import StandInDeliverer
 
 from smtp_egress.jobs import worker as jobs_worker
 from smtp_egress.smtp.model import Secret, SmtpServer
 from smtp_egress.worker import archive, loop
 from smtp_egress.worker.backoff import RetryPolicy
 from smtp_egress.worker.ports import StaticServers
+
+
+def standin_deliverer() -> type:
+    """The stand-in deliverer class, from the file beside this one (this script runs by path, not as a package)."""
+    spec = importlib.util.spec_from_file_location("standin_deliverer", Path(__file__).parent / "standin_deliverer.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.StandInDeliverer
 
 
 def stop_dead(marker: str) -> None:
@@ -103,7 +108,7 @@ def main(path: str) -> int:
         shutdown_grace=c.get("grace", 5.0), policy=RetryPolicy(0.05, 0.2, max_age=dt.timedelta(hours=1)),
     )  # fmt: skip
     config = jobs_worker.WorkerConfig(c["db"], c["queue"], c["archive"], health=c.get("health"), settings=settings)
-    deliverer = StandInDeliverer(ca_file=c["cafile"])
+    deliverer = standin_deliverer()(ca_file=c["cafile"])
     tally = asyncio.run(
         jobs_worker.run_worker(
             config,
