@@ -28,6 +28,7 @@ from .queue import JobQueue, Lease, QueueCounts, QueueError
 from .record import DeadLetterRow, final_states, record
 
 log = logging.getLogger("smtp_egress.worker")
+TICK = 5.0  # seconds between two signs of life while a batch runs (/healthz)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,9 +115,10 @@ class Worker:
                 if deadline is not None and time.monotonic() >= deadline:
                     break
                 waiting: set[asyncio.Future[Any]] = set(pending) if deadline is not None else {*pending, stopping}
-                timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+                timeout = TICK if deadline is None else min(TICK, max(0.0, deadline - time.monotonic()))
                 done, _ = await asyncio.wait(waiting, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
                 pending -= done
+                self.health.tick()  # the loop is alive while a long batch runs
         finally:
             stopping.cancel()
             for task in pending:
