@@ -7,7 +7,7 @@ byte for byte) and ``KEY.json`` (recipient, server, peer, reply code and text; n
 recipient of a job it receives again.
 
 - :class:`LocalArchive`: a folder (``EGRESS_ARCHIVE``, default ``.egress/archive``); each file written to a
-  temporary name and renamed (atomic), the ``.eml`` fsynced first, the folders fsynced once per batch.
+  temporary name and renamed (atomic); the file system flushed once per batch (:meth:`LocalArchive.sync`).
 - :class:`S3Archive` (``s3://bucket/prefix``): conditional puts (``If-None-Match: *``) on the same keys.
 """
 
@@ -85,14 +85,16 @@ class Archive(Protocol):
 
 
 class LocalArchive:
-    """Entries under a folder. ``put`` makes an entry durable against a crash of the process (an atomic rename
-    of a fully written, fsynced file); :meth:`sync` makes the renames durable against a crash of the machine (one
-    fsync per folder touched since the last call; the worker calls it once per batch, before recording)."""
+    """Entries under a folder. ``put`` is atomic against a crash of the process (a fully written file renamed
+    into place); :meth:`sync` makes everything put so far durable against a crash of the machine, with one
+    ``syncfs`` of the archive's file system (``sync`` where there is none): the worker calls it once per batch,
+    before recording the batch's outcomes. One flush per batch instead of an fsync per file is what lets a
+    local archive keep up with a thousand messages a second."""
 
     def __init__(self, root: str | Path):
         self.root = Path(root)
         self.location = str(self.root)
-        self._touched: set[Path] = set()
+        self._dirty = False
 
     def has(self, key: str) -> bool:
         return (self.root / f"{key}.eml").is_file()
@@ -104,36 +106,39 @@ class LocalArchive:
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             meta = json.dumps(entry.metadata(), sort_keys=True, ensure_ascii=False).encode()
-            _atomic_write(self.root / f"{key}.json", meta, durable=False)  # rewritten whole by a rerun
-            _atomic_write(target, entry.sent, durable=True)
+            _atomic_write(self.root / f"{key}.json", meta)
+            _atomic_write(target, entry.sent)  # last: its presence means "archived"
         except OSError as exc:
             raise ArchiveError(f"cannot write the archive entry {key!r} under {self.location!r}: {exc}") from None
-        self._touched.add(target.parent)
+        self._dirty = True
         return True
 
     def sync(self) -> None:
-        touched, self._touched = self._touched, set()
-        for folder in touched:
-            try:
-                handle = os.open(folder, os.O_RDONLY)
-            except FileNotFoundError:
-                continue
-            try:
-                os.fsync(handle)
-            finally:
-                os.close(handle)
+        if self._dirty:
+            self._dirty = False
+            _syncfs(self.root)
 
 
-def _atomic_write(path: Path, data: bytes, *, durable: bool) -> None:
-    """Write ``data`` to a temporary name beside ``path`` (fsynced if ``durable``), then rename it over ``path``:
-    a reader, or a process started after a crash, sees the whole file or none of it."""
+def _atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to a temporary name beside ``path``, then rename it over ``path``: a reader, or a process
+    started after a crash, sees the whole file or none of it."""
     temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with open(temp, "wb") as handle:
         handle.write(data)
-        if durable:
-            handle.flush()
-            os.fsync(handle.fileno())
     os.replace(temp, path)
+
+
+def _syncfs(folder: Path) -> None:
+    """Flush the file system holding ``folder`` to disk (Linux ``syncfs``; elsewhere ``sync``)."""
+    import ctypes
+
+    handle = os.open(folder, os.O_RDONLY)
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if getattr(libc, "syncfs", None) is None or libc.syncfs(handle) != 0:
+            os.sync()
+    finally:
+        os.close(handle)
 
 
 class S3Archive:

@@ -60,10 +60,10 @@ def arm(fault: str, marker: str, after: int) -> None:
     elif fault == "during-archive":
         original_write = archive._atomic_write
 
-        def write(path, data, **kw):
+        def write(path, data):
             if path.suffix == ".eml" and due():
                 stop_dead(marker)
-            original_write(path, data, **kw)
+            original_write(path, data)
 
         archive._atomic_write = write
     elif fault == "before-record":
