@@ -1,4 +1,4 @@
-"""The ledger's tables (SQLAlchemy Core), as the code reads and writes them: schema revision 0007.
+"""The ledger's tables (SQLAlchemy Core), as the code reads and writes them: schema revision 0008.
 
 - ``workspaces`` and ``workspace_targets``: who is notified, and where each channel reaches them.
 - ``batches``: the changes one ``egress notify`` run recorded for a region, when (``recorded_at``), and when
@@ -15,6 +15,8 @@
   "the daily job last succeeded at".
 - ``smtp_servers``: each workspace's own SMTP servers (revision 0007), the password sealed
   (:mod:`smtp_egress.smtp.store`); at most one default per workspace (a partial unique index).
+- ``worker_outcomes`` and ``worker_dead_letters`` (revision 0008): each recipient's latest outcome of a send job
+  (delivered, deferred, failed) with the server's reply, and the jobs the delivery worker dead-lettered, with why.
 
 The migrations (:mod:`smtp_egress.migrations`) make exactly these tables; a test compares them.
 """
@@ -142,4 +144,31 @@ smtp_servers = sa.Table(
         sqlite_where=sa.text("is_default"),
         postgresql_where=sa.text("is_default"),
     ),
+)
+
+# The delivery worker (schema revision 0008): each (job, recipient)'s latest outcome; ``delivered`` and ``failed``
+# are final (never overwritten), ``deferred`` is replaced by the next attempt's outcome.
+worker_outcomes = sa.Table(
+    "worker_outcomes",
+    metadata,
+    sa.Column("job_id", sa.String(100), primary_key=True),
+    sa.Column("recipient", sa.String(400), primary_key=True),
+    sa.Column("workspace_id", sa.String(200), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("code", sa.Integer),
+    sa.Column("reply", sa.Text, nullable=False),
+    sa.Column("server", sa.String(300)),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("archive_key", sa.String(500)),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_worker_outcomes_state", "state"),
+)
+
+worker_dead_letters = sa.Table(
+    "worker_dead_letters",
+    metadata,
+    sa.Column("job_id", sa.String(100), primary_key=True),
+    sa.Column("workspace_id", sa.String(200), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("dead_at", sa.DateTime(timezone=True), nullable=False),
 )

@@ -30,6 +30,7 @@ COMMANDS = (
     "deploy",
     "daily",
     "smtp",
+    "worker",
 )
 
 

@@ -98,8 +98,6 @@ def allow_private() -> bool:
 
 def keyring():
     """The keyring of the environment (EGRESS_SMTP_KMS_KEY wins over EGRESS_SMTP_KEY_FILE)."""
-    from smtp_egress.smtp.keyring import KEY_FILE_ENV, KMS_KEY_ENV, keyring_from
+    from smtp_egress.smtp.keyring import keyring_from_env
 
-    return keyring_from(
-        os.environ.get(KEY_FILE_ENV), os.environ.get(KMS_KEY_ENV), region=os.environ.get("EGRESS_REGION")
-    )
+    return keyring_from_env(os.environ)

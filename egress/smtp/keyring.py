@@ -18,6 +18,7 @@ import dataclasses
 import hashlib
 import os
 import stat
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Protocol
 
@@ -135,6 +136,12 @@ def keygen(path: str | Path) -> str:
     with os.fdopen(fd, "w") as handle:
         handle.write(base64.b64encode(key).decode("ascii") + "\n")
     return LocalKeyring(key).ref
+
+
+def keyring_from_env(env: Mapping[str, str]) -> Keyring:
+    """The keyring an environment configures: ``EGRESS_SMTP_KMS_KEY`` (its AWS region ``EGRESS_REGION``, else
+    boto3's own) wins over ``EGRESS_SMTP_KEY_FILE``."""
+    return keyring_from(env.get(KEY_FILE_ENV), env.get(KMS_KEY_ENV), region=env.get("EGRESS_REGION"))
 
 
 def keyring_from(key_file: str | None, kms_key: str | None, *, region: str | None = None) -> Keyring:

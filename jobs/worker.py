@@ -1,0 +1,148 @@
+"""The delivery worker as a workflow: enqueue jobs, run the loop (until stopped, or once), report status.
+
+Typed inputs, typed results, nothing printed. :func:`run_worker` takes every collaborator as an argument (the
+deliverer, the servers, the tracking domains, the rewriter), so a test runs the same loop against real SMTP
+servers with collaborators of its own; :func:`run` wires the production ones (:mod:`.worker_wiring`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import signal
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from smtp_egress.worker import job as jobs
+from smtp_egress.worker.handling import Tools
+from smtp_egress.worker.health import HealthState, parse_address, serve
+from smtp_egress.worker.loop import RunTally, Worker, WorkerSettings
+from smtp_egress.worker.metrics import Metrics
+from smtp_egress.worker.opening import open_archive, open_queue
+from smtp_egress.worker.ports import StaticTracking
+from smtp_egress.worker.queue import QueueCounts
+
+
+@dataclasses.dataclass(frozen=True)
+class WorkerConfig:
+    """Where everything is (EGRESS_DB, EGRESS_QUEUE, EGRESS_ARCHIVE, EGRESS_WORKER_HEALTH, EGRESS_REGION)."""
+
+    ledger: Any  # a LedgerLocation or a URL
+    queue: str
+    archive: str
+    health: str | None = None  # HOST:PORT, or None: no endpoint
+    region: str | None = None
+    endpoint_url: str | None = None  # another AWS endpoint (tests: moto's server)
+    settings: WorkerSettings = dataclasses.field(default_factory=WorkerSettings)
+
+
+def enqueue(
+    queue: str,
+    *,
+    workspace_id: str,
+    sender: str,
+    recipients: Sequence[str],
+    message: bytes,
+    campaign_type: str | None = None,
+    job_id: str | None = None,
+    endpoint_url: str | None = None,
+    region: str | None = None,
+) -> jobs.SendJob:
+    """Validate a send job and put it on ``queue`` (a file path or an SQS URL); the job, with its id."""
+    job = jobs.new_job(
+        workspace_id=workspace_id, sender=sender, recipients=tuple(recipients), message=message,
+        campaign_type=campaign_type, job_id=job_id,
+    )  # fmt: skip
+    q = open_queue(queue, endpoint_url=endpoint_url, region=region)
+    try:
+        q.put([job])
+    finally:
+        q.close()
+    return job
+
+
+async def run_worker(
+    config: WorkerConfig,
+    *,
+    deliverer: Any,
+    servers: Any,
+    tracking: Any = None,
+    rewriter: Any = None,
+    signer: Any = None,
+    once: bool = False,
+    retry_seconds: float | None = None,
+    stop: asyncio.Event | None = None,
+) -> RunTally:
+    """Run the loop with these collaborators; SIGTERM/SIGINT stop it gracefully. The ledger is opened here."""
+    from smtp_egress.ledger import Ledger
+
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, stop.set)
+    ledger = Ledger(config.ledger)
+    queue = open_queue(config.queue, endpoint_url=config.endpoint_url, region=config.region)
+    metrics, health = Metrics(), HealthState()
+    endpoint = await serve(*parse_address(config.health), health, metrics.render) if config.health else None
+    tools = Tools(
+        servers=servers,
+        tracking=tracking or StaticTracking(),
+        rewriter=rewriter,
+        signer=signer,
+        deliverer=deliverer,
+        archive=open_archive(config.archive, endpoint_url=config.endpoint_url, region=config.region),
+        policy=config.settings.policy,
+        observe=metrics.observe,
+    )
+    worker = Worker(queue, ledger.conn, tools, config.settings, metrics, health)
+    try:
+        until = time.monotonic() + retry_seconds if retry_seconds is not None else None
+        return await worker.run(stop, once=once, retry_until=until)
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.remove_signal_handler(sig)
+        if endpoint is not None:
+            endpoint.close()
+        await deliverer.aclose()
+        queue.close()
+        ledger.close()
+
+
+def run(config: WorkerConfig, *, once: bool = False, retry_seconds: float | None = None) -> RunTally:
+    """``egress worker run``: the production collaborators (:mod:`.worker_wiring`), then the loop."""
+    from .worker_wiring import production
+
+    async def main() -> RunTally:  # the deliverer is made inside the loop it runs on
+        return await run_worker(config, once=once, retry_seconds=retry_seconds, **production(config))
+
+    return asyncio.run(main())
+
+
+@dataclasses.dataclass(frozen=True)
+class WorkerStatus:
+    queue: QueueCounts
+    delivered: int
+    deferred: int
+    failed: int
+    dead_letters: list[tuple[str, str, str]]  # (job id, workspace, reason), newest first
+
+
+def status(config: WorkerConfig, limit: int = 20) -> WorkerStatus:
+    """What is queued, the recipients per state, the latest dead letters (``egress worker status``)."""
+    from smtp_egress.ledger import Ledger
+    from smtp_egress.worker.record import dead_letters, tally
+
+    queue = open_queue(config.queue, endpoint_url=config.endpoint_url, region=config.region)
+    ledger = Ledger(config.ledger)
+    try:
+        counts = queue.counts()
+        t = tally(ledger.conn)
+        dead = [(d.job_id, d.workspace_id, d.reason) for d in dead_letters(ledger.conn, limit)]
+    finally:
+        queue.close()
+        ledger.close()
+    return WorkerStatus(counts, t.delivered, t.deferred, t.failed, dead)
