@@ -91,6 +91,7 @@ def test_plan_lists_every_resource_sorted_with_parents_and_options(synth):
         "egress_addresses",
         "nat_gateways",  # each zone's primary: egress deploy refuses a change that replaces a gateway
         "queue_url",
+        "smtp_key_arn",
         "archive_bucket",
         "publisher_url",
         "publisher_bucket",  # where the daily task uploads, and the distribution it invalidates
