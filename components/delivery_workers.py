@@ -270,7 +270,7 @@ class DeliveryWorkers(pulumi.ComponentResource):
             health_check_type="EC2",
             health_check_grace_period=300,
             metrics_granularity="1Minute",
-            enabled_metrics=["GroupInServiceInstances"],
+            enabled_metrics=[aws.autoscaling.Metric.GROUP_IN_SERVICE_INSTANCES],
             instance_refresh={"strategy": "Rolling", "preferences": {"min_healthy_percentage": 50}},
             tags=[
                 {"key": k, "value": v, "propagate_at_launch": True}

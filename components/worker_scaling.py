@@ -17,9 +17,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pulumi
 
 from .silence_alarms import DEAD_LETTER_PERIOD, MetricAlarmSpec
+
+if TYPE_CHECKING:
+    from pulumi_aws.autoscaling import PolicyTargetTrackingConfigurationArgsDict
 
 VISIBILITY_MARGIN_S = 60  # a delivery's longest duration + this <= the queue's visibility timeout
 SCALE_IN_INSTANCES_METRIC = "GroupInServiceInstances"
@@ -38,7 +43,9 @@ def visibility_problem(visibility_timeout_s: int, max_delivery_s: int) -> str | 
     return None
 
 
-def queue_depth_per_instance(queue_name: str, asg_name: str, target: float) -> dict:
+def queue_depth_per_instance(
+    queue_name: str, asg_name: str, target: float
+) -> PolicyTargetTrackingConfigurationArgsDict:
     """The target tracking configuration (pulumi-aws input shape): visible messages per in-service instance."""
     return {
         "target_value": float(target),

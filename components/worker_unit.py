@@ -1,12 +1,12 @@
-"""The delivery worker's systemd unit, as the launch template's cloud-init writes it, for the worker AMI.
+"""The delivery worker's systemd units, as the launch template's cloud-init writes them, for the worker AMI.
 
-The unit is part of the workers' cloud-init document (``templates/worker-user-data.yaml.j2``, rendered by
-:func:`smtp_egress.components.delivery_workers.render_user_data`), together with the configuration file it reads
-(the stack's queue URL, archive bucket and region). The AMI build (``packer/install-worker.sh``) runs ``python -m
-smtp_egress.components.worker_unit [ROOT]``: it writes the same unit, rendered from the same template
-(the unit itself carries no stack value), under ROOT (default ``/``), and prints its path, so that the build can check it with
-``systemd-analyze verify`` against the AMI's own systemd. It stays disabled: at boot cloud-init rewrites it with
-the stack's values and enables it.
+The units are part of the workers' cloud-init document (``templates/worker-user-data.yaml.j2``, rendered by
+:func:`smtp_egress.components.worker_host.render_user_data`); the stack's values (queue URL, archive bucket,
+region) are in the configuration file the worker unit reads, not in the units. The AMI build
+(``packer/install-worker.sh``) runs ``python -m smtp_egress.components.worker_unit [ROOT]``: it writes the worker
+unit and the firewall unit it requires under ROOT (default ``/``) and prints the worker unit's path, so that the
+build can check it with ``systemd-analyze verify`` against the AMI's own systemd. They stay disabled: at boot
+cloud-init writes them again with the configuration and enables them.
 """
 
 from __future__ import annotations
@@ -14,12 +14,13 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 from .worker_host import render_user_data
 
-PLACEHOLDERS = {
+PLACEHOLDERS: dict[str, Any] = {
     "region": "unset",
     "queue_url": "set-at-boot-by-cloud-init",
     "archive_bucket": "set-at-boot-by-cloud-init",
