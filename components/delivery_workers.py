@@ -46,6 +46,7 @@ from .worker_host import render_user_data
 from .worker_scaling import queue_depth_per_instance, visibility_problem, worker_dead_letter_alarm
 
 ARCHIVE_TRANSITION_DAYS = 30
+ARCHIVE_PREFIX = "archive"  # EGRESS_ARCHIVE=s3://<bucket>/archive
 ARCHIVE_STORAGE_CLASS = "STANDARD_IA"
 NONCURRENT_VERSION_DAYS = 30
 DLQ_RETENTION_SECONDS = 1_209_600  # 14 days, the SQS maximum
@@ -216,8 +217,8 @@ class DeliveryWorkers(pulumi.ComponentResource):
             lambda v: base64.b64encode(
                 render_user_data(
                     region=args.region,
-                    queue_url=v[0],
-                    archive_bucket=v[1],
+                    queue=v[0],
+                    archive=f"s3://{v[1]}/{ARCHIVE_PREFIX}",
                     vpc_cidr=v[2],
                     smtp_kms_key=v[3],
                     stop_timeout=args.max_delivery_seconds + STOP_MARGIN_S,

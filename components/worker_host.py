@@ -19,7 +19,7 @@ HEALTH = "127.0.0.1:9464"  # the worker's health and /metrics endpoint (loopback
 _REGION = re.compile(r"[a-z][a-z0-9-]{0,30}")
 _SAFE_VALUE = re.compile(r"[A-Za-z0-9._\-:/]{1,1024}")  # what may go into the unit and the config unquoted
 _URL = re.compile(r"[A-Za-z0-9._\-:/@?=&+%]{1,1024}")  # a ledger URL (SQLAlchemy form)
-_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_ARCHIVE = re.compile(r"(s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[A-Za-z0-9._\-/]{0,900})?|/[A-Za-z0-9._\-/]{1,900})")
 _USERINFO_PASSWORD = re.compile(r"://[^/@]*:[^/@]*@")
 
 
@@ -39,21 +39,23 @@ def _aws_region(queue_url: str) -> str | None:
 def render_user_data(
     *,
     region: str,
-    queue_url: str,
-    archive_bucket: str,
+    queue: str,
+    archive: str,
     vpc_cidr: str,
     smtp_kms_key: str | None = None,
     ledger_url: str | None = None,
     stop_timeout: int = 150,
 ) -> str:
-    """The cloud-init document (text, not yet base64). ``ledger_url`` must not carry a password."""
+    """The cloud-init document (text, not yet base64). ``queue``: the SQS queue URL (or, on a test host, the
+    embedded queue's directory); ``archive``: ``s3://bucket/prefix`` (or a directory); ``ledger_url`` must not
+    carry a password."""
     values = {
         "region": _checked("region", region, _REGION),
-        "queue_url": _checked("queue_url", queue_url, _SAFE_VALUE),
-        "archive": f"s3://{_checked('archive_bucket', archive_bucket, _BUCKET)}/archive",
+        "queue": _checked("queue", queue, _SAFE_VALUE),
+        "archive": _checked("archive", archive, _ARCHIVE),
         "smtp_kms_key": smtp_kms_key and _checked("smtp_kms_key", smtp_kms_key, _SAFE_VALUE),
         "ledger_url": ledger_url and _checked("ledger_url", ledger_url, _URL),
-        "aws_region": _aws_region(queue_url),
+        "aws_region": _aws_region(queue),
         "health": HEALTH,
         "stop_timeout": int(stop_timeout),
         "firewall": ruleset(vpc_cidr),

@@ -22,8 +22,8 @@ from .worker_host import render_user_data
 
 PLACEHOLDERS: dict[str, Any] = {
     "region": "unset",
-    "queue_url": "set-at-boot-by-cloud-init",
-    "archive_bucket": "set-at-boot-by-cloud-init",
+    "queue": "set-at-boot-by-cloud-init",
+    "archive": "s3://set-at-boot-by-cloud-init/archive",
     "vpc_cidr": "10.0.0.0/16",
 }
 

@@ -104,7 +104,7 @@ def test_the_install_script_is_valid_shell_and_installs_where_the_unit_runs():
     assert '"$prefix/bin/pip" install --no-cache-dir --disable-pip-version-check --constraint "$constraints"' in text
     assert "-m smtp_egress.components.worker_unit" in text and 'systemd-analyze verify "$unit"' in text
     user_data = render_user_data(
-        region="us", queue_url="https://sqs.us-east-1.amazonaws.com/1/q", archive_bucket="bkt", vpc_cidr="10.1.0.0/16"
+        region="us", queue="https://sqs.us-east-1.amazonaws.com/1/q", archive="s3://bkt/archive", vpc_cidr="10.1.0.0/16"
     )
     assert f"test -x {PREFIX}/bin/egress" in user_data  # cloud-init's check of what the AMI carries
     _, unit = worker_unit(user_data)

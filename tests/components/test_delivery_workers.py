@@ -34,7 +34,7 @@ ARGS = DeliveryWorkersArgs(
     vpc_cidr="10.40.0.0/16",
     tags={"team": "mail"},
 )
-UD = {"region": "us", "queue_url": QUEUE_URL, "archive_bucket": "arch-1", "vpc_cidr": "10.40.0.0/16"}
+UD = {"region": "us", "queue": QUEUE_URL, "archive": "s3://arch-1/archive", "vpc_cidr": "10.40.0.0/16"}
 
 
 class UpdatedTemplate(SynthMocks):
@@ -211,12 +211,12 @@ def test_user_data_checks_the_ami_carries_the_worker(tmp_path):
 @pytest.mark.parametrize(
     "field, value",
     [
-        ("queue_url", "https://q\nExecStartPre=/bin/sh"),
-        ("queue_url", None),
-        ("archive_bucket", "a b"),
-        ("archive_bucket", "b%n"),
+        ("queue", "https://q\nExecStartPre=/bin/sh"),
+        ("queue", None),
+        ("archive", "s3://a b"),
+        ("archive", "s3://b%n"),
         ("region", "us\n"),
-        ("archive_bucket", 'x"]\n - [rm'),
+        ("archive", 's3://x"]\n - [rm'),
         ("vpc_cidr", "0.0.0.0/0"),
         ("vpc_cidr", "10.0.0.0/8\n}"),
         ("smtp_kms_key", "k\nEGRESS_DB=x"),
