@@ -39,7 +39,7 @@ from pulumi_aws import get_caller_identity_output, get_region_output
 
 # service package -> the resource modules used (``_inputs`` where an ``...Args`` input class is used by name)
 SERVICES: dict[str, tuple[str, ...]] = {
-    "autoscaling": ("group",),
+    "autoscaling": ("group", "policy", "_enums"),
     "cloudfront": ("distribution", "origin_access_control"),
     "cloudwatch": ("event_rule", "event_target", "log_group", "metric_alarm"),
     "ec2": (

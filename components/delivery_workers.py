@@ -8,24 +8,24 @@ Children (``name`` is the component's name):
   ``-lifecycle``, ``-policy``): the copy of every sent email, private, SSE-S3 (AES256), versioned,
   STANDARD_IA after 30 days, expired after ``archive_retention_days``, TLS-only bucket policy.
 - ``{name}-role`` (trust: ec2.amazonaws.com), ``{name}-role-policy`` (only what
-  :func:`smtp_egress.components.iam_policies.worker_policy` allows), ``{name}-instance-profile``.
+  :func:`smtp_egress.components.iam_policies.worker_policy` allows: the queue, the archive, kms:Decrypt on the
+  SMTP key), ``{name}-instance-profile``; ``{name}-smtp-key``: the KMS key of the SMTP passwords' envelope
+  encryption (``EGRESS_SMTP_KMS_KEY``; output ``smtp_key_arn`` for ``egress smtp add``).
 - ``{name}-launch-template``: IMDSv2 only (hop limit 1), no public IP, encrypted gp3 root volume, user data =
-  cloud-init from ``templates/worker-user-data.yaml.j2``, which installs NOTHING (the workers' security group
-  reaches no package index): it writes and enables ``smtp-egress-worker.service`` (``egress worker --queue-url
-  ... --archive-bucket ... --region ...``) after checking that /opt/smtp-egress/bin/egress exists.
-- ``{name}-asg``: the autoscaling group in the private subnets, on the launch template's latest version,
-  with a rolling instance refresh when the template changes.
+  cloud-init from :mod:`~smtp_egress.components.worker_host` (the worker's own user, its configuration
+  readable by root and that user only, the nftables firewall of :mod:`~smtp_egress.components.worker_firewall`,
+  ``smtp-egress-worker.service`` running ``/opt/smtp-egress/bin/egress worker run``). It installs NOTHING:
+  the AMI (``packer/``) must carry /opt/smtp-egress; without it cloud-init says so and leaves the worker off.
+- ``{name}-asg``: the autoscaling group in the private subnets, on the launch template's latest version, rolling
+  instance refresh, EC2 health checks (systemd restarts a crashed worker; the health endpoint is local);
+  ``{name}-scaling``: target tracking on visible messages per in-service instance
+  (:mod:`~smtp_egress.components.worker_scaling`).
 
-``ami_id`` is required and comes from the stack configuration (the stack program reads it; components never
-read config). The AMI must already carry smtp-egress in /opt/smtp-egress: the repository's Packer template
-(``packer/worker.pkr.hcl``) builds it on Amazon Linux 2023 from the wheel, with the unit
-(:mod:`smtp_egress.components.worker_unit`). Without it, cloud-init says so in the console log and leaves the
-service disabled.
-The AMI pins the version; a new AMI ID rolls the workers. ``egress worker`` itself is a later issue: until
-it exists the unit fails and systemd keeps restarting it every 10 s.
-The workers reach SQS and S3 through :class:`smtp_egress.components.vpc_endpoints.VpcEndpoints`, not the internet.
-``region`` is the plan's region name (``us``), passed to ``egress worker --region``; the AWS region comes from
-the instance. Without SSM or CloudWatch permissions, instances offer no shell and ship no logs: deliberate.
+``dead_letter_alarm`` (not a resource) is the alarm spec for the workers' dead-letter queue: the stack hands it to
+the alerts component (:class:`~smtp_egress.components.job_alerts.JobAlerts`), whose topic policy admits it.
+``ami_id`` is required and comes from the stack configuration. The AMI pins the version; a new AMI ID rolls the
+workers. The workers reach SQS, KMS and S3 through the VPC endpoints, not the internet. ``region`` is the plan's
+region name (``us``). Without SSM or CloudWatch permissions, instances offer no shell and ship no logs: deliberate.
 """
 
 from __future__ import annotations
@@ -35,22 +35,26 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-import jinja2
 import pulumi
 
 from smtp_egress.errors import ConfigError
 
 from . import aws, iam_policies
 from .private_bucket import check_bucket_resource_name, private_bucket
+from .silence_alarms import MetricAlarmSpec
+from .worker_host import render_user_data
+from .worker_scaling import queue_depth_per_instance, visibility_problem, worker_dead_letter_alarm
 
 ARCHIVE_TRANSITION_DAYS = 30
+ARCHIVE_PREFIX = "archive"  # EGRESS_ARCHIVE=s3://<bucket>/archive
 ARCHIVE_STORAGE_CLASS = "STANDARD_IA"
 NONCURRENT_VERSION_DAYS = 30
 DLQ_RETENTION_SECONDS = 1_209_600  # 14 days, the SQS maximum
 SERVICE_NAME = "smtp-egress-worker.service"
 
+WARMUP_S = 180  # a new worker's boot + cloud-init before its metrics count for scaling
+STOP_MARGIN_S = 30  # systemd waits a delivery's longest duration + this for a graceful stop
 _REGION = re.compile(r"[a-z][a-z0-9-]{0,30}")
-_SAFE_VALUE = re.compile(r"[A-Za-z0-9._\-:/]{1,1024}")  # what may go into the systemd unit unquoted
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,7 @@ class DeliveryWorkersArgs:
     ami_id: pulumi.Input[str]
     private_subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
     security_group_id: pulumi.Input[str]
+    vpc_cidr: pulumi.Input[str]  # the host firewall allows HTTPS (VPC endpoints) and DNS inside it
     instance_type: str = "t3.small"
     min_size: int = 2
     max_size: int = 4
@@ -68,6 +73,8 @@ class DeliveryWorkersArgs:
     archive_retention_days: int = 400
     message_retention_seconds: int = 345_600  # 4 days
     visibility_timeout_seconds: int = 300
+    max_delivery_seconds: int = 120  # the longest one delivery may take (the worker's timeouts bound it)
+    messages_per_instance: int = 500  # scaling target: visible messages per in-service worker
     max_receive_count: int = 5
     root_device_name: str = "/dev/xvda"
     root_volume_size_gb: int = 16
@@ -100,6 +107,11 @@ def validate(args: DeliveryWorkersArgs) -> None:
         )
     if not 0 <= args.visibility_timeout_seconds <= 43_200:
         p.append(f"visibility_timeout_seconds {args.visibility_timeout_seconds!r} must be 0..43200")
+    visibility = visibility_problem(args.visibility_timeout_seconds, args.max_delivery_seconds)
+    if visibility:
+        p.append(visibility)
+    if not 1 <= args.messages_per_instance <= 100_000:
+        p.append(f"messages_per_instance {args.messages_per_instance!r} must be 1..100000")
     if not 1 <= args.max_receive_count <= 1000:
         p.append(f"max_receive_count {args.max_receive_count!r} must be 1..1000")
     if not re.fullmatch(r"/dev/[a-z0-9]+", args.root_device_name):
@@ -108,26 +120,6 @@ def validate(args: DeliveryWorkersArgs) -> None:
         p.append(f"root_volume_size_gb {args.root_volume_size_gb!r} must be 8..1024")
     if p:
         raise ConfigError("DeliveryWorkers: " + "; ".join(p))
-
-
-def render_user_data(*, region: str, queue_url: str, archive_bucket: str) -> str:
-    """The cloud-init document (text, not yet base64). Values are checked so none can break out of the unit."""
-    for what, value, pattern in (
-        ("region", region, _REGION),
-        ("queue_url", queue_url, _SAFE_VALUE),
-        ("archive_bucket", archive_bucket, _SAFE_VALUE),
-    ):
-        if not isinstance(value, str) or not pattern.fullmatch(value):
-            raise ValueError(f"{what} {value!r} cannot go into the worker's cloud-init (unexpected characters)")
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("smtp_egress.components", "templates"),
-        undefined=jinja2.StrictUndefined,
-        autoescape=False,
-        keep_trailing_newline=True,
-    )
-    return env.get_template("worker-user-data.yaml.j2").render(
-        region=region, queue_url=queue_url, archive_bucket=archive_bucket
-    )
 
 
 def archive_lifecycle_rules(retention_days: int) -> list[aws.s3.BucketLifecycleConfigurationRuleArgsDict]:
@@ -153,6 +145,7 @@ class DeliveryWorkers(pulumi.ComponentResource):
     role_arn: pulumi.Output[str]
     launch_template_id: pulumi.Output[str]
     asg_name: pulumi.Output[str]
+    smtp_key_arn: pulumi.Output[str]
 
     def __init__(self, name: str, args: DeliveryWorkersArgs, opts: pulumi.ResourceOptions | None = None):
         validate(args)
@@ -202,17 +195,34 @@ class DeliveryWorkers(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
+        smtp_key = aws.kms.Key(
+            f"{name}-smtp-key",
+            description=f"smtp-egress: envelope key of the workspaces' SMTP passwords ({args.region})",
+            enable_key_rotation=True,
+            deletion_window_in_days=30,
+            tags=tags,
+            opts=child,
+        )
         role_policy = aws.iam.RolePolicy(
             f"{name}-role-policy",
             role=role.id,
-            policy=pulumi.Output.all(queue.arn, bucket.arn).apply(lambda a: iam_policies.worker_policy(*a)),
+            policy=pulumi.Output.all(queue.arn, bucket.arn, smtp_key.arn).apply(
+                lambda a: iam_policies.worker_policy(*a)
+            ),
             opts=child,
         )
         profile = aws.iam.InstanceProfile(f"{name}-instance-profile", role=role.name, tags=tags, opts=child)
 
-        user_data = pulumi.Output.all(queue.url, bucket.bucket).apply(
+        user_data = pulumi.Output.all(queue.url, bucket.bucket, args.vpc_cidr, smtp_key.arn).apply(
             lambda v: base64.b64encode(
-                render_user_data(region=args.region, queue_url=v[0], archive_bucket=v[1]).encode()
+                render_user_data(
+                    region=args.region,
+                    queue=v[0],
+                    archive=f"s3://{v[1]}/{ARCHIVE_PREFIX}",
+                    vpc_cidr=v[2],
+                    smtp_kms_key=v[3],
+                    stop_timeout=args.max_delivery_seconds + STOP_MARGIN_S,
+                ).encode()
             ).decode()
         )
         template = aws.ec2.LaunchTemplate(
@@ -260,6 +270,8 @@ class DeliveryWorkers(pulumi.ComponentResource):
             launch_template={"id": template.id, "version": template.latest_version.apply(str)},
             health_check_type="EC2",
             health_check_grace_period=300,
+            metrics_granularity="1Minute",
+            enabled_metrics=[aws.autoscaling.Metric.GROUP_IN_SERVICE_INSTANCES],
             instance_refresh={"strategy": "Rolling", "preferences": {"min_healthy_percentage": 50}},
             tags=[
                 {"key": k, "value": v, "propagate_at_launch": True}
@@ -268,6 +280,19 @@ class DeliveryWorkers(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[role_policy]),
         )
 
+        aws.autoscaling.Policy(
+            f"{name}-scaling",
+            autoscaling_group_name=asg.name,
+            policy_type="TargetTrackingScaling",
+            estimated_instance_warmup=WARMUP_S,
+            target_tracking_configuration=pulumi.Output.all(queue.name, asg.name).apply(
+                lambda v: queue_depth_per_instance(v[0], v[1], args.messages_per_instance)
+            ),
+            opts=child,
+        )
+
+        self.dead_letter_alarm: MetricAlarmSpec = worker_dead_letter_alarm(args.region, dlq.name)
+        self.smtp_key_arn = smtp_key.arn
         self.queue_url = queue.url
         self.queue_arn = queue.arn
         self.dlq_url = dlq.url
@@ -286,5 +311,6 @@ class DeliveryWorkers(pulumi.ComponentResource):
                 "role_arn": self.role_arn,
                 "launch_template_id": self.launch_template_id,
                 "asg_name": self.asg_name,
+                "smtp_key_arn": self.smtp_key_arn,
             }
         )

@@ -52,8 +52,9 @@ def assume_role_policy(service: str, source_account: str | None = None) -> str:
     return document([statement])
 
 
-def worker_policy(queue_arn: str, archive_bucket_arn: str) -> str:
-    """The delivery worker's only permissions: consume the main queue, write sent-mail copies to the archive."""
+def worker_policy(queue_arn: str, archive_bucket_arn: str, smtp_key_arn: str) -> str:
+    """The delivery worker's only permissions: consume the main queue, write sent-mail copies to the archive,
+    decrypt the SMTP passwords' data keys with the SMTP key (envelope encryption; it never encrypts)."""
     return document(
         [
             {
@@ -67,6 +68,12 @@ def worker_policy(queue_arn: str, archive_bucket_arn: str) -> str:
                 "Effect": "Allow",
                 "Action": list(WORKER_ARCHIVE_ACTIONS),
                 "Resource": f"{require_arn(archive_bucket_arn, 'archive_bucket_arn')}/*",
+            },
+            {
+                "Sid": "DecryptSmtpPasswords",
+                "Effect": "Allow",
+                "Action": ["kms:Decrypt"],
+                "Resource": require_arn(smtp_key_arn, "smtp_key_arn"),
             },
         ]
     )

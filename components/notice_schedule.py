@@ -100,6 +100,7 @@ class NoticeScheduleArgs:
     dead_letter_queue_arn: pulumi.Input[str] | None = None  # None: the component creates {name}-dlq
     alert_emails: Sequence[str] = ()  # who is emailed when the job exits non-zero or fails to start, or falls silent
     heartbeat_namespace: str = DEFAULT_NAMESPACE  # where a successful run puts its heartbeat metric
+    extra_alarms: Sequence[silence_alarms.MetricAlarmSpec] = ()  # other alarms of the region on the same topic
     daily: daily_task.DailyTaskArgs | None = None  # run `egress daily` (notify, publish, gateways), not notify alone
     tags: Mapping[str, str] | None = None
 
@@ -391,6 +392,7 @@ class NoticeSchedule(pulumi.ComponentResource):
                 alarms=(
                     silence_alarms.heartbeat_alarm(job, args.heartbeat_namespace, args.region),
                     silence_alarms.dead_letter_alarm(job, dead_letter_name),
+                    *args.extra_alarms,
                 ),
             ),
             opts=child,

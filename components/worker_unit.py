@@ -1,12 +1,12 @@
-"""The delivery worker's systemd unit, as the launch template's cloud-init writes it, for the worker AMI.
+"""The delivery worker's systemd units, as the launch template's cloud-init writes them, for the worker AMI.
 
-The unit is part of the workers' cloud-init document (``templates/worker-user-data.yaml.j2``, rendered by
-:func:`smtp_egress.components.delivery_workers.render_user_data`), because its command line carries the stack's
-queue URL, archive bucket and region. The AMI build (``packer/install-worker.sh``) runs ``python -m
-smtp_egress.components.worker_unit [ROOT]``: it writes the same unit, rendered from the same template with
-placeholder values, under ROOT (default ``/``), and prints its path, so that the build can check it with
-``systemd-analyze verify`` against the AMI's own systemd. It stays disabled: at boot cloud-init rewrites it with
-the stack's values and enables it.
+The units are part of the workers' cloud-init document (``templates/worker-user-data.yaml.j2``, rendered by
+:func:`smtp_egress.components.worker_host.render_user_data`); the stack's values (queue URL, archive bucket,
+region) are in the configuration file the worker unit reads, not in the units. The AMI build
+(``packer/install-worker.sh``) runs ``python -m smtp_egress.components.worker_unit [ROOT]``: it writes the worker
+unit and the firewall unit it requires under ROOT (default ``/``) and prints the worker unit's path, so that the
+build can check it with ``systemd-analyze verify`` against the AMI's own systemd. They stay disabled: at boot
+cloud-init writes them again with the configuration and enables them.
 """
 
 from __future__ import annotations
@@ -14,33 +14,44 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import yaml
 
-from .delivery_workers import render_user_data
+from .worker_host import render_user_data
 
-PLACEHOLDERS = {
+PLACEHOLDERS: dict[str, Any] = {
     "region": "unset",
-    "queue_url": "set-at-boot-by-cloud-init",
-    "archive_bucket": "set-at-boot-by-cloud-init",
+    "queue": "set-at-boot-by-cloud-init",
+    "archive": "s3://set-at-boot-by-cloud-init/archive",
+    "vpc_cidr": "10.0.0.0/16",
 }
 
 
-def worker_unit(user_data: str) -> tuple[str, str]:
-    """(path, content) of the systemd unit in a worker's cloud-init document."""
+UNIT_PATH = "/etc/systemd/system/smtp-egress-worker.service"
+FIREWALL_UNIT_PATH = "/etc/systemd/system/smtp-egress-firewall.service"  # the worker's unit requires it
+
+
+def worker_unit(user_data: str, path: str = UNIT_PATH) -> tuple[str, str]:
+    """(path, content) of the worker's systemd unit (or of the file at ``path``) in a cloud-init document."""
     document = yaml.safe_load(user_data)
-    (unit,) = [f for f in document["write_files"] if str(f["path"]).endswith(".service")]
+    (unit,) = [f for f in document["write_files"] if f["path"] == path]
     return str(unit["path"]), str(unit["content"])
 
 
 def write_unit(root: Path) -> Path:
-    """Write the unit (placeholder values) under ``root``, mode 0644 as cloud-init writes it; return its path."""
-    path, content = worker_unit(render_user_data(**PLACEHOLDERS))
-    target = root / path.lstrip("/")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(content, encoding="utf-8")
-    target.chmod(0o644)
-    return target
+    """Write the worker's unit and the firewall unit it requires under ``root``, mode 0644 as cloud-init writes
+    them; return the worker unit's path."""
+    user_data = render_user_data(**PLACEHOLDERS)
+    written = []
+    for wanted in (FIREWALL_UNIT_PATH, UNIT_PATH):
+        path, content = worker_unit(user_data, wanted)
+        target = root / path.lstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(content, encoding="utf-8")
+        target.chmod(0o644)
+        written.append(target)
+    return written[-1]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -4,9 +4,10 @@
 # 1. Python 3.11 (Amazon Linux 2023's python3 is 3.9; smtp-egress needs 3.11 or later).
 # 2. smtp-egress from WHEEL, with the dependency versions of CONSTRAINTS, into /opt/smtp-egress (a virtual
 #    environment): /opt/smtp-egress/bin/egress, the command the unit runs.
-# 3. The systemd unit the launch template's cloud-init expects, rendered by the installed package from the same
-#    template (components/templates/worker-user-data.yaml.j2), checked with `systemd-analyze verify` and left
-#    disabled: at boot cloud-init rewrites it with the stack's queue, bucket and region and enables it.
+# 3. The systemd units the launch template's cloud-init expects (the worker and the firewall it requires), rendered
+#    by the installed package from the same template (components/templates/worker-user-data.yaml.j2), checked with
+#    `systemd-analyze verify` and left disabled: at boot cloud-init writes them again with the worker's
+#    configuration (/etc/smtp-egress/worker.env) and enables them.
 set -eu
 wheel=$1
 constraints=$2

@@ -264,6 +264,7 @@ def declare(
             vpc_cidr=network.vpc_cidr,
             private_subnet_ids=network.private_subnet_ids,
             private_route_table_ids=network.private_route_table_ids,
+            interface_services=("sqs", "kms"),
             tags=tags,
         ),
     )
@@ -295,6 +296,7 @@ def declare(
             ami_id=settings.worker_ami,
             private_subnet_ids=network.private_subnet_ids,
             security_group_id=rules.security_group_id,
+            vpc_cidr=network.vpc_cidr,
             instance_type=settings.worker_instance_type,
             min_size=settings.worker_min_size,
             max_size=settings.worker_max_size,
@@ -335,6 +337,7 @@ def declare(
             schedule_expression=settings.notice_schedule,
             alert_emails=settings.alert_emails,
             daily=daily_task_args(settings, network, publisher),
+            extra_alarms=(workers.dead_letter_alarm,),
             tags=tags,
         ),
     )
@@ -354,6 +357,7 @@ def declare(
     pulumi.export("nat_gateways", network.nat_addresses)
     pulumi.export("queue_url", workers.queue_url)
     pulumi.export("archive_bucket", workers.archive_bucket_name)
+    pulumi.export("smtp_key_arn", workers.smtp_key_arn)  # EGRESS_SMTP_KMS_KEY for `egress smtp add`
     pulumi.export("publisher_url", publisher.url)
     # where the daily task uploads (egress daily --upload s3://BUCKET/<region> --invalidate DISTRIBUTION_ID)
     pulumi.export("publisher_bucket", publisher.bucket_name)

@@ -32,6 +32,7 @@ PROVIDER = "registry.terraform.io/hashicorp/aws"
 # Pulumi type token -> Terraform resource type (pulumi-aws's own mapping, for the types the stacks declare).
 TERRAFORM_TYPES: Mapping[str, str] = {
     "aws:autoscaling/group:Group": "aws_autoscaling_group",
+    "aws:autoscaling/policy:Policy": "aws_autoscaling_policy",
     "aws:cloudfront/distribution:Distribution": "aws_cloudfront_distribution",
     "aws:cloudfront/originAccessControl:OriginAccessControl": "aws_cloudfront_origin_access_control",
     "aws:cloudwatch/eventRule:EventRule": "aws_cloudwatch_event_rule",

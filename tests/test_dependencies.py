@@ -101,6 +101,7 @@ def _distributions(modules: dict[str, set[str]]) -> dict[str, set[str]]:
 
 def _package_files() -> list[Path]:
     files = [p for folder in PACKAGE_FOLDERS for p in (ROOT / folder).rglob("*.py") if "__pycache__" not in p.parts]
+    files = [p for p in files if not p.is_relative_to(ROOT / "checks" / "hosts")]  # testinfra checks, not shipped
     return files + [ROOT / s for s in SCRIPTS]
 
 

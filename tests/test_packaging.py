@@ -14,7 +14,8 @@ import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-# Repository folder -> where it lives in the wheel. scripts/dev and scripts/bench are tooling, not shipped.
+# Repository folder -> where it lives in the wheel. scripts/dev, scripts/bench and checks/hosts (testinfra checks,
+# run from a checkout with pytest) are tooling, not shipped.
 FOLDERS = {
     "egress": "smtp_egress",
     "checks": "smtp_egress/checks",
@@ -24,7 +25,7 @@ FOLDERS = {
     "stacks": "smtp_egress/stacks",
     "synth": "smtp_egress/synth",
 }
-NOT_SHIPPED = ("scripts/dev/", "scripts/bench/")
+NOT_SHIPPED = ("scripts/dev/", "scripts/bench/", "checks/hosts/")
 
 
 def _source_files() -> dict[str, str]:

@@ -22,8 +22,8 @@ from typing import Any
 import hcl2
 import pytest
 
-from smtp_egress.components.delivery_workers import render_user_data
-from smtp_egress.components.worker_unit import PLACEHOLDERS, worker_unit, write_unit
+from smtp_egress.components.worker_host import render_user_data
+from smtp_egress.components.worker_unit import FIREWALL_UNIT_PATH, PLACEHOLDERS, worker_unit, write_unit
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKER = ROOT / "packer"
@@ -103,10 +103,12 @@ def test_the_install_script_is_valid_shell_and_installs_where_the_unit_runs():
     assert f"prefix={PREFIX}\n" in text
     assert '"$prefix/bin/pip" install --no-cache-dir --disable-pip-version-check --constraint "$constraints"' in text
     assert "-m smtp_egress.components.worker_unit" in text and 'systemd-analyze verify "$unit"' in text
-    user_data = render_user_data(region="us", queue_url="https://sqs.us-east-1.amazonaws.com/1/q", archive_bucket="b")
+    user_data = render_user_data(
+        region="us", queue="https://sqs.us-east-1.amazonaws.com/1/q", archive="s3://bkt/archive", vpc_cidr="10.1.0.0/16"
+    )
     assert f"test -x {PREFIX}/bin/egress" in user_data  # cloud-init's check of what the AMI carries
     _, unit = worker_unit(user_data)
-    assert re.search(rf"^ExecStart={re.escape(PREFIX)}/bin/egress worker ", unit, re.MULTILINE)
+    assert re.search(rf"^ExecStart={re.escape(PREFIX)}/bin/egress worker run$", unit, re.MULTILINE)
 
 
 def test_the_ami_carries_the_launch_templates_unit_and_systemd_accepts_it(tmp_path):
@@ -116,6 +118,10 @@ def test_the_ami_carries_the_launch_templates_unit_and_systemd_accepts_it(tmp_pa
     path, unit = worker_unit(render_user_data(**PLACEHOLDERS))
     assert written == tmp_path / path.lstrip("/") and written.read_text() == unit
     assert path == "/etc/systemd/system/smtp-egress-worker.service" and oct(written.stat().st_mode)[-3:] == "644"
+    assert (tmp_path / FIREWALL_UNIT_PATH.lstrip("/")).read_text() == worker_unit(
+        render_user_data(**PLACEHOLDERS), FIREWALL_UNIT_PATH
+    )[1]
+    (tmp_path / "smtp-egress-firewall.service").write_text((tmp_path / FIREWALL_UNIT_PATH.lstrip("/")).read_text())
     here = tmp_path / "smtp-egress-worker.service"
     here.write_text(unit.replace(f"{PREFIX}/bin/egress", str(Path(sys.executable).parent / "egress")))
     proc = subprocess.run([tool("systemd-analyze"), "verify", str(here)], capture_output=True, text=True, timeout=60)

@@ -31,8 +31,10 @@ ARGS = DeliveryWorkersArgs(
     ami_id="ami-0123456789abcdef0",
     private_subnet_ids=["subnet-a", "subnet-b"],
     security_group_id="sg-workers",
+    vpc_cidr="10.40.0.0/16",
     tags={"team": "mail"},
 )
+UD = {"region": "us", "queue": QUEUE_URL, "archive": "s3://arch-1/archive", "vpc_cidr": "10.40.0.0/16"}
 
 
 class UpdatedTemplate(SynthMocks):
@@ -90,6 +92,12 @@ def test_defaults_validate():
         ({"message_retention_seconds": 1_209_600}, "message_retention_seconds 1209600"),
         ({"visibility_timeout_seconds": 50_000}, "visibility_timeout_seconds 50000"),
         ({"max_receive_count": 0}, "max_receive_count 0"),
+        (
+            {"visibility_timeout_seconds": 179},
+            "visibility_timeout_seconds 179 must be at least max_delivery_seconds 120",
+        ),
+        ({"max_delivery_seconds": 0}, "max_delivery_seconds 0 must be 1..3600"),
+        ({"messages_per_instance": 0}, "messages_per_instance 0"),
         ({"root_device_name": "xvda"}, "root_device_name 'xvda'"),
     ],
 )
@@ -106,26 +114,69 @@ def test_validate_reports_every_problem_at_once():
 
 
 def test_user_data_is_cloud_init_with_the_worker_unit():
-    text = render_user_data(region="us", queue_url=QUEUE_URL, archive_bucket="arch-1")
+    text = render_user_data(**UD)
     assert text.startswith("#cloud-config\n")
     doc = yaml.safe_load(text)
-    unit = next(f for f in doc["write_files"] if f["path"] == "/etc/systemd/system/smtp-egress-worker.service")
+    files = {f["path"]: f for f in doc["write_files"]}
+    unit = files["/etc/systemd/system/smtp-egress-worker.service"]
     lines = unit["content"].splitlines()
-    assert (
-        f"ExecStart=/opt/smtp-egress/bin/egress worker --queue-url {QUEUE_URL} --archive-bucket arch-1 --region us"
-        in lines
+    assert "ExecStart=/opt/smtp-egress/bin/egress worker run" in lines
+    assert {
+        "User=smtp-egress",
+        "EnvironmentFile=/etc/smtp-egress/worker.env",
+        "Requires=smtp-egress-firewall.service",
+        "NoNewPrivileges=yes",
+        "ProtectSystem=strict",
+        "CapabilityBoundingSet=",
+        "Restart=always",
+        "TimeoutStopSec=150",
+        "WantedBy=multi-user.target",
+    } <= set(lines)
+    assert "DynamicUser=yes" not in lines
+    config = files["/etc/smtp-egress/worker.env"]
+    assert (config["owner"], config["permissions"]) == ("root:root", "0600")  # until runcmd gives it to the user
+    assert config["content"].splitlines()[-5:] == [
+        f"EGRESS_QUEUE={QUEUE_URL}",
+        "EGRESS_ARCHIVE=s3://arch-1/archive",
+        "EGRESS_REGION=us",
+        "AWS_DEFAULT_REGION=us-east-1",
+        "EGRESS_WORKER_HEALTH=127.0.0.1:9464",
+    ]
+    assert files["/etc/sysusers.d/smtp-egress.conf"]["content"].splitlines()[-1] == (
+        'u smtp-egress - "smtp-egress delivery worker" /nonexistent /usr/sbin/nologin'
     )
-    assert {"DynamicUser=yes", "NoNewPrivileges=yes", "Restart=always", "WantedBy=multi-user.target"} <= set(lines)
-    check, *enable = doc["runcmd"]
-    assert enable == [["systemctl", "daemon-reload"], ["systemctl", "enable", "--now", "smtp-egress-worker.service"]]
-    # a string, so that its `exit 1` ends cloud-init's runcmd script before the service is enabled
+    assert "tcp dport 25 counter reject" in files["/etc/smtp-egress/nftables.nft"]["content"]
+    assert doc["runcmd"][:5] == [
+        ["systemd-sysusers", "/etc/sysusers.d/smtp-egress.conf"],
+        ["chown", "root:smtp-egress", "/etc/smtp-egress/worker.env"],
+        ["chmod", "0640", "/etc/smtp-egress/worker.env"],
+        ["systemctl", "daemon-reload"],
+        ["systemctl", "enable", "--now", "smtp-egress-firewall.service"],
+    ]
+    check, enable = doc["runcmd"][5:]
+    assert enable == ["systemctl", "enable", "--now", "smtp-egress-worker.service"]
+    # a string, so that its `exit 1` ends cloud-init's runcmd script before the worker is enabled
     assert isinstance(check, str) and check.startswith("test -x /opt/smtp-egress/bin/egress || {")
     assert "FATAL" in check and "/dev/console" in check and check.rstrip().endswith("exit 1; }")
 
 
+def test_user_data_carries_the_smtp_key_and_a_password_free_ledger_only():
+    doc = yaml.safe_load(
+        render_user_data(**UD, smtp_kms_key="arn:aws:kms:us-east-1:1:key/k-1", ledger_url="postgresql://w@db/l")
+    )
+    config = next(f for f in doc["write_files"] if f["path"] == "/etc/smtp-egress/worker.env")["content"]
+    assert (
+        "EGRESS_SMTP_KMS_KEY=arn:aws:kms:us-east-1:1:key/k-1\n" in config
+        and "EGRESS_DB=postgresql://w@db/l\n" in config
+    )
+    with pytest.raises(ValueError, match="ledger_url carries a password") as exc:
+        render_user_data(**UD, ledger_url="postgresql://w:hunter2@db/l")
+    assert "hunter2" not in str(exc.value)
+
+
 def test_user_data_installs_nothing_from_the_network():
     """The workers' security group reaches no package index: everything must already be on the AMI."""
-    text = render_user_data(region="us", queue_url=QUEUE_URL, archive_bucket="arch-1")
+    text = render_user_data(**UD)
     doc = yaml.safe_load(text)
     assert not {"package_update", "package_upgrade", "packages", "apt", "yum_repos", "snap"} & set(doc)
     commands = " ".join(c if isinstance(c, str) else " ".join(c) for c in doc["runcmd"])
@@ -139,8 +190,12 @@ def test_user_data_checks_the_ami_carries_the_worker(tmp_path):
     """The runcmd check, run by a real shell: without /opt/smtp-egress/bin/egress it fails before enabling."""
     import subprocess
 
-    doc = yaml.safe_load(render_user_data(region="us", queue_url=QUEUE_URL, archive_bucket="arch-1"))
-    check = doc["runcmd"][0].replace("/opt/smtp-egress", str(tmp_path / "opt")).replace("/dev/console", "/dev/null")
+    doc = yaml.safe_load(render_user_data(**UD))
+    check = (
+        next(c for c in doc["runcmd"] if isinstance(c, str))
+        .replace("/opt/smtp-egress", str(tmp_path / "opt"))
+        .replace("/dev/console", "/dev/null")
+    )
     script = f"{check}\necho ENABLED\n"  # what cloud-init's runcmd script does next
     missing = subprocess.run(["sh", "-c", script], capture_output=True, text=True)
     assert missing.returncode == 1 and "ENABLED" not in missing.stdout
@@ -156,22 +211,27 @@ def test_user_data_checks_the_ami_carries_the_worker(tmp_path):
 @pytest.mark.parametrize(
     "field, value",
     [
-        ("queue_url", "https://q\nExecStartPre=/bin/sh"),
-        ("queue_url", None),
-        ("archive_bucket", "a b"),
-        ("archive_bucket", "b%n"),
+        ("queue", "https://q\nExecStartPre=/bin/sh"),
+        ("queue", None),
+        ("archive", "s3://a b"),
+        ("archive", "s3://b%n"),
         ("region", "us\n"),
-        ("archive_bucket", 'x"]\n - [rm'),
+        ("archive", 's3://x"]\n - [rm'),
+        ("vpc_cidr", "0.0.0.0/0"),
+        ("vpc_cidr", "10.0.0.0/8\n}"),
+        ("smtp_kms_key", "k\nEGRESS_DB=x"),
     ],
 )
 def test_user_data_refuses_values_that_could_escape_the_unit(field, value):
-    kwargs = {"region": "us", "queue_url": QUEUE_URL, "archive_bucket": "arch-1"}
+    kwargs = dict(UD)
     with pytest.raises(ValueError, match=field):
         render_user_data(**{**kwargs, field: value})
 
 
 def test_worker_policy_allows_exactly_the_queue_and_archive_actions():
-    policy = json.loads(iam_policies.worker_policy("arn:aws:sqs:us-east-1:1:q", "arn:aws:s3:::arch"))
+    policy = json.loads(
+        iam_policies.worker_policy("arn:aws:sqs:us-east-1:1:q", "arn:aws:s3:::arch", "arn:aws:kms:us-east-1:1:key/k")
+    )
     assert policy == {
         "Version": "2012-10-17",
         "Statement": [
@@ -192,16 +252,37 @@ def test_worker_policy_allows_exactly_the_queue_and_archive_actions():
                 "Action": ["s3:PutObject"],
                 "Resource": "arn:aws:s3:::arch/*",
             },
+            {
+                "Sid": "DecryptSmtpPasswords",
+                "Effect": "Allow",
+                "Action": ["kms:Decrypt"],
+                "Resource": "arn:aws:kms:us-east-1:1:key/k",
+            },
         ],
     }
 
 
+def test_parliament_finds_nothing_in_the_worker_policy():
+    from .test_daily_task import parliament_findings
+
+    policy = iam_policies.worker_policy(
+        "arn:aws:sqs:us-east-1:123456789012:q", "arn:aws:s3:::arch", "arn:aws:kms:us-east-1:123456789012:key/k"
+    )
+    assert parliament_findings(policy) == []
+
+
 @pytest.mark.parametrize(
-    "queue, bucket", [(None, "arn:aws:s3:::a"), ("arn:aws:sqs:r:1:q", "bucket-name"), ("", "arn:aws:s3:::a")]
+    "queue, bucket, key",
+    [
+        (None, "arn:aws:s3:::a", "arn:aws:kms:r:1:key/k"),
+        ("arn:aws:sqs:r:1:q", "bucket-name", "arn:aws:kms:r:1:key/k"),
+        ("", "arn:aws:s3:::a", "arn:aws:kms:r:1:key/k"),
+        ("arn:aws:sqs:r:1:q", "arn:aws:s3:::a", "alias/smtp"),
+    ],
 )
-def test_worker_policy_refuses_what_is_not_an_arn(queue, bucket):
+def test_worker_policy_refuses_what_is_not_an_arn(queue, bucket, key):
     with pytest.raises(ValueError, match="must be an ARN"):
-        iam_policies.worker_policy(queue, bucket)
+        iam_policies.worker_policy(queue, bucket, key)
 
 
 def test_archive_lifecycle():
@@ -259,6 +340,8 @@ def test_children_types_names_and_parents(pulumi_mocks):
                 ("aws:iam/instanceProfile:InstanceProfile", "us-workers-instance-profile"),
                 ("aws:ec2/launchTemplate:LaunchTemplate", "us-workers-launch-template"),
                 ("aws:autoscaling/group:Group", "us-workers-asg"),
+                ("aws:autoscaling/policy:Policy", "us-workers-scaling"),
+                ("aws:kms/key:Key", "us-workers-smtp-key"),
             ]
         )
 
@@ -316,14 +399,16 @@ def test_launch_template_imdsv2_no_public_ip_encrypted_disk_and_user_data(pulumi
         profile = rec.outputs_of("aws:iam/instanceProfile:InstanceProfile", "us-workers-instance-profile")
         assert lt["iamInstanceProfile"] == {"arn": profile["arn"]}
         cloud_init = yaml.safe_load(base64.b64decode(lt["userData"]).decode())
-        unit = cloud_init["write_files"][0]
-        assert unit["path"] == "/etc/systemd/system/smtp-egress-worker.service"
+        files = {f["path"]: f["content"] for f in cloud_init["write_files"]}
         queue_url = rec.outputs_of(QUEUE, "us-workers-queue")["url"]
         bucket = rec.outputs_of(BUCKET, "us-workers-archive")["bucket"]
-        assert (
-            f"ExecStart=/opt/smtp-egress/bin/egress worker --queue-url {queue_url} "
-            f"--archive-bucket {bucket} --region us"
-        ) in unit["content"].splitlines()
+        key_arn = rec.outputs_of("aws:kms/key:Key", "us-workers-smtp-key")["arn"]
+        config = files["/etc/smtp-egress/worker.env"].splitlines()
+        assert {f"EGRESS_QUEUE={queue_url}", f"EGRESS_ARCHIVE=s3://{bucket}/archive", "EGRESS_REGION=us"} <= set(config)
+        assert f"EGRESS_SMTP_KMS_KEY={key_arn}" in config
+        assert "ip daddr 10.40.0.0/16 tcp dport 443 accept" in files["/etc/smtp-egress/nftables.nft"]
+        unit = files["/etc/systemd/system/smtp-egress-worker.service"].splitlines()
+        assert "ExecStart=/opt/smtp-egress/bin/egress worker run" in unit
         assert ["systemctl", "enable", "--now", "smtp-egress-worker.service"] in cloud_init["runcmd"]
         assert set(cloud_init) == {"write_files", "runcmd"}, "no package_update / packages: nothing from the network"
         assert not any("pip" in str(c) for c in cloud_init["runcmd"])
@@ -341,6 +426,7 @@ def test_iam_role_trusts_ec2_and_allows_only_queue_and_archive(pulumi_mocks):
         policy = rec.inputs_of("aws:iam/rolePolicy:RolePolicy", "us-workers-role-policy")
         assert policy["role"] == role_name
         statements = json.loads(policy["policy"])["Statement"]
+        key_arn = rec.outputs_of("aws:kms/key:Key", "us-workers-smtp-key")["arn"]
         assert [(s["Effect"], s["Action"], s["Resource"]) for s in statements] == [
             (
                 "Allow",
@@ -348,6 +434,7 @@ def test_iam_role_trusts_ec2_and_allows_only_queue_and_archive(pulumi_mocks):
                 rec.outputs_of(QUEUE, "us-workers-queue")["arn"],
             ),
             ("Allow", ["s3:PutObject"], rec.outputs_of(BUCKET, "us-workers-archive")["arn"] + "/*"),
+            ("Allow", ["kms:Decrypt"], key_arn),
         ]
         profile = rec.inputs_of("aws:iam/instanceProfile:InstanceProfile", "us-workers-instance-profile")
         assert profile["role"] == role_name
@@ -433,3 +520,44 @@ def test_asg_in_private_subnets_on_the_template_with_propagated_tags(pulumi_mock
         ]
 
     deploy(pulumi_mocks, check, dataclasses.replace(ARGS, min_size=1, desired_capacity=2, max_size=5))
+
+
+def test_scaling_tracks_visible_messages_per_in_service_worker(pulumi_mocks):
+    def check(rec, _):
+        asg = rec.inputs_of(ASG, "us-workers-asg")
+        assert asg["enabledMetrics"] == ["GroupInServiceInstances"] and asg["metricsGranularity"] == "1Minute"
+        policy = rec.inputs_of("aws:autoscaling/policy:Policy", "us-workers-scaling")
+        assert policy["policyType"] == "TargetTrackingScaling"
+        assert policy["autoscalingGroupName"] == rec.outputs_of(ASG, "us-workers-asg")["name"]
+        tracking = policy["targetTrackingConfiguration"]
+        assert tracking["targetValue"] == 250.0 and tracking["disableScaleIn"] is False
+        visible, instances, ratio = tracking["customizedMetricSpecification"]["metrics"]
+        queue_name = rec.outputs_of(QUEUE, "us-workers-queue")["name"]
+        assert visible["metricStat"]["metric"] == {
+            "namespace": "AWS/SQS",
+            "metricName": "ApproximateNumberOfMessagesVisible",
+            "dimensions": [{"name": "QueueName", "value": queue_name}],
+        }
+        assert instances["metricStat"]["metric"]["metricName"] == "GroupInServiceInstances"
+        assert instances["metricStat"]["metric"]["dimensions"] == [
+            {"name": "AutoScalingGroupName", "value": policy["autoscalingGroupName"]}
+        ]
+        assert ratio == {
+            "id": "backlog_per_instance",
+            "label": "visible messages per in-service worker",
+            "expression": "visible / instances",
+            "returnData": True,
+        }
+        assert not visible["returnData"] and not instances["returnData"]
+
+    deploy(pulumi_mocks, check, dataclasses.replace(ARGS, messages_per_instance=250))
+
+
+def test_the_queue_hides_a_job_longer_than_the_longest_delivery(pulumi_mocks):
+    def check(rec, _):
+        assert rec.inputs_of(QUEUE, "us-workers-queue")["visibilityTimeoutSeconds"] == 700.0
+        lt = rec.inputs_of(TEMPLATE, "us-workers-launch-template")
+        unit = base64.b64decode(lt["userData"]).decode()
+        assert "TimeoutStopSec=630\n" in unit  # systemd waits for the longest delivery on a graceful stop
+
+    deploy(pulumi_mocks, check, dataclasses.replace(ARGS, visibility_timeout_seconds=700, max_delivery_seconds=600))

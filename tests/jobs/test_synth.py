@@ -34,7 +34,11 @@ def test_the_plan_is_the_golden_one_and_nothing_is_written(stack, tmp_path, monk
 def test_the_summary_is_typed_and_renders_as_before():
     summary = synth.run(inputs()).summary
     assert isinstance(summary, synth.SynthSummary)
-    assert (summary.stack, summary.today, summary.resources) == ("us", "2026-11-26", 96)  # 95 + the S3 endpoint policy
+    assert (summary.stack, summary.today, summary.resources) == (
+        "us",
+        "2026-11-26",
+        100,
+    )  # + KMS endpoint, SMTP key, scaling, DLQ alarm
     # 88, the .sig, the daily task's role policy, and silence's 5: the task role's heartbeat policy, the
     # dead-letter queue and its policy, 2 alarms
     assert summary.by_type["aws:ec2/eip:Eip"] == 4 and summary.guard_overrides == []

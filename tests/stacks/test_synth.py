@@ -91,6 +91,7 @@ def test_plan_lists_every_resource_sorted_with_parents_and_options(synth):
         "egress_addresses",
         "nat_gateways",  # each zone's primary: egress deploy refuses a change that replaces a gateway
         "queue_url",
+        "smtp_key_arn",
         "archive_bucket",
         "publisher_url",
         "publisher_bucket",  # where the daily task uploads, and the distribution it invalidates
@@ -231,3 +232,22 @@ def test_a_plan_that_breaks_a_policy_is_reported_and_not_written(synth, monkeypa
     run = synth("us", today=TODAY, published=PUBLISHED["us"], plan=FROZEN_PLAN)
     assert run.code == 2 and run.plan is None
     assert "POLICY VIOLATION no-nat" in run.out and "2 policy violations (listed above); no plan was written" in run.err
+
+
+@pytest.mark.parametrize("stack", ["us", "eu"])
+def test_the_workers_dead_letter_alarm_reaches_the_alerts_topic(stack):
+    """The reviewed plan: the alarm watches the workers' DLQ, notifies the stack's alerts topic, and the topic's
+    policy lets CloudWatch publish for it (a publish the policy does not admit would be dropped)."""
+    plan = json.loads((GOLDEN / f"synth-{stack}.json").read_text())
+    by_name = {r["name"]: r for r in plan["resources"]}
+    alarm = by_name[f"{stack}-notices-worker-dead-letters"]
+    dlq = by_name[f"{stack}-workers-dlq"]
+    assert alarm["inputs"]["dimensions"] == {"QueueName": dlq["id"].rsplit("/", 1)[1]}  # the queue URL is its ID
+    assert alarm["inputs"]["metricName"] == "ApproximateNumberOfMessagesVisible"
+    assert (alarm["inputs"]["comparisonOperator"], alarm["inputs"]["threshold"]) == ("GreaterThanThreshold", 0)
+    topic = plan["outputs"]["alerts_topic"]
+    assert alarm["inputs"]["alarmActions"] == [topic]
+    policy = json.loads(by_name[f"{stack}-notices-alerts-policy"]["inputs"]["policy"])
+    (cloudwatch,) = [s for s in policy["Statement"] if s["Principal"] == {"Service": "cloudwatch.amazonaws.com"}]
+    alarm_arn = f"arn:aws:cloudwatch:{topic.split(':')[3]}:{topic.split(':')[4]}:alarm:{alarm['id']}"
+    assert alarm_arn in cloudwatch["Condition"]["ArnEquals"]["aws:SourceArn"]
