@@ -82,11 +82,6 @@ def test_the_firewall_is_enabled_and_loaded(host: Any) -> None:
     assert re.search(r"ip daddr 169\.254\.169\.254 tcp dport 80 meta skuid \{ 0, \d+ \} accept", ruleset)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="`egress worker run` does not exist on this branch yet (the worker program arrives with its own "
-    "change); until then the unit exits and systemd restarts it",
-)
 def test_the_worker_is_running(host: Any) -> None:
     worker = host.service("smtp-egress-worker")
     assert worker.is_running

@@ -138,7 +138,7 @@ def test_user_data_is_cloud_init_with_the_worker_unit():
     assert config["content"].splitlines()[-5:] == [
         f"EGRESS_QUEUE={QUEUE_URL}",
         "EGRESS_ARCHIVE=s3://arch-1/archive",
-        "EGRESS_REGION=us",
+        "EGRESS_REGION=us-east-1",  # the AWS region (SQS, S3, KMS), never the plan's "us"
         "AWS_DEFAULT_REGION=us-east-1",
         "EGRESS_WORKER_HEALTH=127.0.0.1:9464",
     ]
@@ -404,7 +404,8 @@ def test_launch_template_imdsv2_no_public_ip_encrypted_disk_and_user_data(pulumi
         bucket = rec.outputs_of(BUCKET, "us-workers-archive")["bucket"]
         key_arn = rec.outputs_of("aws:kms/key:Key", "us-workers-smtp-key")["arn"]
         config = files["/etc/smtp-egress/worker.env"].splitlines()
-        assert {f"EGRESS_QUEUE={queue_url}", f"EGRESS_ARCHIVE=s3://{bucket}/archive", "EGRESS_REGION=us"} <= set(config)
+        assert {f"EGRESS_QUEUE={queue_url}", f"EGRESS_ARCHIVE=s3://{bucket}/archive"} <= set(config)
+        assert "EGRESS_REGION=us" not in config  # EGRESS_REGION is an AWS region
         assert f"EGRESS_SMTP_KMS_KEY={key_arn}" in config
         assert "ip daddr 10.40.0.0/16 tcp dport 443 accept" in files["/etc/smtp-egress/nftables.nft"]
         unit = files["/etc/systemd/system/smtp-egress-worker.service"].splitlines()
