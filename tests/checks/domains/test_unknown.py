@@ -1,0 +1,55 @@
+"""SERVFAIL, REFUSED and silence give ``unknown`` (never ``failed``), within the lookup's time budget."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+import pytest
+
+from smtp_egress.checks.domains import Resolver, check_records
+from smtp_egress.domains.records import ExpectedRecord
+
+from .zones import MX, TRACK
+
+RECORDS = [ExpectedRecord("links.{}.", "CNAME", TRACK), ExpectedRecord("b1.mail.{}.", "MX", f"10 {MX}")]
+
+
+def records(zone: str) -> list[ExpectedRecord]:
+    return [ExpectedRecord(r.name.format(zone), r.type, r.value) for r in RECORDS]
+
+
+@pytest.mark.parametrize(("zone", "problem"), [("broken.test", "SERVFAIL"), ("nowhere.test", "REFUSED")])
+def test_a_server_error_is_unknown(resolver: Callable[..., Resolver], zone: str, problem: str) -> None:
+    result = asyncio.run(check_records("ws", records(zone), resolver()))
+    assert result.status == "unknown"
+    for record in result.records:
+        assert record.status == "unknown"
+        assert record.diagnosis.startswith(f"{problem} from 127.0.0.1:")
+        assert "the domain's state is unchanged" in record.diagnosis
+
+
+def test_silence_is_unknown_within_the_budget(silent_server: tuple[str, int]) -> None:
+    started = time.monotonic()
+    result = asyncio.run(check_records("ws", records("cust.test"), Resolver(silent_server, False, 0.6, 10)))
+    elapsed = time.monotonic() - started
+    assert [r.status for r in result.records] == ["unknown", "unknown"]
+    assert result.records[0].diagnosis.startswith(f"no answer from 127.0.0.1:{silent_server[1]} within 0.6 s")
+    assert 0.55 < elapsed < 1.5
+
+
+def test_one_unknown_record_makes_the_workspace_unknown_not_failed(resolver: Callable[..., Resolver]) -> None:
+    expected = [
+        ExpectedRecord("ok.cust.test.", "CNAME", TRACK),
+        ExpectedRecord("b1.mail.broken.test.", "MX", f"10 {MX}"),
+    ]
+    result = asyncio.run(check_records("ws", expected, resolver()))
+    assert [r.status for r in result.records] == ["verified", "unknown"]
+    assert result.status == "unknown"
+
+
+def test_authoritative_without_reachable_servers_is_unknown(silent_server: tuple[str, int]) -> None:
+    result = asyncio.run(check_records("ws", records("cust.test"), Resolver(silent_server, True, 0.3, 10)))
+    assert [r.status for r in result.records] == ["unknown", "unknown"]
+    assert result.records[0].diagnosis.startswith("The zone's name servers were not found: no answer from")
