@@ -4,13 +4,14 @@ REFUSED, a timeout, a referral). Only ``answer``, ``nxdomain`` and ``nodata`` ma
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import dns.flags
-import dns.message
 import dns.rcode
-import dns.rdatatype
 
+if TYPE_CHECKING:
+    from .parse import Reply
+
+NOERROR, NXDOMAIN = 0, 3
 Kind = Literal["answer", "nxdomain", "nodata", "unknown"]
 
 
@@ -49,23 +50,15 @@ def unknown(name: str, rdtype: str, problem: str, server: str) -> Answer:
     return Answer(name, rdtype, "unknown", problem=problem, server=server)
 
 
-def classify(name: str, rdtype: str, message: dns.message.Message, server: str) -> Answer:
+def classify(name: str, rdtype: str, reply: Reply, server: str) -> Answer:
     """An :class:`Answer` from a reply whose question already matched."""
-    rcode = message.rcode()
-    records = tuple(
-        Record(rrset.name.to_text().lower(), dns.rdatatype.to_text(rrset.rdtype), rdata.to_text().lower())
-        for rrset in message.answer
-        for rdata in rrset
-    )
-    soa = [r for r in message.authority if r.rdtype == dns.rdatatype.SOA]
-    zone = soa[0].name.to_text().lower() if soa else None
-    if rcode == dns.rcode.NXDOMAIN:
+    records, zone = reply.answer, reply.soa_owner
+    if reply.rcode == NXDOMAIN:
         return Answer(name, rdtype, "nxdomain", records, zone, server=server)
-    if rcode != dns.rcode.NOERROR:
-        return unknown(name, rdtype, f"{dns.rcode.to_text(rcode)} from {server}", server)
+    if reply.rcode != NOERROR:
+        return unknown(name, rdtype, f"{dns.rcode.to_text(dns.rcode.Rcode(reply.rcode))} from {server}", server)
     if records:
         return Answer(name, rdtype, "answer", records, zone, server=server)
-    referral = not soa and any(r.rdtype == dns.rdatatype.NS for r in message.authority)
-    if referral and not message.flags & dns.flags.AA:
+    if reply.referral and not reply.authoritative:
         return unknown(name, rdtype, f"a referral from {server}, which is not authoritative for {name}", server)
     return Answer(name, rdtype, "nodata", records, zone, server=server)

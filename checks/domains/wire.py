@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import ipaddress
 import random
 import socket
+import struct
 
 import dns.asyncquery
 import dns.exception
@@ -20,15 +20,27 @@ import dns.name
 import dns.rdatatype
 
 from .answers import Answer, classify, unknown
+from .parse import Malformed, parse
 
 Server = tuple[str, int]
 TRIES = 3  # sends per lookup over UDP, spread evenly over the time budget (like dig +tries=3 +time=budget/3)
 
 
+def question(name: str, rdtype: str) -> bytes:
+    """The question section's bytes (name, type, class IN); a name dnspython would escape goes through it."""
+    labels = name.rstrip(".").split(".") if name != "." else []
+    if not name.isascii() or "\\" in name or any(not 0 < len(label) < 64 for label in labels) or len(name) > 254:
+        wire = dns.name.from_text(name).to_wire()
+        assert wire is not None
+    else:
+        wire = b"".join(bytes((len(label),)) + label.encode() for label in labels) + b"\0"
+    return wire + struct.pack("!HH", dns.rdatatype.from_text(rdtype), 1)
+
+
 @dataclasses.dataclass
 class _Waiter:
-    question: tuple[dns.name.Name, int]
-    future: asyncio.Future[dns.message.Message]
+    question: bytes  # lowercase: a server may change the case of the name it echoes
+    future: asyncio.Future[bytes | None]
 
 
 class _Protocol(asyncio.DatagramProtocol):
@@ -36,18 +48,14 @@ class _Protocol(asyncio.DatagramProtocol):
         self.pending = pending
 
     def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
-        if len(data) < 12:
-            return
+        if len(data) < 12 or not data[2] & 0x80:
+            return  # not a reply
         waiter = self.pending.get((int.from_bytes(data[:2], "big"), str(addr[0]), int(addr[1])))
         if waiter is None or waiter.future.done():
             return
-        try:
-            reply = dns.message.from_wire(data)
-        except dns.exception.DNSException:
-            return  # garbage or a forged reply: keep waiting for the real one
-        if not reply.question or (reply.question[0].name, reply.question[0].rdtype) != waiter.question:
-            return
-        waiter.future.set_result(reply)
+        if data[4:6] != b"\0\1" or data[12 : 12 + len(waiter.question)].lower() != waiter.question:
+            return  # a reply to another question (or forged): keep waiting for the real one
+        waiter.future.set_result(data)
 
     def error_received(self, exc: Exception) -> None:
         pass  # ICMP unreachable and the like: the lookup's own timeout decides
@@ -94,38 +102,43 @@ class Wire:
         raise RuntimeError("no free DNS query id")  # 64 collisions in a row: 65,536 queries in flight
 
     async def query(self, name: str, rdtype: str, server: Server, budget: float, *, recursion: bool) -> Answer:
-        """Ask ``server`` once, resending up to :data:`TRIES` times within ``budget`` seconds."""
+        """Ask ``server``, sending up to :data:`TRIES` times within ``budget`` seconds."""
         label = f"{server[0]}:{server[1]}"
-        family = socket.AF_INET6 if ipaddress.ip_address(server[0]).version == 6 else socket.AF_INET
+        family = socket.AF_INET6 if ":" in server[0] else socket.AF_INET
         transport = await self._transport(family)
-        qname, qtype = dns.name.from_text(name), dns.rdatatype.from_text(rdtype)
-        message = dns.message.make_query(qname, qtype)
-        if not recursion:
-            message.flags &= ~dns.flags.RD
+        asked = question(name, rdtype)
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[dns.message.Message] = loop.create_future()
-        waiter, keys = _Waiter((qname, qtype), future), []
+        future: asyncio.Future[bytes | None] = loop.create_future()
+        waiter, keys, flags = _Waiter(asked.lower(), future), [], 0x0100 if recursion else 0
+
+        def send(tries_left: int) -> None:
+            if future.done():
+                return
+            if not tries_left:
+                future.set_result(None)
+                return
+            qid = self._new_id(server)
+            self._pending[(qid, *server)] = waiter
+            keys.append((qid, *server))
+            transport.sendto(struct.pack("!HHHHHH", qid, flags, 1, 0, 0, 0) + asked, server)
+            timers.append(loop.call_later(budget / TRIES, send, tries_left - 1))
+
+        timers: list[asyncio.TimerHandle] = []
         deadline = loop.time() + budget
+        send(TRIES)
         try:
-            for attempt in range(TRIES):
-                message.id = self._new_id(server)
-                key = (message.id, *server)
-                self._pending[key] = waiter
-                keys.append(key)
-                transport.sendto(message.to_wire(), server)
-                wait = min(budget / TRIES, deadline - loop.time()) if attempt < TRIES - 1 else deadline - loop.time()
-                done, _ = await asyncio.wait({future}, timeout=max(wait, 0))
-                if done:
-                    break
-            else:
-                return unknown(name, rdtype, f"no answer from {label} within {budget:g} s", label)
+            reply = await future
         finally:
+            for timer in timers:
+                timer.cancel()
             for key in keys:
                 self._pending.pop(key, None)
-        reply = future.result()
-        if reply.flags & dns.flags.TC:
-            return await self._tcp(message, name, rdtype, server, deadline - loop.time())
-        return classify(name, rdtype, reply, label)
+        if reply is None:
+            return unknown(name, rdtype, f"no answer from {label} within {budget:g} s", label)
+        if reply[2] & 0x02:  # TC: truncated, ask again over TCP with what is left of the budget
+            query = dns.message.from_wire(struct.pack("!HHHHHH", 0, flags, 1, 0, 0, 0) + asked)
+            return await self._tcp(query, name, rdtype, server, deadline - loop.time())
+        return _classified(name, rdtype, reply, label)
 
     async def _tcp(self, message: dns.message.Message, name: str, rdtype: str, server: Server, budget: float) -> Answer:
         label = f"{server[0]}:{server[1]}"
@@ -135,4 +148,11 @@ class Wire:
             return unknown(name, rdtype, f"no answer over TCP from {label} within the time budget", label)
         except (OSError, dns.exception.DNSException) as exc:
             return unknown(name, rdtype, f"TCP to {label} failed ({type(exc).__name__})", label)
-        return classify(name, rdtype, reply, label)
+        return _classified(name, rdtype, reply.to_wire(), label)
+
+
+def _classified(name: str, rdtype: str, reply: bytes, label: str) -> Answer:
+    try:
+        return classify(name, rdtype, parse(reply), label)
+    except Malformed as exc:
+        return unknown(name, rdtype, f"an unreadable reply from {label} ({exc})", label)
