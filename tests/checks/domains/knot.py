@@ -44,7 +44,8 @@ class Knot:
     answers SERVFAIL for them)."""
 
     def __init__(self, workdir: Path, addresses: Sequence[str], port: int) -> None:
-        if shutil.which("knotd") is None and not Path("/usr/sbin/knotd").exists():
+        self.knotd = shutil.which("knotd") or "/usr/sbin/knotd"
+        if not Path(self.knotd).exists():
             raise RuntimeError("knotd is not installed (apt-get install knot knot-dnsutils)")
         self.dir, self.addresses, self.port = workdir, list(addresses), port
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -69,7 +70,7 @@ class Knot:
 
     def start(self) -> None:
         log = (self.dir / "knotd.log").open("wb")
-        self.process = subprocess.Popen(["knotd", "-c", str(self.dir / "knot.conf")], stdout=log, stderr=log)
+        self.process = subprocess.Popen([self.knotd, "-c", str(self.dir / "knot.conf")], stdout=log, stderr=log)
         query = dns.message.make_query("ns.cust.test.", "A")
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
