@@ -72,7 +72,8 @@ async def _cname(ask: Ask, expected: ExpectedRecord, answer: Answer, name: str, 
     notes = (f"A wildcard *.{parent(name)} also answers every name with CNAME {first}.",) if wildcard else ()
     if first == target:
         return verified(expected, found, f"{shown(name)} is a CNAME to {target}, as expected.", notes)
-    names, _ = await follow(ask, answer)
+    names, end = await follow(ask, answer)
+    lost = f"Where {names[-1]} leads could not be looked up: {end.problem}." if end.kind == "unknown" else ""
     if target in names:
         chain = " -> ".join(names[: names.index(target) + 1])
         note = f"Chain: {chain}. It works; a CNAME straight to {target} is one lookup less to break."
@@ -100,14 +101,15 @@ async def _cname(ask: Ask, expected: ExpectedRecord, answer: Answer, name: str, 
         expected,
         found,
         (f"{shown(name)} is a CNAME to {first}{chain}, not to {target}: change the CNAME's target to {target}."),
+        (lost,) if lost else (),  # the record's own data is wrong all the same
     )
 
 
 async def _no_cname(ask: Ask, expected: ExpectedRecord, name: str, target: str) -> RecordCheck:
-    (mine, answers), (theirs, _), beside = await asyncio.gather(
+    (mine, answers), (theirs, their_answers), beside = await asyncio.gather(
         addresses(ask, name), addresses(ask, target), ask(sibling(name), "A")
     )
-    for answer in answers:
+    for answer in answers + (their_answers if mine else []):
         if answer.kind == "unknown":
             return unknown(expected, answer)
     found = tuple(f"{'AAAA' if ':' in a else 'A'} {a}" for a in mine)

@@ -11,7 +11,6 @@ import dns.name
 from ...errors import ConfigError
 from ...masking import excerpt
 
-
 _SIMPLE = re.compile(
     r"(?:[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.){1,126}[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.?"
 )

@@ -53,3 +53,20 @@ def test_authoritative_without_reachable_servers_is_unknown(silent_server: tuple
     result = asyncio.run(check_records("ws", records("cust.test"), Resolver(silent_server, True, 0.3, 10)))
     assert [r.status for r in result.records] == ["unknown", "unknown"]
     assert result.records[0].diagnosis.startswith("The zone's name servers were not found: no answer from")
+
+
+def test_a_wrong_target_fails_even_when_its_chain_cannot_be_followed(resolver: Callable[..., Resolver]) -> None:
+    """The record's own data is wrong whatever the target's zone answers."""
+    (record,) = asyncio.run(
+        check_records("ws", [ExpectedRecord("tobroken.cust.test.", "CNAME", TRACK)], resolver())
+    ).records
+    assert (record.status, record.found) == ("failed", ("CNAME x.broken.test.",))
+    assert record.notes[0].startswith("Where x.broken.test. leads could not be looked up: SERVFAIL from 127.0.0.1:")
+
+
+def test_addresses_not_comparable_with_the_tracking_host_are_unknown(resolver: Callable[..., Resolver]) -> None:
+    """Flattening can only be told from other addresses when the tracking host's own addresses are known."""
+    expected = ExpectedRecord("flat.cust.test.", "CNAME", "track.broken.test.")
+    (record,) = asyncio.run(check_records("ws", [expected], resolver())).records
+    assert record.status == "unknown"
+    assert record.diagnosis.startswith("SERVFAIL from 127.0.0.1:")

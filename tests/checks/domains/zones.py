@@ -28,6 +28,7 @@ hop1 CNAME hop2.cust.test.
 hop2 CNAME {TRACK}
 appended CNAME track.us.platform.test
 text TXT "no cname here"
+tobroken CNAME x.broken.test.
 many A 198.51.100.1
 """
     + "".join(f"many A 198.51.100.{i}\n" for i in range(2, 60))
