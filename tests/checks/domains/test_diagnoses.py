@@ -3,7 +3,6 @@ customer reads."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 
 import pytest
@@ -11,6 +10,7 @@ import pytest
 from smtp_egress.checks.domains import Resolver, check_records
 from smtp_egress.domains.records import ExpectedRecord, RecordCheck
 
+from .aio import run
 from .zones import MX, TRACK
 
 
@@ -18,7 +18,7 @@ def check(resolver: Resolver, name: str, rtype: str = "CNAME", value: str | None
     if value is None:
         value = TRACK if rtype == "CNAME" else f"10 {MX}"
     expected = ExpectedRecord(name, rtype, value)  # type: ignore[arg-type]
-    result = asyncio.run(check_records("ws-1", [expected], resolver))
+    result = run(check_records("ws-1", [expected], resolver))
     assert result.workspace_id == "ws-1" and result.records[0].expected == expected
     return result.records[0]
 

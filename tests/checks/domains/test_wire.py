@@ -16,9 +16,11 @@ from smtp_egress.checks.domains import NoNameserver, Resolver
 from smtp_egress.checks.domains.resolver import system_nameservers
 from smtp_egress.errors import ConfigError
 
+from .aio import run
+
 
 def test_a_truncated_reply_is_asked_again_over_tcp(resolver: Callable[..., Resolver]) -> None:
-    answer = asyncio.run(resolver().ask("many.cust.test.", "A"))
+    answer = run(resolver().ask("many.cust.test.", "A"))
     assert answer.kind == "answer"
     assert len(answer.at("many.cust.test.", "A")) == 59
 
@@ -26,12 +28,12 @@ def test_a_truncated_reply_is_asked_again_over_tcp(resolver: Callable[..., Resol
 def test_many_lookups_in_flight_each_get_their_own_answer(resolver: Callable[..., Resolver]) -> None:
     names = [("ok.cust.test.", "CNAME"), ("flat.cust.test.", "A"), ("b1.mail.cust.test.", "MX")] * 400
 
-    async def run() -> list[tuple[str, ...]]:
+    async def lookups() -> list[tuple[str, ...]]:
         async with resolver(concurrency=300) as r:
             answers = await asyncio.gather(*(r.ask(n, t) for n, t in names))
         return [a.at(n, t) for a, (n, t) in zip(answers, names, strict=True)]
 
-    found = asyncio.run(run())
+    found = run(lookups())
     assert found == [("track.us.platform.test.",), ("192.0.2.10",), ("10 mx.us.platform.test.",)] * 400
 
 
@@ -65,14 +67,14 @@ def forger() -> Iterator[tuple[str, int]]:
 
 
 def test_a_reply_to_another_question_or_id_is_ignored(forger: tuple[str, int]) -> None:
-    answer = asyncio.run(Resolver(forger, False, 2.0, 5).ask("ok.test.", "A"))
+    answer = run(Resolver(forger, False, 2.0, 5).ask("ok.test.", "A"))
     assert (answer.kind, answer.at("ok.test.", "A")) == ("answer", ("192.0.2.1",))
 
 
 def test_one_resolver_serves_several_event_loops(resolver: Callable[..., Resolver]) -> None:
     r = resolver()
     for _ in range(2):
-        assert asyncio.run(r.ask("ok.cust.test.", "CNAME")).kind == "answer"
+        assert run(r.ask("ok.cust.test.", "CNAME")).kind == "answer"
 
 
 def test_system_nameservers_come_from_resolv_conf(tmp_path: Path) -> None:
