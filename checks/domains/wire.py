@@ -7,6 +7,7 @@ naive async path) spends its time opening and closing sockets."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import random
 import socket
@@ -43,54 +44,59 @@ class _Waiter:
     future: asyncio.Future[bytes | None]
 
 
-class _Protocol(asyncio.DatagramProtocol):
-    def __init__(self, pending: dict[tuple[int, str, int], _Waiter]) -> None:
-        self.pending = pending
+DRAIN = 256  # replies read per wake-up at most (then the loop serves others)
 
-    def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
-        if len(data) < 12 or not data[2] & 0x80:
-            return  # not a reply
-        waiter = self.pending.get((int.from_bytes(data[:2], "big"), str(addr[0]), int(addr[1])))
-        if waiter is None or waiter.future.done():
-            return
-        if data[4:6] != b"\0\1" or data[12 : 12 + len(waiter.question)].lower() != waiter.question:
-            return  # a reply to another question (or forged): keep waiting for the real one
-        waiter.future.set_result(data)
 
-    def error_received(self, exc: Exception) -> None:
-        pass  # ICMP unreachable and the like: the lookup's own timeout decides
+def _deliver(pending: dict[tuple[int, str, int], _Waiter], data: bytes, addr: tuple[str | int, ...]) -> None:
+    if len(data) < 12 or not data[2] & 0x80:
+        return  # not a reply
+    waiter = pending.get((int.from_bytes(data[:2], "big"), str(addr[0]), int(addr[1])))
+    if waiter is None or waiter.future.done():
+        return
+    if data[4:6] != b"\0\1" or data[12 : 12 + len(waiter.question)].lower() != waiter.question:
+        return  # a reply to another question (or forged): keep waiting for the real one
+    waiter.future.set_result(data)
 
 
 class Wire:
-    """The sockets of one event loop. ``recursion`` sets RD (off when asking a zone's own servers)."""
+    """The sockets of one event loop. ``recursion`` sets RD (off when asking a zone's own servers).
+
+    Each socket is read straight from the loop's selector, draining every reply that has arrived per wake-up
+    (a datagram transport reads one per loop iteration, which caps the rate at the loop's iteration rate)."""
 
     def __init__(self) -> None:
         self._pending: dict[tuple[int, str, int], _Waiter] = {}
-        self._transports: dict[int, asyncio.DatagramTransport] = {}
-        self._sockets: list[socket.socket] = []
+        self._sockets: dict[int, socket.socket] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    async def _transport(self, family: int) -> asyncio.DatagramTransport:
+    def _socket(self, family: int) -> socket.socket:
         loop = asyncio.get_running_loop()
         if self._loop is not loop:  # a new event loop (asyncio.run again): the old loop's sockets are useless
             self.close()
             self._loop = loop
-        if family not in self._transports:
+        if family not in self._sockets:
             sock = socket.socket(family, socket.SOCK_DGRAM)
             sock.setblocking(False)
             sock.bind(("::", 0) if family == socket.AF_INET6 else ("0.0.0.0", 0))
-            self._sockets.append(sock)
-            transport, _ = await loop.create_datagram_endpoint(lambda: _Protocol(self._pending), sock=sock)
-            self._transports[family] = transport
-        return self._transports[family]
+            self._sockets[family] = sock
+            loop.add_reader(sock.fileno(), self._drain, sock)
+        return self._sockets[family]
+
+    def _drain(self, sock: socket.socket) -> None:
+        for _ in range(DRAIN):
+            try:
+                data, addr = sock.recvfrom(65535)
+            except OSError:  # nothing left (BlockingIOError), or an ICMP error: the lookup's timeout decides
+                return
+            _deliver(self._pending, data, addr)
 
     def close(self) -> None:
-        if self._loop is not None and not self._loop.is_closed():
-            for transport in self._transports.values():
-                transport.close()
-        for sock in self._sockets:
+        loop_open = self._loop is not None and not self._loop.is_closed()
+        for sock in self._sockets.values():
+            if loop_open:
+                assert self._loop is not None
+                self._loop.remove_reader(sock.fileno())
             sock.close()
-        self._transports.clear()
         self._sockets.clear()
         self._pending.clear()
 
@@ -105,7 +111,7 @@ class Wire:
         """Ask ``server``, sending up to :data:`TRIES` times within ``budget`` seconds."""
         label = f"{server[0]}:{server[1]}"
         family = socket.AF_INET6 if ":" in server[0] else socket.AF_INET
-        transport = await self._transport(family)
+        sock = self._socket(family)
         asked = question(name, rdtype)
         loop = asyncio.get_running_loop()
         future: asyncio.Future[bytes | None] = loop.create_future()
@@ -120,7 +126,8 @@ class Wire:
             qid = self._new_id(server)
             self._pending[(qid, *server)] = waiter
             keys.append((qid, *server))
-            transport.sendto(struct.pack("!HHHHHH", qid, flags, 1, 0, 0, 0) + asked, server)
+            with contextlib.suppress(OSError):  # a full buffer, an unreachable network: lost, the next try resends
+                sock.sendto(struct.pack("!HHHHHH", qid, flags, 1, 0, 0, 0) + asked, server)
             timers.append(loop.call_later(budget / TRIES, send, tries_left - 1))
 
         timers: list[asyncio.TimerHandle] = []
