@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Never
 from smtp_egress import errors
 from smtp_egress.domains.expected import BrandedDomains, expected_records
 from smtp_egress.domains.state import DomainState, Transition, advance
+from smtp_egress.masking import excerpt
 
 from .domains_engine import Engine, bounded_check, default_engine
 
@@ -130,7 +131,7 @@ def select(ledger: Ledger, selection: Selection) -> list[BrandedDomains]:
         found = store.branded(ledger, [selection.workspace_id])
         if not found:
             raise UnknownDomain(
-                f"workspace {selection.workspace_id[:200]!r} is not in the ledger or has no branded domains "
+                f"workspace {excerpt(selection.workspace_id, 80)} is not in the ledger or has no branded domains "
                 "(import it with the columns sending_domain,tracking_domain); nothing was done"
             )
         return found
@@ -138,7 +139,7 @@ def select(ledger: Ledger, selection: Selection) -> list[BrandedDomains]:
     missing = [d for d in selection.domains if d not in owners]
     if missing:
         raise UnknownDomain(
-            f"no workspace has the tracking or sending domain {', '.join(repr(d) for d in missing[:5])}; "
+            f"no workspace has the tracking or sending domain {', '.join(excerpt(d, 80) for d in missing[:5])}; "
             "egress workspaces list shows them; nothing was done"
         )
     return store.branded(ledger, sorted(set(owners.values())))
@@ -162,6 +163,8 @@ async def _verify_all(
 ) -> list[Verified]:
     from smtp_egress.domains import store
 
+    if not chosen:
+        return []
     engine = inputs.engine or default_engine()
     resolver = engine.resolver(inputs.nameserver, inputs.authoritative, inputs.timeout, inputs.concurrency)
     slots = asyncio.Semaphore(inputs.concurrency)

@@ -10,6 +10,9 @@ notice was not delivered, 2 bad input). The platform's regional hosts derive fro
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 from .common import add_at, add_db, add_json, add_plan
 
 TRACKING_DOMAIN_ENV = "EGRESS_TRACKING_DOMAIN"
@@ -87,6 +90,19 @@ def platform_domains(regions) -> dict[str, str]:
     return out
 
 
+@contextlib.contextmanager
+def named_workspace(workspace: str | None) -> Iterator[None]:
+    """An unknown workspace's error names --workspace (the job's message names only the workspace)."""
+    from smtp_egress.jobs.domains_verify import UnknownDomain
+
+    try:
+        yield
+    except UnknownDomain as exc:
+        if workspace is None:
+            raise
+        raise UnknownDomain(f"--workspace: {exc}") from None
+
+
 def _regions(args) -> list[str]:
     from .common import load_plan
 
@@ -99,7 +115,8 @@ def _expected(args) -> int:
 
     from .common import ledger_location, print_json
 
-    done = run_expected(ledger_location(args), args.workspace, platform_domains(_regions(args)))
+    with named_workspace(args.workspace):
+        done = run_expected(ledger_location(args), args.workspace, platform_domains(_regions(args)))
     if args.format == "json":
         print_json([{"name": r.name, "type": r.type, "value": r.value} for r in done.records])
     elif args.format == "zone":
@@ -122,4 +139,5 @@ def _expected(args) -> int:
 def _verify(args) -> int:
     from .domains_verify import run
 
-    return run(args, platform_domains(_regions(args)))
+    with named_workspace(args.workspace):
+        return run(args, platform_domains(_regions(args)))

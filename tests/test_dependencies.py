@@ -28,7 +28,6 @@ NAMESPACES = {"google"}  # shared by several distributions: matched by their sec
 # Declared but not imported by name, and why they stay.
 RUNTIME_UNIMPORTED = {
     "psycopg": "the PostgreSQL driver SQLAlchemy loads for postgresql+psycopg:// ledger URLs",
-    "dnspython": "DNS verification of tracking domains (the next release) builds on it",
 }
 DEV_UNIMPORTED = {
     "pytest-timeout": "a pytest plugin (the timeout setting in pyproject.toml)",

@@ -192,6 +192,11 @@ def test_a_verified_domain_fails_only_after_72_hours_of_definite_failures(env, c
         ("transition", "failed", "verified"),
     ]
     assert [r for r in history(env, "ws-2") if r[0] == "transition"] == [("transition", "verified", None)]
+    engine = sa.create_engine(env)
+    with engine.connect() as conn:
+        ats = conn.execute(sa.text("SELECT at FROM domain_history WHERE workspace_id = 'ws-1' AND kind = 'check'"))
+        assert [str(a)[:10] for (a,) in ats] == [f"2026-12-{d}" for d in ("01", "02", "03", "04", "05")]
+    engine.dispose()
 
 
 def test_a_real_ledger_refuses_a_date_and_time_never_goes_back(env, capsys, monkeypatch, tmp_path):
