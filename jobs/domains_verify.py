@@ -15,6 +15,7 @@ import asyncio
 import dataclasses
 import datetime as dt
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Never
 
@@ -39,6 +40,8 @@ if TYPE_CHECKING:
 DOMAIN_FAILED = 7
 DOMAIN_UNKNOWN = 8
 DEFAULT_TIMEOUT = 2.0
+RECORD_GROUP = 500  # outcomes recorded in one transaction ...
+RECORD_WINDOW_S = 1.0  # ... and none waits longer than this (checked as outcomes arrive)
 DEFAULT_CONCURRENCY = 200
 
 
@@ -175,15 +178,21 @@ async def _verify_all(
             return d, await bounded_check(engine, resolver, d.workspace_id, expected, inputs.timeout)
 
     out: list[Verified] = []
+    pending: list[store.Recorded] = []
+    flushed = time.monotonic()
     bar = _bar(len(chosen), inputs.progress)
     try:
         for next_done in asyncio.as_completed([one(d) for d in chosen]):
             d, check = await next_done
             check = dataclasses.replace(check, checked_at=moment)
             step = advance(stored.get(d.workspace_id), check.status, moment)
-            store.record(ledger, d, check, step)
+            pending.append((d, check, step))
             out.append(Verified(d, check, step.stored, step.transition))
             bar.update(1)
+            if len(pending) >= RECORD_GROUP or time.monotonic() - flushed > RECORD_WINDOW_S:
+                store.record(ledger, pending)
+                pending, flushed = [], time.monotonic()
+        store.record(ledger, pending)
     finally:
         bar.close()
         closing = getattr(resolver, "aclose", None)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
@@ -73,46 +73,55 @@ def states(ledger: Ledger, domains: Iterable[BrandedDomains]) -> dict[str, Domai
     return found
 
 
-def record(ledger: Ledger, domains: BrandedDomains, check: DomainCheck, step: Advanced) -> None:
-    """Record ``check`` of ``domains`` and what it did (``step``), in one transaction."""
-    at = check.checked_at
-    rows: list[Mapping[str, object]] = [
-        {
-            "workspace_id": domains.workspace_id,
-            "at": at,
-            "kind": "check",
-            "status": check.status,
-            "previous": None,
-            "summary": summary(check),
-        }
-    ]
-    if step.transition is not None:
-        t = step.transition
-        rows.append(
-            {
-                "workspace_id": domains.workspace_id,
-                "at": t.at,
-                "kind": "transition",
-                "status": t.state,
-                "previous": t.previous,
-                "summary": f"{t.previous or 'no state'} -> {t.state} ({domains.tracking_domain})",
-            }
-        )
-    with ledger.conn.begin():
-        ledger.conn.execute(domain_history.insert(), rows)
-        ledger.conn.execute(domain_states.delete().where(domain_states.c.workspace_id == domains.workspace_id))
+Recorded = tuple["BrandedDomains", "DomainCheck", Advanced]  # one workspace's check and what it did
+
+
+def record(ledger: Ledger, done: Sequence[Recorded]) -> None:
+    """Record each workspace's check and what it did, all of ``done`` in one transaction (a bulk run records its
+    outcomes in groups: a run killed in between loses only checks not yet recorded, never a state's consistency)."""
+    if not done:
+        return
+    history_rows: list[dict[str, object]] = []
+    state_rows: list[dict[str, object]] = []
+    for domains, check, step in done:
+        ws, at = domains.workspace_id, check.checked_at
+        history_rows.append(_history(ws, at, "check", check.status, None, summary(check)))
+        if step.transition is not None:
+            t = step.transition
+            said = f"{t.previous or 'no state'} -> {t.state} ({domains.tracking_domain})"
+            history_rows.append(_history(ws, t.at, "transition", t.state, t.previous, said))
         if step.stored is not None:
-            ledger.conn.execute(
-                domain_states.insert().values(
-                    workspace_id=domains.workspace_id,
-                    tracking_domain=domains.tracking_domain,
-                    sending_domain=domains.sending_domain,
-                    state=step.stored.state,
-                    since=step.stored.since,
-                    failing_since=step.stored.failing_since,
-                    checked_at=at,
-                )
+            state_rows.append(
+                {
+                    "workspace_id": ws,
+                    "tracking_domain": domains.tracking_domain,
+                    "sending_domain": domains.sending_domain,
+                    "state": step.stored.state,
+                    "since": step.stored.since,
+                    "failing_since": step.stored.failing_since,
+                    "checked_at": at,
+                }
             )
+    ids = [domains.workspace_id for domains, _, _ in done]
+    with ledger.conn.begin():
+        ledger.conn.execute(domain_history.insert(), history_rows)
+        for i in range(0, len(ids), 500):  # bounded IN lists
+            ledger.conn.execute(domain_states.delete().where(domain_states.c.workspace_id.in_(ids[i : i + 500])))
+        if state_rows:
+            ledger.conn.execute(domain_states.insert(), state_rows)
+
+
+def _history(
+    workspace_id: str, at: dt.datetime, kind: str, status: str, previous: str | None, said: str
+) -> dict[str, object]:
+    return {
+        "workspace_id": workspace_id,
+        "at": at,
+        "kind": kind,
+        "status": status,
+        "previous": previous,
+        "summary": said,
+    }
 
 
 def summary(check: DomainCheck) -> str:

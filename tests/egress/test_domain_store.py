@@ -63,9 +63,9 @@ def test_states_and_history_round_trip_and_outlive_a_removed_workspace(db_url):
         expected = expected_records(domains, "egress.example.com")
         check = DomainCheck("ws-1", tuple(RecordCheck(e, "verified", (e.value,), "ok") for e in expected), T0)
         step = advance(None, "verified", T0)
-        store.record(ledger, domains, check, step)
+        store.record(ledger, [(domains, check, step)])
         failing = advance(step.stored, "failed", T0 + dt.timedelta(hours=5))
-        store.record(ledger, domains, DomainCheck("ws-1", (), T0 + dt.timedelta(hours=5)), failing)
+        store.record(ledger, [(domains, DomainCheck("ws-1", (), T0 + dt.timedelta(hours=5)), failing)])
         assert store.states(ledger, [domains]) == {
             "ws-1": DomainState("verified", T0, failing_since=T0 + dt.timedelta(hours=5))
         }

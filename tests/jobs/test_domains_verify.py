@@ -236,7 +236,8 @@ def test_a_hanging_engine_gives_unknown_within_the_budget(env, capsys, monkeypat
     assert "did not finish within 0.6 s" in ws1["records"][0]["diagnosis"]
 
 
-def test_concurrency_is_bounded_and_every_workspace_is_checked(tmp_path):
+def test_concurrency_is_bounded_and_every_workspace_is_checked_and_recorded(tmp_path, monkeypatch):
+    monkeypatch.setattr(job, "RECORD_GROUP", 50)  # recorded in groups of 50, the last one smaller
     url = f"sqlite:///{tmp_path}/l.db"
     ledger = Ledger(url, create=True, simulation=True)
     from smtp_egress.ledger import Workspace
@@ -269,6 +270,12 @@ def test_concurrency_is_bounded_and_every_workspace_is_checked(tmp_path):
         )
     )
     assert peak == 7 and len(result.items) == 120 and result.exit_code == 0
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        counts = conn.execute(sa.text("SELECT kind, count(*) FROM domain_history GROUP BY kind ORDER BY kind")).all()
+        assert counts == [("check", 120), ("transition", 120)]
+        assert conn.execute(sa.text("SELECT count(*) FROM domain_states WHERE state = 'verified'")).scalar() == 120
+    engine.dispose()
 
 
 def test_the_progress_bar_shows_only_when_asked_off_a_terminal(env, capsys, monkeypatch):
