@@ -38,9 +38,13 @@ def default_engine() -> Engine:
     """The DNS engine of :mod:`smtp_egress.checks.domains`."""
     from smtp_egress.checks import domains
 
-    check_records = domains.check_records  # type: ignore[attr-defined]
-    resolver = domains.Resolver  # type: ignore[attr-defined]
-    return Engine(check_records, resolver)
+    found = vars(domains)
+    check_records, resolver = found["check_records"], found["Resolver"]
+
+    def make(ns: tuple[str, int] | None, auth: bool, timeout: float, conc: int) -> Any:
+        return resolver(nameserver=ns, authoritative=auth, timeout=timeout, concurrency=conc)
+
+    return Engine(check_records, make)
 
 
 def budget(timeout: float) -> float:

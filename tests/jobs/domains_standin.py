@@ -22,7 +22,7 @@ from smtp_egress.jobs.domains_engine import Engine
 
 
 class StandInResolver:
-    def __init__(self, nameserver, authoritative, timeout, concurrency):
+    def __init__(self, *, nameserver, authoritative, timeout, concurrency):
         self.nameserver, self.timeout = nameserver, timeout
         self.slots = asyncio.Semaphore(concurrency)
 
@@ -58,7 +58,12 @@ async def _one(e, resolver):
     return RecordCheck(e, "failed", found, f"points to {', '.join(found)} instead of {e.value}")
 
 
-STANDIN = Engine(standin_check_records, StandInResolver)
+STANDIN = Engine(
+    standin_check_records,
+    lambda ns, auth, timeout, conc: StandInResolver(
+        nameserver=ns, authoritative=auth, timeout=timeout, concurrency=conc
+    ),
+)
 
 
 def scripted(outcomes):

@@ -61,6 +61,15 @@ def use(monkeypatch, engine):
     monkeypatch.setattr(job, "default_engine", lambda: engine)
 
 
+def use_standin_as_the_engine_package(monkeypatch):
+    """The stand-in in place of smtp_egress.checks.domains' check_records and Resolver: the job's real wiring
+    (default_engine, the Resolver's keyword arguments) runs."""
+    import smtp_egress.checks.domains as package
+
+    monkeypatch.setattr(package, "check_records", standin.standin_check_records, raising=False)
+    monkeypatch.setattr(package, "Resolver", standin.StandInResolver, raising=False)
+
+
 def bounce(url, ws):
     ledger = Ledger(url)
     try:
@@ -98,7 +107,7 @@ def history(url, ws):
 
 
 def test_verified_then_missing_record_through_a_real_knotd(env, capsys, monkeypatch, tmp_path):
-    use(monkeypatch, standin.STANDIN)
+    use_standin_as_the_engine_package(monkeypatch)
     with knotzone.knot(tmp_path / "knot", {"customer.example": zone(env)}) as (host, port):
         code, out, _ = egress(
             capsys,

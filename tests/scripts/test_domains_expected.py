@@ -161,3 +161,21 @@ def test_json_import_takes_the_domain_keys(tmp_path, capsys):
     (tmp_path / "ws.json").write_text(json.dumps(rows))
     code, _, err = egress(capsys, url, "workspaces", "import", str(tmp_path / "ws.json"))
     assert code == 2 and "ws.json[0]: tracking_domain 5 must be a string" in err
+
+
+def test_a_region_without_a_stack_needs_the_variable(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("EGRESS_TRACKING_DOMAIN", raising=False)
+    plan = tmp_path / "plan.yaml"
+    plan.write_text("notice_days: 7\nregions:\n  ap:\n    - ip: 198.51.100.10\n")
+    (tmp_path / "ws.csv").write_text(
+        "workspace_id,region,email,sending_domain,tracking_domain\nws-1,ap,o@x.example,x.example,t.x.example\n"
+    )
+    url = f"sqlite:///{tmp_path}/l.db"
+    argv = ["--db", url, "--plan", str(plan)]
+    assert main(["workspaces", "import", str(tmp_path / "ws.csv"), *argv]) == 0
+    capsys.readouterr()
+    assert main(["domains", "expected", "--workspace", "ws-1", *argv]) == 2
+    assert "no platform tracking domain for region 'ap'" in capsys.readouterr().err
+    monkeypatch.setenv("EGRESS_TRACKING_DOMAIN", "egress.platform.example")
+    assert main(["domains", "expected", "--workspace", "ws-1", "--format", "zone", *argv]) == 0
+    assert "track.ap.egress.platform.example." in capsys.readouterr().out
