@@ -168,10 +168,10 @@ def _refuse_taken_tracking_domains(latest: Mapping[str, Workspace], stored: Mapp
 def _assign_labels(conn: sa.Connection, workspace_ids: list[str] | None) -> int:
     """Give every workspace of ``workspace_ids`` (None: all) lacking a bounce label a new random one."""
     w = workspaces.c
-    q = sa.select(w.workspace_id).where(w.bounce_label.is_(None))
-    if workspace_ids is not None:
-        q = q.where(w.workspace_id.in_(workspace_ids))
-    missing = list(conn.execute(q).scalars())
+    missing = list(conn.execute(sa.select(w.workspace_id).where(w.bounce_label.is_(None))).scalars())
+    if workspace_ids is not None:  # filtered here: an IN list of every imported id could exceed SQLite's bound
+        wanted = set(workspace_ids)
+        missing = [ws for ws in missing if ws in wanted]
     if missing:
         conn.execute(
             workspaces.update()

@@ -110,16 +110,18 @@ def run_verify(inputs: VerifyInputs) -> VerifyResult:
 
     ledger = Ledger(inputs.db)
     try:
-        moment = recording_moment(ledger, inputs.moment, inputs.moment_option)
-        chosen = select(ledger, inputs.selection)
-        check_regions(chosen, inputs.platform_domains)
-        stored = store.states(ledger, chosen)
-        items = asyncio.run(_verify_all(ledger, chosen, stored, inputs, moment))
-        notices = None
-        if inputs.notices is not None and any(i.transition for i in items):
-            from .domains_notices import announce
+        with ledger.lock("domains-verify"):  # two runs at once would each move the states they read
+            chosen = select(ledger, inputs.selection)
+            check_regions(chosen, inputs.platform_domains)
+            moment = recording_moment(ledger, inputs.moment, inputs.moment_option)
+            stored = store.states(ledger, chosen)
+            items = asyncio.run(_verify_all(ledger, chosen, stored, inputs, moment))
+            notices = None
+            if inputs.notices is not None and any(i.transition for i in items):
+                from .domains_notices import announce
 
-            notices = announce(ledger, [i for i in items if i.transition], inputs.notices, moment, ledger.simulation)
+                changed = [i for i in items if i.transition]
+                notices = announce(ledger, changed, inputs.notices, moment, ledger.simulation)
         return VerifyResult(moment, tuple(items), notices, ledger.simulation)
     finally:
         ledger.close()

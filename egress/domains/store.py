@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from .records import DomainCheck
 
 MAX_SUMMARY = 8000
+IN_LIST = 500  # ids in one IN (...) list: SQLite bounds the parameters of a statement
 
 
 def branded(ledger: Ledger, workspace_ids: Iterable[str] | None = None) -> list[BrandedDomains]:
@@ -61,10 +62,16 @@ def workspace_by_domain(ledger: Ledger, names: Iterable[str]) -> dict[str, str]:
 def states(ledger: Ledger, domains: Iterable[BrandedDomains]) -> dict[str, DomainState]:
     """The stored state of each workspace of ``domains`` still about its current names, by workspace id."""
     by_id = {d.workspace_id: d for d in domains}
+    ids = list(by_id)
     s = domain_states.c
     found: dict[str, DomainState] = {}
     with ledger.conn.begin():
-        for row in ledger.conn.execute(sa.select(domain_states).where(s.workspace_id.in_(list(by_id)))):
+        rows = [
+            row
+            for i in range(0, len(ids), IN_LIST)
+            for row in ledger.conn.execute(sa.select(domain_states).where(s.workspace_id.in_(ids[i : i + IN_LIST])))
+        ]
+        for row in rows:
             d = by_id[row.workspace_id]
             if (row.tracking_domain, row.sending_domain) == (d.tracking_domain, d.sending_domain):
                 since = _aware(row.since)
@@ -105,8 +112,8 @@ def record(ledger: Ledger, done: Sequence[Recorded]) -> None:
     ids = [domains.workspace_id for domains, _, _ in done]
     with ledger.conn.begin():
         ledger.conn.execute(domain_history.insert(), history_rows)
-        for i in range(0, len(ids), 500):  # bounded IN lists
-            ledger.conn.execute(domain_states.delete().where(domain_states.c.workspace_id.in_(ids[i : i + 500])))
+        for i in range(0, len(ids), IN_LIST):
+            ledger.conn.execute(domain_states.delete().where(domain_states.c.workspace_id.in_(ids[i : i + IN_LIST])))
         if state_rows:
             ledger.conn.execute(domain_states.insert(), state_rows)
 

@@ -331,3 +331,15 @@ def test_a_transition_is_announced_on_the_workspace_s_channels(env, capsys, monk
 def test_bad_input_exits_2_naming_the_value(env, capsys, argv, said):
     code, _, err = egress(capsys, env, "domains", "verify", *argv)
     assert code == 2 and said in err and "Traceback" not in err
+
+
+def test_one_verify_run_at_a_time(env, capsys, monkeypatch):
+    use(monkeypatch, standin.scripted({"ws-1": "verified", "ws-2": "verified"}))
+    ledger = Ledger(env)
+    try:
+        with ledger.lock("domains-verify"):
+            code, _, err = egress(capsys, env, "domains", "verify", "--all")
+    finally:
+        ledger.close()
+    assert code == 2 and "another 'egress domains' run holds the lock" in err
+    assert history(env, "ws-1") == []
