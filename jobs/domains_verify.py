@@ -115,7 +115,10 @@ def run_verify(inputs: VerifyInputs) -> VerifyResult:
             check_regions(chosen, inputs.platform_domains)
             moment = recording_moment(ledger, inputs.moment, inputs.moment_option)
             stored = store.states(ledger, chosen)
-            items = asyncio.run(_verify_all(ledger, chosen, stored, inputs, moment))
+            # A loop of its own: asyncio.run() would leave the thread without a current event loop afterwards, which
+            # breaks a caller that still uses asyncio.get_event_loop() (the Pulumi engine, in the same process).
+            with asyncio.Runner(loop_factory=asyncio.new_event_loop) as runner:
+                items = runner.run(_verify_all(ledger, chosen, stored, inputs, moment))
             notices = None
             if inputs.notices is not None and any(i.transition for i in items):
                 from .domains_notices import announce

@@ -343,3 +343,15 @@ def test_one_verify_run_at_a_time(env, capsys, monkeypatch):
         ledger.close()
     assert code == 2 and "another 'egress domains' run holds the lock" in err
     assert history(env, "ws-1") == []
+
+
+def test_a_run_leaves_the_thread_s_event_loop_as_it_was(env, capsys, monkeypatch):
+    """The Pulumi engine (egress synth, deploy) still calls asyncio.get_event_loop() in the same process."""
+    import warnings
+
+    use(monkeypatch, standin.scripted({"ws-1": "verified", "ws-2": "verified"}))
+    assert egress(capsys, env, "domains", "verify", "--all")[0] == 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        loop = asyncio.get_event_loop()  # asyncio.run() would have left none: RuntimeError
+    assert not loop.is_closed()
