@@ -1,4 +1,4 @@
-"""The ledger's tables (SQLAlchemy Core), as the code reads and writes them: schema revision 0008.
+"""The ledger's tables (SQLAlchemy Core), as the code reads and writes them: schema revision 0009.
 
 - ``workspaces`` and ``workspace_targets``: who is notified, and where each channel reaches them.
 - ``batches``: the changes one ``egress notify`` run recorded for a region, when (``recorded_at``), and when
@@ -17,6 +17,10 @@
   (:mod:`smtp_egress.smtp.store`); at most one default per workspace (a partial unique index).
 - ``worker_outcomes`` and ``worker_dead_letters`` (revision 0008): each recipient's latest outcome of a send job
   (delivered, deferred, failed) with the server's reply, and the jobs the delivery worker dead-lettered, with why.
+- ``workspaces.sending_domain``, ``tracking_domain``, ``bounce_label`` (revision 0009): a workspace's branded
+  tracking domains (A-labels) and its platform-assigned bounce label; ``domain_states``: each workspace's
+  verification state; ``domain_history``: every check's outcome and every transition
+  (:mod:`smtp_egress.domains`).
 
 The migrations (:mod:`smtp_egress.migrations`) make exactly these tables; a test compares them.
 """
@@ -43,6 +47,12 @@ workspaces = sa.Table(
     sa.Column("workspace_id", sa.String(200), primary_key=True),
     sa.Column("region", sa.String(64), nullable=False, index=True),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    # Branded tracking (revision 0009): A-labels, lowercase, no trailing dot; both set or neither. bounce_label is
+    # assigned by the platform once (smtp_egress.domains.names.new_bounce_label) and never changes.
+    sa.Column("sending_domain", sa.String(253)),
+    sa.Column("tracking_domain", sa.String(253)),
+    sa.Column("bounce_label", sa.String(63)),
+    sa.Index("ux_workspaces_bounce_label", "bounce_label", unique=True),
 )
 
 # Where each channel reaches a workspace (schema revision 0002; before, email and webhook_url were columns).
@@ -171,4 +181,36 @@ worker_dead_letters = sa.Table(
     sa.Column("workspace_id", sa.String(200), nullable=False),
     sa.Column("reason", sa.Text, nullable=False),
     sa.Column("dead_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# A workspace's tracking-domain verification state (revision 0009; smtp_egress.domains.state): ``state`` is
+# "verified" or "failed" since ``since``; ``failing_since`` is the first definite failure of the current streak
+# (a verified domain becomes failed once the streak spans 72 hours). ``tracking_domain`` and ``sending_domain`` are
+# the names the state is about: a workspace whose names changed starts again with no state.
+domain_states = sa.Table(
+    "domain_states",
+    metadata,
+    sa.Column("workspace_id", sa.String(200), sa.ForeignKey("workspaces.workspace_id"), primary_key=True),
+    sa.Column("tracking_domain", sa.String(253), nullable=False),
+    sa.Column("sending_domain", sa.String(253), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("since", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("failing_since", sa.DateTime(timezone=True)),
+    sa.Column("checked_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# Every check of a workspace's records (``kind`` "check": ``status`` verified/failed/unknown, ``summary`` the
+# records' diagnoses) and every transition (``kind`` "transition": ``status`` the new state, ``previous`` the old).
+# No foreign key: the history outlives a removed workspace.
+domain_history = sa.Table(
+    "domain_history",
+    metadata,
+    sa.Column("history_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("workspace_id", sa.String(200), nullable=False),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("previous", sa.String(16)),
+    sa.Column("summary", sa.Text, nullable=False),
+    sa.Index("ix_domain_history_workspace_at", "workspace_id", "at"),
 )

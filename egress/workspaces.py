@@ -1,7 +1,8 @@
 """Reading the custom-SMTP workspaces to notify from a CSV or JSON file.
 
 CSV: a header naming ``workspace_id``, ``region`` and each notice channel's column (:data:`HEADER`:
-``workspace_id,region,email[,webhook_url]``; the optional ones may be left out), then one row per
+``workspace_id,region,email[,webhook_url]...``; the optional ones may be left out), and optionally the branded
+tracking columns ``sending_domain,tracking_domain`` (both or neither per row, :func:`_domains`), then one row per
 workspace. JSON: a list of objects with the same keys. Every channel checks its own column
 (:mod:`smtp_egress.notices.channels`); a target that is a credential (a webhook URL) is only ever shown
 masked. Every problem is reported as ``file:line`` (CSV) or ``file[index]`` (JSON) with the bad value;
@@ -20,6 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeAlias
 
+from .domains.names import BadDomainName, domain_name
 from .errors import InputError
 from .limits import MAX_JSON_DEPTH, MAX_WORKSPACES_BYTES, json_too_deep
 from .masking import excerpt, shorten
@@ -29,9 +31,14 @@ if TYPE_CHECKING:
     from .ledger import Workspace
 
 BASE = ("workspace_id", "region")
+DOMAINS = ("sending_domain", "tracking_domain")  # branded tracking (smtp_egress.domains): optional, both or neither
 REQUIRED = BASE + tuple(c.column for c in CHANNELS.values() if c.required)
-KNOWN = BASE + tuple(c.column for c in CHANNELS.values())
-HEADER = ",".join(REQUIRED) + "".join(f"[,{c.column}]" for c in CHANNELS.values() if not c.required)
+KNOWN = BASE + tuple(c.column for c in CHANNELS.values()) + DOMAINS
+HEADER = (
+    ",".join(REQUIRED)
+    + "".join(f"[,{c.column}]" for c in CHANNELS.values() if not c.required)
+    + f"[,{','.join(DOMAINS)}]"
+)
 WORKSPACE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,199}")  # used with fullmatch: "$" passes a final "\n"
 
 
@@ -57,6 +64,7 @@ def read_workspaces(path: str | Path, regions: set[str]) -> list[Workspace]:
     problems: list[str] = []
     out: list[Workspace] = []
     seen: dict[str, str] = {}
+    tracking: dict[str, str] = {}
     for where, row in rows:
         ws = _workspace(row, where, regions, problems)
         if ws is None:
@@ -64,7 +72,15 @@ def read_workspaces(path: str | Path, regions: set[str]) -> list[Workspace]:
         if ws.workspace_id in seen:
             problems.append(f"{where}: workspace_id {ws.workspace_id!r} already appears at {seen[ws.workspace_id]}")
             continue
+        if ws.tracking_domain is not None and ws.tracking_domain in tracking:
+            problems.append(
+                f"{where}: tracking_domain {ws.tracking_domain!r} is already the tracking domain of the workspace at "
+                f"{tracking[ws.tracking_domain]}; each workspace needs its own"
+            )
+            continue
         seen[ws.workspace_id] = where
+        if ws.tracking_domain is not None:
+            tracking[ws.tracking_domain] = where
         out.append(ws)
     if problems:
         head = f"{path}: nothing was imported ({len(problems)} problem{'s' if len(problems) > 1 else ''}):"
@@ -145,13 +161,13 @@ def _workspace(row: Mapping[str, object], where: str, regions: set[str], problem
     for key in KNOWN:
         value = row.get(key)
         if value is not None and not isinstance(value, str):
-            shown = f" {_json_kind(value)}" if key in BASE else ""  # a channel's column may hold a credential
+            shown = f" {_json_kind(value)}" if key in BASE + DOMAINS else ""  # a channel's column may hold a credential
             problems.append(f"{where}: {key}{shown} must be a string, not {type(value).__name__}")
             return None
         text = (value or "").strip(" ")
         if not text.isprintable():  # a line break, a tab, an escape, invisible formatting: junk, or an injection
             bad = next(c for c in text if not c.isprintable())
-            shown = excerpt(text, 60) if key in BASE else "the value"
+            shown = excerpt(text, 60) if key in BASE + DOMAINS else "the value"
             problems.append(f"{where}: {key} {shown} holds the control character {bad!r}; remove it")
             return None
         values[key] = text
@@ -178,6 +194,38 @@ def _workspace(row: Mapping[str, object], where: str, regions: set[str], problem
             problems.append(f"{where}: {channel.column} {excerpt(channel.mask(target), 120)} {problem}")
             ok = False
         targets[channel.name] = target
-    if not ok:
+    domains = _domains(values, where, problems)
+    if not ok or domains is None:
         return None
-    return Workspace(values["workspace_id"], values["region"], targets)
+    return Workspace(values["workspace_id"], values["region"], targets, *domains)
+
+
+def _domains(values: Mapping[str, str], where: str, problems: list[str]) -> tuple[str | None, str | None] | None:
+    """(sending_domain, tracking_domain) as A-labels, (None, None) when both are empty; None after a problem.
+
+    Both or neither. The tracking domain need not be under the sending domain (a customer may track on another
+    of its domains), but it must differ from it: the sending domain carries the MX name below it, and a CNAME
+    cannot sit at a name that has other records (RFC 1034 3.6.2) nor at a zone apex."""
+    given = {key: values[key] for key in DOMAINS if values[key]}
+    if not given:
+        return None, None
+    if len(given) == 1:
+        (key, value), other = next(iter(given.items())), next(k for k in DOMAINS if k not in given)
+        problems.append(f"{where}: {key} {excerpt(value, 80)} is given without {other}; give both, or neither")
+        return None
+    names: dict[str, str] = {}
+    for key, value in given.items():
+        try:
+            names[key] = domain_name(value)
+        except BadDomainName as exc:
+            problems.append(f"{where}: {key} {excerpt(value, 80)} {exc}")
+    if len(names) < len(DOMAINS):
+        return None
+    sending, tracking = names["sending_domain"], names["tracking_domain"]
+    if sending == tracking:
+        problems.append(
+            f"{where}: tracking_domain {excerpt(values['tracking_domain'], 80)} is the sending domain itself; use a "
+            f"name of its own for tracking, e.g. links.{sending}"
+        )
+        return None
+    return sending, tracking

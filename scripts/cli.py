@@ -31,6 +31,7 @@ COMMANDS = (
     "daily",
     "smtp",
     "worker",
+    "domains",
 )
 
 

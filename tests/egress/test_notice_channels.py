@@ -233,6 +233,7 @@ def test_the_header_is_the_registry_s_columns(tmp_path):
     assert (
         "workspace_id,region,"
         + ",".join(c.column if c.required else f"[,{c.column}]" for c in CHANNELS.values()).replace(",[", "[")
+        + "[,sending_domain,tracking_domain]"
         == HEADER
     )
     path = tmp_path / "ws.csv"

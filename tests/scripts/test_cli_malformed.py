@@ -29,6 +29,7 @@ EXAMPLE_PLAN = Path(__file__).resolve().parents[1] / "data" / "example-plan.yaml
 CSV = "workspace_id,region,email\nws-1,us,ops@one.example\nws-2,us,admin@two.example\nws-3,eu,it@three.example\n"
 C = ["--plan", "plan.yaml", "--db", "sqlite:///ledger.db"]
 S = ["--plan", "plan.yaml", "--db", "sqlite:///status.db"]  # a region whose daily run succeeded: status exits 0
+D = ["--plan", "plan.yaml", "--db", "sqlite:///domains.db"]  # a workspace with branded domains
 
 # A valid command line for every command and mode: the runs below change one value at a time.
 BASES = {
@@ -83,6 +84,8 @@ BASES = {
         *C[2:],
     ],
     "worker status": ["worker", "status", *C[2:]],
+    "domains expected": ["domains", "expected", "--workspace", "ws-4", *D],
+    "domains verify": ["domains", "verify", "--all", "--at", "2026-11-21", *C],  # no branded domain: no lookup
 }
 # Exit codes that are a command's verdict on what it looked at, not a refusal of its input.
 VERDICTS = {"status": (4, 5, 6), "smtp test": (6,)}
@@ -113,7 +116,11 @@ VALUES = [
     "\udcff",  # a byte that is not UTF-8, as Python receives it from argv or the environment
 ]
 # Variables every command with the option reads; the others come from the help texts and the channel registry.
-DOCUMENTED = {"allowlist": ["SOURCE_DATE_EPOCH"], "synth": ["EGRESS_TODAY", "EGRESS_PUBLISHED"]}
+DOCUMENTED = {
+    "allowlist": ["SOURCE_DATE_EPOCH"],
+    "synth": ["EGRESS_TODAY", "EGRESS_PUBLISHED"],
+    "domains": ["EGRESS_TRACKING_DOMAIN"],
+}
 
 
 @pytest.fixture(scope="module")
@@ -137,6 +144,11 @@ def pristine(tmp_path_factory) -> Path:
             assert main(["allowlist", "--all", "tree", "--signing-key", "k.pem", "--at", "2026-11-20", *C]) == 0
             site = ["--static-dir", "site", "--signing-key", "k.pem", "--base-url", "https://ips.example.com"]
             assert main(["publish", *site, *C]) == 0
+        Path("dom.csv").write_text(
+            "workspace_id,region,email,sending_domain,tracking_domain\nws-4,us,o@four.example,four.example,t.four.example\n"
+        )
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            assert main(["workspaces", "import", "dom.csv", *D]) == 0
         Path("classic.json").write_text('{"ip_addresses": ["198.51.100.10", "198.51.100.12"]}')
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
             assert main(["ledger", "init", "--simulation", *S]) == 0

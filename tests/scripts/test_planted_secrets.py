@@ -148,6 +148,11 @@ def test_planted_secrets_never_reach_an_output(
     ):
         assert seen.run(f"ledger status broken {i}", "ledger", "status", "--plan", "plan.yaml", "--db", url) == 2
 
+    # Branded domains: nothing to check (no workspace has domains), a workspace without them; the ledger URL's
+    # password stays out of both.
+    assert seen.run("domains verify", "domains", "verify", "--all", "--json", *common) == 0
+    assert seen.run("domains expected", "domains", "expected", "--workspace", "ws-1", *common) == 2
+
     # A second ledger adopts the list the server publishes, from the URL with credentials.
     adopted = f"sqlite:///{tmp_path}/adopted.db"
     assert seen.run("adopt init", "ledger", "init", "--plan", "plan.yaml", "--db", adopted) == 0

@@ -223,6 +223,7 @@ def test_one_date_option_on_every_command_with_one_help_text():
         "workspaces remove",
         "deploy",
         "daily",
+        "domains verify",
     }
     for path, action in found.items():
         assert action.option_strings == ["--at", "--today"] and action.dest == "at", path

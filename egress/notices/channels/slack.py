@@ -136,8 +136,13 @@ class SlackSender(InParallel):
 
 
 def render(notice: RenderedNotice, d: Delivery) -> dict[str, Any]:
-    """The Block Kit message for ``d``, every mrkdwn text escaped: one message for every change of the batch."""
+    """The Block Kit message for ``d``, every mrkdwn text escaped: one message for every change of the batch. A
+    notice that is not an IP change's (a tracking domain's state) renders its own message (``slack_message``)."""
     from ..render import instructions
+
+    own = getattr(notice, "slack_message", None)
+    if own is not None:
+        return dict(own(d.message_id.strip("<>")))
 
     ctx = notice.context
     delivery_id = d.message_id.strip("<>")
