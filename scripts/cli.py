@@ -29,6 +29,7 @@ COMMANDS = (
     "ledger",
     "deploy",
     "daily",
+    "tracking",
 )
 
 
