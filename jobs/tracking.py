@@ -90,8 +90,8 @@ class RotatedKey:
     keys: int  # keys in the file now (all verify; the new one signs)
 
 
-def rotate_key(path: str) -> RotatedKey:
+def rotate_key(path: str, source: str = "") -> RotatedKey:
     from smtp_egress.tracking.keys import load_keyring, rotate
 
-    key = rotate(path)
-    return RotatedKey(key.key_id, path, len(load_keyring(path).keys))
+    key = rotate(path, source)
+    return RotatedKey(key.key_id, path, len(load_keyring(path, source).keys))

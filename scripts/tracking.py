@@ -129,7 +129,7 @@ def rotate_key(args) -> int:
     from smtp_egress.jobs.tracking import rotate_key as rotate
 
     keys = keys_setting(args)
-    rotated = rotate(str(keys.value))
+    rotated = rotate(str(keys.value), f"from {keys.source}")
     if args.json:
         print_json({"key_id": rotated.key_id, "keys": rotated.keys, "path": rotated.path})
     else:

@@ -97,19 +97,24 @@ def parse_keyring(text: str, where: str) -> Keyring:
     return Keyring(tuple(keys))
 
 
+def _where(path: str | Path, source: str) -> str:
+    return f"the tracking key file {excerpt(str(path), 120)}" + (f" ({source})" if source else "")
+
+
 def load_keyring(path: str | Path, source: str = "") -> Keyring:
     """The keyring in the file at ``path`` (``source`` says where the path came from, for messages)."""
-    where = f"the tracking key file {excerpt(str(path), 120)}" + (f" ({source})" if source else "")
+    where = _where(path, source)
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     except FileNotFoundError:
         raise KeyFileError(f"{where} does not exist; 'egress tracking rotate-key' creates it") from None
     except OSError as exc:
         raise KeyFileError(f"{where} cannot be opened: {exc.strerror}") from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise KeyFileError(f"{where} is not a regular file")
     with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(handle.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise KeyFileError(f"{where} is not a regular file")
         if info.st_mode & 0o077:
             raise KeyFileError(
                 f"{where} is readable or writable by others (mode {stat.S_IMODE(info.st_mode):04o}); anyone who "
@@ -132,19 +137,17 @@ def new_key_id(taken: set[str]) -> str:
             return key_id
 
 
-def rotate(path: str | Path) -> TrackingKey:
+def rotate(path: str | Path, source: str = "") -> TrackingKey:
     """Append a new key to the key file (created 0600 if missing): it signs from now on; older keys still verify."""
     path = Path(path)
-    keyring = load_keyring(path) if path.exists() else None
+    keyring = load_keyring(path, source) if os.path.lexists(path) else None
     taken = {k.key_id for k in keyring.keys} if keyring else set()
     key = TrackingKey(new_key_id(taken), secrets.token_bytes(MIN_SECRET_BYTES))
     line = f"{key.key_id} {encode_secret(key.secret)}\n"
     try:
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o600)
     except OSError as exc:
-        raise KeyFileError(
-            f"the tracking key file {excerpt(str(path), 120)} cannot be written: {exc.strerror}"
-        ) from None
+        raise KeyFileError(f"{_where(path, source)} cannot be written: {exc.strerror}") from None
     with os.fdopen(fd, "ab") as handle:
         if keyring is None:
             handle.write(b"# smtp-egress tracking keys: '<key id> <secret>'; the last key signs, every key verifies\n")

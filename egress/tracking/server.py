@@ -87,7 +87,7 @@ class Tracker:
                 record(conn, event)
         except sa.exc.SQLAlchemyError as exc:
             if self.log:
-                self.log(f"an {event.kind} event was not recorded: the ledger failed ({type(exc).__name__})")
+                self.log(f"{event.kind} event not recorded: the ledger failed ({type(exc).__name__})")
 
     def healthy(self) -> bool:
         try:
@@ -117,6 +117,7 @@ class TrackingHandler(BaseHTTPRequestHandler):
     server: TrackingServer
     server_version = "smtp-egress"
     protocol_version = "HTTP/1.1"
+    default_request_version = "HTTP/1.0"  # a malformed request line still gets a status line, not a bare body
     timeout = 10  # a client that sends nothing for this long loses its connection
 
     def version_string(self) -> str:
@@ -177,6 +178,8 @@ class TrackingHandler(BaseHTTPRequestHandler):
     def _send(self, status: int, data: bytes, content_type: str, headers: Mapping[str, str], *, body: bool) -> None:
         self.send_response(status)
         base = {"Content-Type": content_type, "Content-Length": str(len(data)), "X-Content-Type-Options": "nosniff"}
+        if self.close_connection:
+            base["Connection"] = "close"
         for name, value in {**base, **headers}.items():
             self.send_header(name, value)
         self.end_headers()

@@ -162,6 +162,8 @@ def test_a_key_file_that_is_not_text_or_too_large_is_refused(tmp_path):
     path.write_bytes(b"#" * (2 << 20))
     with pytest.raises(KeyFileError, match="larger than"):
         load_keyring(path)
+    with pytest.raises(KeyFileError, match="is not a regular file"):
+        load_keyring(tmp_path)
     link = tmp_path / "link"
     link.symlink_to(path)
     with pytest.raises(KeyFileError, match="cannot be opened"):

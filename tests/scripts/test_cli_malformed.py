@@ -64,10 +64,12 @@ BASES = {
     "ledger upgrade": ["ledger", "upgrade", *C],
     "ledger adopt": ["ledger", "adopt", "--region", "us", "--published", "classic.json", *C],
     "status": ["status", "--region", "us", "--published", "status-pub.json", "--at", "2026-11-20", *S],
+    "tracking rotate-key": ["tracking", "rotate-key", "--keys", "tracking-keys"],
 }
 # Exit codes that are a command's verdict on what it looked at, not a refusal of its input.
 VERDICTS = {"status": (4, 5, 6)}
 SKIPPED = {"serve"}  # runs until stopped: tests/scripts/test_cli_flags.py checks its values in a real process
+SKIPPED |= {"tracking serve"}  # the same: tests/scripts/test_tracking_cli.py
 # They drive the Pulumi CLI: tests/jobs/test_daily_cli.py feeds their own flags malformed values with a stand-in
 # `pulumi` on PATH (their notice channel flags are notify's, covered here).
 SKIPPED |= {"deploy", "daily"}
