@@ -36,7 +36,7 @@ def destination(raw: str) -> str | None:
     except ValueError:
         return None
     netloc = parts.netloc
-    if "@" in netloc or not netloc:
+    if not netloc:
         return None
     host = netloc.rsplit(":", 1)[0] if port is not None or netloc.endswith(":") else netloc
     if not _HOST.fullmatch(host) or host.strip(".") == "":

@@ -218,14 +218,14 @@ def test_links_past_the_limit_and_hostile_markup_are_left_alone_quickly():
 
 def test_deep_or_wide_mime_is_bounded_and_untouched_past_the_limits():
     deep = b"https://a.example/\n"
-    for level in range(500):
+    for level in range(100):  # deeper than Limits.depth, fewer entities than Limits.parts
         deep = (
             f"Content-Type: multipart/mixed; boundary=b{level}\n\n--b{level}\n".encode()
             + deep
             + f"\n--b{level}--\n".encode()
         )
     started = time.monotonic()
-    assert rewrite(deep) == deep  # the only text part is 500 levels down
+    assert rewrite(deep) == deep  # the only text part is 100 levels down
     wide = (
         b"Content-Type: multipart/mixed; boundary=w\n\n"
         + b"".join(b"--w\nContent-Type: text/plain\n\nhttps://a.example/\n" for _ in range(20_000))
