@@ -217,7 +217,7 @@ def test_links_past_the_limit_and_hostile_markup_are_left_alone_quickly():
 
 
 def test_deep_or_wide_mime_is_bounded_and_untouched_past_the_limits():
-    deep = b"https://a.example/\n"
+    deep = b"Content-Type: text/plain\n\nhttps://a.example/\n"
     for level in range(100):  # deeper than Limits.depth, fewer entities than Limits.parts
         deep = (
             f"Content-Type: multipart/mixed; boundary=b{level}\n\n--b{level}\n".encode()
@@ -226,6 +226,8 @@ def test_deep_or_wide_mime_is_bounded_and_untouched_past_the_limits():
         )
     started = time.monotonic()
     assert rewrite(deep) == deep  # the only text part is 100 levels down
+    shallow = deep[deep.index(b"--b11\n") + 6 : deep.index(b"\n--b11--")]  # 11 levels: within the limit
+    assert len(CLICK.findall(rewrite(shallow).decode())) == 1
     wide = (
         b"Content-Type: multipart/mixed; boundary=w\n\n"
         + b"".join(b"--w\nContent-Type: text/plain\n\nhttps://a.example/\n" for _ in range(20_000))

@@ -171,6 +171,7 @@ def test_other_methods_and_oversize_requests_get_short_answers_and_closed_connec
 
 
 def test_a_stalled_client_is_dropped_and_others_are_served_meanwhile(tmp_path, monkeypatch):
+    assert 0 < TrackingHandler.timeout <= 30  # what a stalled client holds a thread for
     monkeypatch.setattr(TrackingHandler, "timeout", 0.5)
     with running(f"sqlite:///{tmp_path}/l.db") as (server, _):
         started = time.monotonic()
