@@ -134,8 +134,6 @@ def decode(body: bytes, cte: str) -> bytes | None:
 def encode(data: bytes, cte: str, eol: bytes, original: bytes) -> bytes | None:
     """``data`` in the part's own transfer encoding, lines ending like the message's (None: it cannot be)."""
     if cte in ("7bit", "8bit", "binary"):
-        if cte == "7bit" and not data.isascii():
-            return None
         longest = max(map(len, original.splitlines()), default=0)
         if cte != "binary" and max(map(len, data.splitlines()), default=0) > max(MAX_LINE, longest):
             return None

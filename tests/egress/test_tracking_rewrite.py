@@ -147,6 +147,26 @@ def test_a_soft_line_break_through_a_url_is_read_as_one_url_and_lines_stay_short
     assert all(len(line) <= 76 for line in encoded.split(b"\r\n")) and b"\n" not in encoded.replace(b"\r\n", b"")
 
 
+@pytest.mark.parametrize("cte", ["quoted-printable", "base64"])
+@pytest.mark.parametrize("eol", [b"\r\n", b"\n"])
+@pytest.mark.parametrize(
+    "content", [b"see https://a.example/x", b"see https://a.example/x\n\n", b"\xe9 https://a.example/x"]
+)
+def test_a_re_encoded_body_decodes_to_the_same_content_with_its_ending(cte, eol, content):
+    encoded = quopri.encodestring(content) if cte == "quoted-printable" else base64.encodebytes(content)
+    if cte == "quoted-printable" and not content.endswith(b"\n"):
+        encoded += b"=\n"  # a soft line break at the very end, as some generators write it
+    head = f"Content-Type: text/plain; charset=iso-8859-1\nContent-Transfer-Encoding: {cte}\n\n".encode()
+    raw = (head + encoded).replace(b"\n", eol)
+    out = rewrite(raw)
+    body = out[len(head.replace(b"\n", eol)) :]
+    assert body.endswith(eol) and (eol == b"\r\n") == (b"\r\n" in body) and b"\r" not in body.replace(b"\r\n", b"")
+    decoded = quopri.decodestring(body) if cte == "quoted-printable" else base64.b64decode(body)
+    assert CLICK.sub("URL", decoded.decode("latin-1").replace("\r\n", "\n")) == content.decode("latin-1").replace(
+        "https://a.example/x", "URL"
+    )
+
+
 def test_non_utf8_charsets_keep_their_bytes_around_the_links():
     for charset, cte, word, path, label in (
         ("iso-2022-jp", "7bit", "\u65e5\u672c\u8a9e", "\u30da\u30fc\u30b8", "\u30ea\u30f3\u30af"),
