@@ -27,6 +27,10 @@ def destination(raw: str) -> str | None:
     )
     if len(url) > MAX_DESTINATION or any(ord(c) < 0x20 or ord(c) == 0x7F for c in url):
         return None
+    try:
+        url.encode("utf-8")
+    except UnicodeEncodeError:  # a byte the part's charset could not decode (a surrogate): not a URL we can quote
+        return None
     scheme, sep, _ = url.partition("://")
     if not sep or scheme.lower() not in ("http", "https"):
         return None

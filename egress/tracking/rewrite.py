@@ -37,13 +37,22 @@ class TrackingDomainError(ValueError):
     """The tracking domain is not a lowercase A-label host name."""
 
 
+class TrackingValueError(TokenValueError):
+    """The message id or the recipient cannot be put in a token (empty, or longer than the ledger keeps)."""
+
+
 def rewrite_links(
     message: bytes, *, tracking_domain: str, message_id: str, recipient: str, signer: TokenSigner
 ) -> bytes:
     """``message`` with its links tracked for ``recipient`` on ``tracking_domain`` (see the module)."""
     if not _DOMAIN.fullmatch(tracking_domain):
         raise TrackingDomainError(f"the tracking domain {tracking_domain[:80]!r} is not a lowercase A-label host name")
+    try:
+        pixel = signer.open(domain=tracking_domain, message_id=message_id, recipient=recipient)
+    except TokenValueError as exc:
+        raise TrackingValueError(str(exc)) from None
     rewriter = _Rewriter(message, tracking_domain, message_id, recipient, signer)
+    rewriter.pixel = _pixel(f"https://{tracking_domain}/o/{pixel}.gif")
     return transform(message, rewriter.leaf)
 
 
@@ -51,6 +60,7 @@ class _Rewriter:
     def __init__(self, message: bytes, domain: str, message_id: str, recipient: str, signer: TokenSigner):
         self.domain, self.message_id, self.recipient, self.signer = domain, message_id, recipient, signer
         self.index = 0
+        self.pixel = ""  # the open pixel's <img> tag
         self.unsubscribe = _list_unsubscribe(message)
 
     def leaf(self, leaf: Leaf) -> bytes | None:
@@ -67,8 +77,7 @@ class _Rewriter:
             cte = str(leaf.headers.get("content-transfer-encoding", "7bit")).strip().lower()
             wrap = ("\r\n" if "\r\n" in text else "\n") if cte in ("7bit", "8bit") else ""
             new = rewrite_html(text, self.track, wrap)
-            pixel = self.signer.open(domain=self.domain, message_id=self.message_id, recipient=self.recipient)
-            new = add_pixel(new, wrap + _pixel(f"https://{self.domain}/o/{pixel}.gif") + wrap)
+            new = add_pixel(new, wrap + self.pixel + wrap)
         return None if new == text else new.encode(charset, "surrogateescape")
 
     def track(self, url: str) -> str | None:

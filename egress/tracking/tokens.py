@@ -32,6 +32,8 @@ VERSION = 1
 TAG_BYTES = 16
 MAX_TOKEN_CHARS = 4096
 MAX_FIELD = 2048
+MAX_MESSAGE_ID = 500  # characters, as the ledger's tracking_events stores them
+MAX_RECIPIENT = 320
 _CONTEXT = b"smtp-egress tracking token v1\x00"
 _KINDS: dict[Kind, bytes] = {"click": b"c", "open": b"o"}
 
@@ -84,6 +86,11 @@ class TokenSigner:
     def _sign(self, domain: str, kind: Kind, index: int, message_id: str, recipient: str, dest: str | None) -> str:
         if not 0 <= index <= 0xFFFF:
             raise TokenValueError(f"a link index is 0 to 65535 ({index} given)")
+        if not 0 < len(message_id) <= MAX_MESSAGE_ID or not 0 < len(recipient) <= MAX_RECIPIENT:
+            raise TokenValueError(
+                f"a message id is 1 to {MAX_MESSAGE_ID} characters ({len(message_id)} given), a recipient 1 to "
+                f"{MAX_RECIPIENT} ({len(recipient)} given)"
+            )
         key = self.keyring.current
         kid = key.key_id.encode("ascii")
         payload = bytes([VERSION]) + _KINDS[kind] + bytes([len(kid)]) + kid + struct.pack(">H", index)

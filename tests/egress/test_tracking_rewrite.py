@@ -14,7 +14,7 @@ from email.message import EmailMessage
 import pytest
 
 from smtp_egress.tracking.keys import Keyring, TrackingKey
-from smtp_egress.tracking.rewrite import MAX_LINKS, TrackingDomainError, rewrite_links
+from smtp_egress.tracking.rewrite import MAX_LINKS, TrackingDomainError, TrackingValueError, rewrite_links
 from smtp_egress.tracking.tokens import TokenSigner
 
 DOMAIN = "links.customer.example"
@@ -264,3 +264,33 @@ def test_a_tracking_domain_that_is_not_a_host_name_is_refused():
     for bad in ("", "Links.Example", "links.example/evil", "links.example:443", "a", "-a.example", "x" * 300 + ".com"):
         with pytest.raises(TrackingDomainError):
             rewrite(b"Content-Type: text/plain\n\nhttps://a.example/\n", tracking_domain=bad)
+
+
+def test_a_message_id_or_recipient_the_ledger_cannot_keep_is_refused():
+    for bad in ({"message_id": ""}, {"message_id": "m" * 501}, {"recipient": ""}, {"recipient": "r" * 321}):
+        with pytest.raises(TrackingValueError):
+            rewrite(b"Content-Type: text/plain\n\nhttps://a.example/\n", **bad)
+    assert CLICK.search(rewrite(b"Content-Type: text/plain\n\nhttps://a.example/\n", message_id="m" * 500).decode())
+
+
+def test_damaged_messages_never_raise_and_keep_their_structure():
+    import random
+
+    rng = random.Random(20261130)
+    original = newsletter()
+    changed = 0
+    for _ in range(120):
+        data = bytearray(original)
+        for _ in range(rng.randint(1, 8)):
+            at = rng.randrange(len(data))
+            action = rng.choice(("flip", "cut", "insert"))
+            if action == "flip":
+                data[at] = rng.randrange(256)
+            elif action == "cut":
+                del data[at : at + rng.randint(1, 200)]
+            else:
+                data[at:at] = rng.choice([b"<a href=", b"\r\n--", b"=\r\n", b'"', b"\r\n\r\n", b"https://x.example/"])
+        out = rewrite(bytes(data))
+        changed += out != data
+        assert shape(out) == shape(bytes(data))
+    assert changed > 80

@@ -101,6 +101,7 @@ def test_rotation_signs_with_the_newest_key_and_still_verifies_the_older_ones():
         "ftp://files.example/",
         "https://a.example/" + "x" * MAX_DESTINATION,
         "https://a.example/a\x00b",
+        "https://a.example/\udcff",  # an undecodable byte, as the rewriter reads it
     ],
 )
 def test_only_absolute_http_urls_are_destinations(raw):
