@@ -25,13 +25,13 @@ import socketserver
 import sys
 import traceback
 from collections.abc import Callable, Mapping
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 
 import sqlalchemy as sa
 
 from ..dates import utc_now
-from ..server import GONE, LISTEN_BACKLOG
+from ..server import GONE, LISTEN_BACKLOG, ReadOnlyHandler
 from .domains import VerifiedDomains, host_name
 from .events import EventKind, TrackingEvent, bounded_user_agent, client_network, record
 from .tokens import InvalidToken, Kind, TokenSigner
@@ -113,27 +113,14 @@ def _route(path: str) -> tuple[Kind, str] | None:
     return (kind, token) if ok else None
 
 
-class TrackingHandler(BaseHTTPRequestHandler):
+class TrackingHandler(ReadOnlyHandler):
     server: TrackingServer
-    server_version = "smtp-egress"
-    protocol_version = "HTTP/1.1"
     default_request_version = "HTTP/1.0"  # a malformed request line still gets a status line, not a bare body
     timeout = 10  # a client that sends nothing for this long loses its connection
-
-    def version_string(self) -> str:
-        return self.server_version
-
-    def do_GET(self) -> None:
-        self._respond(body=True)
-
-    def do_HEAD(self) -> None:
-        self._respond(body=False)
 
     def _not_allowed(self) -> None:
         self.close_connection = True  # a request body we did not read must not be parsed as a request
         self._send(405, b"method not allowed\n", "text/plain", {"Allow": "GET, HEAD"}, body=self.command != "HEAD")
-
-    do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_TRACE = do_CONNECT = _not_allowed
 
     def _respond(self, body: bool) -> None:
         if self.headers.get("Content-Length", "0").strip() not in ("", "0") or "Transfer-Encoding" in self.headers:
