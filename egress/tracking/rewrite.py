@@ -9,9 +9,10 @@ message and its destination: :mod:`~smtp_egress.tracking.tokens`), and every HTM
 Left alone: ``mailto:`` and every other scheme, anchors (``#top``), relative links; the URLs of the message's
 ``List-Unsubscribe`` header and any link whose URL, tag or text says unsubscribe, or whose tag has
 ``data-no-track`` (:mod:`~smtp_egress.tracking.links`); links that are not a valid absolute http(s) URL
-(:mod:`~smtp_egress.tracking.destinations`); parts with a charset that is not ASCII-compatible (UTF-16, UTF-7)
-or unknown, or a transfer encoding other than 7bit, 8bit, binary, quoted-printable and base64; attached messages
-(``message/rfc822``); links past the :data:`MAX_LINKS`-th. A changed part keeps its charset and transfer encoding
+(:mod:`~smtp_egress.tracking.destinations`); parts in a charset that is not ASCII-compatible (UTF-16, UTF-7),
+unknown, or that would not give the part's bytes back unchanged (``unicode_escape``), or in a transfer encoding
+other than 7bit, 8bit, binary, quoted-printable and base64; attached messages (``message/rfc822``); links past
+the :data:`MAX_LINKS`-th. A changed part keeps its charset and transfer encoding
 (re-encoded with it; a 7bit or 8bit part whose lines would grow past 998 characters is left as it was); every
 other byte of the message is copied as it was (:mod:`~smtp_egress.tracking.mime`). Malformed or hostile input is
 never an error: what cannot be read safely is left unchanged.
@@ -71,6 +72,8 @@ class _Rewriter:
         if charset is None:
             return None
         text = leaf.body.decode(charset, "surrogateescape")
+        if text.encode(charset, "surrogateescape") != leaf.body:  # a codec that would change untouched bytes
+            return None
         if subtype == "plain":
             new = rewrite_text(text, self.track)
         else:

@@ -199,6 +199,7 @@ def test_parts_that_cannot_be_changed_safely_are_left_byte_identical():
     cases = [
         single("text/plain; charset=utf-16", "base64", base64.encodebytes("https://a.example/".encode("utf-16"))),
         single("text/plain; charset=x-unknown", "7bit", b"https://a.example/\n"),
+        single("text/plain; charset=unicode_escape", "7bit", b"\\u00e9 https://a.example/\n"),
         single("text/plain", "x-uuencode", b"https://a.example/\n"),
         single("text/plain", "7bit", b"no links at all\n"),
         single("message/rfc822", "7bit", b"Content-Type: text/plain\n\nhttps://a.example/\n"),
