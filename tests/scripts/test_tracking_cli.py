@@ -154,3 +154,30 @@ def test_help_lists_the_tracking_command(capsys):
         subprocess.run([sys.executable, "-m", "smtp_egress.scripts.cli", "--help"], capture_output=True).returncode == 0
     )
     assert time.monotonic() - started < 20
+
+
+def test_without_domain_flags_the_tracker_answers_the_ledgers_tracking_domains(tmp_path, project):
+    import sqlalchemy as sa
+
+    from smtp_egress.jobs.tracking import TrackerInputs, open_tracker
+    from smtp_egress.ledger_location import LedgerLocation
+
+    engine = sa.create_engine(project["db"])
+    with engine.begin() as conn:  # the column branded tracking domains add to workspaces
+        conn.execute(sa.text("ALTER TABLE workspaces ADD COLUMN tracking_domain VARCHAR(253)"))
+        conn.execute(
+            sa.text(
+                "INSERT INTO workspaces (workspace_id, region, updated_at, tracking_domain) VALUES "
+                "('ws-1', 'us', '2026-11-30 00:00:00', :d)"
+            ),
+            {"d": DOMAIN},
+        )
+    engine.dispose()
+    inputs = TrackerInputs("127.0.0.1", 0, project["keys"], "--keys", LedgerLocation(project["db"]), log=False)
+    tracker = open_tracker(inputs)
+    try:
+        assert tracker.domains_from == "the ledger"
+        assert tracker.server.tracker.domains.is_verified(DOMAIN)
+        assert not tracker.server.tracker.domains.is_verified("other.example")
+    finally:
+        tracker.close()
