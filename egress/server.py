@@ -136,11 +136,11 @@ class Publisher:
         return Doc(body, ATOM_TYPE if atom else JSON_TYPE, strong_etag(body), parse_rfc3339(changes["created_at"]))
 
 
-class Handler(BaseHTTPRequestHandler):
-    server: EgressServer
+class ReadOnlyHandler(BaseHTTPRequestHandler):
+    """A handler of GET and HEAD only, both answered by ``_respond``; any other method by ``_not_allowed``."""
+
     server_version = "smtp-egress"
     protocol_version = "HTTP/1.1"
-    timeout = 30  # an idle keep-alive connection frees its thread after this many seconds
 
     def version_string(self) -> str:
         return self.server_version
@@ -151,14 +151,28 @@ class Handler(BaseHTTPRequestHandler):
     def do_HEAD(self) -> None:
         self._respond(body=False)
 
+    def _respond(self, body: bool) -> None:
+        raise NotImplementedError
+
+    def _not_allowed(self) -> None:
+        raise NotImplementedError
+
+    def _other_method(self) -> None:
+        self._not_allowed()
+
+    do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_TRACE = do_CONNECT = _other_method
+
+
+class Handler(ReadOnlyHandler):
+    server: EgressServer
+    timeout = 30  # an idle keep-alive connection frees its thread after this many seconds
+
     def _not_allowed(self) -> None:
         self._send_body = True
         self.close_connection = True  # a request body we did not read must not be parsed as a request
         if self._limited():
             return
         self._error(405, f"method {self.command} is not allowed; use GET or HEAD", {"Allow": "GET, HEAD"})
-
-    do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_TRACE = do_CONNECT = _not_allowed
 
     def _respond(self, body: bool) -> None:
         self._send_body = body

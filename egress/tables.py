@@ -1,4 +1,4 @@
-"""The ledger's tables (SQLAlchemy Core), as the code reads and writes them: schema revision 0009.
+"""The ledger's tables (SQLAlchemy Core), as the code reads and writes them: schema revision 0010.
 
 - ``workspaces`` and ``workspace_targets``: who is notified, and where each channel reaches them.
 - ``batches``: the changes one ``egress notify`` run recorded for a region, when (``recorded_at``), and when
@@ -21,6 +21,8 @@
   tracking domains (A-labels) and its platform-assigned bounce label; ``domain_states``: each workspace's
   verification state; ``domain_history``: every check's outcome and every transition
   (:mod:`smtp_egress.domains`).
+- ``tracking_events``: one row per click or open ``egress tracking serve`` answered (revision 0010), per message
+  and recipient; the client's address truncated, its user agent bounded (:mod:`smtp_egress.tracking.events`).
 
 The migrations (:mod:`smtp_egress.migrations`) make exactly these tables; a test compares them.
 """
@@ -213,4 +215,24 @@ domain_history = sa.Table(
     sa.Column("previous", sa.String(16)),
     sa.Column("summary", sa.Text, nullable=False),
     sa.Index("ix_domain_history_workspace_at", "workspace_id", "at"),
+)
+
+# Each click and open the tracker answered (schema revision 0010): ``kind`` is "click" or "open"; a click's
+# ``link_index`` and ``destination`` are the link's; ``client_network`` is the client's address truncated to its
+# /24 (IPv4) or /48 (IPv6), never the address itself.
+tracking_events = sa.Table(
+    "tracking_events",
+    metadata,
+    sa.Column("event_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(8), nullable=False),
+    sa.Column("message_id", sa.String(500), nullable=False),
+    sa.Column("recipient", sa.String(320), nullable=False),
+    sa.Column("link_index", sa.Integer),
+    sa.Column("destination", sa.String(2048)),
+    sa.Column("tracking_domain", sa.String(253), nullable=False),
+    sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("user_agent", sa.String(256)),
+    sa.Column("client_network", sa.String(64)),
+    sa.Index("ix_tracking_events_message_recipient", "message_id", "recipient"),
+    sa.Index("ix_tracking_events_occurred_at", "occurred_at"),
 )

@@ -32,6 +32,7 @@ COMMANDS = (
     "smtp",
     "worker",
     "domains",
+    "tracking",
 )
 
 

@@ -113,25 +113,31 @@ def run(args) -> int:
         )
     except (UnicodeError, ValueError) as exc:  # a host name no resolver takes (too long, bad labels)
         raise ConfigError(f"--host {args.host[:80]!r} is not an address or host name to listen on ({exc})") from None
+    banner = f"serving {server.url}/v1/info/ip_addresses (regions: {', '.join(plan.regions)})"
+    return run_until_stopped(server, banner, "egress serve", server.server_close)
+
+
+def run_until_stopped(server, banner: str, name: str, close) -> int:
+    """Serve in a thread until SIGTERM or Ctrl-C (exit 0) or the loop dies (exit 1); ``close`` frees it all."""
     stop = threading.Event()
     previous = {}
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGINT):
             previous[sig] = signal.signal(sig, lambda *_: stop.set())
-    worker = threading.Thread(target=server.serve_forever, name="egress-serve", daemon=True)
+    worker = threading.Thread(target=server.serve_forever, name=name.replace(" ", "-"), daemon=True)
     worker.start()
     try:
-        print(f"serving {server.url}/v1/info/ip_addresses (regions: {', '.join(plan.regions)})", flush=True)
+        print(banner, flush=True)
         while not stop.wait(1.0):
             if not worker.is_alive():
                 break
     finally:
         server.shutdown()
-        server.server_close()
+        close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     if not stop.is_set():
-        print("egress serve: the server loop ended unexpectedly", file=sys.stderr, flush=True)
+        print(f"{name}: the server loop ended unexpectedly", file=sys.stderr, flush=True)
         return 1
-    print("egress serve: stopped", file=sys.stderr, flush=True)
+    print(f"{name}: stopped", file=sys.stderr, flush=True)
     return 0

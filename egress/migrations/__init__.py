@@ -32,7 +32,7 @@ from ..errors import ConfigError, LedgerNotRecognised, LedgerSchemaError, Ledger
 from ..masking import mask_url, scrub
 
 # Every revision of the migrations, oldest first; the last one is the schema this code reads and writes.
-SCHEMA_REVISIONS: tuple[str, ...] = ("0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008", "0009")
+SCHEMA_REVISIONS: tuple[str, ...] = ("0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008", "0009", "0010")
 SCHEMA_REVISION = SCHEMA_REVISIONS[-1]
 LEDGER_TABLES = ("announcements", "deliveries", "workspaces")  # the tables of every revision so far
 VERSION_TABLE = "alembic_version"

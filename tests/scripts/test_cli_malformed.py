@@ -86,11 +86,13 @@ BASES = {
     "worker status": ["worker", "status", *C[2:]],
     "domains expected": ["domains", "expected", "--workspace", "ws-4", *D],
     "domains verify": ["domains", "verify", "--all", "--at", "2026-11-21", *C],  # no branded domain: no lookup
+    "tracking rotate-key": ["tracking", "rotate-key", "--keys", "tracking-keys"],
 }
 # Exit codes that are a command's verdict on what it looked at, not a refusal of its input.
 VERDICTS = {"status": (4, 5, 6), "smtp test": (6,)}
 BASE_EXIT = {"smtp test": 6}  # its base is a refused destination: the report, exit 6, and no connection
 SKIPPED = {"serve"}  # runs until stopped: tests/scripts/test_cli_flags.py checks its values in a real process
+SKIPPED |= {"tracking serve"}  # the same: tests/scripts/test_tracking_cli.py
 # They drive the Pulumi CLI: tests/jobs/test_daily_cli.py feeds their own flags malformed values with a stand-in
 # `pulumi` on PATH (their notice channel flags are notify's, covered here).
 SKIPPED |= {"deploy", "daily"}
