@@ -36,13 +36,10 @@ class Engine:
 
 def default_engine() -> Engine:
     """The DNS engine of :mod:`smtp_egress.checks.domains`."""
-    from smtp_egress.checks import domains
-
-    found = vars(domains)
-    check_records, resolver = found["check_records"], found["Resolver"]
+    from smtp_egress.checks.domains import Resolver, check_records
 
     def make(ns: tuple[str, int] | None, auth: bool, timeout: float, conc: int) -> Any:
-        return resolver(nameserver=ns, authoritative=auth, timeout=timeout, concurrency=conc)
+        return Resolver(nameserver=ns, authoritative=auth, timeout=timeout, concurrency=conc)
 
     return Engine(check_records, make)
 
