@@ -15,17 +15,17 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TYPE_CHECKING
 
 from .domains.names import BadDomainName, domain_name
 from .errors import InputError
-from .limits import MAX_JSON_DEPTH, MAX_WORKSPACES_BYTES, json_too_deep
-from .masking import excerpt, shorten
+from .limits import MAX_WORKSPACES_BYTES
+from .masking import excerpt
 from .notices.channels import CHANNELS
+from .tabular import Row, csv_rows, json_list
 
 if TYPE_CHECKING:
     from .ledger import Workspace
@@ -40,9 +40,6 @@ HEADER = (
     + f"[,{','.join(DOMAINS)}]"
 )
 WORKSPACE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,199}")  # used with fullmatch: "$" passes a final "\n"
-
-
-Row: TypeAlias = tuple[str, Mapping[str, object]]  # where (file:line or file[index]) and the raw fields
 
 
 def read_workspaces(path: str | Path, regions: set[str]) -> list[Workspace]:
@@ -105,34 +102,11 @@ def _csv_rows(text: str, source: str) -> list[Row]:
             + (f"; missing {missing}" if missing else "")
             + (f"; unknown {unknown}" if unknown else "")
         )
-    rows: list[Row] = []
-    try:
-        for values in reader:  # (the csv module bounds a field: 128 KiB, a csv.Error beyond)
-            line = reader.line_num
-            if not any(v.strip() for v in values):
-                continue
-            if len(values) != len(header):
-                rows.append(
-                    (f"{source}:{line}", {"__error__": f"has {len(values)} fields, the header has {len(header)}"})
-                )
-                continue
-            rows.append((f"{source}:{line}", dict(zip(header, values, strict=True))))
-    except csv.Error as exc:
-        raise InputError(f"{source}:{reader.line_num}: malformed CSV: {shorten(str(exc), 200)}") from None
-    return rows
+    return csv_rows(reader, header, source)
 
 
 def _json_rows(text: str, source: str) -> list[Row]:
-    if json_too_deep(text):
-        raise InputError(f"{source}: the JSON nests deeper than {MAX_JSON_DEPTH} levels; expected a list of objects")
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{source}:{exc.lineno}: malformed JSON: {exc.msg}") from None
-    except (ValueError, RecursionError):
-        raise InputError(f"{source}: malformed JSON (a number too long, or nested too deeply)") from None
-    if not isinstance(data, list):
-        raise InputError(f"{source}: expected a JSON list of objects with keys {list(KNOWN)}")
+    data = json_list(text, source, str(list(KNOWN)))
     rows: list[Row] = []
     for i, item in enumerate(data):
         where = f"{source}[{i}]"

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Mapping
 from pathlib import Path
 
 from ..errors import InputError
-from ..limits import MAX_JSON_DEPTH, MAX_WORKSPACES_BYTES, json_too_deep
-from ..masking import excerpt, shorten
+from ..limits import MAX_WORKSPACES_BYTES
+from ..masking import excerpt
+from ..tabular import Row, csv_rows, json_list
 from .settings import ServerSettings, SettingsInvalid, validate
 
 COLUMNS = (
@@ -43,8 +43,6 @@ PLAINTEXT = (
 )
 MAX_PASSWORD_BYTES = 4096
 TRUE, FALSE = ("true", "yes", "1", "y"), ("false", "no", "0", "n", "")
-
-Row = tuple[str, Mapping[str, object]]
 
 
 def read_password_file(path: Path, where: str) -> str:
@@ -152,32 +150,11 @@ def _csv_rows(text: str, source: str) -> list[Row]:
     why = _unknown(header) if header else f"is empty; expected a header with {', '.join(REQUIRED)}"
     if why:
         raise InputError(f"{source}:1: the header {why}")
-    rows: list[Row] = []
-    try:
-        for values in reader:
-            if not any(v.strip() for v in values):
-                continue
-            where = f"{source}:{reader.line_num}"
-            if len(values) != len(header):
-                rows.append((where, {"__error__": f"has {len(values)} fields, the header has {len(header)}"}))
-            else:
-                rows.append((where, dict(zip(header, values, strict=True))))
-    except csv.Error as exc:
-        raise InputError(f"{source}:{reader.line_num}: malformed CSV: {shorten(str(exc), 200)}") from None
-    return rows
+    return csv_rows(reader, header, source)
 
 
 def _json_rows(text: str, source: str) -> list[Row]:
-    if json_too_deep(text):
-        raise InputError(f"{source}: the JSON nests deeper than {MAX_JSON_DEPTH} levels; expected a list of objects")
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{source}:{exc.lineno}: malformed JSON: {exc.msg}") from None
-    except (ValueError, RecursionError):
-        raise InputError(f"{source}: malformed JSON (a number too long, or nested too deeply)") from None
-    if not isinstance(data, list):
-        raise InputError(f"{source}: expected a JSON list of objects with keys {', '.join(COLUMNS)}")
+    data = json_list(text, source, ", ".join(COLUMNS))
     rows: list[Row] = []
     for i, item in enumerate(data):
         where = f"{source}[{i}]"
