@@ -25,7 +25,7 @@ class TrackerInputs:
     keys_path: str
     keys_source: str  # "--keys" or "EGRESS_TRACKING_KEYS", for messages
     ledger: LedgerLocation
-    domains: tuple[str, ...] = ()  # empty: the workspaces' tracking domains in the ledger
+    domains: tuple[str, ...] = ()  # empty: the ledger's verified tracking domains
     forwarded_for: bool = False
     log: bool = True
 
@@ -55,14 +55,7 @@ def open_tracker(inputs: TrackerInputs) -> OpenTracker:
         if inputs.domains:
             domains, source = StaticDomains(inputs.domains), "--domain"
         else:
-            from_ledger = LedgerDomains(ledger.engine)
-            if not from_ledger.available:
-                raise ConfigError(
-                    "the ledger's workspaces have no tracking domains yet (its schema predates branded tracking "
-                    "domains), so no Host would be answered; give the verified domains with --domain (or "
-                    "EGRESS_TRACKING_DOMAINS)"
-                )
-            domains, source = from_ledger, "the ledger"
+            domains, source = LedgerDomains(ledger.engine), "the ledger"
         try:
             server = TrackingServer(
                 (inputs.host, inputs.port),

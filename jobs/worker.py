@@ -12,7 +12,7 @@ import contextlib
 import dataclasses
 import signal
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from smtp_egress.worker import job as jobs
@@ -27,7 +27,8 @@ from smtp_egress.worker.queue import QueueCounts
 
 @dataclasses.dataclass(frozen=True)
 class WorkerConfig:
-    """Where everything is (EGRESS_DB, EGRESS_QUEUE, EGRESS_ARCHIVE, EGRESS_WORKER_HEALTH, EGRESS_REGION)."""
+    """Where everything is (EGRESS_DB, EGRESS_QUEUE, EGRESS_ARCHIVE, EGRESS_WORKER_HEALTH, EGRESS_REGION,
+    EGRESS_TRACKING_KEYS)."""
 
     ledger: Any  # a LedgerLocation or a URL
     queue: str
@@ -35,6 +36,8 @@ class WorkerConfig:
     health: str | None = None  # HOST:PORT, or None: no endpoint
     region: str | None = None
     endpoint_url: str | None = None  # another AWS endpoint (tests: moto's server)
+    tracking_keys: str | None = None  # the tracking key file (EGRESS_TRACKING_KEYS); None: links stay plain
+    tracking_keys_source: str = "EGRESS_TRACKING_KEYS"  # where the path came from, for messages
     settings: WorkerSettings = dataclasses.field(default_factory=WorkerSettings)
 
 
@@ -112,12 +115,19 @@ async def run_worker(
         ledger.close()
 
 
-def run(config: WorkerConfig, *, once: bool = False, retry_seconds: float | None = None) -> RunTally:
-    """``egress worker run``: the production collaborators (:mod:`.worker_wiring`), then the loop."""
+def run(
+    config: WorkerConfig,
+    *,
+    once: bool = False,
+    retry_seconds: float | None = None,
+    say: Callable[[str], None] | None = None,
+) -> RunTally:
+    """``egress worker run``: the production collaborators (:mod:`.worker_wiring`), then the loop; ``say`` gets
+    what the run has to tell its log at start (links staying plain without a tracking key file)."""
     from .worker_wiring import production
 
     async def main() -> RunTally:  # the deliverer is made inside the loop it runs on
-        return await run_worker(config, once=once, retry_seconds=retry_seconds, **production(config))
+        return await run_worker(config, once=once, retry_seconds=retry_seconds, **production(config, say))
 
     return asyncio.run(main())
 

@@ -1,43 +1,56 @@
-"""The worker's production collaborators: the SMTP delivery client and the workspaces' servers from the ledger.
+"""The worker's production collaborators: the SMTP delivery client, the workspaces' servers and verified tracking
+domains from the ledger, and the link rewriter.
 
-Both are imported lazily (only a real run needs them):
+Everything is imported lazily (only a real run needs it):
 
 - the deliverer is :class:`smtp_egress.delivery.Deliverer` (``EGRESS_SMTP_ALLOW_PRIVATE`` lets it reach
   loopback and private addresses, for labs), with ``on_tls_seen`` pinning TLS for a server in the ledger;
 - the servers come from the SMTP settings store (``load_servers(ledger, workspace_id, keyring)``, passwords
   decrypted with the keyring of ``EGRESS_SMTP_KEY_FILE`` / ``EGRESS_SMTP_KMS_KEY``), cached for
-  :data:`SERVERS_TTL` seconds per workspace.
-
-Link rewriting stays off (plain links) until a verified tracking domain source and the rewriter are wired in.
+  :data:`SERVERS_TTL` seconds per workspace;
+- a workspace's tracking domain counts only while it is verified (the same rule as ``egress tracking serve``:
+  :func:`smtp_egress.domains.store.verified_tracking_domains`), cached for :data:`TRACKING_TTL` seconds;
+- links are rewritten (:func:`smtp_egress.tracking.rewrite.rewrite_links`, per recipient) with a
+  :class:`~smtp_egress.tracking.tokens.TokenSigner` of the tracking key file (``WorkerConfig.tracking_keys``,
+  from ``EGRESS_TRACKING_KEYS``). Without a key file nothing is rewritten (plain links) and the run says so once
+  at start; a key file that cannot be read or is malformed is a :class:`~smtp_egress.tracking.keys.KeyFileError`
+  before anything is delivered.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from smtp_egress.smtp.guard import ALLOW_PRIVATE_ENV
 
 if TYPE_CHECKING:
+    from smtp_egress.ledger import Ledger
     from smtp_egress.smtp.model import SmtpServer
+    from smtp_egress.tracking.tokens import TokenSigner
 
     from .worker import WorkerConfig
 
 SERVERS_TTL = 60.0
+TRACKING_TTL = 60.0
+NO_KEYS = (
+    "no tracking key file (EGRESS_TRACKING_KEYS is not set): links are sent as they are, untracked, on every workspace"
+)
+log = logging.getLogger("smtp_egress.worker")
 
 
 class LedgerServers:
     """A workspace's servers from the ledger, cached briefly (a job per message must not mean a query each)."""
 
-    def __init__(self, ledger_url: Any):
-        from smtp_egress.ledger import Ledger
+    def __init__(self, ledger: Ledger):
         from smtp_egress.smtp import store
+        from smtp_egress.smtp.keyring import keyring_from_env
 
         self._store = store
-        self._ledger = Ledger(ledger_url)
-        from smtp_egress.smtp.keyring import keyring_from_env
+        self._ledger = ledger
 
         self._keyring = keyring_from_env(os.environ)
         self._cache: dict[str, tuple[float, Sequence[SmtpServer]]] = {}
@@ -54,11 +67,64 @@ class LedgerServers:
         self._cache.pop(server.workspace_id, None)
 
 
-def production(config: WorkerConfig) -> dict[str, Any]:
-    """The keyword arguments of :func:`smtp_egress.jobs.worker.run_worker` for a real run."""
-    from smtp_egress.delivery.deliverer import Deliverer
+class LedgerTracking:
+    """A workspace's tracking domain while it is verified (None otherwise), cached briefly per workspace."""
 
-    servers = LedgerServers(config.ledger)
+    def __init__(self, ledger: Ledger, ttl: float = TRACKING_TTL, clock: Callable[[], float] = time.monotonic):
+        self._ledger, self._ttl, self._clock = ledger, ttl, clock
+        self._cache: dict[str, tuple[float, str | None]] = {}
+
+    def tracking_domain(self, workspace_id: str) -> str | None:
+        from smtp_egress.domains.store import verified_tracking_domains
+
+        hit = self._cache.get(workspace_id)
+        if hit is None or self._clock() - hit[0] > self._ttl:
+            with self._ledger.engine.connect() as conn:
+                found = verified_tracking_domains(conn, workspace_id).get(workspace_id)
+            hit = (self._clock(), found)
+            self._cache[workspace_id] = hit
+        return hit[1]
+
+
+def rewrite_or_plain(
+    message: bytes, *, tracking_domain: str, message_id: str, recipient: str, signer: TokenSigner
+) -> bytes:
+    """:func:`~smtp_egress.tracking.rewrite.rewrite_links`, or ``message`` unchanged (plain links, one log line)
+    when a value cannot go in a token: a job must never be retried forever for its tracking."""
+    from smtp_egress.tracking.rewrite import TrackingDomainError, rewrite_links
+    from smtp_egress.tracking.tokens import TokenValueError
+
+    try:
+        return rewrite_links(
+            message, tracking_domain=tracking_domain, message_id=message_id, recipient=recipient, signer=signer
+        )
+    except (TrackingDomainError, TokenValueError) as exc:
+        log.warning("job %s: links left plain: %s", message_id, str(exc)[:200])
+        return message
+
+
+def tracking_signer(config: WorkerConfig) -> TokenSigner | None:
+    """The signer of the tracking key file, None without one (:class:`KeyFileError` for a bad one)."""
+    if not config.tracking_keys:
+        return None
+    from smtp_egress.tracking.keys import load_keyring
+    from smtp_egress.tracking.tokens import TokenSigner
+
+    return TokenSigner(load_keyring(config.tracking_keys, f"from {config.tracking_keys_source}"))
+
+
+def production(config: WorkerConfig, say: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """The keyword arguments of :func:`smtp_egress.jobs.worker.run_worker` for a real run; ``say`` gets the
+    one line about links staying plain when there is no tracking key file."""
+    from smtp_egress.delivery.deliverer import Deliverer
+    from smtp_egress.ledger import Ledger
+
+    signer = tracking_signer(config)  # a bad key file stops the run before anything is opened
+    if signer is None and say is not None:
+        say(NO_KEYS)
+    ledger = Ledger(config.ledger)
+    servers = LedgerServers(ledger)
     allow_private = os.environ.get(ALLOW_PRIVATE_ENV, "") == "1"
     deliverer = Deliverer(allow_private=allow_private, on_tls_seen=servers.tls_seen)
-    return {"deliverer": deliverer, "servers": servers}
+    tracking = {"tracking": LedgerTracking(ledger), "rewriter": rewrite_or_plain, "signer": signer} if signer else {}
+    return {"deliverer": deliverer, "servers": servers, **tracking}

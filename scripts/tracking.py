@@ -41,7 +41,7 @@ def register(sub) -> None:
         action="append",
         metavar="DOMAIN",
         help=f"a verified tracking domain to answer for, repeatable (env {DOMAINS_ENV}, comma-separated; default: "
-        "the tracking domains of the ledger's workspaces)",
+        "the verified tracking domains of the ledger's workspaces)",
     )
     serve.add_argument(
         "--forwarded-for",

@@ -9,7 +9,9 @@
 Configuration (flags win over the environment): --db / EGRESS_DB (the ledger), --queue / EGRESS_QUEUE (an SQS
 queue URL https://sqs..., else the embedded queue's file; default .egress/queue.db), --archive / EGRESS_ARCHIVE
 (a folder, default .egress/archive, or s3://bucket/prefix), --health / EGRESS_WORKER_HEALTH (HOST:PORT of
-/healthz and /metrics, default 127.0.0.1:9464; "off" for none), --region / EGRESS_REGION.
+/healthz and /metrics, default 127.0.0.1:9464; "off" for none), --region / EGRESS_REGION. EGRESS_TRACKING_KEYS:
+the tracking key file; links are rewritten on a workspace's verified tracking domain only with it (without it,
+run says once that links stay plain).
 """
 
 from __future__ import annotations
@@ -76,6 +78,7 @@ def _config(args):
         http_url(queue, "SQS queue URL")
     if args.endpoint_url is not None:
         http_url(Setting(args.endpoint_url, "--endpoint-url"), "AWS endpoint")
+    keys = setting(None, None, "EGRESS_TRACKING_KEYS")
     args.sources = {"queue": queue.source, "archive": archive.source}
     return WorkerConfig(
         ledger=ledger_location(args) if args.verb != "enqueue" else None,
@@ -85,6 +88,7 @@ def _config(args):
         region=region.value,
         endpoint_url=args.endpoint_url,
         settings=WorkerSettings(batch=batch),
+        tracking_keys=keys.value if keys.value and keys.value.strip() else None,
     )
 
 
@@ -152,7 +156,7 @@ def _run(args, config) -> int:
     if args.wait_retries is not None and not args.once:
         raise ConfigError("--wait-retries goes with --once (a long-running worker retries by itself)")
     with _blamed(args):
-        tally = run_worker(config, once=args.once, retry_seconds=args.wait_retries)
+        tally = run_worker(config, once=args.once, retry_seconds=args.wait_retries, say=_say)
     left = tally.left
     summary = {
         "jobs": tally.jobs, "delivered": tally.delivered, "deferred": tally.deferred, "failed": tally.failed,
@@ -168,6 +172,10 @@ def _run(args, config) -> int:
     if left is not None and left.ready + left.in_flight + left.delayed:
         return LEFT
     return 0
+
+
+def _say(line: str) -> None:
+    print(f"egress worker: {line}", file=sys.stderr, flush=True)
 
 
 def _status(args, config) -> int:

@@ -59,6 +59,21 @@ def workspace_by_domain(ledger: Ledger, names: Iterable[str]) -> dict[str, str]:
     return found
 
 
+def verified_tracking_domains(conn: sa.Connection, workspace_id: str | None = None) -> dict[str, str]:
+    """Workspace id -> tracking domain, for the workspaces (``workspace_id``'s only, when given) whose stored state
+    is "verified" for their current names: a state about a tracking or sending domain the workspace no longer
+    has counts for nothing. What the tracker answers and the worker rewrites links on."""
+    w, s = workspaces.c, domain_states.c
+    q = (
+        sa.select(w.workspace_id, w.tracking_domain)
+        .join(domain_states, s.workspace_id == w.workspace_id)
+        .where(s.state == "verified", s.tracking_domain == w.tracking_domain, s.sending_domain == w.sending_domain)
+    )
+    if workspace_id is not None:
+        q = q.where(w.workspace_id == workspace_id)
+    return {ws: domain for ws, domain in conn.execute(q) if domain}
+
+
 def states(ledger: Ledger, domains: Iterable[BrandedDomains]) -> dict[str, DomainState]:
     """The stored state of each workspace of ``domains`` still about its current names, by workspace id."""
     by_id = {d.workspace_id: d for d in domains}

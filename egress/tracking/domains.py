@@ -3,10 +3,11 @@
 The tracker asks one question per request, :meth:`VerifiedDomains.is_verified`, of one of these:
 
 - :class:`StaticDomains`: a fixed set (``egress tracking serve --domain D``; tests);
-- :class:`LedgerDomains`: the tracking domains of the ledger's workspaces, re-read every ``ttl`` seconds. Until
-  branded-domain verification (``egress domains verify``, its state per workspace) is part of the ledger, every
-  tracking domain a workspace has counts as verified; once it is, this is the one place to read that state. A
-  ledger whose workspaces have no tracking domain column answers no host at all.
+- :class:`LedgerDomains`: the ledger's verified tracking domains, re-read every ``ttl`` seconds: a workspace's
+  tracking domain counts only while its stored state (``egress domains verify``; ``domain_states``) is "verified"
+  for its current tracking and sending domains
+  (:func:`smtp_egress.domains.store.verified_tracking_domains`). A domain with no state, a failed one, or one
+  whose state is about names the workspace no longer has is not answered.
 
 Names are compared as DNS names: lowercase, without a trailing dot or a port.
 """
@@ -20,6 +21,8 @@ from collections.abc import Callable, Iterable
 from typing import Protocol
 
 import sqlalchemy as sa
+
+from ..domains.store import verified_tracking_domains
 
 
 class VerifiedDomains(Protocol):
@@ -46,19 +49,13 @@ class StaticDomains:
 
 
 class LedgerDomains:
-    """The workspaces' tracking domains in the ledger at ``engine``, cached for ``ttl`` seconds."""
+    """The verified tracking domains in the ledger at ``engine``, cached for ``ttl`` seconds."""
 
     def __init__(self, engine: sa.Engine, ttl: float = 30.0, clock: Callable[[], float] = time.monotonic):
         self.engine, self.ttl, self.clock = engine, ttl, clock
         self._names: frozenset[str] = frozenset()
         self._read_at: float | None = None
         self._lock = threading.Lock()
-
-    @property
-    def available(self) -> bool:
-        """Whether the ledger's workspaces have a tracking domain column at all."""
-        columns = {c["name"] for c in sa.inspect(self.engine).get_columns("workspaces")}
-        return "tracking_domain" in columns
 
     def is_verified(self, host: str) -> bool:
         with self._lock:
@@ -70,9 +67,6 @@ class LedgerDomains:
             return host_name(host) in self._names
 
     def _read(self) -> frozenset[str]:
-        if not self.available:
-            return frozenset()
-        table = sa.table("workspaces", sa.column("tracking_domain"))
         with self.engine.connect() as conn:
-            found = conn.execute(sa.select(table.c.tracking_domain).distinct()).scalars().all()
-        return frozenset(host_name(str(n)) for n in found if n) - {""}
+            found = verified_tracking_domains(conn).values()
+        return frozenset(host_name(n) for n in found) - {""}

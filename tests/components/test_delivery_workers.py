@@ -169,6 +169,7 @@ def test_user_data_carries_the_smtp_key_and_a_password_free_ledger_only():
         "EGRESS_SMTP_KMS_KEY=arn:aws:kms:us-east-1:1:key/k-1\n" in config
         and "EGRESS_DB=postgresql://w@db/l\n" in config
     )
+    assert "TRACKING" not in config  # the tracking keys are a secret: never in the user data (README, worker host)
     with pytest.raises(ValueError, match="ledger_url carries a password") as exc:
         render_user_data(**UD, ledger_url="postgresql://w:hunter2@db/l")
     assert "hunter2" not in str(exc.value)

@@ -14,6 +14,7 @@ import requests
 import sqlalchemy as sa
 
 from smtp_egress.ledger import Ledger
+from smtp_egress.tables import domain_states, workspaces
 from smtp_egress.tracking.domains import LedgerDomains, StaticDomains, host_name
 from smtp_egress.tracking.events import bounded_user_agent, client_network, events_for
 from smtp_egress.tracking.keys import Keyring, TrackingKey
@@ -226,24 +227,47 @@ def test_behind_a_proxy_the_client_is_the_last_forwarded_address(tmp_path):
         assert [e.client_network for e in events(ledger)] == ["2001:db8:aa::/48"]
 
 
-def test_the_ledgers_tracking_domains_answer_and_are_reread(db_url):
-    now = [0.0]
-    with running(db_url) as (_, ledger):
-        domains = LedgerDomains(ledger.engine, ttl=30, clock=lambda: now[0])
-        assert not domains.available and not domains.is_verified(DOMAIN)
-        with ledger.engine.begin() as conn:  # what the branded-domain columns will add to workspaces
-            conn.execute(sa.text("ALTER TABLE workspaces ADD COLUMN tracking_domain VARCHAR(253)"))
-            conn.execute(
-                sa.text(
-                    "INSERT INTO workspaces (workspace_id, region, updated_at, tracking_domain) VALUES "
-                    "('ws-1', 'us', :t, 'Links.Customer.Example.'), ('ws-2', 'us', :t, NULL)"
-                ),
-                {"t": NOW},
+def add_workspace(ledger: Ledger, ws: str, tracking: str, state: str | None, sending: str = "customer.example"):
+    """A workspace with branded domains and (unless ``state`` is None) a stored verification state."""
+    with ledger.engine.begin() as conn:
+        conn.execute(
+            workspaces.insert().values(
+                workspace_id=ws, region="us", updated_at=NOW, tracking_domain=tracking, sending_domain=sending
             )
-        assert not domains.is_verified(DOMAIN)  # read 0 s ago: cached
+        )
+        if state is not None:
+            conn.execute(
+                domain_states.insert().values(
+                    workspace_id=ws, tracking_domain=tracking, sending_domain=sending, state=state, since=NOW,
+                    checked_at=NOW,
+                )
+            )  # fmt: skip
+
+
+def test_only_verified_tracking_domains_of_the_ledger_answer_and_they_are_reread(db_url):
+    now = [0.0]
+    ledger = Ledger(db_url, create=True)
+    domains = LedgerDomains(ledger.engine, ttl=30, clock=lambda: now[0])
+    ledger.close()
+    with running(db_url, domains=domains) as (server, ledger):
+        assert not domains.is_verified(DOMAIN)  # read now: no workspace yet
+        add_workspace(ledger, "ws-1", DOMAIN, "verified")
+        add_workspace(ledger, "ws-2", OTHER, None)  # a tracking domain, never verified
+        add_workspace(ledger, "ws-3", "failed.example", "failed")
+        add_workspace(ledger, "ws-4", "moved.example", "verified")
+        with ledger.engine.begin() as conn:  # ws-4's state is about names it no longer has
+            conn.execute(
+                workspaces.update().where(workspaces.c.workspace_id == "ws-4").values(sending_domain="x.example")
+            )
+        assert get(server, f"/c/{click()}").status_code == 404  # read before the rows existed: cached
         now[0] = 31
-        assert domains.available and domains.is_verified(DOMAIN) and domains.is_verified(DOMAIN + ":8080")
-        assert not domains.is_verified(OTHER) and not domains.is_verified("")
+        reply = get(server, f"/c/{click()}")
+        assert (reply.status_code, reply.headers["Location"]) == (302, "https://shop.example/sale?a=1&b=2")
+        assert domains.is_verified(DOMAIN.upper() + ".:8080")
+        for domain in (OTHER, "failed.example", "moved.example"):
+            assert get(server, f"/c/{click(domain=domain)}", host=domain).status_code == 404, domain
+            assert get(server, f"/o/{opened(domain)}.gif", host=domain).status_code == 404, domain
+        assert [e.kind for e in events(ledger)] == ["click"]
 
 
 def test_host_names_client_networks_and_user_agents():

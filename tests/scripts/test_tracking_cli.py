@@ -94,7 +94,6 @@ def test_a_rewritten_message_clicks_through_a_real_tracker_process_until_sigterm
         ([], {"EGRESS_TRACKING_KEYS": "nope"}, "(from EGRESS_TRACKING_KEYS) does not exist"),
         (["--keys", ""], {}, "no tracking key file: give --keys PATH or set EGRESS_TRACKING_KEYS"),
         (["--domain", DOMAIN, "--db", "sqlite:///missing.db"], {}, "no ledger at 'sqlite:///missing.db' (from --db)"),
-        ([], {}, "the ledger's workspaces have no tracking domains yet"),
     ],
 )
 def test_serve_refuses_bad_values_naming_the_flag_or_variable(tmp_path, project, argv, environ, needle):
@@ -156,19 +155,26 @@ def test_help_lists_the_tracking_command(capsys):
     assert time.monotonic() - started < 20
 
 
-def test_without_domain_flags_the_tracker_answers_the_ledgers_tracking_domains(tmp_path, project):
+def test_without_domain_flags_the_tracker_answers_the_ledgers_verified_tracking_domains(tmp_path, project):
     import sqlalchemy as sa
 
     from smtp_egress.jobs.tracking import TrackerInputs, open_tracker
     from smtp_egress.ledger_location import LedgerLocation
 
     engine = sa.create_engine(project["db"])
-    with engine.begin() as conn:  # the column branded tracking domains add to workspaces
-        conn.execute(sa.text("ALTER TABLE workspaces ADD COLUMN tracking_domain VARCHAR(253)"))
+    with engine.begin() as conn:  # ws-1 verified; ws-2 has a tracking domain but no verification state
         conn.execute(
             sa.text(
-                "INSERT INTO workspaces (workspace_id, region, updated_at, tracking_domain) VALUES "
-                "('ws-1', 'us', '2026-11-30 00:00:00', :d)"
+                "INSERT INTO workspaces (workspace_id, region, updated_at, sending_domain, tracking_domain) VALUES "
+                "('ws-1', 'us', '2026-11-30 00:00:00', 'customer.example', :d), "
+                "('ws-2', 'us', '2026-11-30 00:00:00', 'other.example', 'links.other.example')"
+            ),
+            {"d": DOMAIN},
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO domain_states (workspace_id, tracking_domain, sending_domain, state, since, checked_at) "
+                "VALUES ('ws-1', :d, 'customer.example', 'verified', '2026-11-30 00:00:00', '2026-11-30 00:00:00')"
             ),
             {"d": DOMAIN},
         )
@@ -178,6 +184,7 @@ def test_without_domain_flags_the_tracker_answers_the_ledgers_tracking_domains(t
     try:
         assert tracker.domains_from == "the ledger"
         assert tracker.server.tracker.domains.is_verified(DOMAIN)
+        assert not tracker.server.tracker.domains.is_verified("links.other.example")
         assert not tracker.server.tracker.domains.is_verified("other.example")
     finally:
         tracker.close()

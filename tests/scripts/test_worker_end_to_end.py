@@ -25,16 +25,22 @@ def egress(here: Path, env: dict[str, str], *argv: str) -> subprocess.CompletedP
     )  # fmt: skip
 
 
-def test_a_stored_server_gets_the_queued_message_archived_and_recorded(tmp_path, sink, cafile):  # noqa: F811
-    server = sink("starttls", pipelining=True)
+def worker_env(here: Path, cafile: str) -> dict[str, str]:
+    """The environment of the worker's commands in ``here``: no EGRESS_ setting but the test's own."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("EGRESS_")}
     env.update(
         EGRESS_SMTP_ALLOW_PRIVATE="1",
-        EGRESS_SMTP_KEY_FILE=str(tmp_path / "smtp.key"),
+        EGRESS_SMTP_KEY_FILE=str(here / "smtp.key"),
         EGRESS_WORKER_HEALTH="off",
-        EGRESS_DB=f"sqlite:///{tmp_path / 'ledger.db'}",
+        EGRESS_DB=f"sqlite:///{here / 'ledger.db'}",
         SSL_CERT_FILE=cafile,  # the test CA stands for the system's CAs: certificate = verify
     )
+    return env
+
+
+def test_a_stored_server_gets_the_queued_message_archived_and_recorded(tmp_path, sink, cafile):  # noqa: F811
+    server = sink("starttls", pipelining=True)
+    env = worker_env(tmp_path, cafile)
     (tmp_path / "pw.txt").write_text(PASSWORD + "\n")
     (tmp_path / "m.eml").write_bytes(EML)
     outputs: list[str] = []
