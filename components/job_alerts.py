@@ -7,7 +7,9 @@ State Change" event to the default event bus whenever a task stops. Two rules ca
 failures in this cluster:
 
 - ``{name}-failed``: the task stopped and a container exited with a code other than 0 (the job's own
-  verdicts 2-6, 1 for a crash, or 137/143 when it was killed);
+  verdicts 2-6, 1 for a crash, or 137/143 when it was killed), and other than ``findings_exit_codes``: a job
+  whose exits also report findings for someone else (``egress domains verify``: 7 and 8 are about customers'
+  DNS, not a failed run) alerts on every other non-zero exit only;
 - ``{name}-failed-to-start``: the task stopped with stopCode ``TaskFailedToStart`` (image pull, secrets,
   network). Its containers never ran, so they carry no exit code and the first rule cannot match them.
 
@@ -55,6 +57,7 @@ EXIT_CODES = (
     "4 short notice, 5 drift, 6 undelivered notices"
 )
 FAILED_TO_START = "TaskFailedToStart"
+NOTICE_CONSEQUENCE = "Until it is fixed, customers may miss a notice that is due."
 
 _ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 _EMAIL = re.compile(rf"{_ATOM}(\.{_ATOM})*@([A-Za-z0-9]([A-Za-z0-9-]{{0,61}}[A-Za-z0-9])?\.)+[A-Za-z]{{2,63}}")
@@ -73,6 +76,9 @@ class JobAlertsArgs:
     emails: Sequence[str] = ()
     tags: Mapping[str, str] | None = None
     alarms: Sequence[MetricAlarmSpec] = ()  # CloudWatch alarms that alert the topic too
+    findings_exit_codes: Sequence[int] = ()  # exits that report findings, not a failed run: no alert
+    exit_codes: str = EXIT_CODES  # what the job's exit codes mean, in the alert
+    consequence: str = NOTICE_CONSEQUENCE  # what a failed run leaves undone, in the alert
 
 
 def email_problems(emails) -> list[str]:
@@ -104,6 +110,9 @@ def validate(args: JobAlertsArgs) -> None:
         problem = window_problem(alarm.period, alarm.evaluation_periods)
         if problem:
             problems.append(f"alarm {alarm.suffix!r}: {problem}")
+    for code in args.findings_exit_codes:
+        if isinstance(code, bool) or not isinstance(code, int) or not 0 < code < 256:
+            problems.append(f"findings exit code {code!r} must be a non-zero exit code (1-255)")
     if not args.job.strip() or "<" in args.job or ">" in args.job:
         problems.append(
             f"job {args.job!r} must name the job in the alerts without '<' or '>' (EventBridge "
@@ -122,10 +131,12 @@ def _task_stopped(cluster_arn: str, family: str) -> dict:
     }
 
 
-def failed_pattern(cluster_arn: str, family: str) -> str:
-    """A task of ``family`` in the cluster stopped and a container exited non-zero."""
+def failed_pattern(cluster_arn: str, family: str, findings: Sequence[int] = ()) -> str:
+    """A task of ``family`` in the cluster stopped and a container exited non-zero, with none of the exit codes
+    in ``findings`` (the job's reports of what it found, not a failed run)."""
     pattern = _task_stopped(cluster_arn, family)
-    pattern["detail"]["containers"] = {"exitCode": [{"anything-but": 0}]}
+    quiet = [0, *sorted(set(findings))] if findings else 0
+    pattern["detail"]["containers"] = {"exitCode": [{"anything-but": quiet}]}
     return json.dumps(pattern, sort_keys=True)
 
 
@@ -144,13 +155,17 @@ def _logs(log_group: str, stream_prefix: str | None) -> str:
 
 
 def failed_transformer(
-    job: str, log_group: str, stream_prefix: str | None = None
+    job: str,
+    log_group: str,
+    stream_prefix: str | None = None,
+    exit_codes: str = EXIT_CODES,
+    consequence: str = NOTICE_CONSEQUENCE,
 ) -> aws.cloudwatch.EventTargetInputTransformerArgsDict:
     """The target's input transformer: one sentence naming the exit code, the task and the log group."""
     message = (
         f"{job} stopped with exit code <exitCode> at <time>. Task <taskArn>; logs: "
-        f"{_logs(log_group, stream_prefix)}. Exit codes: {EXIT_CODES}; the README's exit-code table says "
-        "what to do. Until it is fixed, customers may miss a notice that is due."
+        f"{_logs(log_group, stream_prefix)}. Exit codes: {exit_codes}; the README's exit-code table says "
+        f"what to do. {consequence}"
     )
     return {
         "input_paths": {"exitCode": "$.detail.containers[0].exitCode", "taskArn": "$.detail.taskArn", "time": "$.time"},
@@ -181,6 +196,10 @@ def failed_to_start_transformer(
 
 if TYPE_CHECKING:  # the input transformers above: (job, log group, log stream prefix) -> transformer
     Transformer = Callable[[str, str, str | None], aws.cloudwatch.EventTargetInputTransformerArgsDict]
+
+
+def _codes(codes: Sequence[int]) -> str:
+    return ", ".join(map(str, sorted(set(codes))))
 
 
 def subscription_name(name: str, email: str) -> str:
@@ -233,7 +252,12 @@ class JobAlerts(pulumi.ComponentResource):
             return rule
 
         rules = [
-            alert_rule("failed", failed_pattern, failed_transformer, "exited non-zero"),
+            alert_rule(
+                "failed",
+                lambda cluster, family: failed_pattern(cluster, family, args.findings_exit_codes),
+                lambda job, group, prefix: failed_transformer(job, group, prefix, args.exit_codes, args.consequence),
+                "exited non-zero" + (f" (not {_codes(args.findings_exit_codes)})" if args.findings_exit_codes else ""),
+            ),
             alert_rule("failed-to-start", failed_to_start_pattern, failed_to_start_transformer, "failed to start"),
         ]
 

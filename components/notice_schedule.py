@@ -52,7 +52,7 @@ from smtp_egress.heartbeats import DEFAULT_NAMESPACE, namespace_problem
 from smtp_egress.notices.channels import stack_secrets
 from smtp_egress.notices.channels.email import sender_problem
 
-from . import aws, daily_task, iam_policies, job_alerts, silence_alarms
+from . import aws, daily_task, iam_policies, job_alerts, silence_alarms, task_schedule
 
 REQUIRED_SECRETS = {
     "EGRESS_DB": "the ledger must be the shared PostgreSQL database; a task's default SQLite file vanishes with it",
@@ -68,14 +68,12 @@ FARGATE_MEMORY = {
 }
 LOG_RETENTION_DAYS = 400
 CONTAINER = "notify"
-# A failed RunTask is tried twice more within the hour, then the event goes to the dead-letter queue.
-RETRY_ATTEMPTS, RETRY_WINDOW_S = 2, 3600
 _QUEUE_ARN = re.compile(r"arn:aws[a-z-]*:sqs:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,80}")  # a standard queue
 
 _ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
 _SECRET_LIKE = re.compile(r"SECRET|PASSWORD|PASSWD|TOKEN|CREDENTIAL|PRIVATE_KEY")
 _USERINFO = re.compile(r"://[^/@\s]*:[^/@\s]*@")
-_SCHEDULE = re.compile(r"(cron\((\S+ ){5}\S+\)|rate\(\d+ (minute|minutes|hour|hours|day|days)\))")
+SCHEDULE_EXPRESSION = re.compile(r"(cron\((\S+ ){5}\S+\)|rate\(\d+ (minute|minutes|hour|hours|day|days)\))")
 
 
 @dataclass(frozen=True)
@@ -115,7 +113,7 @@ def validate(args: NoticeScheduleArgs) -> None:
             f"image {args.image!r} must be a container image reference such as "
             "'ACCOUNT.dkr.ecr.REGION.amazonaws.com/smtp-egress:0.1.0'"
         )
-    if not _SCHEDULE.fullmatch(args.schedule_expression):
+    if not SCHEDULE_EXPRESSION.fullmatch(args.schedule_expression):
         p.append(
             f"schedule_expression {args.schedule_expression!r} must be a recurring 'cron(m h dom mon dow y)' "
             "or 'rate(n unit)'"
@@ -186,6 +184,7 @@ def container_definitions(
     log_group: str,
     aws_region: str,
     scratch: bool = False,
+    container: str = CONTAINER,
 ) -> str:
     """The task's one container: plain settings in ``environment``, secrets only as ``valueFrom`` ARNs;
     ``scratch``: a writable volume at /tmp (the root filesystem stays read-only)."""
@@ -194,7 +193,7 @@ def container_definitions(
         [
             {
                 **({"mountPoints": mounts} if mounts else {}),
-                "name": CONTAINER,
+                "name": container,
                 "image": image,
                 "essential": True,
                 "command": list(command),
@@ -209,7 +208,7 @@ def container_definitions(
                     "options": {
                         "awslogs-group": log_group,
                         "awslogs-region": aws_region,
-                        "awslogs-stream-prefix": CONTAINER,
+                        "awslogs-stream-prefix": container,
                     },
                 },
             }
@@ -225,6 +224,8 @@ class NoticeSchedule(pulumi.ComponentResource):
     secret_arns: pulumi.Output[dict]
     alerts_topic_arn: pulumi.Output[str]
     dead_letter_queue_arn: pulumi.Output[str]
+    cluster_arn: pulumi.Output[str]
+    execution_role_arn: pulumi.Output[str]
 
     def __init__(self, name: str, args: NoticeScheduleArgs, opts: pulumi.ResourceOptions | None = None):
         validate(args)
@@ -315,67 +316,31 @@ class NoticeSchedule(pulumi.ComponentResource):
                 scratch=daily is not None,
             )
         )
-        task = aws.ecs.TaskDefinition(
-            f"{name}-task",
-            family=name,
-            requires_compatibilities=["FARGATE"],
-            network_mode="awsvpc",
-            cpu=str(args.cpu),
-            memory=str(args.memory),
+        task = task_schedule.fargate_task(
+            name,
+            args=args,
             execution_role_arn=execution_role.arn,
             task_role_arn=task_role.arn,
-            runtime_platform={"operating_system_family": "LINUX", "cpu_architecture": args.cpu_architecture},
             container_definitions=definitions,
             volumes=[{"name": "scratch"}] if daily else None,
             tags=tags,
-            opts=child,
+            child=child,
         )
 
-        scheduler_role = aws.iam.Role(
-            f"{name}-scheduler-role",
-            tags=tags,
-            opts=child,
-            assume_role_policy=account.apply(lambda a: iam_policies.assume_role_policy("scheduler.amazonaws.com", a)),
-        )
-        dead_letter_arn, dead_letter_name = silence_alarms.dead_letter_queue(
-            name, args.dead_letter_queue_arn, scheduler_role.arn, tags, child
-        )
-        aws.iam.RolePolicy(
-            f"{name}-scheduler-role-policy",
-            role=scheduler_role.id,
-            opts=child,
-            policy=pulumi.Output.all(task.arn, cluster_arn, execution_role.arn, task_role.arn, dead_letter_arn).apply(
-                lambda a: iam_policies.scheduler_policy(a[0], a[1], [a[2], a[3]], a[4])
-            ),
-        )
-
-        target: aws.scheduler.ScheduleTargetArgsDict = {
-            "arn": cluster_arn,
-            "role_arn": scheduler_role.arn,
-            "ecs_parameters": {
-                "task_definition_arn": task.arn,
-                "launch_type": "FARGATE",
-                "task_count": 1,
-                "platform_version": "LATEST",
-                "network_configuration": {
-                    "subnets": args.subnet_ids,
-                    "security_groups": [args.security_group_id],
-                    "assign_public_ip": False,
-                },
-            },
-            "retry_policy": {"maximum_retry_attempts": RETRY_ATTEMPTS, "maximum_event_age_in_seconds": RETRY_WINDOW_S},
-            "dead_letter_config": {"arn": dead_letter_arn},
-        }
-        schedule = aws.scheduler.Schedule(
-            f"{name}-schedule",
+        schedule, dead_letter_arn, dead_letter_name = task_schedule.schedule_task(
+            name,
             description=f"daily egress {'daily' if daily else 'notify'} for region {args.region}"
             + (" (notify, publish, gateways)" if daily else ""),
             schedule_expression=args.schedule_expression,
-            schedule_expression_timezone="UTC",
-            flexible_time_window={"mode": "OFF"},
-            state="ENABLED",
-            target=target,
-            opts=child,
+            cluster_arn=cluster_arn,
+            task=task,
+            pass_role_arns=[execution_role.arn, task_role.arn],
+            subnet_ids=args.subnet_ids,
+            security_group_id=args.security_group_id,
+            dead_letter_queue_arn=args.dead_letter_queue_arn,
+            account=account,
+            tags=tags,
+            child=child,
         )
 
         job = f"smtp-egress notice job for region {args.region}"
@@ -404,6 +369,9 @@ class NoticeSchedule(pulumi.ComponentResource):
         self.secret_arns = pulumi.Output.all(**secret_arns)
         self.alerts_topic_arn = alerts.topic_arn
         self.dead_letter_queue_arn = dead_letter_arn
+        # what another job of the region reuses (the domains re-check: the same secrets, logs and cluster)
+        self.cluster_arn = pulumi.Output.from_input(cluster_arn)
+        self.execution_role_arn = execution_role.arn
         self.register_outputs(
             {
                 "schedule_arn": self.schedule_arn,

@@ -30,6 +30,7 @@ from smtp_egress.addresses import address_states, announcements_from_document, e
 from smtp_egress.components import aws
 from smtp_egress.components.daily_task import DailyTaskArgs, state_bucket
 from smtp_egress.components.delivery_workers import DeliveryWorkers, DeliveryWorkersArgs
+from smtp_egress.components.domains_recheck import DomainsRecheck, DomainsRecheckArgs
 from smtp_egress.components.egress_rules import SmtpEgressRules, SmtpEgressRulesArgs, resolver_ip
 from smtp_egress.components.notice_schedule import NoticeSchedule, NoticeScheduleArgs
 from smtp_egress.components.publisher import IpListPublisher, IpListPublisherArgs, PublishedFile
@@ -197,6 +198,38 @@ def daily_task_args(settings: StackSettings, network, publisher) -> DailyTaskArg
     )
 
 
+def domains_recheck(
+    settings: StackSettings, notices: NoticeSchedule, subnet_ids, security_group_id, tags: dict
+) -> DomainsRecheck | None:
+    """With ``smtp-egress:domainsVerifySchedule``, the branded domains' re-check (``egress domains verify --all
+    --notify``) on the notice job's cluster, secrets and logs. It checks every region's workspaces of the shared
+    ledger, each against ``track.<region>.<trackingDomain>`` with this stack's trackingDomain
+    (``EGRESS_TRACKING_DOMAIN``): declare it in one stack only."""
+    if settings.domains_verify_schedule is None:
+        return None
+    return DomainsRecheck(
+        f"{settings.region}-domains",
+        DomainsRecheckArgs(
+            region=settings.region,
+            image=settings.notice_image,
+            cluster_arn=notices.cluster_arn,
+            execution_role_arn=notices.execution_role_arn,
+            log_group_name=notices.log_group_name,
+            secret_arns=notices.secret_arns,
+            subnet_ids=subnet_ids,
+            security_group_id=security_group_id,
+            environment={
+                "EGRESS_BASE_URL": settings.published_base_url,
+                "EGRESS_FROM": settings.notice_from,
+                "EGRESS_TRACKING_DOMAIN": settings.tracking_domain,
+            },
+            schedule_expression=settings.domains_verify_schedule,
+            alert_emails=settings.alert_emails,
+            tags=tags,
+        ),
+    )
+
+
 def prepare():
     """Everything the resources depend on, checked before any exists: settings, plan, announcements, guard."""
     settings = StackSettings.load(pulumi.Config(), pulumi.Config("aws"))
@@ -324,13 +357,14 @@ def declare(
             "smtp-egress:alertEmails is empty: failures of the daily notice job reach the alerts topic "
             "(output alerts_topic) but nobody is emailed; add an address or subscribe another way"
         )
+    jobs_group = notice_security_group(region, network, tags)
     notices = NoticeSchedule(
         f"{region}-notices",
         NoticeScheduleArgs(
             region=region,
             image=settings.notice_image,
             subnet_ids=network.private_subnet_ids,
-            security_group_id=notice_security_group(region, network, tags).id,
+            security_group_id=jobs_group.id,
             published_url=settings.published_url,
             secrets={"EGRESS_DB": settings.ledger_url, **settings.channel_secrets},
             sender=settings.notice_from,
@@ -341,6 +375,7 @@ def declare(
             tags=tags,
         ),
     )
+    recheck = domains_recheck(settings, notices, network.private_subnet_ids, jobs_group.id, tags)
 
     # The S3 gateway endpoint reaches the stack's buckets only (and ECR's image layers), now that they exist.
     state = [state_bucket(settings.state_backend)] if settings.state_backend is not None else []
@@ -363,6 +398,8 @@ def declare(
     pulumi.export("publisher_bucket", publisher.bucket_name)
     pulumi.export("publisher_distribution_id", publisher.distribution_id)
     pulumi.export("alerts_topic", notices.alerts_topic_arn)
+    # where failed runs of the branded domains' re-check are told (None: not declared in this stack)
+    pulumi.export("domains_alerts_topic", recheck.alerts_topic_arn if recheck else None)
     pulumi.export("tracking_hosts", {"tracking": dns.tracking_host, "mx": dns.mx_host, "egress_txt": dns.txt_name})
     pulumi.export("signing_public_key", with_key(settings, public_key_pem))  # give it to customers who verify
     pulumi.export(

@@ -4,6 +4,9 @@
 uses (``smtp-egress:*`` and ``aws:region``) and raises :class:`SettingsError` naming the key, the bad
 value and the stack file to fix. Components never read config; they get values from here.
 
+``domainsVerifySchedule`` (optional, like ``noticeSchedule``) declares the branded domains' re-check (``egress
+domains verify --all --notify``) in this stack; it checks every region's workspaces, so set it in one stack only.
+
 ``alertEmails`` (optional, a YAML list) names who is emailed when the daily notice job fails; each address
 is checked here, so a malformed list stops the program before any resource is declared.
 
@@ -88,6 +91,8 @@ class StackSettings:
     guard_ledger_url: str | None = dataclasses.field(default=None, repr=False)
     alert_emails: tuple[str, ...] = ()  # optional: emailed when the notice job exits non-zero or fails to start
     state_backend: str | None = None  # optional: s3://BUCKET/PREFIX; set, the task runs the whole day (egress daily)
+    # optional: when the branded domains' re-check runs (egress domains verify --all --notify); unset: not declared
+    domains_verify_schedule: str | None = None
 
     @property
     def published_base_url(self) -> str:
@@ -169,6 +174,9 @@ class StackSettings:
             emergency_override=(config.get("emergencyOverride") or "").strip() or None,
             certificate_arn=(config.get("certificateArn") or "").strip() or None,
             state_backend=(config.get("stateBackend") or "").strip() or None,
+            domains_verify_schedule=r.pattern("domainsVerifySchedule", SCHEDULE, "cron(30 7 * * ? *)")
+            if (config.get("domainsVerifySchedule") or "").strip()
+            else None,
             ledger_url=r.secret("ledgerUrl"),
             channel_secrets={s.env: r.secret(s.config_key) for s in stack_secrets()},
             signing_key=r.private_key("signingKey", signing_plain) if signing_plain not in ("", SECRET) else None,

@@ -89,7 +89,8 @@ def matches(pattern, event) -> bool:
 
 def _one(want, value) -> bool:
     if isinstance(want, dict) and set(want) == {"anything-but"}:
-        return value != want["anything-but"]
+        but = want["anything-but"]
+        return value not in but if isinstance(but, list) else value != but
     return want == value
 
 
@@ -154,6 +155,32 @@ def test_failed_to_start_pattern_is_exactly_a_task_that_never_ran():
 def test_the_two_rules_together_catch_every_failure_and_nothing_else(event, failed, failed_to_start):
     assert matches(json.loads(failed_pattern(CLUSTER, "us-notices")), event) is failed
     assert matches(json.loads(failed_to_start_pattern(CLUSTER, "us-notices")), event) is failed_to_start
+
+
+@pytest.mark.parametrize(
+    "exit_code, alerted",
+    [(0, False), (7, False), (8, False), (1, True), (2, True), (6, True), (3, True), (137, True)],
+)
+def test_a_job_whose_exits_also_report_findings_alerts_on_every_other_non_zero_exit(exit_code, alerted):
+    """egress domains verify: 7 and 8 are customers' DNS, not a failed run; a crash or a kill still alerts."""
+    pattern = json.loads(failed_pattern(CLUSTER, "us-domains", (8, 7, 7)))
+    assert pattern["detail"]["containers"] == {"exitCode": [{"anything-but": [0, 7, 8]}]}
+    assert matches(pattern, stopped(exit_codes=[exit_code], group="family:us-domains")) is alerted
+    assert not matches(pattern, stopped(exit_codes=[exit_code], group="family:us-notices"))
+
+
+def test_findings_exit_codes_must_be_non_zero_exit_codes():
+    for bad in (0, 256, "7", True):
+        with pytest.raises(ConfigError, match=f"findings exit code {bad!r} must be a non-zero exit code"):
+            validate(dataclasses.replace(ARGS, findings_exit_codes=(bad,)))
+    validate(dataclasses.replace(ARGS, findings_exit_codes=(7, 8)))
+
+
+def test_the_failed_alert_says_what_the_jobs_own_codes_mean():
+    t = failed_transformer(JOB, LOG_GROUP, "recheck/recheck", "7 and 8 are findings", "Nothing is re-checked.")
+    text = render(t, stopped(exit_codes=[2]))
+    assert "Exit codes: 7 and 8 are findings;" in text and text.endswith("what to do. Nothing is re-checked.")
+    assert "4 short notice" not in text
 
 
 def test_patterns_refuse_a_cluster_that_is_not_an_arn():

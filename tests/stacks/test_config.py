@@ -102,7 +102,7 @@ def test_a_bad_addresses_per_gateway_names_the_key_and_the_quota(synth, twelve, 
 def container(run) -> dict:
     import json
 
-    task = next(r for r in run.plan["resources"] if r["type"] == "aws:ecs/taskDefinition:TaskDefinition")
+    task = next(r for r in run.plan["resources"] if r["name"].endswith("-notices-task"))  # the daily task's
     (definition,) = json.loads(task["inputs"]["containerDefinitions"])
     return definition
 

@@ -86,6 +86,7 @@ def test_plan_lists_every_resource_sorted_with_parents_and_options(synth):
         "smtp-egress:publish:IpListPublisher",
         "smtp-egress:jobs:NoticeSchedule",
         "smtp-egress:jobs:JobAlerts",
+        "smtp-egress:jobs:DomainsRecheck",
     } <= types
     assert set(plan["outputs"]) == {
         "egress_addresses",
@@ -97,6 +98,7 @@ def test_plan_lists_every_resource_sorted_with_parents_and_options(synth):
         "publisher_bucket",  # where the daily task uploads, and the distribution it invalidates
         "publisher_distribution_id",
         "alerts_topic",
+        "domains_alerts_topic",  # the branded domains' re-check's (declared in us only)
         "tracking_hosts",
         "guard_overrides",
         "signing_public_key",
