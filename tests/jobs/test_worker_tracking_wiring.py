@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-
 from smtp_egress.jobs.worker_wiring import LedgerTracking, rewrite_or_plain
 from smtp_egress.ledger import Ledger
 from smtp_egress.tables import domain_states, workspaces
