@@ -10,19 +10,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import os
 import signal
 import time
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from smtp_egress.worker import job as jobs
 from smtp_egress.worker.handling import Tools
 from smtp_egress.worker.health import HealthState, parse_address, serve
 from smtp_egress.worker.loop import RunTally, Worker, WorkerSettings
 from smtp_egress.worker.metrics import Metrics
+from smtp_egress.worker.notify import Notifier
 from smtp_egress.worker.opening import open_archive, open_queue
 from smtp_egress.worker.ports import StaticTracking
 from smtp_egress.worker.queue import QueueCounts
+
+if TYPE_CHECKING:
+    from smtp_egress.worker.instance import HealthReport
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,18 +82,27 @@ async def run_worker(
     once: bool = False,
     retry_seconds: float | None = None,
     stop: asyncio.Event | None = None,
+    notifier: Notifier | None = None,
 ) -> RunTally:
-    """Run the loop with these collaborators; SIGTERM/SIGINT stop it gracefully. The ledger is opened here."""
+    """Run the loop with these collaborators; SIGTERM/SIGINT stop it gracefully. The ledger is opened here.
+    Under systemd (``NOTIFY_SOCKET``, :mod:`smtp_egress.worker.notify`): ``READY=1`` once everything is open,
+    watchdog pings while the loop lives, ``STOPPING=1`` on SIGTERM/SIGINT."""
     from smtp_egress.ledger import Ledger
 
     stop = stop or asyncio.Event()
+    notifier = notifier or Notifier()
     loop = asyncio.get_running_loop()
+
+    def stopping() -> None:
+        stop.set()
+        notifier.stopping()
+
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, stopping)
     ledger = Ledger(config.ledger)
     queue = open_queue(config.queue, endpoint_url=config.endpoint_url, region=config.region)
-    metrics, health = Metrics(), HealthState()
+    metrics, health = Metrics(), HealthState(max_batch_seconds=config.settings.lease_seconds)
     endpoint = await serve(*parse_address(config.health), health, metrics.render) if config.health else None
     tools = Tools(
         servers=servers,
@@ -101,10 +115,13 @@ async def run_worker(
         observe=metrics.observe,
     )
     worker = Worker(queue, ledger.conn, tools, config.settings, metrics, health)
+    notifier.ready(f"consuming {config.queue}"[:200])
+    pinger = asyncio.create_task(notifier.ping_while(health.stalled))
     try:
         until = time.monotonic() + retry_seconds if retry_seconds is not None else None
         return await worker.run(stop, once=once, retry_until=until)
     finally:
+        pinger.cancel()
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.remove_signal_handler(sig)
@@ -156,3 +173,13 @@ def status(config: WorkerConfig, limit: int = 20) -> WorkerStatus:
         queue.close()
         ledger.close()
     return WorkerStatus(counts, t.delivered, t.deferred, t.failed, dead)
+
+
+def report_unhealthy(
+    *, region: str | None = None, endpoint_url: str | None = None, environ: Mapping[str, str] | None = None
+) -> HealthReport:
+    """``egress worker report-unhealthy``: this instance (IMDSv2) marked Unhealthy in its auto-scaling group."""
+    from smtp_egress.worker import instance
+
+    found = instance.instance_id(os.environ if environ is None else environ)
+    return instance.report_unhealthy(found, region=region, endpoint_url=endpoint_url)

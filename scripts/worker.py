@@ -5,6 +5,10 @@
             --once delivers what is queued and exits: 0 all delivered, 6 some recipient failed (dead letters),
             75 jobs left (deferred, or leased by another worker); --wait-retries SECONDS waits for retries first
   status    jobs queued / in flight / delayed / dead, recipients per state, the latest dead letters
+  report-unhealthy
+            on a worker instance: mark it Unhealthy in its auto-scaling group so the group replaces it (the
+            worker unit's OnFailure= runs it once the worker keeps failing); 0 accepted, 75 not yet (the
+            group's health check grace period: try again later)
 
 Configuration (flags win over the environment): --db / EGRESS_DB (the ledger), --queue / EGRESS_QUEUE (an SQS
 queue URL https://sqs..., else the embedded queue's file; default .egress/queue.db), --archive / EGRESS_ARCHIVE
@@ -55,6 +59,13 @@ def register(sub) -> None:
         q.add_argument("--endpoint-url", metavar="URL", help="another AWS endpoint for SQS and S3")
         add_json(q)
         q.set_defaults(run=run)
+    unhealthy = verbs.add_parser(
+        "report-unhealthy", help="on a worker instance: mark it Unhealthy in its auto-scaling group (IMDSv2)"
+    )
+    unhealthy.add_argument("--region", metavar="REGION", help="the group's AWS region (env EGRESS_REGION)")
+    unhealthy.add_argument("--endpoint-url", metavar="URL", help="another AWS endpoint for Auto Scaling")
+    add_json(unhealthy)
+    unhealthy.set_defaults(run=run)
 
 
 def _config(args):
@@ -107,6 +118,8 @@ def _blamed(args) -> Iterator[None]:
 
 
 def run(args) -> int:
+    if args.verb == "report-unhealthy":
+        return _report_unhealthy(args)
     return {"enqueue": _enqueue, "run": _run, "status": _status}[args.verb](args, _config(args))
 
 
@@ -197,3 +210,25 @@ def _status(args, config) -> int:
     for job_id, workspace, reason in st.dead_letters:
         print(f"dead letter {job_id} ({workspace}): {reason}")
     return 0
+
+
+def _report_unhealthy(args) -> int:
+    from smtp_egress.jobs.worker import report_unhealthy
+
+    region = setting(args.region, "--region", "EGRESS_REGION")
+    if args.endpoint_url is not None:
+        http_url(Setting(args.endpoint_url, "--endpoint-url"), "AWS endpoint")
+    report = report_unhealthy(region=region.value, endpoint_url=args.endpoint_url)
+    if args.json:
+        print_json(
+            {"instance_id": report.instance_id, "group": report.group, "health_status": report.health_status,
+             "accepted": report.accepted}
+        )  # fmt: skip
+    elif report.accepted:
+        print(f"instance {report.instance_id} marked Unhealthy in {report.group}: the group replaces it")
+    else:
+        print(
+            f"instance {report.instance_id} is still {report.health_status} in {report.group}: inside the group's "
+            "health check grace period the report is ignored; run this again once it has passed"
+        )
+    return 0 if report.accepted else LEFT

@@ -1,8 +1,11 @@
 """The worker's HTTP endpoint (``EGRESS_WORKER_HEALTH``, default ``127.0.0.1:9464``), on the worker's own loop.
 
-``GET /healthz``: 200 ``ok`` while the loop is alive (it ticked within :data:`STALE_SECONDS`) and the queue
-answered its last call; 503 with the reason otherwise (the auto-scaling group's health check replaces the
-instance). ``GET /metrics``: Prometheus text. Anything else: 404. One short request per connection.
+``GET /healthz``: 200 ``ok`` while the loop is alive (it ticked within :data:`STALE_SECONDS` and no batch has
+been running longer than a lease) and the queue answered its last call; 503 with the reason otherwise. The same
+signs of life (:meth:`HealthState.stalled`, without the queue's state) gate the systemd watchdog's pings
+(:mod:`.notify`): a hung worker is killed and restarted by systemd, and one that keeps failing marks its
+instance unhealthy in the auto-scaling group (``egress worker report-unhealthy``), which replaces it.
+``GET /metrics``: Prometheus text. Anything else: 404. One short request per connection.
 """
 
 from __future__ import annotations
@@ -25,17 +28,36 @@ def parse_address(text: str, source: str = "EGRESS_WORKER_HEALTH") -> tuple[str,
 
 
 class HealthState:
-    def __init__(self) -> None:
+    """``max_batch_seconds``: how long one batch may run before the worker counts as stuck (the lease: longer
+    than the longest delivery, see :class:`~smtp_egress.worker.loop.WorkerSettings`)."""
+
+    def __init__(self, max_batch_seconds: float = 300.0, stale_seconds: float = STALE_SECONDS) -> None:
         self.last_tick = time.monotonic()
+        self.batch_started: float | None = None
+        self.max_batch_seconds, self.stale_seconds = max_batch_seconds, stale_seconds
         self.queue_problem: str | None = None
 
     def tick(self) -> None:
         self.last_tick = time.monotonic()
 
+    def batch(self, running: bool) -> None:
+        """A batch starts (``True``) or ends (``False``)."""
+        self.batch_started = time.monotonic() if running else None
+
+    def stalled(self) -> str | None:
+        """Why the loop counts as hung (it stopped ticking, or a batch never ends); None while it lives."""
+        now = time.monotonic()
+        if now - self.last_tick > self.stale_seconds:
+            return f"the worker loop has not ticked for {now - self.last_tick:.0f} s"
+        if self.batch_started is not None and now - self.batch_started > self.max_batch_seconds:
+            return (
+                f"a batch has been running for {now - self.batch_started:.0f} s, longer than a lease "
+                f"({self.max_batch_seconds:.0f} s): a delivery is stuck"
+            )
+        return None
+
     def problem(self) -> str | None:
-        if time.monotonic() - self.last_tick > STALE_SECONDS:
-            return f"the worker loop has not ticked for {time.monotonic() - self.last_tick:.0f} s"
-        return self.queue_problem
+        return self.stalled() or self.queue_problem
 
 
 async def serve(host: str, port: int, state: HealthState, metrics: Callable[[], str]) -> asyncio.Server:

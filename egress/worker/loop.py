@@ -28,7 +28,7 @@ from .queue import JobQueue, Lease, QueueCounts, QueueError
 from .record import DeadLetterRow, final_states, record
 
 log = logging.getLogger("smtp_egress.worker")
-TICK = 5.0  # seconds between two signs of life while a batch runs (/healthz)
+TICK = 5.0  # seconds between two signs of life while a batch runs (/healthz, the systemd watchdog)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,9 +90,11 @@ class Worker:
         now = dt.datetime.now(dt.UTC)
         tasks = {asyncio.create_task(handle(le, self.tools, finals.get(le.job.job_id, {}), now)): le for le in leases}
         extender = asyncio.create_task(self._extend(leases))
+        self.health.batch(True)  # a batch longer than a lease is a stuck one (/healthz, the watchdog)
         try:
             await self._finish(set(tasks), stop)
         finally:
+            self.health.batch(False)
             extender.cancel()
         results, returned = [], []
         for task, lease in tasks.items():
