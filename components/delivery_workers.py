@@ -17,7 +17,9 @@ Children (``name`` is the component's name):
   ``smtp-egress-worker.service`` running ``/opt/smtp-egress/bin/egress worker run``). It installs NOTHING:
   the AMI (``packer/``) must carry /opt/smtp-egress; without it cloud-init says so and leaves the worker off.
 - ``{name}-asg``: the autoscaling group in the private subnets, on the launch template's latest version, rolling
-  instance refresh, EC2 health checks (systemd restarts a crashed worker; the health endpoint is local);
+  instance refresh, EC2 health checks with a 180 s grace period; systemd restarts a worker that exits or (its
+  watchdog) hangs, and one that keeps failing marks its instance Unhealthy itself: ``{name}-role-health`` lets the
+  role call ``autoscaling:SetInstanceHealth`` on this group only (:mod:`~smtp_egress.components.worker_scaling`);
   ``{name}-scaling``: target tracking on visible messages per in-service instance
   (:mod:`~smtp_egress.components.worker_scaling`).
 
@@ -43,7 +45,13 @@ from . import aws, iam_policies
 from .private_bucket import check_bucket_resource_name, private_bucket
 from .silence_alarms import MetricAlarmSpec
 from .worker_host import render_user_data
-from .worker_scaling import queue_depth_per_instance, visibility_problem, worker_dead_letter_alarm
+from .worker_scaling import (
+    HEALTH_CHECK_GRACE_S,
+    instance_health_policy,
+    queue_depth_per_instance,
+    visibility_problem,
+    worker_dead_letter_alarm,
+)
 
 ARCHIVE_TRANSITION_DAYS = 30
 ARCHIVE_PREFIX = "archive"  # EGRESS_ARCHIVE=s3://<bucket>/archive
@@ -269,7 +277,7 @@ class DeliveryWorkers(pulumi.ComponentResource):
             desired_capacity=args.desired_capacity,
             launch_template={"id": template.id, "version": template.latest_version.apply(str)},
             health_check_type="EC2",
-            health_check_grace_period=300,
+            health_check_grace_period=HEALTH_CHECK_GRACE_S,
             metrics_granularity="1Minute",
             enabled_metrics=[aws.autoscaling.Metric.GROUP_IN_SERVICE_INSTANCES],
             instance_refresh={"strategy": "Rolling", "preferences": {"min_healthy_percentage": 50}},
@@ -280,6 +288,12 @@ class DeliveryWorkers(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[role_policy]),
         )
 
+        aws.iam.RolePolicy(
+            f"{name}-role-health",
+            role=role.id,
+            policy=asg.arn.apply(instance_health_policy),
+            opts=child,
+        )
         aws.autoscaling.Policy(
             f"{name}-scaling",
             autoscaling_group_name=asg.name,

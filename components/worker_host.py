@@ -1,4 +1,5 @@
-"""The delivery worker host's cloud-init document: its user, configuration, firewall and units.
+"""The delivery worker host's cloud-init document: its user, configuration, firewall and units (the worker under
+systemd's watchdog, and the unit that reports the instance unhealthy when the worker keeps failing).
 
 :func:`render_user_data` renders ``templates/worker-user-data.yaml.j2`` (the launch template's user data); the
 worker AMI build (:mod:`~smtp_egress.components.worker_unit`) and the CI host (``scripts/dev/provision-worker``)
@@ -16,6 +17,16 @@ from .worker_firewall import ruleset
 
 CONFIG_PATH = "/etc/smtp-egress/worker.env"
 HEALTH = "127.0.0.1:9464"  # the worker's health and /metrics endpoint (loopback only)
+# The systemd watchdog (WatchdogSec): the worker pings every third of it while its loop lives, the loop ticks at
+# least every TICK (5 s) during a batch and after each receive (at most 20 s of long polling), /healthz counts it
+# stale after 60 s, and a batch older than its lease (300 s, longer than the longest delivery) counts as stuck. 30 s
+# kills a worker whose event loop is blocked within 30 s, one whose loop stopped ticking within 90 s, a stuck
+# batch within 330 s, while three pings in a row must be missed first.
+WATCHDOG_S = 30
+# 5 starts in 10 minutes: a worker crashing at once fails the unit within a minute (RestartSec=10), one hanging
+# (killed after WatchdogSec, restarted 10 s later) within about 5 minutes; then OnFailure= reports the instance.
+START_LIMIT_INTERVAL_S = 600
+START_LIMIT_BURST = 5
 _REGION = re.compile(r"[a-z][a-z0-9-]{0,30}")
 _SAFE_VALUE = re.compile(r"[A-Za-z0-9._\-:/]{1,1024}")  # what may go into the unit and the config unquoted
 _URL = re.compile(r"[A-Za-z0-9._\-:/@?=&+%]{1,1024}")  # a ledger URL (SQLAlchemy form)
@@ -45,6 +56,7 @@ def render_user_data(
     smtp_kms_key: str | None = None,
     ledger_url: str | None = None,
     stop_timeout: int = 150,
+    watchdog_seconds: int = WATCHDOG_S,
 ) -> str:
     """The cloud-init document (text, not yet base64). ``queue``: the SQS queue URL (or, on a test host, the
     embedded queue's directory); ``archive``: ``s3://bucket/prefix`` (or a directory); ``ledger_url`` must not
@@ -58,6 +70,9 @@ def render_user_data(
         "aws_region": _aws_region(queue),
         "health": HEALTH,
         "stop_timeout": int(stop_timeout),
+        "watchdog": _watchdog(watchdog_seconds),
+        "start_limit_interval": START_LIMIT_INTERVAL_S,
+        "start_limit_burst": START_LIMIT_BURST,
         "firewall": ruleset(vpc_cidr),
     }
     if ledger_url and _USERINFO_PASSWORD.search(ledger_url):
@@ -72,3 +87,9 @@ def render_user_data(
         keep_trailing_newline=True,
     )
     return env.get_template("worker-user-data.yaml.j2").render(**values)
+
+
+def _watchdog(seconds: object) -> int:
+    if isinstance(seconds, bool) or not isinstance(seconds, int) or not 3 <= seconds <= 600:
+        raise ValueError(f"watchdog_seconds {str(seconds)[:40]!r} must be a whole number of seconds from 3 to 600")
+    return seconds

@@ -9,6 +9,11 @@
   (a job received ``max_receive_count`` times without being deleted: the worker crashed on it or could not
   reach the ledger) alarms the stack's existing alerts topic, through
   :class:`~smtp_egress.components.job_alerts.JobAlerts` (its topic policy admits the alarms it creates).
+- **Instance health** (:func:`instance_health_policy`, :data:`HEALTH_CHECK_GRACE_S`): systemd restarts a worker
+  that exits and, through its watchdog, one that hangs; a worker that keeps failing fails its unit, whose
+  ``OnFailure=`` runs ``egress worker report-unhealthy``: ``autoscaling:SetInstanceHealth`` on the instance itself
+  (``ShouldRespectGracePeriod``), so the group replaces it. The role may call it on its own group only (the
+  group's ARN); reading the status back (``DescribeAutoScalingInstances``) has no resource-level permission.
 - **Visibility** (:func:`visibility_problem`): a job received by one worker is hidden from the others for the
   queue's visibility timeout. It must be longer than the longest delivery plus a margin (the worker extends it
   while a delivery runs, but a worker that stops extending, killed or stalled, must not have its job delivered
@@ -21,11 +26,21 @@ from typing import TYPE_CHECKING
 
 import pulumi
 
+from .iam_policies import document, require_arn
 from .silence_alarms import DEAD_LETTER_PERIOD, MetricAlarmSpec
 
 if TYPE_CHECKING:
     from pulumi_aws.autoscaling import PolicyTargetTrackingConfigurationArgsDict
 
+# The group's health check grace period: how long after launch an instance's health is not acted on (EC2 status
+# checks, and the worker's own report). A worker is ready about a minute after launch (boot, cloud-init; the AMI
+# carries everything), the same 180 s the scaling policy waits before counting a new worker (its warm-up) covers
+# a slow boot. Longer would leave a broken instance in service for nothing; shorter could replace an instance that
+# is still booting. A worker that fails inside it is reported again every minute (the report unit retries while
+# the group ignores it), so it is replaced when the grace period ends, at most one replacement per instance every
+# ~3 minutes if the AMI itself is broken.
+HEALTH_CHECK_GRACE_S = 180
+HEALTH_ACTIONS = ("autoscaling:SetInstanceHealth",)
 VISIBILITY_MARGIN_S = 60  # a delivery's longest duration + this <= the queue's visibility timeout
 SCALE_IN_INSTANCES_METRIC = "GroupInServiceInstances"
 
@@ -108,4 +123,24 @@ def worker_dead_letter_alarm(region: str, queue_name: pulumi.Input[str]) -> Metr
         comparison_operator="GreaterThanThreshold",
         threshold=0.0,
         treat_missing_data="notBreaching",
+    )
+
+
+def instance_health_policy(group_arn: str) -> str:
+    """The workers' role may mark instances of its own group unhealthy, and read an instance's status back."""
+    return document(
+        [
+            {
+                "Sid": "ReportOwnInstanceUnhealthy",
+                "Effect": "Allow",
+                "Action": list(HEALTH_ACTIONS),
+                "Resource": require_arn(group_arn, "group_arn"),
+            },
+            {
+                "Sid": "ReadInstanceHealth",
+                "Effect": "Allow",
+                "Action": ["autoscaling:DescribeAutoScalingInstances"],
+                "Resource": "*",  # Describe* actions take no resource-level permission
+            },
+        ]
     )

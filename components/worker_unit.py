@@ -4,9 +4,9 @@ The units are part of the workers' cloud-init document (``templates/worker-user-
 :func:`smtp_egress.components.worker_host.render_user_data`); the stack's values (queue URL, archive bucket,
 region) are in the configuration file the worker unit reads, not in the units. The AMI build
 (``packer/install-worker.sh``) runs ``python -m smtp_egress.components.worker_unit [ROOT]``: it writes the worker
-unit and the firewall unit it requires under ROOT (default ``/``) and prints the worker unit's path, so that the
-build can check it with ``systemd-analyze verify`` against the AMI's own systemd. They stay disabled: at boot
-cloud-init writes them again with the configuration and enables them.
+unit, the firewall unit it requires and the unit its ``OnFailure=`` starts under ROOT (default ``/``) and prints
+the worker unit's path, so that the build can check it with ``systemd-analyze verify`` against the AMI's own
+systemd. They stay disabled: at boot cloud-init writes them again with the configuration and enables them.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ PLACEHOLDERS: dict[str, Any] = {
 
 UNIT_PATH = "/etc/systemd/system/smtp-egress-worker.service"
 FIREWALL_UNIT_PATH = "/etc/systemd/system/smtp-egress-firewall.service"  # the worker's unit requires it
+UNHEALTHY_UNIT_PATH = "/etc/systemd/system/smtp-egress-worker-unhealthy.service"  # its OnFailure=
 
 
 def worker_unit(user_data: str, path: str = UNIT_PATH) -> tuple[str, str]:
@@ -40,11 +41,11 @@ def worker_unit(user_data: str, path: str = UNIT_PATH) -> tuple[str, str]:
 
 
 def write_unit(root: Path) -> Path:
-    """Write the worker's unit and the firewall unit it requires under ``root``, mode 0644 as cloud-init writes
-    them; return the worker unit's path."""
+    """Write the worker's unit, the firewall unit it requires and its OnFailure= unit under ``root``, mode 0644 as
+    cloud-init writes them; return the worker unit's path."""
     user_data = render_user_data(**PLACEHOLDERS)
     written = []
-    for wanted in (FIREWALL_UNIT_PATH, UNIT_PATH):
+    for wanted in (FIREWALL_UNIT_PATH, UNHEALTHY_UNIT_PATH, UNIT_PATH):
         path, content = worker_unit(user_data, wanted)
         target = root / path.lstrip("/")
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -297,7 +297,7 @@ def declare(
             vpc_cidr=network.vpc_cidr,
             private_subnet_ids=network.private_subnet_ids,
             private_route_table_ids=network.private_route_table_ids,
-            interface_services=("sqs", "kms"),
+            interface_services=("sqs", "kms", "autoscaling"),  # the workers report their own health
             tags=tags,
         ),
     )

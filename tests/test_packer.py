@@ -23,7 +23,13 @@ import hcl2
 import pytest
 
 from smtp_egress.components.worker_host import render_user_data
-from smtp_egress.components.worker_unit import FIREWALL_UNIT_PATH, PLACEHOLDERS, worker_unit, write_unit
+from smtp_egress.components.worker_unit import (
+    FIREWALL_UNIT_PATH,
+    PLACEHOLDERS,
+    UNHEALTHY_UNIT_PATH,
+    worker_unit,
+    write_unit,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKER = ROOT / "packer"
@@ -121,7 +127,8 @@ def test_the_ami_carries_the_launch_templates_unit_and_systemd_accepts_it(tmp_pa
     assert (tmp_path / FIREWALL_UNIT_PATH.lstrip("/")).read_text() == worker_unit(
         render_user_data(**PLACEHOLDERS), FIREWALL_UNIT_PATH
     )[1]
-    (tmp_path / "smtp-egress-firewall.service").write_text((tmp_path / FIREWALL_UNIT_PATH.lstrip("/")).read_text())
+    for needed in (FIREWALL_UNIT_PATH, UNHEALTHY_UNIT_PATH):  # beside the unit, where verify looks for them
+        (tmp_path / Path(needed).name).write_text((tmp_path / needed.lstrip("/")).read_text())
     here = tmp_path / "smtp-egress-worker.service"
     here.write_text(unit.replace(f"{PREFIX}/bin/egress", str(Path(sys.executable).parent / "egress")))
     proc = subprocess.run([tool("systemd-analyze"), "verify", str(here)], capture_output=True, text=True, timeout=60)

@@ -13,6 +13,7 @@ import pytest
 USER = "smtp-egress"
 CONFIG = "/etc/smtp-egress/worker.env"
 WORKER_UNIT = "/etc/systemd/system/smtp-egress-worker.service"
+UNHEALTHY_UNIT = "/etc/systemd/system/smtp-egress-worker-unhealthy.service"
 FIREWALL_UNIT = "/etc/systemd/system/smtp-egress-firewall.service"
 EXEC_START = "ExecStart=/opt/smtp-egress/bin/egress worker run"
 CONFIG_KEYS = {
@@ -52,7 +53,7 @@ def test_the_config_is_readable_by_root_and_the_worker_only(host: Any) -> None:
     assert keys <= CONFIG_KEYS and {"EGRESS_QUEUE", "EGRESS_ARCHIVE"} <= keys
 
 
-@pytest.mark.parametrize("path", [CONFIG, WORKER_UNIT, FIREWALL_UNIT])
+@pytest.mark.parametrize("path", [CONFIG, WORKER_UNIT, FIREWALL_UNIT, UNHEALTHY_UNIT])
 def test_no_plaintext_secret_on_disk(host: Any, path: str) -> None:
     content = host.file(path).content_string
     found = [what for what, pattern in SECRET_PATTERNS.items() if pattern.search(content)]
@@ -88,3 +89,22 @@ def test_the_worker_is_running(host: Any) -> None:
     # still running a little later: not a crash loop caught between restarts
     assert host.run("sleep 3").rc == 0 and worker.is_running
     assert host.run("systemctl show -p NRestarts --value smtp-egress-worker").stdout.strip() == "0"
+
+
+def test_the_worker_runs_under_the_systemd_watchdog_and_reports_a_lasting_failure(host: Any) -> None:
+    """Type=notify (it said READY=1 with its status), a watchdog it keeps feeding, no restart so far; a unit that
+    keeps failing starts the one that marks the instance unhealthy in its auto-scaling group."""
+    shown = host.check_output(
+        "systemctl show -p Type -p NotifyAccess -p WatchdogUSec -p NRestarts -p OnFailure -p StartLimitBurst "
+        "-p StatusText -p SubState smtp-egress-worker"
+    )
+    props = dict(line.split("=", 1) for line in shown.splitlines() if "=" in line)
+    assert (props["Type"], props["NotifyAccess"], props["SubState"]) == ("notify", "main", "running"), props
+    assert props["WatchdogUSec"] not in ("0", "infinity", ""), props
+    assert props["NRestarts"] == "0", props
+    assert props["StatusText"].startswith("consuming "), props  # READY=1 came with it
+    assert "smtp-egress-worker-unhealthy.service" in props["OnFailure"].split(), props
+    assert int(props["StartLimitBurst"]) > 1, props
+    unhealthy = host.file(UNHEALTHY_UNIT)
+    assert (unhealthy.user, unhealthy.mode) == ("root", 0o644)
+    assert "ExecStart=/opt/smtp-egress/bin/egress worker report-unhealthy" in unhealthy.content_string.splitlines()

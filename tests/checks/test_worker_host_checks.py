@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +28,7 @@ NEEDED = ("debootstrap", "systemd-nspawn", "nsenter", "nft")
 pytestmark = pytest.mark.timeout(1800)  # the first run debootstraps and downloads the dependencies (then cached)
 
 
+WATCHDOG_S = 10  # shorter than production's 30 s, so that the hung worker below is restarted sooner
 LEDGER = "sqlite:////var/lib/smtp-egress/ledger.db"
 # What stands in for the production ledger (a PostgreSQL server the workers reach): a SQLite ledger the worker
 # user owns, created before the worker is enabled. Only this test host needs it; the runcmd is otherwise the
@@ -46,6 +48,7 @@ def user_data(broken: bool = False) -> str:
         vpc_cidr="10.200.0.0/24",
         ledger_url=LEDGER,
         smtp_kms_key="arn:aws:kms:us-east-1:111122223333:key/ci-host",  # never called: no server has a password
+        watchdog_seconds=WATCHDOG_S,
     )
     document = yaml.safe_load(mutated(text) if broken else text)
     enable = ["systemctl", "enable", "--now", "smtp-egress-worker.service"]
@@ -116,7 +119,7 @@ def checks(pid: str) -> subprocess.CompletedProcess[str]:
 def test_the_host_checks_pass_on_the_host_the_provisioning_builds(host_pid: str) -> None:
     proc = checks(host_pid)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert proc.stdout.splitlines()[-1].startswith("8 passed"), proc.stdout
+    assert proc.stdout.splitlines()[-1].startswith("10 passed"), proc.stdout
 
 
 def test_a_wrong_mode_or_a_missing_rule_fails_the_checks(
@@ -132,3 +135,39 @@ def test_a_wrong_mode_or_a_missing_rule_fails_the_checks(
             "test_the_config_is_readable_by_root_and_the_worker_only",
             "test_the_firewall_is_enabled_and_loaded",
         ]
+
+
+def worker_state(pid: str) -> dict[str, str]:
+    shown = subprocess.run(
+        ["nsenter", "-t", pid, "-m", "-u", "-i", "-n", "-p", "--", "systemctl", "show", "-p", "MainPID", "-p",
+         "NRestarts", "-p", "SubState", "-p", "Result", "smtp-egress-worker"],
+        capture_output=True, text=True, timeout=30, check=True,
+    ).stdout  # fmt: skip
+    return dict(line.split("=", 1) for line in shown.splitlines() if "=" in line)
+
+
+def test_a_hung_worker_is_killed_by_the_watchdog_and_restarted(host_pid: str) -> None:
+    """SIGSTOP the worker's main process inside the host (a hang: no pings, no progress): systemd's watchdog kills
+    it after WatchdogSec and Restart=always starts a new one, which is READY and feeds the watchdog again. Runs
+    after the checks above (they want NRestarts 0)."""
+    before = worker_state(host_pid)
+    assert before["SubState"] == "running" and before["MainPID"] != "0", before
+    # the MainPID as the host's own PID namespace numbers it: signal it from inside
+    enter = ["nsenter", "-t", host_pid, "-m", "-u", "-i", "-n", "-p", "--"]
+    subprocess.run([*enter, "kill", "-STOP", before["MainPID"]], check=True, timeout=30)
+    deadline = time.monotonic() + WATCHDOG_S + 10 + 60  # the watchdog, RestartSec=10, a start
+    now = before
+    while time.monotonic() < deadline:
+        now = worker_state(host_pid)
+        if now["MainPID"] not in ("0", before["MainPID"]) and now["SubState"] == "running":
+            break
+        time.sleep(1)
+    assert now["MainPID"] not in ("0", before["MainPID"]) and now["SubState"] == "running", now
+    assert int(now["NRestarts"]) == int(before["NRestarts"]) + 1, now
+    journal = subprocess.run(
+        [*enter, "journalctl", "-u", "smtp-egress-worker", "--no-pager", "-o", "cat"],
+        capture_output=True, text=True, timeout=30,
+    ).stdout  # fmt: skip
+    assert "Watchdog timeout" in journal, journal[-2000:]
+    time.sleep(WATCHDOG_S * 1.5)  # the new worker keeps the watchdog fed
+    assert worker_state(host_pid)["MainPID"] == now["MainPID"]

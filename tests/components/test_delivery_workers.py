@@ -19,6 +19,7 @@ from smtp_egress.components.delivery_workers import (
     validate,
 )
 from smtp_egress.components.private_bucket import check_bucket_resource_name
+from smtp_egress.components.worker_scaling import instance_health_policy
 from smtp_egress.errors import ConfigError
 from smtp_egress.synth.mocks import SynthMocks
 
@@ -130,9 +131,25 @@ def test_user_data_is_cloud_init_with_the_worker_unit():
         "CapabilityBoundingSet=",
         "Restart=always",
         "TimeoutStopSec=150",
+        "Type=notify",  # READY=1 once open, WATCHDOG=1 while the loop lives (smtp_egress.worker.notify)
+        "NotifyAccess=main",
+        "WatchdogSec=30",
+        "StartLimitIntervalSec=600",
+        "StartLimitBurst=5",
+        "OnFailure=smtp-egress-worker-unhealthy.service",
         "WantedBy=multi-user.target",
     } <= set(lines)
-    assert "DynamicUser=yes" not in lines
+    assert "DynamicUser=yes" not in lines and "Type=simple" not in lines
+    unhealthy = files["/etc/systemd/system/smtp-egress-worker-unhealthy.service"]["content"].splitlines()
+    assert {
+        "Type=oneshot",
+        "User=smtp-egress",
+        "EnvironmentFile=/etc/smtp-egress/worker.env",
+        "ExecStart=/opt/smtp-egress/bin/egress worker report-unhealthy",
+        "Restart=on-failure",  # exit 75 inside the group's grace period: reported again a minute later
+        "RestartSec=60",
+        "StartLimitIntervalSec=0",
+    } <= set(unhealthy)
     config = files["/etc/smtp-egress/worker.env"]
     assert (config["owner"], config["permissions"]) == ("root:root", "0600")  # until runcmd gives it to the user
     assert config["content"].splitlines()[-5:] == [
@@ -221,6 +238,9 @@ def test_user_data_checks_the_ami_carries_the_worker(tmp_path):
         ("vpc_cidr", "0.0.0.0/0"),
         ("vpc_cidr", "10.0.0.0/8\n}"),
         ("smtp_kms_key", "k\nEGRESS_DB=x"),
+        ("watchdog_seconds", "30\nExecStartPre=/bin/sh"),
+        ("watchdog_seconds", 0),  # 0 would turn the watchdog off
+        ("watchdog_seconds", True),
     ],
 )
 def test_user_data_refuses_values_that_could_escape_the_unit(field, value):
@@ -261,6 +281,15 @@ def test_worker_policy_allows_exactly_the_queue_and_archive_actions():
             },
         ],
     }
+
+
+def test_parliament_finds_nothing_in_the_instance_health_policy():
+    from .test_daily_task import parliament_findings
+
+    group = "arn:aws:autoscaling:us-east-1:123456789012:autoScalingGroup:0c9a-11:autoScalingGroupName/us-workers"
+    assert parliament_findings(instance_health_policy(group)) == []
+    with pytest.raises(ValueError, match="group_arn must be an ARN"):
+        instance_health_policy("us-workers")
 
 
 def test_parliament_finds_nothing_in_the_worker_policy():
@@ -338,6 +367,7 @@ def test_children_types_names_and_parents(pulumi_mocks):
                 ("aws:s3/bucketPolicy:BucketPolicy", "us-workers-archive-policy"),
                 ("aws:iam/role:Role", "us-workers-role"),
                 ("aws:iam/rolePolicy:RolePolicy", "us-workers-role-policy"),
+                ("aws:iam/rolePolicy:RolePolicy", "us-workers-role-health"),
                 ("aws:iam/instanceProfile:InstanceProfile", "us-workers-instance-profile"),
                 ("aws:ec2/launchTemplate:LaunchTemplate", "us-workers-launch-template"),
                 ("aws:autoscaling/group:Group", "us-workers-asg"),
@@ -515,6 +545,15 @@ def test_asg_in_private_subnets_on_the_template_with_propagated_tags(pulumi_mock
         assert asg["launchTemplate"] == {"id": asg["launchTemplate"]["id"], "version": "3"}  # the latest version
         assert asg["launchTemplate"]["id"] == rec.one(TEMPLATE, "us-workers-launch-template").id
         assert asg["healthCheckType"] == "EC2" and asg["instanceRefresh"]["strategy"] == "Rolling"
+        assert asg["healthCheckGracePeriod"] == 180  # the scaling warm-up: a booting worker is not replaced
+        # the workers may mark an instance unhealthy in this group only (their unit's OnFailure=)
+        health = rec.inputs_of("aws:iam/rolePolicy:RolePolicy", "us-workers-role-health")
+        assert health["role"] == rec.outputs_of(ROLE, "us-workers-role")["name"]
+        statements = json.loads(health["policy"])["Statement"]
+        assert [(s["Action"], s["Resource"]) for s in statements] == [
+            (["autoscaling:SetInstanceHealth"], rec.outputs_of("aws:autoscaling/group:Group", "us-workers-asg")["arn"]),
+            (["autoscaling:DescribeAutoScalingInstances"], "*"),
+        ]
         assert sorted((t["key"], t["value"], t["propagateAtLaunch"]) for t in asg["tags"]) == [
             ("Name", "us-workers-worker", True),
             ("smtp-egress:region", "us", True),
