@@ -101,13 +101,13 @@ def test_no_pings_once_the_loop_stops_ticking(listener: Listener) -> None:
         for _ in range(8):  # a live loop: ticks every 0.1 s
             health.tick()
             await asyncio.sleep(0.1)
-        silent_from = time.monotonic() + 0.5 + 0.1  # once the last tick is stale (+ one ping's interval)
-        await asyncio.sleep(1.5)
+        silent_from = time.monotonic() + 0.5 + 0.4  # once the last tick is stale (+ slack for a busy machine)
+        await asyncio.sleep(1.8)
         pinger.cancel()
         return silent_from
 
     silent_from = run_async(scenario())
-    assert listener.pings(until=silent_from - 0.6) >= 5
+    assert listener.pings(until=silent_from - 0.9) >= 5
     assert listener.pings(since=silent_from) == 0
     assert any(text.startswith("STATUS=stalled: the worker loop has not ticked") for _, text in listener.received)
 
@@ -154,9 +154,9 @@ def test_a_worker_stuck_in_a_batch_stops_pinging_then_stops_on_sigterm(place, li
     tally = run_async(scenario())
     texts = [text for _, text in listener.received]
     assert texts[0] == f"READY=1\nSTATUS=consuming {place.queue}"
-    # pings while the batch is younger than a lease, none once it is older (+ one ping interval of slack)
+    # pings while the batch is younger than a lease, none once it is older (+ slack for a busy machine)
     assert listener.pings(until=marks["batch"] + 1.3) >= 3
-    assert listener.pings(since=marks["batch"] + 1.5 + 0.2) == 0
+    assert listener.pings(since=marks["batch"] + 1.5 + 0.5) == 0
     stalled = [t for t in texts if t.startswith("STATUS=stalled:")]
     assert stalled and "a batch has been running for" in stalled[0] and "a delivery is stuck" in stalled[0]
     assert "STOPPING=1\nSTATUS=stopping: finishing or returning the jobs in flight" in texts
