@@ -11,6 +11,14 @@ Children (``name`` is the component's name):
   :func:`smtp_egress.components.iam_policies.worker_policy` allows: the queue, the archive, kms:Decrypt on the
   SMTP key), ``{name}-instance-profile``; ``{name}-smtp-key``: the KMS key of the SMTP passwords' envelope
   encryption (``EGRESS_SMTP_KMS_KEY``; output ``smtp_key_arn`` for ``egress smtp add``).
+- ``{name}-ledger-url`` and ``{name}-tracking-keys``: Secrets Manager secrets WITHOUT a value (the ledger URL and
+  the tracking key file's text; an operator puts them with ``aws secretsmanager put-secret-value``, so no value is
+  ever in the program, its state or the user data), unless ``ledger_url_secret_arn`` / ``tracking_keys_secret_arn``
+  name existing ones (the tracker's keyring, say); encrypted with ``secrets_kms_key_arn`` when given, else
+  Secrets Manager's AWS managed key. ``{name}-secrets-policy``: the role's ``secretsmanager:GetSecretValue`` on
+  exactly those two ARNs (and ``kms:Decrypt`` on ``secrets_kms_key_arn`` for them only). The user data carries
+  the ARNs (``EGRESS_DB_SECRET``, ``EGRESS_TRACKING_KEYS_SECRET``); the worker reads the values at start. Until a
+  value is put, a worker stops at start naming the secret, and systemd starts it again every 10 s.
 - ``{name}-launch-template``: IMDSv2 only (hop limit 1), no public IP, encrypted gp3 root volume, user data =
   cloud-init from :mod:`~smtp_egress.components.worker_host` (the worker's own user, its configuration
   readable by root and that user only, the nftables firewall of :mod:`~smtp_egress.components.worker_firewall`,
@@ -40,6 +48,7 @@ from dataclasses import dataclass
 import pulumi
 
 from smtp_egress.errors import ConfigError
+from smtp_egress.worker.secrets import SECRET_ARN
 
 from . import aws, iam_policies
 from .private_bucket import check_bucket_resource_name, private_bucket
@@ -87,6 +96,11 @@ class DeliveryWorkersArgs:
     root_device_name: str = "/dev/xvda"
     root_volume_size_gb: int = 16
     tags: Mapping[str, str] | None = None
+    # existing Secrets Manager secrets (stack config workerLedgerSecretArn / workerTrackingKeysSecretArn); None:
+    # the component declares them, without a value
+    ledger_url_secret_arn: pulumi.Input[str] | None = None
+    tracking_keys_secret_arn: pulumi.Input[str] | None = None
+    secrets_kms_key_arn: pulumi.Input[str] | None = None  # a customer managed key encrypting them (workerSecretsKmsKey)
 
 
 def validate(args: DeliveryWorkersArgs) -> None:
@@ -126,6 +140,15 @@ def validate(args: DeliveryWorkersArgs) -> None:
         p.append(f"root_device_name {args.root_device_name!r} must be the AMI's root device, e.g. '/dev/xvda'")
     if not 8 <= args.root_volume_size_gb <= 1024:
         p.append(f"root_volume_size_gb {args.root_volume_size_gb!r} must be 8..1024")
+    for field in ("ledger_url_secret_arn", "tracking_keys_secret_arn"):
+        arn = getattr(args, field)
+        if isinstance(arn, str) and not SECRET_ARN.fullmatch(arn):
+            p.append(
+                f"{field} {arn[:120]!r} is not a Secrets Manager secret ARN (arn:aws:secretsmanager:...:secret:...)"
+            )
+    kms = args.secrets_kms_key_arn
+    if isinstance(kms, str) and not re.fullmatch(r"arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]{1,128}", kms):
+        p.append(f"secrets_kms_key_arn {kms[:120]!r} is not a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID)")
     if p:
         raise ConfigError("DeliveryWorkers: " + "; ".join(p))
 
@@ -154,6 +177,8 @@ class DeliveryWorkers(pulumi.ComponentResource):
     launch_template_id: pulumi.Output[str]
     asg_name: pulumi.Output[str]
     smtp_key_arn: pulumi.Output[str]
+    ledger_secret_arn: pulumi.Output[str]
+    tracking_keys_secret_arn: pulumi.Output[str]
 
     def __init__(self, name: str, args: DeliveryWorkersArgs, opts: pulumi.ResourceOptions | None = None):
         validate(args)
@@ -219,9 +244,18 @@ class DeliveryWorkers(pulumi.ComponentResource):
             ),
             opts=child,
         )
+        secrets = self._secrets(name, args, tags)
+        secrets_policy = aws.iam.RolePolicy(
+            f"{name}-secrets-policy",
+            role=role.id,
+            policy=pulumi.Output.all(args.secrets_kms_key_arn, *secrets).apply(
+                lambda a: iam_policies.worker_secrets_policy(a[1:], a[0])
+            ),
+            opts=child,
+        )
         profile = aws.iam.InstanceProfile(f"{name}-instance-profile", role=role.name, tags=tags, opts=child)
 
-        user_data = pulumi.Output.all(queue.url, bucket.bucket, args.vpc_cidr, smtp_key.arn).apply(
+        user_data = pulumi.Output.all(queue.url, bucket.bucket, args.vpc_cidr, smtp_key.arn, *secrets).apply(
             lambda v: base64.b64encode(
                 render_user_data(
                     region=args.region,
@@ -229,6 +263,8 @@ class DeliveryWorkers(pulumi.ComponentResource):
                     archive=f"s3://{v[1]}/{ARCHIVE_PREFIX}",
                     vpc_cidr=v[2],
                     smtp_kms_key=v[3],
+                    ledger_secret=v[4],
+                    tracking_keys_secret=v[5],
                     stop_timeout=args.max_delivery_seconds + STOP_MARGIN_S,
                 ).encode()
             ).decode()
@@ -285,7 +321,7 @@ class DeliveryWorkers(pulumi.ComponentResource):
                 {"key": k, "value": v, "propagate_at_launch": True}
                 for k, v in sorted({**tags, "Name": f"{name}-worker"}.items())
             ],
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[role_policy]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[role_policy, secrets_policy]),
         )
 
         aws.iam.RolePolicy(
@@ -307,6 +343,7 @@ class DeliveryWorkers(pulumi.ComponentResource):
 
         self.dead_letter_alarm: MetricAlarmSpec = worker_dead_letter_alarm(args.region, dlq.name)
         self.smtp_key_arn = smtp_key.arn
+        self.ledger_secret_arn, self.tracking_keys_secret_arn = secrets
         self.queue_url = queue.url
         self.queue_arn = queue.arn
         self.dlq_url = dlq.url
@@ -326,5 +363,34 @@ class DeliveryWorkers(pulumi.ComponentResource):
                 "launch_template_id": self.launch_template_id,
                 "asg_name": self.asg_name,
                 "smtp_key_arn": self.smtp_key_arn,
+                "ledger_secret_arn": self.ledger_secret_arn,
+                "tracking_keys_secret_arn": self.tracking_keys_secret_arn,
             }
         )
+
+    def _secrets(
+        self, name: str, args: DeliveryWorkersArgs, tags: Mapping[str, str]
+    ) -> tuple[pulumi.Output[str], pulumi.Output[str]]:
+        """The ARNs of the ledger URL's and the tracking keys' secrets: the given ones, else new secrets without a
+        value (never a SecretVersion here: the values stay out of the program and its state)."""
+        arns = []
+        for key, given, what in (
+            ("ledger-url", args.ledger_url_secret_arn, "the ledger URL (EGRESS_DB_SECRET)"),
+            (
+                "tracking-keys",
+                args.tracking_keys_secret_arn,
+                "the tracking key file's text (EGRESS_TRACKING_KEYS_SECRET)",
+            ),
+        ):
+            arn = given
+            if arn is None:
+                arn = aws.secretsmanager.Secret(
+                    f"{name}-{key}",
+                    description=f"smtp-egress delivery workers ({args.region}): {what}; "
+                    "put the value with aws secretsmanager put-secret-value",
+                    kms_key_id=args.secrets_kms_key_arn,
+                    tags=tags,
+                    opts=pulumi.ResourceOptions(parent=self),
+                ).arn
+            arns.append(pulumi.Output.from_input(arn))
+        return arns[0], arns[1]

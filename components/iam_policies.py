@@ -79,6 +79,29 @@ def worker_policy(queue_arn: str, archive_bucket_arn: str, smtp_key_arn: str) ->
     )
 
 
+def worker_secrets_policy(secret_arns: Sequence[str], kms_key_arn: str | None = None) -> str:
+    """The delivery worker's read of its own secrets (the ledger URL, the tracking keys): GetSecretValue on exactly
+    these ARNs; with a customer managed key encrypting them, kms:Decrypt on that key only for these secrets (the
+    encryption context Secrets Manager sends names the secret)."""
+    arns = sorted(require_arn(a, "secret ARN") for a in secret_arns)
+    if not arns:
+        raise ValueError("worker_secrets_policy needs at least one secret ARN")
+    statements: list[dict] = [
+        {"Sid": "ReadWorkerSecrets", "Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": arns}
+    ]
+    if kms_key_arn is not None:
+        statements.append(
+            {
+                "Sid": "DecryptWorkerSecrets",
+                "Effect": "Allow",
+                "Action": "kms:Decrypt",
+                "Resource": require_arn(kms_key_arn, "kms_key_arn"),
+                "Condition": {"StringEquals": {"kms:EncryptionContext:SecretARN": arns}},
+            }
+        )
+    return document(statements)
+
+
 def deny_insecure_transport(bucket_arn: str) -> dict:
     """Bucket policy statement refusing every request not made over TLS."""
     arn = require_arn(bucket_arn, "bucket_arn")

@@ -5,6 +5,11 @@ systemd's watchdog, and the unit that reports the instance unhealthy when the wo
 worker AMI build (:mod:`~smtp_egress.components.worker_unit`) and the CI host (``scripts/dev/provision-worker``)
 apply the same document. Every value is checked before it goes in, so none can break out of the configuration
 file, the unit or the YAML, and none may carry a password: the file is on disk (root:smtp-egress 0640).
+
+Secrets reach production workers as references only: ``ledger_secret`` and ``tracking_keys_secret`` are Secrets
+Manager ARNs, written as ``EGRESS_DB_SECRET`` and ``EGRESS_TRACKING_KEYS_SECRET``; the worker reads their values at
+start (:mod:`smtp_egress.worker.secrets`) and keeps them in memory. A plain ``ledger_url`` (no password) is for
+hosts without Secrets Manager, such as the CI's; giving both is refused.
 """
 
 from __future__ import annotations
@@ -12,6 +17,8 @@ from __future__ import annotations
 import re
 
 import jinja2
+
+from smtp_egress.worker.secrets import SECRET_ARN
 
 from .worker_firewall import ruleset
 
@@ -57,16 +64,24 @@ def render_user_data(
     ledger_url: str | None = None,
     stop_timeout: int = 150,
     watchdog_seconds: int = WATCHDOG_S,
+    ledger_secret: str | None = None,
+    tracking_keys_secret: str | None = None,
 ) -> str:
     """The cloud-init document (text, not yet base64). ``queue``: the SQS queue URL (or, on a test host, the
     embedded queue's directory); ``archive``: ``s3://bucket/prefix`` (or a directory); ``ledger_url`` must not
-    carry a password."""
+    carry a password; ``ledger_secret`` / ``tracking_keys_secret``: the ARNs of the secrets holding the ledger URL
+    and the tracking keyring."""
+    if ledger_url and ledger_secret:
+        raise ValueError("give ledger_url or ledger_secret, not both: the worker would not know which ledger to use")
     values = {
         "region": _checked("region", region, _REGION),
         "queue": _checked("queue", queue, _SAFE_VALUE),
         "archive": _checked("archive", archive, _ARCHIVE),
         "smtp_kms_key": smtp_kms_key and _checked("smtp_kms_key", smtp_kms_key, _SAFE_VALUE),
         "ledger_url": ledger_url and _checked("ledger_url", ledger_url, _URL),
+        "ledger_secret": ledger_secret and _checked("ledger_secret", ledger_secret, SECRET_ARN),
+        "tracking_keys_secret": tracking_keys_secret
+        and _checked("tracking_keys_secret", tracking_keys_secret, SECRET_ARN),
         "aws_region": _aws_region(queue),
         "health": HEALTH,
         "stop_timeout": int(stop_timeout),

@@ -33,9 +33,10 @@ if TYPE_CHECKING:
 @dataclasses.dataclass(frozen=True)
 class WorkerConfig:
     """Where everything is (EGRESS_DB, EGRESS_QUEUE, EGRESS_ARCHIVE, EGRESS_WORKER_HEALTH, EGRESS_REGION,
-    EGRESS_TRACKING_KEYS)."""
+    EGRESS_TRACKING_KEYS; in production EGRESS_DB_SECRET and EGRESS_TRACKING_KEYS_SECRET instead of the first and
+    the last: the Secrets Manager secrets that hold them, read at start by :mod:`.worker_wiring`)."""
 
-    ledger: Any  # a LedgerLocation or a URL
+    ledger: Any = dataclasses.field(repr=False)  # a LedgerLocation or a URL (None with ledger_secret)
     queue: str
     archive: str
     health: str | None = None  # HOST:PORT, or None: no endpoint
@@ -43,6 +44,8 @@ class WorkerConfig:
     endpoint_url: str | None = None  # another AWS endpoint (tests: moto's server)
     tracking_keys: str | None = None  # the tracking key file (EGRESS_TRACKING_KEYS); None: links stay plain
     tracking_keys_source: str = "EGRESS_TRACKING_KEYS"  # where the path came from, for messages
+    ledger_secret: str | None = None  # the secret (ARN or name) holding the ledger URL (EGRESS_DB_SECRET)
+    tracking_keys_secret: str | None = None  # the secret holding the tracking keyring (EGRESS_TRACKING_KEYS_SECRET)
     settings: WorkerSettings = dataclasses.field(default_factory=WorkerSettings)
 
 
@@ -141,7 +144,9 @@ def run(
 ) -> RunTally:
     """``egress worker run``: the production collaborators (:mod:`.worker_wiring`), then the loop; ``say`` gets
     what the run has to tell its log at start (links staying plain without a tracking key file)."""
-    from .worker_wiring import production
+    from .worker_wiring import ledger_from_secret, production
+
+    config = ledger_from_secret(config)  # a secret that cannot be read stops the run before anything is opened
 
     async def main() -> RunTally:  # the deliverer is made inside the loop it runs on
         return await run_worker(config, once=once, retry_seconds=retry_seconds, **production(config, say))
@@ -163,6 +168,9 @@ def status(config: WorkerConfig, limit: int = 20) -> WorkerStatus:
     from smtp_egress.ledger import Ledger
     from smtp_egress.worker.record import dead_letters, tally
 
+    from .worker_wiring import ledger_from_secret
+
+    config = ledger_from_secret(config)
     queue = open_queue(config.queue, endpoint_url=config.endpoint_url, region=config.region)
     ledger = Ledger(config.ledger)
     try:

@@ -12,9 +12,14 @@ Everything is imported lazily (only a real run needs it):
   :func:`smtp_egress.domains.store.verified_tracking_domains`), cached for :data:`TRACKING_TTL` seconds;
 - links are rewritten (:func:`smtp_egress.tracking.rewrite.rewrite_links`, per recipient) with a
   :class:`~smtp_egress.tracking.tokens.TokenSigner` of the tracking key file (``WorkerConfig.tracking_keys``,
-  from ``EGRESS_TRACKING_KEYS``). Without a key file nothing is rewritten (plain links) and the run says so once
-  at start; a key file that cannot be read or is malformed is a :class:`~smtp_egress.tracking.keys.KeyFileError`
-  before anything is delivered.
+  from ``EGRESS_TRACKING_KEYS``), or of the keyring in a Secrets Manager secret (``WorkerConfig.tracking_keys_secret``,
+  from ``EGRESS_TRACKING_KEYS_SECRET``, production). Without either nothing is rewritten (plain links) and the run
+  says so once at start; a key file that cannot be read or is malformed is a
+  :class:`~smtp_egress.tracking.keys.KeyFileError` before anything is delivered;
+- the ledger URL may come from a secret too (``EGRESS_DB_SECRET``: :func:`ledger_from_secret`). A secret's value
+  is read once at start and kept in memory only (:mod:`smtp_egress.worker.secrets`); a secret that is missing,
+  denied, empty or malformed is a :class:`~smtp_egress.worker.secrets.SecretError` naming the variable and the
+  secret, never the value, before anything is delivered.
 """
 
 from __future__ import annotations
@@ -37,7 +42,8 @@ if TYPE_CHECKING:
 SERVERS_TTL = 60.0
 TRACKING_TTL = 60.0
 NO_KEYS = (
-    "no tracking key file (EGRESS_TRACKING_KEYS is not set): links are sent as they are, untracked, on every workspace"
+    "no tracking keys (neither EGRESS_TRACKING_KEYS nor EGRESS_TRACKING_KEYS_SECRET is set): links are sent as they "
+    "are, untracked, on every workspace"
 )
 log = logging.getLogger("smtp_egress.worker")
 
@@ -104,18 +110,43 @@ def rewrite_or_plain(
 
 
 def tracking_signer(config: WorkerConfig) -> TokenSigner | None:
-    """The signer of the tracking key file, None without one (:class:`KeyFileError` for a bad one)."""
-    if not config.tracking_keys:
-        return None
+    """The signer of the tracking keyring (the secret's, else the key file's), None without one
+    (:class:`KeyFileError` or :class:`~smtp_egress.worker.secrets.SecretError` for a bad one)."""
     from smtp_egress.tracking.keys import load_keyring
     from smtp_egress.tracking.tokens import TokenSigner
 
+    if config.tracking_keys_secret:
+        from smtp_egress.worker.secrets import TRACKING_KEYS_SECRET_ENV as VARIABLE
+        from smtp_egress.worker.secrets import read_secret, tracking_keyring
+
+        ref = config.tracking_keys_secret
+        value = read_secret(ref, VARIABLE, region=config.region, endpoint_url=config.endpoint_url)
+        return TokenSigner(tracking_keyring(value, VARIABLE, ref))
+    if not config.tracking_keys:
+        return None
     return TokenSigner(load_keyring(config.tracking_keys, f"from {config.tracking_keys_source}"))
+
+
+def ledger_from_secret(config: WorkerConfig) -> WorkerConfig:
+    """``config`` with the ledger URL its ``ledger_secret`` holds (read now, kept in memory only), or ``config``
+    itself without one."""
+    if not config.ledger_secret:
+        return config
+    import dataclasses
+
+    from smtp_egress.ledger_location import LedgerLocation
+    from smtp_egress.worker.secrets import DB_SECRET_ENV, ledger_url, read_secret
+
+    ref = config.ledger_secret
+    url = ledger_url(read_secret(ref, DB_SECRET_ENV, region=config.region, endpoint_url=config.endpoint_url),
+                     DB_SECRET_ENV, ref)  # fmt: skip
+    location = LedgerLocation(url, f"from the secret {ref} ({DB_SECRET_ENV})")
+    return dataclasses.replace(config, ledger=location, ledger_secret=None)
 
 
 def production(config: WorkerConfig, say: Callable[[str], None] | None = None) -> dict[str, Any]:
     """The keyword arguments of :func:`smtp_egress.jobs.worker.run_worker` for a real run; ``say`` gets the
-    one line about links staying plain when there is no tracking key file."""
+    one line about links staying plain when there are no tracking keys."""
     from smtp_egress.delivery.deliverer import Deliverer
     from smtp_egress.ledger import Ledger
 

@@ -15,7 +15,9 @@ queue URL https://sqs..., else the embedded queue's file; default .egress/queue.
 (a folder, default .egress/archive, or s3://bucket/prefix), --health / EGRESS_WORKER_HEALTH (HOST:PORT of
 /healthz and /metrics, default 127.0.0.1:9464; "off" for none), --region / EGRESS_REGION. EGRESS_TRACKING_KEYS:
 the tracking key file; links are rewritten on a workspace's verified tracking domain only with it (without it,
-run says once that links stay plain).
+run says once that links stay plain). Production workers name Secrets Manager secrets instead (ARN or name; read
+at start, kept in memory only): EGRESS_DB_SECRET holds the ledger URL, EGRESS_TRACKING_KEYS_SECRET the tracking
+key file's text; either one next to its plain setting (--db or EGRESS_DB, EGRESS_TRACKING_KEYS) is refused.
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ def register(sub) -> None:
         q.add_argument("--queue", metavar="PATH_OR_URL", help="env EGRESS_QUEUE; default .egress/queue.db")
         q.add_argument("--archive", metavar="DIR_OR_S3", help="env EGRESS_ARCHIVE; default .egress/archive")
         q.add_argument("--region", metavar="REGION", help="the AWS region of the queue/bucket (env EGRESS_REGION)")
-        q.add_argument("--endpoint-url", metavar="URL", help="another AWS endpoint for SQS and S3")
+        q.add_argument("--endpoint-url", metavar="URL", help="another AWS endpoint for SQS, S3 and Secrets Manager")
         add_json(q)
         q.set_defaults(run=run)
     unhealthy = verbs.add_parser(
@@ -90,9 +92,12 @@ def _config(args):
     if args.endpoint_url is not None:
         http_url(Setting(args.endpoint_url, "--endpoint-url"), "AWS endpoint")
     keys = setting(None, None, "EGRESS_TRACKING_KEYS")
+    ledger_secret, keys_secret = _secrets(args)
     args.sources = {"queue": queue.source, "archive": archive.source}
     return WorkerConfig(
-        ledger=ledger_location(args) if args.verb != "enqueue" else None,
+        ledger=ledger_location(args) if args.verb != "enqueue" and not ledger_secret else None,
+        ledger_secret=ledger_secret if args.verb != "enqueue" else None,
+        tracking_keys_secret=keys_secret,
         queue=queue.value,
         archive=archive.value,
         health=None if health.value == "off" else health.value,
@@ -101,6 +106,25 @@ def _config(args):
         settings=WorkerSettings(batch=batch),
         tracking_keys=keys.value if keys.value and keys.value.strip() else None,
     )
+
+
+def _secrets(args) -> tuple[str | None, str | None]:
+    """EGRESS_DB_SECRET and EGRESS_TRACKING_KEYS_SECRET (checked: secret ARNs or names); each refused next to the
+    plain setting it replaces (which one would win is a guess nobody should have to make)."""
+    from smtp_egress.errors import ConfigError
+    from smtp_egress.worker.secrets import DB_SECRET_ENV, TRACKING_KEYS_SECRET_ENV, check_reference
+
+    db, keys = setting(None, None, DB_SECRET_ENV).value, setting(None, None, TRACKING_KEYS_SECRET_ENV).value
+    plain_db = "--db" if getattr(args, "db", None) else "EGRESS_DB" if setting(None, None, "EGRESS_DB").given else None
+    plain_keys = "EGRESS_TRACKING_KEYS" if setting(None, None, "EGRESS_TRACKING_KEYS").given else None
+    for secret, env, plain, what in ((db, DB_SECRET_ENV, plain_db, "ledger"),
+                                     (keys, TRACKING_KEYS_SECRET_ENV, plain_keys, "tracking keys")):  # fmt: skip
+        if secret and plain:
+            raise ConfigError(
+                f"both {plain} and {env} name the {what}: keep one ({env} on production workers, the value read "
+                "from Secrets Manager) and unset the other"
+            )
+    return (db and check_reference(db, DB_SECRET_ENV)), (keys and check_reference(keys, TRACKING_KEYS_SECRET_ENV))
 
 
 @contextlib.contextmanager

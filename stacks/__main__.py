@@ -297,7 +297,7 @@ def declare(
             vpc_cidr=network.vpc_cidr,
             private_subnet_ids=network.private_subnet_ids,
             private_route_table_ids=network.private_route_table_ids,
-            interface_services=("sqs", "kms", "autoscaling"),  # the workers report their own health
+            interface_services=("sqs", "kms", "autoscaling", "secretsmanager"),  # health reports; secrets
             tags=tags,
         ),
     )
@@ -335,6 +335,9 @@ def declare(
             max_size=settings.worker_max_size,
             desired_capacity=settings.worker_desired_size,
             tags=tags,
+            ledger_url_secret_arn=settings.worker_ledger_secret_arn,
+            tracking_keys_secret_arn=settings.worker_tracking_keys_secret_arn,
+            secrets_kms_key_arn=settings.worker_secrets_kms_key,
         ),
     )
     publisher = IpListPublisher(
@@ -393,6 +396,9 @@ def declare(
     pulumi.export("queue_url", workers.queue_url)
     pulumi.export("archive_bucket", workers.archive_bucket_name)
     pulumi.export("smtp_key_arn", workers.smtp_key_arn)  # EGRESS_SMTP_KMS_KEY for `egress smtp add`
+    # where an operator puts the workers' ledger URL and tracking keys (aws secretsmanager put-secret-value)
+    pulumi.export("worker_ledger_secret", workers.ledger_secret_arn)
+    pulumi.export("worker_tracking_keys_secret", workers.tracking_keys_secret_arn)
     pulumi.export("publisher_url", publisher.url)
     # where the daily task uploads (egress daily --upload s3://BUCKET/<region> --invalidate DISTRIBUTION_ID)
     pulumi.export("publisher_bucket", publisher.bucket_name)

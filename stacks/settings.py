@@ -53,6 +53,8 @@ NS = "smtp-egress"
 SECRET_KEYS = ("ledgerUrl", *(s.config_key for s in stack_secrets()), "signingKey")
 AMI = re.compile(r"^ami-[0-9a-f]{8}([0-9a-f]{9})?$")
 SCHEDULE = re.compile(r"^(cron|rate)\(.+\)$")
+SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]{1,512}$")
+KMS_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]{1,128}$")
 
 
 class SettingsError(ConfigError, pulumi.RunError):
@@ -93,6 +95,11 @@ class StackSettings:
     state_backend: str | None = None  # optional: s3://BUCKET/PREFIX; set, the task runs the whole day (egress daily)
     # optional: when the branded domains' re-check runs (egress domains verify --all --notify); unset: not declared
     domains_verify_schedule: str | None = None
+    # optional: existing Secrets Manager secrets for the workers (else DeliveryWorkers declares them, without a
+    # value) and the customer managed KMS key that encrypts them
+    worker_ledger_secret_arn: str | None = None
+    worker_tracking_keys_secret_arn: str | None = None
+    worker_secrets_kms_key: str | None = None
 
     @property
     def published_base_url(self) -> str:
@@ -183,6 +190,11 @@ class StackSettings:
             signing_key_placeholder=signing_plain == SECRET,
             guard_ledger_url=ledger_plain if ledger_plain and "://" in ledger_plain else None,
             alert_emails=r.emails("alertEmails"),
+            **r.optional_patterns(
+                worker_ledger_secret_arn=("workerLedgerSecretArn", SECRET_ARN, "arn:aws:secretsmanager:...:secret:x"),
+                worker_tracking_keys_secret_arn=("workerTrackingKeysSecretArn", SECRET_ARN, "arn:aws:...:secret:x"),
+                worker_secrets_kms_key=("workerSecretsKmsKey", KMS_KEY_ARN, "arn:aws:kms:us-east-1:123456789012:key/x"),
+            ),
         )
 
 
@@ -289,6 +301,19 @@ class _Reader:
         if not re.fullmatch(r"([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}", value):
             self.bad(key, value, "expected a DNS name such as egress.example.com")
         return value
+
+    def optional_patterns(self, **fields: tuple[str, re.Pattern, str]) -> dict[str, str | None]:
+        """Each field's key matching its pattern when set (and not blank), else None. A bad value is quoted
+        masked and shortened: a secret's ARN is asked for, so the secret itself may have been pasted instead."""
+        from smtp_egress.masking import mask_url
+
+        found: dict[str, str | None] = {}
+        for field, (key, regex, example) in fields.items():
+            value = (self.config.get(key) or "").strip()
+            if value and not regex.match(value):
+                self.bad(key, mask_url(value)[:40], f"expected something like {example!r}")
+            found[field] = value or None
+        return found
 
     def pattern(self, key: str, regex: re.Pattern, example: str) -> str:
         value = self.text(key)

@@ -24,12 +24,17 @@ CONFIG_KEYS = {
     "EGRESS_SMTP_KMS_KEY",
     "EGRESS_WORKER_HEALTH",
     "AWS_DEFAULT_REGION",
+    "EGRESS_DB_SECRET",  # the ARN of the Secrets Manager secret holding the ledger URL, not the URL
+    "EGRESS_TRACKING_KEYS_SECRET",  # the ARN of the secret holding the tracking keys
 }
 # What must never be on the worker's disk in its configuration or units: an SMTP or database password, a local
 # key file (production uses KMS), AWS keys (the instance role provides credentials).
 SECRET_PATTERNS = {
     "a password in a URL": re.compile(r"://[^/\s@:]*:[^/\s@]+@"),
-    "a password setting": re.compile(r"(?i)^[A-Z_]*(PASSWORD|PASSWD|SECRET|TOKEN)[A-Z_]*="),
+    # a *_SECRET setting whose value is a Secrets Manager ARN names where the secret is: it is not one
+    "a password setting": re.compile(
+        r"(?i)^[A-Z_]*(PASSWORD|PASSWD|SECRET|TOKEN)[A-Z_]*=(?!arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:\S+$)"
+    ),
     "an AWS access key ID": re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b"),
     "an AWS secret key setting": re.compile(r"(?i)aws_secret_access_key|aws_session_token"),
     "a local SMTP key file": re.compile(r"^EGRESS_SMTP_KEY_FILE=", re.MULTILINE),

@@ -26,6 +26,7 @@ from smtp_egress.synth.mocks import SynthMocks
 TYPE = "smtp-egress:workers:DeliveryWorkers"
 QUEUE, BUCKET, ROLE = "aws:sqs/queue:Queue", "aws:s3/bucket:Bucket", "aws:iam/role:Role"
 TEMPLATE, ASG = "aws:ec2/launchTemplate:LaunchTemplate", "aws:autoscaling/group:Group"
+SECRET = "aws:secretsmanager/secret:Secret"
 QUEUE_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/us-workers-queue-a1b2c3d"
 ARGS = DeliveryWorkersArgs(
     region="us",
@@ -373,6 +374,9 @@ def test_children_types_names_and_parents(pulumi_mocks):
                 ("aws:autoscaling/group:Group", "us-workers-asg"),
                 ("aws:autoscaling/policy:Policy", "us-workers-scaling"),
                 ("aws:kms/key:Key", "us-workers-smtp-key"),
+                (SECRET, "us-workers-ledger-url"),
+                (SECRET, "us-workers-tracking-keys"),
+                ("aws:iam/rolePolicy:RolePolicy", "us-workers-secrets-policy"),
             ]
         )
 
@@ -438,6 +442,9 @@ def test_launch_template_imdsv2_no_public_ip_encrypted_disk_and_user_data(pulumi
         assert {f"EGRESS_QUEUE={queue_url}", f"EGRESS_ARCHIVE=s3://{bucket}/archive"} <= set(config)
         assert "EGRESS_REGION=us" not in config  # EGRESS_REGION is an AWS region
         assert f"EGRESS_SMTP_KMS_KEY={key_arn}" in config
+        ledger, keys = (rec.outputs_of(SECRET, f"us-workers-{k}")["arn"] for k in ("ledger-url", "tracking-keys"))
+        assert {f"EGRESS_DB_SECRET={ledger}", f"EGRESS_TRACKING_KEYS_SECRET={keys}"} <= set(config)
+        assert not [line for line in config if line.startswith(("EGRESS_DB=", "EGRESS_TRACKING_KEYS="))]
         assert "ip daddr 10.40.0.0/16 tcp dport 443 accept" in files["/etc/smtp-egress/nftables.nft"]
         unit = files["/etc/systemd/system/smtp-egress-worker.service"].splitlines()
         assert "ExecStart=/opt/smtp-egress/bin/egress worker run" in unit
@@ -602,3 +609,129 @@ def test_the_queue_hides_a_job_longer_than_the_longest_delivery(pulumi_mocks):
         assert "TimeoutStopSec=630\n" in unit  # systemd waits for the longest delivery on a graceful stop
 
     deploy(pulumi_mocks, check, dataclasses.replace(ARGS, visibility_timeout_seconds=700, max_delivery_seconds=600))
+
+
+# --- the workers' secrets: the ledger URL and the tracking keys, in Secrets Manager ------------------------
+
+LEDGER_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:shared/ledger-url-AbCdEf"
+KEYS_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:tracker/keys-GhIjKl"
+CMK = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+
+
+def test_the_secrets_are_declared_without_a_value_and_only_they_are_readable(pulumi_mocks):
+    def check(rec, _):
+        assert not [r for r in rec.resources if r.type == "aws:secretsmanager/secretVersion:SecretVersion"]
+        arns = []
+        for key, variable in (("ledger-url", "EGRESS_DB_SECRET"), ("tracking-keys", "EGRESS_TRACKING_KEYS_SECRET")):
+            secret = rec.inputs_of(SECRET, f"us-workers-{key}")
+            assert variable in secret["description"] and "put-secret-value" in secret["description"]
+            assert "kmsKeyId" not in secret and secret["tags"] == {"team": "mail", "smtp-egress:region": "us"}
+            arns.append(rec.outputs_of(SECRET, f"us-workers-{key}")["arn"])
+        policy = rec.inputs_of("aws:iam/rolePolicy:RolePolicy", "us-workers-secrets-policy")
+        assert policy["role"] == rec.outputs_of(ROLE, "us-workers-role")["name"]
+        assert json.loads(policy["policy"])["Statement"] == [
+            {
+                "Sid": "ReadWorkerSecrets",
+                "Effect": "Allow",
+                "Action": "secretsmanager:GetSecretValue",
+                "Resource": sorted(arns),
+            }
+        ]
+        outputs = next(v for k, v in rec.component_outputs.items() if k.endswith("::us-workers"))
+        assert (outputs["ledger_secret_arn"], outputs["tracking_keys_secret_arn"]) == tuple(arns)
+
+    deploy(pulumi_mocks, check)
+
+
+def test_existing_secrets_and_their_key_are_used_not_declared(pulumi_mocks):
+    def check(rec, _):
+        assert not [r for r in rec.resources if r.type.startswith("aws:secretsmanager")]
+        (read, decrypt) = json.loads(
+            rec.inputs_of("aws:iam/rolePolicy:RolePolicy", "us-workers-secrets-policy")["policy"]
+        )["Statement"]
+        assert read["Resource"] == sorted([LEDGER_ARN, KEYS_ARN])
+        assert (decrypt["Action"], decrypt["Resource"]) == ("kms:Decrypt", CMK)
+        assert decrypt["Condition"] == {
+            "StringEquals": {"kms:EncryptionContext:SecretARN": sorted([LEDGER_ARN, KEYS_ARN])}
+        }
+        config = yaml.safe_load(base64.b64decode(rec.inputs_of(TEMPLATE, "us-workers-launch-template")["userData"]))
+        env = next(f for f in config["write_files"] if f["path"] == "/etc/smtp-egress/worker.env")["content"]
+        assert f"EGRESS_DB_SECRET={LEDGER_ARN}\nEGRESS_TRACKING_KEYS_SECRET={KEYS_ARN}\n" in env
+
+    given = dict(ledger_url_secret_arn=LEDGER_ARN, tracking_keys_secret_arn=KEYS_ARN, secrets_kms_key_arn=CMK)
+    deploy(pulumi_mocks, check, dataclasses.replace(ARGS, **given))
+
+
+def test_declared_secrets_are_encrypted_with_the_given_key(pulumi_mocks):
+    def check(rec, _):
+        assert {rec.inputs_of(SECRET, f"us-workers-{k}")["kmsKeyId"] for k in ("ledger-url", "tracking-keys")} == {CMK}
+
+    deploy(pulumi_mocks, check, dataclasses.replace(ARGS, secrets_kms_key_arn=CMK))
+
+
+@pytest.mark.parametrize(
+    "change, words",
+    [
+        ({"ledger_url_secret_arn": "postgresql://u:pw@db/l"}, "ledger_url_secret_arn 'postgresql://u:pw@db/l' is not"),
+        ({"tracking_keys_secret_arn": "arn:aws:kms:us-east-1:123456789012:key/k"}, "tracking_keys_secret_arn"),
+        ({"secrets_kms_key_arn": "alias/workers"}, "secrets_kms_key_arn 'alias/workers' is not a KMS key ARN"),
+    ],
+)
+def test_validate_names_a_bad_secret_arn(change, words):
+    with pytest.raises(ConfigError, match="DeliveryWorkers: ") as exc:
+        validate(dataclasses.replace(ARGS, **change))
+    assert words in str(exc.value)
+
+
+def test_user_data_carries_the_secrets_arns_only_and_never_with_a_plain_ledger():
+    text = render_user_data(**UD, ledger_secret=LEDGER_ARN, tracking_keys_secret=KEYS_ARN)
+    env = next(f for f in yaml.safe_load(text)["write_files"] if f["path"] == "/etc/smtp-egress/worker.env")
+    assert env["content"].splitlines()[-3:] == [
+        f"EGRESS_DB_SECRET={LEDGER_ARN}",
+        f"EGRESS_TRACKING_KEYS_SECRET={KEYS_ARN}",
+        "EGRESS_WORKER_HEALTH=127.0.0.1:9464",
+    ]
+    with pytest.raises(ValueError, match="ledger_url or ledger_secret, not both"):
+        render_user_data(**UD, ledger_url="postgresql://w@db/l", ledger_secret=LEDGER_ARN)
+    for field in ("ledger_secret", "tracking_keys_secret"):
+        with pytest.raises(ValueError, match=field):
+            render_user_data(**UD, **{field: LEDGER_ARN + "\nEGRESS_DB=sqlite:///x"})
+        with pytest.raises(ValueError, match=field):
+            render_user_data(**UD, **{field: "postgresql://w:pw@db/l"})
+
+
+def test_the_host_checks_accept_the_secrets_arns_and_still_catch_a_value():
+    """checks/hosts' 'no plaintext secret' patterns, on the production worker.env: an ARN is a reference."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "checks" / "hosts" / "test_worker_host.py"
+    spec = importlib.util.spec_from_file_location("worker_host_checks", path)
+    checks = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(checks)
+    text = render_user_data(**UD, ledger_secret=LEDGER_ARN, tracking_keys_secret=KEYS_ARN)
+    env = next(f for f in yaml.safe_load(text)["write_files"] if f["path"] == checks.CONFIG)["content"]
+
+    def found(content: str) -> list[str]:
+        lines = content.splitlines()
+        return [w for w, p in checks.SECRET_PATTERNS.items() if p.search(content) or any(p.match(x) for x in lines)]
+
+    assert found(env) == []
+    assert {line.split("=")[0] for line in env.splitlines() if "=" in line and not line.startswith("#")} <= (
+        checks.CONFIG_KEYS
+    )
+    assert found(env + "EGRESS_TRACKING_KEYS_SECRET=k1 c2VjcmV0\n") == ["a password setting"]
+    assert found(env + "EGRESS_DB_SECRET=postgresql://u:pw@db/l\n") == ["a password in a URL", "a password setting"]
+
+
+def test_worker_secrets_policy_and_parliament():
+    from .test_daily_task import parliament_findings
+
+    policy = iam_policies.worker_secrets_policy([KEYS_ARN, LEDGER_ARN])
+    assert json.loads(policy)["Statement"][0]["Resource"] == [LEDGER_ARN, KEYS_ARN]
+    assert parliament_findings(policy) == []
+    assert parliament_findings(iam_policies.worker_secrets_policy([LEDGER_ARN], CMK)) == []
+    with pytest.raises(ValueError, match="must be an ARN"):
+        iam_policies.worker_secrets_policy([LEDGER_ARN, "shared/ledger-url"])
+    with pytest.raises(ValueError, match="at least one"):
+        iam_policies.worker_secrets_policy([])

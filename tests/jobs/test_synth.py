@@ -37,9 +37,10 @@ def test_the_summary_is_typed_and_renders_as_before():
     assert (summary.stack, summary.today, summary.resources) == (
         "us",
         "2026-11-26",
-        119,
-    )  # + the autoscaling endpoint and the workers' role-health policy (they mark themselves unhealthy);
-    # + KMS endpoint, SMTP key, scaling, DLQ alarm; + the branded domains' re-check: 17 (2 components, the task,
+        123,
+    )  # + the workers' secrets: 2 secrets (no value), their role policy, the Secrets Manager endpoint;
+    # + the autoscaling endpoint and the workers' role-health policy (they mark themselves unhealthy);
+    # 117: + KMS endpoint, SMTP key, scaling, DLQ alarm; + the branded domains' re-check: 17 (2 components, the task,
     # scheduler role and policy, DLQ and policy, schedule; alerts: key, topic, policy, 2 rules, 2 targets, the
     # dead-letter alarm, 1 email subscription)
     # 88, the .sig, the daily task's role policy, and silence's 5: the task role's heartbeat policy, the

@@ -207,3 +207,42 @@ def test_a_signing_key_that_is_not_an_ed25519_pem_stops_the_synth_without_quotin
     assert "the signing key 'smtp-egress:signingKey' (stacks/Pulumi.us.yaml) is not an unencrypted PEM" in run.err
     assert "pulumi config set --secret smtp-egress:signingKey < PATH" in run.err
     assert value not in run.err and "MCowBQYDK2VwAyEA" not in run.err and "Traceback" not in run.err
+
+
+# --- the workers' secrets: declared without a value, or existing ones named in the config ------------------
+
+WORKER_LEDGER = "arn:aws:secretsmanager:us-east-1:123456789012:secret:shared/ledger-url-AbCdEf"
+WORKER_KEYS = "arn:aws:secretsmanager:us-east-1:123456789012:secret:tracker/keys-GhIjKl"
+WORKER_CMK = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+
+
+def test_existing_worker_secrets_from_the_config_are_used_not_declared(synth):
+    config = {
+        "workerLedgerSecretArn": WORKER_LEDGER,
+        "workerTrackingKeysSecretArn": WORKER_KEYS,
+        "workerSecretsKmsKey": WORKER_CMK,
+    }
+    run = synth("us", config=config, **FROZEN)
+    assert run.code == 0, run.err
+    assert not [r for r in run.plan["resources"] if r["type"] == "aws:secretsmanager/secret:Secret"
+                and r["name"].startswith("us-workers")]  # fmt: skip
+    assert (run.plan["outputs"]["worker_ledger_secret"], run.plan["outputs"]["worker_tracking_keys_secret"]) == (
+        WORKER_LEDGER,
+        WORKER_KEYS,
+    )
+    policy = next(r for r in run.plan["resources"] if r["name"] == "us-workers-secrets-policy")["inputs"]["policy"]
+    assert WORKER_LEDGER in policy and WORKER_KEYS in policy and WORKER_CMK in policy
+
+
+@pytest.mark.parametrize(
+    "key, value",
+    [
+        ("workerLedgerSecretArn", "postgresql://u:Zq8-pw@db/l"),
+        ("workerTrackingKeysSecretArn", "tracker/keys"),
+        ("workerSecretsKmsKey", "alias/workers"),
+    ],
+)
+def test_a_worker_secret_setting_that_is_not_an_arn_names_the_key(synth, key, value):
+    run = synth("us", config={key: value}, **FROZEN)
+    assert run.code == 2 and run.plan is None
+    assert f"'smtp-egress:{key}'" in run.err and "Traceback" not in run.err and "Zq8" not in run.err

@@ -93,6 +93,8 @@ def test_plan_lists_every_resource_sorted_with_parents_and_options(synth):
         "nat_gateways",  # each zone's primary: egress deploy refuses a change that replaces a gateway
         "queue_url",
         "smtp_key_arn",
+        "worker_ledger_secret",  # where operators put the workers' ledger URL and tracking keys
+        "worker_tracking_keys_secret",
         "archive_bucket",
         "publisher_url",
         "publisher_bucket",  # where the daily task uploads, and the distribution it invalidates
