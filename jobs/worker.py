@@ -34,6 +34,7 @@ class WorkerConfig:
     queue: str
     archive: str
     health: str | None = None  # HOST:PORT, or None: no endpoint
+    health_source: str = "EGRESS_WORKER_HEALTH"  # where the address came from, for messages
     region: str | None = None
     endpoint_url: str | None = None  # another AWS endpoint (tests: moto's server)
     tracking_keys: str | None = None  # the tracking key file (EGRESS_TRACKING_KEYS); None: links stay plain
@@ -89,7 +90,11 @@ async def run_worker(
     ledger = Ledger(config.ledger)
     queue = open_queue(config.queue, endpoint_url=config.endpoint_url, region=config.region)
     metrics, health = Metrics(), HealthState()
-    endpoint = await serve(*parse_address(config.health), health, metrics.render) if config.health else None
+    endpoint = (
+        await serve(*parse_address(config.health, config.health_source), health, metrics.render, config.health_source)
+        if config.health
+        else None
+    )
     tools = Tools(
         servers=servers,
         tracking=tracking or StaticTracking(),

@@ -85,6 +85,7 @@ def _config(args):
         queue=queue.value,
         archive=archive.value,
         health=None if health.value == "off" else health.value,
+        health_source=health.source or "the default",
         region=region.value,
         endpoint_url=args.endpoint_url,
         settings=WorkerSettings(batch=batch),
