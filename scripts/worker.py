@@ -142,6 +142,7 @@ def _enqueue(args, config) -> int:
         queued = enqueue(
             config.queue, workspace_id=args.workspace, sender=args.sender, recipients=args.recipients,
             message=message, campaign_type=args.campaign_type, endpoint_url=config.endpoint_url, region=config.region,
+            archive=config.archive,
         )  # fmt: skip
     if args.json:
         print_json({"job_id": queued.job_id, "recipients": list(queued.recipients), "queue": config.queue})
