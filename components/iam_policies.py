@@ -22,6 +22,7 @@ WORKER_QUEUE_ACTIONS = (
     "sqs:ReceiveMessage",
 )
 WORKER_ARCHIVE_ACTIONS = ("s3:PutObject",)
+WORKER_LARGE_MESSAGE_ACTIONS = ("s3:DeleteObject", "s3:GetObject")
 
 _ECR_IMAGE = re.compile(
     r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/"
@@ -52,9 +53,12 @@ def assume_role_policy(service: str, source_account: str | None = None) -> str:
     return document([statement])
 
 
-def worker_policy(queue_arn: str, archive_bucket_arn: str, smtp_key_arn: str) -> str:
+def worker_policy(queue_arn: str, archive_bucket_arn: str, smtp_key_arn: str, large_messages_prefix: str) -> str:
     """The delivery worker's only permissions: consume the main queue, write sent-mail copies to the archive,
-    decrypt the SMTP passwords' data keys with the SMTP key (envelope encryption; it never encrypts)."""
+    read and delete the messages of jobs too large for SQS under ``large_messages_prefix`` of the archive bucket
+    (the enqueuer, not the worker, puts them there), decrypt the SMTP passwords' data keys with the SMTP key
+    (envelope encryption; it never encrypts)."""
+    bucket = require_arn(archive_bucket_arn, "archive_bucket_arn")
     return document(
         [
             {
@@ -67,7 +71,13 @@ def worker_policy(queue_arn: str, archive_bucket_arn: str, smtp_key_arn: str) ->
                 "Sid": "ArchiveSentMail",
                 "Effect": "Allow",
                 "Action": list(WORKER_ARCHIVE_ACTIONS),
-                "Resource": f"{require_arn(archive_bucket_arn, 'archive_bucket_arn')}/*",
+                "Resource": f"{bucket}/*",
+            },
+            {
+                "Sid": "FetchLargeJobMessages",
+                "Effect": "Allow",
+                "Action": list(WORKER_LARGE_MESSAGE_ACTIONS),
+                "Resource": f"{bucket}/{large_messages_prefix.strip('/')}/*",
             },
             {
                 "Sid": "DecryptSmtpPasswords",

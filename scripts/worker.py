@@ -8,7 +8,8 @@
 
 Configuration (flags win over the environment): --db / EGRESS_DB (the ledger), --queue / EGRESS_QUEUE (an SQS
 queue URL https://sqs..., else the embedded queue's file; default .egress/queue.db), --archive / EGRESS_ARCHIVE
-(a folder, default .egress/archive, or s3://bucket/prefix), --health / EGRESS_WORKER_HEALTH (HOST:PORT of
+(a folder, default .egress/archive, or s3://bucket/prefix: on SQS, enqueue stores a job too large for an SQS
+message beside it and the worker fetches it from there), --health / EGRESS_WORKER_HEALTH (HOST:PORT of
 /healthz and /metrics, default 127.0.0.1:9464; "off" for none), --region / EGRESS_REGION. EGRESS_TRACKING_KEYS:
 the tracking key file; links are rewritten on a workspace's verified tracking domain only with it (without it,
 run says once that links stay plain).
