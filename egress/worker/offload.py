@@ -47,12 +47,17 @@ class MessageStore:
         self.location = f"s3://{self.bucket}/{self.folder}"
         self._s3: Any = s3_client(endpoint_url, region)
 
+    def pointer(self, job: SendJob) -> StoredMessage:
+        """Where :meth:`put` stores ``job``'s message, with its size and SHA-256 (nothing is stored yet)."""
+        digest = hashlib.sha256(job.message).hexdigest()
+        return StoredMessage(self.bucket, self.folder + _component(job.job_id), len(job.message), digest)
+
     def put(self, job: SendJob) -> StoredMessage:
         """Store ``job``'s message (once); the pointer the queued job carries."""
         import botocore.exceptions
 
-        digest = hashlib.sha256(job.message).hexdigest()
-        stored = StoredMessage(self.bucket, self.folder + _component(job.job_id), len(job.message), digest)
+        stored = self.pointer(job)
+        digest = stored.sha256
         try:
             self._s3.put_object(
                 Bucket=stored.bucket, Key=stored.key, Body=job.message, IfNoneMatch="*",

@@ -95,12 +95,13 @@ class SqsQueue:
                 "set EGRESS_ARCHIVE (--archive) to the workers' s3://bucket/prefix to send it through S3, "
                 "or use the embedded queue"
             )
-        body = jobs.encode(job, self.store.put(job))
-        if len(body.encode()) > LARGE:
+        body = jobs.encode(job, self.store.pointer(job))
+        if len(body.encode()) > LARGE:  # refused before anything is stored
             raise MessageTooLarge(
                 f"job {job.job_id}: even without its message the job has {len(body.encode())} bytes, more than "
                 f"the {LARGE} an SQS message can carry: split its recipients over several jobs"
             )
+        self.store.put(job)
         return body
 
     def _receive_once(self, count: int, lease_seconds: float, wait: int) -> list[Lease]:

@@ -12,6 +12,7 @@ runs until stopped, so its values are checked in a real process (tests/scripts/t
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import datetime as dt
 import io
@@ -254,7 +255,18 @@ def run(argv: list[str]) -> tuple[int | str, str, str]:
             code = exc.code if isinstance(exc.code, int) else 2
         except BaseException as exc:  # a traceback: what this test exists to catch
             code = f"{type(exc).__name__}: {exc}"[:300]
+        finally:
+            keep_an_event_loop()
     return code, out.getvalue(), err.getvalue()
+
+
+def keep_an_event_loop() -> None:
+    """``egress worker run`` ends with asyncio.run, which leaves the main thread without an event loop; the Pulumi
+    runs of later tests in this process need one (a real CLI process runs one command and exits)."""
+    try:
+        asyncio.get_event_loop_policy().get_event_loop()
+    except RuntimeError:
+        asyncio.set_event_loop(asyncio.new_event_loop())
 
 
 def without(argv: list[str], flag: str | None) -> list[str]:

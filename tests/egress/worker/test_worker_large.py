@@ -25,6 +25,7 @@ from smtp_egress.worker.backoff import RetryPolicy
 from smtp_egress.worker.job import encode, new_job
 from smtp_egress.worker.offload import MessageStore
 from smtp_egress.worker.ports import StaticServers
+from smtp_egress.worker.queue import MessageTooLarge
 from smtp_egress.worker.sqs import SqsQueue
 
 from .conftest import FAST, message, run_async, server_for
@@ -202,3 +203,10 @@ def test_s3_unreachable_hands_the_job_back_instead_of_dead_lettering_it(large, m
         assert (counts.ready, counts.in_flight + counts.delayed, counts.dead) == (0, 1, 0)
     finally:
         queue.close()
+
+
+def test_a_job_too_large_even_without_its_message_is_refused_before_anything_is_stored(large, bucket, moto_server):
+    recipients = [f"{'r' * 60}{i:04d}@{'x' * 200}.test" for i in range(1000)]  # about 270 KB of addresses
+    with pytest.raises(MessageTooLarge, match=r"even without its message .* split its recipients"):
+        large.enqueue(recipients=recipients)
+    assert stored_keys(moto_server, bucket) == []
