@@ -6,11 +6,15 @@ Children (``name`` is the component's name):
   to the dead-letter queue after ``max_receive_count`` receives. The DLQ keeps messages 14 days.
 - ``{name}-archive`` (+ ``-public-access-block``, ``-ownership``, ``-encryption``, ``-versioning``,
   ``-lifecycle``, ``-policy``): the copy of every sent email, private, SSE-S3 (AES256), versioned,
-  STANDARD_IA after 30 days, expired after ``archive_retention_days``, TLS-only bucket policy.
+  STANDARD_IA after 30 days, expired after ``archive_retention_days``, TLS-only bucket policy. Under
+  ``archive/.queue/`` the messages of jobs too large for SQS (:mod:`smtp_egress.worker.offload`): the worker
+  deletes each when its job is finished, the lifecycle expires what is left after 15 days (SQS keeps a message
+  14 days at most) and old versions after a day.
 - ``{name}-role`` (trust: ec2.amazonaws.com), ``{name}-role-policy`` (only what
-  :func:`smtp_egress.components.iam_policies.worker_policy` allows: the queue, the archive, kms:Decrypt on the
-  SMTP key), ``{name}-instance-profile``; ``{name}-smtp-key``: the KMS key of the SMTP passwords' envelope
-  encryption (``EGRESS_SMTP_KMS_KEY``; output ``smtp_key_arn`` for ``egress smtp add``).
+  :func:`smtp_egress.components.iam_policies.worker_policy` allows: the queue, the archive (get, put, list),
+  delete under ``archive/.queue/``, kms:Decrypt on the SMTP key), ``{name}-instance-profile``; ``{name}-smtp-key``:
+  the KMS key of the SMTP passwords' envelope encryption (``EGRESS_SMTP_KMS_KEY``; output ``smtp_key_arn`` for
+  ``egress smtp add``).
 - ``{name}-ledger-url`` and ``{name}-tracking-keys``: Secrets Manager secrets WITHOUT a value (the ledger URL and
   the tracking key file's text; an operator puts them with ``aws secretsmanager put-secret-value``, so no value is
   ever in the program, its state or the user data), unless ``ledger_url_secret_arn`` / ``tracking_keys_secret_arn``
@@ -48,6 +52,7 @@ from dataclasses import dataclass
 import pulumi
 
 from smtp_egress.errors import ConfigError
+from smtp_egress.worker.offload import EXPIRE_DAYS, QUEUE_FOLDER
 from smtp_egress.worker.secrets import SECRET_ARN
 
 from . import aws, iam_policies
@@ -64,6 +69,7 @@ from .worker_scaling import (
 
 ARCHIVE_TRANSITION_DAYS = 30
 ARCHIVE_PREFIX = "archive"  # EGRESS_ARCHIVE=s3://<bucket>/archive
+LARGE_MESSAGES_PREFIX = f"{ARCHIVE_PREFIX}/{QUEUE_FOLDER}"  # jobs too large for SQS (smtp_egress.worker.offload)
 ARCHIVE_STORAGE_CLASS = "STANDARD_IA"
 NONCURRENT_VERSION_DAYS = 30
 DLQ_RETENTION_SECONDS = 1_209_600  # 14 days, the SQS maximum
@@ -163,7 +169,15 @@ def archive_lifecycle_rules(retention_days: int) -> list[aws.s3.BucketLifecycleC
             "expiration": {"days": retention_days},
             "noncurrent_version_expiration": {"noncurrent_days": NONCURRENT_VERSION_DAYS},
             "abort_incomplete_multipart_upload": {"days_after_initiation": 7},
-        }
+        },
+        {  # the messages of large jobs: deleted by the worker when done; what is left outlives every queued job
+            "id": "queued-large-messages",
+            "status": "Enabled",
+            "filter": {"prefix": f"{LARGE_MESSAGES_PREFIX}/"},
+            "expiration": {"days": EXPIRE_DAYS},
+            "noncurrent_version_expiration": {"noncurrent_days": 1},
+            "abort_incomplete_multipart_upload": {"days_after_initiation": 1},
+        },
     ]
 
 
@@ -240,7 +254,7 @@ class DeliveryWorkers(pulumi.ComponentResource):
             f"{name}-role-policy",
             role=role.id,
             policy=pulumi.Output.all(queue.arn, bucket.arn, smtp_key.arn).apply(
-                lambda a: iam_policies.worker_policy(*a)
+                lambda a: iam_policies.worker_policy(a[0], a[1], a[2], LARGE_MESSAGES_PREFIX)
             ),
             opts=child,
         )

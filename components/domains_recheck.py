@@ -145,7 +145,7 @@ class DomainsRecheck(pulumi.ComponentResource):
                 log_stream_prefix=f"{CONTAINER}/{CONTAINER}",
                 emails=tuple(args.alert_emails),
                 tags=tags,
-                alarms=(silence_alarms.dead_letter_alarm(job, dead_letter_name),),
+                alarms=(silence_alarms.schedule_dead_letter_alarm(job, dead_letter_name),),
                 findings_exit_codes=FINDINGS_EXIT_CODES,
                 exit_codes=EXIT_CODES,
                 consequence=CONSEQUENCE,

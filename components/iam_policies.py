@@ -21,7 +21,10 @@ WORKER_QUEUE_ACTIONS = (
     "sqs:GetQueueAttributes",
     "sqs:ReceiveMessage",
 )
-WORKER_ARCHIVE_ACTIONS = ("s3:PutObject",)
+# GetObject: the worker asks whether a job it receives again was archived (a HEAD request) before delivering it;
+# ListBucket makes that question answer 404 for a missing entry, where S3 answers 403 without it.
+WORKER_ARCHIVE_ACTIONS = ("s3:GetObject", "s3:PutObject")
+WORKER_LARGE_MESSAGE_ACTIONS = ("s3:DeleteObject", "s3:GetObject")
 
 _ECR_IMAGE = re.compile(
     r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/"
@@ -52,9 +55,12 @@ def assume_role_policy(service: str, source_account: str | None = None) -> str:
     return document([statement])
 
 
-def worker_policy(queue_arn: str, archive_bucket_arn: str, smtp_key_arn: str) -> str:
+def worker_policy(queue_arn: str, archive_bucket_arn: str, smtp_key_arn: str, large_messages_prefix: str) -> str:
     """The delivery worker's only permissions: consume the main queue, write sent-mail copies to the archive,
-    decrypt the SMTP passwords' data keys with the SMTP key (envelope encryption; it never encrypts)."""
+    read and delete the messages of jobs too large for SQS under ``large_messages_prefix`` of the archive bucket
+    (the enqueuer, not the worker, puts them there), decrypt the SMTP passwords' data keys with the SMTP key
+    (envelope encryption; it never encrypts)."""
+    bucket = require_arn(archive_bucket_arn, "archive_bucket_arn")
     return document(
         [
             {
@@ -67,7 +73,14 @@ def worker_policy(queue_arn: str, archive_bucket_arn: str, smtp_key_arn: str) ->
                 "Sid": "ArchiveSentMail",
                 "Effect": "Allow",
                 "Action": list(WORKER_ARCHIVE_ACTIONS),
-                "Resource": f"{require_arn(archive_bucket_arn, 'archive_bucket_arn')}/*",
+                "Resource": f"{bucket}/*",
+            },
+            {"Sid": "FindArchivedMail", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": bucket},
+            {
+                "Sid": "FetchLargeJobMessages",
+                "Effect": "Allow",
+                "Action": list(WORKER_LARGE_MESSAGE_ACTIONS),
+                "Resource": f"{bucket}/{large_messages_prefix.strip('/')}/*",
             },
             {
                 "Sid": "DecryptSmtpPasswords",

@@ -356,7 +356,7 @@ class NoticeSchedule(pulumi.ComponentResource):
                 tags=tags,
                 alarms=(
                     silence_alarms.heartbeat_alarm(job, args.heartbeat_namespace, args.region),
-                    silence_alarms.dead_letter_alarm(job, dead_letter_name),
+                    silence_alarms.schedule_dead_letter_alarm(job, dead_letter_name),
                     *args.extra_alarms,
                 ),
             ),

@@ -19,7 +19,8 @@ Two CloudWatch metric alarms, created by :class:`~smtp_egress.components.job_ale
   alarm fires in the hour after the 26th hour of silence. :func:`window_problem` checks these limits for every
   alarm made here.
 
-- **dead letters** (:func:`dead_letter_alarm`): EventBridge Scheduler retries a failed RunTask (the retry
+- **dead letters** (:func:`dead_letter_alarm`, the spec of any dead-letter queue's alarm;
+  :func:`schedule_dead_letter_alarm` for a schedule's): EventBridge Scheduler retries a failed RunTask (the retry
   policy), then puts the event in the schedule's dead-letter queue. Any message visible there
   (``ApproximateNumberOfMessagesVisible`` > 0, maximum over 5 minutes) means a daily run never started; missing
   data is not breaching (SQS publishes nothing for an idle, empty queue).
@@ -103,15 +104,13 @@ def heartbeat_alarm(job: str, namespace: str, region: str) -> MetricAlarmSpec:
     )
 
 
-def dead_letter_alarm(job: str, queue_name: pulumi.Input[str]) -> MetricAlarmSpec:
-    """A message in the schedule's dead-letter queue: the scheduler gave up starting a run."""
+def dead_letter_alarm(suffix: str, description: str, queue_name: pulumi.Input[str]) -> MetricAlarmSpec:
+    """Any message visible in the dead-letter queue ``queue_name`` (maximum over 5 minutes > 0) alerts the topic;
+    missing data is not breaching (SQS publishes nothing for an idle, empty queue). The child is named
+    ``{component}-{suffix}``; ``description`` is what the alert tells its reader to do."""
     return MetricAlarmSpec(
-        suffix="dead-letters",
-        description=(
-            f"{job}: EventBridge Scheduler could not start the task, even after its retries, and put the event in "
-            "the dead-letter queue. Read the message there (it says why: permissions, a deleted task definition "
-            "or cluster, a throttled RunTask), fix the cause, run the task by hand, then delete the message."
-        ),
+        suffix=suffix,
+        description=description,
         namespace="AWS/SQS",
         metric_name="ApproximateNumberOfMessagesVisible",
         dimensions={"QueueName": queue_name},
@@ -121,6 +120,17 @@ def dead_letter_alarm(job: str, queue_name: pulumi.Input[str]) -> MetricAlarmSpe
         comparison_operator="GreaterThanThreshold",
         threshold=0.0,
         treat_missing_data="notBreaching",
+    )
+
+
+def schedule_dead_letter_alarm(job: str, queue_name: pulumi.Input[str]) -> MetricAlarmSpec:
+    """A message in the schedule's dead-letter queue: the scheduler gave up starting a run."""
+    return dead_letter_alarm(
+        "dead-letters",
+        f"{job}: EventBridge Scheduler could not start the task, even after its retries, and put the event in "
+        "the dead-letter queue. Read the message there (it says why: permissions, a deleted task definition "
+        "or cluster, a throttled RunTask), fix the cause, run the task by hand, then delete the message.",
+        queue_name,
     )
 
 

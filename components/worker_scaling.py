@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 import pulumi
 
 from .iam_policies import document, require_arn
-from .silence_alarms import DEAD_LETTER_PERIOD, MetricAlarmSpec
+from .silence_alarms import MetricAlarmSpec, dead_letter_alarm
 
 if TYPE_CHECKING:
     from pulumi_aws.autoscaling import PolicyTargetTrackingConfigurationArgsDict
@@ -106,23 +106,13 @@ def queue_depth_per_instance(
 
 def worker_dead_letter_alarm(region: str, queue_name: pulumi.Input[str]) -> MetricAlarmSpec:
     """Any job in the workers' dead-letter queue (maximum over 5 minutes > 0) alerts the stack's topic."""
-    return MetricAlarmSpec(
-        suffix="worker-dead-letters",
-        description=(
-            f"smtp-egress delivery workers for region {region}: a send job reached the workers' dead-letter queue "
-            "(received too many times without finishing: the worker crashed on it or could not reach the ledger "
-            "or the archive). Read the message there and the worker's journal (journalctl -u "
-            "smtp-egress-worker), fix the cause, then send the job again or delete it."
-        ),
-        namespace="AWS/SQS",
-        metric_name="ApproximateNumberOfMessagesVisible",
-        dimensions={"QueueName": queue_name},
-        statistic="Maximum",
-        period=DEAD_LETTER_PERIOD,
-        evaluation_periods=1,
-        comparison_operator="GreaterThanThreshold",
-        threshold=0.0,
-        treat_missing_data="notBreaching",
+    return dead_letter_alarm(
+        "worker-dead-letters",
+        f"smtp-egress delivery workers for region {region}: a send job reached the workers' dead-letter queue "
+        "(received too many times without finishing: the worker crashed on it or could not reach the ledger "
+        "or the archive). Read the message there and the worker's journal (journalctl -u "
+        "smtp-egress-worker), fix the cause, then send the job again or delete it.",
+        queue_name,
     )
 
 

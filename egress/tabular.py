@@ -7,13 +7,29 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, TypeAlias
 
 from .errors import InputError
-from .limits import MAX_JSON_DEPTH, json_too_deep
+from .limits import MAX_JSON_DEPTH, MAX_WORKSPACES_BYTES, json_too_deep
 from .masking import shorten
 
 Row: TypeAlias = tuple[str, Mapping[str, object]]  # where (file:line or file[index]) and the raw fields
+
+
+def read_text(path: Path, what: str) -> str:
+    """The text of the import file at ``path`` (UTF-8, a BOM dropped), read up to the bound of an import file;
+    ``what`` names the file in errors ("the servers file")."""
+    try:
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_WORKSPACES_BYTES + 1)
+        if len(raw) > MAX_WORKSPACES_BYTES:
+            raise InputError(f"{path}: {what} is larger than {MAX_WORKSPACES_BYTES} bytes")
+        return raw.decode("utf-8-sig")
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read {what}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: {what} is not UTF-8 text") from None
 
 
 def csv_rows(reader: Any, header: list[str], source: str) -> list[Row]:

@@ -22,10 +22,9 @@ from typing import TYPE_CHECKING
 
 from .domains.names import BadDomainName, domain_name
 from .errors import InputError
-from .limits import MAX_WORKSPACES_BYTES
 from .masking import excerpt
 from .notices.channels import CHANNELS
-from .tabular import Row, csv_rows, json_list
+from .tabular import Row, csv_rows, json_list, read_text
 
 if TYPE_CHECKING:
     from .ledger import Workspace
@@ -44,16 +43,7 @@ WORKSPACE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,199}")  # used with ful
 
 def read_workspaces(path: str | Path, regions: set[str]) -> list[Workspace]:
     path = Path(path)
-    try:
-        with path.open("rb") as f:
-            raw = f.read(MAX_WORKSPACES_BYTES + 1)
-        if len(raw) > MAX_WORKSPACES_BYTES:
-            raise InputError(f"{path}: the workspaces file is larger than {MAX_WORKSPACES_BYTES} bytes")
-        text = raw.decode("utf-8-sig")
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read the workspaces file: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise InputError(f"{path}: the workspaces file is not UTF-8 text") from None
+    text = read_text(path, "the workspaces file")
     if path.suffix.lower() == ".json" or text.lstrip().startswith("["):
         rows = _json_rows(text, str(path))
     else:

@@ -40,6 +40,7 @@ class WorkerConfig:
     queue: str
     archive: str
     health: str | None = None  # HOST:PORT, or None: no endpoint
+    health_source: str = "EGRESS_WORKER_HEALTH"  # where the address came from, for messages
     region: str | None = None
     endpoint_url: str | None = None  # another AWS endpoint (tests: moto's server)
     tracking_keys: str | None = None  # the tracking key file (EGRESS_TRACKING_KEYS); None: links stay plain
@@ -60,13 +61,15 @@ def enqueue(
     job_id: str | None = None,
     endpoint_url: str | None = None,
     region: str | None = None,
+    archive: str | None = None,
 ) -> jobs.SendJob:
-    """Validate a send job and put it on ``queue`` (a file path or an SQS URL); the job, with its id."""
+    """Validate a send job and put it on ``queue`` (a file path or an SQS URL); the job, with its id. A job too
+    large for SQS has its message stored beside the S3 ``archive`` (the workers' ``EGRESS_ARCHIVE``)."""
     job = jobs.new_job(
         workspace_id=workspace_id, sender=sender, recipients=tuple(recipients), message=message,
         campaign_type=campaign_type, job_id=job_id,
     )  # fmt: skip
-    q = open_queue(queue, endpoint_url=endpoint_url, region=region)
+    q = open_queue(queue, endpoint_url=endpoint_url, region=region, archive=archive)
     try:
         q.put([job])
     finally:
@@ -104,9 +107,13 @@ async def run_worker(
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(sig, stopping)
     ledger = Ledger(config.ledger)
-    queue = open_queue(config.queue, endpoint_url=config.endpoint_url, region=config.region)
+    queue = open_queue(config.queue, endpoint_url=config.endpoint_url, region=config.region, archive=config.archive)
     metrics, health = Metrics(), HealthState(max_batch_seconds=config.settings.lease_seconds)
-    endpoint = await serve(*parse_address(config.health), health, metrics.render) if config.health else None
+    endpoint = (
+        await serve(*parse_address(config.health, config.health_source), health, metrics.render, config.health_source)
+        if config.health
+        else None
+    )
     tools = Tools(
         servers=servers,
         tracking=tracking or StaticTracking(),

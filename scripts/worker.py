@@ -12,7 +12,8 @@
 
 Configuration (flags win over the environment): --db / EGRESS_DB (the ledger), --queue / EGRESS_QUEUE (an SQS
 queue URL https://sqs..., else the embedded queue's file; default .egress/queue.db), --archive / EGRESS_ARCHIVE
-(a folder, default .egress/archive, or s3://bucket/prefix), --health / EGRESS_WORKER_HEALTH (HOST:PORT of
+(a folder, default .egress/archive, or s3://bucket/prefix: on SQS, enqueue stores a job too large for an SQS
+message beside it and the worker fetches it from there), --health / EGRESS_WORKER_HEALTH (HOST:PORT of
 /healthz and /metrics, default 127.0.0.1:9464; "off" for none), --region / EGRESS_REGION. EGRESS_TRACKING_KEYS:
 the tracking key file; links are rewritten on a workspace's verified tracking domain only with it (without it,
 run says once that links stay plain). Production workers name Secrets Manager secrets instead (ARN or name; read
@@ -101,6 +102,7 @@ def _config(args):
         queue=queue.value,
         archive=archive.value,
         health=None if health.value == "off" else health.value,
+        health_source=health.source or "the default",
         region=region.value,
         endpoint_url=args.endpoint_url,
         settings=WorkerSettings(batch=batch),
@@ -178,6 +180,7 @@ def _enqueue(args, config) -> int:
         queued = enqueue(
             config.queue, workspace_id=args.workspace, sender=args.sender, recipients=args.recipients,
             message=message, campaign_type=args.campaign_type, endpoint_url=config.endpoint_url, region=config.region,
+            archive=config.archive,
         )  # fmt: skip
     if args.json:
         print_json({"job_id": queued.job_id, "recipients": list(queued.recipients), "queue": config.queue})

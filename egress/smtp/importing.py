@@ -20,9 +20,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from ..errors import InputError
-from ..limits import MAX_WORKSPACES_BYTES
 from ..masking import excerpt
-from ..tabular import Row, csv_rows, json_list
+from ..tabular import Row, csv_rows, json_list, read_text
 from .settings import ServerSettings, SettingsInvalid, validate
 
 COLUMNS = (
@@ -69,16 +68,7 @@ def read_password_file(path: Path, where: str) -> str:
 def read_servers(path: str | Path) -> list[tuple[ServerSettings, str | None]]:
     """Every server of the file with its password (read from its password_file), or InputError listing every problem."""
     path = Path(path)
-    try:
-        with path.open("rb") as handle:
-            raw = handle.read(MAX_WORKSPACES_BYTES + 1)
-        if len(raw) > MAX_WORKSPACES_BYTES:
-            raise InputError(f"{path}: the servers file is larger than {MAX_WORKSPACES_BYTES} bytes")
-        text = raw.decode("utf-8-sig")
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read the servers file: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise InputError(f"{path}: the servers file is not UTF-8 text") from None
+    text = read_text(path, "the servers file")
     json_file = path.suffix.lower() == ".json" or text.lstrip().startswith("[")
     rows = _json_rows(text, str(path)) if json_file else _csv_rows(text, str(path))
     problems: list[str] = []

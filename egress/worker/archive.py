@@ -141,18 +141,28 @@ def _syncfs(folder: Path) -> None:
         os.close(handle)
 
 
+def s3_location(url: str) -> tuple[str, str]:
+    """The bucket and the prefix (no slashes around it) of ``s3://bucket/prefix``."""
+    bucket, _, prefix = url.removeprefix("s3://").partition("/")
+    if not bucket:
+        raise ArchiveError(f"the archive {url!r} names no bucket: write s3://BUCKET/PREFIX")
+    return bucket, prefix.strip("/")
+
+
+def s3_client(endpoint_url: str | None, region: str | None) -> Any:
+    """A boto3 S3 client (``endpoint_url``: another S3 endpoint, e.g. moto's in tests)."""
+    import boto3
+
+    return boto3.client("s3", endpoint_url=endpoint_url, region_name=region)
+
+
 class S3Archive:
     """``s3://bucket/prefix`` through boto3 (``endpoint_url``: another S3 endpoint, e.g. moto's in tests)."""
 
     def __init__(self, url: str, *, endpoint_url: str | None = None, region: str | None = None):
-        import boto3
-
-        bucket, _, prefix = url.removeprefix("s3://").partition("/")
-        if not bucket:
-            raise ArchiveError(f"the archive {url!r} names no bucket: write s3://BUCKET/PREFIX")
-        self.bucket, self.prefix = bucket, prefix.strip("/")
+        self.bucket, self.prefix = s3_location(url)
         self.location = url
-        self._s3: Any = boto3.client("s3", endpoint_url=endpoint_url, region_name=region)
+        self._s3 = s3_client(endpoint_url, region)
 
     def _key(self, key: str, suffix: str) -> str:
         return f"{self.prefix}/{key}{suffix}" if self.prefix else f"{key}{suffix}"

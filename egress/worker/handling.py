@@ -79,7 +79,9 @@ async def handle(lease: Lease, tools: Tools, done_before: dict[str, str], now: d
             rows.append(_row(lease, found, None, key))
         else:
             pending.append(recipient)
-    if pending:
+    if pending and lease.problem is not None:  # no message to send (its stored copy is gone): they failed
+        rows.extend(_row(lease, RecipientOutcome(r, "failed", None, lease.problem), None, None) for r in pending)
+    elif pending:
         rows.extend(await _deliver(lease, pending, tools))
     failed_before = sum(1 for state in done_before.values() if state == "failed")
     return _settle(lease, rows, tools.policy, now, failed_before)

@@ -60,8 +60,10 @@ class HealthState:
         return self.stalled() or self.queue_problem
 
 
-async def serve(host: str, port: int, state: HealthState, metrics: Callable[[], str]) -> asyncio.Server:
-    """Start the endpoint; the caller closes the returned server."""
+async def serve(
+    host: str, port: int, state: HealthState, metrics: Callable[[], str], source: str = "EGRESS_WORKER_HEALTH"
+) -> asyncio.Server:
+    """Start the endpoint (``source``: where the address came from, for the error); the caller closes it."""
 
     async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -80,9 +82,7 @@ async def serve(host: str, port: int, state: HealthState, metrics: Callable[[], 
     try:
         return await asyncio.start_server(answer, host, port)
     except OSError as exc:
-        raise ConfigError(
-            f"cannot listen on {host}:{port} for /healthz and /metrics (EGRESS_WORKER_HEALTH): {exc}"
-        ) from None
+        raise ConfigError(f"cannot listen on {host}:{port} for /healthz and /metrics ({source}): {exc}") from None
 
 
 def _route(path: str, state: HealthState, metrics: Callable[[], str]) -> tuple[str, str, bytes]:

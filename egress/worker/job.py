@@ -2,7 +2,9 @@
 
 A job is validated when it is made (:func:`new_job`): envelope addresses, a message that is not empty, at most
 :data:`MAX_MESSAGE_BYTES`, with a header block. On a queue it travels as JSON (:func:`encode` /
-:func:`decode`; the message base64-encoded): the same text in the embedded queue and on SQS.
+:func:`decode`; the message base64-encoded): the same text in the embedded queue and on SQS. A job too large for
+SQS travels without its message: ``"stored"`` holds a :class:`StoredMessage` (where the bytes wait in S3, their
+size and SHA-256) instead of ``"message"`` (:func:`decode_queued` reads both forms).
 """
 
 from __future__ import annotations
@@ -43,6 +45,20 @@ class SendJob:
     recipients: tuple[str, ...]
     message: bytes
     enqueued_at: dt.datetime
+
+
+@dataclasses.dataclass(frozen=True)
+class StoredMessage:
+    """Where a job's message waits when the job is too large for its queue: an S3 object, its size and SHA-256."""
+
+    bucket: str
+    key: str
+    size: int
+    sha256: str
+
+    @property
+    def url(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
 
 
 def address_problem(address: str, *, null_ok: bool = False) -> str | None:
@@ -119,37 +135,55 @@ def message_problem(message: bytes) -> None:
         raise JobError(f"the message does not start with a header line (found {excerpt(head[:60].decode('latin-1'))})")
 
 
-def encode(job: SendJob) -> str:
-    """The job as JSON text (what a queue stores)."""
-    return json.dumps(
-        {
-            "v": FORMAT,
-            "id": job.job_id,
-            "workspace": job.workspace_id,
-            "campaign_type": job.campaign_type,
-            "from": job.sender,
-            "to": list(job.recipients),
-            "enqueued_at": job.enqueued_at.isoformat(),
-            "message": base64.b64encode(job.message).decode("ascii"),
-        },
-        separators=(",", ":"),
-    )
+def encode(job: SendJob, stored: StoredMessage | None = None) -> str:
+    """The job as JSON text (what a queue stores); with ``stored``, the pointer instead of the message."""
+    data: dict[str, object] = {
+        "v": FORMAT,
+        "id": job.job_id,
+        "workspace": job.workspace_id,
+        "campaign_type": job.campaign_type,
+        "from": job.sender,
+        "to": list(job.recipients),
+        "enqueued_at": job.enqueued_at.isoformat(),
+    }
+    if stored is None:
+        data["message"] = base64.b64encode(job.message).decode("ascii")
+    else:
+        data["stored"] = dataclasses.asdict(stored)
+    return json.dumps(data, separators=(",", ":"))
 
 
 def decode(text: str) -> SendJob:
-    """A job from :func:`encode`'s text; :class:`JobError` for anything else (a foreign or damaged message)."""
+    """A job from :func:`encode`'s text; :class:`JobError` for anything else (a foreign or damaged message, or a
+    job whose message is stored elsewhere: :func:`decode_queued` reads those)."""
+    job, stored = decode_queued(text)
+    if stored is not None:
+        raise JobError(f"a queued job's message is stored at {excerpt(stored.url)}, not in the job")
+    return job
+
+
+def decode_queued(text: str) -> tuple[SendJob, StoredMessage | None]:
+    """A job from :func:`encode`'s text, and where its message is if it is stored (then the job's message is
+    empty until it is fetched); :class:`JobError` for anything else."""
     try:
         data = json.loads(text)
         if data.get("v") != FORMAT:
             raise ValueError(f"layout version {data.get('v')!r}")
-        return SendJob(
+        stored = None
+        if "stored" in data:
+            s = data["stored"]
+            stored = StoredMessage(str(s["bucket"]), str(s["key"]), int(s["size"]), str(s["sha256"]))
+            if not 0 < stored.size <= MAX_MESSAGE_BYTES or not re.fullmatch(r"[0-9a-f]{64}", stored.sha256):
+                raise ValueError(f"a stored message of {stored.size} bytes, digest {stored.sha256[:70]!r}")
+        job = SendJob(
             job_id=str(data["id"]),
             workspace_id=str(data["workspace"]),
             campaign_type=data["campaign_type"],
             sender=str(data["from"]),
             recipients=tuple(str(r) for r in data["to"]),
-            message=base64.b64decode(data["message"], validate=True),
+            message=b"" if stored is not None else base64.b64decode(data["message"], validate=True),
             enqueued_at=dt.datetime.fromisoformat(data["enqueued_at"]),
         )
     except (ValueError, KeyError, TypeError, AttributeError, binascii.Error) as exc:
         raise JobError(f"a queued message is not a send job ({excerpt(str(exc))}): {excerpt(text, 60)}") from None
+    return job, stored

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from ..errors import EgressError
-from .job import SendJob
+from .job import SendJob, StoredMessage
 
 
 class QueueError(EgressError):
@@ -28,11 +28,15 @@ class MessageTooLarge(QueueError):
 
 @dataclasses.dataclass(frozen=True)
 class Lease:
-    """A received job: ``handle`` identifies this lease to the queue, ``attempt`` counts receptions (1 first)."""
+    """A received job: ``handle`` identifies this lease to the queue, ``attempt`` counts receptions (1 first).
+    ``stored``: where the job's message was fetched from (SQS, a large job); ``problem``: why the job cannot be
+    handled at all (its stored message is missing or changed), the reason it is dead-lettered with."""
 
     job: SendJob
     handle: str
     attempt: int
+    stored: StoredMessage | None = None
+    problem: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)

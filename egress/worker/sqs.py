@@ -6,13 +6,20 @@ call comes back full takes the rest of the batch in parallel calls (batch delete
 message's visibility to the backoff delay (at most 12 hours, SQS's limit), ``done`` is ``DeleteMessageBatch``.
 ``dead_letter`` sends the job, with its reason as a message attribute, to the dead-letter queue named by the
 queue's redrive policy (the component's DLQ, which alarms), then deletes it; without a redrive policy the job
-leaves the queue and its dead letter is only in the ledger. A job whose encoding exceeds SQS's 256 KiB is
-refused at enqueue time (:class:`MessageTooLarge`): nothing larger can be queued on SQS.
+leaves the queue and its dead letter is only in the ledger.
+
+Large jobs: a job whose encoding exceeds :data:`LARGE` (SQS's 256 KiB less room for attributes) has its message
+stored in S3 by ``store`` (:class:`~.offload.MessageStore`, beside the S3 archive) and travels as a pointer;
+``receive`` fetches and checks it (a missing or changed object makes a lease with a ``problem``: the worker
+dead-letters that job with the reason; S3 unreachable hands the job back for :data:`FETCH_RETRY` seconds), and
+the object is deleted once the job is done or dead-lettered. Without a store such a job is refused at enqueue
+time (:class:`MessageTooLarge`). Small jobs never touch S3.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import functools
 import json
 import logging
@@ -22,10 +29,14 @@ from typing import Any
 
 from ..masking import excerpt
 from . import job as jobs
+from .archive import ArchiveError
+from .offload import MessageStore, StoredMessageProblem
 from .queue import Lease, MessageTooLarge, QueueCounts, QueueError
 
 _REGION = re.compile(r"https://sqs\.([a-z0-9-]+)\.amazonaws\.com/")
-MAX_BODY = 256 * 1024
+MAX_BODY = 256 * 1024  # SQS's limit: body and attributes
+LARGE = MAX_BODY - 4096  # a larger encoded job goes through S3 (room for the dead-letter reason attribute)
+FETCH_RETRY = 60  # seconds before a job whose stored message could not be read comes back
 BATCH = 10  # SQS's limit per batch call
 MAX_VISIBILITY = 12 * 3600
 PARALLEL = 10  # SQS calls at once
@@ -33,13 +44,16 @@ log = logging.getLogger("smtp_egress.worker")
 
 
 class SqsQueue:
-    def __init__(self, url: str, *, endpoint_url: str | None = None, region: str | None = None):
+    def __init__(
+        self, url: str, *, endpoint_url: str | None = None, region: str | None = None, store: MessageStore | None = None
+    ):
         import boto3
         import botocore.exceptions
         from botocore.config import Config
 
         self.url = url
         self.location = url
+        self.store = store
         config = Config(connect_timeout=10, read_timeout=30, retries={"mode": "standard", "max_attempts": 4})
         found = _REGION.match(url)
         region = region or (found.group(1) if found else None)
@@ -61,19 +75,34 @@ class SqsQueue:
             raise QueueError(f"SQS {what} on {self.url!r} failed: {excerpt(str(exc), 300)}") from None
 
     def put(self, jobs_: Sequence[jobs.SendJob]) -> None:
-        bodies = [(j.job_id, jobs.encode(j)) for j in jobs_]
-        for job_id, body in bodies:
-            if len(body.encode()) > MAX_BODY:
-                raise MessageTooLarge(
-                    f"job {job_id}: the encoded message has {len(body.encode())} bytes, more than SQS's {MAX_BODY}; "
-                    "send a smaller message (about 190 KiB of rendered message at most), or use the embedded queue"
-                )
+        bodies = [(j.job_id, self._body(j)) for j in jobs_]
         for start in range(0, len(bodies), BATCH):
             chunk = bodies[start : start + BATCH]
             entries = [{"Id": str(i), "MessageBody": body} for i, (_, body) in enumerate(chunk)]
             failed = self._call("send_message_batch", QueueUrl=self.url, Entries=entries).get("Failed") or []
             if failed:
                 raise QueueError(f"SQS refused {len(failed)} jobs on {self.url!r}: {excerpt(str(failed[0]), 200)}")
+
+    def _body(self, job: jobs.SendJob) -> str:
+        """The job's SQS body: the job itself, or (larger than :data:`LARGE`) a pointer to its stored message."""
+        body = jobs.encode(job)
+        size = len(body.encode())
+        if size <= LARGE:
+            return body
+        if self.store is None:
+            raise MessageTooLarge(
+                f"job {job.job_id}: the encoded job has {size} bytes, more than the {LARGE} an SQS message can carry; "
+                "set EGRESS_ARCHIVE (--archive) to the workers' s3://bucket/prefix to send it through S3, "
+                "or use the embedded queue"
+            )
+        body = jobs.encode(job, self.store.pointer(job))
+        if len(body.encode()) > LARGE:  # refused before anything is stored
+            raise MessageTooLarge(
+                f"job {job.job_id}: even without its message the job has {len(body.encode())} bytes, more than "
+                f"the {LARGE} an SQS message can carry: split its recipients over several jobs"
+            )
+        self.store.put(job)
+        return body
 
     def _receive_once(self, count: int, lease_seconds: float, wait: int) -> list[Lease]:
         answer = self._call(
@@ -87,8 +116,27 @@ class SqsQueue:
         leases = []
         for m in answer.get("Messages") or []:
             attempt = int(m.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
-            leases.append(Lease(jobs.decode(m["Body"]), m["ReceiptHandle"], attempt))
+            job, stored = jobs.decode_queued(m["Body"])
+            leases.append(Lease(job, m["ReceiptHandle"], attempt, stored))
         return leases
+
+    def _fetched(self, lease: Lease) -> Lease | None:
+        """``lease`` with its stored message; with a ``problem`` if that cannot be had; None: S3 is unreachable
+        (the job is handed back for :data:`FETCH_RETRY` seconds)."""
+        stored = lease.stored
+        assert stored is not None
+        if self.store is None:
+            problem = f"the job's message is stored at {excerpt(stored.url)}, and this worker has no S3 archive "
+            return dataclasses.replace(lease, problem=problem + "(EGRESS_ARCHIVE) to fetch it from")
+        try:
+            message = self.store.fetch(stored)
+        except StoredMessageProblem as exc:
+            return dataclasses.replace(lease, problem=str(exc))
+        except ArchiveError as exc:
+            log.warning("job %s: %s; it comes back in %d s", lease.job.job_id, exc, FETCH_RETRY)
+            self.retry(lease, FETCH_RETRY)
+            return None
+        return dataclasses.replace(lease, job=dataclasses.replace(lease.job, message=message))
 
     def receive(self, limit: int, lease_seconds: float, wait_seconds: float) -> list[Lease]:
         """One long poll; when it comes back full, the rest of ``limit`` in parallel calls (SQS gives 10 a call)."""
@@ -97,7 +145,13 @@ class SqsQueue:
             counts = [min(BATCH, limit - n) for n in range(BATCH, limit, BATCH)]
             for more in self._parallel([functools.partial(self._receive_once, c, lease_seconds, 0) for c in counts]):
                 leases.extend(more)
-        return leases
+        stored = [i for i, le in enumerate(leases) if le.stored is not None]
+        if not stored:
+            return leases
+        calls: list[Callable[[], Any]] = [functools.partial(self._fetched, leases[i]) for i in stored]
+        fetched: dict[int, Lease | None] = dict(zip(stored, self._parallel(calls), strict=True))
+        opened = [fetched.get(i, le) for i, le in enumerate(leases)]
+        return [le for le in opened if le is not None]
 
     def _parallel(self, calls: list[Callable[[], Any]]) -> list[Any]:
         """Run independent SQS calls at once (a batch of 100 jobs is 10 calls: one round trip, not ten)."""
@@ -107,15 +161,27 @@ class SqsQueue:
             self._pool = concurrent.futures.ThreadPoolExecutor(PARALLEL, thread_name_prefix="sqs")
         return list(self._pool.map(lambda call: call(), calls))
 
-    def _batch(self, what: str, entries: list[dict[str, Any]]) -> None:
+    def _batch(self, what: str, entries: list[dict[str, Any]]) -> set[str]:
+        """Run a batch call over ``entries`` (10 a call); the Ids of the entries that failed."""
         chunks = [entries[start : start + BATCH] for start in range(0, len(entries), BATCH)]
         answers = self._parallel([functools.partial(self._call, what, QueueUrl=self.url, Entries=c) for c in chunks])
         failed = [f for answer in answers for f in answer.get("Failed") or []]
         if failed:  # the jobs come back when their lease runs out; what was done is skipped then
             log.warning("SQS %s failed for %d entries: %s", what, len(failed), excerpt(str(failed[0]), 200))
+        return {str(f.get("Id")) for f in failed}
 
     def done(self, leases: Sequence[Lease]) -> None:
-        self._batch("delete_message_batch", [{"Id": str(i), "ReceiptHandle": le.handle} for i, le in enumerate(leases)])
+        entries = [{"Id": str(i), "ReceiptHandle": le.handle} for i, le in enumerate(leases)]
+        failed = self._batch("delete_message_batch", entries)
+        # a stored message goes once its job has left the queue (a job that comes back still finds it)
+        self._forget([le for i, le in enumerate(leases) if str(i) not in failed])
+
+    def _forget(self, leases: Sequence[Lease]) -> None:
+        """Delete the stored messages of these finished jobs."""
+        store = self.store
+        if store is not None:
+            gone = [le.stored for le in leases if le.stored is not None]
+            self._parallel([functools.partial(store.delete, stored) for stored in gone])
 
     def retry(self, lease: Lease, delay_seconds: float) -> None:
         seconds = max(0, min(MAX_VISIBILITY, int(delay_seconds)))
@@ -145,10 +211,11 @@ class SqsQueue:
             self._call(
                 "send_message",
                 QueueUrl=dlq,
-                MessageBody=jobs.encode(lease.job),
+                MessageBody=jobs.encode(lease.job, lease.stored),
                 MessageAttributes={"reason": {"DataType": "String", "StringValue": reason[:1000] or "-"}},
             )
         self._call("delete_message", QueueUrl=self.url, ReceiptHandle=lease.handle)
+        self._forget([lease])
 
     def counts(self) -> QueueCounts:
         names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]

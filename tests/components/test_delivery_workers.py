@@ -252,7 +252,9 @@ def test_user_data_refuses_values_that_could_escape_the_unit(field, value):
 
 def test_worker_policy_allows_exactly_the_queue_and_archive_actions():
     policy = json.loads(
-        iam_policies.worker_policy("arn:aws:sqs:us-east-1:1:q", "arn:aws:s3:::arch", "arn:aws:kms:us-east-1:1:key/k")
+        iam_policies.worker_policy(
+            "arn:aws:sqs:us-east-1:1:q", "arn:aws:s3:::arch", "arn:aws:kms:us-east-1:1:key/k", "archive/.queue"
+        )
     )
     assert policy == {
         "Version": "2012-10-17",
@@ -271,8 +273,15 @@ def test_worker_policy_allows_exactly_the_queue_and_archive_actions():
             {
                 "Sid": "ArchiveSentMail",
                 "Effect": "Allow",
-                "Action": ["s3:PutObject"],
+                "Action": ["s3:GetObject", "s3:PutObject"],
                 "Resource": "arn:aws:s3:::arch/*",
+            },
+            {"Sid": "FindArchivedMail", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::arch"},
+            {
+                "Sid": "FetchLargeJobMessages",
+                "Effect": "Allow",
+                "Action": ["s3:DeleteObject", "s3:GetObject"],
+                "Resource": "arn:aws:s3:::arch/archive/.queue/*",
             },
             {
                 "Sid": "DecryptSmtpPasswords",
@@ -297,7 +306,10 @@ def test_parliament_finds_nothing_in_the_worker_policy():
     from .test_daily_task import parliament_findings
 
     policy = iam_policies.worker_policy(
-        "arn:aws:sqs:us-east-1:123456789012:q", "arn:aws:s3:::arch", "arn:aws:kms:us-east-1:123456789012:key/k"
+        "arn:aws:sqs:us-east-1:123456789012:q",
+        "arn:aws:s3:::arch",
+        "arn:aws:kms:us-east-1:123456789012:key/k",
+        "archive/.queue",
     )
     assert parliament_findings(policy) == []
 
@@ -313,7 +325,7 @@ def test_parliament_finds_nothing_in_the_worker_policy():
 )
 def test_worker_policy_refuses_what_is_not_an_arn(queue, bucket, key):
     with pytest.raises(ValueError, match="must be an ARN"):
-        iam_policies.worker_policy(queue, bucket, key)
+        iam_policies.worker_policy(queue, bucket, key, "archive/.queue")
 
 
 def test_archive_lifecycle():
@@ -326,7 +338,15 @@ def test_archive_lifecycle():
             "expiration": {"days": 400},
             "noncurrent_version_expiration": {"noncurrent_days": 30},
             "abort_incomplete_multipart_upload": {"days_after_initiation": 7},
-        }
+        },
+        {
+            "id": "queued-large-messages",
+            "status": "Enabled",
+            "filter": {"prefix": "archive/.queue/"},
+            "expiration": {"days": 15},
+            "noncurrent_version_expiration": {"noncurrent_days": 1},
+            "abort_incomplete_multipart_upload": {"days_after_initiation": 1},
+        },
     ]
 
 
@@ -472,7 +492,14 @@ def test_iam_role_trusts_ec2_and_allows_only_queue_and_archive(pulumi_mocks):
                 ["sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"],
                 rec.outputs_of(QUEUE, "us-workers-queue")["arn"],
             ),
-            ("Allow", ["s3:PutObject"], rec.outputs_of(BUCKET, "us-workers-archive")["arn"] + "/*"),
+            # GetObject + ListBucket: "was this job archived before?" answers 404, not 403, for a missing entry
+            ("Allow", ["s3:GetObject", "s3:PutObject"], rec.outputs_of(BUCKET, "us-workers-archive")["arn"] + "/*"),
+            ("Allow", "s3:ListBucket", rec.outputs_of(BUCKET, "us-workers-archive")["arn"]),
+            (  # the messages of jobs too large for SQS, under their own prefix only
+                "Allow",
+                ["s3:DeleteObject", "s3:GetObject"],
+                rec.outputs_of(BUCKET, "us-workers-archive")["arn"] + "/archive/.queue/*",
+            ),
             ("Allow", ["kms:Decrypt"], key_arn),
         ]
         profile = rec.inputs_of("aws:iam/instanceProfile:InstanceProfile", "us-workers-instance-profile")
@@ -511,9 +538,12 @@ def test_archive_bucket_private_encrypted_versioned_with_lifecycle_and_tls_only(
         assert rec.inputs_of("aws:s3/bucketOwnershipControls:BucketOwnershipControls", "us-workers-archive-ownership")[
             "rule"
         ] == {"objectOwnership": "BucketOwnerEnforced"}
-        (rule,) = rec.inputs_of(
+        (rule, large) = rec.inputs_of(
             "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", "us-workers-archive-lifecycle"
         )["rules"]
+        assert large["filter"] == {"prefix": "archive/.queue/"} and large["status"] == "Enabled"
+        assert large["expiration"] == {"days": 15.0}  # SQS keeps a message 14 days at most
+        assert large["noncurrentVersionExpiration"] == {"noncurrentDays": 1.0}
         assert rule["status"] == "Enabled" and rule["filter"] == {"prefix": ""}
         assert rule["transitions"] == [{"days": 30.0, "storageClass": "STANDARD_IA"}]
         assert rule["expiration"] == {"days": 400.0}

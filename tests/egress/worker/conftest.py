@@ -7,9 +7,12 @@ import asyncio
 import datetime as dt
 import email.message
 import importlib.util
+import json
 import sys
+import uuid
 from pathlib import Path
 
+import boto3
 import pytest
 
 from smtp_egress.ledger import Ledger
@@ -97,3 +100,21 @@ def archived(root: Path) -> list[Path]:
 
 def aware_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+@pytest.fixture
+def sqs(moto_server, aws_env):
+    client = boto3.client("sqs", endpoint_url=moto_server.url)
+    name = f"jobs-{uuid.uuid4().hex[:8]}"
+    dlq = client.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
+    dlq_arn = client.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    policy = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "50"})
+    url = client.create_queue(QueueName=name, Attributes={"RedrivePolicy": policy})["QueueUrl"]
+    return client, url, dlq
+
+
+@pytest.fixture
+def bucket(moto_server, aws_env):
+    name = f"archive-{uuid.uuid4().hex[:8]}"
+    boto3.client("s3", endpoint_url=moto_server.url).create_bucket(Bucket=name)
+    return name

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 
 import boto3
 import pytest
@@ -18,24 +17,6 @@ from smtp_egress.worker.queue import MessageTooLarge
 from smtp_egress.worker.sqs import SqsQueue
 
 from .conftest import FAST, message, run_once, server_for
-
-
-@pytest.fixture
-def sqs(moto_server, aws_env):
-    client = boto3.client("sqs", endpoint_url=moto_server.url)
-    name = f"jobs-{uuid.uuid4().hex[:8]}"
-    dlq = client.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
-    dlq_arn = client.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    policy = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "50"})
-    url = client.create_queue(QueueName=name, Attributes={"RedrivePolicy": policy})["QueueUrl"]
-    return client, url, dlq
-
-
-@pytest.fixture
-def bucket(moto_server, aws_env):
-    name = f"archive-{uuid.uuid4().hex[:8]}"
-    boto3.client("s3", endpoint_url=moto_server.url).create_bucket(Bucket=name)
-    return name
 
 
 def a_job(i: int = 0, size: int = 0):
@@ -78,7 +59,7 @@ def test_a_dead_letter_goes_to_the_redrive_policys_queue_with_its_reason(sqs, mo
 def test_a_message_too_large_for_sqs_is_refused_before_sending(sqs, moto_server):
     _, url, _ = sqs
     queue = SqsQueue(url, endpoint_url=moto_server.url)
-    with pytest.raises(MessageTooLarge, match=r"more than SQS's 262144"):
+    with pytest.raises(MessageTooLarge, match=r"more than the 258048 an SQS message can carry; set EGRESS_ARCHIVE"):
         queue.put([a_job(size=200 * 1024)])
     assert queue.counts().ready == 0
     queue.close()
