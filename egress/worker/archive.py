@@ -61,10 +61,10 @@ _SAFE = re.compile(r"[^A-Za-z0-9_.@+-]")
 def entry_key(workspace_id: str, job_id: str, recipient: str) -> str:
     """``workspace/job/recipient-hash`` (path-safe whatever the ids hold; the same for every run)."""
     digest = hashlib.sha256(recipient.lower().encode("utf-8", "surrogatepass")).hexdigest()[:20]
-    return f"{_component(workspace_id)}/{_component(job_id)}/{digest}"
+    return f"{path_component(workspace_id)}/{path_component(job_id)}/{digest}"
 
 
-def _component(text: str) -> str:
+def path_component(text: str) -> str:
     """One path component: safe characters only, never starting with a dot (no ``..``, no hidden file)."""
     safe = _SAFE.sub("_", text)[:100] or "_"
     return "_" + safe[1:] if safe.startswith(".") else safe

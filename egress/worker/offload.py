@@ -20,7 +20,7 @@ import logging
 from typing import Any
 
 from ..masking import excerpt
-from .archive import ArchiveError, _component, s3_client, s3_location
+from .archive import ArchiveError, path_component, s3_client, s3_location
 from .job import SendJob, StoredMessage
 
 QUEUE_FOLDER = ".queue"
@@ -50,7 +50,7 @@ class MessageStore:
     def pointer(self, job: SendJob) -> StoredMessage:
         """Where :meth:`put` stores ``job``'s message, with its size and SHA-256 (nothing is stored yet)."""
         digest = hashlib.sha256(job.message).hexdigest()
-        return StoredMessage(self.bucket, self.folder + _component(job.job_id), len(job.message), digest)
+        return StoredMessage(self.bucket, self.folder + path_component(job.job_id), len(job.message), digest)
 
     def put(self, job: SendJob) -> StoredMessage:
         """Store ``job``'s message (once); the pointer the queued job carries."""
