@@ -74,7 +74,7 @@ async def handle(lease: Lease, tools: Tools, done_before: dict[str, str], now: d
         if recipient in done_before:
             continue
         key = entry_key(job.workspace_id, job.job_id, recipient)
-        if lease.attempt > 1 and await asyncio.to_thread(tools.archive.has, key):
+        if lease.attempt > 1 and await _archive(tools.archive, tools.archive.has, key):
             found = RecipientOutcome(recipient, "delivered", None, "delivered before a restart: see the archive entry")
             rows.append(_row(lease, found, None, key))
         else:
@@ -134,9 +134,16 @@ async def _one(
                 lease.job.workspace_id, lease.job.job_id, outcome.recipient, delivery.sent,
                 outcome.code, outcome.reply, delivery.server_label, delivery.peer,
             )  # fmt: skip
-            await asyncio.to_thread(tools.archive.put, key, entry)
+            await _archive(tools.archive, tools.archive.put, key, entry)
         rows.append(_row(lease, outcome, server.label, key))
     return rows
+
+
+async def _archive(archive: Archive, call: Callable[..., bool], *args: Any) -> bool:
+    """``call`` (a method of ``archive``): in a thread if it waits on a network, else right here on the loop."""
+    if archive.remote:
+        return await asyncio.to_thread(call, *args)
+    return call(*args)
 
 
 def _settle(

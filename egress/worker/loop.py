@@ -107,25 +107,29 @@ class Worker:
         await self._conclude(results, returned)
         return len(leases)
 
-    async def _finish(self, pending: set[asyncio.Task[JobResult]], stop: asyncio.Event) -> None:
+    async def _finish(self, tasks: set[asyncio.Task[JobResult]], stop: asyncio.Event) -> None:
+        # One waiter on all the tasks (not a wait on every task left after each one ends: a hundred jobs would
+        # cost some five thousand callbacks a batch), woken also by a stop and every TICK.
+        everything = asyncio.ensure_future(asyncio.wait(tasks))
         stopping = asyncio.create_task(stop.wait())
         deadline: float | None = None
         try:
-            while pending:
+            while not everything.done():
                 if deadline is None and stop.is_set():
                     deadline = time.monotonic() + self.settings.shutdown_grace
                 if deadline is not None and time.monotonic() >= deadline:
                     break
-                waiting: set[asyncio.Future[Any]] = set(pending) if deadline is not None else {*pending, stopping}
+                waiting: set[asyncio.Future[Any]] = {everything} if deadline is not None else {everything, stopping}
                 timeout = TICK if deadline is None else min(TICK, max(0.0, deadline - time.monotonic()))
-                done, _ = await asyncio.wait(waiting, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-                pending -= done
+                await asyncio.wait(waiting, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
                 self.health.tick()  # the loop is alive while a long batch runs
         finally:
             stopping.cancel()
-            for task in pending:
+            everything.cancel()  # the waiter only: the tasks still running are cancelled here
+            left = [task for task in tasks if not task.done()]
+            for task in left:
                 task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
+            await asyncio.gather(*left, return_exceptions=True)
 
     async def _extend(self, leases: Sequence[Lease]) -> None:
         every = self.settings.lease_seconds / 3
@@ -138,7 +142,7 @@ class Worker:
 
     async def _conclude(self, results: list[JobResult], returned: list[Lease]) -> None:
         rows = [row for r in results for row in r.rows]
-        await asyncio.to_thread(self.tools.archive.sync)
+        await asyncio.to_thread(self.tools.archive.sync)  # syncfs waits on the disk: in a thread, local or not
         dead = [DeadLetterRow(r.lease.job.job_id, r.lease.job.workspace_id, r.dead) for r in results if r.dead]
         record(self.ledger, rows, dead, dt.datetime.now(dt.UTC))
         finished = [r.lease for r in results if r.retry_in is None and r.dead is None]

@@ -61,7 +61,7 @@ def arm(fault: str, marker: str, after: int) -> None:
         original_write = archive._atomic_write
 
         def write(path, data):
-            if path.suffix == ".eml" and due():
+            if str(path).endswith(".eml") and due():
                 stop_dead(marker)
             original_write(path, data)
 

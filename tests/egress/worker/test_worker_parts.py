@@ -3,6 +3,7 @@ outcome rows in a real ledger (SQLite and PostgreSQL), the local archive's atomi
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import random
 import threading
@@ -13,8 +14,9 @@ import sqlalchemy as sa
 
 from smtp_egress.ledger import Ledger
 from smtp_egress.tables import worker_outcomes
+from smtp_egress.worker import handling
 from smtp_egress.worker import job as jobs
-from smtp_egress.worker.archive import ArchiveEntry, LocalArchive, entry_key
+from smtp_egress.worker.archive import ArchiveEntry, LocalArchive, S3Archive, entry_key
 from smtp_egress.worker.backoff import RetryPolicy
 from smtp_egress.worker.embedded import EmbeddedQueue
 from smtp_egress.worker.record import DeadLetterRow, OutcomeRow, final_states, record, tally
@@ -137,3 +139,41 @@ def test_the_local_archive_writes_an_entry_once_and_atomically(tmp_path):
     assert archive.put(key, ArchiveEntry(**{**entry.__dict__, "sent": b"other"})) is False
     assert (tmp_path / "a" / f"{key}.eml").read_bytes() == b"bytes\r\n"
     assert [p.name for p in (tmp_path / "a").rglob(".*")] == []  # no temporary file left behind
+
+
+def test_the_local_archive_adds_a_recipient_to_a_job_folder_and_to_a_new_workspace(tmp_path):
+    archive = LocalArchive(tmp_path / "a")  # the archive's own folder does not exist yet either
+    entry = ArchiveEntry("ws1", "j1", "a@x.test", b"one\r\n", 250, "ok", "ws1/h:587", None)
+    first, second = entry_key("ws1", "j1", "a@x.test"), entry_key("ws1", "j1", "b@x.test")
+    assert archive.put(first, entry) is True
+    (tmp_path / "a" / f"{second}.json").write_text("torn")  # a crash after the sidecar, before the .eml
+    assert archive.has(second) is False
+    assert archive.put(second, ArchiveEntry(**{**entry.__dict__, "recipient": "b@x.test", "sent": b"two\r\n"}))
+    assert (tmp_path / "a" / f"{second}.eml").read_bytes() == b"two\r\n"
+    assert '"b@x.test"' in (tmp_path / "a" / f"{second}.json").read_text()  # the sidecar written again, whole
+    assert archive.put(first, ArchiveEntry(**{**entry.__dict__, "sent": b"again"})) is False
+    assert (tmp_path / "a" / f"{first}.eml").read_bytes() == b"one\r\n"
+    assert archive.put(entry_key("ws2", "j9", "c@x.test"), entry) and archive.has(entry_key("ws2", "j9", "c@x.test"))
+
+
+def test_local_archive_calls_run_on_the_event_loop_and_s3_calls_in_a_thread(tmp_path):
+    assert LocalArchive.remote is False and S3Archive.remote is True
+    threads: dict[bool, int] = {}
+
+    class Probe:
+        def __init__(self, remote: bool):
+            self.remote = remote
+
+        def put(self, key, entry) -> bool:
+            threads[self.remote] = threading.get_ident()
+            return True
+
+    async def both() -> int:
+        for remote in (False, True):
+            probe = Probe(remote)
+            assert await handling._archive(probe, probe.put, "k", None) is True
+        return threading.get_ident()
+
+    loop_thread = asyncio.run(both())
+    assert threads[False] == loop_thread  # a few file system calls: cheaper than a thread's handover
+    assert threads[True] != loop_thread  # a network round trip must not stall the loop
