@@ -3,7 +3,6 @@ outcome rows in a real ledger (SQLite and PostgreSQL), the local archive's atomi
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import random
 import threading
@@ -21,7 +20,7 @@ from smtp_egress.worker.backoff import RetryPolicy
 from smtp_egress.worker.embedded import EmbeddedQueue
 from smtp_egress.worker.record import DeadLetterRow, OutcomeRow, final_states, record, tally
 
-from .conftest import message
+from .conftest import message, run_async
 
 T0 = dt.datetime(2026, 11, 30, 12, tzinfo=dt.UTC)
 
@@ -174,6 +173,6 @@ def test_local_archive_calls_run_on_the_event_loop_and_s3_calls_in_a_thread(tmp_
             assert await handling._archive(probe, probe.put, "k", None) is True
         return threading.get_ident()
 
-    loop_thread = asyncio.run(both())
+    loop_thread = run_async(both())
     assert threads[False] == loop_thread  # a few file system calls: cheaper than a thread's handover
     assert threads[True] != loop_thread  # a network round trip must not stall the loop
